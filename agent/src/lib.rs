@@ -1,0 +1,1 @@
+//! safeslotctl (placeholder until its issue lands)

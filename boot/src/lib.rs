@@ -1,0 +1,1 @@
+//! safeslot-boot (placeholder until its issue lands)

@@ -1,0 +1,1 @@
+//! safeslot-hil (placeholder until its issue lands)

@@ -1,0 +1,1 @@
+//! safeslot-layout (placeholder until its issue lands)

@@ -1,0 +1,2 @@
+//! safeslot-shared
+#![no_std]

@@ -1,0 +1,1 @@
+//! safeslot-image (placeholder until its issue lands)
