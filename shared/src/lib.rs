@@ -1,2 +1,48 @@
-//! safeslot-shared
+//! # safeslot-shared
+//!
+//! The bytes every part of safeslot agrees on, and the rules that read them:
+//!
+//! * [`record`]: the boot-control record (which slot boots, tries, confirmed, history);
+//! * [`journal`]: the append-only, power-fail-safe journal that stores the record in NOR flash;
+//! * [`header`] and [`verify`]: the signed slot header and the streaming image verification;
+//! * [`policy`] and [`ops`]: the pure slot-selection policy and the operations that change a record;
+//! * [`handoff`]: the small RAM block the boot stage leaves for the application.
+//!
+//! Data flows one way: flash → journal → record → policy → decision → hand-off.
+//! The crate is `no_std`, uses no allocator and never panics on any input: every
+//! decoder returns a typed error. The byte formats are specified in `docs/FORMAT.md`.
 #![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod codec;
+pub mod error;
+pub mod handoff;
+pub mod header;
+pub mod journal;
+pub mod ops;
+pub mod policy;
+pub mod reason;
+pub mod record;
+pub mod slot;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod verify;
+pub mod version;
+
+pub use error::{DecodeError, Error, OpError};
+pub use reason::Reason;
+pub use record::{Event, HistoryEntry, Record, SlotState};
+pub use slot::{Priority, SlotId, Tries};
+pub use version::Version;

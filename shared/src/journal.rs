@@ -1,0 +1,380 @@
+//! The append-only journal that stores the record in a NOR flash region.
+//!
+//! The region is split into erase sectors (at least two). Each sector holds fixed-size
+//! entry positions; an entry is `seq (u32) | record | CRC-32`, padded with 0xFF to a
+//! multiple of the write size (see `docs/FORMAT.md`, "Journal"). Rules:
+//!
+//! * **Newest valid entry wins.** Torn, partial or corrupt entries fail their CRC or
+//!   the record's own checks and are skipped.
+//! * **Program once.** A position is written by exactly one `write` call and never
+//!   again before its sector is erased, so ECC flash (STM32L4/H7 double-words) works.
+//!   The next write goes *after* the last non-blank position of the head's sector, so
+//!   torn garbage is never programmed over. Every entry is read back; if it does not read
+//!   back intact (a word that looked erased was in fact half-programmed) the same entry
+//!   is written at the next position, a bounded number of times.
+//! * **Rotation keeps a valid entry at every instant.** When the head's sector is full,
+//!   the *next* sector (which holds only older entries) is erased and the entry is
+//!   written there. The sector holding the newest entry is never erased: it is erased
+//!   only once a newer sector has filled, by which time it holds only older entries.
+//! * **Bounded.** Every scan reads each position of the region once; every retry loop
+//!   has a fixed bound.
+//!
+//! A blank region and a region holding only garbage are reported as
+//! [`Error::Blank`] and [`Error::NoValidRecord`]; the caller decides what to do
+//! ([`Journal::initialize`] re-creates the record only when asked).
+
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::codec::{crc32, get_u32, is_erased, put};
+use crate::error::{Error, OpError};
+use crate::record::{Record, RECORD_LEN};
+
+/// Bytes of an entry before padding: sequence number, record, CRC-32.
+pub const ENTRY_LEN: usize = 4 + RECORD_LEN + 4;
+/// Largest supported write size.
+pub const MAX_WRITE_SIZE: u32 = 32;
+/// Smallest supported erase size.
+pub const MIN_ERASE_SIZE: u32 = 256;
+/// Largest supported erase size.
+pub const MAX_ERASE_SIZE: u32 = 128 * 1024;
+/// Entry size for the largest write size: the scratch buffer's size.
+const MAX_ENTRY: usize = 160;
+/// How many positions one append may try before giving up.
+const WRITE_ATTEMPTS: u32 = 3;
+/// The sequence number of an erased entry; never written.
+const SEQ_ERASED: u32 = u32::MAX;
+
+/// Byte offsets of a journal entry (see `docs/FORMAT.md`).
+pub mod field {
+    /// Sequence number (u32), 1 for the first entry, +1 per entry.
+    pub const SEQ: usize = 0;
+    /// The encoded record.
+    pub const RECORD: usize = 4;
+    /// CRC-32 over bytes 0..132 (u32).
+    pub const CRC: usize = 132;
+}
+
+/// Where the journal lives and how the flash is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct JournalConfig {
+    /// Offset of the region in the flash device (erase-aligned).
+    pub offset: u32,
+    /// Size of the region: a multiple of `erase_size`, at least two sectors.
+    pub size: u32,
+    /// Write granularity: 1, 2, 4, 8, 16 or 32 bytes.
+    pub write_size: u32,
+    /// Erase sector size: a power of two from 256 B to 128 KiB.
+    pub erase_size: u32,
+}
+
+impl JournalConfig {
+    /// A config for flash driver `F`, using its own write and erase sizes.
+    pub fn for_flash<F: NorFlash>(offset: u32, size: u32) -> JournalConfig {
+        JournalConfig { offset, size, write_size: F::WRITE_SIZE as u32, erase_size: F::ERASE_SIZE as u32 }
+    }
+
+    /// Size of one entry position: [`ENTRY_LEN`] rounded up to the write size.
+    pub fn entry_size(&self) -> u32 {
+        let w = self.write_size.max(1);
+        (ENTRY_LEN as u32).div_ceil(w).saturating_mul(w)
+    }
+
+    /// Entry positions per sector.
+    pub fn entries_per_sector(&self) -> u32 {
+        self.erase_size.checked_div(self.entry_size()).unwrap_or(0)
+    }
+
+    /// Number of sectors.
+    pub fn sectors(&self) -> u32 {
+        self.size.checked_div(self.erase_size).unwrap_or(0)
+    }
+
+    fn validate<F: NorFlash>(&self, capacity: usize) -> Result<(), &'static str> {
+        if !matches!(self.write_size, 1 | 2 | 4 | 8 | 16 | 32) {
+            return Err("write size must be 1, 2, 4, 8, 16 or 32");
+        }
+        if !self.erase_size.is_power_of_two() || !(MIN_ERASE_SIZE..=MAX_ERASE_SIZE).contains(&self.erase_size) {
+            return Err("erase size must be a power of two from 256 B to 128 KiB");
+        }
+        let ws = F::WRITE_SIZE.max(1) as u32;
+        let es = F::ERASE_SIZE.max(1) as u32;
+        let rs = F::READ_SIZE.max(1) as u32;
+        if self.write_size % ws != 0 || self.erase_size % es != 0 {
+            return Err("journal geometry is not a multiple of the flash's write/erase size");
+        }
+        if self.entry_size() % rs != 0 || self.offset % rs != 0 {
+            return Err("entries are not aligned to the flash's read size");
+        }
+        if self.offset % self.erase_size != 0 || self.size % self.erase_size != 0 {
+            return Err("region offset and size must be erase-aligned");
+        }
+        if self.sectors() < 2 {
+            return Err("region must span at least two erase sectors");
+        }
+        match self.offset.checked_add(self.size) {
+            Some(end) if end as usize <= capacity => Ok(()),
+            _ => Err("region runs past the end of the flash"),
+        }
+    }
+
+    fn position_offset(&self, p: Pos) -> Option<u32> {
+        self.offset
+            .checked_add(p.sector.checked_mul(self.erase_size)?)?
+            .checked_add(p.index.checked_mul(self.entry_size())?)
+    }
+}
+
+/// A position: sector number within the region and entry index within the sector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pos {
+    /// Sector number within the region.
+    pub sector: u32,
+    /// Entry index within the sector.
+    pub index: u32,
+}
+
+/// The newest valid entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Head {
+    /// Its sequence number.
+    pub seq: u32,
+    /// Where it is.
+    pub pos: Pos,
+    /// First position after the last non-blank position of the head's sector.
+    pub next_index: u32,
+}
+
+/// What the last scan found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Found {
+    /// Every entry position is erased.
+    Blank,
+    /// Something is written, but no entry is valid.
+    Garbage,
+    /// The newest valid entry.
+    Valid(Head),
+}
+
+/// The journal over flash `F`.
+#[derive(Debug)]
+pub struct Journal<F> {
+    flash: F,
+    cfg: JournalConfig,
+    found: Found,
+    record: Option<Record>,
+}
+
+impl<F: NorFlash> Journal<F> {
+    /// Validates the geometry and scans the region. A blank or corrupt region is not an
+    /// error here: see [`Journal::found`] and [`Journal::record`].
+    pub fn open(flash: F, cfg: JournalConfig) -> Result<Self, Error<F::Error>> {
+        cfg.validate::<F>(flash.capacity()).map_err(Error::Geometry)?;
+        let mut j = Journal { flash, cfg, found: Found::Blank, record: None };
+        j.rescan()?;
+        Ok(j)
+    }
+
+    /// Scans the whole region again (after another writer may have appended).
+    pub fn rescan(&mut self) -> Result<(), Error<F::Error>> {
+        let es = self.cfg.entry_size() as usize;
+        let per = self.cfg.entries_per_sector();
+        let mut buf = [0u8; MAX_ENTRY];
+        let entry = buf.get_mut(..es).ok_or(Error::Geometry("entry larger than scratch buffer"))?;
+        let mut any_written = false;
+        let mut best: Option<(Head, Record)> = None;
+        for sector in 0..self.cfg.sectors() {
+            let mut last_used: Option<u32> = None;
+            for index in 0..per {
+                let pos = Pos { sector, index };
+                let off = self.cfg.position_offset(pos).ok_or(Error::Geometry("offset overflow"))?;
+                self.flash.read(off, entry).map_err(Error::Flash)?;
+                if is_erased(entry) {
+                    continue;
+                }
+                any_written = true;
+                last_used = Some(index);
+                if let Some((seq, rec)) = decode_entry(entry) {
+                    if best.as_ref().is_none_or(|(h, _)| seq >= h.seq) {
+                        best = Some((Head { seq, pos, next_index: 0 }, rec));
+                    }
+                }
+            }
+            if let Some((h, _)) = best.as_mut() {
+                if h.pos.sector == sector {
+                    h.next_index = last_used.map_or(0, |i| i.saturating_add(1));
+                }
+            }
+        }
+        match best {
+            Some((h, r)) => {
+                self.found = Found::Valid(h);
+                self.record = Some(r);
+            }
+            None => {
+                self.found = if any_written { Found::Garbage } else { Found::Blank };
+                self.record = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the last scan found.
+    pub fn found(&self) -> Found {
+        self.found
+    }
+
+    /// The current record, or why there is none ([`Error::Blank`], [`Error::NoValidRecord`]).
+    pub fn record(&self) -> Result<&Record, Error<F::Error>> {
+        match (&self.record, self.found) {
+            (Some(r), _) => Ok(r),
+            (None, Found::Blank) => Err(Error::Blank),
+            (None, _) => Err(Error::NoValidRecord),
+        }
+    }
+
+    /// The head's sequence number (0 when there is no valid entry).
+    pub fn seq(&self) -> u32 {
+        match self.found {
+            Found::Valid(h) => h.seq,
+            _ => 0,
+        }
+    }
+
+    /// The geometry in use.
+    pub fn config(&self) -> &JournalConfig {
+        &self.cfg
+    }
+
+    /// The flash driver, for reading other regions (slots) through the same handle.
+    pub fn flash_mut(&mut self) -> &mut F {
+        &mut self.flash
+    }
+
+    /// Gives the flash driver back.
+    pub fn into_inner(self) -> F {
+        self.flash
+    }
+
+    /// Appends `record` as the new newest entry: one program operation, plus one sector
+    /// erase when the head's sector is full. Fails with [`Error::Blank`] or
+    /// [`Error::NoValidRecord`] when there is no record yet (see [`Journal::initialize`]).
+    pub fn append(&mut self, record: &Record) -> Result<(), Error<F::Error>> {
+        let head = match self.found {
+            Found::Valid(h) => h,
+            Found::Blank => return Err(Error::Blank),
+            Found::Garbage => return Err(Error::NoValidRecord),
+        };
+        let seq = head.seq.checked_add(1).filter(|&s| s != SEQ_ERASED).ok_or(Error::SequenceExhausted)?;
+        let start = Pos { sector: head.pos.sector, index: head.next_index };
+        self.write_entry(start, false, seq, record)
+    }
+
+    /// Appends only if the head is still `expected_seq`, after re-scanning: the
+    /// read-modify-write guard for writers that share the region (the Linux agent).
+    pub fn append_expecting(&mut self, expected_seq: u32, record: &Record) -> Result<(), Error<F::Error>> {
+        self.rescan()?;
+        if self.seq() != expected_seq {
+            return Err(Error::Conflict);
+        }
+        self.append(record)
+    }
+
+    /// Applies `change` to a copy of the current record and appends it if it changed.
+    /// Returns whether an entry was written: an unchanged record writes nothing.
+    pub fn update(&mut self, change: impl FnOnce(&mut Record) -> Result<(), OpError>) -> Result<bool, Error<F::Error>> {
+        let mut next = self.record()?.clone();
+        change(&mut next)?;
+        if self.record.as_ref() == Some(&next) {
+            return Ok(false);
+        }
+        self.append(&next)?;
+        Ok(true)
+    }
+
+    /// Writes `record` as a new record. On a region with a valid record this is an
+    /// ordinary append (the old state stays until the new entry is complete). On a blank
+    /// or corrupt region, sector 0 is erased first and the entry written at its start.
+    pub fn initialize(&mut self, record: &Record) -> Result<(), Error<F::Error>> {
+        match self.found {
+            Found::Valid(_) => self.append(record),
+            Found::Blank | Found::Garbage => self.write_entry(Pos { sector: 0, index: 0 }, true, 1, record),
+        }
+    }
+
+    fn write_entry(&mut self, start: Pos, erase_first: bool, seq: u32, record: &Record) -> Result<(), Error<F::Error>> {
+        let es = self.cfg.entry_size() as usize;
+        let per = self.cfg.entries_per_sector();
+        let mut out = [0xFFu8; MAX_ENTRY];
+        let mut back = [0u8; MAX_ENTRY];
+        let body = encode_entry(seq, record);
+        let (Some(out), Some(back)) = (out.get_mut(..es), back.get_mut(..es)) else {
+            return Err(Error::Geometry("entry larger than scratch buffer"));
+        };
+        put(out, 0, &body);
+        let mut pos = start;
+        let mut erase = erase_first;
+        let mut last_err = Error::WriteFailed;
+        for _ in 0..WRITE_ATTEMPTS {
+            if pos.index >= per {
+                pos = Pos { sector: next_sector(pos.sector, self.cfg.sectors()), index: 0 };
+                erase = true;
+            }
+            if erase {
+                let from = self.cfg.position_offset(Pos { sector: pos.sector, index: 0 });
+                let from = from.ok_or(Error::Geometry("offset overflow"))?;
+                let to = from.checked_add(self.cfg.erase_size).ok_or(Error::Geometry("offset overflow"))?;
+                self.flash.erase(from, to).map_err(Error::Flash)?;
+                erase = false;
+            }
+            let off = self.cfg.position_offset(pos).ok_or(Error::Geometry("offset overflow"))?;
+            let written = self.flash.write(off, out).map_err(Error::Flash);
+            let verified = written.and_then(|()| self.flash.read(off, back).map_err(Error::Flash));
+            match verified {
+                Ok(()) if back == out => {
+                    self.found = Found::Valid(Head { seq, pos, next_index: pos.index.saturating_add(1) });
+                    self.record = Some(record.clone());
+                    return Ok(());
+                }
+                Ok(()) => last_err = Error::WriteFailed,
+                Err(e) => last_err = e,
+            }
+            pos.index = pos.index.saturating_add(1);
+        }
+        Err(last_err)
+    }
+}
+
+fn next_sector(s: u32, n: u32) -> u32 {
+    match s.checked_add(1) {
+        Some(x) if x < n => x,
+        _ => 0,
+    }
+}
+
+/// Encodes an entry body (without padding).
+pub fn encode_entry(seq: u32, record: &Record) -> [u8; ENTRY_LEN] {
+    let mut b = [0u8; ENTRY_LEN];
+    put(&mut b, field::SEQ, &seq.to_le_bytes());
+    put(&mut b, field::RECORD, &record.encode());
+    let crc = crc32(b.get(..field::CRC).unwrap_or(&[]));
+    put(&mut b, field::CRC, &crc.to_le_bytes());
+    b
+}
+
+/// Decodes an entry (padding ignored): `Some((seq, record))` when it is valid.
+pub fn decode_entry(b: &[u8]) -> Option<(u32, Record)> {
+    let seq = get_u32(b, field::SEQ)?;
+    if seq == SEQ_ERASED || seq == 0 {
+        return None;
+    }
+    let crc = get_u32(b, field::CRC)?;
+    if crc32(b.get(..field::CRC)?) != crc {
+        return None;
+    }
+    let rec = Record::decode(b.get(field::RECORD..field::CRC)?).ok()?;
+    Some((seq, rec))
+}

@@ -1,0 +1,153 @@
+//! Operations that change the record on behalf of firmware and the Linux agent.
+//!
+//! Each is a pure function on a [`Record`]; callers persist the result with one journal
+//! append (`Journal::update`). Doing nothing is a valid outcome: marking an already
+//! confirmed slot good leaves the record unchanged, so nothing is written.
+
+use crate::error::OpError;
+use crate::reason::Reason;
+use crate::record::{Event, HistoryEntry, Record};
+use crate::slot::{Priority, SlotId, Tries};
+
+/// Marks the slot that was last booted as good (confirmed): it becomes the
+/// last-known-good slot and the anti-rollback floor rises to its security counter.
+/// The floor is raised only here, from a confirmed slot, never from a trial.
+pub fn mark_good(r: &mut Record) -> Result<(), OpError> {
+    let slot = r.last_booted.ok_or(OpError::NothingBooted)?;
+    let already_lkg = r.last_known_good == Some(slot);
+    let s = r.slot_mut(slot).ok_or(OpError::NoSuchSlot)?;
+    if let Some(reason) = s.unbootable {
+        return Err(OpError::Unbootable(reason));
+    }
+    if s.confirmed && already_lkg {
+        return Ok(());
+    }
+    s.confirmed = true;
+    let (tries, sc) = (s.tries, s.security_counter);
+    r.last_known_good = Some(slot);
+    r.rollback_floor = r.rollback_floor.max(sc);
+    r.push_history(HistoryEntry { slot: Some(slot), event: Event::Confirmed, reason: Reason::None, tries });
+    Ok(())
+}
+
+/// Marks `slot` bad: unbootable with [`Reason::MarkedBad`], unconfirmed, disabled.
+/// Used by firmware that failed its own health check and by an installer before it
+/// overwrites the slot (RAUC `set-state <slot> bad`).
+pub fn mark_bad(r: &mut Record, slot: SlotId) -> Result<(), OpError> {
+    let s = r.slot_mut(slot).ok_or(OpError::NoSuchSlot)?;
+    if s.unbootable == Some(Reason::MarkedBad) && !s.confirmed && s.priority == Priority::DISABLED {
+        return Ok(());
+    }
+    s.unbootable = Some(Reason::MarkedBad);
+    s.confirmed = false;
+    s.priority = Priority::DISABLED;
+    s.tries = Tries::ZERO;
+    if r.last_known_good == Some(slot) {
+        r.last_known_good = None;
+    }
+    r.push_history(HistoryEntry {
+        slot: Some(slot),
+        event: Event::Unbootable,
+        reason: Reason::MarkedBad,
+        tries: Tries::ZERO,
+    });
+    Ok(())
+}
+
+/// Activates `slot` for a trial boot with `tries` attempts (1..=15): it gets the top
+/// priority, other enabled slots are lowered below it, and it becomes unconfirmed and
+/// bootable again (this re-arms a slot that was marked bad, as RAUC's `set-primary`
+/// after `set-state bad` requires). The next boot tries it; if it never confirms, the
+/// boot stage falls back when its tries run out.
+pub fn set_active(r: &mut Record, slot: SlotId, tries: Tries) -> Result<(), OpError> {
+    if tries == Tries::ZERO {
+        return Err(OpError::BadTries);
+    }
+    if !r.has_slot(slot) {
+        return Err(OpError::NoSuchSlot);
+    }
+    for id in r.slot_ids() {
+        if id == slot {
+            continue;
+        }
+        if let Some(s) = r.slot_mut(id) {
+            if s.priority >= Priority::MAX {
+                s.priority = s.priority.lowered();
+            }
+        }
+    }
+    let s = r.slot_mut(slot).ok_or(OpError::NoSuchSlot)?;
+    s.priority = Priority::MAX;
+    s.tries = tries;
+    s.confirmed = false;
+    s.unbootable = None;
+    r.push_history(HistoryEntry { slot: Some(slot), event: Event::Activated, reason: Reason::None, tries });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn booted(slot: SlotId) -> Record {
+        let mut r = Record::fresh(2, Tries::DEFAULT);
+        r.last_booted = Some(slot);
+        r
+    }
+
+    #[test]
+    fn mark_good_confirms_and_raises_floor_once() {
+        let mut r = booted(SlotId::A);
+        r.slot_mut(SlotId::A).unwrap().security_counter = 7;
+        mark_good(&mut r).unwrap();
+        let s = r.slot(SlotId::A).unwrap();
+        assert!(s.confirmed);
+        assert_eq!(r.last_known_good, Some(SlotId::A));
+        assert_eq!(r.rollback_floor, 7);
+        let before = r.clone();
+        mark_good(&mut r).unwrap();
+        assert_eq!(r, before, "a second mark-good changes nothing (so writes nothing)");
+    }
+
+    #[test]
+    fn mark_good_never_lowers_floor() {
+        let mut r = booted(SlotId::A);
+        r.rollback_floor = 9;
+        r.slot_mut(SlotId::A).unwrap().security_counter = 3;
+        mark_good(&mut r).unwrap();
+        assert_eq!(r.rollback_floor, 9);
+    }
+
+    #[test]
+    fn mark_good_needs_a_booted_bootable_slot() {
+        let mut r = Record::fresh(2, Tries::DEFAULT);
+        assert_eq!(mark_good(&mut r), Err(OpError::NothingBooted));
+        let mut r = booted(SlotId::B);
+        mark_bad(&mut r, SlotId::B).unwrap();
+        assert_eq!(mark_good(&mut r), Err(OpError::Unbootable(Reason::MarkedBad)));
+    }
+
+    #[test]
+    fn set_active_after_mark_bad_rearms() {
+        let mut r = booted(SlotId::A);
+        mark_good(&mut r).unwrap();
+        mark_bad(&mut r, SlotId::B).unwrap();
+        assert_eq!(r.primary(), Some(SlotId::A));
+        set_active(&mut r, SlotId::B, Tries::new(3).unwrap()).unwrap();
+        let b = r.slot(SlotId::B).unwrap();
+        assert_eq!((b.priority, b.tries, b.confirmed, b.unbootable), (Priority::MAX, Tries::new(3).unwrap(), false, None));
+        assert_eq!(r.slot(SlotId::A).unwrap().priority, Priority::new(14).unwrap());
+        assert_eq!(r.primary(), Some(SlotId::B));
+        assert_eq!(set_active(&mut r, SlotId::B, Tries::ZERO), Err(OpError::BadTries));
+        assert_eq!(set_active(&mut r, SlotId::C, Tries::DEFAULT), Err(OpError::NoSuchSlot));
+    }
+
+    #[test]
+    fn mark_bad_clears_last_known_good() {
+        let mut r = booted(SlotId::A);
+        mark_good(&mut r).unwrap();
+        mark_bad(&mut r, SlotId::A).unwrap();
+        assert_eq!(r.last_known_good, None);
+        assert_eq!(r.primary(), None);
+    }
+}
