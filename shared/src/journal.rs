@@ -100,13 +100,13 @@ impl JournalConfig {
         let ws = F::WRITE_SIZE.max(1) as u32;
         let es = F::ERASE_SIZE.max(1) as u32;
         let rs = F::READ_SIZE.max(1) as u32;
-        if self.write_size % ws != 0 || self.erase_size % es != 0 {
+        if !self.write_size.is_multiple_of(ws) || !self.erase_size.is_multiple_of(es) {
             return Err("journal geometry is not a multiple of the flash's write/erase size");
         }
-        if self.entry_size() % rs != 0 || self.offset % rs != 0 {
+        if !self.entry_size().is_multiple_of(rs) || !self.offset.is_multiple_of(rs) {
             return Err("entries are not aligned to the flash's read size");
         }
-        if self.offset % self.erase_size != 0 || self.size % self.erase_size != 0 {
+        if !self.offset.is_multiple_of(self.erase_size) || !self.size.is_multiple_of(self.erase_size) {
             return Err("region offset and size must be erase-aligned");
         }
         if self.sectors() < 2 {

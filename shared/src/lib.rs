@@ -35,9 +35,12 @@ pub mod ops;
 pub mod policy;
 pub mod reason;
 pub mod record;
-pub mod slot;
-#[cfg(feature = "sim")]
+pub mod select;
+#[cfg(any(test, feature = "sim"))]
 pub mod sim;
+pub mod slot;
+#[cfg(test)]
+mod sweep;
 pub mod verify;
 pub mod version;
 

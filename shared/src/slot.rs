@@ -98,7 +98,7 @@ impl Priority {
     /// One lower, saturating at 1 (a lowered slot stays enabled).
     pub const fn lowered(self) -> Priority {
         if self.0 > 1 {
-            Priority(self.0 - 1)
+            Priority(self.0.saturating_sub(1))
         } else {
             self
         }
