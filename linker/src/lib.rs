@@ -1,1 +1,18 @@
-//! safeslot-layout (placeholder until its issue lands)
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod agent;
+mod build_script;
+mod consts;
+mod error;
+mod layout;
+mod memory_x;
+mod raw;
+mod text;
+mod validate;
+
+pub use agent::AgentConfig;
+pub use build_script::{build_script_emit, Generated};
+pub use error::LayoutError;
+pub use layout::{Board, Flash, Layout, MemRange, Region, Slot, PUBLIC_KEYS_ENV};
+pub use memory_x::check_memory_x;

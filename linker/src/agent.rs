@@ -1,0 +1,440 @@
+//! The Linux agent's config: what `safeslotctl` needs to know about the
+//! flash, generated from the layout ([`Layout::agent_config`]) and read back
+//! with [`AgentConfig::parse`].
+//!
+//! ```toml
+//! [record]
+//! device = "/dev/mtd0"     # optional: the agent may take it on its command line
+//! offset = 0x0             # offsets are from the start of the device
+//! size = 0x2000
+//! erase_size = 0x1000
+//! write_size = 8
+//! program_once = true
+//!
+//! [[slot]]                 # 2 to 4 of these
+//! name = "a"
+//! offset = 0x1_0000
+//! size = 0x40_0000
+//! header_size = 0x400
+//!
+//! [keys]                   # optional; paths as written in layout.toml
+//! public = ["keys/dev.pub.pem"]
+//! ```
+//!
+//! Reading it back applies the same geometry rules as the layout (erase and
+//! write sizes, alignment, record and slot minimum sizes, unique names, no
+//! overlaps), except that the device size is not known until the agent opens
+//! the device: check it then with [`AgentConfig::check_device_size`].
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::LayoutError;
+use crate::layout::{Layout, Region, Slot};
+use crate::raw::{RawKeys, RawRegion, RawSlot};
+use crate::text::{generated_by, hex_grouped};
+use crate::validate;
+
+/// The agent's view of the flash: validated, so holding one means the
+/// geometry rules hold. Deserializing it (e.g. as part of a larger config)
+/// validates too.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawAgentConfig")]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// Where Linux sees the flash (`/dev/mtdN` or a file), when given.
+    pub device: Option<String>,
+    /// The boot-control record area, by offset in the device.
+    pub record: Region,
+    /// Erase sector size: a power of two in 256 ..= 131072.
+    pub erase_size: u32,
+    /// Program granularity: one of 1, 2, 4, 8, 16, 32.
+    pub write_size: u32,
+    /// Whether a write-word may be programmed only once per erase.
+    pub program_once: bool,
+    /// The slots, in layout order (2 ..= 4).
+    pub slots: Vec<Slot>,
+    /// Public key paths as written in `layout.toml` (relative paths are
+    /// relative to the layout file there; the agent decides what they are
+    /// relative to on the device). Empty when there is no `[keys]` table.
+    pub public_keys: Vec<String>,
+}
+
+/// The agent config as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgentConfig {
+    record: RawAgentRecord,
+    #[serde(default)]
+    slot: Vec<RawSlot>,
+    #[serde(default)]
+    keys: Option<RawKeys>,
+}
+
+/// `[record]` of the agent config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgentRecord {
+    #[serde(default)]
+    device: Option<String>,
+    offset: u64,
+    size: u64,
+    erase_size: u64,
+    write_size: u64,
+    program_once: bool,
+}
+
+impl TryFrom<RawAgentConfig> for AgentConfig {
+    type Error = LayoutError;
+
+    fn try_from(raw: RawAgentConfig) -> Result<Self, LayoutError> {
+        let device = match raw.record.device {
+            Some(d) if d.is_empty() => {
+                return Err(LayoutError::EmptyField {
+                    field: "record.device".to_owned(),
+                })
+            }
+            other => other,
+        };
+        let erase_size = validate::check_erase_size(raw.record.erase_size)?;
+        let write_size = validate::check_write_size(raw.record.write_size)?;
+        let erase = u64::from(erase_size);
+        let record = validate::check_record(
+            &RawRegion {
+                offset: raw.record.offset,
+                size: raw.record.size,
+            },
+            erase,
+            None,
+        )?;
+        let slots = validate::check_slots(&raw.slot, erase, None)?;
+        validate::check_flash_overlaps(record, &slots)?;
+        let public_keys = match raw.keys {
+            None => Vec::new(),
+            Some(k) => validate::check_key_entries(k.public)?,
+        };
+        Ok(Self {
+            device,
+            record,
+            erase_size,
+            write_size,
+            program_once: raw.record.program_once,
+            slots,
+            public_keys,
+        })
+    }
+}
+
+/// A TOML basic string: quotes, backslashes and control characters escaped.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().saturating_add(2));
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl AgentConfig {
+    /// The agent's view of `layout`; `device_override`, when given, replaces
+    /// `[flash] device`.
+    #[must_use]
+    pub fn from_layout(layout: &Layout, device_override: Option<&str>) -> Self {
+        let flash = layout.flash();
+        Self {
+            device: device_override
+                .map(str::to_owned)
+                .or_else(|| flash.device.clone()),
+            record: layout.record(),
+            erase_size: flash.erase_size,
+            write_size: flash.write_size,
+            program_once: flash.program_once,
+            slots: layout.slots().to_vec(),
+            public_keys: layout.public_key_entries().to_vec(),
+        }
+    }
+
+    /// Parses and validates agent-config text.
+    ///
+    /// # Errors
+    ///
+    /// [`LayoutError::Parse`] if it does not match the schema, or the
+    /// validation error of the first rule it breaks.
+    pub fn parse(text: &str) -> Result<Self, LayoutError> {
+        Self::parse_named(text, "agent config")
+    }
+
+    /// Reads, parses and validates an agent-config file.
+    ///
+    /// # Errors
+    ///
+    /// [`LayoutError::Read`] if it cannot be read, otherwise as [`AgentConfig::parse`].
+    pub fn load(path: &Path) -> Result<Self, LayoutError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LayoutError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse_named(&text, &path.display().to_string())
+    }
+
+    fn parse_named(text: &str, origin: &str) -> Result<Self, LayoutError> {
+        let raw: RawAgentConfig = toml::from_str(text).map_err(|e| LayoutError::Parse {
+            origin: origin.to_owned(),
+            source: Box::new(e),
+        })?;
+        Self::try_from(raw)
+    }
+
+    /// The slot called `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`LayoutError::UnknownSlot`] if there is none.
+    pub fn slot(&self, name: &str) -> Result<&Slot, LayoutError> {
+        self.slots
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| LayoutError::UnknownSlot {
+                name: name.to_owned(),
+                known: self
+                    .slots
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Checks that the record and every slot fit in a device of
+    /// `device_size` bytes (the size of the MTD device or file).
+    ///
+    /// # Errors
+    ///
+    /// [`LayoutError::OutsideFlash`] for the first region that does not fit.
+    pub fn check_device_size(&self, device_size: u64) -> Result<(), LayoutError> {
+        let regions = std::iter::once((
+            "record".to_owned(),
+            u64::from(self.record.offset),
+            self.record.end(),
+        ))
+        .chain(self.slots.iter().enumerate().map(|(i, s)| {
+            (
+                format!("slot[{i}] {:?}", s.name),
+                u64::from(s.offset),
+                s.end(),
+            )
+        }));
+        for (field, offset, end) in regions {
+            if end > device_size {
+                return Err(LayoutError::OutsideFlash {
+                    field,
+                    offset,
+                    end,
+                    flash_size: device_size,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The config as TOML text (no header comment); [`AgentConfig::parse`]
+    /// reads it back to an equal value.
+    #[must_use]
+    pub fn to_toml(&self) -> String {
+        let mut out = String::from("[record]\n");
+        if let Some(device) = &self.device {
+            let _ = writeln!(out, "device = {}", toml_string(device));
+        }
+        let _ = write!(
+            out,
+            "offset = {}\nsize = {}\nerase_size = {}\nwrite_size = {}\nprogram_once = {}\n",
+            hex_grouped(u64::from(self.record.offset)),
+            hex_grouped(u64::from(self.record.size)),
+            hex_grouped(u64::from(self.erase_size)),
+            self.write_size,
+            self.program_once,
+        );
+        for s in &self.slots {
+            let _ = write!(
+                out,
+                "\n[[slot]]\nname = {}\noffset = {}\nsize = {}\nheader_size = {}\n",
+                toml_string(&s.name),
+                hex_grouped(u64::from(s.offset)),
+                hex_grouped(u64::from(s.size)),
+                hex_grouped(u64::from(s.header_size)),
+            );
+        }
+        if !self.public_keys.is_empty() {
+            let keys: Vec<String> = self.public_keys.iter().map(|k| toml_string(k)).collect();
+            let _ = writeln!(out, "\n[keys]\npublic = [{}]", keys.join(", "));
+        }
+        out
+    }
+}
+
+impl Layout {
+    /// The Linux agent's config for this layout, as TOML with a
+    /// `# generated by safeslot-layout from <board>/layout.toml` header:
+    /// `[record]` (`device`, `offset`, `size`, `erase_size`, `write_size`,
+    /// `program_once`), one `[[slot]]` per slot (`name`, `offset`, `size`,
+    /// `header_size`) and `[keys] public` when the layout has keys.
+    /// `device_override` replaces `[flash] device`; with neither, `device` is
+    /// left out. Read it back with [`AgentConfig::parse`].
+    #[must_use]
+    pub fn agent_config(&self, device_override: Option<&str>) -> String {
+        format!(
+            "# {}\n\n{}",
+            generated_by(&self.source_name()),
+            AgentConfig::from_layout(self, device_override).to_toml()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::AgentConfig;
+    use crate::{Layout, LayoutError};
+
+    fn qemu() -> Layout {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-mps2-an386/layout.toml");
+        Layout::load(&path).unwrap()
+    }
+
+    const GOLDEN: &str = r#"# generated by safeslot-layout from qemu-mps2-an386/layout.toml: do not edit
+
+[record]
+device = "/dev/mtd0"
+offset = 0x0
+size = 0x2000
+erase_size = 0x1000
+write_size = 8
+program_once = true
+
+[[slot]]
+name = "a"
+offset = 0x1_0000
+size = 0x40_0000
+header_size = 0x400
+
+[[slot]]
+name = "b"
+offset = 0x41_0000
+size = 0x40_0000
+header_size = 0x400
+
+[keys]
+public = ["keys/dev.pub.pem"]
+"#;
+
+    #[test]
+    fn agent_config_golden() {
+        assert_eq!(qemu().agent_config(None), GOLDEN);
+    }
+
+    #[test]
+    fn round_trip_through_text() {
+        let layout = qemu();
+        for device in [None, Some("/dev/mtd3"), Some("C:\\flash \"image\".bin")] {
+            let text = layout.agent_config(device);
+            let parsed = AgentConfig::parse(&text).unwrap();
+            let expected = AgentConfig::from_layout(&layout, device);
+            assert_eq!(parsed, expected);
+            assert_eq!(AgentConfig::parse(&parsed.to_toml()).unwrap(), parsed);
+            assert_eq!(parsed.device.as_deref(), device.or(Some("/dev/mtd0")));
+        }
+        let c = AgentConfig::parse(GOLDEN).unwrap();
+        assert_eq!(c.record.offset, 0);
+        assert_eq!(c.record.size, 0x2000);
+        assert_eq!(
+            (c.erase_size, c.write_size, c.program_once),
+            (0x1000, 8, true)
+        );
+        assert_eq!(c.slot("b").unwrap().offset, 0x41_0000);
+        assert_eq!(c.slots, layout.slots());
+        assert_eq!(c.public_keys, ["keys/dev.pub.pem"]);
+    }
+
+    #[test]
+    fn device_and_keys_are_optional() {
+        let text = GOLDEN
+            .replace("device = \"/dev/mtd0\"\n", "")
+            .replace("\n[keys]\npublic = [\"keys/dev.pub.pem\"]\n", "");
+        let c = AgentConfig::parse(&text).unwrap();
+        assert_eq!(c.device, None);
+        assert!(c.public_keys.is_empty());
+        assert_eq!(AgentConfig::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn deserialize_validates_too() {
+        let ok: AgentConfig = toml::from_str(GOLDEN).unwrap();
+        assert_eq!(ok, AgentConfig::parse(GOLDEN).unwrap());
+        let bad = GOLDEN.replace("write_size = 8", "write_size = 3");
+        assert!(toml::from_str::<AgentConfig>(&bad).is_err());
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_bad_geometry() {
+        let e = AgentConfig::parse(
+            &GOLDEN.replace("program_once = true", "program_once = true\nflash_base = 0"),
+        )
+        .unwrap_err();
+        assert!(matches!(e, LayoutError::Parse { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("agent config"), "{e}");
+        for (from, to) in [
+            ("erase_size = 0x1000", "erase_size = 0x1001"),
+            ("write_size = 8", "write_size = 5"),
+            ("size = 0x2000", "size = 0x1000"),
+            ("offset = 0x41_0000", "offset = 0x41_0800"),
+            ("offset = 0x41_0000", "offset = 0x20_0000"),
+            ("name = \"b\"", "name = \"a\""),
+            (
+                "header_size = 0x400\n\n[keys]",
+                "header_size = 0x40_0000\n\n[keys]",
+            ),
+            ("device = \"/dev/mtd0\"", "device = \"\""),
+            ("public = [\"keys/dev.pub.pem\"]", "public = []"),
+        ] {
+            assert!(GOLDEN.contains(from), "{from}");
+            let r = AgentConfig::parse(&GOLDEN.replacen(from, to, 1));
+            assert!(r.is_err(), "{from} -> {to} accepted");
+            assert!(
+                !matches!(r, Err(LayoutError::Parse { .. })),
+                "{from} -> {to}: {r:?}"
+            );
+        }
+        let one_slot = GOLDEN.split("\n[[slot]]\nname = \"b\"").next().unwrap();
+        assert!(matches!(
+            AgentConfig::parse(one_slot),
+            Err(LayoutError::SlotCount { count: 1 })
+        ));
+    }
+
+    #[test]
+    fn device_size_check() {
+        let c = AgentConfig::parse(GOLDEN).unwrap();
+        assert!(c.check_device_size(0x100_0000).is_ok());
+        assert!(c.check_device_size(0x81_0000).is_ok());
+        let e = c.check_device_size(0x80_0000).unwrap_err();
+        assert!(
+            matches!(&e, LayoutError::OutsideFlash { field, .. } if field == "slot[1] \"b\""),
+            "{e:?}"
+        );
+    }
+}

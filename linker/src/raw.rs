@@ -1,0 +1,99 @@
+//! The serde view of `layout.toml`: exactly the schema, nothing checked yet.
+//!
+//! Every table denies unknown fields, so a typo (`erase_sise`) is an error
+//! rather than a silently ignored line. All numbers are `u64` here: a
+//! negative or oversized literal fails to deserialize, and everything else is
+//! checked by [`crate::validate`] before it becomes a [`crate::Layout`].
+
+use serde::Deserialize;
+
+/// The whole `layout.toml`, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLayout {
+    pub(crate) board: RawBoard,
+    pub(crate) bootloader: RawBootloader,
+    pub(crate) app: RawApp,
+    pub(crate) handoff: RawHandoff,
+    pub(crate) flash: RawFlash,
+    pub(crate) record: RawRegion,
+    #[serde(default)]
+    pub(crate) keys: Option<RawKeys>,
+    /// `[[slot]]` in the file; absent means zero slots, which validation rejects.
+    #[serde(default)]
+    pub(crate) slot: Vec<RawSlot>,
+}
+
+/// `[board]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBoard {
+    pub(crate) name: String,
+    pub(crate) target: String,
+    #[serde(default)]
+    pub(crate) chip: Option<String>,
+}
+
+/// `[bootloader]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBootloader {
+    pub(crate) flash_base: u64,
+    pub(crate) flash_size: u64,
+    pub(crate) ram_base: u64,
+    pub(crate) ram_size: u64,
+}
+
+/// `[app]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApp {
+    pub(crate) ram_base: u64,
+    pub(crate) ram_size: u64,
+}
+
+/// `[handoff]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHandoff {
+    pub(crate) address: u64,
+    pub(crate) size: u64,
+}
+
+/// `[flash]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFlash {
+    pub(crate) base: u64,
+    pub(crate) size: u64,
+    pub(crate) erase_size: u64,
+    pub(crate) write_size: u64,
+    pub(crate) program_once: bool,
+    #[serde(default)]
+    pub(crate) device: Option<String>,
+}
+
+/// `[record]`: an area of the flash device, by offset from `flash.base`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegion {
+    pub(crate) offset: u64,
+    pub(crate) size: u64,
+}
+
+/// `[keys]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKeys {
+    pub(crate) public: Vec<String>,
+}
+
+/// One `[[slot]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSlot {
+    pub(crate) name: String,
+    pub(crate) offset: u64,
+    pub(crate) size: u64,
+    pub(crate) header_size: u64,
+}

@@ -1,0 +1,481 @@
+//! Validation: [`RawLayout`] → [`Layout`], one rule at a time.
+//!
+//! The rules, in the order they are checked (the first broken one is
+//! reported):
+//!
+//! 1. `board.name` is a lowercase identifier, `board.target` a target
+//!    triple, optional strings are non-empty.
+//! 2. Every size is non-zero; every CPU region (`bootloader.flash`,
+//!    `bootloader.ram`, `app.ram`, `handoff`, `flash`) ends at or below 4 GiB
+//!    (all sums checked).
+//! 3. `flash.erase_size` is a power of two in 256 ..= 131072,
+//!    `flash.write_size` one of 1, 2, 4, 8, 16, 32 (hence `<= erase_size`),
+//!    `flash.size` a multiple of `erase_size`.
+//! 4. `record`: erase-aligned offset and size, at least 2 sectors, inside the
+//!    device.
+//! 5. 2 ..= 4 slots with unique names of 1–2 lowercase letters/digits; each
+//!    has a power-of-two `header_size >= 256`, erase-aligned offset and size,
+//!    `size >= header_size + 1 KiB`, and lies inside the device.
+//! 6. No two of record and slots overlap; the bootloader partition overlaps
+//!    none of them (it may share the device on single-flash chips).
+//! 7. `handoff` is 4-byte aligned and outside both bootloader and app RAM
+//!    (which may overlap each other: the app reuses RAM after hand-off).
+//! 8. `keys.public`, when present, is a non-empty list of non-empty paths.
+//!
+//! Rules 3–6 are shared with [`crate::AgentConfig`] (without the device-size
+//! checks, which the agent learns from the device).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::error::LayoutError;
+use crate::layout::{Board, Flash, Layout, MemRange, Region, Slot};
+use crate::raw::{RawLayout, RawRegion, RawSlot};
+
+/// Smallest allowed erase sector.
+pub(crate) const MIN_ERASE_SIZE: u64 = 256;
+/// Largest allowed erase sector.
+pub(crate) const MAX_ERASE_SIZE: u64 = 128 * 1024;
+/// Allowed program granularities.
+pub(crate) const WRITE_SIZES: [u64; 6] = [1, 2, 4, 8, 16, 32];
+/// Smallest allowed slot header.
+pub(crate) const MIN_HEADER_SIZE: u64 = 256;
+/// Space a slot must leave for the image after its header.
+pub(crate) const MIN_IMAGE_SIZE: u64 = 1024;
+/// Fewest slots.
+pub(crate) const MIN_SLOTS: usize = 2;
+/// Most slots.
+pub(crate) const MAX_SLOTS: usize = 4;
+/// The end of the 32-bit address space.
+const FOUR_GIB: u64 = 1 << 32;
+
+/// Turns a deserialized layout into a validated one.
+pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, LayoutError> {
+    // 1. Names.
+    let board = check_board(raw.board.name, raw.board.target, raw.board.chip)?;
+
+    // 2. CPU regions.
+    let bootloader_flash = mem_range(
+        "bootloader flash (bootloader.flash_base + flash_size)",
+        "bootloader.flash_size",
+        raw.bootloader.flash_base,
+        raw.bootloader.flash_size,
+    )?;
+    let bootloader_ram = mem_range(
+        "bootloader RAM (bootloader.ram_base + ram_size)",
+        "bootloader.ram_size",
+        raw.bootloader.ram_base,
+        raw.bootloader.ram_size,
+    )?;
+    let app_ram = mem_range(
+        "app RAM (app.ram_base + ram_size)",
+        "app.ram_size",
+        raw.app.ram_base,
+        raw.app.ram_size,
+    )?;
+    let handoff = mem_range(
+        "handoff (handoff.address + size)",
+        "handoff.size",
+        raw.handoff.address,
+        raw.handoff.size,
+    )?;
+    let flash_range = mem_range(
+        "flash (flash.base + size)",
+        "flash.size",
+        raw.flash.base,
+        raw.flash.size,
+    )?;
+
+    // 3. Flash geometry.
+    let erase_size = check_erase_size(raw.flash.erase_size)?;
+    let write_size = check_write_size(raw.flash.write_size)?;
+    let erase = u64::from(erase_size);
+    check_aligned("flash.size", raw.flash.size, erase)?;
+    let device = non_empty_opt("flash.device", raw.flash.device)?;
+    let flash = Flash {
+        base: flash_range.base,
+        size: flash_range.size,
+        erase_size,
+        write_size,
+        program_once: raw.flash.program_once,
+        device,
+    };
+    let flash_size = Some(u64::from(flash.size));
+
+    // 4.–6. Record and slots.
+    let record = check_record(&raw.record, erase, flash_size)?;
+    let slots = check_slots(&raw.slot, erase, flash_size)?;
+    check_flash_overlaps(record, &slots)?;
+    check_bootloader_overlaps(bootloader_flash, &flash, record, &slots)?;
+
+    // 7. Hand-off block.
+    check_handoff(handoff, bootloader_ram, app_ram)?;
+
+    // 8. Keys.
+    let public_key_entries = match raw.keys {
+        None => Vec::new(),
+        Some(keys) => check_key_entries(keys.public)?,
+    };
+    let public_keys = public_key_entries
+        .iter()
+        .map(|k| base_dir.join(k))
+        .collect();
+
+    Ok(Layout {
+        board,
+        bootloader_flash,
+        bootloader_ram,
+        app_ram,
+        handoff,
+        flash,
+        record,
+        slots,
+        public_key_entries,
+        public_keys,
+    })
+}
+
+fn check_board(name: String, target: String, chip: Option<String>) -> Result<Board, LayoutError> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !name_ok {
+        return Err(LayoutError::BoardName { name });
+    }
+    let target_ok = !target.is_empty()
+        && target
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !target_ok {
+        return Err(LayoutError::Target { target });
+    }
+    let chip = non_empty_opt("board.chip", chip)?;
+    Ok(Board { name, target, chip })
+}
+
+fn non_empty_opt(field: &str, value: Option<String>) -> Result<Option<String>, LayoutError> {
+    match value {
+        Some(v) if v.is_empty() => Err(LayoutError::EmptyField {
+            field: field.to_owned(),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// Checks `[start, start + size)` for a non-zero size, overflow and the
+/// 4 GiB limit; returns its end.
+fn checked_end(region: &str, size_field: &str, start: u64, size: u64) -> Result<u64, LayoutError> {
+    if size == 0 {
+        return Err(LayoutError::ZeroSize {
+            field: size_field.to_owned(),
+        });
+    }
+    let end = start
+        .checked_add(size)
+        .ok_or_else(|| LayoutError::Overflow {
+            field: region.to_owned(),
+        })?;
+    if end > FOUR_GIB {
+        return Err(LayoutError::AddressTooHigh {
+            field: region.to_owned(),
+            end,
+        });
+    }
+    Ok(end)
+}
+
+/// Converts a value already known to be below 4 GiB (or reports the region
+/// as too high, should that ever not hold).
+fn to_u32(region: &str, value: u64, end: u64) -> Result<u32, LayoutError> {
+    u32::try_from(value).map_err(|_| LayoutError::AddressTooHigh {
+        field: region.to_owned(),
+        end,
+    })
+}
+
+fn mem_range(
+    region: &str,
+    size_field: &str,
+    base: u64,
+    size: u64,
+) -> Result<MemRange, LayoutError> {
+    let end = checked_end(region, size_field, base, size)?;
+    Ok(MemRange {
+        base: to_u32(region, base, end)?,
+        size: to_u32(region, size, end)?,
+    })
+}
+
+pub(crate) fn check_erase_size(value: u64) -> Result<u32, LayoutError> {
+    if !value.is_power_of_two() || !(MIN_ERASE_SIZE..=MAX_ERASE_SIZE).contains(&value) {
+        return Err(LayoutError::EraseSize { value });
+    }
+    u32::try_from(value).map_err(|_| LayoutError::EraseSize { value })
+}
+
+pub(crate) fn check_write_size(value: u64) -> Result<u32, LayoutError> {
+    if !WRITE_SIZES.contains(&value) {
+        return Err(LayoutError::WriteSize { value });
+    }
+    u32::try_from(value).map_err(|_| LayoutError::WriteSize { value })
+}
+
+/// `erase` is a validated (non-zero) erase size.
+fn check_aligned(field: &str, value: u64, erase: u64) -> Result<(), LayoutError> {
+    if value.checked_rem(erase) != Some(0) {
+        return Err(LayoutError::Misaligned {
+            field: field.to_owned(),
+            value,
+            erase_size: erase,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `[offset, offset + size)` lies inside the device (when its
+/// size is known) and fits in 32 bits.
+fn check_inside(
+    region: &str,
+    offset: u64,
+    size: u64,
+    flash_size: Option<u64>,
+) -> Result<(u32, u32), LayoutError> {
+    let end = offset
+        .checked_add(size)
+        .ok_or_else(|| LayoutError::Overflow {
+            field: region.to_owned(),
+        })?;
+    if let Some(flash_size) = flash_size {
+        if end > flash_size {
+            return Err(LayoutError::OutsideFlash {
+                field: region.to_owned(),
+                offset,
+                end,
+                flash_size,
+            });
+        }
+    }
+    if end > FOUR_GIB {
+        return Err(LayoutError::AddressTooHigh {
+            field: region.to_owned(),
+            end,
+        });
+    }
+    Ok((to_u32(region, offset, end)?, to_u32(region, size, end)?))
+}
+
+pub(crate) fn check_record(
+    raw: &RawRegion,
+    erase: u64,
+    flash_size: Option<u64>,
+) -> Result<Region, LayoutError> {
+    if raw.size == 0 {
+        return Err(LayoutError::ZeroSize {
+            field: "record.size".to_owned(),
+        });
+    }
+    check_aligned("record.offset", raw.offset, erase)?;
+    check_aligned("record.size", raw.size, erase)?;
+    if raw.size < erase.saturating_mul(2) {
+        return Err(LayoutError::RecordTooSmall {
+            size: raw.size,
+            erase_size: erase,
+        });
+    }
+    let (offset, size) = check_inside("record", raw.offset, raw.size, flash_size)?;
+    Ok(Region { offset, size })
+}
+
+fn slot_name_ok(name: &str) -> bool {
+    (1..=2).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+pub(crate) fn check_slots(
+    raw: &[RawSlot],
+    erase: u64,
+    flash_size: Option<u64>,
+) -> Result<Vec<Slot>, LayoutError> {
+    if !(MIN_SLOTS..=MAX_SLOTS).contains(&raw.len()) {
+        return Err(LayoutError::SlotCount { count: raw.len() });
+    }
+    let mut seen = HashSet::new();
+    let mut slots = Vec::with_capacity(raw.len());
+    for (index, s) in raw.iter().enumerate() {
+        if !slot_name_ok(&s.name) {
+            return Err(LayoutError::SlotName {
+                index,
+                name: s.name.clone(),
+            });
+        }
+        if !seen.insert(s.name.as_str()) {
+            return Err(LayoutError::DuplicateSlotName {
+                name: s.name.clone(),
+            });
+        }
+        let region = format!("slot[{index}] {:?}", s.name);
+        let field = |f: &str| format!("{region}.{f}");
+        if s.size == 0 {
+            return Err(LayoutError::ZeroSize {
+                field: field("size"),
+            });
+        }
+        if !s.header_size.is_power_of_two() || s.header_size < MIN_HEADER_SIZE {
+            return Err(LayoutError::HeaderSize {
+                field: field("header_size"),
+                header_size: s.header_size,
+            });
+        }
+        check_aligned(&field("offset"), s.offset, erase)?;
+        check_aligned(&field("size"), s.size, erase)?;
+        let minimum = s.header_size.saturating_add(MIN_IMAGE_SIZE);
+        if s.size < minimum {
+            return Err(LayoutError::SlotTooSmall {
+                field: field("size"),
+                size: s.size,
+                minimum,
+            });
+        }
+        let (offset, size) = check_inside(&region, s.offset, s.size, flash_size)?;
+        let header_size = u32::try_from(s.header_size).map_err(|_| LayoutError::SlotTooSmall {
+            field: field("size"),
+            size: s.size,
+            minimum,
+        })?;
+        slots.push(Slot {
+            name: s.name.clone(),
+            offset,
+            size,
+            header_size,
+        });
+    }
+    Ok(slots)
+}
+
+/// A named half-open range, for overlap checks.
+struct Span {
+    name: String,
+    start: u64,
+    end: u64,
+}
+
+fn first_overlap(spans: &[Span]) -> Result<(), LayoutError> {
+    for (i, a) in spans.iter().enumerate() {
+        for b in spans.iter().skip(i.saturating_add(1)) {
+            if a.start < b.end && b.start < a.end {
+                return Err(LayoutError::Overlap {
+                    first: a.name.clone(),
+                    first_start: a.start,
+                    first_end: a.end,
+                    second: b.name.clone(),
+                    second_start: b.start,
+                    second_end: b.end,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Record and slots, by offset in the device, must not overlap.
+pub(crate) fn check_flash_overlaps(record: Region, slots: &[Slot]) -> Result<(), LayoutError> {
+    let mut spans = vec![Span {
+        name: "record".to_owned(),
+        start: u64::from(record.offset),
+        end: record.end(),
+    }];
+    spans.extend(slots.iter().enumerate().map(|(i, s)| Span {
+        name: format!("slot[{i}] {:?}", s.name),
+        start: u64::from(s.offset),
+        end: s.end(),
+    }));
+    first_overlap(&spans)
+}
+
+/// The bootloader partition, by CPU address, must not overlap the record or
+/// a slot (it may live in the same device, on single-flash chips).
+fn check_bootloader_overlaps(
+    bootloader: MemRange,
+    flash: &Flash,
+    record: Region,
+    slots: &[Slot],
+) -> Result<(), LayoutError> {
+    let base = u64::from(flash.base);
+    let boot = Span {
+        name: "bootloader flash (bootloader.flash_base + flash_size)".to_owned(),
+        start: u64::from(bootloader.base),
+        end: bootloader.end(),
+    };
+    let mut others = vec![Span {
+        name: "record (at flash.base + record.offset)".to_owned(),
+        start: base.saturating_add(u64::from(record.offset)),
+        end: base.saturating_add(record.end()),
+    }];
+    others.extend(slots.iter().enumerate().map(|(i, s)| Span {
+        name: format!("slot[{i}] {:?} (at flash.base + offset)", s.name),
+        start: base.saturating_add(u64::from(s.offset)),
+        end: base.saturating_add(s.end()),
+    }));
+    for other in others {
+        first_overlap(&[
+            Span {
+                name: boot.name.clone(),
+                start: boot.start,
+                end: boot.end,
+            },
+            other,
+        ])?;
+    }
+    Ok(())
+}
+
+fn check_handoff(
+    handoff: MemRange,
+    boot_ram: MemRange,
+    app_ram: MemRange,
+) -> Result<(), LayoutError> {
+    let address = u64::from(handoff.base);
+    if address % 4 != 0 {
+        return Err(LayoutError::HandoffMisaligned { address });
+    }
+    for (ram, range) in [
+        ("bootloader RAM (bootloader.ram_base + ram_size)", boot_ram),
+        ("app RAM (app.ram_base + ram_size)", app_ram),
+    ] {
+        if address < range.end() && u64::from(range.base) < handoff.end() {
+            return Err(LayoutError::HandoffInRam {
+                ram,
+                address,
+                end: handoff.end(),
+                ram_base: u64::from(range.base),
+                ram_end: range.end(),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_key_entries(public: Vec<String>) -> Result<Vec<String>, LayoutError> {
+    if public.is_empty() {
+        return Err(LayoutError::EmptyField {
+            field: "keys.public".to_owned(),
+        });
+    }
+    if let Some(i) = public.iter().position(String::is_empty) {
+        return Err(LayoutError::EmptyField {
+            field: format!("keys.public[{i}]"),
+        });
+    }
+    Ok(public)
+}
+
+#[cfg(test)]
+mod tests;
