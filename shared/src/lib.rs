@@ -30,6 +30,8 @@ pub mod codec;
 pub mod error;
 pub mod handoff;
 pub mod header;
+#[cfg(feature = "std")]
+pub mod image;
 pub mod journal;
 pub mod ops;
 pub mod policy;

@@ -175,7 +175,12 @@ fn ordered(r: &Record, first: Option<SlotId>, keep: impl Fn(SlotId) -> bool) -> 
 /// One step of the policy. Pure: reads its arguments, returns a value.
 pub fn step(current: &Record, verdicts: &Verdicts, inputs: Inputs) -> Step {
     let mut r = current.clone();
-    let preferred = current.primary();
+    // The slot the record intends to boot: the highest-priority enabled slot not yet
+    // known to be unbootable (even if it is about to run out of tries). Booting any
+    // other slot is a fallback.
+    let preferred = ordered(current, None, |id| {
+        current.slot(id).is_some_and(|s| s.priority != Priority::DISABLED && s.unbootable.is_none())
+    })[0];
 
     // Rule 1: trials that ran out of tries.
     for id in current.slot_ids() {

@@ -52,6 +52,16 @@ pub struct Verified {
 
 /// Verifies the image in `slot` against the trusted `keys`.
 pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8; 32]]) -> Result<Verified, Reason> {
+    verify_slot_with(flash, slot, keys, &mut || {})
+}
+
+/// [`verify_slot`], calling `tick` once per hashed chunk (boards feed their watchdog there).
+pub fn verify_slot_with<F: ReadNorFlash>(
+    flash: &mut F,
+    slot: SlotRegion,
+    keys: &[[u8; 32]],
+    tick: &mut dyn FnMut(),
+) -> Result<Verified, Reason> {
     let mut hb = [0u8; HEADER_LEN];
     flash.read(slot.offset, &mut hb).map_err(|_| Reason::FlashError)?;
     if hb.iter().all(|&b| b == 0xFF) {
@@ -73,7 +83,7 @@ pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8
     let sig = Signature::from_slice(&header.signature).map_err(|_| Reason::BadSignature)?;
     pk.verify(hb.get(..SIGNED_LEN).ok_or(Reason::BadHeader)?, &sig).map_err(|_| Reason::BadSignature)?;
 
-    let digest = hash_image(flash, slot.offset, u32::from(header.header_size), header.image_len)?;
+    let digest = hash_image(flash, slot.offset, u32::from(header.header_size), header.image_len, tick)?;
     if digest != header.image_hash {
         return Err(Reason::BadHash);
     }
@@ -81,8 +91,14 @@ pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8
 }
 
 /// SHA-256 of `len` bytes starting `header_size` bytes into the slot at `offset`,
-/// read in [`CHUNK`]-byte pieces.
-pub fn hash_image<F: ReadNorFlash>(flash: &mut F, offset: u32, header_size: u32, len: u32) -> Result<[u8; 32], Reason> {
+/// read in [`CHUNK`]-byte pieces, calling `tick` after each.
+pub fn hash_image<F: ReadNorFlash>(
+    flash: &mut F,
+    offset: u32,
+    header_size: u32,
+    len: u32,
+    tick: &mut dyn FnMut(),
+) -> Result<[u8; 32], Reason> {
     let mut at = offset.checked_add(header_size).ok_or(Reason::ImageBounds)?;
     let end = at.checked_add(len).ok_or(Reason::ImageBounds)?;
     let mut h = Sha256::new();
@@ -93,6 +109,7 @@ pub fn hash_image<F: ReadNorFlash>(flash: &mut F, offset: u32, header_size: u32,
         let part = buf.get_mut(..n).ok_or(Reason::Internal)?;
         flash.read(at, part).map_err(|_| Reason::FlashError)?;
         h.update(&*part);
+        tick();
         at = at.saturating_add(n as u32);
     }
     let mut out = [0u8; 32];

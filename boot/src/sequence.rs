@@ -1,0 +1,171 @@
+//! The boot sequence: journal → record → policy (with verification) → persist → [`Launch`].
+
+use core::cell::Cell;
+
+use embedded_hal::digital::InputPin;
+use embedded_storage::nor_flash::NorFlash;
+use safeslot_shared::handoff::Handoff;
+use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
+use safeslot_shared::reason::Reason;
+use safeslot_shared::select::{select, FreshPolicy};
+use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
+use safeslot_shared::verify::{verify_slot_with, SlotRegion, Verified};
+
+use crate::fih::{self, Proof};
+
+/// Everything the sequence needs to know about the board, from its generated layout.
+#[derive(Clone, Copy, Debug)]
+pub struct BootConfig<'a> {
+    /// Where the record journal lives.
+    pub journal: JournalConfig,
+    /// The slots, by index (A first).
+    pub slots: &'a [SlotRegion],
+    /// Trusted ed25519 public keys, embedded at build time.
+    pub keys: &'a [[u8; 32]],
+    /// What a blank or corrupt record region is replaced with.
+    pub fresh: FreshPolicy,
+}
+
+/// A verified image, ready to be handed off to. Only [`boot`] builds one, and only from
+/// a verification that succeeded; the board checks [`Launch::holds`] once more right
+/// before it jumps.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Launch {
+    /// The slot being booted.
+    pub slot: SlotId,
+    /// The image's load address (for Cortex-M: its vector table).
+    pub load_addr: u64,
+    /// The entry offset from the load address.
+    pub entry: u64,
+    /// The image length in bytes.
+    pub image_len: u32,
+    /// The hand-off block to leave in RAM for the application.
+    pub handoff: Handoff,
+    proof: Proof,
+    tag: u32,
+}
+
+impl Launch {
+    /// Re-checks the redundant verification proof (fault-injection hardening).
+    pub fn holds(&self) -> bool {
+        self.proof.holds(self.tag)
+    }
+}
+
+/// The outcome of the boot sequence.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Outcome {
+    /// Hand off to this image.
+    Launch(Launch),
+    /// Nothing may be booted; the board enters recovery (and reports the reason).
+    Recovery(Reason),
+}
+
+/// Samples a recovery button: `true` when it is held (active low, as most boards wire it).
+/// A pin that cannot be read counts as not held.
+pub fn recovery_held<P: InputPin>(pin: &mut P) -> bool {
+    pin.is_low().unwrap_or(false)
+}
+
+/// Runs the boot sequence over `flash`. `tick` is called during long verifications (feed
+/// the watchdog there).
+pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs, mut tick: impl FnMut()) -> Outcome {
+    let mut journal = match Journal::open(flash, cfg.journal) {
+        Ok(j) => j,
+        // A flash read error or a geometry that does not validate (impossible with a
+        // validated layout): without a record nothing can be booted safely.
+        Err(_) => return Outcome::Recovery(Reason::FlashError),
+    };
+    // Filled by `verify` as the policy asks; read when building the launch.
+    let checked: Cell<Checked> = Cell::new([None; MAX_SLOTS]);
+    let mut verify = |flash: &mut &mut F, slot: SlotId| -> Verdict {
+        let Some(region) = cfg.slots.get(slot.index()).copied() else {
+            return Verdict::Invalid(Reason::NoImage);
+        };
+        match verify_slot_with(flash, region, cfg.keys, &mut tick) {
+            Ok(v) => {
+                let tag = fih::tag(slot.index(), &v.header.image_hash);
+                let mut all = checked.get();
+                if let Some(c) = all.get_mut(slot.index()) {
+                    *c = Some((v, Proof::success(tag), tag));
+                }
+                checked.set(all);
+                Verdict::Valid(ImageInfo { version: v.header.version, security_counter: v.header.security_counter })
+            }
+            Err(r) => Verdict::Invalid(r),
+        }
+    };
+    let outcome = match select(&mut journal, inputs, cfg.fresh, &mut verify) {
+        Ok(sel) => match sel.decision {
+            Decision::Boot(plan) => {
+                let tries = plan.record.slot(plan.slot).map_or(Tries::ZERO, |s| s.tries);
+                let handoff = |v: &Verified| Handoff {
+                    slot: plan.slot,
+                    kind: plan.kind,
+                    tries_left: tries,
+                    last_fallback: plan.record.last_fallback,
+                    version: v.header.version,
+                    record_seq: sel.seq,
+                };
+                launch(&checked.get(), plan.slot, handoff)
+            }
+            Decision::Recovery(n) => Outcome::Recovery(n.reason),
+        },
+        // The record update could not be made durable: never boot a trial without it.
+        // Boot the last-known-good slot read-only if it is confirmed and verifies.
+        Err(_) => fallback_read_only(&mut journal, &checked, &mut verify),
+    };
+    outcome
+}
+
+type Checked = [Option<(Verified, Proof, u32)>; MAX_SLOTS];
+
+fn launch(
+    checked: &Checked,
+    slot: SlotId,
+    handoff: impl Fn(&Verified) -> Handoff,
+) -> Outcome {
+    match checked.get(slot.index()).copied().flatten() {
+        Some((v, proof, tag)) if proof.holds(tag) => Outcome::Launch(Launch {
+            slot,
+            load_addr: v.header.load_addr,
+            entry: v.header.entry,
+            image_len: v.header.image_len,
+            handoff: handoff(&v),
+            proof,
+            tag,
+        }),
+        // The policy chose a slot without a successful verification: a bug or a glitch.
+        _ => Outcome::Recovery(Reason::Internal),
+    }
+}
+
+fn fallback_read_only<F: NorFlash>(
+    journal: &mut Journal<F>,
+    checked: &Cell<Checked>,
+    verify: &mut impl FnMut(&mut F, SlotId) -> Verdict,
+) -> Outcome {
+    let Ok(record) = journal.record().cloned() else {
+        return Outcome::Recovery(Reason::FlashError);
+    };
+    let Some(lkg) = record.last_known_good.filter(|s| record.slot(*s).is_some_and(|st| st.confirmed)) else {
+        return Outcome::Recovery(Reason::FlashError);
+    };
+    if checked.get().get(lkg.index()).copied().flatten().is_none() {
+        if let Verdict::Invalid(_) = verify(journal.flash_mut(), lkg) {
+            return Outcome::Recovery(Reason::FlashError);
+        }
+    }
+    let seq = journal.seq();
+    launch(&checked.get(), lkg, |v| Handoff {
+        slot: lkg,
+        kind: BootKind::Confirmed,
+        tries_left: Tries::ZERO,
+        last_fallback: Reason::FlashError,
+        version: v.header.version,
+        record_seq: seq,
+    })
+}

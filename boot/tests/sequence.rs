@@ -1,0 +1,287 @@
+//! The boot sequence over a simulated flash with real signed images.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects, missing_docs)]
+
+use ed25519_compact::{KeyPair, Seed};
+use embedded_storage::nor_flash::NorFlash;
+use safeslot_boot::{boot, BootConfig, Outcome};
+use safeslot_shared::header::field;
+use safeslot_shared::image::{build_slot_image, SignParams};
+use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::ops;
+use safeslot_shared::policy::{BootKind, Inputs};
+use safeslot_shared::select::FreshPolicy;
+use safeslot_shared::sim::{CutKind, SimConfig, SimFlash};
+use safeslot_shared::verify::SlotRegion;
+use safeslot_shared::{Reason, SlotId, Tries, Version};
+
+const BASE: u64 = 0x2100_0000;
+const HDR: u32 = 0x400;
+const SLOT: u32 = 0x8000;
+const SLOTS: [SlotRegion; 2] = [
+    SlotRegion { offset: 0x2000, size: SLOT, header_size: HDR, load_addr: Some(BASE + 0x2000 + HDR as u64) },
+    SlotRegion { offset: 0xA000, size: SLOT, header_size: HDR, load_addr: Some(BASE + 0xA000 + HDR as u64) },
+];
+const JOURNAL: JournalConfig = JournalConfig { offset: 0, size: 0x2000, write_size: 8, erase_size: 0x1000 };
+
+fn key(n: u8) -> KeyPair {
+    KeyPair::from_seed(Seed::new([n; 32]))
+}
+
+struct Rig {
+    flash: SimFlash,
+    keys: Vec<[u8; 32]>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let flash = SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x1000, program_once: true }).unwrap();
+        Rig { flash, keys: vec![*key(1).pk] }
+    }
+
+    fn image(slot: SlotId, major: u8, sc: u32, signer: &KeyPair) -> Vec<u8> {
+        let r = SLOTS[slot.index()];
+        let body: Vec<u8> = (0..3000u32).map(|i| (i * 7 + u32::from(major)) as u8).collect();
+        let p = SignParams {
+            header_size: HDR as u16,
+            load_addr: r.load_addr.unwrap(),
+            entry: 0,
+            version: Version { major, minor: 0, revision: 0, build: 0 },
+            security_counter: sc,
+        };
+        build_slot_image(&p, &body, signer, r.size).unwrap()
+    }
+
+    fn install(&mut self, slot: SlotId, bytes: &[u8]) {
+        let r = SLOTS[slot.index()];
+        self.flash.erase(r.offset, r.offset + r.size).unwrap();
+        let mut padded = bytes.to_vec();
+        padded.resize(bytes.len().div_ceil(8) * 8, 0xFF);
+        self.flash.write(r.offset, &padded).unwrap();
+    }
+
+    fn boot(&mut self, inputs: Inputs) -> Outcome {
+        let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &self.keys, fresh: FreshPolicy::default() };
+        boot(&mut self.flash, &cfg, inputs, || {})
+    }
+
+    fn change(&mut self, f: impl FnOnce(&mut safeslot_shared::Record) -> Result<(), safeslot_shared::OpError>) {
+        let mut j = Journal::open(&mut self.flash, JOURNAL).unwrap();
+        j.update(f).unwrap();
+    }
+
+    fn record(&mut self) -> safeslot_shared::Record {
+        Journal::open(&mut self.flash, JOURNAL).unwrap().record().unwrap().clone()
+    }
+}
+
+fn launched(o: Outcome) -> (SlotId, BootKind, u8) {
+    match o {
+        Outcome::Launch(l) => {
+            assert!(l.holds());
+            (l.slot, l.handoff.kind, l.handoff.version.major)
+        }
+        Outcome::Recovery(r) => panic!("expected a launch, got recovery ({r})"),
+    }
+}
+
+/// A device with v1 confirmed in A and a v2 image in B.
+fn updated_device(b: Vec<u8>) -> Rig {
+    let mut rig = Rig::new();
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
+    rig.change(ops::mark_good);
+    rig.install(SlotId::B, &b);
+    rig.change(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()));
+    rig
+}
+
+#[test]
+fn fresh_device_boots_a_on_trial_and_confirmed_boots_write_nothing() {
+    let mut rig = Rig::new();
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
+    rig.flash.reset_stats();
+    let o = rig.boot(Inputs::default());
+    assert_eq!(launched(o), (SlotId::A, BootKind::Trial, 1));
+    let s = rig.flash.stats();
+    assert_eq!((s.programs, s.erases), (1, 1), "first boot: one erase (initialise) and one entry");
+    rig.change(ops::mark_good);
+    rig.flash.reset_stats();
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Confirmed, 1));
+    let s = rig.flash.stats();
+    assert_eq!((s.programs, s.erases), (0, 0), "a confirmed boot writes nothing");
+}
+
+#[test]
+fn update_confirmed_stays() {
+    let mut rig = updated_device(Rig::image(SlotId::B, 2, 1, &key(1)));
+    rig.flash.reset_stats();
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Trial, 2));
+    assert_eq!((rig.flash.stats().programs, rig.flash.stats().erases), (1, 0), "a trial boot writes one entry");
+    rig.change(ops::mark_good);
+    for _ in 0..3 {
+        assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Confirmed, 2));
+    }
+    assert_eq!(rig.record().rollback_floor, 1);
+}
+
+#[test]
+fn update_that_never_confirms_falls_back_after_exactly_its_tries() {
+    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    for left in [2, 1, 0] {
+        match rig.boot(Inputs::default()) {
+            Outcome::Launch(l) => {
+                assert_eq!((l.slot, l.handoff.tries_left.get()), (SlotId::B, left));
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Confirmed, 1));
+    let r = rig.record();
+    assert_eq!(r.last_fallback, Reason::TriesExhausted);
+    assert_eq!(r.slot(SlotId::B).unwrap().unbootable, Some(Reason::TriesExhausted));
+}
+
+fn rejected(b: Vec<u8>, reason: Reason) {
+    let mut rig = updated_device(b);
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Confirmed, 1), "{reason}");
+    let r = rig.record();
+    assert_eq!(r.slot(SlotId::B).unwrap().unbootable, Some(reason));
+    assert_eq!(r.last_fallback, reason);
+}
+
+#[test]
+fn tampered_header_fields_are_rejected() {
+    let good = Rig::image(SlotId::B, 2, 0, &key(1));
+    for at in 0..safeslot_shared::header::HEADER_LEN {
+        let mut b = good.clone();
+        b[at] ^= 0x01;
+        let mut rig = updated_device(b);
+        let o = rig.boot(Inputs::default());
+        assert_eq!(launched(o).0, SlotId::A, "header byte {at} tampered but B booted");
+        let why = rig.record().slot(SlotId::B).unwrap().unbootable;
+        assert!(why.is_some_and(Reason::is_image_fault), "byte {at}: {why:?}");
+    }
+}
+
+#[test]
+fn tampered_image_wrong_key_truncated_and_oversize_are_rejected() {
+    let good = Rig::image(SlotId::B, 2, 0, &key(1));
+    let n = good.len();
+    for at in [HDR as usize, HDR as usize + (n - HDR as usize) / 2, n - 1] {
+        let mut b = good.clone();
+        b[at] ^= 0x80;
+        rejected(b, Reason::BadHash);
+    }
+    rejected(Rig::image(SlotId::B, 2, 0, &key(9)), Reason::UnknownKey);
+    // Signed by a trusted key id but with a foreign signature.
+    let mut forged = good.clone();
+    forged[field::SIGNATURE..field::SIGNATURE + 64].copy_from_slice(&[0x11; 64]);
+    rejected(forged, Reason::BadSignature);
+    rejected(good[..n - 100].to_vec(), Reason::BadHash);
+    let mut long = good.clone();
+    long[field::IMAGE_LEN..field::IMAGE_LEN + 4].copy_from_slice(&(SLOT).to_le_bytes());
+    rejected(long, Reason::ImageBounds);
+    // Linked and signed for slot A, copied into slot B.
+    rejected(Rig::image(SlotId::A, 2, 0, &key(1)), Reason::WrongAddress);
+}
+
+#[test]
+fn security_counter_below_floor_is_refused() {
+    let mut rig = updated_device(Rig::image(SlotId::B, 2, 5, &key(1)));
+    launched(rig.boot(Inputs::default()));
+    rig.change(ops::mark_good);
+    assert_eq!(rig.record().rollback_floor, 5);
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 3, 4, &key(1)));
+    rig.change(|r| ops::set_active(r, SlotId::A, Tries::DEFAULT));
+    assert_eq!(launched(rig.boot(Inputs::default())).0, SlotId::B);
+    assert_eq!(rig.record().slot(SlotId::A).unwrap().unbootable, Some(Reason::Rollback));
+}
+
+#[test]
+fn both_slots_invalid_means_recovery_never_a_jump() {
+    let mut rig = Rig::new();
+    let mut a = Rig::image(SlotId::A, 1, 0, &key(1));
+    a[HDR as usize + 5] ^= 1;
+    rig.install(SlotId::A, &a);
+    match rig.boot(Inputs::default()) {
+        Outcome::Recovery(r) => assert_eq!(r, Reason::NothingBootable),
+        o => panic!("{o:?}"),
+    }
+    let r = rig.record();
+    assert_eq!(r.slot(SlotId::A).unwrap().unbootable, Some(Reason::BadHash));
+    assert_eq!(r.slot(SlotId::B).unwrap().unbootable, Some(Reason::NoImage), "B was tried as a last resort");
+}
+
+#[test]
+fn recovery_input_boots_last_known_good() {
+    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    let o = rig.boot(Inputs { recovery: true });
+    assert_eq!(launched(o), (SlotId::A, BootKind::Confirmed, 1));
+    assert_eq!(rig.record().last_fallback, Reason::RecoveryInput);
+}
+
+#[test]
+fn garbage_record_region_is_recreated_and_reported() {
+    let mut rig = Rig::new();
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
+    rig.flash.bytes_mut()[..0x2000].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 31) as u8);
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
+    assert_eq!(rig.record().last_fallback, Reason::RecordReset);
+}
+
+#[test]
+fn trial_whose_decrement_cannot_be_persisted_is_not_booted() {
+    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    // Power "fails" at the very write of the trial decrement: the sim refuses the op.
+    let at = rig.flash.mutating_ops();
+    rig.flash.arm_cut(at, CutKind::Before);
+    match rig.boot(Inputs::default()) {
+        // The write failed: the confirmed last-known-good slot may boot read-only...
+        Outcome::Launch(l) => panic!("booted {:?} although flash is dead", l.slot),
+        // ...but here the flash is dead for reads as well, so the stage must stop.
+        Outcome::Recovery(r) => assert_eq!(r, Reason::FlashError),
+    }
+}
+
+/// A flash whose programs and erases fail while reads work (a worn or locked device).
+struct WriteFails<'a>(&'a mut SimFlash);
+
+impl embedded_storage::nor_flash::ErrorType for WriteFails<'_> {
+    type Error = safeslot_shared::sim::SimError;
+}
+impl embedded_storage::nor_flash::ReadNorFlash for WriteFails<'_> {
+    const READ_SIZE: usize = 1;
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.read(offset, bytes)
+    }
+    fn capacity(&self) -> usize {
+        embedded_storage::nor_flash::ReadNorFlash::capacity(self.0)
+    }
+}
+impl NorFlash for WriteFails<'_> {
+    const WRITE_SIZE: usize = 1;
+    const ERASE_SIZE: usize = 1;
+    fn erase(&mut self, _: u32, _: u32) -> Result<(), Self::Error> {
+        Err(safeslot_shared::sim::SimError::PowerLost)
+    }
+    fn write(&mut self, _: u32, _: &[u8]) -> Result<(), Self::Error> {
+        Err(safeslot_shared::sim::SimError::PowerLost)
+    }
+}
+
+#[test]
+fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
+    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    let before = rig.flash.bytes().to_vec();
+    let keys = rig.keys.clone();
+    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshPolicy::default() };
+    let o = boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default(), || {});
+    match o {
+        Outcome::Launch(l) => {
+            assert!(l.holds());
+            assert_eq!((l.slot, l.handoff.kind, l.handoff.last_fallback), (SlotId::A, BootKind::Confirmed, Reason::FlashError));
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(rig.flash.bytes(), &before[..], "nothing was written");
+}
