@@ -1,1 +1,3 @@
-//! safeslot-hil (placeholder until its issue lands)
+//! safeslot-hil: host-side rigs that run real safeslot images (QEMU now, probe-rs later).
+
+pub mod qemu;

@@ -1,0 +1,295 @@
+//! NOR flash over QEMU's file-backed memory window, with a power-cut switch.
+//!
+//! On `mps2-an386` the harness maps a host file over the 16 MiB at
+//! [`FLASH_BASE`]. That memory takes any load or store, so [`Flash`] enforces
+//! the NOR rules itself, as the real part would:
+//!
+//! * erase works on whole [`ERASE_SIZE`] sectors and fills them with `0xFF`;
+//! * program works on whole [`WRITE_SIZE`] words and only clears bits: a
+//!   word whose new value would set a bit is refused ([`FlashError::WouldSetBits`]);
+//! * with [`PROGRAM_ONCE`] a word may be programmed only while it is fully
+//!   erased ([`FlashError::NotErased`]), as ECC flash (STM32L4 `PROGERR`) demands.
+//!
+//! A refused request is checked in full before anything is stored, so an
+//! error leaves the flash unchanged.
+//!
+//! # Power cuts
+//!
+//! Every mutating store is counted: each programmed write-word and each erased
+//! sector is one store, numbered from 1. A [`CutPlan`] (from the command line,
+//! `cut=N` and optionally `torn=K`) stops the machine through semihosting with
+//! [`EXIT_CUT`] just before store `N` would land, so stores `1 ..= N-1` are in
+//! the file and nothing after them is. With `torn=K`, the first `K` bytes of
+//! store `N` land first (for an erase: the first `K` bytes of the sector
+//! become `0xFF`), modelling a program or erase cut half-way.
+//!
+//! This is the register module of the board: the volatile accesses to the
+//! window are its only unsafe code.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use embedded_storage::nor_flash::{
+    check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashError, NorFlashErrorKind,
+    ReadNorFlash,
+};
+
+use crate::host::{self, CmdLine, EXIT_CUT};
+use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, PROGRAM_ONCE, WRITE_SIZE};
+
+/// [`WRITE_SIZE`] as a `usize`, for buffers.
+const WORD: usize = WRITE_SIZE as usize;
+
+/// Why a flash operation was refused. The flash is unchanged after any of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
+#[non_exhaustive]
+pub enum FlashError {
+    /// Offset or length is not a multiple of the write or erase size.
+    NotAligned,
+    /// The range runs past the end of the device.
+    OutOfBounds,
+    /// Programming the word at this offset would turn a 0 bit into 1.
+    WouldSetBits {
+        /// Offset of the word, from the start of the device.
+        offset: u32,
+    },
+    /// The word at this offset was already programmed (program-once flash).
+    NotErased {
+        /// Offset of the word, from the start of the device.
+        offset: u32,
+    },
+}
+
+impl NorFlashError for FlashError {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            Self::NotAligned => NorFlashErrorKind::NotAligned,
+            Self::OutOfBounds => NorFlashErrorKind::OutOfBounds,
+            Self::WouldSetBits { .. } | Self::NotErased { .. } => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+impl From<NorFlashErrorKind> for FlashError {
+    fn from(kind: NorFlashErrorKind) -> Self {
+        match kind {
+            NorFlashErrorKind::NotAligned => Self::NotAligned,
+            // check_* only return NotAligned or OutOfBounds.
+            _ => Self::OutOfBounds,
+        }
+    }
+}
+
+impl core::fmt::Display for FlashError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotAligned => f.write_str("offset or length not aligned"),
+            Self::OutOfBounds => f.write_str("range out of bounds"),
+            Self::WouldSetBits { offset } => write!(f, "program at {offset:#x} would set bits"),
+            Self::NotErased { offset } => write!(f, "word at {offset:#x} already programmed"),
+        }
+    }
+}
+
+impl core::error::Error for FlashError {}
+
+/// Where to cut power: store number `cut` (from 1), optionally letting its
+/// first `torn` bytes land first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, defmt::Format)]
+pub struct CutPlan {
+    /// The store that never completes; `None` runs without a cut.
+    pub cut: Option<u32>,
+    /// How many leading bytes of that store land before the cut.
+    pub torn: u32,
+}
+
+/// A `cut=` or `torn=` value on the command line is not a number (or `cut=0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
+pub struct BadCutPlan;
+
+impl CutPlan {
+    /// No cut.
+    pub const NONE: Self = Self { cut: None, torn: 0 };
+
+    /// Reads `cut=N` (N ≥ 1) and `torn=K` from the command line; absent keys mean no cut.
+    ///
+    /// # Errors
+    /// A value is not a decimal `u32`, or `cut=0`.
+    pub fn from_cmdline(line: &CmdLine) -> Result<Self, BadCutPlan> {
+        let number = |key| {
+            line.value(key)
+                .map(str::parse::<u32>)
+                .transpose()
+                .map_err(|_| BadCutPlan)
+        };
+        let cut = number("cut")?;
+        if cut == Some(0) {
+            return Err(BadCutPlan);
+        }
+        Ok(Self {
+            cut,
+            torn: number("torn")?.unwrap_or(0),
+        })
+    }
+}
+
+/// Set once the one [`Flash`] has been handed out.
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The NOR device in the window `FLASH_BASE .. FLASH_BASE + FLASH_SIZE`.
+/// Offsets in the trait methods count from `FLASH_BASE`.
+#[derive(Debug)]
+pub struct Flash {
+    plan: CutPlan,
+    stores: u32,
+}
+
+impl Flash {
+    /// The device, once: later calls return `None`, so no two drivers race
+    /// over the same window.
+    pub fn take(plan: CutPlan) -> Option<Self> {
+        if TAKEN.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(Self { plan, stores: 0 })
+    }
+
+    /// Stores (programmed words plus erased sectors) that have landed so far.
+    #[must_use]
+    pub fn stores(&self) -> u32 {
+        self.stores
+    }
+
+    /// The cut plan this driver was made with.
+    #[must_use]
+    pub fn plan(&self) -> CutPlan {
+        self.plan
+    }
+
+    /// Counts one store and, if it is the planned cut, lets `torn` bytes of it
+    /// land through `partial` and stops the machine.
+    fn begin_store(&mut self, partial: impl FnOnce(usize)) {
+        self.stores = self.stores.saturating_add(1);
+        if self.plan.cut == Some(self.stores) {
+            let torn = usize::try_from(self.plan.torn).unwrap_or(usize::MAX);
+            partial(torn);
+            defmt::println!(
+                "power cut at store {=u32} (torn {=u32})",
+                self.stores,
+                self.plan.torn
+            );
+            host::exit(EXIT_CUT);
+        }
+    }
+}
+
+/// Reads the byte at `offset` into the device.
+///
+/// Callers bounds-check `offset < FLASH_SIZE` (via `check_*`) first.
+fn load(offset: u32) -> u8 {
+    debug_assert!(offset < FLASH_SIZE);
+    let addr = FLASH_BASE.wrapping_add(offset) as usize;
+    // SAFETY: `addr` lies in the flash window (callers check `offset < FLASH_SIZE`),
+    // which layout.toml maps to memory that is always readable on mps2-an386 and
+    // which safeslot-layout checked overlaps no linker region, so no Rust
+    // reference aliases it. `u8` has no alignment requirement.
+    unsafe { core::ptr::read_volatile(addr as *const u8) }
+}
+
+/// Stores `value` at `offset` into the device, bypassing the NOR rules.
+///
+/// Callers bounds-check `offset < FLASH_SIZE` and apply the NOR rules first.
+fn store(offset: u32, value: u8) {
+    debug_assert!(offset < FLASH_SIZE);
+    let addr = FLASH_BASE.wrapping_add(offset) as usize;
+    // SAFETY: as in `load`: `addr` is inside the flash window, which is always
+    // writable on this machine and holds no Rust object (not covered by any
+    // memory.x region), so the store cannot clobber code, stack or statics.
+    unsafe { core::ptr::write_volatile(addr as *mut u8, value) }
+}
+
+/// Offsets `start .. start + len`, stepping by one (all already bounds-checked).
+fn offsets(start: u32, len: usize) -> impl Iterator<Item = u32> {
+    (0..len).map_while(move |i| start.checked_add(u32::try_from(i).ok()?))
+}
+
+impl ErrorType for Flash {
+    type Error = FlashError;
+}
+
+impl ReadNorFlash for Flash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        check_read(self, offset, bytes.len())?;
+        for (byte, at) in bytes.iter_mut().zip(offsets(offset, usize::MAX)) {
+            *byte = load(at);
+        }
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        FLASH_SIZE as usize
+    }
+}
+
+impl NorFlash for Flash {
+    const WRITE_SIZE: usize = WORD;
+    const ERASE_SIZE: usize = ERASE_SIZE as usize;
+
+    /// Erases the sectors in `from .. to`, one store per sector, in address
+    /// order. A cut leaves the earlier sectors erased, the cut one torn (its
+    /// first `torn` bytes erased) and the later ones untouched.
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        check_erase(self, from, to)?;
+        let mut sector = from;
+        while sector < to {
+            self.begin_store(|torn| {
+                for at in offsets(sector, torn.min(Self::ERASE_SIZE)) {
+                    store(at, 0xFF);
+                }
+            });
+            for at in offsets(sector, Self::ERASE_SIZE) {
+                store(at, 0xFF);
+            }
+            sector = sector.saturating_add(ERASE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// Programs `bytes` at `offset`, one store per write-word, in address order.
+    /// Every word is checked against the NOR rules before the first one is
+    /// stored. A cut leaves earlier words programmed, the cut word torn (its
+    /// first `torn` bytes programmed) and later words erased.
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        check_write(self, offset, bytes.len())?;
+        for (chunk, word) in bytes
+            .chunks_exact(WORD)
+            .zip(offsets(offset, usize::MAX).step_by(WORD))
+        {
+            let mut erased = true;
+            for (&new, at) in chunk.iter().zip(offsets(word, WORD)) {
+                let old = load(at);
+                erased &= old == 0xFF;
+                if new & !old != 0 {
+                    return Err(FlashError::WouldSetBits { offset: word });
+                }
+            }
+            if PROGRAM_ONCE && !erased {
+                return Err(FlashError::NotErased { offset: word });
+            }
+        }
+        for (chunk, word) in bytes
+            .chunks_exact(WORD)
+            .zip(offsets(offset, usize::MAX).step_by(WORD))
+        {
+            let program = |count: usize| {
+                for (&new, at) in chunk.iter().take(count).zip(offsets(word, WORD)) {
+                    store(at, load(at) & new);
+                }
+            };
+            self.begin_store(program);
+            program(WORD);
+        }
+        Ok(())
+    }
+}

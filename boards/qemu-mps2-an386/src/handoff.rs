@@ -1,0 +1,47 @@
+//! Hand-off: start an image from its vector table.
+//!
+//! This is one of the two modules of the board allowed unsafe code; its only
+//! unsafe operation is [`jump`].
+
+use cortex_m::peripheral::SCB;
+
+/// VTOR ignores its low 7 bits on ARMv7-M; a table must be aligned to at
+/// least this (more when the device has many interrupts).
+pub const VECTOR_TABLE_ALIGN: u32 = 0x80;
+
+/// Points VTOR at `vector_table`, loads MSP from its word 0 and branches to
+/// its reset vector (word 1). Never returns.
+///
+/// # Panics
+///
+/// If `vector_table` is not [`VECTOR_TABLE_ALIGN`]-aligned (a boot-stage bug).
+///
+/// # Safety
+///
+/// The caller guarantees that:
+/// 1. `vector_table` is the address of a complete, verified image's vector
+///    table: word 0 is a valid, 8-byte aligned initial stack pointer inside the
+///    image's RAM and word 1 a Thumb reset handler inside the image;
+/// 2. that memory stays unchanged until the image has started (nothing else runs);
+/// 3. no interrupt or fault handler of the boot stage can run after VTOR changes:
+///    the boot stage enabled no interrupt, `SysTick` or other exception source;
+/// 4. nothing of the boot stage (stack, statics) is needed afterwards: its RAM
+///    may be reused by the image.
+pub unsafe fn jump(vector_table: u32) -> ! {
+    assert!(
+        vector_table % VECTOR_TABLE_ALIGN == 0,
+        "vector table misaligned"
+    );
+    // SAFETY: writing VTOR only changes where the core fetches exception
+    // vectors. Duty 3 (no exception can be taken in the boot stage before the
+    // branch) means no handler is looked up in the new table too early, and
+    // duty 1 means the table is valid once the image runs. We are
+    // single-core and alone, so the raw SCB pointer races with nothing.
+    unsafe { (*SCB::PTR).vtor.write(vector_table) };
+    cortex_m::asm::dsb();
+    cortex_m::asm::isb();
+    // SAFETY: duty 1 gives a valid stack pointer and reset vector at
+    // `vector_table`, duty 2 keeps them valid, and duty 4 allows `bootload`
+    // to abandon the current stack.
+    unsafe { cortex_m::asm::bootload(vector_table as *const u32) }
+}

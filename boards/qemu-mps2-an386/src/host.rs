@@ -1,0 +1,117 @@
+//! The harness side of the rig, reached through Arm semihosting: the command
+//! line given to QEMU with `-append`, and the exit code QEMU returns.
+//!
+//! QEMU must run with `-semihosting-config enable=on,target=native`; the exit
+//! code comes from `SYS_EXIT_EXTENDED`, so any value reaches the host.
+//! The exit codes below are mirrored in `hil-tests/src/qemu.rs`.
+
+/// Longest command line [`cmdline`] reads (program name included).
+pub const CMDLINE_MAX: usize = 256;
+
+/// Exit code: a [`crate::flash::CutPlan`] cut power at its store.
+pub const EXIT_CUT: i32 = 0x5C;
+/// Exit code: the firmware panicked.
+pub const EXIT_PANIC: i32 = 0x50;
+/// Exit code: the command line could not be read or parsed.
+pub const EXIT_BAD_CMDLINE: i32 = 0x51;
+/// Exit code: `bringup-app-a` ran.
+pub const EXIT_APP_OK: i32 = 0x42;
+
+/// Separates the log streams of two images on the host's stdout.
+///
+/// Each image logs defmt frames against its own ELF, so the harness must
+/// decode what the boot stage wrote and what the image wrote separately. The
+/// boot stage writes this (raw, not defmt) just before [`crate::handoff::jump`];
+/// defmt frames (rzcobs) never contain `0x00`, so a frame can never contain it.
+/// Mirrored in `hil-tests/src/qemu.rs`.
+pub const HANDOFF_MARKER: &[u8] = b"\0SAFESLOT:HANDOFF\0";
+
+/// Writes [`HANDOFF_MARKER`] to the host's stdout; a host that refuses it
+/// only loses the split, so errors are ignored.
+pub fn mark_handoff() {
+    use semihosting::io::Write as _;
+    if let Ok(mut out) = semihosting::io::stdout() {
+        let _ = out.write_all(HANDOFF_MARKER);
+    }
+}
+
+/// Stops the machine; QEMU exits with `code`.
+pub fn exit(code: i32) -> ! {
+    semihosting::process::exit(code)
+}
+
+/// Why [`CmdLine::read`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
+pub enum CmdLineError {
+    /// The host did not answer `SYS_GET_CMDLINE` (semihosting off?) or the
+    /// line does not fit in [`CMDLINE_MAX`] bytes.
+    Host,
+    /// A word is not UTF-8.
+    NotUtf8,
+}
+
+/// The `-append` words, copied into a fixed buffer and separated by single spaces.
+pub struct CmdLine {
+    buf: [u8; CMDLINE_MAX],
+    len: usize,
+}
+
+impl CmdLine {
+    /// An empty command line.
+    pub const EMPTY: Self = Self {
+        buf: [0; CMDLINE_MAX],
+        len: 0,
+    };
+
+    /// Reads the command line from the host, dropping the program name
+    /// (QEMU's `-kernel` path) that comes first.
+    ///
+    /// # Errors
+    /// See [`CmdLineError`].
+    pub fn read() -> Result<Self, CmdLineError> {
+        let args = semihosting::experimental::env::args::<CMDLINE_MAX>()
+            .map_err(|_| CmdLineError::Host)?;
+        let mut line = Self::EMPTY;
+        for word in (&args).skip(1) {
+            line.push(word.map_err(|_| CmdLineError::NotUtf8)?)?;
+        }
+        Ok(line)
+    }
+
+    fn push(&mut self, word: &str) -> Result<(), CmdLineError> {
+        let sep = usize::from(self.len != 0);
+        let dst = self
+            .len
+            .checked_add(sep)
+            .and_then(|start| Some(start..start.checked_add(word.len())?))
+            .and_then(|range| self.buf.get_mut(range))
+            .ok_or(CmdLineError::Host)?;
+        dst.copy_from_slice(word.as_bytes());
+        if sep == 1 {
+            if let Some(b) = self.buf.get_mut(self.len) {
+                *b = b' ';
+            }
+        }
+        self.len = self.len.saturating_add(sep).saturating_add(word.len());
+        Ok(())
+    }
+
+    /// The whole line.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only whole `&str` words and ASCII spaces were copied in.
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// The words, in order.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.as_str().split(' ').filter(|w| !w.is_empty())
+    }
+
+    /// The value of the first `key=value` word with this key.
+    #[must_use]
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.words()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    }
+}

@@ -1,0 +1,39 @@
+//! Board support for QEMU's `mps2-an386` (Cortex-M4), the virtual rig of safeslot.
+//!
+//! The board has no real NOR flash. The harness maps a host file over the
+//! 16 MiB PSRAM at [`layout::FLASH_BASE`] (`-M mps2-an386,memory-backend=…`);
+//! [`flash::Flash`] turns that plain memory into a NOR device that enforces
+//! the program/erase rules of the layout (erase to `0xFF`, program only clears
+//! bits, program-once words) and can cut power at an exact store
+//! ([`flash::CutPlan`]). [`host`] talks to the harness through semihosting
+//! (command line, exit code) and [`handoff::jump`] starts an image.
+//!
+//! Unsafe code lives only in [`flash`] (volatile accesses to the window) and
+//! [`handoff`] (VTOR, stack pointer, branch); everything else is safe.
+#![no_std]
+#![deny(
+    unsafe_code,
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
+
+#[allow(unsafe_code)]
+pub mod flash;
+#[allow(unsafe_code)]
+pub mod handoff;
+pub mod host;
+pub mod layout;
+
+use defmt_semihosting as _; // the global defmt logger: frames go to the host's stdout
+
+/// Logs the panic location and leaves QEMU with [`host::EXIT_PANIC`].
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(at) => defmt::error!("panic at {=str}:{=u32}", at.file(), at.line()),
+        None => defmt::error!("panic"),
+    }
+    host::exit(host::EXIT_PANIC)
+}

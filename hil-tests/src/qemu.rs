@@ -1,0 +1,387 @@
+//! The QEMU rig: launch a board image in `qemu-system-arm -M mps2-an386` with a
+//! host file as its flash, bounded in time, and collect what it said.
+//!
+//! The machine is set up as `boards/qemu-mps2-an386` expects: the boot stage is
+//! the `-kernel` ELF (re-loaded at every reset), the flash window at
+//! `0x2100_0000` is the file [`QemuRun::flash_img`] (shared, so every store
+//! lands in the file and survives a kill), semihosting carries the command
+//! line (`-append`), the defmt log (stdout) and the exit code. `-no-reboot`
+//! turns a guest reset into QEMU exit 0, so exit 0 never means success here:
+//! the firmware reports success with its own code ([`EXIT_APP_OK`]).
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// QEMU binary the rig runs.
+pub const QEMU: &str = "qemu-system-arm";
+/// Debian package that ships [`QEMU`].
+pub const QEMU_PACKAGE: &str = "qemu-system-arm";
+/// QEMU machine of the rig.
+pub const MACHINE: &str = "mps2-an386";
+/// Size of the flash file: the 16 MiB PSRAM window it replaces.
+pub const FLASH_SIZE: usize = 16 << 20;
+
+/// Firmware exit code: the bring-up app ran (`host::EXIT_APP_OK` on the board).
+pub const EXIT_APP_OK: i32 = 0x42;
+/// Firmware exit code: a cut plan cut power (`host::EXIT_CUT`).
+pub const EXIT_CUT: i32 = 0x5C;
+/// Firmware exit code: the firmware panicked (`host::EXIT_PANIC`).
+pub const EXIT_PANIC: i32 = 0x50;
+/// Firmware exit code: bad `-append` command line (`host::EXIT_BAD_CMDLINE`).
+pub const EXIT_BAD_CMDLINE: i32 = 0x51;
+/// Raw bytes the boot stage writes to stdout just before the hand-off
+/// (`host::HANDOFF_MARKER`); see [`QemuOutcome::log_segments`].
+pub const HANDOFF_MARKER: &[u8] = b"\0SAFESLOT:HANDOFF\0";
+
+/// How often a running QEMU is polled for exit.
+const POLL: Duration = Duration::from_millis(10);
+
+/// What went wrong around QEMU (not inside the guest: that is the exit code).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QemuError {
+    /// A host tool is missing; the message says which package to install.
+    #[error("{0}")]
+    Missing(String),
+    /// Starting, waiting for or killing a process failed.
+    #[error("{what}: {source}")]
+    Process {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A piece given to [`compose_flash`] does not fit in the image.
+    #[error("piece at {offset:#x} of {len} bytes does not fit in {size} bytes")]
+    PieceOutOfRange {
+        /// Offset of the piece.
+        offset: usize,
+        /// Its length.
+        len: usize,
+        /// Size of the image.
+        size: usize,
+    },
+}
+
+/// Finds [`QEMU`] on `PATH` and checks it knows [`MACHINE`].
+///
+/// # Errors
+/// A sentence naming the Debian package to install (or the problem).
+pub fn qemu_available() -> Result<PathBuf, String> {
+    let path = find_on_path(QEMU).ok_or_else(|| {
+        format!("{QEMU} not found on PATH: install the Debian package `{QEMU_PACKAGE}` (apt-get install -y {QEMU_PACKAGE})")
+    })?;
+    let out = Command::new(&path)
+        .args(["-M", "help"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: cannot run: {e}", path.display()))?;
+    if !String::from_utf8_lossy(&out.stdout).contains(MACHINE) {
+        return Err(format!(
+            "{} does not know machine {MACHINE}: install a newer `{QEMU_PACKAGE}` (QEMU >= 6.2)",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// Finds `defmt-print` on `PATH` or in `~/.cargo/bin`.
+///
+/// # Errors
+/// A sentence saying how to install it.
+pub fn defmt_print_available() -> Result<PathBuf, String> {
+    find_on_path("defmt-print")
+        .or_else(|| {
+            let p = PathBuf::from(std::env::var_os("HOME")?).join(".cargo/bin/defmt-print");
+            p.is_file().then_some(p)
+        })
+        .ok_or_else(|| "defmt-print not found: cargo install defmt-print --locked".to_owned())
+}
+
+/// The first executable file called `name` in a `PATH` directory.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Writes a [`FLASH_SIZE`]-style image of `size` bytes to `path`: all `0xFF`
+/// (erased) except the given `(offset, bytes)` pieces; later pieces win.
+///
+/// # Errors
+/// A piece runs past `size`, or the file cannot be written.
+pub fn compose_flash(path: &Path, size: usize, pieces: &[(usize, &[u8])]) -> Result<(), QemuError> {
+    let mut image = vec![0xFF_u8; size];
+    for &(offset, bytes) in pieces {
+        let dst = offset
+            .checked_add(bytes.len())
+            .and_then(|end| image.get_mut(offset..end))
+            .ok_or(QemuError::PieceOutOfRange {
+                offset,
+                len: bytes.len(),
+                size,
+            })?;
+        dst.copy_from_slice(bytes);
+    }
+    fs::write(path, image).map_err(|source| QemuError::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// One bounded run of a boot-stage ELF over a flash file.
+#[derive(Debug, Clone)]
+pub struct QemuRun {
+    /// Boot-stage ELF, loaded with `-kernel`.
+    pub elf: PathBuf,
+    /// Flash file (exactly [`FLASH_SIZE`] bytes), mapped shared: it keeps
+    /// every store, also across a timeout kill, so the next run sees them.
+    pub flash_img: PathBuf,
+    /// Command line the firmware reads (`-append`), e.g. `cut=3 torn=2`.
+    pub append: String,
+    /// QEMU is killed when it runs longer than this.
+    pub timeout: Duration,
+}
+
+/// What a [`QemuRun`] left behind.
+#[derive(Debug, Clone)]
+pub struct QemuOutcome {
+    /// QEMU's exit code: the firmware's semihosting exit code, or 0 for a
+    /// guest reset (`-no-reboot`); `None` when killed (see `timed_out`).
+    pub exit_code: Option<i32>,
+    /// Everything on stdout: defmt frames (binary) and [`HANDOFF_MARKER`]s.
+    pub stdout: Vec<u8>,
+    /// QEMU's own messages.
+    pub stderr: String,
+    /// QEMU outlived [`QemuRun::timeout`] and was killed.
+    pub timed_out: bool,
+}
+
+impl QemuOutcome {
+    /// Splits stdout at each [`HANDOFF_MARKER`]: segment 0 is the boot
+    /// stage's defmt log, segment 1 the log of the image it started, and so on.
+    /// Each must be decoded with its own ELF.
+    pub fn log_segments(&self) -> Vec<&[u8]> {
+        let mut segments = Vec::new();
+        let mut rest = self.stdout.as_slice();
+        while let Some(at) = rest
+            .windows(HANDOFF_MARKER.len())
+            .position(|w| w == HANDOFF_MARKER)
+        {
+            let (head, tail) = rest.split_at(at);
+            segments.push(head);
+            rest = tail.get(HANDOFF_MARKER.len()..).unwrap_or_default();
+        }
+        segments.push(rest);
+        segments
+    }
+}
+
+impl QemuRun {
+    /// A run of `elf` over `flash_img`, with an empty command line and a 30 s timeout.
+    pub fn new(elf: impl Into<PathBuf>, flash_img: impl Into<PathBuf>) -> Self {
+        Self {
+            elf: elf.into(),
+            flash_img: flash_img.into(),
+            append: String::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The QEMU command line for this run.
+    pub fn command(&self, qemu: &Path) -> Command {
+        let mut cmd = Command::new(qemu);
+        cmd.arg("-M")
+            .arg(format!("{MACHINE},memory-backend=flash"))
+            .arg("-object")
+            .arg(format!(
+                "memory-backend-file,id=flash,size={}M,mem-path={},share=on",
+                FLASH_SIZE >> 20,
+                // QEMU option values escape a comma by doubling it.
+                self.flash_img.display().to_string().replace(',', ",,")
+            ))
+            .arg("-kernel")
+            .arg(&self.elf)
+            .args(["-semihosting-config", "enable=on,target=native"])
+            .args([
+                "-display",
+                "none",
+                "-serial",
+                "none",
+                "-monitor",
+                "none",
+                "-no-reboot",
+            ]);
+        if !self.append.is_empty() {
+            cmd.arg("-append").arg(&self.append);
+        }
+        cmd
+    }
+
+    /// Runs QEMU to its end or the timeout, whichever comes first.
+    ///
+    /// # Errors
+    /// QEMU is missing or cannot be started or waited for.
+    pub fn run(&self) -> Result<QemuOutcome, QemuError> {
+        let qemu = qemu_available().map_err(QemuError::Missing)?;
+        run_bounded(self.command(&qemu), self.timeout)
+    }
+}
+
+/// Runs `cmd` with piped output, killing it after `timeout`.
+fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<QemuOutcome, QemuError> {
+    let what = format!("{cmd:?}");
+    let process = |source| QemuError::Process {
+        what: what.clone(),
+        source,
+    };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(process)?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let (status, timed_out) = wait_bounded(&mut child, timeout).map_err(process)?;
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    Ok(QemuOutcome {
+        exit_code: if timed_out { None } else { status.code() },
+        stdout,
+        stderr,
+        timed_out,
+    })
+}
+
+/// Waits for `child` until `timeout`, then kills it; returns its status and
+/// whether it was killed.
+fn wait_bounded(child: &mut Child, timeout: Duration) -> io::Result<(ExitStatus, bool)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, false));
+        }
+        if Instant::now() >= deadline {
+            child.kill()?;
+            return Ok((child.wait()?, true));
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// Reads a pipe to its end on a thread, so a chatty child never blocks.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Decodes a defmt log (one of [`QemuOutcome::log_segments`]) with the ELF
+/// that wrote it, through `defmt-print`; returns its text.
+///
+/// # Errors
+/// defmt-print is missing or fails.
+pub fn decode_defmt(elf: &Path, log: &[u8]) -> Result<String, QemuError> {
+    let tool = defmt_print_available().map_err(QemuError::Missing)?;
+    let what = format!("{} -e {}", tool.display(), elf.display());
+    let process = |source| QemuError::Process {
+        what: what.clone(),
+        source,
+    };
+    let mut child = Command::new(&tool)
+        .arg("-e")
+        .arg(elf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(process)?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(log).map_err(process)?;
+    }
+    let (status, timed_out) = wait_bounded(&mut child, Duration::from_secs(30)).map_err(process)?;
+    let text = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
+    if timed_out || !status.success() {
+        let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+        return Err(process(io::Error::other(format!("{status}: {err}"))));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_places_pieces_over_erased_bytes() {
+        let dir = std::env::temp_dir().join(format!("safeslot-compose-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("flash.img");
+        compose_flash(&path, 64, &[(4, &[1, 2]), (62, &[9, 9])]).unwrap();
+        let image = fs::read(&path).unwrap();
+        assert_eq!(image.len(), 64);
+        assert_eq!(&image[..8], &[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 0xFF, 0xFF]);
+        assert_eq!(&image[62..], &[9, 9]);
+        assert!(matches!(
+            compose_flash(&path, 64, &[(63, &[1, 2])]),
+            Err(QemuError::PieceOutOfRange {
+                offset: 63,
+                len: 2,
+                size: 64
+            })
+        ));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn log_segments_split_at_marker() {
+        let mut stdout = b"boot".to_vec();
+        stdout.extend_from_slice(HANDOFF_MARKER);
+        stdout.extend_from_slice(b"app");
+        let outcome = QemuOutcome {
+            exit_code: Some(0x42),
+            stdout,
+            stderr: String::new(),
+            timed_out: false,
+        };
+        assert_eq!(outcome.log_segments(), vec![&b"boot"[..], &b"app"[..]]);
+    }
+
+    #[test]
+    fn a_process_past_its_timeout_is_killed() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("600");
+        let outcome = run_bounded(cmd, Duration::from_millis(100)).unwrap();
+        assert!(outcome.timed_out);
+        assert_eq!(outcome.exit_code, None);
+    }
+
+    #[test]
+    fn exit_code_is_reported() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "printf hi; exit 66"]);
+        let outcome = run_bounded(cmd, Duration::from_secs(60)).unwrap();
+        assert!(!outcome.timed_out);
+        assert_eq!(outcome.exit_code, Some(EXIT_APP_OK));
+        assert_eq!(outcome.stdout, b"hi");
+    }
+}
