@@ -1,1 +1,16 @@
-//! safeslot-image (placeholder until its issue lands)
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod elf;
+mod error;
+pub mod flash;
+pub mod image;
+pub mod inspect;
+pub mod keys;
+pub mod output;
+pub mod slot;
+
+pub use error::{describe, Error};
+pub use image::{load_image, sign, verify_bytes, SignParams};
+pub use inspect::{inspect, Inspection};
+pub use slot::SlotTarget;

@@ -1,0 +1,232 @@
+//! Building and checking slot images: the input (ELF or raw binary) becomes
+//! header + 0xFF padding + image, signed with ed25519; a file is verified with
+//! the shared verifier, exactly as the boot stage verifies a slot.
+//!
+//! The slot image itself is built by [`safeslot_shared::image::build_slot_image`]
+//! (which encodes the header with `SlotHeader::signed_bytes`/`encode`): this
+//! crate only chooses the parameters and never lays out header fields itself.
+
+use std::path::Path;
+
+use ed25519_compact::KeyPair;
+use safeslot_shared::image::{self as shared_image, ImageError};
+use safeslot_shared::verify::{self, Verified};
+use safeslot_shared::Version;
+
+use crate::flash::SliceFlash;
+use crate::slot::SlotTarget;
+use crate::{elf, Error};
+
+/// What goes into the header besides the image and the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignParams {
+    /// Image version.
+    pub version: Version,
+    /// Anti-rollback security counter.
+    pub security_counter: u32,
+    /// Entry point offset from the load address (0: a Cortex-M vector table).
+    pub entry: u64,
+}
+
+/// Reads the image to sign from `bytes`: an ELF (by its magic) is flattened
+/// for `target` ([`elf::flatten`]); anything else is taken as a raw binary
+/// that starts at the image address.
+///
+/// # Errors
+///
+/// [`Error::Elf`], [`Error::EmptyImage`] or [`Error::TooLarge`].
+pub fn load_image(path: &Path, bytes: Vec<u8>, target: &SlotTarget) -> Result<Vec<u8>, Error> {
+    let image = if elf::is_elf(&bytes) {
+        elf::flatten(path, &bytes, target)?
+    } else {
+        bytes
+    };
+    if image.is_empty() {
+        return Err(Error::EmptyImage {
+            path: path.to_path_buf(),
+        });
+    }
+    check_fits(image.len(), target)?;
+    Ok(image)
+}
+
+fn check_fits(len: usize, target: &SlotTarget) -> Result<u32, Error> {
+    let max = target.max_image_len();
+    match u32::try_from(len) {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(Error::TooLarge {
+            len: len as u64,
+            max: u64::from(max),
+            header_size: target.header_size(),
+            slot: target.to_string(),
+        }),
+    }
+}
+
+/// Builds the signed slot image with [`shared_image::build_slot_image`]: the
+/// encoded header, 0xFF up to the header size, then `image`. The result is a
+/// deterministic function of the inputs (ed25519 signatures are deterministic),
+/// and is checked with the shared verifier before it is returned.
+///
+/// # Errors
+///
+/// [`Error::EmptyImage`]/[`Error::TooLarge`] for an image that does not fit,
+/// [`Error::Entry`] for an entry offset outside the image, and
+/// [`Error::Verify`] if the result does not verify (a bug).
+pub fn sign(
+    image: &[u8],
+    target: &SlotTarget,
+    key: &KeyPair,
+    params: SignParams,
+) -> Result<Vec<u8>, Error> {
+    let image_len = check_fits(image.len(), target)?;
+    if image_len == 0 {
+        return Err(Error::EmptyImage {
+            path: "<image>".into(),
+        });
+    }
+    if params.entry >= u64::from(image_len) {
+        return Err(Error::Entry {
+            entry: params.entry,
+            len: image_len,
+        });
+    }
+    let header_size = u16::try_from(target.header_size()).map_err(|_| {
+        Error::Slot(format!(
+            "header size {:#x} does not fit the header field",
+            target.header_size()
+        ))
+    })?;
+    let shared_params = shared_image::SignParams {
+        header_size,
+        load_addr: target.image_address(),
+        entry: params.entry,
+        version: params.version,
+        security_counter: params.security_counter,
+    };
+    let out =
+        shared_image::build_slot_image(&shared_params, image, key, target.size()).map_err(|e| {
+            match e {
+                // Both checked above with better messages; kept for completeness.
+                ImageError::TooLarge { .. } | ImageError::ImageLength => Error::TooLarge {
+                    len: image.len() as u64,
+                    max: u64::from(target.max_image_len()),
+                    header_size: target.header_size(),
+                    slot: target.to_string(),
+                },
+                other => Error::Slot(other.to_string()),
+            }
+        })?;
+    verify_bytes(Path::new("<signed image>"), &out, target, &[*key.pk])?;
+    Ok(out)
+}
+
+/// Verifies `bytes` as the content of `target` (header at offset 0) against
+/// `keys`, with [`verify::verify_slot`].
+///
+/// # Errors
+///
+/// [`Error::Verify`] with the [`safeslot_shared::Reason`].
+pub fn verify_bytes(
+    path: &Path,
+    bytes: &[u8],
+    target: &SlotTarget,
+    keys: &[[u8; 32]],
+) -> Result<Verified, Error> {
+    let mut flash = SliceFlash::new(bytes);
+    verify::verify_slot(&mut flash, target.file_region(), keys).map_err(|reason| Error::Verify {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safeslot_shared::header::{field, SlotHeader, HEADER_LEN};
+    use safeslot_shared::Reason;
+
+    fn slot() -> SlotTarget {
+        SlotTarget::new(Some("a".into()), 0x2100_0000, 0x10000, 0x4000, 0x400).unwrap()
+    }
+
+    fn params() -> SignParams {
+        SignParams {
+            version: Version::parse("1.2.3+4").unwrap(),
+            security_counter: 7,
+            entry: 0,
+        }
+    }
+
+    fn key() -> KeyPair {
+        KeyPair::from_seed(ed25519_compact::Seed::new([42; 32]))
+    }
+
+    #[test]
+    fn signs_a_verifiable_deterministic_image() {
+        let image: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let out = sign(&image, &slot(), &key(), params()).unwrap();
+        assert_eq!(out.len(), 0x400 + 1000);
+        assert!(out[HEADER_LEN..0x400].iter().all(|&b| b == 0xFF));
+        assert_eq!(&out[0x400..], &image[..]);
+        let h = SlotHeader::decode(&out).unwrap();
+        assert_eq!(h.load_addr, 0x2101_0400);
+        assert_eq!(h.header_size, 0x400);
+        assert_eq!(h.image_len, 1000);
+        assert_eq!(h.version.to_string(), "1.2.3+4");
+        assert_eq!(h.security_counter, 7);
+        assert_eq!(sign(&image, &slot(), &key(), params()).unwrap(), out);
+
+        let v = verify_bytes(Path::new("f"), &out, &slot(), &[*key().pk]).unwrap();
+        assert_eq!(v.header, h);
+        let reason =
+            |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(Path::new("f"), b, &slot(), keys) {
+                Err(Error::Verify { reason, .. }) => reason,
+                other => panic!("{other:?}"),
+            };
+        let other = KeyPair::from_seed(ed25519_compact::Seed::new([1; 32]));
+        assert_eq!(reason(&out, &[*other.pk]), Reason::UnknownKey);
+        let mut t = out.clone();
+        t[field::SECURITY_COUNTER] ^= 1;
+        assert_eq!(reason(&t, &[*key().pk]), Reason::BadSignature);
+        let mut t = out.clone();
+        t[0x400 + 500] ^= 1;
+        assert_eq!(reason(&t, &[*key().pk]), Reason::BadHash);
+        assert_eq!(
+            reason(&out[..out.len() - 1], &[*key().pk]),
+            Reason::FlashError
+        );
+        let b = SlotTarget::new(Some("b".into()), 0x2100_0000, 0x14000, 0x4000, 0x400).unwrap();
+        assert!(matches!(
+            verify_bytes(Path::new("f"), &out, &b, &[*key().pk]),
+            Err(Error::Verify {
+                reason: Reason::WrongAddress,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit() {
+        let max = slot().max_image_len() as usize;
+        assert!(sign(&vec![0; max], &slot(), &key(), params()).is_ok());
+        let e = sign(&vec![0; max + 1], &slot(), &key(), params()).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+        assert!(
+            e.to_string().contains("slot a holds at most 15360 bytes"),
+            "{e}"
+        );
+        assert!(matches!(
+            sign(&[], &slot(), &key(), params()),
+            Err(Error::EmptyImage { .. })
+        ));
+        let p = SignParams {
+            entry: 4,
+            ..params()
+        };
+        assert!(matches!(
+            sign(&[0; 4], &slot(), &key(), p),
+            Err(Error::Entry { .. })
+        ));
+    }
+}

@@ -1,0 +1,750 @@
+//! End-to-end tests of the `safeslot-image` binary: exit codes, stdout/stderr,
+//! OpenSSL interoperability, determinism, tampering and ELF input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use object::elf::{ELFOSABI_NONE, EM_ARM, ET_EXEC, PF_R, PT_LOAD};
+use object::write::elf::{FileHeader, ProgramHeader, Writer};
+use object::Endianness;
+
+const BIN: &str = env!("CARGO_BIN_EXE_safeslot-image");
+/// The qemu board's slot a: flash base 0x2100_0000, offset 0x10000, 4 MiB, 1 KiB header.
+const IMAGE_A: u64 = 0x2101_0400;
+const IMAGE_B: u64 = 0x2141_0400;
+
+fn layout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-mps2-an386/layout.toml")
+}
+
+const SLOT_A_FLAGS: [&str; 8] = [
+    "--flash-base",
+    "0x2100_0000",
+    "--slot-offset",
+    "0x10000",
+    "--slot-size",
+    "0x400000",
+    "--header-size",
+    "0x400",
+];
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run safeslot-image");
+    Run {
+        code: status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+fn ok<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let r = run(args);
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    r
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, bytes).expect("write fixture");
+        path
+    }
+
+    /// `keygen --out key.pem --pub pub.pem`.
+    fn keygen(&self) -> (PathBuf, PathBuf) {
+        let (key, public) = (self.path("key.pem"), self.path("pub.pem"));
+        ok(["keygen", "--out", p(&key), "--pub", p(&public)]);
+        (key, public)
+    }
+
+    /// Signs `input` for slot a of the qemu layout into `out`.
+    fn sign(&self, key: &Path, input: &Path, out: &str) -> PathBuf {
+        let out = self.path(out);
+        let l = layout();
+        ok([
+            "sign",
+            "--key",
+            p(key),
+            "--layout",
+            p(&l),
+            "--slot",
+            "a",
+            "--version",
+            "1.2.3+4",
+            "--security-counter",
+            "7",
+            p(input),
+            "-o",
+            p(&out),
+        ]);
+        out
+    }
+
+    fn verify(&self, key: &Path, file: &Path) -> Run {
+        let l = layout();
+        run([
+            "verify",
+            "--key",
+            p(key),
+            "--layout",
+            p(&l),
+            "--slot",
+            "a",
+            p(file),
+        ])
+    }
+}
+
+fn sample_image() -> Vec<u8> {
+    (0..5000u32).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+fn have_openssl() -> bool {
+    let found = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("note: openssl is not installed; skipping the OpenSSL interoperability checks");
+    }
+    found
+}
+
+fn openssl(args: &[&str]) -> Output {
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl")
+}
+
+/// A little-endian ELF32 ARM executable with one `PT_LOAD` segment per `(paddr, vaddr, data)`.
+fn build_elf(segs: &[(u64, u64, &[u8])]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut w = Writer::new(Endianness::Little, false, &mut buf);
+    w.reserve_file_header();
+    w.reserve_program_headers(segs.len() as u32);
+    let offsets: Vec<u64> = segs
+        .iter()
+        .map(|(_, _, d)| w.reserve(d.len() as u64, 4))
+        .collect();
+    w.write_file_header(&FileHeader {
+        os_abi: ELFOSABI_NONE,
+        abi_version: 0,
+        e_type: ET_EXEC,
+        e_machine: EM_ARM,
+        e_entry: segs.first().map_or(0, |s| s.0),
+        e_flags: Default::default(),
+    })
+    .expect("ELF header");
+    w.write_align_program_headers();
+    for ((paddr, vaddr, d), off) in segs.iter().zip(&offsets) {
+        w.write_program_header(&ProgramHeader {
+            p_type: PT_LOAD,
+            p_flags: PF_R,
+            p_offset: *off,
+            p_vaddr: *vaddr,
+            p_paddr: *paddr,
+            p_filesz: d.len() as u64,
+            p_memsz: d.len() as u64,
+            p_align: 4,
+        });
+    }
+    for (_, _, d) in segs {
+        w.write_align(4);
+        w.write(d);
+    }
+    buf
+}
+
+#[test]
+fn keygen_sign_verify_inspect() {
+    let f = Fixture::new();
+    let (key, public) = f.keygen();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "private key mode");
+    }
+    let input = f.write("app.bin", &sample_image());
+    let out = f.sign(&key, &input, "app.slot");
+    let bytes = std::fs::read(&out).expect("slot image");
+    assert_eq!(bytes.len(), 0x400 + 5000);
+    assert_eq!(&bytes[..4], b"SSIH");
+    assert!(
+        bytes[152..0x400].iter().all(|&b| b == 0xFF),
+        "header padding is 0xFF"
+    );
+    assert_eq!(&bytes[0x400..], &sample_image()[..]);
+
+    // Public key, private key and the flags form of the slot all verify.
+    let r = f.verify(&public, &out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("OK "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("version 1.2.3+4") && r.stdout.contains("security counter 7"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(f.verify(&key, &out).code, 0);
+    let mut args = vec!["verify", "--key", p(&public)];
+    args.extend(SLOT_A_FLAGS);
+    args.push(p(&out));
+    ok(&args);
+
+    // Signed for slot a, so slot b refuses it.
+    let l = layout();
+    let r = run([
+        "verify",
+        "--key",
+        p(&public),
+        "--layout",
+        p(&l),
+        "--slot",
+        "b",
+        p(&out),
+    ]);
+    assert_eq!(r.code, 65);
+    assert!(r.stderr.contains("wrong-address"), "{}", r.stderr);
+
+    // JSON verify output.
+    let r = ok([
+        "verify",
+        "--json",
+        "--key",
+        p(&public),
+        "--layout",
+        p(&l),
+        "--slot",
+        "a",
+        p(&out),
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(j["schema"], 1);
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["load_addr"], IMAGE_A);
+
+    // inspect, human and JSON.
+    let r = ok(["inspect", p(&out)]);
+    for field in [
+        "magic",
+        "format",
+        "header_size",
+        "image_len",
+        "flags",
+        "version",
+        "security_counter",
+        "reserved",
+        "load_addr",
+        "entry",
+        "image_hash",
+        "key_id",
+        "signature",
+        "hash",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(field)),
+            "no {field} in\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stdout.contains("0x21010400") && r.stdout.contains("matches"),
+        "{}",
+        r.stdout
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(["inspect", "--json", p(&out)]).stdout).expect("json");
+    assert_eq!(j["schema"], 1);
+    assert_eq!(j["magic"], "SSIH");
+    assert_eq!(j["image_len"], 5000);
+    assert_eq!(j["header_size"], 0x400);
+    assert_eq!(j["version"], "1.2.3+4");
+    assert_eq!(j["version_fields"]["build"], 4);
+    assert_eq!(j["security_counter"], 7);
+    assert_eq!(j["load_addr"], IMAGE_A);
+    assert_eq!(j["hash"], "match");
+    assert_eq!(j["trailing_bytes"], 0);
+
+    // pubkey: the key id it prints is the header's, and the raw key verifies.
+    let raw = f.path("pub.bin");
+    let r = ok(["pubkey", "--key", p(&key), "--raw", "-o", p(&raw)]);
+    assert_eq!(std::fs::read(&raw).expect("raw").len(), 32);
+    let id = j["key_id"].as_str().expect("key id");
+    assert!(r.stdout.contains(id), "{} vs {id}", r.stdout);
+    assert_eq!(f.verify(&raw, &out).code, 0);
+    let pem = ok(["pubkey", "--key", p(&key)]).stdout;
+    assert_eq!(pem, std::fs::read_to_string(&public).expect("pub"));
+
+    // A file cut short: inspect says so, verify refuses.
+    let short = f.write("short.slot", &bytes[..bytes.len() - 1]);
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(["inspect", "--json", p(&short)]).stdout).expect("json");
+    assert_eq!(j["hash"], "truncated");
+    assert_eq!(f.verify(&public, &short).code, 65);
+}
+
+#[test]
+fn tampering_is_detected_with_the_right_reason() {
+    let f = Fixture::new();
+    let (key, public) = f.keygen();
+    let input = f.write("app.bin", &sample_image());
+    let good = std::fs::read(f.sign(&key, &input, "app.slot")).expect("slot image");
+    let last = good.len() - 1;
+    let cases: &[(&str, usize, &str)] = &[
+        ("magic", 0, "no-image"),
+        ("format", 4, "bad-header"),
+        ("header_size", 7, "bad-header"),
+        ("image_len", 11, "image-bounds"),
+        ("image_len low byte", 8, "bad-signature"),
+        ("flags", 12, "bad-header"),
+        ("version", 16, "bad-signature"),
+        ("security_counter", 24, "bad-signature"),
+        ("reserved", 28, "bad-header"),
+        ("load_addr", 33, "wrong-address"),
+        ("entry", 40, "bad-signature"),
+        ("image_hash", 48, "bad-signature"),
+        ("key_id", 80, "unknown-key"),
+        ("signature first byte", 88, "bad-signature"),
+        ("signature last byte", 151, "bad-signature"),
+        ("image first byte", 0x400, "bad-hash"),
+        ("image middle byte", 0x400 + 2500, "bad-hash"),
+        ("image last byte", last, "bad-hash"),
+    ];
+    for (what, at, reason) in cases {
+        let mut bad = good.clone();
+        bad[*at] ^= 0x01;
+        let file = f.write("bad.slot", &bad);
+        let r = f.verify(&public, &file);
+        assert_eq!(r.code, 65, "{what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(reason),
+            "{what}: expected {reason} in {}",
+            r.stderr
+        );
+    }
+    // The padding between header and image is not signed, and not read.
+    let mut padded = good.clone();
+    padded[0x200] = 0;
+    assert_eq!(f.verify(&public, &f.write("pad.slot", &padded)).code, 0);
+    // Another key.
+    let other = f.path("other.pem");
+    ok(["keygen", "--out", p(&other)]);
+    let r = f.verify(&other, &f.write("good.slot", &good));
+    assert_eq!(r.code, 65);
+    assert!(r.stderr.contains("unknown-key"), "{}", r.stderr);
+    // A tampered image's hash no longer matches, as inspect reports.
+    let mut bad = good.clone();
+    bad[0x400] ^= 1;
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(["inspect", "--json", p(&f.write("bad.slot", &bad))]).stdout)
+            .expect("json");
+    assert_eq!(j["hash"], "mismatch");
+}
+
+#[test]
+fn signing_is_deterministic() {
+    let f = Fixture::new();
+    let (key, _) = f.keygen();
+    let input = f.write("app.bin", &sample_image());
+    let one = std::fs::read(f.sign(&key, &input, "one.slot")).expect("one");
+    let two = std::fs::read(f.sign(&key, &input, "two.slot")).expect("two");
+    assert_eq!(one, two);
+    // The flags name the same slot as the layout: same bytes.
+    let three = f.path("three.slot");
+    let mut args = vec![
+        "sign",
+        "--key",
+        p(&key),
+        "--version",
+        "1.2.3+4",
+        "--security-counter",
+        "7",
+    ];
+    args.extend(SLOT_A_FLAGS);
+    args.extend([p(&input), "-o", p(&three)]);
+    ok(&args);
+    assert_eq!(one, std::fs::read(&three).expect("three"));
+}
+
+#[test]
+fn openssl_keys_interoperate() {
+    if !have_openssl() {
+        return;
+    }
+    let f = Fixture::new();
+    // An OpenSSL key signs, and its public half (exported by OpenSSL) verifies.
+    let key = f.path("openssl.pem");
+    let o = openssl(&["genpkey", "-algorithm", "ed25519", "-out", p(&key)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let public = f.path("openssl.pub.pem");
+    let o = openssl(&["pkey", "-in", p(&key), "-pubout", "-out", p(&public)]);
+    assert!(o.status.success());
+    let input = f.write("app.bin", &sample_image());
+    let out = f.sign(&key, &input, "app.slot");
+    let r = f.verify(&public, &out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Our PEM equals OpenSSL's for the same key.
+    let ours = ok(["pubkey", "--key", p(&key)]).stdout;
+    assert_eq!(ours, std::fs::read_to_string(&public).expect("pub"));
+
+    // Our keys load in OpenSSL.
+    let (our_key, our_pub) = f.keygen();
+    let o = openssl(&["pkey", "-pubin", "-in", p(&our_pub), "-noout"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = openssl(&["pkey", "-in", p(&our_key), "-noout"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Keys of other algorithms are refused by name.
+    for (alg, opts, what) in [
+        (
+            "EC",
+            &["-pkeyopt", "ec_paramgen_curve:P-256"][..],
+            "elliptic-curve",
+        ),
+        ("RSA", &["-pkeyopt", "rsa_keygen_bits:1024"][..], "RSA"),
+    ] {
+        let k = f.path(&format!("{alg}.pem"));
+        let mut args = vec!["genpkey", "-algorithm", alg, "-out", p(&k)];
+        args.extend(opts);
+        assert!(openssl(&args).status.success());
+        let r = run([
+            "sign",
+            "--key",
+            p(&k),
+            "--layout",
+            p(&layout()),
+            "--slot",
+            "a",
+            "--version",
+            "1.0.0",
+            "--security-counter",
+            "0",
+            p(&input),
+            "-o",
+            p(&f.path("x.slot")),
+        ]);
+        assert_eq!(r.code, 65, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("not an ed25519 key") && r.stderr.contains(what),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn elf_input() {
+    let f = Fixture::new();
+    let (key, public) = f.keygen();
+    // .text at the image address; .data stored after it (LMA) but run from RAM (VMA).
+    let text: Vec<u8> = (0..600u32).map(|i| i as u8).collect();
+    let elf = f.write(
+        "app.elf",
+        &build_elf(&[
+            (IMAGE_A, IMAGE_A, &text),
+            (IMAGE_A + 0x300, 0x2001_0000, &[0xAB; 16]),
+        ]),
+    );
+    let out = f.sign(&key, &elf, "app.slot");
+    let bytes = std::fs::read(&out).expect("slot image");
+    let image = &bytes[0x400..];
+    assert_eq!(image.len(), 0x310);
+    assert_eq!(&image[..600], &text[..]);
+    assert!(image[600..0x300].iter().all(|&b| b == 0xFF));
+    assert_eq!(&image[0x300..], &[0xAB; 16]);
+    assert_eq!(f.verify(&public, &out).code, 0);
+
+    // Linked for slot b, signed for slot a.
+    let elf_b = f.write("b.elf", &build_elf(&[(IMAGE_B, IMAGE_B, &text)]));
+    let r = run([
+        "sign",
+        "--key",
+        p(&key),
+        "--layout",
+        p(&layout()),
+        "--slot",
+        "a",
+        "--version",
+        "1.0.0",
+        "--security-counter",
+        "0",
+        p(&elf_b),
+        "-o",
+        p(&f.path("x.slot")),
+    ]);
+    assert_eq!(r.code, 65, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ELF segment at 0x21410400")
+            && r.stderr.contains("outside slot a (0x21010400-0x21410000)")
+            && r.stderr.contains("was it linked for this slot?"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn refusals_and_exit_codes() {
+    let f = Fixture::new();
+    let (key, public) = f.keygen();
+    let l = layout();
+    let sign = |input: &Path, extra: &[&str]| {
+        let out = f.path("x.slot");
+        let mut args = vec![
+            "sign",
+            "--key",
+            p(&key),
+            "--version",
+            "1.0.0",
+            "--security-counter",
+            "1",
+        ];
+        args.extend(extra);
+        args.extend([p(input), "-o", p(&out)]);
+        run(&args)
+    };
+    let slot_a = ["--layout", p(&l), "--slot", "a"];
+
+    // Oversize: one byte more than slot size - header size.
+    let big = f.write("big.bin", &vec![0u8; 0x400000 - 0x400 + 1]);
+    let r = sign(&big, &slot_a);
+    assert_eq!(r.code, 65, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("slot a holds at most 4193280 bytes"),
+        "{}",
+        r.stderr
+    );
+    let fits = f.write("fits.bin", &vec![0u8; 0x400000 - 0x400]);
+    assert_eq!(sign(&fits, &slot_a).code, 0);
+    assert_eq!(sign(&f.write("empty.bin", &[]), &slot_a).code, 65);
+
+    let input = f.write("app.bin", &sample_image());
+    // Unaligned load address, bad header size: configuration errors.
+    let r = sign(
+        &input,
+        &[
+            "--flash-base",
+            "0x21000000",
+            "--slot-offset",
+            "0x10100",
+            "--slot-size",
+            "0x400000",
+            "--header-size",
+            "0x400",
+        ],
+    );
+    assert_eq!(r.code, 78, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not a multiple of the header size"),
+        "{}",
+        r.stderr
+    );
+    let r = sign(
+        &input,
+        &[
+            "--flash-base",
+            "0x21000000",
+            "--slot-offset",
+            "0x10000",
+            "--slot-size",
+            "0x400000",
+            "--header-size",
+            "0x300",
+        ],
+    );
+    assert_eq!(r.code, 78, "{}", r.stderr);
+    // Unknown slot, missing layout.
+    assert_eq!(sign(&input, &["--layout", p(&l), "--slot", "z"]).code, 78);
+    assert_eq!(
+        sign(
+            &input,
+            &["--layout", "/nonexistent/layout.toml", "--slot", "a"]
+        )
+        .code,
+        66
+    );
+    // Usage: bad version, missing slot arguments, both forms at once, no subcommand.
+    let r = run([
+        "sign",
+        "--key",
+        p(&key),
+        "--layout",
+        p(&l),
+        "--slot",
+        "a",
+        "--version",
+        "1.x",
+        "--security-counter",
+        "1",
+        p(&input),
+        "-o",
+        "x",
+    ]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert_eq!(sign(&input, &[]).code, 64);
+    assert_eq!(
+        sign(
+            &input,
+            &["--layout", p(&l), "--slot", "a", "--header-size", "0x400"]
+        )
+        .code,
+        64
+    );
+    assert_eq!(run(["sign"]).code, 64);
+    assert_eq!(run(Vec::<&str>::new()).code, 64);
+    assert_eq!(run(["frobnicate"]).code, 64);
+    assert_eq!(
+        sign(
+            &input,
+            &["--layout", p(&l), "--slot", "a", "--entry", "5000"]
+        )
+        .code,
+        64
+    );
+    // --help and --version succeed, and the help lists the exit codes.
+    let r = ok(["--help"]);
+    assert!(
+        r.stdout.contains("Exit codes") && r.stdout.contains("65"),
+        "{}",
+        r.stdout
+    );
+    assert!(ok(["--version"]).stdout.contains("safeslot-image"));
+    assert!(ok(["sign", "--help"]).stdout.contains("--security-counter"));
+    // Missing input, not a key, output that cannot be created.
+    assert_eq!(sign(&f.path("missing.bin"), &slot_a).code, 66);
+    assert_eq!(run(["inspect", p(&f.path("missing.slot"))]).code, 66);
+    let r = run([
+        "sign",
+        "--key",
+        p(&public),
+        "--layout",
+        p(&l),
+        "--slot",
+        "a",
+        "--version",
+        "1.0.0",
+        "--security-counter",
+        "1",
+        p(&input),
+        "-o",
+        p(&f.path("x.slot")),
+    ]);
+    assert_eq!(r.code, 65);
+    assert!(r.stderr.contains("public key"), "{}", r.stderr);
+    let r = run([
+        "sign",
+        "--key",
+        p(&key),
+        "--layout",
+        p(&l),
+        "--slot",
+        "a",
+        "--version",
+        "1.0.0",
+        "--security-counter",
+        "1",
+        p(&input),
+        "-o",
+        p(&f.path("no/such/dir/x.slot")),
+    ]);
+    assert_eq!(r.code, 73, "{}", r.stderr);
+    // inspect of a non-image.
+    assert_eq!(run(["inspect", p(&input)]).code, 65);
+
+    // keygen never overwrites without --force.
+    let r = run(["keygen", "--out", p(&key)]);
+    assert_eq!(r.code, 73, "{}", r.stderr);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    let before = std::fs::read(&key).expect("key");
+    let r = run([
+        "keygen",
+        "--out",
+        p(&f.path("new.pem")),
+        "--pub",
+        p(&public),
+    ]);
+    assert_eq!(r.code, 73, "{}", r.stderr);
+    assert!(
+        !f.path("new.pem").exists(),
+        "nothing is written when one file exists"
+    );
+    ok(["keygen", "--out", p(&key), "--force"]);
+    assert_ne!(before, std::fs::read(&key).expect("key"));
+}
+
+#[test]
+fn verify_defaults_to_the_layouts_keys() {
+    let f = Fixture::new();
+    std::fs::copy(layout(), f.path("layout.toml")).expect("copy layout");
+    std::fs::create_dir(f.path("keys")).expect("keys dir");
+    let key = f.path("dev.pem");
+    ok([
+        "keygen",
+        "--out",
+        p(&key),
+        "--pub",
+        p(&f.path("keys/dev.pub.pem")),
+    ]);
+    let input = f.write("app.bin", &sample_image());
+    let out = f.sign(&key, &input, "app.slot");
+    let r = ok([
+        "verify",
+        "--layout",
+        p(&f.path("layout.toml")),
+        "--slot",
+        "a",
+        p(&out),
+    ]);
+    assert!(r.stdout.contains("dev.pub.pem"), "{}", r.stdout);
+    // The layout's key file is missing: no input.
+    std::fs::remove_file(f.path("keys/dev.pub.pem")).expect("remove key");
+    let r = run([
+        "verify",
+        "--layout",
+        p(&f.path("layout.toml")),
+        "--slot",
+        "a",
+        p(&out),
+    ]);
+    assert_eq!(r.code, 66, "{}", r.stderr);
+    assert!(r.stderr.contains("dev.pub.pem"), "{}", r.stderr);
+}
