@@ -45,3 +45,28 @@ pub unsafe fn jump(vector_table: u32) -> ! {
     // to abandon the current stack.
     unsafe { cortex_m::asm::bootload(vector_table as *const u32) }
 }
+
+/// Writes the hand-off block at the layout's fixed RAM address, for the image to read.
+pub fn leave_block(block: &[u8; safeslot_shared::handoff::HANDOFF_LEN]) {
+    let base = crate::layout::HANDOFF_ADDRESS as usize as *mut u8;
+    for (i, b) in block.iter().enumerate() {
+        // SAFETY: HANDOFF_ADDRESS..+HANDOFF_SIZE is RAM reserved by the layout for this
+        // block (validated to lie outside the boot stage's and the apps' RAM, and
+        // HANDOFF_LEN <= HANDOFF_SIZE is checked at compile time below); byte writes
+        // need no alignment; nothing else aliases it.
+        unsafe { core::ptr::write_volatile(base.wrapping_add(i), *b) };
+    }
+}
+
+/// Reads the hand-off block the boot stage left (the application's side).
+pub fn read_block() -> [u8; safeslot_shared::handoff::HANDOFF_LEN] {
+    let base = crate::layout::HANDOFF_ADDRESS as usize as *const u8;
+    let mut out = [0u8; safeslot_shared::handoff::HANDOFF_LEN];
+    for (i, b) in out.iter_mut().enumerate() {
+        // SAFETY: as in `leave_block`: reserved RAM, byte reads, no aliasing writer.
+        *b = unsafe { core::ptr::read_volatile(base.wrapping_add(i)) };
+    }
+    out
+}
+
+const _: () = assert!(safeslot_shared::handoff::HANDOFF_LEN as u32 <= crate::layout::HANDOFF_SIZE);

@@ -16,6 +16,12 @@ pub const EXIT_PANIC: i32 = 0x50;
 pub const EXIT_BAD_CMDLINE: i32 = 0x51;
 /// Exit code: `bringup-app-a` ran.
 pub const EXIT_APP_OK: i32 = 0x42;
+/// The boot stage found nothing bootable (or a check failed) and stopped.
+pub const EXIT_RECOVERY: i32 = 0x52;
+/// The demo app exits with this plus its slot index.
+pub const EXIT_APP_BASE: i32 = 0x60;
+/// A fault handler ran (the demo app's `app=crash`).
+pub const EXIT_CRASH: i32 = 0x53;
 
 /// Separates the log streams of two images on the host's stdout.
 ///

@@ -19,11 +19,14 @@
     clippy::missing_safety_doc
 )]
 
+pub mod app;
+pub mod config;
 #[allow(unsafe_code)]
 pub mod flash;
 #[allow(unsafe_code)]
 pub mod handoff;
 pub mod host;
+pub mod keys;
 pub mod layout;
 
 use defmt_semihosting as _; // the global defmt logger: frames go to the host's stdout
@@ -36,4 +39,14 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         None => defmt::error!("panic"),
     }
     host::exit(host::EXIT_PANIC)
+}
+
+/// A fault (the demo app's `app=crash`, or a bug) ends the run with [`host::EXIT_CRASH`]
+/// instead of cortex-m-rt's default endless loop, so the harness sees it at once.
+#[allow(unsafe_code)]
+#[cortex_m_rt::exception]
+// SAFETY: cortex-m-rt requires the HardFault handler to be declared `unsafe`; it only
+// reports and leaves through semihosting, touching no state.
+unsafe fn HardFault(_frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    host::exit(host::EXIT_CRASH)
 }

@@ -1,0 +1,8 @@
+//! The demo application, linked for slot a.
+#![no_std]
+#![no_main]
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    safeslot_board_qemu_mps2_an386::app::run()
+}

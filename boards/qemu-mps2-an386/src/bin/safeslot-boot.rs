@@ -1,0 +1,61 @@
+//! The safeslot boot stage for the virtual board.
+//!
+//! Reads the cut plan (`cut=N [torn=K]`, for power-cut tests) and the virtual recovery
+//! input (`recovery`) from the semihosting command line, runs the shared boot sequence,
+//! leaves the hand-off block and jumps — or reports recovery and stops.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code, missing_docs, clippy::undocumented_unsafe_blocks)]
+
+use cortex_m_rt::entry;
+use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash};
+use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE, EXIT_RECOVERY};
+use safeslot_board_qemu_mps2_an386::{config, handoff, keys};
+use safeslot_boot::{boot, BootConfig, Outcome};
+use safeslot_shared::policy::Inputs;
+
+#[entry]
+fn main() -> ! {
+    let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
+    let Ok(plan) = CutPlan::from_cmdline(&line) else { host::exit(EXIT_BAD_CMDLINE) };
+    let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
+    let inputs = Inputs { recovery: line.words().any(|w| w == "recovery") };
+    let slots = config::slots();
+    let cfg = BootConfig { journal: config::JOURNAL, slots: &slots, keys: &keys::PUBLIC_KEYS, fresh: config::FRESH };
+    match boot(&mut flash, &cfg, inputs, || {}) {
+        Outcome::Launch(l) => {
+            let h = l.handoff;
+            defmt::println!(
+                "safeslot: boot slot={=u8} kind={=str} tries={=u8} fallback={=str} version={=u8}.{=u8}.{=u16} seq={=u32}",
+                h.slot.index() as u8,
+                h.kind.name(),
+                h.tries_left.get(),
+                h.last_fallback.name(),
+                h.version.major,
+                h.version.minor,
+                h.version.revision,
+                h.record_seq
+            );
+            handoff::leave_block(&h.encode());
+            host::mark_handoff();
+            // Fault-injection hardening: the proof is checked again right before the jump,
+            // and a failed check ends in recovery, never in the jump below.
+            if !l.holds() {
+                host::exit(EXIT_RECOVERY)
+            }
+            #[allow(unsafe_code)]
+            // SAFETY: `l` exists only for an image whose signature and SHA-256 verified,
+            // whose header's load address is this slot's image address (checked by the
+            // verifier) and which was linked there (the generated app memory.x); the
+            // image is in flash that nothing writes before it runs; this stage enabled no
+            // interrupt; nothing of the stage is needed after the jump.
+            unsafe {
+                handoff::jump(l.load_addr as u32)
+            }
+        }
+        Outcome::Recovery(reason) => {
+            defmt::println!("safeslot: recovery reason={=str}", reason.name());
+            host::exit(EXIT_RECOVERY)
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The `Rig` abstraction and the virtual (QEMU) rig.
+//!
+//! A rig holds a board's flash (boot-control record + slots), powers the board on,
+//! collects what happened (boot log, exit code, which slot ran) and reads the record
+//! back through the shared crate. Scenarios are written once against [`Rig`]; the
+//! [`VirtualRig`] runs the real cross-compiled firmware in QEMU with one fresh process
+//! per cold boot, and the probe-rs rig (see `probe`) runs them on a real board.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::sim::{SimConfig, SimFlash};
+use safeslot_shared::{Record, SlotId};
+
+use crate::qemu::{self, QemuError, QemuRun, FLASH_SIZE};
+
+/// Firmware exit code: the boot stage entered recovery (`host::EXIT_RECOVERY`).
+pub const EXIT_RECOVERY: i32 = 0x52;
+/// Firmware exit code: the demo app ran from slot index `code - EXIT_APP_BASE`.
+pub const EXIT_APP_BASE: i32 = 0x60;
+/// Firmware exit code: a fault handler ran (`host::EXIT_CRASH`).
+pub const EXIT_CRASH: i32 = 0x53;
+
+/// Errors of a rig.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RigError {
+    /// QEMU could not be run.
+    #[error(transparent)]
+    Qemu(#[from] QemuError),
+    /// A file could not be read or written.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// The record region could not be read.
+    #[error("record: {0}")]
+    Record(String),
+}
+
+/// How one power-on ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    /// The demo app ran from this slot (and exited normally).
+    App(SlotId),
+    /// The boot stage entered recovery: nothing was booted.
+    Recovery,
+    /// The firmware faulted (`app=crash`).
+    Crash,
+    /// A power-cut plan stopped the machine at a flash store.
+    PowerCut,
+    /// Anything else: exit code (or `None` when killed at the timeout).
+    Other(Option<i32>),
+}
+
+/// One cold boot: how it ended and what the firmware logged (decoded when
+/// `defmt-print` is available).
+#[derive(Debug, Clone)]
+pub struct Boot {
+    /// How it ended.
+    pub ran: Ran,
+    /// The boot stage's log lines.
+    pub boot_log: Vec<String>,
+    /// The application's log lines.
+    pub app_log: Vec<String>,
+}
+
+/// What a scenario needs from a board, real or virtual.
+pub trait Rig {
+    /// Writes a slot image (header + image) at the start of `slot`; the rest of the slot is erased.
+    fn install(&mut self, slot: SlotId, image: &[u8]) -> Result<(), RigError>;
+    /// Erases the record region (a factory-fresh device).
+    fn erase_record(&mut self) -> Result<(), RigError>;
+    /// Overwrites the record region with `bytes` (garbage, foreign data).
+    fn write_record_raw(&mut self, bytes: &[u8]) -> Result<(), RigError>;
+    /// Power-cycles the board with a command line for the firmware (`app=noconfirm`,
+    /// `recovery`, `cut=N`...) and waits for the boot to end.
+    fn power_on(&mut self, args: &str) -> Result<Boot, RigError>;
+    /// Reads the record back; `Ok(None)` when the region is blank or holds no valid record.
+    fn record(&mut self) -> Result<Option<Record>, RigError>;
+}
+
+/// The board facts a rig needs, from the board's layout.
+#[derive(Debug, Clone)]
+pub struct BoardFlash {
+    /// Record journal geometry.
+    pub journal: JournalConfig,
+    /// Slot offsets in the flash device, by index.
+    pub slot_offsets: Vec<u32>,
+    /// Slot sizes, by index.
+    pub slot_sizes: Vec<u32>,
+    /// Whether a write-word may be programmed once only.
+    pub program_once: bool,
+}
+
+impl BoardFlash {
+    /// From a validated layout.
+    pub fn from_layout(l: &safeslot_layout::Layout) -> BoardFlash {
+        let f = l.flash();
+        BoardFlash {
+            journal: JournalConfig {
+                offset: l.record().offset,
+                size: l.record().size,
+                write_size: f.write_size,
+                erase_size: f.erase_size,
+            },
+            slot_offsets: l.slots().iter().map(|s| s.offset).collect(),
+            slot_sizes: l.slots().iter().map(|s| s.size).collect(),
+            program_once: f.program_once,
+        }
+    }
+
+    /// Decodes the record from a whole-device image through the shared journal code.
+    pub fn read_record(&self, device: &[u8]) -> Result<Option<Record>, RigError> {
+        let sim = SimFlash::from_bytes(
+            SimConfig {
+                size: device.len(),
+                write_size: self.journal.write_size as usize,
+                erase_size: self.journal.erase_size as usize,
+                program_once: self.program_once,
+            },
+            device.to_vec(),
+        )
+        .map_err(|e| RigError::Record(format!("{e:?}")))?;
+        let j = Journal::open(sim, self.journal).map_err(|e| RigError::Record(format!("{e:?}")))?;
+        Ok(j.record().ok().cloned())
+    }
+}
+
+/// The virtual rig: the real firmware in `qemu-system-arm -M mps2-an386`, with a
+/// host file as the board's flash.
+#[derive(Debug, Clone)]
+pub struct VirtualRig {
+    /// Board facts.
+    pub board: BoardFlash,
+    /// The boot stage ELF.
+    pub boot_elf: PathBuf,
+    /// The app ELFs by slot index (to decode their logs).
+    pub app_elfs: Vec<PathBuf>,
+    /// The flash file.
+    pub flash_img: PathBuf,
+    /// Per-boot timeout.
+    pub timeout: Duration,
+}
+
+impl VirtualRig {
+    /// A rig with a fresh (all 0xFF) flash file at `flash_img`.
+    pub fn new(board: BoardFlash, boot_elf: PathBuf, app_elfs: Vec<PathBuf>, flash_img: PathBuf) -> Result<Self, RigError> {
+        qemu::compose_flash(&flash_img, FLASH_SIZE, &[])?;
+        Ok(VirtualRig { board, boot_elf, app_elfs, flash_img, timeout: Duration::from_secs(20) })
+    }
+
+    /// The whole flash file.
+    pub fn flash(&self) -> Result<Vec<u8>, RigError> {
+        fs::read(&self.flash_img).map_err(|e| RigError::Io(self.flash_img.clone(), e))
+    }
+
+    /// Replaces the whole flash file.
+    pub fn set_flash(&self, bytes: &[u8]) -> Result<(), RigError> {
+        fs::write(&self.flash_img, bytes).map_err(|e| RigError::Io(self.flash_img.clone(), e))
+    }
+
+    fn patch(&mut self, offset: u32, len: u32, bytes: &[u8]) -> Result<(), RigError> {
+        let mut f = self.flash()?;
+        let (start, end) = (offset as usize, offset as usize + len as usize);
+        let region = f.get_mut(start..end).ok_or_else(|| RigError::Record("region outside flash".into()))?;
+        region.fill(0xFF);
+        let n = bytes.len().min(region.len());
+        region[..n].copy_from_slice(&bytes[..n]);
+        self.set_flash(&f)
+    }
+
+    fn decode(elf: &Path, log: &[u8]) -> Vec<String> {
+        if log.is_empty() {
+            return Vec::new();
+        }
+        match qemu::decode_defmt(elf, log) {
+            Ok(text) => text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
+            Err(_) => vec![format!("({} bytes of defmt log; install defmt-print to decode)", log.len())],
+        }
+    }
+}
+
+impl Rig for VirtualRig {
+    fn install(&mut self, slot: SlotId, image: &[u8]) -> Result<(), RigError> {
+        let i = slot.index();
+        let (off, size) = (self.board.slot_offsets[i], self.board.slot_sizes[i]);
+        self.patch(off, size, image)
+    }
+
+    fn erase_record(&mut self) -> Result<(), RigError> {
+        let j = self.board.journal;
+        self.patch(j.offset, j.size, &[])
+    }
+
+    fn write_record_raw(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+        let j = self.board.journal;
+        self.patch(j.offset, j.size, bytes)
+    }
+
+    fn power_on(&mut self, args: &str) -> Result<Boot, RigError> {
+        let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
+        run.append = args.to_string();
+        run.timeout = self.timeout;
+        let out = run.run()?;
+        let ran = match out.exit_code {
+            Some(c) if (EXIT_APP_BASE..EXIT_APP_BASE + 4).contains(&c) => {
+                SlotId::from_index((c - EXIT_APP_BASE) as u8).map_or(Ran::Other(Some(c)), Ran::App)
+            }
+            Some(EXIT_RECOVERY) => Ran::Recovery,
+            Some(EXIT_CRASH) => Ran::Crash,
+            Some(qemu::EXIT_CUT) => Ran::PowerCut,
+            c => Ran::Other(c),
+        };
+        let segs = out.log_segments();
+        let boot_log = Self::decode(&self.boot_elf, segs.first().copied().unwrap_or_default());
+        let app_elf = match &ran {
+            Ran::App(s) => self.app_elfs.get(s.index()),
+            _ => self.app_elfs.first(),
+        };
+        let app_log = match (segs.get(1), app_elf) {
+            (Some(log), Some(elf)) => Self::decode(elf, log),
+            _ => Vec::new(),
+        };
+        Ok(Boot { ran, boot_log, app_log })
+    }
+
+    fn record(&mut self) -> Result<Option<Record>, RigError> {
+        let f = self.flash()?;
+        self.board.read_record(&f)
+    }
+}
