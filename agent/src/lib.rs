@@ -1,1 +1,13 @@
-//! safeslotctl (placeholder until its issue lands)
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod cli;
+pub mod cmdline;
+pub mod config;
+pub mod error;
+pub mod lock;
+pub mod storage;
+pub mod verify;
+pub mod view;
+
+pub use error::Error;

@@ -1,0 +1,448 @@
+//! The commands: each reads the record through the shared `Journal`, and each change
+//! is one guarded journal append (`Journal::append_expecting`) under the lock.
+
+use safeslot_shared::journal::{Found, Journal};
+use safeslot_shared::verify::{verify_slot, SlotRegion};
+use safeslot_shared::{ops, OpError, Record, SlotId, Tries};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, State};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::lock::{self, LockGuard};
+use crate::storage::{BackendKind, FileFlash, MtdFlash, Storage};
+use crate::verify::{load_keys, ImageFile};
+use crate::view::{self, Running, SCHEMA};
+
+/// How a successful command ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Exit 0.
+    Yes,
+    /// Exit 1: the answer of an `is-*` query is "no".
+    No,
+}
+
+/// What a command printed and how it ends.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Text for stdout.
+    pub stdout: String,
+    /// Exit 0 or 1.
+    pub answer: Answer,
+}
+
+impl Outcome {
+    fn yes(stdout: impl Into<String>) -> Outcome {
+        Outcome { stdout: stdout.into(), answer: Answer::Yes }
+    }
+
+    fn answer(yes: bool) -> Outcome {
+        Outcome { stdout: String::new(), answer: if yes { Answer::Yes } else { Answer::No } }
+    }
+}
+
+/// Runs the command `cli` describes.
+pub fn run(cli: &Cli) -> Result<Outcome, Error> {
+    let agent = Agent { s: Settings::load(&cli.global)?, json: cli.global.json };
+    agent.dispatch(&cli.command)
+}
+
+/// The result of a write command, for `--json`.
+#[derive(Debug, Serialize)]
+struct ChangeView {
+    schema: u32,
+    command: &'static str,
+    slot: Option<String>,
+    changed: bool,
+    seq: u32,
+}
+
+/// The result of `verify`, for `--json`.
+#[derive(Debug, Serialize)]
+struct VerifyView {
+    schema: u32,
+    target: String,
+    valid: bool,
+    reason: Option<&'static str>,
+    version: Option<String>,
+    security_counter: Option<u32>,
+    key_index: Option<usize>,
+}
+
+/// A change that was (or did not need to be) written.
+struct Change {
+    changed: bool,
+    seq: u32,
+}
+
+struct Agent {
+    s: Settings,
+    json: bool,
+}
+
+fn json_line<T: Serialize>(v: &T) -> Result<String, Error> {
+    serde_json::to_string(v).map(|s| s + "\n").map_err(|e| Error::Internal(e.to_string()))
+}
+
+impl Agent {
+    fn dispatch(&self, cmd: &Command) -> Result<Outcome, Error> {
+        match cmd {
+            Command::Status => self.status(),
+            Command::History => {
+                let (r, _) = self.read()?;
+                let v = view::history_list(&self.s, &r);
+                Ok(Outcome::yes(if self.json { json_line(&v)? } else { view::history_text(&v) }))
+            }
+            Command::MarkGood => self.mark_good("mark-good"),
+            Command::MarkBad { slot } => self.change("mark-bad", |s, r| {
+                let id = match slot {
+                    Some(name) => s.slot_by_name(name, r)?,
+                    None => r.last_booted.ok_or(OpError::NothingBooted)?,
+                };
+                ops::mark_bad(r, id)?;
+                Ok(id)
+            }),
+            Command::SetActive { slot, tries } => {
+                let tries = Tries::new(*tries)
+                    .filter(|t| *t != Tries::ZERO)
+                    .ok_or_else(|| Error::Usage(format!("--tries {tries}: must be 1..=15")))?;
+                self.change("set-active", |s, r| {
+                    let id = s.slot_by_name(slot, r)?;
+                    ops::set_active(r, id, tries)?;
+                    Ok(id)
+                })
+            }
+            Command::Init { slots, force } => self.init(*slots, *force),
+            Command::Verify { target } => self.verify(target),
+
+            Command::GetPrimary => {
+                let (r, _) = self.read()?;
+                let id = r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))?;
+                Ok(Outcome::yes(self.s.slot_name(id) + "\n"))
+            }
+            Command::SetPrimary { bootname } => self.set_primary(bootname).map(|_| Outcome::yes("")),
+            Command::GetState { bootname } => {
+                let (r, _) = self.read()?;
+                let id = self.s.slot_by_name(bootname, &r)?;
+                let good = r.slot(id).is_some_and(|s| s.is_bootable());
+                Ok(Outcome::yes(if good { "good\n" } else { "bad\n" }))
+            }
+            Command::SetState { bootname, state } => self.set_state(bootname, *state).map(|_| Outcome::yes("")),
+            Command::GetCurrent => {
+                let (r, _) = self.read()?;
+                let id = self.current(&r)?;
+                Ok(Outcome::yes(self.s.slot_name(id) + "\n"))
+            }
+
+            Command::GetNumberSlots => {
+                let (r, _) = self.read()?;
+                Ok(Outcome::yes(format!("{}\n", r.slot_count())))
+            }
+            Command::GetCurrentSlot => {
+                let (r, _) = self.read()?;
+                Ok(Outcome::yes(format!("{}\n", self.current(&r)?.index())))
+            }
+            Command::MarkBootSuccessful => self.mark_good("mark-boot-successful").map(|_| Outcome::yes("")),
+            Command::SetActiveBootSlot { n } => self
+                .modify(|s, r| {
+                    let id = s.slot_by_index(*n, r)?;
+                    ops::set_active(r, id, Tries::DEFAULT).map_err(Error::from)
+                })
+                .map(|_| Outcome::yes("")),
+            Command::SetSlotAsUnbootable { n } => self
+                .modify(|s, r| {
+                    let id = s.slot_by_index(*n, r)?;
+                    ops::mark_bad(r, id).map_err(Error::from)
+                })
+                .map(|_| Outcome::yes("")),
+            Command::IsSlotBootable { n } => {
+                let (r, _) = self.read()?;
+                let id = self.s.slot_by_index(*n, &r)?;
+                Ok(Outcome::answer(r.slot(id).is_some_and(|s| s.is_bootable())))
+            }
+            Command::IsSlotMarkedSuccessful { n } => {
+                let (r, _) = self.read()?;
+                let id = self.s.slot_by_index(*n, &r)?;
+                Ok(Outcome::answer(r.slot(id).is_some_and(|s| s.confirmed && s.unbootable.is_none())))
+            }
+            Command::GetSuffix { n } => {
+                let (r, _) = self.read()?;
+                let id = self.s.slot_by_index(*n, &r)?;
+                Ok(Outcome::yes(format!("_{}\n", self.s.slot_name(id))))
+            }
+        }
+    }
+
+    // ----- storage -----
+
+    fn open_storage(&self) -> Result<Storage, Error> {
+        let dev = &self.s.device;
+        match self.s.backend {
+            BackendKind::File => {
+                FileFlash::open(dev, self.s.geometry()).map(Storage::File).map_err(|e| Error::from_io(dev, e))
+            }
+            BackendKind::Mtd => {
+                let m = MtdFlash::open(dev, self.s.program_once).map_err(|e| Error::from_io(dev, e))?;
+                let g = m.geometry();
+                let rec = &self.s.record;
+                if g.erase_size == 0
+                    || !rec.erase_size.is_multiple_of(g.erase_size)
+                    || !rec.write_size.is_multiple_of(g.write_size)
+                {
+                    return Err(Error::Config(format!(
+                        "{}: MTD geometry (erase {:#x}, write {}) does not divide the config's (erase {:#x}, write {})",
+                        dev.display(),
+                        g.erase_size,
+                        g.write_size,
+                        rec.erase_size,
+                        rec.write_size
+                    )));
+                }
+                Ok(Storage::Mtd(m))
+            }
+        }
+    }
+
+    fn journal(&self, exclusive: bool) -> Result<(LockGuard, Journal<Storage>), Error> {
+        let guard = lock::acquire(&self.s.lock, exclusive, self.s.lock_timeout)?;
+        let storage = self.open_storage()?;
+        let j = Journal::open(storage, self.s.record)?;
+        Ok((guard, j))
+    }
+
+    /// The current record and the journal head's sequence number.
+    fn read(&self) -> Result<(Record, u32), Error> {
+        let (_guard, j) = self.journal(false)?;
+        Ok((j.record()?.clone(), j.seq()))
+    }
+
+    /// Read-modify-write: applies `f` to a copy of the record and, if it changed,
+    /// appends it as one journal entry, guarded by the head's sequence number.
+    fn modify(&self, f: impl FnOnce(&Settings, &mut Record) -> Result<(), Error>) -> Result<Change, Error> {
+        let (_guard, mut j) = self.journal(true)?;
+        let seq = j.seq();
+        let current = j.record()?.clone();
+        let mut next = current.clone();
+        f(&self.s, &mut next)?;
+        if next == current {
+            return Ok(Change { changed: false, seq });
+        }
+        j.append_expecting(seq, &next)?;
+        Ok(Change { changed: true, seq: j.seq() })
+    }
+
+    /// A write command on one slot (`f` applies it and names the slot), reported
+    /// in human text or JSON.
+    fn change(
+        &self,
+        command: &'static str,
+        f: impl FnOnce(&Settings, &mut Record) -> Result<SlotId, Error>,
+    ) -> Result<Outcome, Error> {
+        let mut slot = None;
+        let c = self.modify(|s, r| {
+            slot = Some(f(s, r)?);
+            Ok(())
+        })?;
+        self.report(command, slot, &c)
+    }
+
+    fn report(&self, command: &'static str, slot: Option<SlotId>, c: &Change) -> Result<Outcome, Error> {
+        let name = slot.map(|id| self.s.slot_name(id));
+        if self.json {
+            return Ok(Outcome::yes(json_line(&ChangeView {
+                schema: SCHEMA,
+                command,
+                slot: name,
+                changed: c.changed,
+                seq: c.seq,
+            })?));
+        }
+        let what = name.map(|n| format!(" slot {n}")).unwrap_or_default();
+        Ok(Outcome::yes(if c.changed {
+            format!("{command}{what}: written (journal seq {})\n", c.seq)
+        } else {
+            format!("{command}{what}: already so, nothing written\n")
+        }))
+    }
+
+    // ----- the running slot -----
+
+    fn running(&self, r: &Record) -> Running {
+        let text = std::fs::read_to_string(&self.s.cmdline).unwrap_or_default();
+        let cmdline = crate::cmdline::slot_arg(&text).map(str::to_owned);
+        let cmdline_slot = cmdline.as_deref().and_then(|c| self.s.slot_by_name(c, r).ok());
+        let running = Running { booted: r.last_booted, cmdline, cmdline_slot };
+        if running.mismatch() {
+            eprintln!(
+                "safeslotctl: warning: the record says slot {} was booted, but {} says {}",
+                r.last_booted.map_or_else(|| "(none)".to_owned(), |id| self.s.slot_name(id)),
+                self.s.cmdline.display(),
+                running.cmdline.as_deref().unwrap_or_default()
+            );
+        }
+        running
+    }
+
+    /// The running slot: the record's `last_booted`, else the kernel command line's.
+    fn current(&self, r: &Record) -> Result<SlotId, Error> {
+        let running = self.running(r);
+        running.booted.or(running.cmdline_slot).ok_or_else(|| {
+            Error::Unavailable("no slot has been booted yet (the record has no last-booted slot)".into())
+        })
+    }
+
+    // ----- commands -----
+
+    fn status(&self) -> Result<Outcome, Error> {
+        let (r, seq) = self.read()?;
+        let running = self.running(&r);
+        let v = view::status(&self.s, &r, seq, &running);
+        if self.s.slots.len() != usize::from(r.slot_count()) && !self.s.slots.is_empty() {
+            eprintln!(
+                "safeslotctl: warning: the config names {} slots, the record has {}",
+                self.s.slots.len(),
+                r.slot_count()
+            );
+        }
+        Ok(Outcome::yes(if self.json { json_line(&v)? } else { view::status_text(&v) }))
+    }
+
+    fn mark_good(&self, command: &'static str) -> Result<Outcome, Error> {
+        let mut slot = None;
+        let c = self.modify(|_, r| {
+            slot = r.last_booted;
+            ops::mark_good(r).map_err(Error::from)
+        })?;
+        self.report(command, slot, &c)
+    }
+
+    /// RAUC `set-primary`: the slot boots next. A slot that is already the primary
+    /// and confirmed is left alone; anything else is (re-)armed for a trial with
+    /// `ops::set_active`, which also re-arms a slot just marked bad.
+    fn set_primary(&self, bootname: &str) -> Result<Change, Error> {
+        self.modify(|s, r| {
+            let id = s.slot_by_name(bootname, r)?;
+            let settled = r.primary() == Some(id) && r.slot(id).is_some_and(|st| st.confirmed);
+            if settled {
+                return Ok(());
+            }
+            ops::set_active(r, id, Tries::DEFAULT).map_err(Error::from)
+        })
+    }
+
+    /// RAUC `set-state`: `bad` marks the slot bad; `good` confirms it when it is the
+    /// booted slot, and is accepted without a change for another slot that is
+    /// already bootable (a slot that has not run cannot be confirmed).
+    fn set_state(&self, bootname: &str, state: State) -> Result<Change, Error> {
+        self.modify(|s, r| {
+            let id = s.slot_by_name(bootname, r)?;
+            match state {
+                State::Bad => ops::mark_bad(r, id).map_err(Error::from),
+                State::Good if r.last_booted == Some(id) => ops::mark_good(r).map_err(Error::from),
+                State::Good if r.slot(id).is_some_and(|st| st.is_bootable()) => Ok(()),
+                State::Good => Err(Error::Unavailable(format!(
+                    "slot {} is not the booted slot and is not bootable: use set-primary to arm it",
+                    s.slot_name(id)
+                ))),
+            }
+        })
+    }
+
+    fn init(&self, slots: Option<u8>, force: bool) -> Result<Outcome, Error> {
+        let n = match slots {
+            Some(n) => n,
+            None if (2..=4).contains(&self.s.slots.len()) => self.s.slots.len() as u8,
+            None => 2,
+        };
+        if !(2..=4).contains(&n) {
+            return Err(Error::Usage(format!("--slots {n}: must be 2..=4")));
+        }
+        let (_guard, mut j) = self.journal(true)?;
+        match (j.found(), force) {
+            (Found::Valid(h), false) => {
+                return Err(Error::Unavailable(format!(
+                    "the region already holds a valid record (journal seq {}); pass --force to replace it",
+                    h.seq
+                )))
+            }
+            (Found::Garbage, false) => {
+                return Err(Error::Unavailable(
+                    "the region holds data that is not a valid record (corrupt, or the config's offset is \
+                     wrong); pass --force to erase it and create a record"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
+        j.initialize(&Record::fresh(n, Tries::DEFAULT))?;
+        let c = Change { changed: true, seq: j.seq() };
+        self.report("init", None, &c)
+    }
+
+    fn verify(&self, target: &str) -> Result<Outcome, Error> {
+        let keys = load_keys(&self.s.keys)?;
+        let by_name = self
+            .s
+            .slots
+            .iter()
+            .position(|c| c.name == target)
+            .or_else(|| self.s.slots.iter().position(|c| c.name.eq_ignore_ascii_case(target)));
+        let result = match by_name {
+            Some(i) => {
+                let c = self.s.slots.get(i).ok_or_else(|| Error::Internal("slot index".into()))?;
+                let region = SlotRegion { offset: c.offset, size: c.size, header_size: c.header_size, load_addr: None };
+                let _guard = lock::acquire(&self.s.lock, false, self.s.lock_timeout)?;
+                let mut storage = self.open_storage()?;
+                verify_slot(&mut storage, region, &keys)
+            }
+            None if std::path::Path::new(target).exists() => {
+                let mut f = ImageFile::open(std::path::Path::new(target))?;
+                f.region().and_then(|region| verify_slot(&mut f, region, &keys))
+            }
+            None => {
+                let names: Vec<&str> = self.s.slots.iter().map(|c| c.name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "{target:?} is neither a slot ({}) nor a file",
+                    if names.is_empty() { "none configured".to_owned() } else { names.join(", ") }
+                )));
+            }
+        };
+        let v = match &result {
+            Ok(ok) => VerifyView {
+                schema: SCHEMA,
+                target: target.to_owned(),
+                valid: true,
+                reason: None,
+                version: Some(ok.header.version.to_string()),
+                security_counter: Some(ok.header.security_counter),
+                key_index: Some(ok.key_index),
+            },
+            Err(reason) => VerifyView {
+                schema: SCHEMA,
+                target: target.to_owned(),
+                valid: false,
+                reason: Some(reason.name()),
+                version: None,
+                security_counter: None,
+                key_index: None,
+            },
+        };
+        match result {
+            // In JSON mode the verdict is printed either way; the exit code still says 65.
+            Err(reason) if !self.json => Err(Error::Verify { target: target.to_owned(), reason }),
+            Err(reason) => {
+                print!("{}", json_line(&v)?);
+                Err(Error::Verify { target: target.to_owned(), reason })
+            }
+            Ok(_) if self.json => Ok(Outcome::yes(json_line(&v)?)),
+            Ok(ok) => Ok(Outcome::yes(format!(
+                "{target}: valid, version {}, security counter {}, signed by key #{} ({})\n",
+                ok.header.version,
+                ok.header.security_counter,
+                ok.key_index,
+                self.s.keys.get(ok.key_index).map(|p| p.display().to_string()).unwrap_or_default()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The command line (clap derive; the doc comments are the help text).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::parse_u32;
+use crate::storage::BackendKind;
+
+/// The exit-code table, shown after `--help` and in the README.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+   0  ok
+   1  \"no\" (is-slot-bootable, is-slot-marked-successful)
+  64  usage: bad arguments, unknown slot
+  65  bad data: blank or corrupt record region, image that does not verify
+  66  no input: the device or an input file does not exist
+  69  unavailable: refused in the current state (nothing booted, slot unbootable,
+      no bootable slot, init over a valid record without --force)
+  70  internal error
+  74  I/O error reading or writing the device
+  75  busy: the lock is held past --lock-timeout, or the record changed underneath
+      an update; try again
+  77  permission denied
+  78  config: missing or invalid config, unusable geometry
+
+Human output is for people and may change: scripts use --json (versioned by
+its \"schema\" field) or the RAUC and bootctl verbs, which print bare values.";
+
+/// Reads and changes safeslot's boot-control record from Linux.
+///
+/// Every change is one journal append through safeslot-shared, synced and read back;
+/// invocations are serialised with a lock file. Results go to stdout, diagnostics to
+/// stderr.
+#[derive(Debug, Parser)]
+#[command(name = "safeslotctl", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalOpts {
+    /// Agent config file [default: /etc/safeslot.toml].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON (`{"schema":1,...}`) instead of human text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The device or file holding the record (overrides `[record] device`).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub device: Option<PathBuf>,
+    /// Storage backend [default: mtd for /dev/mtd*, file otherwise].
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Offset of the record region in the device (overrides the config).
+    #[arg(long, global = true, value_parser = parse_u32, value_name = "BYTES")]
+    pub offset: Option<u32>,
+    /// Size of the record region (overrides the config).
+    #[arg(long, global = true, value_parser = parse_u32, value_name = "BYTES")]
+    pub size: Option<u32>,
+    /// Erase sector size (overrides the config).
+    #[arg(long, global = true, value_parser = parse_u32, value_name = "BYTES")]
+    pub erase_size: Option<u32>,
+    /// Write granularity (overrides the config).
+    #[arg(long, global = true, value_parser = parse_u32, value_name = "BYTES")]
+    pub write_size: Option<u32>,
+    /// Whether a written word may not be programmed again (overrides the config).
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub program_once: Option<bool>,
+    /// Lock file [default: DEVICE.lock for a file, /run/safeslot.lock for a device].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Seconds to wait for the lock before giving up with exit code 75.
+    #[arg(long, global = true, value_parser = parse_seconds, default_value = "10", value_name = "SECONDS")]
+    pub lock_timeout: Duration,
+    /// Kernel command line to cross-check the booted slot against.
+    #[arg(long, global = true, default_value = "/proc/cmdline", value_name = "FILE")]
+    pub cmdline: PathBuf,
+}
+
+/// A RAUC boot state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum State {
+    /// Booted successfully / bootable.
+    Good,
+    /// Must not be booted.
+    Bad,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every slot, the booted slot, the next boot, last-known-good and the history.
+    Status,
+    /// Show the boot history (oldest first).
+    History,
+    /// Mark the booted slot good (confirmed); it becomes last-known-good.
+    MarkGood,
+    /// Mark a slot bad (unbootable) [default: the booted slot].
+    MarkBad {
+        /// Slot name (from the config) or letter.
+        slot: Option<String>,
+    },
+    /// Make SLOT the next boot, on trial with --tries attempts until marked good.
+    SetActive {
+        /// Slot name (from the config) or letter.
+        slot: String,
+        /// Boot attempts before the boot stage falls back (1..=15).
+        #[arg(long, default_value_t = 3)]
+        tries: u8,
+    },
+    /// Create a fresh record (slot A active, on trial). Never runs implicitly.
+    Init {
+        /// Number of slots (2..=4) [default: the slots in the config, else 2].
+        #[arg(long)]
+        slots: Option<u8>,
+        /// Also replace a valid or corrupt record.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a slot's (or an image file's) header signature and hash.
+    Verify {
+        /// Slot name, or the path of an image file (header + image).
+        target: String,
+    },
+
+    /// RAUC: Print the bootname of the slot that boots next.
+    GetPrimary,
+    /// RAUC: Make BOOTNAME the slot that boots next (re-arms a slot marked bad).
+    SetPrimary {
+        /// The slot's bootname.
+        bootname: String,
+    },
+    /// RAUC: Print `good` or `bad` for BOOTNAME.
+    GetState {
+        /// The slot's bootname.
+        bootname: String,
+    },
+    /// RAUC: Mark BOOTNAME good (only the booted slot) or bad.
+    SetState {
+        /// The slot's bootname.
+        bootname: String,
+        /// `good` or `bad`.
+        state: State,
+    },
+    /// RAUC: Print the bootname of the running slot.
+    GetCurrent,
+
+    /// bootctl: Print the number of slots.
+    GetNumberSlots,
+    /// bootctl: Print the index of the running slot.
+    GetCurrentSlot,
+    /// bootctl: Mark the running slot as successfully booted.
+    MarkBootSuccessful,
+    /// bootctl: Make slot N the next boot (on trial).
+    SetActiveBootSlot {
+        /// Slot index (0 = first slot).
+        n: u8,
+    },
+    /// bootctl: Mark slot N unbootable.
+    SetSlotAsUnbootable {
+        /// Slot index.
+        n: u8,
+    },
+    /// bootctl: Exit 0 if slot N is bootable, 1 if not.
+    IsSlotBootable {
+        /// Slot index.
+        n: u8,
+    },
+    /// bootctl: Exit 0 if slot N is marked successful, 1 if not.
+    IsSlotMarkedSuccessful {
+        /// Slot index.
+        n: u8,
+    },
+    /// bootctl: Print the suffix of slot N (`_a`).
+    GetSuffix {
+        /// Slot index.
+        n: u8,
+    },
+}

@@ -1,0 +1,213 @@
+//! The agent's settings: the config file (`/etc/safeslot.toml`, read with
+//! `safeslot_layout::AgentConfig`) with command-line overrides applied.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use safeslot_layout::AgentConfig;
+use safeslot_shared::journal::JournalConfig;
+use safeslot_shared::{Record, SlotId};
+
+use crate::cli::GlobalOpts;
+use crate::error::Error;
+use crate::storage::{BackendKind, Geometry};
+
+/// Where the config is read from unless `--config` says otherwise.
+pub const DEFAULT_CONFIG: &str = "/etc/safeslot.toml";
+/// The lock file for device backends (a file backend locks `<file>.lock` beside it).
+pub const DEFAULT_LOCK: &str = "/run/safeslot.lock";
+
+/// One slot as the agent knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotConfig {
+    /// The slot's name (`a`, `b`, ...): the RAUC bootname.
+    pub name: String,
+    /// Offset in the device.
+    pub offset: u32,
+    /// Size.
+    pub size: u32,
+    /// Header area size.
+    pub header_size: u32,
+}
+
+/// Everything a command needs to know, resolved.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The device or file holding the record.
+    pub device: PathBuf,
+    /// Which backend opens it.
+    pub backend: BackendKind,
+    /// The record region and its geometry.
+    pub record: JournalConfig,
+    /// A written word may not be programmed again before an erase.
+    pub program_once: bool,
+    /// The slots, in index order (slot A first). Empty when no config was read.
+    pub slots: Vec<SlotConfig>,
+    /// Trusted public keys (PEM or 32 raw bytes).
+    pub keys: Vec<PathBuf>,
+    /// The lock file serialising invocations.
+    pub lock: PathBuf,
+    /// How long to wait for the lock.
+    pub lock_timeout: Duration,
+    /// The kernel command line to cross-check the booted slot against.
+    pub cmdline: PathBuf,
+}
+
+impl Settings {
+    /// Reads the config (if any) and applies the overrides in `opts`.
+    pub fn load(opts: &GlobalOpts) -> Result<Settings, Error> {
+        let explicit = opts.config.is_some();
+        let path = opts.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        let overrides_complete = opts.device.is_some()
+            && opts.offset.is_some()
+            && opts.size.is_some()
+            && opts.erase_size.is_some()
+            && opts.write_size.is_some();
+        let cfg = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(AgentConfig::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?),
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound && overrides_complete => None,
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "cannot read {}: {e} (pass --config FILE, or --device, --offset, --size, --erase-size \
+                     and --write-size)",
+                    path.display()
+                )))
+            }
+        };
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_parts(cfg.as_ref(), &base, opts)
+    }
+
+    fn from_parts(cfg: Option<&AgentConfig>, base: &Path, opts: &GlobalOpts) -> Result<Settings, Error> {
+        let missing = |what: &str| Error::Config(format!("no {what}: set it in the config or pass --{what}"));
+        let device = opts
+            .device
+            .clone()
+            .or_else(|| cfg.and_then(|c| c.device.clone()).map(PathBuf::from))
+            .ok_or_else(|| missing("device"))?;
+        let offset = opts.offset.or(cfg.map(|c| c.record.offset)).ok_or_else(|| missing("offset"))?;
+        let size = opts.size.or(cfg.map(|c| c.record.size)).ok_or_else(|| missing("size"))?;
+        let erase_size = opts.erase_size.or(cfg.map(|c| c.erase_size)).ok_or_else(|| missing("erase-size"))?;
+        let write_size = opts.write_size.or(cfg.map(|c| c.write_size)).ok_or_else(|| missing("write-size"))?;
+        let program_once = opts.program_once.or(cfg.map(|c| c.program_once)).unwrap_or(true);
+        let slots = cfg
+            .map(|c| {
+                c.slots
+                    .iter()
+                    .map(|s| SlotConfig {
+                        name: s.name.clone(),
+                        offset: s.offset,
+                        size: s.size,
+                        header_size: s.header_size,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let keys = cfg.map(|c| c.public_keys.iter().map(|k| base.join(k)).collect()).unwrap_or_default();
+        let backend = opts.backend.unwrap_or_else(|| BackendKind::for_path(&device));
+        let lock = opts.lock.clone().unwrap_or_else(|| default_lock(&device));
+        Ok(Settings {
+            device,
+            backend,
+            record: JournalConfig { offset, size, write_size, erase_size },
+            program_once,
+            slots,
+            keys,
+            lock,
+            lock_timeout: opts.lock_timeout,
+            cmdline: opts.cmdline.clone(),
+        })
+    }
+
+    /// The geometry the file backend enforces.
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            write_size: self.record.write_size,
+            erase_size: self.record.erase_size,
+            program_once: self.program_once,
+        }
+    }
+
+    /// The name of `slot`: the config's name, or its lowercase letter.
+    pub fn slot_name(&self, slot: SlotId) -> String {
+        self.slots.get(slot.index()).map_or_else(|| slot.letter().to_string(), |s| s.name.clone())
+    }
+
+    /// The slot called `name` in `record`: a config name (exact, then ignoring
+    /// case, as RAUC bootnames are often upper case) or a letter `a`..`d`.
+    pub fn slot_by_name(&self, name: &str, record: &Record) -> Result<SlotId, Error> {
+        let by_config = self
+            .slots
+            .iter()
+            .position(|s| s.name == name)
+            .or_else(|| self.slots.iter().position(|s| s.name.eq_ignore_ascii_case(name)));
+        let by_letter = || {
+            let mut chars = name.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => SlotId::from_letter(c).map(SlotId::index),
+                _ => None,
+            }
+        };
+        let index = by_config.or_else(by_letter);
+        match index.and_then(|i| u8::try_from(i).ok()).and_then(SlotId::from_index) {
+            Some(id) if record.has_slot(id) => Ok(id),
+            _ => Err(Error::Usage(format!(
+                "no slot named {name:?}; slots are: {}",
+                record.slot_ids().map(|s| self.slot_name(s)).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// The slot with index `n` in `record` (Android-style numbering, 0 = A).
+    pub fn slot_by_index(&self, n: u8, record: &Record) -> Result<SlotId, Error> {
+        match SlotId::from_index(n) {
+            Some(id) if record.has_slot(id) => Ok(id),
+            _ => Err(Error::Usage(format!("no slot {n}: valid slots are 0..{}", record.slot_count()))),
+        }
+    }
+
+    /// The config of `slot`, for verification.
+    pub fn slot_config(&self, slot: SlotId) -> Option<&SlotConfig> {
+        self.slots.get(slot.index())
+    }
+}
+
+/// The lock file next to the device: `<file>.lock` for a file outside `/dev`,
+/// [`DEFAULT_LOCK`] for a device node.
+fn default_lock(device: &Path) -> PathBuf {
+    if device.starts_with("/dev") {
+        PathBuf::from(DEFAULT_LOCK)
+    } else {
+        let mut s = device.as_os_str().to_owned();
+        s.push(".lock");
+        PathBuf::from(s)
+    }
+}
+
+/// Parses a number written in decimal or `0x` hex (underscores allowed).
+pub fn parse_u32(s: &str) -> Result<u32, String> {
+    let t = s.replace('_', "");
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => t.parse(),
+    };
+    r.map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32("0x1_000"), Ok(4096));
+        assert_eq!(parse_u32("4096"), Ok(4096));
+        assert!(parse_u32("x").is_err());
+    }
+
+    #[test]
+    fn lock_path_is_next_to_the_device() {
+        assert_eq!(default_lock(Path::new("/tmp/x/flash.bin")), PathBuf::from("/tmp/x/flash.bin.lock"));
+        assert_eq!(default_lock(Path::new("/dev/mtd3")), PathBuf::from(DEFAULT_LOCK));
+    }
+}

@@ -1,0 +1,168 @@
+//! A regular file or block device that behaves like NOR flash.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
+
+use super::{check_aligned, check_bounds, Geometry, StorageError};
+
+/// A file or block-device partition with the configured geometry and the NOR rules
+/// enforced in software. Every write and erase is followed by `fdatasync` and read back.
+#[derive(Debug)]
+pub struct FileFlash {
+    file: File,
+    len: u64,
+    geometry: Geometry,
+}
+
+impl FileFlash {
+    /// Opens `path` read-write. The capacity is the file's (or block device's) size.
+    pub fn open(path: &Path, geometry: Geometry) -> io::Result<FileFlash> {
+        let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+        // Block devices report size 0 in their metadata; seeking to the end works for both.
+        let len = file.seek(SeekFrom::End(0))?;
+        Ok(FileFlash { file, len, geometry })
+    }
+
+    /// The geometry this backend enforces.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn read_at(&self, offset: u32, bytes: &mut [u8]) -> Result<(), StorageError> {
+        self.file.read_exact_at(bytes, u64::from(offset)).map_err(|e| StorageError::io("read", &e))
+    }
+
+    fn write_synced(&self, offset: u32, bytes: &[u8]) -> Result<(), StorageError> {
+        self.file.write_all_at(bytes, u64::from(offset)).map_err(|e| StorageError::io("write", &e))?;
+        self.file.sync_data().map_err(|e| StorageError::io("fsync", &e))?;
+        let mut back = vec![0u8; bytes.len()];
+        self.read_at(offset, &mut back)?;
+        if back != bytes {
+            return Err(StorageError::ReadBack { offset });
+        }
+        Ok(())
+    }
+}
+
+impl ErrorType for FileFlash {
+    type Error = StorageError;
+}
+
+impl ReadNorFlash for FileFlash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), StorageError> {
+        check_bounds(offset, bytes.len(), self.len)?;
+        self.read_at(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        usize::try_from(self.len).unwrap_or(usize::MAX)
+    }
+}
+
+impl NorFlash for FileFlash {
+    const WRITE_SIZE: usize = 1;
+    const ERASE_SIZE: usize = 1;
+
+    /// Fills `from..to` with 0xFF; both ends must be erase-size aligned.
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), StorageError> {
+        let len = to.checked_sub(from).ok_or(StorageError::NotAligned { offset: from, len: 0, align: 1 })? as usize;
+        check_bounds(from, len, self.len)?;
+        check_aligned(from, len, self.geometry.erase_size)?;
+        self.write_synced(from, &vec![0xFF; len])
+    }
+
+    /// Programs `bytes` at `offset` under the NOR rules: aligned to the write size,
+    /// only clearing bits, and with `program_once` only into erased words.
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), StorageError> {
+        check_bounds(offset, bytes.len(), self.len)?;
+        let ws = self.geometry.write_size.max(1);
+        check_aligned(offset, bytes.len(), ws)?;
+        let mut old = vec![0u8; bytes.len()];
+        self.read_at(offset, &mut old)?;
+        let mut at = offset;
+        for (new_word, old_word) in bytes.chunks(ws as usize).zip(old.chunks(ws as usize)) {
+            if self.geometry.program_once && old_word.iter().any(|&b| b != 0xFF) {
+                return Err(StorageError::ProgrammedTwice { offset: at });
+            }
+            if let Some(i) = new_word.iter().zip(old_word).position(|(n, o)| n & !o != 0) {
+                return Err(StorageError::SetsBits { offset: at.saturating_add(i as u32) });
+            }
+            at = at.saturating_add(ws);
+        }
+        self.write_synced(offset, bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn flash(write_size: u32, program_once: bool) -> (tempfile::NamedTempFile, FileFlash) {
+        let mut t = tempfile::NamedTempFile::new().unwrap();
+        t.write_all(&[0xFF; 1024]).unwrap();
+        let f = FileFlash::open(t.path(), Geometry { write_size, erase_size: 256, program_once }).unwrap();
+        (t, f)
+    }
+
+    #[test]
+    fn program_only_clears_bits() {
+        let (_t, mut f) = flash(1, false);
+        f.write(0, &[0xF0]).unwrap();
+        f.write(0, &[0x30]).unwrap();
+        assert_eq!(f.write(0, &[0x70]), Err(StorageError::SetsBits { offset: 0 }));
+        let mut b = [0u8; 1];
+        f.read(0, &mut b).unwrap();
+        assert_eq!(b, [0x30]);
+    }
+
+    #[test]
+    fn program_must_be_aligned() {
+        let (_t, mut f) = flash(8, false);
+        assert!(matches!(f.write(4, &[0; 8]), Err(StorageError::NotAligned { .. })));
+        assert!(matches!(f.write(0, &[0; 4]), Err(StorageError::NotAligned { .. })));
+        f.write(8, &[0; 8]).unwrap();
+    }
+
+    #[test]
+    fn program_once_refuses_a_written_word() {
+        let (_t, mut f) = flash(8, true);
+        f.write(0, &[0xFE; 8]).unwrap();
+        assert_eq!(f.write(0, &[0x00; 8]), Err(StorageError::ProgrammedTwice { offset: 0 }));
+        // Its neighbour is still erased and may be programmed.
+        f.write(8, &[0x00; 8]).unwrap();
+        // Without program_once the same re-program (only clearing bits) is allowed.
+        let (_t, mut g) = flash(8, false);
+        g.write(0, &[0xFE; 8]).unwrap();
+        g.write(0, &[0x00; 8]).unwrap();
+    }
+
+    #[test]
+    fn erase_fills_ff_on_sector_boundaries() {
+        let (_t, mut f) = flash(1, true);
+        f.write(256, &[0; 16]).unwrap();
+        assert!(matches!(f.erase(0, 100), Err(StorageError::NotAligned { .. })));
+        assert!(matches!(f.erase(128, 384), Err(StorageError::NotAligned { .. })));
+        f.erase(256, 512).unwrap();
+        let mut b = [0u8; 16];
+        f.read(256, &mut b).unwrap();
+        assert_eq!(b, [0xFF; 16]);
+        f.write(256, &[0; 16]).unwrap();
+    }
+
+    #[test]
+    fn bounds_are_checked() {
+        let (_t, mut f) = flash(1, false);
+        assert_eq!(f.capacity(), 1024);
+        let mut b = [0u8; 2];
+        assert!(matches!(f.read(1023, &mut b), Err(StorageError::OutOfBounds { .. })));
+        assert!(matches!(f.write(1023, &[0, 0]), Err(StorageError::OutOfBounds { .. })));
+        assert!(matches!(f.erase(768, 1280), Err(StorageError::OutOfBounds { .. })));
+    }
+}

@@ -1,0 +1,77 @@
+//! `safeslotctl verify`: trusted keys and image files for `safeslot_shared::verify`.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use ed25519_compact::PublicKey;
+use embedded_storage::nor_flash::{ErrorType, ReadNorFlash};
+use safeslot_shared::header::{SlotHeader, HEADER_LEN};
+use safeslot_shared::verify::SlotRegion;
+use safeslot_shared::Reason;
+
+use crate::error::Error;
+use crate::storage::StorageError;
+
+/// Loads an ed25519 public key: PEM SubjectPublicKeyInfo, or a file of 32 raw bytes.
+pub fn load_key(path: &Path) -> Result<[u8; 32], Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::from_io(path, e))?;
+    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return Ok(raw);
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::BadData(format!("{}: neither PEM nor 32 raw key bytes", path.display())))?;
+    let pk = PublicKey::from_pem(text)
+        .map_err(|e| Error::BadData(format!("{}: not an ed25519 public key: {e}", path.display())))?;
+    Ok(*pk)
+}
+
+/// Loads every key in `paths`; at least one is required.
+pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<[u8; 32]>, Error> {
+    if paths.is_empty() {
+        return Err(Error::Config("no trusted keys: add `[keys] public = [...]` to the config".into()));
+    }
+    paths.iter().map(|p| load_key(p)).collect()
+}
+
+/// An image file (header followed by the image), read like a slot.
+#[derive(Debug)]
+pub struct ImageFile {
+    file: File,
+    len: u32,
+}
+
+impl ImageFile {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<ImageFile, Error> {
+        let file = File::open(path).map_err(|e| Error::from_io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::from_io(path, e))?.len();
+        let len = u32::try_from(len).map_err(|_| Error::BadData(format!("{}: larger than 4 GiB", path.display())))?;
+        Ok(ImageFile { file, len })
+    }
+
+    /// The whole file as a slot, with the header area size its header declares.
+    pub fn region(&mut self) -> Result<SlotRegion, Reason> {
+        let mut hb = [0u8; HEADER_LEN];
+        self.read(0, &mut hb).map_err(|_| Reason::NoImage)?;
+        let h = SlotHeader::decode(&hb).map_err(|_| Reason::BadHeader)?;
+        Ok(SlotRegion { offset: 0, size: self.len, header_size: u32::from(h.header_size), load_addr: None })
+    }
+}
+
+impl ErrorType for ImageFile {
+    type Error = StorageError;
+}
+
+impl ReadNorFlash for ImageFile {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), StorageError> {
+        crate::storage::check_bounds(offset, bytes.len(), u64::from(self.len))?;
+        self.file.read_exact_at(bytes, u64::from(offset)).map_err(|e| StorageError::io("read", &e))
+    }
+
+    fn capacity(&self) -> usize {
+        self.len as usize
+    }
+}

@@ -1,0 +1,209 @@
+//! What the read commands show: serialisable views of the record (`--json`,
+//! schema 1) and their human rendering.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use safeslot_shared::{HistoryEntry, Record, SlotId};
+
+use crate::config::Settings;
+
+/// The JSON schema version of every `--json` output.
+pub const SCHEMA: u32 = 1;
+
+/// One slot.
+#[derive(Debug, Serialize)]
+pub struct SlotView {
+    /// Name from the config (the RAUC bootname).
+    pub name: String,
+    /// Index (bootctl numbering).
+    pub index: usize,
+    /// Boot priority, 0 = disabled.
+    pub priority: u8,
+    /// Tries left while unconfirmed.
+    pub tries: u8,
+    /// Marked good.
+    pub confirmed: bool,
+    /// Bootable by the record.
+    pub bootable: bool,
+    /// Why the slot is unbootable, if it is.
+    pub unbootable: Option<&'static str>,
+    /// Version of the image last verified by the boot stage.
+    pub version: String,
+    /// Its security counter.
+    pub security_counter: u32,
+}
+
+/// One history entry.
+#[derive(Debug, Serialize)]
+pub struct HistoryView {
+    /// The slot concerned.
+    pub slot: Option<String>,
+    /// What happened.
+    pub event: &'static str,
+    /// Why.
+    pub reason: &'static str,
+    /// The slot's tries afterwards.
+    pub tries: u8,
+}
+
+/// `status --json`.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    /// Always [`SCHEMA`].
+    pub schema: u32,
+    /// The journal head's sequence number.
+    pub seq: u32,
+    /// The slot the boot stage last handed off to (the running slot).
+    pub booted: Option<String>,
+    /// The slot the kernel command line names, if it names one.
+    pub cmdline_slot: Option<String>,
+    /// True when `cmdline_slot` is given and differs from `booted`.
+    pub mismatch: bool,
+    /// The slot that boots next (if its image verifies).
+    pub primary: Option<String>,
+    /// The slot most recently marked good.
+    pub last_known_good: Option<String>,
+    /// Reason of the most recent fallback.
+    pub last_fallback: &'static str,
+    /// Anti-rollback floor.
+    pub rollback_floor: u32,
+    /// Every slot.
+    pub slots: Vec<SlotView>,
+    /// The boot history, oldest first.
+    pub history: Vec<HistoryView>,
+}
+
+/// `history --json`.
+#[derive(Debug, Serialize)]
+pub struct HistoryList {
+    /// Always [`SCHEMA`].
+    pub schema: u32,
+    /// Oldest first.
+    pub history: Vec<HistoryView>,
+}
+
+/// The running slot as the record and the kernel command line see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Running {
+    /// The record's `last_booted`.
+    pub booted: Option<SlotId>,
+    /// The command line's slot argument, as written.
+    pub cmdline: Option<String>,
+    /// The command line's slot, resolved (None if absent or unknown).
+    pub cmdline_slot: Option<SlotId>,
+}
+
+impl Running {
+    /// True when the record names a booted slot and the command line names a
+    /// different (or unknown) one.
+    pub fn mismatch(&self) -> bool {
+        self.booted.is_some() && self.cmdline.is_some() && self.cmdline_slot != self.booted
+    }
+}
+
+fn history(s: &Settings, r: &Record) -> Vec<HistoryView> {
+    r.history()
+        .map(|h: &HistoryEntry| HistoryView {
+            slot: h.slot.map(|id| s.slot_name(id)),
+            event: h.event.name(),
+            reason: h.reason.name(),
+            tries: h.tries.get(),
+        })
+        .collect()
+}
+
+/// The history view.
+pub fn history_list(s: &Settings, r: &Record) -> HistoryList {
+    HistoryList { schema: SCHEMA, history: history(s, r) }
+}
+
+/// The status view.
+pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running) -> StatusView {
+    let name = |id: Option<SlotId>| id.map(|i| s.slot_name(i));
+    let slots = r
+        .slot_ids()
+        .filter_map(|id| r.slot(id).map(|st| (id, st)))
+        .map(|(id, st)| SlotView {
+            name: s.slot_name(id),
+            index: id.index(),
+            priority: st.priority.get(),
+            tries: st.tries.get(),
+            confirmed: st.confirmed,
+            bootable: st.is_bootable(),
+            unbootable: st.unbootable.map(|r| r.name()),
+            version: st.version.to_string(),
+            security_counter: st.security_counter,
+        })
+        .collect();
+    StatusView {
+        schema: SCHEMA,
+        seq,
+        booted: name(r.last_booted),
+        cmdline_slot: running.cmdline_slot.map(|i| s.slot_name(i)).or_else(|| running.cmdline.clone()),
+        mismatch: running.mismatch(),
+        primary: name(r.primary()),
+        last_known_good: name(r.last_known_good),
+        last_fallback: r.last_fallback.name(),
+        rollback_floor: r.rollback_floor,
+        slots,
+        history: history(s, r),
+    }
+}
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("-")
+}
+
+fn history_lines(out: &mut String, h: &[HistoryView]) {
+    if h.is_empty() {
+        out.push_str("  (empty)\n");
+    }
+    for (i, e) in h.iter().enumerate() {
+        let _ = write!(out, "  {i:>2}  {:<12} slot {:<3} tries {:>2}", e.event, opt(&e.slot), e.tries);
+        if e.reason != "none" {
+            let _ = write!(out, "  ({})", e.reason);
+        }
+        out.push('\n');
+    }
+}
+
+/// Human rendering of `status` (not a stable format).
+pub fn status_text(v: &StatusView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "booted:          {}", opt(&v.booted));
+    if v.cmdline_slot.is_some() {
+        let note = if v.mismatch { "  (MISMATCH with the record)" } else { "" };
+        let _ = writeln!(out, "kernel cmdline:  {}{note}", opt(&v.cmdline_slot));
+    }
+    let _ = writeln!(out, "next boot:       {}", v.primary.as_deref().unwrap_or("none (nothing bootable)"));
+    let _ = writeln!(out, "last known good: {}", opt(&v.last_known_good));
+    let _ = writeln!(out, "last fallback:   {}", v.last_fallback);
+    let _ = writeln!(out, "rollback floor:  {}", v.rollback_floor);
+    let _ = writeln!(out, "journal seq:     {}", v.seq);
+    let _ = writeln!(out, "\nslot  prio  tries  state        version  security");
+    for s in &v.slots {
+        let state = match (s.unbootable, s.confirmed, s.bootable) {
+            (Some(r), _, _) => format!("bad: {r}"),
+            (None, true, _) => "good".to_string(),
+            (None, false, true) => "trial".to_string(),
+            (None, false, false) => "disabled".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<5} {:>4}  {:>5}  {:<12} {:<8} {}",
+            s.name, s.priority, s.tries, state, s.version, s.security_counter
+        );
+    }
+    out.push_str("\nhistory (oldest first):\n");
+    history_lines(&mut out, &v.history);
+    out
+}
+
+/// Human rendering of `history`.
+pub fn history_text(v: &HistoryList) -> String {
+    let mut out = String::new();
+    history_lines(&mut out, &v.history);
+    out
+}

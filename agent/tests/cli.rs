@@ -1,0 +1,278 @@
+//! Runs the `safeslotctl` binary against flash files with write sizes 1 and 8.
+
+mod common;
+
+use common::Rig;
+use safeslot_shared::SlotId;
+
+const WRITE_SIZES: [u32; 2] = [1, 8];
+
+#[test]
+fn every_command_after_init() {
+    for ws in WRITE_SIZES {
+        let rig = Rig::new(ws);
+        let init = rig.ok(&["--json", "init"]).json();
+        assert_eq!(init["schema"], 1);
+        assert_eq!(init["changed"], true);
+        assert_eq!(init["seq"], 1);
+
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["schema"], 1);
+        assert_eq!(st["seq"], 1);
+        assert_eq!(st["booted"], serde_json::Value::Null);
+        assert_eq!(st["primary"], "a");
+        assert_eq!(st["slots"][0]["name"], "a");
+        assert_eq!(st["slots"][0]["priority"], 15);
+        assert_eq!(st["slots"][0]["tries"], 3);
+        assert_eq!(st["slots"][0]["confirmed"], false);
+        assert_eq!(st["slots"][1]["bootable"], false);
+        assert_eq!(st["history"][0]["event"], "created");
+        let human = rig.ok(&["status"]).stdout;
+        assert!(human.contains("next boot:       a"), "{human}");
+
+        let h = rig.ok(&["history", "--json"]).json();
+        assert_eq!(h["schema"], 1);
+        assert_eq!(h["history"].as_array().unwrap().len(), 1);
+        assert!(rig.ok(&["history"]).stdout.contains("created"));
+
+        // Nothing booted yet.
+        let e = rig.expect(69, &["mark-good"]);
+        assert!(e.stderr.contains("no slot has been booted"), "{}", e.stderr);
+        assert_eq!(e.stdout, "");
+        rig.expect(69, &["get-current"]);
+
+        assert_eq!(rig.reboot(), SlotId::A);
+        rig.set_cmdline("root=/dev/x safeslot.slot=a\n");
+        assert_eq!(rig.ok(&["get-current"]).stdout, "a\n");
+        assert_eq!(rig.ok(&["get-current-slot"]).stdout, "0\n");
+        assert_eq!(rig.ok(&["get-number-slots"]).stdout, "2\n");
+        assert_eq!(rig.ok(&["get-suffix", "1"]).stdout, "_b\n");
+        rig.expect(1, &["is-slot-marked-successful", "0"]);
+
+        let g = rig.ok(&["--json", "mark-good"]).json();
+        assert_eq!(
+            (g["changed"].clone(), g["slot"].clone(), g["command"].clone()),
+            (true.into(), "a".into(), "mark-good".into())
+        );
+        let seq = g["seq"].as_u64().unwrap();
+        let again = rig.ok(&["mark-good", "--json"]).json();
+        assert_eq!(again["changed"], false, "a second mark-good writes nothing");
+        assert_eq!(again["seq"].as_u64(), Some(seq));
+        assert!(rig.ok(&["mark-good"]).stdout.contains("nothing written"));
+        rig.ok(&["is-slot-marked-successful", "0"]);
+        rig.ok(&["is-slot-bootable", "0"]);
+        rig.expect(1, &["is-slot-bootable", "1"]);
+        rig.expect(1, &["is-slot-marked-successful", "1"]);
+
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["booted"], "a");
+        assert_eq!(st["cmdline_slot"], "a");
+        assert_eq!(st["mismatch"], false);
+        assert_eq!(st["last_known_good"], "a");
+
+        let a = rig.ok(&["set-active", "b", "--tries", "2", "--json"]).json();
+        assert_eq!((a["slot"].clone(), a["changed"].clone()), ("b".into(), true.into()));
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["primary"], "b");
+        assert_eq!(st["slots"][1]["tries"], 2);
+        assert_eq!(st["slots"][1]["priority"], 15);
+        assert_eq!(st["slots"][0]["priority"], 14);
+        assert_eq!(rig.ok(&["get-primary"]).stdout, "b\n");
+
+        rig.ok(&["mark-bad", "b"]);
+        assert_eq!(rig.ok(&["get-state", "b"]).stdout, "bad\n");
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["slots"][1]["unbootable"], "marked-bad");
+        assert_eq!(st["primary"], "a");
+
+        rig.ok(&["set-active-boot-slot", "1"]);
+        assert_eq!(rig.ok(&["get-primary"]).stdout, "b\n");
+        rig.ok(&["set-slot-as-unbootable", "1"]);
+        rig.expect(1, &["is-slot-bootable", "1"]);
+        rig.ok(&["mark-boot-successful"]);
+
+        // Usage errors exit 64, with nothing on stdout.
+        for args in [
+            &["set-active", "z"][..],
+            &["set-active", "b", "--tries", "0"],
+            &["set-active", "b", "--tries", "16"],
+            &["is-slot-bootable", "2"],
+            &["get-suffix", "7"],
+            &["set-state", "b", "maybe"],
+            &["no-such-command"],
+            &["status", "--offset", "zz"],
+        ] {
+            let r = rig.expect(64, args);
+            assert_eq!(r.stdout, "", "{args:?}");
+        }
+
+        // init refuses a valid record unless forced.
+        let before = rig.flash_bytes();
+        let e = rig.expect(69, &["init"]);
+        assert!(e.stderr.contains("--force"), "{}", e.stderr);
+        assert_eq!(rig.flash_bytes(), before);
+        let f = rig.ok(&["init", "--force", "--json"]).json();
+        assert!(f["seq"].as_u64().unwrap() > seq);
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["booted"], serde_json::Value::Null);
+        assert_eq!(st["history"][0]["event"], "created");
+    }
+}
+
+#[test]
+fn rauc_install_sequence() {
+    for ws in WRITE_SIZES {
+        let rig = Rig::new(ws);
+        rig.ok(&["init"]);
+        assert_eq!(rig.reboot(), SlotId::A);
+        rig.set_cmdline("root=/dev/mmcblk0p2 rauc.slot=A\n");
+        assert_eq!(rig.ok(&["get-current"]).stdout, "a\n");
+        rig.ok(&["set-state", "a", "good"]);
+        assert_eq!(rig.ok(&["get-state", "a"]).stdout, "good\n");
+        assert_eq!(rig.ok(&["get-primary"]).stdout, "a\n");
+
+        // RAUC installs into the other slot: mark it bad, write it, make it primary.
+        let r = rig.ok(&["set-state", "b", "bad"]);
+        assert_eq!(r.stdout, "", "RAUC verbs print only values");
+        assert_eq!(rig.ok(&["get-state", "b"]).stdout, "bad\n");
+        rig.ok(&["set-primary", "b"]);
+        assert_eq!(rig.ok(&["get-primary"]).stdout, "b\n");
+        assert_eq!(rig.ok(&["get-state", "b"]).stdout, "good\n");
+        // `set-state b good` before b has run confirms nothing: b is bootable, so it
+        // is accepted without a change; only the booted slot can be confirmed.
+        let seq = rig.ok(&["status", "--json"]).json()["seq"].clone();
+        rig.ok(&["set-state", "b", "good"]);
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!((st["seq"].clone(), st["slots"][1]["confirmed"].clone()), (seq, false.into()));
+
+        // Reboot into the new slot.
+        assert_eq!(rig.reboot(), SlotId::B);
+        rig.set_cmdline("root=/dev/mmcblk0p3 rauc.slot=B\n");
+        assert_eq!(rig.ok(&["get-current"]).stdout, "b\n");
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["mismatch"], false);
+        assert_eq!(st["slots"][1]["tries"], 2, "the trial boot used one try");
+        rig.ok(&["set-state", "B", "good"]);
+        assert_eq!(rig.ok(&["get-state", "b"]).stdout, "good\n");
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["last_known_good"], "b");
+        assert_eq!(st["slots"][1]["confirmed"], true);
+        assert_eq!(rig.ok(&["get-primary"]).stdout, "b\n");
+        // set-primary on the confirmed primary changes nothing.
+        let seq = st["seq"].clone();
+        rig.ok(&["set-primary", "b"]);
+        assert_eq!(rig.ok(&["status", "--json"]).json()["seq"], seq);
+        // A stale kernel command line is reported.
+        rig.set_cmdline("rauc.slot=A\n");
+        let r = rig.ok(&["status", "--json"]);
+        assert_eq!(r.json()["mismatch"], true);
+        assert_eq!(r.json()["cmdline_slot"], "a");
+        assert!(r.stderr.contains("warning"), "{}", r.stderr);
+        assert_eq!(rig.ok(&["get-current"]).stdout, "b\n", "the record wins");
+        rig.expect(64, &["get-state", "x"]);
+    }
+}
+
+#[test]
+fn blank_region_is_reported_and_left_alone() {
+    let rig = Rig::new(8);
+    let before = rig.flash_bytes();
+    for args in [&["status"][..], &["mark-good"], &["set-primary", "b"], &["get-primary"], &["history", "--json"]] {
+        let r = rig.expect(65, args);
+        assert!(r.stderr.contains("record region is blank: run `safeslotctl init`"), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stdout, "");
+    }
+    assert_eq!(rig.flash_bytes(), before);
+}
+
+#[test]
+fn corrupt_region_is_reported_and_left_alone() {
+    for ws in WRITE_SIZES {
+        let rig = Rig::new(ws);
+        rig.ok(&["init"]);
+        let mut bytes = rig.flash_bytes();
+        bytes[20] ^= 0x01; // inside the record of the only entry
+        std::fs::write(rig.flash_path(), &bytes).unwrap();
+        for args in
+            [&["status"][..], &["mark-good"], &["set-active", "b"], &["set-state", "b", "bad"], &["get-current"]]
+        {
+            let r = rig.expect(65, args);
+            assert!(r.stderr.contains("holds no valid record"), "{args:?}: {}", r.stderr);
+            assert!(!r.stderr.contains("blank"), "{}", r.stderr);
+        }
+        let r = rig.expect(69, &["init"]);
+        assert!(r.stderr.contains("--force"), "{}", r.stderr);
+        assert_eq!(rig.flash_bytes(), bytes, "nothing was repaired silently");
+        rig.ok(&["init", "--force"]);
+        rig.ok(&["status"]);
+    }
+}
+
+#[test]
+fn a_held_lock_gives_busy_after_a_bounded_wait() {
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    let lock = rig.path("flash.bin.lock");
+    assert!(common::exists(&lock), "the lock file sits next to the device");
+    let held = safeslotctl::lock::acquire(&lock, true, std::time::Duration::ZERO).unwrap();
+    let before = rig.flash_bytes();
+    let r = rig.expect(75, &["--lock-timeout", "0.2", "set-active", "b"]);
+    assert!(r.stderr.contains("held by another"), "{}", r.stderr);
+    rig.expect(75, &["--lock-timeout", "0", "status"]);
+    assert_eq!(rig.flash_bytes(), before);
+    drop(held);
+    rig.ok(&["--lock-timeout", "0", "set-active", "b"]);
+}
+
+#[test]
+fn concurrent_writers_are_serialised() {
+    let rig = Rig::new(1);
+    rig.ok(&["init"]);
+    let n = 12;
+    let children: Vec<_> =
+        (0..n).map(|i| rig.command(&["set-active", if i % 2 == 0 { "a" } else { "b" }]).spawn().unwrap()).collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    // Every set-active changed the record: one append each, none lost.
+    let st = rig.ok(&["status", "--json"]).json();
+    assert_eq!(st["seq"], 1 + n);
+}
+
+#[test]
+fn a_custom_lock_path_and_missing_device() {
+    let rig = Rig::new(8);
+    rig.ok(&["init", "--lock", rig.path("other.lock").to_str().unwrap()]);
+    assert!(rig.path("other.lock").exists());
+    let r = rig.expect(66, &["status", "--device", rig.path("nope.bin").to_str().unwrap()]);
+    assert!(r.stderr.contains("nope.bin"), "{}", r.stderr);
+}
+
+#[test]
+fn config_errors_exit_78_and_help_exits_0() {
+    let rig = Rig::new(8);
+    rig.expect(78, &["status", "--config", rig.path("missing.toml").to_str().unwrap()]);
+    std::fs::write(rig.path("bad.toml"), "[record]\noffset = 1\n").unwrap();
+    rig.expect(78, &["status", "--config", rig.path("bad.toml").to_str().unwrap()]);
+    // Geometry the journal refuses (region of one sector).
+    rig.expect(78, &["status", "--size", "0x1000"]);
+    let h = rig.ok(&["--help"]);
+    assert!(h.stdout.contains("Exit codes:") && h.stdout.contains("75  busy"), "{}", h.stdout);
+    rig.ok(&["--version"]);
+    rig.ok(&["set-primary", "--help"]);
+}
+
+#[test]
+fn an_explicit_missing_config_is_an_error_even_with_overrides() {
+    let rig = Rig::new(8);
+    let dev = rig.flash_path();
+    let none = rig.path("none.toml");
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_safeslotctl"))
+        .arg("--config")
+        .arg(&none)
+        .args(["status", "--device", dev.to_str().unwrap(), "--offset", "0", "--size", "0x2000"])
+        .args(["--erase-size", "0x1000", "--write-size", "8"])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(78));
+}

@@ -1,0 +1,135 @@
+//! A test rig: a flash file, a config and the `safeslotctl` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::policy::{decide, Decision, ImageInfo, Inputs, Verdict};
+use safeslotctl::storage::{FileFlash, Geometry};
+
+pub const RECORD_SIZE: u32 = 0x2000;
+pub const ERASE: u32 = 0x1000;
+pub const SLOT_A: u32 = 0x10000;
+pub const SLOT_B: u32 = 0x20000;
+pub const SLOT_SIZE: u32 = 0x10000;
+pub const FLASH_SIZE: usize = 0x30000;
+
+pub struct Rig {
+    pub dir: tempfile::TempDir,
+    pub write_size: u32,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.stdout))
+    }
+}
+
+impl Rig {
+    pub fn new(write_size: u32) -> Rig {
+        Rig::with_keys(write_size, &[])
+    }
+
+    pub fn with_keys(write_size: u32, keys: &[&str]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("flash.bin"), vec![0xFF; FLASH_SIZE]).unwrap();
+        let keys = if keys.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = keys.iter().map(|k| format!("{k:?}")).collect();
+            format!("\n[keys]\npublic = [{}]\n", list.join(", "))
+        };
+        let cfg = format!(
+            "[record]\ndevice = {:?}\noffset = 0x0\nsize = {RECORD_SIZE:#x}\nerase_size = {ERASE:#x}\n\
+             write_size = {write_size}\nprogram_once = true\n\n\
+             [[slot]]\nname = \"a\"\noffset = {SLOT_A:#x}\nsize = {SLOT_SIZE:#x}\nheader_size = 0x400\n\n\
+             [[slot]]\nname = \"b\"\noffset = {SLOT_B:#x}\nsize = {SLOT_SIZE:#x}\nheader_size = 0x400\n{keys}",
+            dir.path().join("flash.bin").display().to_string(),
+        );
+        std::fs::write(dir.path().join("safeslot.toml"), cfg).unwrap();
+        std::fs::write(dir.path().join("cmdline"), "console=ttyS0 root=/dev/x\n").unwrap();
+        Rig { dir, write_size }
+    }
+
+    pub fn flash_path(&self) -> PathBuf {
+        self.dir.path().join("flash.bin")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn set_cmdline(&self, text: &str) {
+        std::fs::write(self.path("cmdline"), text).unwrap();
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_safeslotctl"));
+        c.arg("--config").arg(self.path("safeslot.toml"));
+        c.arg("--cmdline").arg(self.path("cmdline"));
+        c.args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        output(self.command(args).output().unwrap())
+    }
+
+    /// Runs and asserts the exit code.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        self.expect(0, args)
+    }
+
+    pub fn expect(&self, code: i32, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, code, "safeslotctl {args:?}: stdout {:?} stderr {:?}", r.stdout, r.stderr);
+        r
+    }
+
+    pub fn flash_bytes(&self) -> Vec<u8> {
+        std::fs::read(self.flash_path()).unwrap()
+    }
+
+    pub fn journal(&self) -> Journal<FileFlash> {
+        let g = Geometry { write_size: self.write_size, erase_size: ERASE, program_once: true };
+        let f = FileFlash::open(&self.flash_path(), g).unwrap();
+        let cfg = JournalConfig { offset: 0, size: RECORD_SIZE, write_size: self.write_size, erase_size: ERASE };
+        Journal::open(f, cfg).unwrap()
+    }
+
+    /// A reboot: the boot stage's policy decides on the record (every image verifies)
+    /// and its plan's record is appended through the journal, as the boot stage does.
+    pub fn reboot(&self) -> safeslot_shared::SlotId {
+        let mut j = self.journal();
+        let seq = j.seq();
+        let rec = j.record().unwrap().clone();
+        match decide(&rec, Inputs::default(), |_| Verdict::Valid(ImageInfo::default())) {
+            Decision::Boot(plan) => {
+                if plan.changed {
+                    j.append_expecting(seq, &plan.record).unwrap();
+                }
+                plan.slot
+            }
+            Decision::Recovery(n) => panic!("nothing bootable: {n:?}"),
+        }
+    }
+}
+
+pub fn output(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(o.stdout).unwrap(),
+        stderr: String::from_utf8(o.stderr).unwrap(),
+    }
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
