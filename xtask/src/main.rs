@@ -1,1 +1,46 @@
-fn main() {}
+//! `cargo xtask`: the project's automation (see `cargo xtask help`).
+//!
+//! Every subcommand installs what it needs where it can (rustup targets; Debian packages
+//! when running as root) or says exactly what is missing.
+
+mod build;
+mod demo;
+mod env;
+mod size;
+mod test;
+
+use anyhow::Result;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  demo    build everything, sign v1/v2 with a throw-away key and tell the A/B story on the
+          virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves
+  test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
+          builds, the bootloader size limit, and the virtual-rig scenarios in QEMU
+  build   build the firmware for the virtual board and sign the demo images
+  size    print the boot stage's flash and RAM use
+";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let result: Result<()> = match cmd {
+        "demo" => demo::run(),
+        "test" => test::run(),
+        "build" => build::firmware().map(|_| ()),
+        "size" => size::run(),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => {
+            eprint!("unknown command `{other}`\n\n{HELP}");
+            std::process::exit(64);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

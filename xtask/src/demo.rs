@@ -1,0 +1,34 @@
+//! `cargo xtask demo`: the A/B story on the virtual board.
+
+use anyhow::Result;
+use safeslot_hil::rig::{BoardFlash, VirtualRig};
+use safeslot_hil::story::{self, Images};
+
+use crate::build;
+
+/// Builds, signs and runs the demo story (see `safeslot_hil::story::demo`).
+pub fn run() -> Result<()> {
+    crate::env::ensure_qemu()?;
+    let fw = build::firmware()?;
+    println!("safeslot demo: boot stage {}", fw.boot_elf.display());
+    let images = Images {
+        a_v1: build::sign(&fw, &fw.app_elfs[0], "a", "1.0.0", 0)?,
+        b_v2: build::sign(&fw, &fw.app_elfs[1], "b", "2.0.0", 0)?,
+    };
+    let layout = safeslot_layout::Layout::load(&fw.layout)?;
+    let mut rig = VirtualRig::new(BoardFlash::from_layout(&layout), fw.boot_elf.clone(), fw.app_elfs.clone(), fw.work.join("demo-flash.img"))?;
+    println!("\nEach line is one cold boot of a fresh QEMU process on the same flash file:\n");
+    let timeline = story::demo(&mut rig, &images, true)?;
+    println!(
+        "\nAll {} boots behaved as told. Flash file kept at {} (inspect it with `safeslotctl --device ... status`).",
+        timeline.len(),
+        rig.flash_img.display()
+    );
+    if let Some(last) = timeline.last() {
+        println!("\nLast boot's firmware log:");
+        for l in last.boot.boot_log.iter().chain(&last.boot.app_log) {
+            println!("    {l}");
+        }
+    }
+    Ok(())
+}

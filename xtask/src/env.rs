@@ -1,0 +1,56 @@
+//! What the tasks need from the machine: paths, rustup targets, QEMU.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// `$CARGO`, as cargo-xtask recommends.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Runs a command, failing with its command line when it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs the rustup targets the firmware needs.
+pub fn ensure_targets(targets: &[&str]) -> Result<()> {
+    let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => bail!("rustup not found: install the Rust toolchain with rustup, then add targets {targets:?}"),
+    };
+    let missing: Vec<&str> = targets.iter().copied().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing rustup targets {missing:?}");
+        run(Command::new("rustup").arg("target").arg("add").args(&missing))
+            .context("rustup target add failed; run it by hand")?;
+    }
+    Ok(())
+}
+
+/// Makes sure `qemu-system-arm` is there: installs Debian's package when root, else names it.
+pub fn ensure_qemu() -> Result<()> {
+    if safeslot_hil::qemu::qemu_available().is_ok() {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    if is_root && Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("xtask: installing Debian package qemu-system-arm");
+        let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+        run(Command::new("apt-get").args(["install", "-y", "-qq", "qemu-system-arm"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    safeslot_hil::qemu::qemu_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
+}

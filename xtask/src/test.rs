@@ -1,0 +1,45 @@
+//! `cargo xtask test`: the whole suite, in the order that fails fastest.
+
+use anyhow::{Context, Result};
+
+use crate::build;
+use crate::env::{self, cargo, run as sh};
+
+/// Runs everything; fails on the first failure.
+pub fn run_all() -> Result<()> {
+    let root = env::root();
+    env::ensure_targets(&[build::TARGET, "thumbv6m-none-eabi"])?;
+    println!("== host tests (workspace: shared incl. power-cut sweep, boot, layout, agent, tools, hil)");
+    sh(cargo().current_dir(&root).args(["test", "--workspace", "--", "--nocapture"]).env("RUST_TEST_THREADS", "2"))
+        .context("host tests failed")?;
+    println!("== no_std builds of the core crates");
+    for target in [build::TARGET, "thumbv6m-none-eabi"] {
+        sh(cargo().current_dir(&root).args(["build", "-q", "-p", "safeslot-shared", "-p", "safeslot-boot", "--target", target]))?;
+    }
+    println!("== firmware and size limit");
+    crate::size::run()?;
+    println!("== virtual rig (QEMU)");
+    env::ensure_qemu()?;
+    let fw = build::firmware()?;
+    let dir = fw.work.join("rig");
+    std::fs::create_dir_all(&dir)?;
+    let a = build::sign(&fw, &fw.app_elfs[0], "a", "1.0.0", 0)?;
+    let b = build::sign(&fw, &fw.app_elfs[1], "b", "2.0.0", 0)?;
+    std::fs::write(dir.join("a-v1.img"), a)?;
+    std::fs::write(dir.join("b-v2.img"), b)?;
+    sh(cargo()
+        .current_dir(&root)
+        .args(["test", "-p", "safeslot-hil", "--test", "virtual_rig", "--", "--nocapture", "--test-threads", "2"])
+        .env("SAFESLOT_RIG_BOOT_ELF", &fw.boot_elf)
+        .env("SAFESLOT_RIG_APP_ELFS", std::env::join_paths(&fw.app_elfs)?)
+        .env("SAFESLOT_RIG_IMAGES", &dir)
+        .env("SAFESLOT_RIG_LAYOUT", &fw.layout))
+    .context("virtual rig scenarios failed")?;
+    println!("== all tests passed");
+    Ok(())
+}
+
+/// Entry point.
+pub fn run() -> Result<()> {
+    run_all()
+}
