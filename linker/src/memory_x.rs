@@ -107,7 +107,7 @@ mod tests {
 /* boot stage: FLASH = [bootloader] flash_base/flash_size, RAM = [bootloader] ram_base/ram_size */
 MEMORY
 {
-  FLASH : ORIGIN = 0x00000000, LENGTH = 0x00008000
+  FLASH : ORIGIN = 0x00000000, LENGTH = 0x00010000
   RAM : ORIGIN = 0x20000000, LENGTH = 0x00010000
 }
 "

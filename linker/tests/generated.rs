@@ -38,7 +38,7 @@ fn real_board_layout_loads() {
     assert_eq!(l.board().chip.as_deref(), Some("mps2-an386"));
     assert_eq!(
         (l.bootloader_flash().base, l.bootloader_flash().size),
-        (0, 0x8000)
+        (0, 0x1_0000)
     );
     assert_eq!(
         (l.bootloader_ram().base, l.bootloader_ram().size),
@@ -159,16 +159,16 @@ fn stale_file_gets_a_diff() {
     let l = Layout::load(&layout_path()).unwrap();
     let expected = l.bootloader_memory_x();
     let path = dir.join("memory.x");
-    std::fs::write(&path, expected.replace("0x00008000", "0x00010000")).unwrap();
+    std::fs::write(&path, expected.replace("0x00010000", "0x00008000")).unwrap();
     let e = check_memory_x(&path, &expected).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, LayoutError::Stale { .. }), "{e:?}");
     assert!(
-        msg.contains("-   FLASH : ORIGIN = 0x00000000, LENGTH = 0x00010000"),
+        msg.contains("-   FLASH : ORIGIN = 0x00000000, LENGTH = 0x00008000"),
         "{msg}"
     );
     assert!(
-        msg.contains("+   FLASH : ORIGIN = 0x00000000, LENGTH = 0x00008000"),
+        msg.contains("+   FLASH : ORIGIN = 0x00000000, LENGTH = 0x00010000"),
         "{msg}"
     );
     assert!(msg.contains("  MEMORY"), "{msg}");

@@ -10,7 +10,7 @@ pub fn run_all() -> Result<()> {
     let root = env::root();
     env::ensure_targets(&[build::TARGET, "thumbv6m-none-eabi"])?;
     println!("== host tests (workspace: shared incl. power-cut sweep, boot, layout, agent, tools, hil)");
-    sh(cargo().current_dir(&root).args(["test", "--workspace", "--", "--nocapture"]).env("RUST_TEST_THREADS", "2"))
+    sh(cargo().current_dir(&root).args(["test", "--workspace", "--no-fail-fast", "--", "--nocapture"]).env("RUST_TEST_THREADS", "2"))
         .context("host tests failed")?;
     println!("== no_std builds of the core crates");
     for target in [build::TARGET, "thumbv6m-none-eabi"] {

@@ -36,7 +36,7 @@ pub const HANDOFF_SIZE: u32 = 0x40;
 /// Start of the bootloader partition (`[bootloader] flash_base`).
 pub const BOOTLOADER_FLASH_BASE: u32 = 0x0;
 /// Size of the bootloader partition in bytes (`[bootloader] flash_size`).
-pub const BOOTLOADER_FLASH_SIZE: u32 = 0x8000;
+pub const BOOTLOADER_FLASH_SIZE: u32 = 0x1_0000;
 /// Start of the boot stage's RAM (`[bootloader] ram_base`).
 pub const BOOTLOADER_RAM_BASE: u32 = 0x2000_0000;
 /// Size of the boot stage's RAM in bytes (`[bootloader] ram_size`).
