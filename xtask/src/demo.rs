@@ -8,6 +8,23 @@ use crate::build;
 
 /// Builds, signs and runs the demo story (see `safeslot_hil::story::demo`).
 pub fn run() -> Result<()> {
+    let (flash, config) = story()?;
+    println!("\nThe Linux agent reads the same record (config generated from the board's layout.toml):\n");
+    println!("$ safeslotctl --config {} --device {} status", config.display(), flash.display());
+    crate::env::run(agent(&config, &flash).arg("status"))
+}
+
+/// `safeslotctl` built from this workspace, pointed at `flash` with `config`.
+pub fn agent(config: &std::path::Path, flash: &std::path::Path) -> std::process::Command {
+    let root = crate::env::root();
+    let _ = crate::env::run(crate::env::cargo().current_dir(&root).args(["build", "-q", "-p", "safeslotctl"]));
+    let mut c = std::process::Command::new(root.join("target/debug/safeslotctl"));
+    c.arg("--config").arg(config).arg("--device").arg(flash);
+    c
+}
+
+/// Runs the story; returns the flash file and the agent config generated for it.
+pub fn story() -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     crate::env::ensure_qemu()?;
     let fw = build::firmware()?;
     println!("safeslot demo: boot stage {}", fw.boot_elf.display());
@@ -20,7 +37,7 @@ pub fn run() -> Result<()> {
     println!("\nEach line is one cold boot of a fresh QEMU process on the same flash file:\n");
     let timeline = story::demo(&mut rig, &images, true)?;
     println!(
-        "\nAll {} boots behaved as told. Flash file kept at {} (inspect it with `safeslotctl --device ... status`).",
+        "\nAll {} boots behaved as told. Flash file kept at {}.",
         timeline.len(),
         rig.flash_img.display()
     );
@@ -30,5 +47,7 @@ pub fn run() -> Result<()> {
             println!("    {l}");
         }
     }
-    Ok(())
+    let config = fw.work.join("agent.toml");
+    std::fs::write(&config, layout.agent_config(Some(&rig.flash_img.display().to_string())))?;
+    Ok((rig.flash_img.clone(), config))
 }

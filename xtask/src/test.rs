@@ -35,6 +35,17 @@ pub fn run_all() -> Result<()> {
         .env("SAFESLOT_RIG_IMAGES", &dir)
         .env("SAFESLOT_RIG_LAYOUT", &fw.layout))
     .context("virtual rig scenarios failed")?;
+    println!("== demo story, then the Linux agent reads the record the real firmware wrote");
+    let (flash, config) = crate::demo::story()?;
+    let out = crate::demo::agent(&config, &flash).args(["status", "--json"]).output()?;
+    anyhow::ensure!(out.status.success(), "safeslotctl status failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let expect = [("schema", serde_json::json!(1)), ("booted", "a".into()), ("last_known_good", "a".into()), ("last_fallback", "bad-hash".into())];
+    for (k, want) in expect {
+        anyhow::ensure!(v[k] == want, "safeslotctl status --json: {k} = {}, expected {want}", v[k]);
+    }
+    anyhow::ensure!(v["slots"][1]["unbootable"] == "bad-hash", "slot b should be unbootable (bad-hash): {v}");
+    println!("safeslotctl status --json agrees with the firmware: booted a, slot b bad-hash");
     println!("== all tests passed");
     Ok(())
 }
