@@ -1,7 +1,7 @@
 //! `cargo xtask size`: the boot stage's flash and RAM, from its ELF's sections.
 
 use anyhow::{bail, Context, Result};
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::build;
 
@@ -32,6 +32,38 @@ pub fn measure(elf: &std::path::Path) -> Result<Sizes> {
     Ok(Sizes { flash, ram })
 }
 
+/// Flash bytes of `elf`'s code and data symbols, grouped by the crate they come from
+/// (inlining moves code into its caller, so this is where bytes landed, not who wrote them).
+pub fn shares(elf: &std::path::Path) -> Result<Vec<(&'static str, u64)>> {
+    let data = std::fs::read(elf)?;
+    let file = object::File::parse(&*data)?;
+    let groups: [(&str, &[&str]); 6] = [
+        ("ed25519 (ed25519-compact)", &["ed25519_compact"]),
+        ("SHA-256 (sha2)", &["sha2"]),
+        ("journal (safeslot-shared)", &["safeslot_shared7journal"]),
+        ("record, policy, verify (safeslot-shared)", &["safeslot_shared"]),
+        ("boot sequence (safeslot-boot, incl. inlined callees)", &["safeslot_boot"]),
+        ("board, runtime, core, compiler-builtins", &[""]),
+    ];
+    let mut out: Vec<(&'static str, u64)> = groups.iter().map(|(n, _)| (*n, 0)).collect();
+    for sym in file.symbols() {
+        if !matches!(sym.kind(), SymbolKind::Text | SymbolKind::Data) || sym.size() == 0 {
+            continue;
+        }
+        let in_flash = sym.section_index().and_then(|i| file.section_by_index(i).ok()).is_some_and(|s| {
+            matches!(s.name().unwrap_or(""), ".text" | ".rodata" | ".vector_table")
+        });
+        if !in_flash {
+            continue;
+        }
+        let name = sym.name().unwrap_or("");
+        if let Some(i) = groups.iter().position(|(_, keys)| keys.iter().any(|k| name.contains(k))) {
+            out[i].1 += sym.size();
+        }
+    }
+    Ok(out)
+}
+
 /// Prints the table and checks the partition limit.
 pub fn run() -> Result<()> {
     let fw = build::firmware()?;
@@ -50,6 +82,13 @@ pub fn run() -> Result<()> {
         limit / 1024,
         s.flash as f64 * 100.0 / limit as f64
     );
+    println!("\nwhere the boot stage's flash goes (symbol sizes; unnamed padding and literal pools not counted):\n");
+    println!("| part | bytes |");
+    println!("|---|---|");
+    for (name, bytes) in shares(&fw.boot_elf)? {
+        println!("| {name} | {bytes} |");
+    }
+    println!("\nthumbv6m-none-eabi: no board yet (RP2040 comes with the real-board issue); `cargo xtask test` builds safeslot-shared and safeslot-boot for it.");
     if s.flash > limit {
         bail!("the boot stage ({} B) does not fit its {} B partition", s.flash, limit);
     }
