@@ -10,7 +10,7 @@ use safeslot_shared::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use safeslot_shared::reason::Reason;
 use safeslot_shared::select::{select, FreshPolicy};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
-use safeslot_shared::verify::{verify_slot_with, SlotRegion, Verified};
+use safeslot_shared::verify::{verify_slot_with, SlotRegion};
 
 use crate::fih::{self, Proof};
 
@@ -90,7 +90,14 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs, mu
                 let tag = fih::tag(slot.index(), &v.header.image_hash);
                 let mut all = checked.get();
                 if let Some(c) = all.get_mut(slot.index()) {
-                    *c = Some((v, Proof::success(tag), tag));
+                    *c = Some(Checked1 {
+                        load_addr: v.header.load_addr,
+                        entry: v.header.entry,
+                        image_len: v.header.image_len,
+                        version: v.header.version,
+                        proof: Proof::success(tag),
+                        tag,
+                    });
                 }
                 checked.set(all);
                 Verdict::Valid(ImageInfo { version: v.header.version, security_counter: v.header.security_counter })
@@ -102,12 +109,12 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs, mu
         Ok(sel) => match sel.decision {
             Decision::Boot(plan) => {
                 let tries = plan.record.slot(plan.slot).map_or(Tries::ZERO, |s| s.tries);
-                let handoff = |v: &Verified| Handoff {
+                let handoff = |v: &Checked1| Handoff {
                     slot: plan.slot,
                     kind: plan.kind,
                     tries_left: tries,
                     last_fallback: plan.record.last_fallback,
-                    version: v.header.version,
+                    version: v.version,
                     record_seq: sel.seq,
                 };
                 launch(&checked.get(), plan.slot, handoff)
@@ -121,22 +128,30 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs, mu
     outcome
 }
 
-type Checked = [Option<(Verified, Proof, u32)>; MAX_SLOTS];
+/// What a successful verification of one slot leaves for the launch (kept small: it is
+/// copied in and out of a `Cell`).
+#[derive(Clone, Copy)]
+struct Checked1 {
+    load_addr: u64,
+    entry: u64,
+    image_len: u32,
+    version: safeslot_shared::Version,
+    proof: Proof,
+    tag: u32,
+}
 
-fn launch(
-    checked: &Checked,
-    slot: SlotId,
-    handoff: impl Fn(&Verified) -> Handoff,
-) -> Outcome {
+type Checked = [Option<Checked1>; MAX_SLOTS];
+
+fn launch(checked: &Checked, slot: SlotId, handoff: impl Fn(&Checked1) -> Handoff) -> Outcome {
     match checked.get(slot.index()).copied().flatten() {
-        Some((v, proof, tag)) if proof.holds(tag) => Outcome::Launch(Launch {
+        Some(v) if v.proof.holds(v.tag) => Outcome::Launch(Launch {
             slot,
-            load_addr: v.header.load_addr,
-            entry: v.header.entry,
-            image_len: v.header.image_len,
+            load_addr: v.load_addr,
+            entry: v.entry,
+            image_len: v.image_len,
             handoff: handoff(&v),
-            proof,
-            tag,
+            proof: v.proof,
+            tag: v.tag,
         }),
         // The policy chose a slot without a successful verification: a bug or a glitch.
         _ => Outcome::Recovery(Reason::Internal),
@@ -165,7 +180,7 @@ fn fallback_read_only<F: NorFlash>(
         kind: BootKind::Confirmed,
         tries_left: Tries::ZERO,
         last_fallback: Reason::FlashError,
-        version: v.header.version,
+        version: v.version,
         record_seq: seq,
     })
 }
