@@ -378,3 +378,390 @@ pub fn decode_entry(b: &[u8]) -> Option<(u32, Record)> {
     let rec = Record::decode(b.get(field::RECORD..field::CRC)?).ok()?;
     Some((seq, rec))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::ops;
+    use crate::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
+    use crate::select::{select, FreshPolicy};
+    use crate::sim::{SimConfig, SimFlash, Stats};
+    use crate::slot::{SlotId, Tries};
+
+    const W: u32 = 8;
+    const E: u32 = 256;
+
+    fn cfg(write_size: u32, erase_size: u32, sectors: u32) -> JournalConfig {
+        JournalConfig { offset: 0, size: erase_size * sectors, write_size, erase_size }
+    }
+
+    fn flash(c: JournalConfig, program_once: bool) -> SimFlash {
+        SimFlash::new(SimConfig {
+            size: (c.offset + c.size) as usize,
+            write_size: c.write_size as usize,
+            erase_size: c.erase_size as usize,
+            program_once,
+        })
+        .unwrap()
+    }
+
+    fn valid() -> Verdict {
+        Verdict::Valid(ImageInfo::default())
+    }
+
+    /// A journal holding a freshly initialised record (seq 1), stats reset.
+    fn initialised(c: JournalConfig) -> Journal<SimFlash> {
+        let mut j = Journal::open(flash(c, true), c).unwrap();
+        j.initialize(&Record::fresh(2, Tries::DEFAULT)).unwrap();
+        j.flash_mut().reset_stats();
+        j
+    }
+
+    fn ops_only(s: Stats) -> (u64, u64) {
+        (s.programs, s.erases)
+    }
+
+    #[test]
+    fn blank_region() {
+        let c = cfg(W, E, 2);
+        let mut j = Journal::open(flash(c, true), c).unwrap();
+        assert_eq!(j.found(), Found::Blank);
+        assert_eq!(j.record(), Err(Error::Blank));
+        assert_eq!(j.seq(), 0);
+        assert_eq!(j.append(&Record::fresh(2, Tries::DEFAULT)), Err(Error::Blank));
+        assert_eq!(j.update(|_| Ok(())), Err(Error::Blank));
+        assert_eq!(j.flash_mut().mutating_ops(), 0, "refusals write nothing");
+    }
+
+    #[test]
+    fn garbage_region_is_reported_and_never_appended_to() {
+        let c = cfg(W, E, 2);
+        let mut f = flash(c, false);
+        for (i, b) in f.bytes_mut().iter_mut().enumerate().take(300) {
+            *b = (i as u8).wrapping_mul(31);
+        }
+        let mut j = Journal::open(f, c).unwrap();
+        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.record(), Err(Error::NoValidRecord));
+        assert_eq!(j.append(&Record::fresh(2, Tries::DEFAULT)), Err(Error::NoValidRecord));
+        assert_eq!(j.append_expecting(0, &Record::fresh(2, Tries::DEFAULT)), Err(Error::NoValidRecord));
+        assert_eq!(j.flash_mut().mutating_ops(), 0);
+        // initialize is the explicit way out: erase sector 0, write seq 1.
+        let r = Record::fresh(4, Tries::MAX);
+        j.initialize(&r).unwrap();
+        assert_eq!(ops_only(j.flash_mut().stats()), (1, 1));
+        assert_eq!(j.seq(), 1);
+        let j = Journal::open(j.into_inner(), c).unwrap();
+        assert_eq!(j.record(), Ok(&r));
+        assert_eq!(j.found(), Found::Valid(Head { seq: 1, pos: Pos { sector: 0, index: 0 }, next_index: 1 }));
+    }
+
+    #[test]
+    fn a_valid_entry_with_a_foreign_record_inside_is_garbage() {
+        // The entry CRC is right but the record inside does not decode.
+        let c = cfg(W, E, 2);
+        let mut f = flash(c, false);
+        let mut body = encode_entry(1, &Record::fresh(2, Tries::DEFAULT));
+        body[field::RECORD + 4] = 9; // record format 9
+        let crc = crc32(&body[..field::CRC]);
+        body[field::CRC..].copy_from_slice(&crc.to_le_bytes());
+        f.bytes_mut()[..ENTRY_LEN].copy_from_slice(&body);
+        let j = Journal::open(f, c).unwrap();
+        assert_eq!(j.found(), Found::Garbage);
+    }
+
+    #[test]
+    fn geometry_is_validated() {
+        let good = cfg(W, E, 2);
+        let f = || flash(cfg(1, 256, 8), false);
+        let bad = [
+            JournalConfig { write_size: 3, ..good },
+            JournalConfig { write_size: 64, ..good },
+            JournalConfig { write_size: 0, ..good },
+            JournalConfig { erase_size: 100, size: 200, ..good },
+            JournalConfig { erase_size: 128, size: 256, ..good },
+            JournalConfig { size: 256, ..good },
+            JournalConfig { size: 384, ..good },
+            JournalConfig { offset: 128, ..good },
+            JournalConfig { offset: 256 * 7, ..good },
+            JournalConfig { offset: u32::MAX - 255, ..good },
+        ];
+        for c in bad {
+            match Journal::open(f(), c) {
+                Err(Error::Geometry(msg)) => assert!(!msg.is_empty()),
+                other => panic!("{c:?} accepted: {other:?}"),
+            }
+        }
+        assert!(Journal::open(f(), JournalConfig { offset: 256 * 6, ..good }).is_ok());
+        // The flash driver's own granularity is respected too.
+        struct Coarse(SimFlash);
+        impl embedded_storage::nor_flash::ErrorType for Coarse {
+            type Error = crate::sim::SimError;
+        }
+        impl embedded_storage::nor_flash::ReadNorFlash for Coarse {
+            const READ_SIZE: usize = 4;
+            fn read(&mut self, o: u32, b: &mut [u8]) -> Result<(), Self::Error> {
+                self.0.read(o, b)
+            }
+            fn capacity(&self) -> usize {
+                self.0.capacity()
+            }
+        }
+        impl NorFlash for Coarse {
+            const WRITE_SIZE: usize = 16;
+            const ERASE_SIZE: usize = 512;
+            fn write(&mut self, o: u32, b: &[u8]) -> Result<(), Self::Error> {
+                self.0.write(o, b)
+            }
+            fn erase(&mut self, a: u32, b: u32) -> Result<(), Self::Error> {
+                self.0.erase(a, b)
+            }
+        }
+        assert!(matches!(Journal::open(Coarse(f()), cfg(8, 512, 2)), Err(Error::Geometry(_))));
+        assert!(matches!(Journal::open(Coarse(f()), cfg(16, 256, 2)), Err(Error::Geometry(_))));
+        assert!(Journal::open(Coarse(f()), cfg(16, 512, 2)).is_ok());
+        assert_eq!(JournalConfig::for_flash::<Coarse>(0, 1024), cfg(16, 512, 2));
+    }
+
+    #[test]
+    fn sizing() {
+        for (w, size) in [(1, 136), (2, 136), (4, 136), (8, 136), (16, 144), (32, 160)] {
+            let c = cfg(w, 256, 2);
+            assert_eq!(c.entry_size(), size, "w={w}");
+            assert_eq!(c.entry_size(), (ENTRY_LEN as u32).div_ceil(w) * w);
+        }
+        assert_eq!(cfg(8, 256, 2).entries_per_sector(), 1);
+        assert_eq!(cfg(8, 2048, 2).entries_per_sector(), 15);
+        assert_eq!(cfg(32, 4096, 3).entries_per_sector(), 25);
+        assert_eq!(cfg(32, 4096, 3).sectors(), 3);
+    }
+
+    #[test]
+    fn open_only_reads_one_position_at_a_time() {
+        let c = cfg(W, 512, 3);
+        let j = initialised(c);
+        let f = j.into_inner();
+        let before = f.stats();
+        let j = Journal::open(f, c).unwrap();
+        let s = j.into_inner().stats();
+        assert_eq!(ops_only(s), ops_only(before), "open never writes or erases");
+        let positions = u64::from(c.entries_per_sector() * c.sectors());
+        assert_eq!(s.reads - before.reads, positions);
+    }
+
+    #[test]
+    fn trial_boot_is_one_program_and_confirmed_boot_writes_nothing() {
+        let c = cfg(W, 1024, 2); // 7 entries per sector: no rotation in this test
+        let mut j = initialised(c);
+        let boot = |j: &mut Journal<SimFlash>| match select(j, Inputs::default(), FreshPolicy::default(), |_, s| {
+            if s == SlotId::A {
+                valid()
+            } else {
+                Verdict::Invalid(crate::Reason::NoImage)
+            }
+        })
+        .unwrap()
+        .decision
+        {
+            Decision::Boot(p) => p.kind,
+            Decision::Recovery(n) => panic!("{n:?}"),
+        };
+        assert_eq!(boot(&mut j), BootKind::Trial);
+        let s = j.flash_mut().stats();
+        assert_eq!((s.programs, s.erases, s.reads), (1, 0, 1), "one program plus its read-back");
+        assert_eq!(s.bytes_programmed, u64::from(c.entry_size()));
+        assert_eq!(j.seq(), 2);
+
+        j.flash_mut().reset_stats();
+        assert!(j.update(ops::mark_good).unwrap());
+        assert_eq!(ops_only(j.flash_mut().stats()), (1, 0));
+        assert_eq!(j.seq(), 3);
+
+        // The first confirmed boot records nothing new: last_booted is already A.
+        j.flash_mut().reset_stats();
+        assert_eq!(boot(&mut j), BootKind::Confirmed);
+        assert_eq!(j.flash_mut().stats(), Stats::default(), "a confirmed boot touches no flash at all");
+        assert_eq!(j.seq(), 3);
+
+        // mark_good again: unchanged record, nothing written.
+        assert!(!j.update(ops::mark_good).unwrap());
+        assert_eq!(j.flash_mut().stats(), Stats::default());
+    }
+
+    #[test]
+    fn blank_first_boot_is_one_erase_and_one_program() {
+        let c = cfg(W, 512, 2);
+        let mut j = Journal::open(flash(c, true), c).unwrap();
+        j.flash_mut().reset_stats();
+        let sel = select(&mut j, Inputs::default(), FreshPolicy::default(), |_, _| valid()).unwrap();
+        assert_eq!(sel.created, Some(crate::Reason::None));
+        assert_eq!(sel.seq, 1);
+        assert_eq!(ops_only(j.flash_mut().stats()), (1, 1));
+    }
+
+    #[test]
+    fn rotation_is_one_erase_and_one_program_and_alternates_sectors() {
+        let c = cfg(W, 512, 3); // 3 entries per sector
+        let per = c.entries_per_sector();
+        assert_eq!(per, 3);
+        let mut j = initialised(c);
+        let mut r = j.record().unwrap().clone();
+        let mut erases_expected = 0;
+        for n in 2..=20u32 {
+            r.rollback_floor = n;
+            j.flash_mut().reset_stats();
+            j.append(&r).unwrap();
+            let rotated = (n - 1) % per == 0;
+            let s = j.flash_mut().stats();
+            assert_eq!(ops_only(s), (1, u64::from(rotated)), "append #{n}");
+            if rotated {
+                erases_expected += 1;
+                assert_eq!(s.sectors_erased, 1);
+            }
+            let Found::Valid(h) = j.found() else { panic!() };
+            assert_eq!(h.seq, n);
+            assert_eq!(h.pos, Pos { sector: ((n - 1) / per) % 3, index: (n - 1) % per });
+            // Reopening finds the same head.
+            let again = Journal::open(j.flash_mut(), c).unwrap();
+            assert_eq!(again.found(), Found::Valid(h));
+            assert_eq!(again.record(), Ok(&r));
+        }
+        assert_eq!(erases_expected, 6);
+    }
+
+    #[test]
+    fn sequence_numbers_survive_reopen_and_newest_wins() {
+        let c = cfg(4, 256, 2);
+        let mut j = initialised(c);
+        let mut r = j.record().unwrap().clone();
+        for n in 2..=5u32 {
+            r.rollback_floor = n * 10;
+            j.append(&r).unwrap();
+            assert_eq!(j.seq(), n);
+            let again = Journal::open(j.flash_mut(), c).unwrap();
+            assert_eq!((again.seq(), again.record().unwrap().rollback_floor), (n, n * 10));
+        }
+    }
+
+    #[test]
+    fn a_torn_entry_is_skipped_and_never_programmed_over() {
+        let c = cfg(W, 1024, 2);
+        let mut j = initialised(c);
+        let mut r = j.record().unwrap().clone();
+        r.rollback_floor = 7;
+        // Tear the second entry: only its first 64 bytes land.
+        let full = encode_entry(2, &r);
+        let at = c.entry_size() as usize;
+        j.flash_mut().write(at as u32, &full[..64]).unwrap();
+        let mut j = Journal::open(j.into_inner(), c).unwrap();
+        assert_eq!(j.seq(), 1);
+        assert_eq!(j.record().unwrap().rollback_floor, 0);
+        let Found::Valid(h) = j.found() else { panic!() };
+        assert_eq!(h.next_index, 2, "the next write goes after the torn position");
+        r.rollback_floor = 8;
+        j.append(&r).unwrap(); // program_once flash: would fail on the torn position
+        let Found::Valid(h) = j.found() else { panic!() };
+        assert_eq!((h.seq, h.pos.index), (2, 2));
+    }
+
+    #[test]
+    fn a_position_that_does_not_read_back_is_retried_at_the_next() {
+        // A position whose first word was half-programmed (reads 0xFF but is marked
+        // programmed on ECC flash) makes the write fail; the entry lands one further.
+        let c = cfg(W, 1024, 2);
+        let mut j = initialised(c);
+        let r = j.record().unwrap().clone();
+        let at = c.entry_size();
+        // Program an all-0xFF word: it stays "erased" to a scan but is used on ECC flash.
+        j.flash_mut().write(at, &[0xFF; W as usize]).unwrap();
+        let mut j = Journal::open(j.into_inner(), c).unwrap();
+        j.flash_mut().reset_stats();
+        j.append(&r).unwrap();
+        let Found::Valid(h) = j.found() else { panic!() };
+        assert_eq!((h.seq, h.pos.index), (2, 2));
+        assert_eq!(j.flash_mut().stats().programs, 1, "the refused program is not counted by the sim");
+    }
+
+    #[test]
+    fn append_expecting_detects_another_writer() {
+        let c = cfg(W, 512, 2);
+        let j = initialised(c);
+        let mut mine = Journal::open(j.into_inner(), c).unwrap();
+        let seen = mine.seq();
+        // Another writer (a second process on the same MTD) appends meanwhile.
+        let mut other_flash = mine.flash_mut().clone();
+        let mut other = Journal::open(&mut other_flash, c).unwrap();
+        let mut theirs = other.record().unwrap().clone();
+        ops::mark_bad(&mut theirs, SlotId::B).unwrap();
+        other.append(&theirs).unwrap();
+        mine.flash_mut().bytes_mut().copy_from_slice(other_flash.bytes());
+
+        let mut r = mine.record().unwrap().clone();
+        r.rollback_floor = 3;
+        mine.flash_mut().reset_stats();
+        assert_eq!(mine.append_expecting(seen, &r), Err(Error::Conflict));
+        assert_eq!(ops_only(mine.flash_mut().stats()), (0, 0));
+        assert_eq!(mine.record(), Ok(&theirs), "the rescan picked up the other write");
+        assert_eq!(mine.seq(), seen + 1);
+        mine.append_expecting(seen + 1, &r).unwrap();
+        assert_eq!(mine.seq(), seen + 2);
+    }
+
+    #[test]
+    fn update_writes_only_changes_and_passes_op_errors() {
+        let c = cfg(W, 512, 2);
+        let mut j = initialised(c);
+        assert_eq!(j.update(|_| Ok(())), Ok(false));
+        assert_eq!(j.update(ops::mark_good), Err(Error::Op(crate::OpError::NothingBooted)));
+        assert_eq!(j.flash_mut().stats(), Stats::default());
+        assert_eq!(j.update(|r| ops::set_active(r, SlotId::B, Tries::new(2).unwrap())), Ok(true));
+        assert_eq!(ops_only(j.flash_mut().stats()), (1, 0));
+        assert_eq!(j.seq(), 2);
+    }
+
+    #[test]
+    fn initialize_on_a_valid_region_is_an_append() {
+        let c = cfg(W, 512, 2);
+        let mut j = initialised(c);
+        j.initialize(&Record::fresh(3, Tries::DEFAULT)).unwrap();
+        assert_eq!(j.seq(), 2);
+        assert_eq!(ops_only(j.flash_mut().stats()), (1, 0));
+    }
+
+    #[test]
+    fn sequence_exhaustion_is_an_error_not_a_wrap() {
+        let c = cfg(W, 512, 2);
+        let mut f = flash(c, false);
+        let r = Record::fresh(2, Tries::DEFAULT);
+        let body = encode_entry(u32::MAX - 1, &r);
+        f.write(0, &body).unwrap();
+        let mut j = Journal::open(f, c).unwrap();
+        assert_eq!(j.seq(), u32::MAX - 1);
+        assert_eq!(j.append(&r), Err(Error::SequenceExhausted));
+    }
+
+    #[test]
+    fn entry_codec() {
+        let r = Record::fresh(2, Tries::DEFAULT);
+        let b = encode_entry(42, &r);
+        assert_eq!(decode_entry(&b), Some((42, r.clone())));
+        // Padding is ignored; seq 0 and 0xFFFFFFFF are never valid.
+        let mut padded = [0xFFu8; 160];
+        padded[..ENTRY_LEN].copy_from_slice(&b);
+        assert_eq!(decode_entry(&padded), Some((42, r.clone())));
+        for seq in [0, u32::MAX] {
+            let mut c = encode_entry(seq, &r);
+            let crc = crc32(&c[..field::CRC]);
+            c[field::CRC..].copy_from_slice(&crc.to_le_bytes());
+            assert_eq!(decode_entry(&c), None);
+        }
+        assert_eq!(decode_entry(&b[..ENTRY_LEN - 1]), None);
+        for i in 0..ENTRY_LEN * 8 {
+            let mut c = b;
+            c[i / 8] ^= 1 << (i % 8);
+            assert_eq!(decode_entry(&c), None, "bit {i}");
+        }
+    }
+}

@@ -33,6 +33,8 @@ pub mod header;
 #[cfg(feature = "std")]
 pub mod image;
 pub mod journal;
+#[cfg(test)]
+mod model;
 pub mod ops;
 pub mod policy;
 pub mod reason;
@@ -42,8 +44,12 @@ pub mod select;
 pub mod sim;
 pub mod slot;
 #[cfg(test)]
+mod tidy;
+#[cfg(test)]
 mod sweep;
 pub mod verify;
+#[cfg(test)]
+mod vectors;
 pub mod version;
 
 pub use error::{DecodeError, Error, OpError};

@@ -1,0 +1,328 @@
+//! Model-based test of the journal, the policy and the record operations together.
+//!
+//! Random sequences of device actions (boots with random per-slot verdicts and the
+//! recovery input, mark good, mark bad, set active) run through the real code
+//! ([`select`], [`Journal::update`] with [`ops`]) on a [`SimFlash`] of random geometry,
+//! some of them with a power cut at a random operation of the action and a random
+//! [`CutKind`] from [`SimFlash::cut_variants`]. The reference model is the pure in-memory
+//! [`Record`] (`None` while the region is blank), changed by the same policy and
+//! operations with no flash at all:
+//!
+//! * without a cut, the journal's record equals the model's exactly, and the boot
+//!   decision is the model's;
+//! * with a cut, the journal's record is the model's pre- or post-state, exactly, and the
+//!   model adopts whichever was read (the action either happened or did not). The one
+//!   widening: a region with no record (blank) may be left without one in the other form
+//!   (a torn first write reads as garbage); the model then follows `select`'s documented
+//!   handling of a corrupt region (a fresh record remembering `record-reset`).
+//!
+//! In the spirit of sequential-storage `fuzz/fuzz_targets/queue.rs` (ops + reference
+//! model), run as a proptest so it is part of `cargo test` (64 cases, ≤ 40 actions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::format;
+use std::string::String;
+use std::vec::Vec;
+
+use proptest::prelude::*;
+
+use crate::error::Error;
+use crate::journal::{Found, Journal, JournalConfig};
+use crate::ops;
+use crate::policy::{decide, Decision, ImageInfo, Inputs, Verdict};
+use crate::reason::Reason;
+use crate::record::{Event, HistoryEntry, Record};
+use crate::select::{select, FreshPolicy};
+use crate::sim::{SimConfig, SimFlash};
+use crate::slot::{SlotId, Tries, MAX_SLOTS};
+use crate::version::Version;
+
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    Boot { verdicts: [Verdict; MAX_SLOTS], recovery: bool },
+    MarkGood,
+    MarkBad(SlotId),
+    SetActive(SlotId, Tries),
+}
+
+/// A power cut during an action: which of its mutating operations (modulo their
+/// count) and which of that operation's cut variants (modulo their count).
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    op: u8,
+    variant: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    write_size: usize,
+    erase_size: usize,
+    sectors: usize,
+    program_once: bool,
+    slots: u8,
+}
+
+fn arb_verdict() -> impl Strategy<Value = Verdict> {
+    let image_fault = prop_oneof![
+        Just(Reason::NoImage),
+        Just(Reason::BadHeader),
+        Just(Reason::BadSignature),
+        Just(Reason::BadHash),
+        Just(Reason::UnknownKey),
+        Just(Reason::FlashError),
+    ];
+    prop_oneof![
+        4 => (0u8..3, 0u32..3).prop_map(|(major, sc)| Verdict::Valid(ImageInfo {
+            version: Version { major, minor: 0, revision: 0, build: 0 },
+            security_counter: sc,
+        })),
+        1 => image_fault.prop_map(Verdict::Invalid),
+    ]
+}
+
+fn arb_slot() -> impl Strategy<Value = SlotId> {
+    (0u8..4).prop_map(|i| SlotId::from_index(i).unwrap())
+}
+
+fn arb_action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        5 => (proptest::array::uniform4(arb_verdict()), proptest::bool::weighted(0.1))
+            .prop_map(|(verdicts, recovery)| Action::Boot { verdicts, recovery }),
+        3 => Just(Action::MarkGood),
+        1 => arb_slot().prop_map(Action::MarkBad),
+        2 => (arb_slot(), 0u8..=15).prop_map(|(s, t)| Action::SetActive(s, Tries::new(t).unwrap())),
+    ]
+}
+
+fn arb_geometry() -> impl Strategy<Value = Geometry> {
+    (
+        proptest::sample::select(std::vec![1usize, 2, 4, 8, 16, 32]),
+        proptest::sample::select(std::vec![256usize, 512]),
+        2usize..=3,
+        any::<bool>(),
+        2u8..=4,
+    )
+        .prop_map(|(write_size, erase_size, sectors, program_once, slots)| Geometry {
+            write_size,
+            erase_size,
+            sectors,
+            program_once,
+            slots,
+        })
+}
+
+fn arb_step() -> impl Strategy<Value = (Action, Option<Cut>)> {
+    (
+        arb_action(),
+        proptest::option::weighted(0.25, (any::<u8>(), any::<u8>()).prop_map(|(op, variant)| Cut { op, variant })),
+    )
+}
+
+/// What the record region holds, as far as the model is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    /// Never written.
+    Blank,
+    /// Written but without a valid entry: only a power cut during the very first write
+    /// of a blank (or garbage) region can leave this.
+    Garbage,
+    /// The newest valid record.
+    Valid(Record),
+}
+
+impl State {
+    fn has_record(&self) -> bool {
+        matches!(self, State::Valid(_))
+    }
+}
+
+/// The reference model: what the region must hold after `action`, from `pre` alone.
+/// A refused operation leaves the state as it is (and the journal writes nothing).
+fn model_step(pre: &State, fresh: FreshPolicy, action: Action) -> (State, Option<Decision>) {
+    match action {
+        Action::Boot { verdicts, recovery } => {
+            let current = match pre {
+                State::Valid(r) => r.clone(),
+                State::Blank => Record::fresh(fresh.slots, fresh.tries),
+                // As `select` documents: a corrupt region is remembered as record-reset.
+                State::Garbage => {
+                    let mut r = Record::fresh(fresh.slots, fresh.tries);
+                    r.last_fallback = Reason::RecordReset;
+                    r.push_history(HistoryEntry {
+                        slot: None,
+                        event: Event::Created,
+                        reason: Reason::RecordReset,
+                        tries: fresh.tries,
+                    });
+                    r
+                }
+            };
+            let d = decide(&current, Inputs { recovery }, |s| verdicts[s.index()]);
+            let rec = match &d {
+                Decision::Boot(p) => p.record.clone(),
+                Decision::Recovery(n) => n.record.clone(),
+            };
+            (State::Valid(rec), Some(d))
+        }
+        Action::MarkGood | Action::MarkBad(_) | Action::SetActive(..) => {
+            let State::Valid(r) = pre else { return (pre.clone(), None) };
+            let mut next = r.clone();
+            let res = match action {
+                Action::MarkGood => ops::mark_good(&mut next),
+                Action::MarkBad(s) => ops::mark_bad(&mut next, s),
+                Action::SetActive(s, t) => ops::set_active(&mut next, s, t),
+                Action::Boot { .. } => unreachable!(),
+            };
+            match res {
+                Ok(()) => (State::Valid(next), None),
+                Err(_) => (pre.clone(), None),
+            }
+        }
+    }
+}
+
+/// Runs `action` through the real code on `flash`.
+fn device_step(
+    flash: &mut SimFlash,
+    cfg: JournalConfig,
+    fresh: FreshPolicy,
+    action: Action,
+) -> Result<Option<Decision>, String> {
+    let mut j = Journal::open(flash, cfg).map_err(|e| format!("open: {e:?}"))?;
+    let res = match action {
+        Action::Boot { verdicts, recovery } => {
+            return select(&mut j, Inputs { recovery }, fresh, |_, s| verdicts[s.index()])
+                .map(|s| Some(s.decision))
+                .map_err(|e| format!("select: {e:?}"))
+        }
+        Action::MarkGood => j.update(ops::mark_good),
+        Action::MarkBad(s) => j.update(|r| ops::mark_bad(r, s)),
+        Action::SetActive(s, t) => j.update(|r| ops::set_active(r, s, t)),
+    };
+    match res {
+        Ok(_) | Err(Error::Op(_) | Error::Blank | Error::NoValidRecord) => Ok(None),
+        Err(e) => Err(format!("update: {e:?}")),
+    }
+}
+
+fn read(flash: &mut SimFlash, cfg: JournalConfig) -> Result<State, String> {
+    let j = Journal::open(flash, cfg).map_err(|e| format!("open after power cycle: {e:?}"))?;
+    Ok(match j.found() {
+        Found::Blank => State::Blank,
+        Found::Garbage => State::Garbage,
+        Found::Valid(_) => State::Valid(j.record().map_err(|e| format!("{e:?}"))?.clone()),
+    })
+}
+
+/// What a run went through (for the fixed runs to check that cuts really happened).
+#[derive(Debug, Default)]
+struct Tally {
+    cuts: u32,
+    kept_pre: u32,
+    took_post: u32,
+    erases: u64,
+}
+
+fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCaseError> {
+    let mut tally = Tally::default();
+    let region = geo.erase_size * geo.sectors;
+    let sim_cfg = SimConfig {
+        size: region,
+        write_size: geo.write_size,
+        erase_size: geo.erase_size,
+        program_once: geo.program_once,
+    };
+    let cfg = JournalConfig {
+        offset: 0,
+        size: region as u32,
+        write_size: geo.write_size as u32,
+        erase_size: geo.erase_size as u32,
+    };
+    let fresh = FreshPolicy { slots: geo.slots, tries: Tries::DEFAULT };
+    let mut flash = SimFlash::new(sim_cfg).unwrap();
+    let mut model = State::Blank;
+    for (i, &(action, cut)) in steps.iter().enumerate() {
+        let (post, decision) = model_step(&model, fresh, action);
+        let base = flash.mutating_ops();
+        // Where to cut: learn the action's operations from a dry run on a copy.
+        let armed = cut.and_then(|c| {
+            let mut dry = flash.clone();
+            let _ = device_step(&mut dry, cfg, fresh, action);
+            let n = dry.mutating_ops() - base;
+            if n == 0 {
+                return None;
+            }
+            let k = u64::from(c.op) % n;
+            let variants = dry.cut_variants_at(base + k);
+            let kind = variants[usize::from(c.variant) % variants.len()];
+            Some((base + k, kind))
+        });
+        match armed {
+            None => {
+                let got = device_step(&mut flash, cfg, fresh, action)
+                    .map_err(|e| TestCaseError::fail(format!("step {i} {action:?}: {e}")))?;
+                let rec = read(&mut flash, cfg).map_err(|e| TestCaseError::fail(format!("step {i}: {e}")))?;
+                prop_assert_eq!(&rec, &post, "step {} {:?}: journal and model disagree", i, action);
+                prop_assert_eq!(got, decision, "step {}: decision differs from the model's", i);
+                model = post;
+            }
+            Some((at, kind)) => {
+                flash.arm_cut(at, kind);
+                let _ = device_step(&mut flash, cfg, fresh, action);
+                prop_assert!(flash.is_dead(), "step {}: the cut at op {} did not fire", i, at);
+                flash.power_cycle();
+                let rec =
+                    read(&mut flash, cfg).map_err(|e| TestCaseError::fail(format!("step {i} cut {kind:?}: {e}")))?;
+                // A region without a record may stay without one in either form.
+                let no_record_kept = !model.has_record() && !rec.has_record();
+                prop_assert!(
+                    rec == model || rec == post || no_record_kept,
+                    "step {} {:?}, cut at op {} ({:?}): record is neither pre nor post\n got  {:?}\n pre  {:?}\n post {:?}",
+                    i, action, at - base, kind, rec, model, post
+                );
+                tally.cuts += 1;
+                if rec == post && rec != model {
+                    tally.took_post += 1;
+                } else {
+                    tally.kept_pre += 1;
+                }
+                model = rec;
+            }
+        }
+    }
+    tally.erases = flash.stats().erases;
+    Ok(tally)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn journal_matches_the_in_memory_model(geo in arb_geometry(), steps in proptest::collection::vec(arb_step(), 1..=40)) {
+        run(geo, &steps)?;
+    }
+}
+
+/// A fixed long run per write size, so every geometry sees many rotations.
+#[test]
+fn long_runs_every_write_size() {
+    let valid = Verdict::Valid(ImageInfo::default());
+    let mut steps = Vec::new();
+    for i in 0..60u8 {
+        let to = SlotId::from_index(i % 2).unwrap();
+        steps.push((Action::SetActive(to, Tries::new(2).unwrap()), None));
+        steps.push((
+            Action::Boot { verdicts: [valid; MAX_SLOTS], recovery: false },
+            (i % 3 == 0).then_some(Cut { op: i / 3, variant: i / 3 }),
+        ));
+        steps.push((Action::MarkGood, (i % 5 == 0).then_some(Cut { op: 0, variant: i / 5 })));
+    }
+    for w in [1, 2, 4, 8, 16, 32] {
+        for program_once in [false, true] {
+            let geo = Geometry { write_size: w, erase_size: 256, sectors: 2, program_once, slots: 2 };
+            let t = run(geo, &steps).unwrap();
+            assert!(t.cuts >= 25 && t.kept_pre > 0 && t.took_post > 0, "w={w}: {t:?}");
+            assert!(t.erases >= 20, "w={w}: the journal must rotate many times: {t:?}");
+        }
+    }
+}

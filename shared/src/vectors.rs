@@ -1,0 +1,554 @@
+//! Test vectors in `docs/vectors/`: generated here, checked here, loaded by the agent and
+//! image tool tests too.
+//!
+//! Each vector is built from known values by the current code. Without
+//! `SAFESLOT_BLESS=1` the test *compares*: every file must exist with exactly these
+//! bytes, `vectors.json` must match, every file must decode to the values it was built
+//! from, and re-encoding the decoded value must give the file's bytes back. With
+//! `SAFESLOT_BLESS=1` it (re)writes the files instead. Re-blessing changes committed
+//! vectors: that is only legitimate for a *new* vector; an existing vector that stops
+//! decoding is a format break (see `docs/FORMAT.md`, "Version rule").
+//!
+//! The header vectors are signed with a TEST key derived from the fixed seed `[7; 32]`
+//! (`test-key.pub`). It is public knowledge: never trust it in a release build.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::fmt::Write as _;
+use std::format;
+use std::path::PathBuf;
+use std::string::String;
+use std::vec::Vec;
+
+use ed25519_compact::{KeyPair, Seed};
+use sha2::{Digest, Sha256};
+
+use crate::handoff::{Handoff, HANDOFF_LEN};
+use crate::header::{SlotHeader, HEADER_LEN};
+use crate::journal::{encode_entry, Found, Head, Journal, JournalConfig, Pos, ENTRY_LEN};
+use crate::ops;
+use crate::policy::{BootKind, ImageInfo, Inputs, Verdict};
+use crate::reason::Reason;
+use crate::record::{Record, RECORD_LEN};
+use crate::select::{select, FreshPolicy};
+use crate::sim::{CutKind, SimConfig, SimFlash};
+use crate::slot::{Priority, SlotId, Tries};
+use crate::verify::{key_id, verify_slot, SlotRegion};
+use crate::version::Version;
+
+/// The seed of the TEST signing key. Public: never use it for a release.
+pub(crate) const TEST_SEED: [u8; 32] = [7; 32];
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors")
+}
+
+fn test_key() -> KeyPair {
+    KeyPair::from_seed(Seed::new(TEST_SEED))
+}
+
+fn v(major: u8, minor: u8, revision: u16, build: u32) -> Version {
+    Version { major, minor, revision, build }
+}
+
+fn valid(version: Version, sc: u32) -> Verdict {
+    Verdict::Valid(ImageInfo { version, security_counter: sc })
+}
+
+// ---- the vectors' source values --------------------------------------------------------
+
+fn record_fresh() -> Record {
+    Record::fresh(2, Tries::DEFAULT)
+}
+
+/// A device's life: factory boot, confirm, three updates (one confirmed, one that never
+/// confirms, one with a bad signature). The history has wrapped.
+fn record_history() -> Record {
+    let mut r = Record::fresh(2, Tries::DEFAULT);
+    let mut images = [valid(v(1, 0, 0, 0), 1), Verdict::Invalid(Reason::NoImage)];
+    let boot = |r: &mut Record, images: &[Verdict; 2]| {
+        let d = crate::policy::decide(r, Inputs::default(), |s| images[s.index()]);
+        *r = match d {
+            crate::policy::Decision::Boot(p) => p.record,
+            crate::policy::Decision::Recovery(n) => n.record,
+        };
+    };
+    boot(&mut r, &images);
+    ops::mark_good(&mut r).unwrap();
+    images[1] = valid(v(1, 1, 0, 7), 2);
+    ops::set_active(&mut r, SlotId::B, Tries::new(2).unwrap()).unwrap();
+    boot(&mut r, &images);
+    ops::mark_good(&mut r).unwrap();
+    images[0] = valid(v(1, 2, 0, 0), 2);
+    ops::set_active(&mut r, SlotId::A, Tries::new(1).unwrap()).unwrap();
+    boot(&mut r, &images);
+    boot(&mut r, &images); // tries exhausted: back to B
+    images[0] = Verdict::Invalid(Reason::BadSignature);
+    ops::set_active(&mut r, SlotId::A, Tries::new(3).unwrap()).unwrap();
+    boot(&mut r, &images); // bad signature: back to B
+    r
+}
+
+/// Four slots in four different states.
+fn record_4slot() -> Record {
+    let mut r = Record::fresh(4, Tries::DEFAULT);
+    r.rollback_floor = 3;
+    let a = r.slot_mut(SlotId::A).unwrap();
+    *a = crate::record::SlotState {
+        priority: Priority::new(14).unwrap(),
+        tries: Tries::ZERO,
+        confirmed: true,
+        unbootable: None,
+        security_counter: 3,
+        version: v(3, 1, 4, 159),
+    };
+    let b = r.slot_mut(SlotId::B).unwrap();
+    *b = crate::record::SlotState {
+        priority: Priority::MAX,
+        tries: Tries::new(2).unwrap(),
+        confirmed: false,
+        unbootable: None,
+        security_counter: 4,
+        version: v(4, 0, 0, 0),
+    };
+    let c = r.slot_mut(SlotId::C).unwrap();
+    c.unbootable = Some(Reason::BadHash);
+    c.priority = Priority::new(1).unwrap();
+    let d = r.slot_mut(SlotId::D).unwrap();
+    d.unbootable = Some(Reason::MarkedBad);
+    r.last_booted = Some(SlotId::B);
+    r.last_known_good = Some(SlotId::A);
+    r.last_fallback = Reason::RecoveryInput;
+    r
+}
+
+struct JournalVector {
+    cfg: JournalConfig,
+    bytes: Vec<u8>,
+    head: Head,
+    record: Record,
+    /// The torn entry's position and how many bytes of it landed.
+    torn: (Pos, usize),
+}
+
+/// A 2 x 512-byte region: factory boot, confirm, activate B, trial boot of B (rotates
+/// into sector 1), confirm; then an activation of A torn by a power cut.
+fn journal_vector(write_size: u32) -> JournalVector {
+    let cfg = JournalConfig { offset: 0, size: 1024, write_size, erase_size: 512 };
+    let mut f =
+        SimFlash::new(SimConfig { size: 1024, write_size: write_size as usize, erase_size: 512, program_once: true })
+            .unwrap();
+    let mut j = Journal::open(&mut f, cfg).unwrap();
+    let images = [valid(v(1, 0, 0, 0), 1), valid(v(2, 0, 0, 0), 1)];
+    let boot = |j: &mut Journal<&mut SimFlash>| {
+        select(j, Inputs::default(), FreshPolicy::default(), |_, s| images[s.index()]).unwrap();
+    };
+    boot(&mut j);
+    j.update(ops::mark_good).unwrap();
+    j.update(|r| ops::set_active(r, SlotId::B, Tries::DEFAULT)).unwrap();
+    boot(&mut j);
+    j.update(ops::mark_good).unwrap();
+    let Found::Valid(head) = j.found() else { panic!("no head") };
+    let record = j.record().unwrap().clone();
+    let words = ((ENTRY_LEN as u32).div_ceil(write_size) / 2) as usize;
+    let at = j.flash_mut().mutating_ops();
+    j.flash_mut().arm_cut(at, CutKind::TornPrefix(words));
+    assert!(j.update(|r| ops::set_active(r, SlotId::A, Tries::DEFAULT)).is_err());
+    f.power_cycle();
+    let torn = (Pos { sector: head.pos.sector, index: head.pos.index + 1 }, words * write_size as usize);
+    let head = Head { next_index: head.pos.index + 2, ..head };
+    JournalVector { cfg, bytes: f.bytes().to_vec(), head, record, torn }
+}
+
+struct SlotVector {
+    header: SlotHeader,
+    image: Vec<u8>,
+    slot: Vec<u8>,
+}
+
+const SLOT_HEADER_SIZE: u16 = 256;
+const SLOT_LOAD_ADDR: u64 = 0x0001_0100;
+
+fn slot_vector() -> SlotVector {
+    let key = test_key();
+    let image: Vec<u8> = (0..100u32).map(|i| (i * 7 + 3) as u8).collect();
+    let mut image_hash = [0u8; 32];
+    image_hash.copy_from_slice(&Sha256::digest(&image));
+    let mut header = SlotHeader {
+        header_size: SLOT_HEADER_SIZE,
+        image_len: image.len() as u32,
+        version: v(1, 2, 3, 4),
+        security_counter: 5,
+        load_addr: SLOT_LOAD_ADDR,
+        entry: 0,
+        image_hash,
+        key_id: key_id(&key.pk),
+        signature: [0; 64],
+    };
+    header.signature = *key.sk.sign(header.signed_bytes(), None);
+    let mut slot = header.encode().to_vec();
+    slot.resize(usize::from(SLOT_HEADER_SIZE), 0xFF);
+    slot.extend_from_slice(&image);
+    SlotVector { header, image, slot }
+}
+
+fn handoff_trial() -> Handoff {
+    Handoff {
+        slot: SlotId::B,
+        kind: BootKind::Trial,
+        tries_left: Tries::new(2).unwrap(),
+        last_fallback: Reason::None,
+        version: v(2, 0, 1, 0),
+        record_seq: 4,
+    }
+}
+
+fn handoff_last_resort() -> Handoff {
+    Handoff {
+        slot: SlotId::A,
+        kind: BootKind::LastResort,
+        tries_left: Tries::ZERO,
+        last_fallback: Reason::LastResort,
+        version: v(1, 0, 0, 0),
+        record_seq: 0x0102_0304,
+    }
+}
+
+// ---- JSON (hand-formatted; shared has no serde) -----------------------------------------
+
+fn slot_json(s: Option<SlotId>) -> String {
+    s.map_or_else(|| String::from("null"), |s| format!("\"{}\"", s.letter()))
+}
+
+fn version_json(v: Version) -> String {
+    format!("{{\"major\": {}, \"minor\": {}, \"revision\": {}, \"build\": {}}}", v.major, v.minor, v.revision, v.build)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+fn record_json(r: &Record, indent: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{{");
+    let _ = writeln!(o, "{indent}  \"format\": 1,");
+    let _ = writeln!(o, "{indent}  \"slot_count\": {},", r.slot_count());
+    let _ = writeln!(o, "{indent}  \"last_booted\": {},", slot_json(r.last_booted));
+    let _ = writeln!(o, "{indent}  \"last_known_good\": {},", slot_json(r.last_known_good));
+    let _ = writeln!(o, "{indent}  \"last_fallback\": \"{}\",", r.last_fallback.name());
+    let _ = writeln!(o, "{indent}  \"rollback_floor\": {},", r.rollback_floor);
+    let _ = writeln!(o, "{indent}  \"slots\": [");
+    let n = r.slot_ids().count();
+    for (i, id) in r.slot_ids().enumerate() {
+        let s = r.slot(id).unwrap();
+        let unb = s.unbootable.map_or_else(|| String::from("null"), |x| format!("\"{}\"", x.name()));
+        let _ = writeln!(
+            o,
+            "{indent}    {{\"slot\": \"{}\", \"priority\": {}, \"tries\": {}, \"confirmed\": {}, \"unbootable\": {}, \"security_counter\": {}, \"version\": {}}}{}",
+            id.letter(),
+            s.priority.get(),
+            s.tries.get(),
+            s.confirmed,
+            unb,
+            s.security_counter,
+            version_json(s.version),
+            if i + 1 < n { "," } else { "" }
+        );
+    }
+    let _ = writeln!(o, "{indent}  ],");
+    let _ = writeln!(o, "{indent}  \"history\": [");
+    let n = r.history().count();
+    for (i, h) in r.history().enumerate() {
+        let _ = writeln!(
+            o,
+            "{indent}    {{\"slot\": {}, \"event\": \"{}\", \"reason\": \"{}\", \"tries\": {}}}{}",
+            slot_json(h.slot),
+            h.event.name(),
+            h.reason.name(),
+            h.tries.get(),
+            if i + 1 < n { "," } else { "" }
+        );
+    }
+    let _ = writeln!(o, "{indent}  ]");
+    let _ = write!(o, "{indent}}}");
+    o
+}
+
+fn header_json(h: &SlotHeader, indent: &str) -> String {
+    format!(
+        "{{\n{indent}  \"format\": 1,\n{indent}  \"header_size\": {},\n{indent}  \"image_len\": {},\n{indent}  \"version\": {},\n{indent}  \"security_counter\": {},\n{indent}  \"load_addr\": {},\n{indent}  \"entry\": {},\n{indent}  \"image_sha256\": \"{}\",\n{indent}  \"key_id\": \"{}\",\n{indent}  \"signature\": \"{}\"\n{indent}}}",
+        h.header_size,
+        h.image_len,
+        version_json(h.version),
+        h.security_counter,
+        h.load_addr,
+        h.entry,
+        hex(&h.image_hash),
+        hex(&h.key_id),
+        hex(&h.signature)
+    )
+}
+
+fn handoff_json(h: &Handoff) -> String {
+    format!(
+        "{{\"slot\": \"{}\", \"kind\": \"{}\", \"tries_left\": {}, \"last_fallback\": \"{}\", \"version\": {}, \"record_seq\": {}}}",
+        h.slot.letter(),
+        h.kind.name(),
+        h.tries_left.get(),
+        h.last_fallback.name(),
+        version_json(h.version),
+        h.record_seq
+    )
+}
+
+// ---- the vector set -------------------------------------------------------------------
+
+struct Vector {
+    file: &'static str,
+    bytes: Vec<u8>,
+    /// The JSON object describing it (without the surrounding braces' indentation).
+    json: String,
+}
+
+fn all() -> Vec<Vector> {
+    let mut out = Vec::new();
+    for (file, desc, r) in [
+        ("record-fresh.bin", "factory state: slot A on trial with 3 tries, B disabled", record_fresh()),
+        ("record-history.bin", "after three updates; the 8-entry history has wrapped", record_history()),
+        ("record-4slot.bin", "four slots: confirmed, on trial, bad hash, marked bad", record_4slot()),
+    ] {
+        out.push(Vector {
+            file,
+            bytes: r.encode().to_vec(),
+            json: format!(
+                "{{\n      \"file\": \"{file}\",\n      \"kind\": \"record\",\n      \"description\": \"{desc}\",\n      \"length\": {RECORD_LEN},\n      \"decoded\": {}\n    }}",
+                record_json(&r, "      ")
+            ),
+        });
+    }
+    for (file, w) in [("journal-w8.bin", 8u32), ("journal-w1.bin", 1)] {
+        let jv = journal_vector(w);
+        out.push(Vector {
+            file,
+            bytes: jv.bytes.clone(),
+            json: format!(
+                "{{\n      \"file\": \"{file}\",\n      \"kind\": \"journal\",\n      \"description\": \"2 x 512-byte region, write size {w}: five entries (rotated into sector 1) and a torn sixth\",\n      \"geometry\": {{\"offset\": 0, \"size\": {}, \"write_size\": {}, \"erase_size\": {}, \"entry_size\": {}, \"entries_per_sector\": {}}},\n      \"head\": {{\"seq\": {}, \"sector\": {}, \"index\": {}, \"next_index\": {}}},\n      \"torn\": {{\"sector\": {}, \"index\": {}, \"bytes_landed\": {}}},\n      \"record\": {}\n    }}",
+                jv.cfg.size,
+                jv.cfg.write_size,
+                jv.cfg.erase_size,
+                jv.cfg.entry_size(),
+                jv.cfg.entries_per_sector(),
+                jv.head.seq,
+                jv.head.pos.sector,
+                jv.head.pos.index,
+                jv.head.next_index,
+                jv.torn.0.sector,
+                jv.torn.0.index,
+                jv.torn.1,
+                record_json(&jv.record, "      ")
+            ),
+        });
+    }
+    let key = test_key();
+    out.push(Vector {
+        file: "test-key.pub",
+        bytes: key.pk.to_vec(),
+        json: format!(
+            "{{\n      \"file\": \"test-key.pub\",\n      \"kind\": \"public-key\",\n      \"description\": \"TEST ed25519 public key from the fixed seed [7; 32]: public knowledge, never trust it in a release build\",\n      \"key_id\": \"{}\"\n    }}",
+            hex(&key_id(&key.pk))
+        ),
+    });
+    let sv = slot_vector();
+    out.push(Vector {
+        file: "header-valid.bin",
+        bytes: sv.header.encode().to_vec(),
+        json: format!(
+            "{{\n      \"file\": \"header-valid.bin\",\n      \"kind\": \"header\",\n      \"description\": \"slot header signed with test-key.pub\",\n      \"length\": {HEADER_LEN},\n      \"signature_valid\": true,\n      \"decoded\": {}\n    }}",
+            header_json(&sv.header, "      ")
+        ),
+    });
+    let mut bad = sv.header;
+    bad.signature[0] ^= 0x01;
+    out.push(Vector {
+        file: "header-bad-signature.bin",
+        bytes: bad.encode().to_vec(),
+        json: format!(
+            "{{\n      \"file\": \"header-bad-signature.bin\",\n      \"kind\": \"header\",\n      \"description\": \"header-valid.bin with bit 0 of the signature flipped: decodes, fails verification (bad-signature)\",\n      \"length\": {HEADER_LEN},\n      \"signature_valid\": false,\n      \"decoded\": {}\n    }}",
+            header_json(&bad, "      ")
+        ),
+    });
+    out.push(Vector {
+        file: "slot-valid.bin",
+        bytes: sv.slot.clone(),
+        json: format!(
+            "{{\n      \"file\": \"slot-valid.bin\",\n      \"kind\": \"slot-image\",\n      \"description\": \"header-valid.bin, 0xFF padding to the 256-byte header area, then the 100-byte image; verifies with test-key.pub\",\n      \"header_size\": {SLOT_HEADER_SIZE},\n      \"load_addr\": {SLOT_LOAD_ADDR},\n      \"image_len\": {},\n      \"verify\": \"ok\"\n    }}",
+            sv.image.len()
+        ),
+    });
+    for (file, h) in [("handoff-trial.bin", handoff_trial()), ("handoff-last-resort.bin", handoff_last_resort())] {
+        out.push(Vector {
+            file,
+            bytes: h.encode().to_vec(),
+            json: format!(
+                "{{\n      \"file\": \"{file}\",\n      \"kind\": \"handoff\",\n      \"length\": {HANDOFF_LEN},\n      \"decoded\": {}\n    }}",
+                handoff_json(&h)
+            ),
+        });
+    }
+    out
+}
+
+fn vectors_json(vs: &[Vector]) -> String {
+    let mut o = String::from("{\n  \"schema\": 1,\n  \"generated_by\": \"cargo test -p safeslot-shared vectors (SAFESLOT_BLESS=1 writes)\",\n  \"crc\": \"CRC-32/ISO-HDLC\",\n  \"vectors\": [\n");
+    for (i, v) in vs.iter().enumerate() {
+        let _ = writeln!(o, "    {}{}", v.json, if i + 1 < vs.len() { "," } else { "" });
+    }
+    o.push_str("  ]\n}\n");
+    o
+}
+
+fn load(file: &str) -> Vec<u8> {
+    std::fs::read(dir().join(file))
+        .unwrap_or_else(|e| panic!("docs/vectors/{file}: {e} (new vector? run with SAFESLOT_BLESS=1)"))
+}
+
+#[test]
+fn vectors_match_the_committed_files() {
+    let vs = all();
+    let json = vectors_json(&vs);
+    if std::env::var_os("SAFESLOT_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(dir()).unwrap();
+        for v in &vs {
+            std::fs::write(dir().join(v.file), &v.bytes).unwrap();
+        }
+        std::fs::write(dir().join("vectors.json"), &json).unwrap();
+        return;
+    }
+    for v in &vs {
+        assert!(
+            load(v.file) == v.bytes,
+            "docs/vectors/{} differs from what the code produces: a format change? Old vectors must keep decoding",
+            v.file
+        );
+    }
+    let on_disk = String::from_utf8(load("vectors.json")).unwrap();
+    assert!(on_disk == json, "docs/vectors/vectors.json is stale: run with SAFESLOT_BLESS=1 and review the diff");
+    let listed: Vec<&str> = vs.iter().map(|v| v.file).collect();
+    for e in std::fs::read_dir(dir()).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(
+            name == "vectors.json" || name == "README.md" || listed.contains(&name.as_str()),
+            "unlisted file docs/vectors/{name}"
+        );
+    }
+}
+
+#[test]
+fn record_vectors_decode_and_reencode() {
+    for (file, r) in [
+        ("record-fresh.bin", record_fresh()),
+        ("record-history.bin", record_history()),
+        ("record-4slot.bin", record_4slot()),
+    ] {
+        let b = load(file);
+        let got = Record::decode(&b).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(got, r, "{file}");
+        assert_eq!(&got.encode()[..], &b[..], "{file}: re-encoding changes bytes");
+    }
+    assert_eq!(record_history().history().count(), 8);
+}
+
+#[test]
+fn journal_vectors_scan_to_the_expected_head() {
+    for (file, w) in [("journal-w8.bin", 8u32), ("journal-w1.bin", 1)] {
+        let jv = journal_vector(w);
+        let b = load(file);
+        let sim = SimConfig { size: b.len(), write_size: w as usize, erase_size: 512, program_once: true };
+        let mut j = Journal::open(SimFlash::from_bytes(sim, b.clone()).unwrap(), jv.cfg).unwrap();
+        assert_eq!(j.found(), Found::Valid(jv.head), "{file}");
+        assert_eq!(j.record(), Ok(&jv.record), "{file}");
+        // The head entry re-encodes to the bytes at its position, padded with 0xFF.
+        let es = jv.cfg.entry_size() as usize;
+        let at = (jv.head.pos.sector * jv.cfg.erase_size + jv.head.pos.index * jv.cfg.entry_size()) as usize;
+        assert_eq!(&b[at..at + ENTRY_LEN], &encode_entry(jv.head.seq, &jv.record)[..], "{file}");
+        assert!(b[at + ENTRY_LEN..at + es].iter().all(|&x| x == 0xFF), "{file}: padding");
+        // The torn entry is partly programmed and does not decode.
+        let t = (jv.torn.0.sector * jv.cfg.erase_size + jv.torn.0.index * jv.cfg.entry_size()) as usize;
+        assert!(b[t..t + jv.torn.1].iter().any(|&x| x != 0xFF) && b[t + jv.torn.1..t + es].iter().all(|&x| x == 0xFF));
+        assert_eq!(crate::journal::decode_entry(&b[t..t + es]), None);
+        // And the journal still appends (after the torn position, program-once safe).
+        let r = jv.record.clone();
+        j.update(|x| ops::set_active(x, SlotId::A, Tries::DEFAULT)).unwrap();
+        assert_eq!(j.seq(), jv.head.seq + 1);
+        assert_ne!(j.record(), Ok(&r));
+    }
+}
+
+#[test]
+fn header_and_slot_vectors_verify_with_the_test_key() {
+    let sv = slot_vector();
+    let pk: [u8; 32] = load("test-key.pub").try_into().unwrap();
+    assert_eq!(pk, *test_key().pk);
+    let b = load("header-valid.bin");
+    let h = SlotHeader::decode(&b).unwrap();
+    assert_eq!(h, sv.header);
+    assert_eq!(&h.encode()[..], &b[..]);
+    let bad = SlotHeader::decode(&load("header-bad-signature.bin")).unwrap();
+    assert_ne!(bad.signature, h.signature);
+
+    let slot = load("slot-valid.bin");
+    assert_eq!(slot, sv.slot);
+    let len = slot.len();
+    let region = SlotRegion {
+        offset: 0,
+        size: len as u32,
+        header_size: u32::from(SLOT_HEADER_SIZE),
+        load_addr: Some(SLOT_LOAD_ADDR),
+    };
+    let sim = SimConfig { size: len, write_size: 4, erase_size: 4, program_once: false };
+    let mut f = SimFlash::from_bytes(sim, slot.clone()).unwrap();
+    let ok = verify_slot(&mut f, region, &[[0; 32], pk]).unwrap();
+    assert_eq!((ok.header, ok.key_index), (sv.header, 1));
+    // The same slot with the bad-signature header.
+    let mut tampered = slot;
+    tampered[..HEADER_LEN].copy_from_slice(&load("header-bad-signature.bin"));
+    let mut f = SimFlash::from_bytes(sim, tampered).unwrap();
+    assert_eq!(verify_slot(&mut f, region, &[pk]).map(|_| ()), Err(Reason::BadSignature));
+    let mut f = SimFlash::from_bytes(sim, sv.slot.clone()).unwrap();
+    assert_eq!(verify_slot(&mut f, region, &[[1; 32]]).map(|_| ()), Err(Reason::UnknownKey));
+}
+
+#[test]
+fn handoff_vectors_decode_and_reencode() {
+    for (file, h) in [("handoff-trial.bin", handoff_trial()), ("handoff-last-resort.bin", handoff_last_resort())] {
+        let b = load(file);
+        let got = Handoff::decode(&b).unwrap();
+        assert_eq!(got, h, "{file}");
+        assert_eq!(&got.encode()[..], &b[..], "{file}");
+    }
+}
+
+#[test]
+fn json_is_well_formed_enough() {
+    // A cheap structural check: balanced brackets outside strings, no trailing commas.
+    let json = vectors_json(&all());
+    let (mut depth, mut in_str) = (0i32, false);
+    let mut prev = ' ';
+    for c in json.chars() {
+        match c {
+            '"' => in_str = !in_str,
+            '{' | '[' if !in_str => depth += 1,
+            '}' | ']' if !in_str => {
+                assert_ne!(prev, ',', "trailing comma");
+                depth -= 1;
+            }
+            _ => {}
+        }
+        if !c.is_whitespace() {
+            prev = c;
+        }
+    }
+    assert_eq!((depth, in_str), (0, false));
+}
