@@ -263,7 +263,13 @@ fn plan(
         };
         r.last_fallback = reason;
         let event = if last_resort { Event::LastResort } else { Event::Fallback };
-        r.push_history(HistoryEntry { slot: Some(id), event, reason, tries });
+        // A repeat of the newest event (a reset loop while the recovery input is held, or
+        // in last resort) is not recorded again: otherwise every such boot would cost a
+        // flash write and wear the record region out.
+        let e = HistoryEntry { slot: Some(id), event, reason, tries };
+        if r.history().last() != Some(&e) {
+            r.push_history(e);
+        }
     }
     if kind == BootKind::Trial {
         r.push_history(HistoryEntry { slot: Some(id), event: Event::TrialBoot, reason: Reason::None, tries });

@@ -510,3 +510,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn repeated_recovery_or_last_resort_boots_write_nothing() {
+    use crate::record::Record;
+    use crate::slot::{SlotId, Tries};
+    let valid = |_| Verdict::Valid(ImageInfo::default());
+    // Recovery input held at every reset: the first boot records it, the next ones change nothing.
+    let mut r = Record::fresh(2, Tries::DEFAULT);
+    r.last_booted = Some(SlotId::A);
+    crate::ops::mark_good(&mut r).unwrap();
+    crate::ops::set_active(&mut r, SlotId::B, Tries::DEFAULT).unwrap();
+    let first = match decide(&r, Inputs { recovery: true }, valid) {
+        Decision::Boot(p) => p,
+        d => panic!("{d:?}"),
+    };
+    assert!(first.changed);
+    match decide(&first.record, Inputs { recovery: true }, valid) {
+        Decision::Boot(p) => assert!(!p.changed, "a repeated recovery boot must not write"),
+        d => panic!("{d:?}"),
+    }
+    // Last resort in a reset loop.
+    let mut r = Record::fresh(2, Tries::new(1).unwrap());
+    r.slot_mut(SlotId::A).unwrap().tries = Tries::ZERO;
+    let first = match decide(&r, Inputs::default(), valid) {
+        Decision::Boot(p) => p,
+        d => panic!("{d:?}"),
+    };
+    assert_eq!(first.kind, BootKind::LastResort);
+    match decide(&first.record, Inputs::default(), valid) {
+        Decision::Boot(p) => assert!(!p.changed, "a repeated last-resort boot must not write"),
+        d => panic!("{d:?}"),
+    }
+}
