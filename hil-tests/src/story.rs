@@ -118,7 +118,7 @@ impl<'a, R: Rig> Story<'a, R> {
         let r = record.ok_or_else(|| fail("no valid record after the boot".into()))?;
         check(&r).map_err(fail)?;
         self.timeline.push(entry);
-        Ok(self.timeline.last().ok_or_else(|| fail("timeline empty".into()))?)
+        self.timeline.last().ok_or_else(|| fail("timeline empty".into()))
     }
 }
 
