@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::parse_u32;
 use crate::storage::BackendKind;
@@ -27,6 +27,12 @@ Exit codes:
 
 Human output is for people and may change: scripts use --json (versioned by
 its \"schema\" field) or the RAUC and bootctl verbs, which print bare values.";
+
+/// The whole command line as a clap [`clap::Command`], for the man page
+/// (`cargo xtask man`) and shell completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
 
 /// Reads and changes safeslot's boot-control record from Linux.
 ///

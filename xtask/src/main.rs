@@ -3,9 +3,11 @@
 //! Every subcommand installs what it needs where it can (rustup targets; Debian packages
 //! when running as root) or says exactly what is missing.
 
+mod bench;
 mod build;
 mod demo;
 mod env;
+mod man;
 mod size;
 mod test;
 
@@ -20,6 +22,10 @@ cargo xtask <command>
           builds, the bootloader size limit, and the virtual-rig scenarios in QEMU
   build   build the firmware for the virtual board and sign the demo images
   size    print the boot stage's flash and RAM use
+  bench   time `safeslotctl status` on a 128 KiB record region (release build, 200 runs)
+          and the in-process journal scan; prints a markdown table
+  man     render agent/man/safeslotctl.1 from safeslotctl's clap command line;
+          `man --check` fails if the committed page differs
 ";
 
 fn main() {
@@ -30,6 +36,8 @@ fn main() {
         "test" => test::run(),
         "build" => build::firmware().map(|_| ()),
         "size" => size::run(),
+        "bench" => bench::run(),
+        "man" => man::run(args.get(1..).unwrap_or_default()),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
