@@ -3,8 +3,12 @@
 //! * [`rig`]: the `Rig` abstraction and the virtual rig (QEMU, runs in CI);
 //! * [`qemu`]: the bounded QEMU launcher the virtual rig uses;
 //! * [`story`]: the scenarios, written once against `Rig`.
+//! * [`scenarios`]: the scenario catalogue (updates, tampering, rollback, recovery), against `Rig`.
+//! * [`powercut`]: power cuts at every flash store of the real firmware, and the soak.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod powercut;
 pub mod qemu;
 pub mod rig;
+pub mod scenarios;
 pub mod story;

@@ -33,7 +33,8 @@ pub fn run_all() -> Result<()> {
         .env("SAFESLOT_RIG_BOOT_ELF", &fw.boot_elf)
         .env("SAFESLOT_RIG_APP_ELFS", std::env::join_paths(&fw.app_elfs)?)
         .env("SAFESLOT_RIG_IMAGES", &dir)
-        .env("SAFESLOT_RIG_LAYOUT", &fw.layout))
+        .env("SAFESLOT_RIG_LAYOUT", &fw.layout)
+        .env("SAFESLOT_RIG_KEY", &fw.key))
     .context("virtual rig scenarios failed")?;
     println!("== demo story, then the Linux agent reads the record the real firmware wrote");
     let (flash, config) = crate::demo::story()?;

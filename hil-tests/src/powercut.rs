@@ -1,0 +1,611 @@
+//! Power cuts of the real firmware: every flash store of every record-writing step,
+//! then a cold boot, with the invariants checked after each.
+//!
+//! The board's flash driver numbers its stores (each programmed write-word and each
+//! erased sector is one store) and `cut=N` stops the machine just before store `N` lands
+//! (`torn=K` lets its first `K` bytes land first). The boot stage and the app each run
+//! their own driver, so each numbers its stores from 1: a `cut=N` in a power-on where the
+//! boot stage writes `S` stores cuts the boot stage for `N <= S` and can reach the app
+//! only for `N > S`. Steps whose writes happen in the app ([`Step::AppConfirm`],
+//! [`Step::AppActivate`]) are therefore prepared so that the boot stage writes nothing.
+//!
+//! For each [`Step`], [`sweep`] prepares the state with real boots, runs the step once
+//! uncut (the post-step record), checks the step's store count exactly (`cut=S` fires,
+//! `cut=S+1` does not), then for every `N` in `1..=S` (and a sample of torn stores)
+//! restores the pre-step record region, powers on with the cut and checks:
+//!
+//! * the machine stopped at the cut (exit [`EXIT_CUT`](crate::qemu::EXIT_CUT));
+//! * the record read right after the cut is exactly the pre-step or the post-step record;
+//! * a cold boot (no cut) runs an app, every slot confirmed before and after the step is
+//!   still confirmed, and the slot that ran confirmed itself and is last-known-good.
+//!
+//! [`soak`] kills QEMU at pseudo-random times instead, over many boots, with a seed.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use safeslot_shared::journal::{Found, Head, Journal, JournalConfig};
+use safeslot_shared::sim::{SimConfig, SimFlash};
+use safeslot_shared::{Reason, Record, SlotId};
+
+use crate::qemu::{self, QemuRun};
+use crate::rig::{Ran, Rig, RigError, VirtualRig, EXIT_APP_BASE, EXIT_CRASH, EXIT_RECOVERY};
+use crate::scenarios::noise;
+
+/// What a power-cut sweep needs from a rig beyond [`Rig`].
+pub trait CutRig: Rig + Sized + Send {
+    /// The record journal's geometry.
+    fn journal(&self) -> JournalConfig;
+    /// The record region's raw bytes.
+    fn region(&mut self) -> Result<Vec<u8>, RigError>;
+    /// Puts back a record region saved with [`CutRig::region`].
+    fn set_region(&mut self, bytes: &[u8]) -> Result<(), RigError>;
+    /// Powers on with `args` (a `cut=N` plan included), without decoding logs; with
+    /// `kill_after`, power is pulled after that long.
+    fn run(&mut self, args: &str, kill_after: Option<Duration>) -> Result<Ran, RigError>;
+    /// A second rig over a copy of this one's flash, for a worker thread.
+    fn fork(&self, name: &str) -> Result<Self, RigError>;
+    /// Releases what [`CutRig::fork`] made.
+    fn discard(self) {}
+}
+
+fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> RigError + '_ {
+    move |e| RigError::Io(path.to_path_buf(), e)
+}
+
+impl CutRig for VirtualRig {
+    fn journal(&self) -> JournalConfig {
+        self.board.journal
+    }
+
+    fn region(&mut self) -> Result<Vec<u8>, RigError> {
+        let j = self.board.journal;
+        let f = File::open(&self.flash_img).map_err(io(&self.flash_img))?;
+        let mut buf = vec![0u8; j.size as usize];
+        f.read_exact_at(&mut buf, u64::from(j.offset)).map_err(io(&self.flash_img))?;
+        Ok(buf)
+    }
+
+    fn set_region(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+        let j = self.board.journal;
+        let f = OpenOptions::new().write(true).open(&self.flash_img).map_err(io(&self.flash_img))?;
+        f.write_all_at(bytes, u64::from(j.offset)).map_err(io(&self.flash_img))
+    }
+
+    fn run(&mut self, args: &str, kill_after: Option<Duration>) -> Result<Ran, RigError> {
+        let qemu = qemu_path()?;
+        let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
+        run.append = args.to_string();
+        let code = run_quiet(run.command(&qemu), kill_after.unwrap_or(self.timeout)).map_err(io(&qemu))?;
+        Ok(match code {
+            Some(c) if (EXIT_APP_BASE..EXIT_APP_BASE + 4).contains(&c) => {
+                SlotId::from_index((c - EXIT_APP_BASE) as u8).map_or(Ran::Other(Some(c)), Ran::App)
+            }
+            Some(EXIT_RECOVERY) => Ran::Recovery,
+            Some(EXIT_CRASH) => Ran::Crash,
+            Some(qemu::EXIT_CUT) => Ran::PowerCut,
+            c => Ran::Other(c),
+        })
+    }
+
+    fn fork(&self, name: &str) -> Result<Self, RigError> {
+        let mut path: PathBuf = self.flash_img.clone();
+        path.set_extension(format!("{name}.img"));
+        fs::copy(&self.flash_img, &path).map_err(io(&path))?;
+        Ok(VirtualRig { flash_img: path, ..self.clone() })
+    }
+
+    fn discard(self) {
+        let _ = fs::remove_file(&self.flash_img);
+    }
+}
+
+/// QEMU, looked up once per test process (the check runs QEMU, which costs a boot).
+fn qemu_path() -> Result<PathBuf, RigError> {
+    static QEMU: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    QEMU.get_or_init(qemu::qemu_available)
+        .clone()
+        .map_err(|e| RigError::Qemu(qemu::QemuError::Missing(e)))
+}
+
+/// Runs `cmd` with its output discarded, killed after `timeout`; its exit code, or
+/// `None` when killed. Polls every millisecond: the sweeps run thousands of boots.
+fn run_quiet(mut cmd: Command, timeout: Duration) -> std::io::Result<Option<i32>> {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.code());
+        }
+        if Instant::now() >= deadline {
+            child.kill()?;
+            child.wait()?;
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The journal head and record of a saved record region.
+pub fn decode_region(cfg: JournalConfig, region: &[u8]) -> Result<(Option<Head>, Option<Record>), RigError> {
+    let local = JournalConfig { offset: 0, ..cfg };
+    let sim = SimFlash::from_bytes(
+        SimConfig {
+            size: region.len(),
+            write_size: cfg.write_size as usize,
+            erase_size: cfg.erase_size as usize,
+            program_once: true,
+        },
+        region.to_vec(),
+    )
+    .map_err(|e| RigError::Record(format!("{e:?}")))?;
+    let j = Journal::open(sim, local).map_err(|e| RigError::Record(format!("{e:?}")))?;
+    let head = match j.found() {
+        Found::Valid(h) => Some(h),
+        _ => None,
+    };
+    Ok((head, j.record().ok().cloned()))
+}
+
+/// A record-writing step of the firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Boot stage, blank region: erase sector 0 and write the first record.
+    Create,
+    /// Boot stage: an activated B boots on trial (its tries decremented first).
+    TrialDecrement,
+    /// A trial boot with `app=confirm`: every cut lands in the boot stage's decrement;
+    /// the app's confirm numbers its stores from 1 again (see [`Step::AppConfirm`]).
+    TrialThenConfirm,
+    /// The app confirms (mark-good) on a boot where the boot stage writes nothing:
+    /// A is confirmed but not last-known-good (after B, the previous one, was refused).
+    AppConfirm,
+    /// Boot stage: B ran out of tries; it is marked and A boots (fallback).
+    Fallback,
+    /// The app (on confirmed A; the boot stage writes nothing) activates B.
+    AppActivate,
+    /// Boot stage: the head sector is full, so the write erases the other sector first.
+    Rotation,
+}
+
+impl Step {
+    /// Every step.
+    pub const ALL: [Step; 7] = [
+        Step::Create,
+        Step::TrialDecrement,
+        Step::TrialThenConfirm,
+        Step::AppConfirm,
+        Step::Fallback,
+        Step::AppActivate,
+        Step::Rotation,
+    ];
+
+    /// A readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Create => "create record (boot stage, blank region)",
+            Step::TrialDecrement => "trial decrement (boot stage)",
+            Step::TrialThenConfirm => "trial boot, app=confirm",
+            Step::AppConfirm => "confirm (app)",
+            Step::Fallback => "fallback marking (boot stage)",
+            Step::AppActivate => "activate B (app)",
+            Step::Rotation => "journal rotation (boot stage)",
+        }
+    }
+
+    /// The step's power-on. ([`Step::Rotation`] uses the cycle's next command line.)
+    fn args(self) -> &'static str {
+        match self {
+            Step::Create | Step::TrialDecrement | Step::Fallback | Step::Rotation => "app=noconfirm",
+            Step::TrialThenConfirm | Step::AppConfirm => "app=confirm",
+            Step::AppActivate => "app=noconfirm activate=b",
+        }
+    }
+
+    /// Stores the step's power-on makes, and how many of them (the first) are erases:
+    /// an entry is 136 bytes = 17 program words; a first write or a rotation erases a
+    /// sector first.
+    pub fn stores(self) -> (u32, u32) {
+        match self {
+            Step::Create | Step::Rotation => (18, 1),
+            _ => (17, 0),
+        }
+    }
+}
+
+/// The images a sweep installs.
+#[derive(Debug, Clone)]
+pub struct SweepImages {
+    /// Good A.
+    pub a: Vec<u8>,
+    /// Good B.
+    pub b: Vec<u8>,
+    /// B with a tampered image (refused with bad-hash).
+    pub b_bad: Vec<u8>,
+}
+
+/// The boot cycle that writes exactly one journal entry per power-on (from "A confirmed,
+/// B activated"): three trial boots of B, the fallback to A, A re-activating B.
+const CYCLE: [(&str, Ran); 5] = [
+    ("app=noconfirm", Ran::App(SlotId::B)),
+    ("app=noconfirm", Ran::App(SlotId::B)),
+    ("app=noconfirm", Ran::App(SlotId::B)),
+    ("app=noconfirm", Ran::App(SlotId::A)),
+    ("app=noconfirm activate=b", Ran::App(SlotId::A)),
+];
+
+fn boot<R: CutRig>(rig: &mut R, args: &str, expect: Ran) -> Result<(), String> {
+    match rig.run(args, None) {
+        Ok(ran) if ran == expect => Ok(()),
+        Ok(ran) => Err(format!("preparing: `{args}` ran {ran:?}, expected {expect:?}")),
+        Err(e) => Err(format!("preparing: `{args}`: {e}")),
+    }
+}
+
+/// Brings the rig to the state before `step`; returns the step's command line.
+fn prepare<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages) -> Result<String, String> {
+    use SlotId::{A, B};
+    let e = |e: RigError| e.to_string();
+    rig.erase_record().map_err(e)?;
+    rig.install(A, &img.a).map_err(e)?;
+    rig.install(B, &img.b).map_err(e)?;
+    let start = |rig: &mut R| boot(rig, "app=confirm activate=b", Ran::App(A));
+    match step {
+        Step::Create => {}
+        Step::TrialDecrement | Step::TrialThenConfirm => start(rig)?,
+        Step::AppConfirm => {
+            start(rig)?;
+            boot(rig, "app=confirm", Ran::App(B))?;
+            rig.install(B, &img.b_bad).map_err(e)?;
+            boot(rig, "app=noconfirm", Ran::App(A))?;
+        }
+        Step::Fallback => {
+            start(rig)?;
+            for _ in 0..3 {
+                boot(rig, "app=noconfirm", Ran::App(B))?;
+            }
+        }
+        Step::AppActivate => boot(rig, "app=confirm", Ran::App(A))?,
+        Step::Rotation => {
+            start(rig)?;
+            let cfg = rig.journal();
+            let last = cfg.sectors().saturating_sub(1);
+            for i in 0..(cfg.entries_per_sector() as usize * cfg.sectors() as usize + CYCLE.len()) {
+                let (head, _) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
+                let head = head.ok_or("preparing rotation: no record")?;
+                if head.pos.sector == last && head.next_index >= cfg.entries_per_sector() {
+                    return Ok(CYCLE[i % CYCLE.len()].0.to_string());
+                }
+                let (args, ran) = &CYCLE[i % CYCLE.len()];
+                boot(rig, args, ran.clone())?;
+                let (next, _) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
+                if next.map(|h| h.seq) != Some(head.seq + 1) {
+                    return Err(format!("preparing rotation: `{args}` did not write exactly one entry"));
+                }
+            }
+            return Err("preparing rotation: the head never reached the end of the last sector".into());
+        }
+    }
+    Ok(step.args().to_string())
+}
+
+/// One cut point: the store and how many of its bytes land.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CutPoint {
+    /// Store number, from 1.
+    pub store: u32,
+    /// Leading bytes of it that land.
+    pub torn: u32,
+}
+
+/// How many torn variants a sweep adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Torn {
+    /// `torn=1..=7` on the first two, the middle and the last two program stores, and
+    /// `torn=1,2048,4095` on each erase.
+    Sample,
+    /// `torn=1..=7` on every program store.
+    All,
+}
+
+/// The cut points of a step with `stores` stores of which the first `erases` are erases.
+pub fn cut_points(stores: u32, erases: u32, torn: Torn) -> Vec<CutPoint> {
+    let mut v: Vec<CutPoint> = (1..=stores).map(|store| CutPoint { store, torn: 0 }).collect();
+    for store in 1..=erases.min(stores) {
+        v.extend([1, 2048, 4095].map(|torn| CutPoint { store, torn }));
+    }
+    let first = erases + 1;
+    let sampled: Vec<u32> = match torn {
+        Torn::All => (first..=stores).collect(),
+        Torn::Sample => {
+            let mut s = vec![first, first + 1, (first + stores) / 2, stores - 1, stores];
+            s.retain(|&n| (first..=stores).contains(&n));
+            s.dedup();
+            s
+        }
+    };
+    for store in sampled {
+        v.extend((1..=7).map(|torn| CutPoint { store, torn }));
+    }
+    v
+}
+
+/// What a sweep of one step found.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// The step.
+    pub step: Step,
+    /// Its command line.
+    pub args: String,
+    /// Stores it makes (checked exactly).
+    pub stores: u32,
+    /// Cut points run.
+    pub points: usize,
+    /// Cut points after which the record was already the post-step record (the others
+    /// left the pre-step record).
+    pub at_post: usize,
+    /// Invariant violations, one line each.
+    pub failures: Vec<String>,
+}
+
+/// What one step looks like without a cut.
+struct Reference {
+    args: String,
+    pre_region: Vec<u8>,
+    pre: Option<Record>,
+    post: Option<Record>,
+    /// Slots confirmed both before and after the step: a cut must not lose them.
+    keep: Vec<SlotId>,
+    /// The sector an erase store of this step erases.
+    erased_sector: u32,
+}
+
+/// Sweeps one step; `workers` rigs (forked from `rig`) run the cut points in parallel.
+pub fn sweep<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages, torn: Torn, workers: usize) -> Result<StepReport, String> {
+    let e = |e: RigError| e.to_string();
+    let cfg = rig.journal();
+    let args = prepare(rig, step, img)?;
+    let pre_region = rig.region().map_err(e)?;
+    let (pre_head, pre) = decode_region(cfg, &pre_region).map_err(e)?;
+    let uncut = rig.run(&args, None).map_err(e)?;
+    if !matches!(uncut, Ran::App(_)) {
+        return Err(format!("{}: the uncut step ran {uncut:?}", step.name()));
+    }
+    let post_region = rig.region().map_err(e)?;
+    let (_, post) = decode_region(cfg, &post_region).map_err(e)?;
+    if post == pre || post.is_none() {
+        return Err(format!("{}: the uncut step wrote no record", step.name()));
+    }
+    rig.set_region(&pre_region).map_err(e)?;
+
+    // The exact store count: cut=S fires, cut=S+1 does not (and then equals the uncut run).
+    let (stores, erases) = step.stores();
+    let fires = |rig: &mut R, n: u32| -> Result<(bool, Ran, Vec<u8>), String> {
+        let ran = rig.run(&format!("cut={n} {args}"), None).map_err(e)?;
+        let region = rig.region().map_err(e)?;
+        rig.set_region(&pre_region).map_err(e)?;
+        Ok((ran == Ran::PowerCut, ran, region))
+    };
+    let (at_s, _, _) = fires(rig, stores)?;
+    let (past_s, ran_past, region_past) = fires(rig, stores + 1)?;
+    if !at_s || past_s {
+        let mut n = 1;
+        while n < 200 && fires(rig, n)?.0 {
+            n += 1;
+        }
+        return Err(format!("{}: expected {stores} stores, the firmware made {}", step.name(), n - 1));
+    }
+    if ran_past != uncut || region_past != post_region {
+        return Err(format!("{}: cut={} ran {ran_past:?} or wrote differently from the uncut run", step.name(), stores + 1));
+    }
+
+    let slot_ids = |r: &Option<Record>| -> Vec<SlotId> {
+        r.as_ref().map(|r| r.slot_ids().filter(|&s| r.slot(s).is_some_and(|st| st.confirmed)).collect()).unwrap_or_default()
+    };
+    let post_confirmed = slot_ids(&post);
+    let keep = slot_ids(&pre).into_iter().filter(|s| post_confirmed.contains(s)).collect();
+    let erased_sector = match pre_head {
+        Some(h) => (h.pos.sector + 1) % cfg.sectors(),
+        None => 0,
+    };
+    let reference = Reference { args, pre_region, pre, post, keep, erased_sector };
+
+    let points = cut_points(stores, erases, torn);
+    let workers = workers.clamp(1, points.len());
+    let mut rigs = Vec::new();
+    for w in 0..workers {
+        rigs.push(rig.fork(&format!("cut{w}")).map_err(e)?);
+    }
+    let failures = std::thread::scope(|s| {
+        let handles: Vec<_> = rigs
+            .into_iter()
+            .enumerate()
+            .map(|(w, mut wrig)| {
+                let mine: Vec<CutPoint> = points.iter().copied().skip(w).step_by(workers).collect();
+                let reference = &reference;
+                s.spawn(move || {
+                    let (mut failures, mut at_post) = (Vec::new(), 0);
+                    for p in mine {
+                        match check_point(&mut wrig, cfg, reference, p, erases) {
+                            Ok(post) => at_post += usize::from(post),
+                            Err(why) => failures.push(format!("{} cut={} torn={}: {why}", step.name(), p.store, p.torn)),
+                        }
+                    }
+                    wrig.discard();
+                    (failures, at_post)
+                })
+            })
+            .collect();
+        let mut all = (Vec::new(), 0);
+        for h in handles {
+            let (f, n) = h.join().unwrap_or_else(|_| (vec!["a sweep worker panicked".to_string()], 0));
+            all.0.extend(f);
+            all.1 += n;
+        }
+        all
+    });
+    let (failures, at_post) = failures;
+    Ok(StepReport { step, args: reference.args, stores, points: points.len(), at_post, failures })
+}
+
+fn confirmed(r: &Record, s: SlotId) -> bool {
+    r.slot(s).is_some_and(|st| st.confirmed)
+}
+
+/// Runs one cut point and the cold boot after it; `Ok(true)` when the cut left the
+/// post-step record, `Ok(false)` the pre-step one.
+fn check_point<R: CutRig>(rig: &mut R, cfg: JournalConfig, refr: &Reference, p: CutPoint, erases: u32) -> Result<bool, String> {
+    let e = |e: RigError| e.to_string();
+    rig.set_region(&refr.pre_region).map_err(e)?;
+    let ran = rig.run(&format!("cut={} torn={} {}", p.store, p.torn, refr.args), None).map_err(e)?;
+    if ran != Ran::PowerCut {
+        return Err(format!("did not stop at the cut: {ran:?}"));
+    }
+    let region = rig.region().map_err(e)?;
+    let (_, after) = decode_region(cfg, &region).map_err(e)?;
+    if after != refr.pre && after != refr.post {
+        return Err(format!("record after the cut is neither the pre- nor the post-step record: {after:?}"));
+    }
+    if p.store <= erases && p.torn > 0 {
+        // The cut fell inside the erase: exactly the first `torn` bytes of the sector are erased.
+        let es = cfg.erase_size as usize;
+        let at = refr.erased_sector as usize * es;
+        let torn = (p.torn as usize).min(es);
+        let erased = region.get(at..at + torn).is_some_and(|b| b.iter().all(|&x| x == 0xFF));
+        let rest_same = region.get(at + torn..at + es) == refr.pre_region.get(at + torn..at + es);
+        if !erased || !rest_same {
+            return Err(format!("store {} is not the erase of sector {}", p.store, refr.erased_sector));
+        }
+    }
+    let cold = rig.run("app=confirm", None).map_err(e)?;
+    let Ran::App(slot) = cold else {
+        return Err(format!("cold boot after the cut ran {cold:?}"));
+    };
+    let (_, rec) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
+    let rec = rec.ok_or("no record after the cold boot")?;
+    for &s in &refr.keep {
+        if !confirmed(&rec, s) {
+            return Err(format!("confirmed slot {s} lost (cold boot ran {slot})"));
+        }
+    }
+    if !confirmed(&rec, slot) || rec.last_known_good != Some(slot) {
+        return Err(format!("cold boot ran {slot} but it is not confirmed and last-known-good: {rec:?}"));
+    }
+    Ok(after == refr.post)
+}
+
+/// Sweeps every [`Step`]; returns the reports.
+pub fn sweep_all<R: CutRig>(rig: &mut R, img: &SweepImages, torn: Torn, workers: usize) -> Result<Vec<StepReport>, String> {
+    Step::ALL.into_iter().map(|s| sweep(rig, s, img, torn, workers)).collect()
+}
+
+/// What a soak run did.
+#[derive(Debug, Clone, Default)]
+pub struct SoakReport {
+    /// Power-ons.
+    pub boots: usize,
+    /// Of which QEMU was killed before it ended.
+    pub killed: usize,
+    /// Cold boots (no kill) checked.
+    pub cold: usize,
+    /// Cold boots that were last-resort boots (every slot exhausted).
+    pub last_resort: usize,
+    /// Journal entries written over the run.
+    pub entries: u32,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// The command lines a soak picks from.
+const SOAK_ARGS: [&str; 8] = [
+    "app=confirm",
+    "app=noconfirm",
+    "app=crash",
+    "app=confirm activate=b",
+    "app=noconfirm activate=b",
+    "app=confirm activate=a",
+    "app=noconfirm activate=a",
+    "recovery app=confirm",
+];
+
+/// Kills the firmware at pseudo-random times (from `seed`) over `boots` power-ons with
+/// random command lines; after each, the record region must hold a valid record whose
+/// sequence number never went back, and now and then a cold boot must run an app that
+/// confirms itself.
+pub fn soak<R: CutRig>(rig: &mut R, a: &[u8], b: &[u8], seed: u64, boots: usize) -> Result<SoakReport, String> {
+    let e = |e: RigError| e.to_string();
+    let cfg = rig.journal();
+    let started = Instant::now();
+    rig.erase_record().map_err(e)?;
+    rig.install(SlotId::A, a).map_err(e)?;
+    rig.install(SlotId::B, b).map_err(e)?;
+    let mut rnd = noise(seed, boots * 4).into_iter();
+    let mut next = move || rnd.next().unwrap_or(0);
+    let mut report = SoakReport::default();
+    let mut seq = 0u32;
+    let mut first_seq = None;
+    let check = |rig: &mut R, seq: &mut u32, what: &str| -> Result<Option<Record>, String> {
+        let (head, rec) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
+        let now = head.map_or(0, |h| h.seq);
+        if now < *seq {
+            return Err(format!("{what}: journal went back from seq {} to {now}", *seq));
+        }
+        if *seq > 0 && rec.is_none() {
+            return Err(format!("{what}: no valid record any more"));
+        }
+        *seq = now;
+        Ok(rec)
+    };
+    for i in 0..boots {
+        let args = SOAK_ARGS[usize::from(next()) % SOAK_ARGS.len()];
+        // QEMU takes a few tens of ms to start; the firmware then runs for a few more.
+        let kill = Duration::from_millis(20 + u64::from(next()) * 80 / 255);
+        let ran = rig.run(args, Some(kill)).map_err(e)?;
+        report.boots += 1;
+        if ran == Ran::Other(None) {
+            report.killed += 1;
+        }
+        check(rig, &mut seq, &format!("boot {i} `{args}` killed after {kill:?}"))?;
+        if first_seq.is_none() && seq > 0 {
+            first_seq = Some(seq);
+        }
+        if next() < 64 || i + 1 == boots {
+            let cold = rig.run("app=confirm", None).map_err(e)?;
+            report.boots += 1;
+            report.cold += 1;
+            let Ran::App(slot) = cold else {
+                return Err(format!("boot {i}: cold boot ran {cold:?}"));
+            };
+            let rec = check(rig, &mut seq, &format!("boot {i}: cold boot"))?.ok_or("no record after a cold boot")?;
+            if rec.last_fallback == Reason::LastResort {
+                // Every slot was exhausted and this one was booted rather than brick; it
+                // stays unbootable (mark-good refuses) until something activates a slot.
+                report.last_resort += 1;
+            } else if !confirmed(&rec, slot) || rec.last_known_good != Some(slot) {
+                return Err(format!("boot {i}: cold boot ran {slot} but it is not confirmed and last-known-good"));
+            }
+        }
+    }
+    report.entries = seq.saturating_sub(first_seq.unwrap_or(seq));
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_points_cover_every_store_once_untorn() {
+        let v = cut_points(18, 1, Torn::Sample);
+        assert_eq!(v.iter().filter(|p| p.torn == 0).count(), 18);
+        assert_eq!(v.iter().filter(|p| p.store == 1 && p.torn > 0).count(), 3);
+        assert_eq!(v.len(), 18 + 3 + 5 * 7);
+        assert_eq!(cut_points(17, 0, Torn::All).len(), 17 * 8);
+        assert!(cut_points(17, 0, Torn::Sample).iter().all(|p| (1..=17).contains(&p.store) && p.torn <= 7));
+    }
+}

@@ -1,0 +1,569 @@
+//! The scenario catalogue, written once against [`Rig`]: every way an update can go
+//! right or wrong, each an assertion on what ran and what the record says.
+//!
+//! A [`Kit`] holds the signing key and the two demo apps (taken out of the signed
+//! `a-v1.img`/`b-v2.img`) and builds the variants the scenarios install: re-signed with
+//! another security counter, signed with a wrong key, a header field or an image byte
+//! tampered, truncated, too long for the slot. Each scenario starts from its own state
+//! (it erases the record region first), so scenarios can run in any order and on any
+//! rig; the virtual rig runs each in its own QEMU flash file.
+
+use ed25519_compact::{KeyPair, Seed};
+use safeslot_shared::header::{field, SlotHeader, HEADER_LEN};
+use safeslot_shared::image::{build_slot_image, sign_header, SignParams};
+use safeslot_shared::{Event, Reason, Record, SlotId, Tries};
+
+use crate::rig::{Ran, Rig};
+use crate::story::{Entry, Story, StoryError};
+
+use SlotId::{A, B};
+
+/// Tries an activation gives (the app's `activate=b`, the boot stage's fresh record).
+pub const TRIES: u8 = Tries::DEFAULT.get();
+
+/// Why a [`Kit`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KitError {
+    /// The key file is not an ed25519 PKCS#8 PEM key.
+    #[error("signing key: {0}")]
+    Key(String),
+    /// A signed image does not decode or does not fit.
+    #[error("image {0}: {1}")]
+    Image(&'static str, String),
+    /// Re-signing the image with the key does not reproduce it byte for byte.
+    #[error("image {0} was not signed with this key (re-signing does not reproduce it)")]
+    NotThisKey(&'static str),
+}
+
+/// One demo app: its header parameters and its bytes.
+#[derive(Debug, Clone)]
+struct App {
+    params: SignParams,
+    body: Vec<u8>,
+}
+
+impl App {
+    fn from_signed(name: &'static str, img: &[u8]) -> Result<App, KitError> {
+        let bad = |why: String| KitError::Image(name, why);
+        let h = SlotHeader::decode(img).map_err(|e| bad(format!("{e:?}")))?;
+        let start = usize::from(h.header_size);
+        let end = start.checked_add(h.image_len as usize).ok_or_else(|| bad("length overflows".into()))?;
+        let body = img.get(start..end).ok_or_else(|| bad("shorter than its header says".into()))?.to_vec();
+        let params = SignParams {
+            header_size: h.header_size,
+            load_addr: h.load_addr,
+            entry: h.entry,
+            version: h.version,
+            security_counter: h.security_counter,
+        };
+        Ok(App { params, body })
+    }
+}
+
+/// The key and the apps the scenarios sign their variants with.
+#[derive(Debug, Clone)]
+pub struct Kit {
+    key: KeyPair,
+    apps: [App; 2],
+    a_v1: Vec<u8>,
+    b_v2: Vec<u8>,
+    slot_size: u32,
+}
+
+impl Kit {
+    /// From the signing key (PKCS#8 PEM) and the signed demo images; checks that the key
+    /// reproduces both images exactly (ed25519 signatures are deterministic).
+    pub fn new(key_pem: &str, a_v1: &[u8], b_v2: &[u8], slot_size: u32) -> Result<Kit, KitError> {
+        let key = KeyPair::from_pem(key_pem).map_err(|e| KitError::Key(e.to_string()))?;
+        let apps = [App::from_signed("a", a_v1)?, App::from_signed("b", b_v2)?];
+        let kit = Kit { key, apps, a_v1: a_v1.to_vec(), b_v2: b_v2.to_vec(), slot_size };
+        for (slot, name, img) in [(A, "a", a_v1), (B, "b", b_v2)] {
+            let app = kit.app(slot);
+            if kit.sign(slot, app.params.security_counter) != img {
+                return Err(KitError::NotThisKey(name));
+            }
+        }
+        Ok(kit)
+    }
+
+    fn app(&self, slot: SlotId) -> &App {
+        &self.apps[usize::from(slot == B)]
+    }
+
+    /// The signed image as given (v1 for A, v2 for B).
+    pub fn original(&self, slot: SlotId) -> Vec<u8> {
+        if slot == B { self.b_v2.clone() } else { self.a_v1.clone() }
+    }
+
+    /// The slot's app signed with `security_counter`.
+    pub fn sign(&self, slot: SlotId, security_counter: u32) -> Vec<u8> {
+        self.sign_with(slot, &self.key, security_counter)
+    }
+
+    /// The slot's app signed with another key.
+    pub fn sign_with(&self, slot: SlotId, key: &KeyPair, security_counter: u32) -> Vec<u8> {
+        let app = self.app(slot);
+        let params = SignParams { security_counter, ..app.params };
+        // The apps came out of images that fit their slots, so this cannot fail.
+        build_slot_image(&params, &app.body, key, self.slot_size).unwrap_or_default()
+    }
+
+    /// The slot's image signed by a key the boot stage does not trust.
+    pub fn wrong_key(&self, slot: SlotId) -> Vec<u8> {
+        let other = KeyPair::from_seed(Seed::new([0x5A; 32]));
+        self.sign_with(slot, &other, self.app(slot).params.security_counter)
+    }
+
+    /// The slot's image with bit 0 of the first byte of header field `f` flipped (not
+    /// re-signed: what an attacker or a bit flip does).
+    pub fn tampered_header(&self, slot: SlotId, f: HeaderField) -> Vec<u8> {
+        let mut img = self.original(slot);
+        if let Some(b) = img.get_mut(f.offset()) {
+            *b ^= 0x01;
+        }
+        img
+    }
+
+    /// The slot's image with one image byte (`at` = 0.0 first, 1.0 last) flipped.
+    pub fn tampered_image(&self, slot: SlotId, at: f64) -> Vec<u8> {
+        let mut img = self.original(slot);
+        let start = usize::from(self.app(slot).params.header_size);
+        let last = img.len().saturating_sub(1);
+        let i = start + ((last - start) as f64 * at.clamp(0.0, 1.0)).round() as usize;
+        if let Some(b) = img.get_mut(i) {
+            *b ^= 0x01;
+        }
+        img
+    }
+
+    /// The slot's image missing its last `n` bytes (what an interrupted download leaves;
+    /// the rest of the slot stays erased).
+    pub fn truncated(&self, slot: SlotId, n: usize) -> Vec<u8> {
+        let mut img = self.original(slot);
+        img.truncate(img.len().saturating_sub(n));
+        img
+    }
+
+    /// A correctly signed header whose image length runs past the end of the slot,
+    /// followed by the real image.
+    pub fn past_slot(&self, slot: SlotId) -> Vec<u8> {
+        let app = self.app(slot);
+        let mut h = match sign_header(&app.params, &app.body, &self.key) {
+            Ok(h) => h,
+            Err(_) => return Vec::new(),
+        };
+        h.image_len = self.slot_size - u32::from(app.params.header_size) + 1;
+        h.signature = *self.key.sk.sign(h.signed_bytes(), None);
+        let mut img = h.encode().to_vec();
+        img.resize(usize::from(app.params.header_size), 0xFF);
+        img.extend_from_slice(&app.body);
+        img
+    }
+}
+
+/// The fields of the slot header (`docs/FORMAT.md`, "Slot header").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderField {
+    /// Magic "SSIH".
+    Magic,
+    /// Header format version.
+    Format,
+    /// Header area size.
+    HeaderSize,
+    /// Image length.
+    ImageLen,
+    /// Flags.
+    Flags,
+    /// Image version.
+    Version,
+    /// Security counter.
+    SecurityCounter,
+    /// Reserved word.
+    Reserved,
+    /// Load address.
+    LoadAddr,
+    /// Entry offset.
+    Entry,
+    /// SHA-256 of the image.
+    Hash,
+    /// Key id.
+    KeyId,
+    /// ed25519 signature.
+    Signature,
+}
+
+impl HeaderField {
+    /// Every field, in header order.
+    pub const ALL: [HeaderField; 13] = [
+        HeaderField::Magic,
+        HeaderField::Format,
+        HeaderField::HeaderSize,
+        HeaderField::ImageLen,
+        HeaderField::Flags,
+        HeaderField::Version,
+        HeaderField::SecurityCounter,
+        HeaderField::Reserved,
+        HeaderField::LoadAddr,
+        HeaderField::Entry,
+        HeaderField::Hash,
+        HeaderField::KeyId,
+        HeaderField::Signature,
+    ];
+
+    /// Byte offset of the field in the header.
+    pub fn offset(self) -> usize {
+        match self {
+            HeaderField::Magic => field::MAGIC,
+            HeaderField::Format => field::FORMAT,
+            HeaderField::HeaderSize => field::HEADER_SIZE,
+            HeaderField::ImageLen => field::IMAGE_LEN,
+            HeaderField::Flags => field::FLAGS,
+            HeaderField::Version => field::VERSION,
+            HeaderField::SecurityCounter => field::SECURITY_COUNTER,
+            HeaderField::Reserved => field::RESERVED,
+            HeaderField::LoadAddr => field::LOAD_ADDR,
+            HeaderField::Entry => field::ENTRY,
+            HeaderField::Hash => field::IMAGE_HASH,
+            HeaderField::KeyId => field::KEY_ID,
+            HeaderField::Signature => field::SIGNATURE,
+        }
+    }
+
+    /// The reason the verifier gives when bit 0 of the field's first byte flips: the
+    /// structural checks (magic, format, flags, reserved, header size), then bounds,
+    /// load address and key id come before the signature, which covers everything else.
+    pub fn expected(self) -> Reason {
+        match self {
+            HeaderField::Magic => Reason::NoImage,
+            HeaderField::Format | HeaderField::HeaderSize | HeaderField::Flags | HeaderField::Reserved => {
+                Reason::BadHeader
+            }
+            HeaderField::LoadAddr => Reason::WrongAddress,
+            HeaderField::KeyId => Reason::UnknownKey,
+            HeaderField::ImageLen
+            | HeaderField::Version
+            | HeaderField::SecurityCounter
+            | HeaderField::Entry
+            | HeaderField::Hash
+            | HeaderField::Signature => Reason::BadSignature,
+        }
+    }
+}
+
+const _: () = assert!(field::SIGNATURE + 64 == HEADER_LEN);
+
+// ---- checks on a record -------------------------------------------------------------
+
+type Check = Result<(), String>;
+
+fn slot_is(r: &Record, slot: SlotId, confirmed: bool, tries: u8) -> Check {
+    let s = r.slot(slot).ok_or(format!("no slot {slot}"))?;
+    if s.confirmed != confirmed || s.tries.get() != tries || s.unbootable.is_some() {
+        return Err(format!(
+            "slot {slot}: confirmed={} tries={} unbootable={:?}, expected confirmed={confirmed} tries={tries} bootable",
+            s.confirmed,
+            s.tries.get(),
+            s.unbootable
+        ));
+    }
+    Ok(())
+}
+
+fn lkg_is(r: &Record, slot: Option<SlotId>) -> Check {
+    if r.last_known_good != slot {
+        return Err(format!("last-known-good {:?}, expected {slot:?}", r.last_known_good));
+    }
+    Ok(())
+}
+
+fn fallback_is(r: &Record, reason: Reason) -> Check {
+    if r.last_fallback != reason {
+        return Err(format!("last-fallback {}, expected {reason}", r.last_fallback));
+    }
+    Ok(())
+}
+
+fn unbootable_is(r: &Record, slot: SlotId, ok: &[Reason]) -> Check {
+    match r.slot(slot).and_then(|s| s.unbootable) {
+        Some(why) if ok.contains(&why) => Ok(()),
+        other => Err(format!("slot {slot} unbootable={other:?}, expected one of {ok:?}")),
+    }
+}
+
+fn has_event(r: &Record, slot: Option<SlotId>, event: Event, reason: Reason) -> Check {
+    if r.history().any(|h| h.slot == slot && h.event == event && h.reason == reason) {
+        return Ok(());
+    }
+    Err(format!("history lacks {slot:?} {} {reason}: {:?}", event.name(), r.history().collect::<Vec<_>>()))
+}
+
+fn primary_is(r: &Record, slot: SlotId) -> Check {
+    if r.primary() != Some(slot) {
+        return Err(format!("primary {:?}, expected {slot}", r.primary()));
+    }
+    Ok(())
+}
+
+fn unexpected(n: usize, what: &str, why: String) -> StoryError {
+    StoryError::Unexpected { step: n, what: what.to_string(), why }
+}
+
+// ---- scenarios ----------------------------------------------------------------------
+
+/// Starts an update: a blank record region, `a` in A and `b` in B; the first boot runs A
+/// (on its factory trial), which activates B and confirms itself. Afterwards A is
+/// confirmed and last-known-good and B is next with [`TRIES`] tries.
+pub fn start_update<R: Rig>(s: &mut Story<'_, R>, a: &[u8], b: &[u8]) -> Result<(), StoryError> {
+    s.rig().erase_record()?;
+    s.rig().install(A, a)?;
+    s.rig().install(B, b)?;
+    s.boot("A (factory trial) activates B and confirms", "app=confirm activate=b", Ran::App(A), |r| {
+        slot_is(r, A, true, TRIES - 1)?;
+        lkg_is(r, Some(A))?;
+        slot_is(r, B, false, TRIES)?;
+        primary_is(r, B)
+    })?;
+    Ok(())
+}
+
+/// A factory-fresh device (blank record region, B erased) boots A on its trial, A
+/// confirms, and a confirmed boot writes nothing.
+pub fn fresh_device<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
+    rig.erase_record()?;
+    rig.install(A, &kit.original(A))?;
+    rig.install(B, &[])?;
+    if let Some(r) = rig.record()? {
+        return Err(unexpected(0, "blank record region", format!("reads as a record: {r:?}")));
+    }
+    let mut s = Story::new(rig, false);
+    s.boot("blank record: created, A boots on trial", "app=noconfirm", Ran::App(A), |r| {
+        slot_is(r, A, false, TRIES - 1)?;
+        fallback_is(r, Reason::None)?;
+        lkg_is(r, None)?;
+        has_event(r, Some(A), Event::Created, Reason::None)?;
+        has_event(r, Some(A), Event::TrialBoot, Reason::None)
+    })?;
+    s.boot("A on trial confirms", "app=confirm", Ran::App(A), |r| {
+        slot_is(r, A, true, TRIES - 2)?;
+        lkg_is(r, Some(A))?;
+        has_event(r, Some(A), Event::Confirmed, Reason::None)
+    })?;
+    let before = s.timeline.last().and_then(|e| e.record.clone());
+    s.boot("confirmed boot writes nothing", "app=confirm", Ran::App(A), |r| {
+        if Some(r) == before.as_ref() { Ok(()) } else { Err(format!("record changed: {r:?}")) }
+    })?;
+    Ok(s.timeline)
+}
+
+/// B is activated with [`TRIES`] tries, boots on trial, confirms, and stays.
+pub fn update_confirmed<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), &kit.original(B))?;
+    s.boot("B on trial confirms", "app=confirm", Ran::App(B), |r| {
+        slot_is(r, B, true, TRIES - 1)?;
+        lkg_is(r, Some(B))?;
+        slot_is(r, A, true, TRIES - 1)
+    })?;
+    s.boot("B stays", "app=confirm", Ran::App(B), |r| {
+        slot_is(r, B, true, TRIES - 1)?;
+        lkg_is(r, Some(B))?;
+        fallback_is(r, Reason::None)
+    })?;
+    Ok(s.timeline)
+}
+
+/// B is activated and never confirms (`app=noconfirm`) or crashes before confirming
+/// (`app=crash`): it runs exactly [`TRIES`] times, then A boots with `tries-exhausted`
+/// recorded, and B does not run again.
+pub fn update_never_confirms<R: Rig>(rig: &mut R, kit: &Kit, crash: bool) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), &kit.original(B))?;
+    let (args, ran) = if crash { ("app=crash", Ran::Crash) } else { ("app=noconfirm", Ran::App(B)) };
+    let mut b_runs = 0;
+    for left in (0..TRIES).rev() {
+        s.boot("B on trial, does not confirm", args, ran.clone(), |r| {
+            slot_is(r, B, false, left)?;
+            if r.last_booted == Some(B) { Ok(()) } else { Err(format!("last booted {:?}", r.last_booted)) }
+        })?;
+        b_runs += 1;
+    }
+    s.boot("B out of tries: back on A", "app=confirm", Ran::App(A), |r| {
+        fallback_is(r, Reason::TriesExhausted)?;
+        unbootable_is(r, B, &[Reason::TriesExhausted])?;
+        slot_is(r, A, true, TRIES - 1)?;
+        lkg_is(r, Some(A))?;
+        has_event(r, Some(A), Event::Fallback, Reason::TriesExhausted)
+    })?;
+    s.boot("A stays", "app=confirm", Ran::App(A), |r| unbootable_is(r, B, &[Reason::TriesExhausted]))?;
+    if b_runs != usize::from(TRIES) {
+        return Err(unexpected(s.timeline.len(), "count B's runs", format!("B ran {b_runs} times, expected {TRIES}")));
+    }
+    Ok(s.timeline)
+}
+
+/// `b` is installed in B and activated; B never runs, A boots and the record holds one
+/// of `reasons` (all image faults) for B, also as the last fallback.
+pub fn rejected_b<R: Rig>(rig: &mut R, kit: &Kit, b: &[u8], reasons: &[Reason]) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), b)?;
+    s.boot("bad B refused: A boots", "app=confirm", Ran::App(A), |r| {
+        unbootable_is(r, B, reasons)?;
+        let why = r.slot(B).and_then(|st| st.unbootable).unwrap_or(Reason::None);
+        if !why.is_image_fault() {
+            return Err(format!("{why} is not an image fault"));
+        }
+        fallback_is(r, why)?;
+        has_event(r, Some(B), Event::Unbootable, why)?;
+        slot_is(r, A, true, TRIES - 1)?;
+        lkg_is(r, Some(A))
+    })?;
+    Ok(s.timeline)
+}
+
+/// Anti-rollback: B with security counter 5 is confirmed (the floor rises to 5); then A
+/// re-signed with counter 4 is activated and refused with `rollback`; B keeps running.
+pub fn rollback<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.sign(A, 0), &kit.sign(B, 5))?;
+    s.boot("B (counter 5) confirms: floor 5", "app=confirm", Ran::App(B), |r| {
+        slot_is(r, B, true, TRIES - 1)?;
+        if r.rollback_floor == 5 { Ok(()) } else { Err(format!("floor {}, expected 5", r.rollback_floor)) }
+    })?;
+    s.rig().install(A, &kit.sign(A, 4))?;
+    s.boot("A re-signed with counter 4, activated from B", "app=confirm activate=a", Ran::App(B), |r| {
+        slot_is(r, A, false, TRIES)?;
+        primary_is(r, A)
+    })?;
+    s.boot("A below the floor: refused, B boots", "app=confirm", Ran::App(B), |r| {
+        unbootable_is(r, A, &[Reason::Rollback])?;
+        fallback_is(r, Reason::Rollback)?;
+        lkg_is(r, Some(B))?;
+        if r.rollback_floor == 5 { Ok(()) } else { Err(format!("floor {}, expected 5", r.rollback_floor)) }
+    })?;
+    Ok(s.timeline)
+}
+
+/// Both slots invalid (A's image tampered, B signed by a wrong key) after an update was
+/// started: nothing is booted (no jump, no app log) and the record says why for each.
+pub fn both_invalid<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), &kit.original(B))?;
+    s.rig().install(A, &kit.tampered_image(A, 0.5))?;
+    s.rig().install(B, &kit.wrong_key(B))?;
+    let check = |r: &Record| {
+        unbootable_is(r, A, &[Reason::BadHash])?;
+        unbootable_is(r, B, &[Reason::UnknownKey])?;
+        lkg_is(r, None)?;
+        has_event(r, Some(A), Event::Unbootable, Reason::BadHash)?;
+        has_event(r, Some(B), Event::Unbootable, Reason::UnknownKey)
+    };
+    for what in ["both slots invalid: recovery", "still recovery, nothing written"] {
+        let before = s.rig().record()?;
+        let n = s.timeline.len() + 1;
+        let e = s.boot(what, "app=confirm", Ran::Recovery, check)?;
+        if !e.boot.app_log.is_empty() {
+            return Err(unexpected(n, what, format!("an app ran: {:?}", e.boot.app_log)));
+        }
+        if n > 2 && e.record != before {
+            return Err(unexpected(n, what, "a repeated recovery boot changed the record".into()));
+        }
+    }
+    Ok(s.timeline)
+}
+
+/// The recovery input held while an update is pending: the last-known-good A boots with
+/// `recovery-input`, B's tries are untouched; released, B gets its trial.
+pub fn recovery_input<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), &kit.original(B))?;
+    s.boot("recovery input held: last-known-good A", "recovery app=confirm", Ran::App(A), |r| {
+        fallback_is(r, Reason::RecoveryInput)?;
+        slot_is(r, B, false, TRIES)?;
+        lkg_is(r, Some(A))?;
+        has_event(r, Some(A), Event::Fallback, Reason::RecoveryInput)
+    })?;
+    s.boot("released: B gets its trial", "app=noconfirm", Ran::App(B), |r| slot_is(r, B, false, TRIES - 1))?;
+    Ok(s.timeline)
+}
+
+/// The record region holds garbage (`garbage`, e.g. random bytes): the boot stage
+/// re-creates the record with `record-reset` and boots A on trial.
+pub fn garbage_record<R: Rig>(rig: &mut R, kit: &Kit, garbage: &[u8]) -> Result<Vec<Entry>, StoryError> {
+    rig.install(A, &kit.original(A))?;
+    rig.install(B, &kit.original(B))?;
+    rig.write_record_raw(garbage)?;
+    if let Some(r) = rig.record()? {
+        return Err(unexpected(0, "garbage record region", format!("reads as a record: {r:?}")));
+    }
+    let mut s = Story::new(rig, false);
+    s.boot("garbage record: re-created, A on trial", "app=noconfirm", Ran::App(A), |r| {
+        fallback_is(r, Reason::RecordReset)?;
+        slot_is(r, A, false, TRIES - 1)?;
+        has_event(r, None, Event::Created, Reason::RecordReset)
+    })?;
+    s.boot("A confirms", "app=confirm", Ran::App(A), |r| {
+        slot_is(r, A, true, TRIES - 2)?;
+        lkg_is(r, Some(A))
+    })?;
+    Ok(s.timeline)
+}
+
+/// `n` pseudo-random bytes from `seed` (xorshift64*; no dependency, same bytes everywhere).
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tamper_expectation_is_an_image_fault() {
+        for f in HeaderField::ALL {
+            assert!(f.expected().is_image_fault(), "{f:?}");
+            assert!(f.offset() < HEADER_LEN);
+        }
+    }
+
+    #[test]
+    fn noise_is_deterministic_and_not_blank() {
+        assert_eq!(noise(7, 64), noise(7, 64));
+        assert_ne!(noise(7, 64), noise(8, 64));
+        assert!(noise(1, 4096).iter().any(|&b| b != 0xFF));
+    }
+
+    #[test]
+    fn kit_round_trips_and_builds_variants() {
+        let key = KeyPair::from_seed(Seed::new([3; 32]));
+        let params = |addr| SignParams {
+            header_size: 0x400,
+            load_addr: addr,
+            entry: 0,
+            version: safeslot_shared::Version { major: 1, minor: 0, revision: 0, build: 0 },
+            security_counter: 0,
+        };
+        let body: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        let a = build_slot_image(&params(0x2101_0400), &body, &key, 0x40_0000).unwrap();
+        let b = build_slot_image(&params(0x2141_0400), &body, &key, 0x40_0000).unwrap();
+        let kit = Kit::new(&key.sk.to_pem(), &a, &b, 0x40_0000).unwrap();
+        assert_eq!(kit.sign(B, 0), b);
+        assert_ne!(kit.sign(B, 5), b);
+        assert_ne!(kit.wrong_key(A), a);
+        assert_eq!(kit.truncated(A, 10).len(), a.len() - 10);
+        assert_eq!(kit.tampered_image(A, 1.0)[a.len() - 1], a[a.len() - 1] ^ 1);
+        assert_eq!(kit.tampered_image(A, 0.0)[0x400], a[0x400] ^ 1);
+        let past = SlotHeader::decode(&kit.past_slot(A)).unwrap();
+        assert!(!past.check_bounds(0x40_0000));
+        let other = KeyPair::from_seed(Seed::new([4; 32]));
+        assert!(matches!(Kit::new(&other.sk.to_pem(), &a, &b, 0x40_0000), Err(KitError::NotThisKey("a"))));
+    }
+}
