@@ -35,7 +35,8 @@ impl Proof {
     pub fn holds(&self, tag: u32) -> bool {
         let expect = black_box(SUCCESS ^ tag);
         let first = black_box(self.word) == expect && black_box(self.complement) == !expect;
-        let second = black_box(self.complement ^ self.word) == u32::MAX && black_box(self.word ^ SUCCESS) == black_box(tag);
+        let second =
+            black_box(self.complement ^ self.word) == u32::MAX && black_box(self.word ^ SUCCESS) == black_box(tag);
         first & second
     }
 }

@@ -1,5 +1,11 @@
 //! The boot sequence over a simulated flash with real signed images.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::arithmetic_side_effects, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    missing_docs
+)]
 
 use ed25519_compact::{KeyPair, Seed};
 use embedded_storage::nor_flash::NorFlash;
@@ -34,7 +40,8 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        let flash = SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x1000, program_once: true }).unwrap();
+        let flash =
+            SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x1000, program_once: true }).unwrap();
         Rig { flash, keys: vec![*key(1).pk] }
     }
 
@@ -279,7 +286,10 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
     match o {
         Outcome::Launch(l) => {
             assert!(l.holds());
-            assert_eq!((l.slot, l.handoff.kind, l.handoff.last_fallback), (SlotId::A, BootKind::Confirmed, Reason::FlashError));
+            assert_eq!(
+                (l.slot, l.handoff.kind, l.handoff.last_fallback),
+                (SlotId::A, BootKind::Confirmed, Reason::FlashError)
+            );
         }
         o => panic!("{o:?}"),
     }

@@ -107,9 +107,7 @@ impl CutRig for VirtualRig {
 /// QEMU, looked up once per test process (the check runs QEMU, which costs a boot).
 fn qemu_path() -> Result<PathBuf, RigError> {
     static QEMU: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    QEMU.get_or_init(qemu::qemu_available)
-        .clone()
-        .map_err(|e| RigError::Qemu(qemu::QemuError::Missing(e)))
+    QEMU.get_or_init(qemu::qemu_available).clone().map_err(|e| RigError::Qemu(qemu::QemuError::Missing(e)))
 }
 
 /// Runs `cmd` with its output discarded, killed after `timeout`; its exit code, or
@@ -365,7 +363,13 @@ struct Reference {
 }
 
 /// Sweeps one step; `workers` rigs (forked from `rig`) run the cut points in parallel.
-pub fn sweep<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages, torn: Torn, workers: usize) -> Result<StepReport, String> {
+pub fn sweep<R: CutRig>(
+    rig: &mut R,
+    step: Step,
+    img: &SweepImages,
+    torn: Torn,
+    workers: usize,
+) -> Result<StepReport, String> {
     let e = |e: RigError| e.to_string();
     let cfg = rig.journal();
     let args = prepare(rig, step, img)?;
@@ -400,11 +404,17 @@ pub fn sweep<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages, torn: Torn, 
         return Err(format!("{}: expected {stores} stores, the firmware made {}", step.name(), n - 1));
     }
     if ran_past != uncut || region_past != post_region {
-        return Err(format!("{}: cut={} ran {ran_past:?} or wrote differently from the uncut run", step.name(), stores + 1));
+        return Err(format!(
+            "{}: cut={} ran {ran_past:?} or wrote differently from the uncut run",
+            step.name(),
+            stores + 1
+        ));
     }
 
     let slot_ids = |r: &Option<Record>| -> Vec<SlotId> {
-        r.as_ref().map(|r| r.slot_ids().filter(|&s| r.slot(s).is_some_and(|st| st.confirmed)).collect()).unwrap_or_default()
+        r.as_ref()
+            .map(|r| r.slot_ids().filter(|&s| r.slot(s).is_some_and(|st| st.confirmed)).collect())
+            .unwrap_or_default()
     };
     let post_confirmed = slot_ids(&post);
     let keep = slot_ids(&pre).into_iter().filter(|s| post_confirmed.contains(s)).collect();
@@ -432,7 +442,9 @@ pub fn sweep<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages, torn: Torn, 
                     for p in mine {
                         match check_point(&mut wrig, cfg, reference, p, erases) {
                             Ok(post) => at_post += usize::from(post),
-                            Err(why) => failures.push(format!("{} cut={} torn={}: {why}", step.name(), p.store, p.torn)),
+                            Err(why) => {
+                                failures.push(format!("{} cut={} torn={}: {why}", step.name(), p.store, p.torn))
+                            }
                         }
                     }
                     wrig.discard();
@@ -458,7 +470,13 @@ fn confirmed(r: &Record, s: SlotId) -> bool {
 
 /// Runs one cut point and the cold boot after it; `Ok(true)` when the cut left the
 /// post-step record, `Ok(false)` the pre-step one.
-fn check_point<R: CutRig>(rig: &mut R, cfg: JournalConfig, refr: &Reference, p: CutPoint, erases: u32) -> Result<bool, String> {
+fn check_point<R: CutRig>(
+    rig: &mut R,
+    cfg: JournalConfig,
+    refr: &Reference,
+    p: CutPoint,
+    erases: u32,
+) -> Result<bool, String> {
     let e = |e: RigError| e.to_string();
     rig.set_region(&refr.pre_region).map_err(e)?;
     let ran = rig.run(&format!("cut={} torn={} {}", p.store, p.torn, refr.args), None).map_err(e)?;
@@ -499,7 +517,12 @@ fn check_point<R: CutRig>(rig: &mut R, cfg: JournalConfig, refr: &Reference, p: 
 }
 
 /// Sweeps every [`Step`]; returns the reports.
-pub fn sweep_all<R: CutRig>(rig: &mut R, img: &SweepImages, torn: Torn, workers: usize) -> Result<Vec<StepReport>, String> {
+pub fn sweep_all<R: CutRig>(
+    rig: &mut R,
+    img: &SweepImages,
+    torn: Torn,
+    workers: usize,
+) -> Result<Vec<StepReport>, String> {
     Step::ALL.into_iter().map(|s| sweep(rig, s, img, torn, workers)).collect()
 }
 

@@ -81,7 +81,9 @@ pub enum QemuError {
 /// A sentence naming the Debian package to install (or the problem).
 pub fn qemu_available() -> Result<PathBuf, String> {
     let path = find_on_path(QEMU).ok_or_else(|| {
-        format!("{QEMU} not found on PATH: install the Debian package `{QEMU_PACKAGE}` (apt-get install -y {QEMU_PACKAGE})")
+        format!(
+            "{QEMU} not found on PATH: install the Debian package `{QEMU_PACKAGE}` (apt-get install -y {QEMU_PACKAGE})"
+        )
     })?;
     let out = Command::new(&path)
         .args(["-M", "help"])
@@ -112,9 +114,7 @@ pub fn defmt_print_available() -> Result<PathBuf, String> {
 
 /// The first executable file called `name` in a `PATH` directory.
 fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 
 /// Writes a [`FLASH_SIZE`]-style image of `size` bytes to `path`: all `0xFF`
@@ -128,17 +128,10 @@ pub fn compose_flash(path: &Path, size: usize, pieces: &[(usize, &[u8])]) -> Res
         let dst = offset
             .checked_add(bytes.len())
             .and_then(|end| image.get_mut(offset..end))
-            .ok_or(QemuError::PieceOutOfRange {
-                offset,
-                len: bytes.len(),
-                size,
-            })?;
+            .ok_or(QemuError::PieceOutOfRange { offset, len: bytes.len(), size })?;
         dst.copy_from_slice(bytes);
     }
-    fs::write(path, image).map_err(|source| QemuError::File {
-        path: path.to_owned(),
-        source,
-    })
+    fs::write(path, image).map_err(|source| QemuError::File { path: path.to_owned(), source })
 }
 
 /// One bounded run of a boot-stage ELF over a flash file.
@@ -176,10 +169,7 @@ impl QemuOutcome {
     pub fn log_segments(&self) -> Vec<&[u8]> {
         let mut segments = Vec::new();
         let mut rest = self.stdout.as_slice();
-        while let Some(at) = rest
-            .windows(HANDOFF_MARKER.len())
-            .position(|w| w == HANDOFF_MARKER)
-        {
+        while let Some(at) = rest.windows(HANDOFF_MARKER.len()).position(|w| w == HANDOFF_MARKER) {
             let (head, tail) = rest.split_at(at);
             segments.push(head);
             rest = tail.get(HANDOFF_MARKER.len()..).unwrap_or_default();
@@ -192,12 +182,7 @@ impl QemuOutcome {
 impl QemuRun {
     /// A run of `elf` over `flash_img`, with an empty command line and a 30 s timeout.
     pub fn new(elf: impl Into<PathBuf>, flash_img: impl Into<PathBuf>) -> Self {
-        Self {
-            elf: elf.into(),
-            flash_img: flash_img.into(),
-            append: String::new(),
-            timeout: Duration::from_secs(30),
-        }
+        Self { elf: elf.into(), flash_img: flash_img.into(), append: String::new(), timeout: Duration::from_secs(30) }
     }
 
     /// The QEMU command line for this run.
@@ -215,15 +200,7 @@ impl QemuRun {
             .arg("-kernel")
             .arg(&self.elf)
             .args(["-semihosting-config", "enable=on,target=native"])
-            .args([
-                "-display",
-                "none",
-                "-serial",
-                "none",
-                "-monitor",
-                "none",
-                "-no-reboot",
-            ]);
+            .args(["-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot"]);
         if !self.append.is_empty() {
             cmd.arg("-append").arg(&self.append);
         }
@@ -243,27 +220,14 @@ impl QemuRun {
 /// Runs `cmd` with piped output, killing it after `timeout`.
 fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<QemuOutcome, QemuError> {
     let what = format!("{cmd:?}");
-    let process = |source| QemuError::Process {
-        what: what.clone(),
-        source,
-    };
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(process)?;
+    let process = |source| QemuError::Process { what: what.clone(), source };
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(process)?;
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let (status, timed_out) = wait_bounded(&mut child, timeout).map_err(process)?;
     let stdout = stdout.join().unwrap_or_default();
     let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-    Ok(QemuOutcome {
-        exit_code: if timed_out { None } else { status.code() },
-        stdout,
-        stderr,
-        timed_out,
-    })
+    Ok(QemuOutcome { exit_code: if timed_out { None } else { status.code() }, stdout, stderr, timed_out })
 }
 
 /// Waits for `child` until `timeout`, then kills it; returns its status and
@@ -301,10 +265,7 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>
 pub fn decode_defmt(elf: &Path, log: &[u8]) -> Result<String, QemuError> {
     let tool = defmt_print_available().map_err(QemuError::Missing)?;
     let what = format!("{} -e {}", tool.display(), elf.display());
-    let process = |source| QemuError::Process {
-        what: what.clone(),
-        source,
-    };
+    let process = |source| QemuError::Process { what: what.clone(), source };
     let mut child = Command::new(&tool)
         .arg("-e")
         .arg(elf)
@@ -343,11 +304,7 @@ mod tests {
         assert_eq!(&image[62..], &[9, 9]);
         assert!(matches!(
             compose_flash(&path, 64, &[(63, &[1, 2])]),
-            Err(QemuError::PieceOutOfRange {
-                offset: 63,
-                len: 2,
-                size: 64
-            })
+            Err(QemuError::PieceOutOfRange { offset: 63, len: 2, size: 64 })
         ));
         fs::remove_dir_all(dir).unwrap();
     }
@@ -357,12 +314,7 @@ mod tests {
         let mut stdout = b"boot".to_vec();
         stdout.extend_from_slice(HANDOFF_MARKER);
         stdout.extend_from_slice(b"app");
-        let outcome = QemuOutcome {
-            exit_code: Some(0x42),
-            stdout,
-            stderr: String::new(),
-            timed_out: false,
-        };
+        let outcome = QemuOutcome { exit_code: Some(0x42), stdout, stderr: String::new(), timed_out: false };
         assert_eq!(outcome.log_segments(), vec![&b"boot"[..], &b"app"[..]]);
     }
 

@@ -145,7 +145,12 @@ pub struct VirtualRig {
 
 impl VirtualRig {
     /// A rig with a fresh (all 0xFF) flash file at `flash_img`.
-    pub fn new(board: BoardFlash, boot_elf: PathBuf, app_elfs: Vec<PathBuf>, flash_img: PathBuf) -> Result<Self, RigError> {
+    pub fn new(
+        board: BoardFlash,
+        boot_elf: PathBuf,
+        app_elfs: Vec<PathBuf>,
+        flash_img: PathBuf,
+    ) -> Result<Self, RigError> {
         qemu::compose_flash(&flash_img, FLASH_SIZE, &[])?;
         Ok(VirtualRig { board, boot_elf, app_elfs, flash_img, timeout: Duration::from_secs(20) })
     }

@@ -93,7 +93,11 @@ impl Kit {
 
     /// The signed image as given (v1 for A, v2 for B).
     pub fn original(&self, slot: SlotId) -> Vec<u8> {
-        if slot == B { self.b_v2.clone() } else { self.a_v1.clone() }
+        if slot == B {
+            self.b_v2.clone()
+        } else {
+            self.a_v1.clone()
+        }
     }
 
     /// The slot's app signed with `security_counter`.
@@ -351,7 +355,11 @@ pub fn fresh_device<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryE
     })?;
     let before = s.timeline.last().and_then(|e| e.record.clone());
     s.boot("confirmed boot writes nothing", "app=confirm", Ran::App(A), |r| {
-        if Some(r) == before.as_ref() { Ok(()) } else { Err(format!("record changed: {r:?}")) }
+        if Some(r) == before.as_ref() {
+            Ok(())
+        } else {
+            Err(format!("record changed: {r:?}"))
+        }
     })?;
     Ok(s.timeline)
 }
@@ -384,7 +392,11 @@ pub fn update_never_confirms<R: Rig>(rig: &mut R, kit: &Kit, crash: bool) -> Res
     for left in (0..TRIES).rev() {
         s.boot("B on trial, does not confirm", args, ran.clone(), |r| {
             slot_is(r, B, false, left)?;
-            if r.last_booted == Some(B) { Ok(()) } else { Err(format!("last booted {:?}", r.last_booted)) }
+            if r.last_booted == Some(B) {
+                Ok(())
+            } else {
+                Err(format!("last booted {:?}", r.last_booted))
+            }
         })?;
         b_runs += 1;
     }
@@ -428,7 +440,11 @@ pub fn rollback<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError
     start_update(&mut s, &kit.sign(A, 0), &kit.sign(B, 5))?;
     s.boot("B (counter 5) confirms: floor 5", "app=confirm", Ran::App(B), |r| {
         slot_is(r, B, true, TRIES - 1)?;
-        if r.rollback_floor == 5 { Ok(()) } else { Err(format!("floor {}, expected 5", r.rollback_floor)) }
+        if r.rollback_floor == 5 {
+            Ok(())
+        } else {
+            Err(format!("floor {}, expected 5", r.rollback_floor))
+        }
     })?;
     s.rig().install(A, &kit.sign(A, 4))?;
     s.boot("A re-signed with counter 4, activated from B", "app=confirm activate=a", Ran::App(B), |r| {
@@ -439,7 +455,11 @@ pub fn rollback<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError
         unbootable_is(r, A, &[Reason::Rollback])?;
         fallback_is(r, Reason::Rollback)?;
         lkg_is(r, Some(B))?;
-        if r.rollback_floor == 5 { Ok(()) } else { Err(format!("floor {}, expected 5", r.rollback_floor)) }
+        if r.rollback_floor == 5 {
+            Ok(())
+        } else {
+            Err(format!("floor {}, expected 5", r.rollback_floor))
+        }
     })?;
     Ok(s.timeline)
 }

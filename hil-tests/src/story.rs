@@ -112,7 +112,8 @@ impl<'a, R: Rig> Story<'a, R> {
         }
         let fail = |why: String| StoryError::Unexpected { step: n, what: what.to_string(), why };
         if entry.ran != expect {
-            let logs = entry.boot.boot_log.iter().chain(&entry.boot.app_log).cloned().collect::<Vec<_>>().join("\n    ");
+            let logs =
+                entry.boot.boot_log.iter().chain(&entry.boot.app_log).cloned().collect::<Vec<_>>().join("\n    ");
             return Err(fail(format!("expected {expect:?}, got {:?}\n    {logs}", entry.ran)));
         }
         let r = record.ok_or_else(|| fail("no valid record after the boot".into()))?;
@@ -125,7 +126,11 @@ impl<'a, R: Rig> Story<'a, R> {
 fn slot_is(r: &Record, slot: SlotId, confirmed: bool, tries: u8) -> Result<(), String> {
     let s = r.slot(slot).ok_or("no such slot")?;
     if s.confirmed != confirmed || s.tries.get() != tries {
-        return Err(format!("slot {slot}: confirmed={} tries={}, expected confirmed={confirmed} tries={tries}", s.confirmed, s.tries.get()));
+        return Err(format!(
+            "slot {slot}: confirmed={} tries={}, expected confirmed={confirmed} tries={tries}",
+            s.confirmed,
+            s.tries.get()
+        ));
     }
     Ok(())
 }
@@ -155,7 +160,8 @@ pub fn demo<R: Rig>(rig: &mut R, images: &Images, echo: bool) -> Result<Vec<Entr
     s.boot("v1 activates v2 again", "app=confirm activate=b", Ran::App(A), |r| slot_is(r, B, false, 3))?;
     s.boot("good v2 boots on trial and confirms", "app=confirm", Ran::App(B), |r| slot_is(r, B, true, 2))?;
     s.boot("v2 stays", "app=confirm", Ran::App(B), |r| {
-        slot_is(r, B, true, 2).and_then(|()| if r.last_known_good == Some(B) { Ok(()) } else { Err("B is not LKG".into()) })
+        slot_is(r, B, true, 2)
+            .and_then(|()| if r.last_known_good == Some(B) { Ok(()) } else { Err("B is not LKG".into()) })
     })?;
     let mut tampered = images.b_v2.clone();
     let mid = tampered.len() - (tampered.len() - 0x400) / 2;

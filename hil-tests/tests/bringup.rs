@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use safeslot_hil::qemu::{
-    compose_flash, decode_defmt, defmt_print_available, qemu_available, QemuOutcome, QemuRun,
-    EXIT_APP_OK, EXIT_BAD_CMDLINE, EXIT_CUT, FLASH_SIZE,
+    compose_flash, decode_defmt, defmt_print_available, qemu_available, QemuOutcome, QemuRun, EXIT_APP_OK,
+    EXIT_BAD_CMDLINE, EXIT_CUT, FLASH_SIZE,
 };
 
 /// These mirror `boards/qemu-mps2-an386/layout.toml` and `src/bin/bringup-boot.rs`.
@@ -56,17 +56,10 @@ fn rig(test: &str) -> Option<Rig> {
         .arg(&app)
         .arg(&app_bin_path)
         .status()
-        .unwrap_or_else(|e| {
-            panic!("{objcopy:?}: {e} (install the Debian package `llvm` or set LLVM_OBJCOPY)")
-        });
+        .unwrap_or_else(|e| panic!("{objcopy:?}: {e} (install the Debian package `llvm` or set LLVM_OBJCOPY)"));
     assert!(status.success(), "objcopy of {} failed", app.display());
     let app_bin = fs::read(&app_bin_path).unwrap();
-    Some(Rig {
-        boot,
-        app,
-        app_bin,
-        dir,
-    })
+    Some(Rig { boot, app, app_bin, dir })
 }
 
 impl Rig {
@@ -74,12 +67,7 @@ impl Rig {
     fn compose(&self) -> PathBuf {
         let path = self.dir.join("flash.img");
         let fill = vec![FILL; 2 * SECTOR];
-        compose_flash(
-            &path,
-            FLASH_SIZE,
-            &[(0, &fill), (SLOT_A_OFFSET + SLOT_A_HEADER, &self.app_bin)],
-        )
-        .unwrap();
+        compose_flash(&path, FLASH_SIZE, &[(0, &fill), (SLOT_A_OFFSET + SLOT_A_HEADER, &self.app_bin)]).unwrap();
         path
     }
 
@@ -88,11 +76,7 @@ impl Rig {
         run.append = append.to_owned();
         run.timeout = Duration::from_secs(60);
         let outcome = run.run().unwrap();
-        assert!(
-            !outcome.timed_out,
-            "QEMU timed out; stderr: {}",
-            outcome.stderr
-        );
+        assert!(!outcome.timed_out, "QEMU timed out; stderr: {}", outcome.stderr);
         outcome
     }
 
@@ -104,10 +88,7 @@ impl Rig {
         }
         let segments = outcome.log_segments();
         let boot = decode_defmt(&self.boot, segments[0]).unwrap();
-        let app = segments
-            .get(1)
-            .map(|s| decode_defmt(&self.app, s).unwrap())
-            .unwrap_or_default();
+        let app = segments.get(1).map(|s| decode_defmt(&self.app, s).unwrap()).unwrap_or_default();
         Some((boot, app))
     }
 }
@@ -126,13 +107,8 @@ fn record(flash: &Path) -> Vec<u8> {
 /// with the `torn` leading bytes of the next one landed.
 fn expected_record(stores: usize, torn: usize) -> Vec<u8> {
     let mut r = vec![FILL; 2 * SECTOR];
-    let ops: [(usize, &[u8]); 5] = [
-        (0, &[0xFF; SECTOR]),
-        (0, MAGIC0),
-        (8, MAGIC1),
-        (SECTOR, &[0xFF; SECTOR]),
-        (SECTOR, MAGIC0),
-    ];
+    let ops: [(usize, &[u8]); 5] =
+        [(0, &[0xFF; SECTOR]), (0, MAGIC0), (8, MAGIC1), (SECTOR, &[0xFF; SECTOR]), (SECTOR, MAGIC0)];
     for (i, (at, bytes)) in ops.iter().enumerate() {
         let n = if i < stores {
             bytes.len()
@@ -151,20 +127,12 @@ fn boot_stage_hands_off_to_slot_a() {
     let Some(rig) = rig("handoff") else { return };
     let flash = rig.compose();
     let outcome = rig.run(&flash, "");
-    assert_eq!(
-        outcome.exit_code,
-        Some(EXIT_APP_OK),
-        "stderr: {}",
-        outcome.stderr
-    );
+    assert_eq!(outcome.exit_code, Some(EXIT_APP_OK), "stderr: {}", outcome.stderr);
     assert_eq!(record(&flash), expected_record(5, 0));
     if let Some((boot, app)) = rig.logs(&outcome) {
         assert!(boot.contains("stage up"), "boot log: {boot}");
         assert!(boot.contains("flash ok: 5 stores"), "boot log: {boot}");
-        assert!(
-            app.contains("app running from 0x21010400"),
-            "app log: {app}"
-        );
+        assert!(app.contains("app running from 0x21010400"), "app log: {app}");
     }
 }
 
@@ -174,22 +142,10 @@ fn cut_stops_before_the_store() {
     for (cut, torn) in [(1, 0), (2, 0), (3, 0), (3, 3), (4, 100), (5, 7)] {
         let flash = rig.compose();
         let outcome = rig.run(&flash, &format!("cut={cut} torn={torn}"));
-        assert_eq!(
-            outcome.exit_code,
-            Some(EXIT_CUT),
-            "cut={cut}; stderr: {}",
-            outcome.stderr
-        );
-        assert_eq!(
-            record(&flash),
-            expected_record(cut - 1, torn),
-            "cut={cut} torn={torn}"
-        );
+        assert_eq!(outcome.exit_code, Some(EXIT_CUT), "cut={cut}; stderr: {}", outcome.stderr);
+        assert_eq!(record(&flash), expected_record(cut - 1, torn), "cut={cut} torn={torn}");
         if let Some((boot, _)) = rig.logs(&outcome) {
-            assert!(
-                boot.contains(&format!("power cut at store {cut}")),
-                "boot log: {boot}"
-            );
+            assert!(boot.contains(&format!("power cut at store {cut}")), "boot log: {boot}");
         }
     }
 }
@@ -202,12 +158,7 @@ fn relaunch_after_cut_reuses_the_flash_file() {
     assert_eq!(cut.exit_code, Some(EXIT_CUT));
     assert_eq!(record(&flash), expected_record(2, 0));
     let again = rig.run(&flash, "");
-    assert_eq!(
-        again.exit_code,
-        Some(EXIT_APP_OK),
-        "stderr: {}",
-        again.stderr
-    );
+    assert_eq!(again.exit_code, Some(EXIT_APP_OK), "stderr: {}", again.stderr);
     assert_eq!(record(&flash), expected_record(5, 0));
 }
 
@@ -217,9 +168,5 @@ fn bad_cut_value_is_refused() {
     let flash = rig.compose();
     let outcome = rig.run(&flash, "cut=x");
     assert_eq!(outcome.exit_code, Some(EXIT_BAD_CMDLINE));
-    assert_eq!(
-        record(&flash),
-        vec![FILL; 2 * SECTOR],
-        "a refused plan must store nothing"
-    );
+    assert_eq!(record(&flash), vec![FILL; 2 * SECTOR], "a refused plan must store nothing");
 }

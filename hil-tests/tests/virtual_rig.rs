@@ -47,7 +47,8 @@ fn images(s: &Setup) -> Images {
 }
 
 fn kit(s: &Setup) -> Kit {
-    let key = std::env::var_os("SAFESLOT_RIG_KEY").expect("SAFESLOT_RIG_KEY (the signing key; `cargo xtask test` sets it)");
+    let key =
+        std::env::var_os("SAFESLOT_RIG_KEY").expect("SAFESLOT_RIG_KEY (the signing key; `cargo xtask test` sets it)");
     let pem = std::fs::read_to_string(&key).unwrap();
     let i = images(s);
     let board = BoardFlash::from_layout(&s.layout);

@@ -91,39 +91,21 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
 
     fn try_from(raw: RawAgentConfig) -> Result<Self, LayoutError> {
         let device = match raw.record.device {
-            Some(d) if d.is_empty() => {
-                return Err(LayoutError::EmptyField {
-                    field: "record.device".to_owned(),
-                })
-            }
+            Some(d) if d.is_empty() => return Err(LayoutError::EmptyField { field: "record.device".to_owned() }),
             other => other,
         };
         let erase_size = validate::check_erase_size(raw.record.erase_size)?;
         let write_size = validate::check_write_size(raw.record.write_size)?;
         let erase = u64::from(erase_size);
-        let record = validate::check_record(
-            &RawRegion {
-                offset: raw.record.offset,
-                size: raw.record.size,
-            },
-            erase,
-            None,
-        )?;
+        let record =
+            validate::check_record(&RawRegion { offset: raw.record.offset, size: raw.record.size }, erase, None)?;
         let slots = validate::check_slots(&raw.slot, erase, None)?;
         validate::check_flash_overlaps(record, &slots)?;
         let public_keys = match raw.keys {
             None => Vec::new(),
             Some(k) => validate::check_key_entries(k.public)?,
         };
-        Ok(Self {
-            device,
-            record,
-            erase_size,
-            write_size,
-            program_once: raw.record.program_once,
-            slots,
-            public_keys,
-        })
+        Ok(Self { device, record, erase_size, write_size, program_once: raw.record.program_once, slots, public_keys })
     }
 }
 
@@ -155,9 +137,7 @@ impl AgentConfig {
     pub fn from_layout(layout: &Layout, device_override: Option<&str>) -> Self {
         let flash = layout.flash();
         Self {
-            device: device_override
-                .map(str::to_owned)
-                .or_else(|| flash.device.clone()),
+            device: device_override.map(str::to_owned).or_else(|| flash.device.clone()),
             record: layout.record(),
             erase_size: flash.erase_size,
             write_size: flash.write_size,
@@ -183,18 +163,14 @@ impl AgentConfig {
     ///
     /// [`LayoutError::Read`] if it cannot be read, otherwise as [`AgentConfig::parse`].
     pub fn load(path: &Path) -> Result<Self, LayoutError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LayoutError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| LayoutError::Read { path: path.to_path_buf(), source })?;
         Self::parse_named(&text, &path.display().to_string())
     }
 
     fn parse_named(text: &str, origin: &str) -> Result<Self, LayoutError> {
-        let raw: RawAgentConfig = toml::from_str(text).map_err(|e| LayoutError::Parse {
-            origin: origin.to_owned(),
-            source: Box::new(e),
-        })?;
+        let raw: RawAgentConfig =
+            toml::from_str(text).map_err(|e| LayoutError::Parse { origin: origin.to_owned(), source: Box::new(e) })?;
         Self::try_from(raw)
     }
 
@@ -204,18 +180,10 @@ impl AgentConfig {
     ///
     /// [`LayoutError::UnknownSlot`] if there is none.
     pub fn slot(&self, name: &str) -> Result<&Slot, LayoutError> {
-        self.slots
-            .iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| LayoutError::UnknownSlot {
-                name: name.to_owned(),
-                known: self
-                    .slots
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        self.slots.iter().find(|s| s.name == name).ok_or_else(|| LayoutError::UnknownSlot {
+            name: name.to_owned(),
+            known: self.slots.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
     }
 
     /// Checks that the record and every slot fit in a device of
@@ -225,26 +193,15 @@ impl AgentConfig {
     ///
     /// [`LayoutError::OutsideFlash`] for the first region that does not fit.
     pub fn check_device_size(&self, device_size: u64) -> Result<(), LayoutError> {
-        let regions = std::iter::once((
-            "record".to_owned(),
-            u64::from(self.record.offset),
-            self.record.end(),
-        ))
-        .chain(self.slots.iter().enumerate().map(|(i, s)| {
-            (
-                format!("slot[{i}] {:?}", s.name),
-                u64::from(s.offset),
-                s.end(),
-            )
-        }));
+        let regions = std::iter::once(("record".to_owned(), u64::from(self.record.offset), self.record.end())).chain(
+            self.slots
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("slot[{i}] {:?}", s.name), u64::from(s.offset), s.end())),
+        );
         for (field, offset, end) in regions {
             if end > device_size {
-                return Err(LayoutError::OutsideFlash {
-                    field,
-                    offset,
-                    end,
-                    flash_size: device_size,
-                });
+                return Err(LayoutError::OutsideFlash { field, offset, end, flash_size: device_size });
             }
         }
         Ok(())
@@ -311,8 +268,7 @@ mod tests {
     use crate::{Layout, LayoutError};
 
     fn qemu() -> Layout {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-mps2-an386/layout.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-mps2-an386/layout.toml");
         Layout::load(&path).unwrap()
     }
 
@@ -361,10 +317,7 @@ public = ["keys/dev.pub.pem"]
         let c = AgentConfig::parse(GOLDEN).unwrap();
         assert_eq!(c.record.offset, 0);
         assert_eq!(c.record.size, 0x2000);
-        assert_eq!(
-            (c.erase_size, c.write_size, c.program_once),
-            (0x1000, 8, true)
-        );
+        assert_eq!((c.erase_size, c.write_size, c.program_once), (0x1000, 8, true));
         assert_eq!(c.slot("b").unwrap().offset, 0x41_0000);
         assert_eq!(c.slots, layout.slots());
         assert_eq!(c.public_keys, ["keys/dev.pub.pem"]);
@@ -372,9 +325,8 @@ public = ["keys/dev.pub.pem"]
 
     #[test]
     fn device_and_keys_are_optional() {
-        let text = GOLDEN
-            .replace("device = \"/dev/mtd0\"\n", "")
-            .replace("\n[keys]\npublic = [\"keys/dev.pub.pem\"]\n", "");
+        let text =
+            GOLDEN.replace("device = \"/dev/mtd0\"\n", "").replace("\n[keys]\npublic = [\"keys/dev.pub.pem\"]\n", "");
         let c = AgentConfig::parse(&text).unwrap();
         assert_eq!(c.device, None);
         assert!(c.public_keys.is_empty());
@@ -391,10 +343,8 @@ public = ["keys/dev.pub.pem"]
 
     #[test]
     fn rejects_unknown_fields_and_bad_geometry() {
-        let e = AgentConfig::parse(
-            &GOLDEN.replace("program_once = true", "program_once = true\nflash_base = 0"),
-        )
-        .unwrap_err();
+        let e = AgentConfig::parse(&GOLDEN.replace("program_once = true", "program_once = true\nflash_base = 0"))
+            .unwrap_err();
         assert!(matches!(e, LayoutError::Parse { .. }), "{e:?}");
         assert!(e.to_string().starts_with("agent config"), "{e}");
         for (from, to) in [
@@ -404,26 +354,17 @@ public = ["keys/dev.pub.pem"]
             ("offset = 0x41_0000", "offset = 0x41_0800"),
             ("offset = 0x41_0000", "offset = 0x20_0000"),
             ("name = \"b\"", "name = \"a\""),
-            (
-                "header_size = 0x400\n\n[keys]",
-                "header_size = 0x40_0000\n\n[keys]",
-            ),
+            ("header_size = 0x400\n\n[keys]", "header_size = 0x40_0000\n\n[keys]"),
             ("device = \"/dev/mtd0\"", "device = \"\""),
             ("public = [\"keys/dev.pub.pem\"]", "public = []"),
         ] {
             assert!(GOLDEN.contains(from), "{from}");
             let r = AgentConfig::parse(&GOLDEN.replacen(from, to, 1));
             assert!(r.is_err(), "{from} -> {to} accepted");
-            assert!(
-                !matches!(r, Err(LayoutError::Parse { .. })),
-                "{from} -> {to}: {r:?}"
-            );
+            assert!(!matches!(r, Err(LayoutError::Parse { .. })), "{from} -> {to}: {r:?}");
         }
         let one_slot = GOLDEN.split("\n[[slot]]\nname = \"b\"").next().unwrap();
-        assert!(matches!(
-            AgentConfig::parse(one_slot),
-            Err(LayoutError::SlotCount { count: 1 })
-        ));
+        assert!(matches!(AgentConfig::parse(one_slot), Err(LayoutError::SlotCount { count: 1 })));
     }
 
     #[test]
@@ -432,9 +373,6 @@ public = ["keys/dev.pub.pem"]
         assert!(c.check_device_size(0x100_0000).is_ok());
         assert!(c.check_device_size(0x81_0000).is_ok());
         let e = c.check_device_size(0x80_0000).unwrap_err();
-        assert!(
-            matches!(&e, LayoutError::OutsideFlash { field, .. } if field == "slot[1] \"b\""),
-            "{e:?}"
-        );
+        assert!(matches!(&e, LayoutError::OutsideFlash { field, .. } if field == "slot[1] \"b\""), "{e:?}");
     }
 }

@@ -38,10 +38,7 @@ impl Generated {
     /// The directory holding the `memory.x` for an application in `slot`.
     #[must_use]
     pub fn app_dir(&self, slot: &str) -> Option<&Path> {
-        self.app_dirs
-            .iter()
-            .find(|(name, _)| name == slot)
-            .map(|(_, dir)| dir.as_path())
+        self.app_dirs.iter().find(|(name, _)| name == slot).map(|(_, dir)| dir.as_path())
     }
 }
 
@@ -52,15 +49,9 @@ fn write_if_changed(path: &Path, contents: &str) -> Result<(), LayoutError> {
         return Ok(());
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| LayoutError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| LayoutError::Write { path: dir.to_path_buf(), source })?;
     }
-    std::fs::write(path, contents).map_err(|source| LayoutError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, contents).map_err(|source| LayoutError::Write { path: path.to_path_buf(), source })
 }
 
 impl Layout {
@@ -83,12 +74,7 @@ impl Layout {
         write_if_changed(&consts, &self.rust_consts())?;
         let agent_config = out_dir.join("agent.toml");
         write_if_changed(&agent_config, &self.agent_config(None))?;
-        Ok(Generated {
-            boot_dir,
-            app_dirs,
-            consts,
-            agent_config,
-        })
+        Ok(Generated { boot_dir, app_dirs, consts, agent_config })
     }
 }
 
@@ -109,10 +95,7 @@ impl Layout {
 /// # Errors
 ///
 /// Whatever [`Layout::load`] or [`Layout::write_outputs`] reports.
-pub fn build_script_emit(
-    layout_path: &Path,
-    out_dir: &Path,
-) -> Result<(Layout, Generated), LayoutError> {
+pub fn build_script_emit(layout_path: &Path, out_dir: &Path) -> Result<(Layout, Generated), LayoutError> {
     // Printed before loading, so a broken layout is re-read once fixed.
     println!("cargo:rerun-if-changed={}", layout_path.display());
     println!("cargo:rerun-if-env-changed={PUBLIC_KEYS_ENV}");

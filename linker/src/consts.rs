@@ -43,13 +43,7 @@ impl Layout {
         let o = &mut out;
         let flash = self.flash();
         let n = self.slots().len();
-        item(
-            o,
-            "Board name (`[board] name`).",
-            "BOARD_NAME",
-            "&str",
-            &format!("{:?}", self.board().name),
-        );
+        item(o, "Board name (`[board] name`).", "BOARD_NAME", "&str", &format!("{:?}", self.board().name));
         item(
             o,
             "Rust target triple of the board's images (`[board] target`).",
@@ -64,13 +58,7 @@ impl Layout {
             "u32",
             &hex(flash.base),
         );
-        item(
-            o,
-            "Size of that flash device in bytes (`[flash] size`).",
-            "FLASH_SIZE",
-            "u32",
-            &hex(flash.size),
-        );
+        item(o, "Size of that flash device in bytes (`[flash] size`).", "FLASH_SIZE", "u32", &hex(flash.size));
         item(
             o,
             "Erase sector size in bytes, a power of two (`[flash] erase_size`).",
@@ -85,7 +73,13 @@ impl Layout {
             "u32",
             &flash.write_size.to_string(),
         );
-        item(o, "Whether a write-word may be programmed only once per erase, as on ECC flash (`[flash] program_once`).", "PROGRAM_ONCE", "bool", &flash.program_once.to_string());
+        item(
+            o,
+            "Whether a write-word may be programmed only once per erase, as on ECC flash (`[flash] program_once`).",
+            "PROGRAM_ONCE",
+            "bool",
+            &flash.program_once.to_string(),
+        );
         item(
             o,
             "Offset of the boot-control record area from `FLASH_BASE` (`[record] offset`).",
@@ -100,13 +94,7 @@ impl Layout {
             "u32",
             &hex(self.record().size),
         );
-        item(
-            o,
-            "Number of slots (`[[slot]]` tables), 2 to 4.",
-            "SLOT_COUNT",
-            "usize",
-            &n.to_string(),
-        );
+        item(o, "Number of slots (`[[slot]]` tables), 2 to 4.", "SLOT_COUNT", "usize", &n.to_string());
         item(
             o,
             "Slot names, in layout order; index `i` of every `SLOT_*` array is the same slot.",
@@ -128,8 +116,13 @@ impl Layout {
             &format!("[u32; {n}]"),
             &array(self.slots().iter().map(|s| hex(s.size))),
         );
-        item(o, "Bytes reserved for the slot header before each image (a power of two, so the vector table is aligned).", "SLOT_HEADER_SIZES", &format!("[u32; {n}]"),
-            &array(self.slots().iter().map(|s| hex(s.header_size))));
+        item(
+            o,
+            "Bytes reserved for the slot header before each image (a power of two, so the vector table is aligned).",
+            "SLOT_HEADER_SIZES",
+            &format!("[u32; {n}]"),
+            &array(self.slots().iter().map(|s| hex(s.header_size))),
+        );
         item(o, "Address of the hand-off block the boot stage leaves for the app, outside both RAM ranges (`[handoff] address`).", "HANDOFF_ADDRESS", "u32", &hex(self.handoff().base));
         item(
             o,
@@ -166,13 +159,7 @@ impl Layout {
             "u32",
             &hex(self.bootloader_ram().size),
         );
-        item(
-            o,
-            "Start of the applications' RAM (`[app] ram_base`).",
-            "APP_RAM_BASE",
-            "u32",
-            &hex(self.app_ram().base),
-        );
+        item(o, "Start of the applications' RAM (`[app] ram_base`).", "APP_RAM_BASE", "u32", &hex(self.app_ram().base));
         item(
             o,
             "Size of the applications' RAM in bytes (`[app] ram_size`).",

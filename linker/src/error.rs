@@ -49,7 +49,9 @@ pub enum LayoutError {
         name: String,
     },
     /// `[board] target` is not a plausible target triple.
-    #[error("board.target = {target:?}: must be a non-empty Rust target triple (ascii letters, digits, '-', '_', '.')")]
+    #[error(
+        "board.target = {target:?}: must be a non-empty Rust target triple (ascii letters, digits, '-', '_', '.')"
+    )]
     Target {
         /// The target as written.
         target: String,
@@ -74,9 +76,7 @@ pub enum LayoutError {
     },
     /// A region ends above 4 GiB. safeslot-layout only supports 32-bit
     /// address spaces for now: every generated address is a `u32`.
-    #[error(
-        "{field} ends at {end:#x}, above 4 GiB: only 32-bit address spaces are supported for now"
-    )]
+    #[error("{field} ends at {end:#x}, above 4 GiB: only 32-bit address spaces are supported for now")]
     AddressTooHigh {
         /// The region, e.g. `flash`.
         field: String,
@@ -145,9 +145,7 @@ pub enum LayoutError {
         header_size: u64,
     },
     /// A slot cannot hold its header plus 1 KiB of image.
-    #[error(
-        "{field} = {size:#x}: a slot must hold its header plus 1 KiB, at least {minimum:#x} bytes"
-    )]
+    #[error("{field} = {size:#x}: a slot must hold its header plus 1 KiB, at least {minimum:#x} bytes")]
     SlotTooSmall {
         /// The field, e.g. `slot[0] "a".size`.
         field: String,

@@ -152,10 +152,8 @@ impl Layout {
     /// if it does not match the schema, or the validation error of the first
     /// rule it breaks.
     pub fn load(path: &Path) -> Result<Self, LayoutError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LayoutError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| LayoutError::Read { path: path.to_path_buf(), source })?;
         let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
         Self::parse_named(&text, base_dir, &path.display().to_string())
     }
@@ -172,10 +170,8 @@ impl Layout {
     }
 
     fn parse_named(text: &str, base_dir: &Path, origin: &str) -> Result<Self, LayoutError> {
-        let raw: RawLayout = toml::from_str(text).map_err(|e| LayoutError::Parse {
-            origin: origin.to_owned(),
-            source: Box::new(e),
-        })?;
+        let raw: RawLayout =
+            toml::from_str(text).map_err(|e| LayoutError::Parse { origin: origin.to_owned(), source: Box::new(e) })?;
         crate::validate::validate(raw, base_dir)
     }
 
@@ -238,10 +234,7 @@ impl Layout {
         self.slots
             .iter()
             .find(|s| s.name == name)
-            .ok_or_else(|| LayoutError::UnknownSlot {
-                name: name.to_owned(),
-                known: self.slot_names().join(", "),
-            })
+            .ok_or_else(|| LayoutError::UnknownSlot { name: name.to_owned(), known: self.slot_names().join(", ") })
     }
 
     /// Slot names in file order.
@@ -282,9 +275,7 @@ impl Layout {
     #[must_use]
     pub fn resolve_public_keys(&self, env_value: Option<&OsStr>) -> Vec<PathBuf> {
         match env_value {
-            Some(v) if !v.is_empty() => std::env::split_paths(v)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect(),
+            Some(v) if !v.is_empty() => std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()).collect(),
             _ => self.public_keys.clone(),
         }
     }

@@ -72,18 +72,13 @@ impl Layout {
 /// [`LayoutError::Read`] if the file cannot be read, [`LayoutError::Stale`]
 /// with a line diff (`-` in the file, `+` expected) if it differs.
 pub fn check_memory_x(path: &Path, expected: &str) -> Result<(), LayoutError> {
-    let actual = std::fs::read_to_string(path).map_err(|source| LayoutError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let actual =
+        std::fs::read_to_string(path).map_err(|source| LayoutError::Read { path: path.to_path_buf(), source })?;
     let actual = actual.replace("\r\n", "\n");
     if actual == expected {
         return Ok(());
     }
-    Err(LayoutError::Stale {
-        path: path.to_path_buf(),
-        diff: line_diff(&actual, expected),
-    })
+    Err(LayoutError::Stale { path: path.to_path_buf(), diff: line_diff(&actual, expected) })
 }
 
 #[cfg(test)]
@@ -93,8 +88,7 @@ mod tests {
     use crate::{Layout, LayoutError};
 
     fn qemu() -> Layout {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-mps2-an386/layout.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-mps2-an386/layout.toml");
         Layout::load(&path).unwrap()
     }
 
@@ -146,10 +140,7 @@ MEMORY
     #[test]
     fn app_memory_x_unknown_slot() {
         let e = qemu().app_memory_x("c").unwrap_err();
-        assert!(
-            matches!(&e, LayoutError::UnknownSlot { name, known } if name == "c" && known == "a, b"),
-            "{e:?}"
-        );
+        assert!(matches!(&e, LayoutError::UnknownSlot { name, known } if name == "c" && known == "a, b"), "{e:?}");
         assert_eq!(e.to_string(), "no slot named \"c\" (the layout has a, b)");
     }
 }

@@ -54,10 +54,7 @@ pub(crate) fn line_diff(actual: &str, expected: &str) -> String {
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
             let v = if a.get(i) == b.get(j) {
-                lcs.get(at(i + 1, j + 1))
-                    .copied()
-                    .unwrap_or(0)
-                    .saturating_add(1)
+                lcs.get(at(i + 1, j + 1)).copied().unwrap_or(0).saturating_add(1)
             } else {
                 let down = lcs.get(at(i + 1, j)).copied().unwrap_or(0);
                 let right = lcs.get(at(i, j + 1)).copied().unwrap_or(0);
@@ -78,8 +75,7 @@ pub(crate) fn line_diff(actual: &str, expected: &str) -> String {
                 j += 1;
             }
             (Some(x), Some(_))
-                if lcs.get(at(i + 1, j)).copied().unwrap_or(0)
-                    >= lcs.get(at(i, j + 1)).copied().unwrap_or(0) =>
+                if lcs.get(at(i + 1, j)).copied().unwrap_or(0) >= lcs.get(at(i, j + 1)).copied().unwrap_or(0) =>
             {
                 let _ = writeln!(out, "- {x}");
                 i += 1;

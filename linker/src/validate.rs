@@ -67,24 +67,9 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         raw.bootloader.ram_base,
         raw.bootloader.ram_size,
     )?;
-    let app_ram = mem_range(
-        "app RAM (app.ram_base + ram_size)",
-        "app.ram_size",
-        raw.app.ram_base,
-        raw.app.ram_size,
-    )?;
-    let handoff = mem_range(
-        "handoff (handoff.address + size)",
-        "handoff.size",
-        raw.handoff.address,
-        raw.handoff.size,
-    )?;
-    let flash_range = mem_range(
-        "flash (flash.base + size)",
-        "flash.size",
-        raw.flash.base,
-        raw.flash.size,
-    )?;
+    let app_ram = mem_range("app RAM (app.ram_base + ram_size)", "app.ram_size", raw.app.ram_base, raw.app.ram_size)?;
+    let handoff = mem_range("handoff (handoff.address + size)", "handoff.size", raw.handoff.address, raw.handoff.size)?;
+    let flash_range = mem_range("flash (flash.base + size)", "flash.size", raw.flash.base, raw.flash.size)?;
 
     // 3. Flash geometry.
     let erase_size = check_erase_size(raw.flash.erase_size)?;
@@ -116,10 +101,7 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         None => Vec::new(),
         Some(keys) => check_key_entries(keys.public)?,
     };
-    let public_keys = public_key_entries
-        .iter()
-        .map(|k| base_dir.join(k))
-        .collect();
+    let public_keys = public_key_entries.iter().map(|k| base_dir.join(k)).collect();
 
     Ok(Layout {
         board,
@@ -138,20 +120,13 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
 fn check_board(name: String, target: String, chip: Option<String>) -> Result<Board, LayoutError> {
     let name_ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if !name_ok {
         return Err(LayoutError::BoardName { name });
     }
-    let target_ok = !target.is_empty()
-        && target
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    let target_ok =
+        !target.is_empty() && target.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !target_ok {
         return Err(LayoutError::Target { target });
     }
@@ -161,9 +136,7 @@ fn check_board(name: String, target: String, chip: Option<String>) -> Result<Boa
 
 fn non_empty_opt(field: &str, value: Option<String>) -> Result<Option<String>, LayoutError> {
     match value {
-        Some(v) if v.is_empty() => Err(LayoutError::EmptyField {
-            field: field.to_owned(),
-        }),
+        Some(v) if v.is_empty() => Err(LayoutError::EmptyField { field: field.to_owned() }),
         other => Ok(other),
     }
 }
@@ -172,20 +145,11 @@ fn non_empty_opt(field: &str, value: Option<String>) -> Result<Option<String>, L
 /// 4 GiB limit; returns its end.
 fn checked_end(region: &str, size_field: &str, start: u64, size: u64) -> Result<u64, LayoutError> {
     if size == 0 {
-        return Err(LayoutError::ZeroSize {
-            field: size_field.to_owned(),
-        });
+        return Err(LayoutError::ZeroSize { field: size_field.to_owned() });
     }
-    let end = start
-        .checked_add(size)
-        .ok_or_else(|| LayoutError::Overflow {
-            field: region.to_owned(),
-        })?;
+    let end = start.checked_add(size).ok_or_else(|| LayoutError::Overflow { field: region.to_owned() })?;
     if end > FOUR_GIB {
-        return Err(LayoutError::AddressTooHigh {
-            field: region.to_owned(),
-            end,
-        });
+        return Err(LayoutError::AddressTooHigh { field: region.to_owned(), end });
     }
     Ok(end)
 }
@@ -193,23 +157,12 @@ fn checked_end(region: &str, size_field: &str, start: u64, size: u64) -> Result<
 /// Converts a value already known to be below 4 GiB (or reports the region
 /// as too high, should that ever not hold).
 fn to_u32(region: &str, value: u64, end: u64) -> Result<u32, LayoutError> {
-    u32::try_from(value).map_err(|_| LayoutError::AddressTooHigh {
-        field: region.to_owned(),
-        end,
-    })
+    u32::try_from(value).map_err(|_| LayoutError::AddressTooHigh { field: region.to_owned(), end })
 }
 
-fn mem_range(
-    region: &str,
-    size_field: &str,
-    base: u64,
-    size: u64,
-) -> Result<MemRange, LayoutError> {
+fn mem_range(region: &str, size_field: &str, base: u64, size: u64) -> Result<MemRange, LayoutError> {
     let end = checked_end(region, size_field, base, size)?;
-    Ok(MemRange {
-        base: to_u32(region, base, end)?,
-        size: to_u32(region, size, end)?,
-    })
+    Ok(MemRange { base: to_u32(region, base, end)?, size: to_u32(region, size, end)? })
 }
 
 pub(crate) fn check_erase_size(value: u64) -> Result<u32, LayoutError> {
@@ -229,81 +182,44 @@ pub(crate) fn check_write_size(value: u64) -> Result<u32, LayoutError> {
 /// `erase` is a validated (non-zero) erase size.
 fn check_aligned(field: &str, value: u64, erase: u64) -> Result<(), LayoutError> {
     if value.checked_rem(erase) != Some(0) {
-        return Err(LayoutError::Misaligned {
-            field: field.to_owned(),
-            value,
-            erase_size: erase,
-        });
+        return Err(LayoutError::Misaligned { field: field.to_owned(), value, erase_size: erase });
     }
     Ok(())
 }
 
 /// Checks that `[offset, offset + size)` lies inside the device (when its
 /// size is known) and fits in 32 bits.
-fn check_inside(
-    region: &str,
-    offset: u64,
-    size: u64,
-    flash_size: Option<u64>,
-) -> Result<(u32, u32), LayoutError> {
-    let end = offset
-        .checked_add(size)
-        .ok_or_else(|| LayoutError::Overflow {
-            field: region.to_owned(),
-        })?;
+fn check_inside(region: &str, offset: u64, size: u64, flash_size: Option<u64>) -> Result<(u32, u32), LayoutError> {
+    let end = offset.checked_add(size).ok_or_else(|| LayoutError::Overflow { field: region.to_owned() })?;
     if let Some(flash_size) = flash_size {
         if end > flash_size {
-            return Err(LayoutError::OutsideFlash {
-                field: region.to_owned(),
-                offset,
-                end,
-                flash_size,
-            });
+            return Err(LayoutError::OutsideFlash { field: region.to_owned(), offset, end, flash_size });
         }
     }
     if end > FOUR_GIB {
-        return Err(LayoutError::AddressTooHigh {
-            field: region.to_owned(),
-            end,
-        });
+        return Err(LayoutError::AddressTooHigh { field: region.to_owned(), end });
     }
     Ok((to_u32(region, offset, end)?, to_u32(region, size, end)?))
 }
 
-pub(crate) fn check_record(
-    raw: &RawRegion,
-    erase: u64,
-    flash_size: Option<u64>,
-) -> Result<Region, LayoutError> {
+pub(crate) fn check_record(raw: &RawRegion, erase: u64, flash_size: Option<u64>) -> Result<Region, LayoutError> {
     if raw.size == 0 {
-        return Err(LayoutError::ZeroSize {
-            field: "record.size".to_owned(),
-        });
+        return Err(LayoutError::ZeroSize { field: "record.size".to_owned() });
     }
     check_aligned("record.offset", raw.offset, erase)?;
     check_aligned("record.size", raw.size, erase)?;
     if raw.size < erase.saturating_mul(2) {
-        return Err(LayoutError::RecordTooSmall {
-            size: raw.size,
-            erase_size: erase,
-        });
+        return Err(LayoutError::RecordTooSmall { size: raw.size, erase_size: erase });
     }
     let (offset, size) = check_inside("record", raw.offset, raw.size, flash_size)?;
     Ok(Region { offset, size })
 }
 
 fn slot_name_ok(name: &str) -> bool {
-    (1..=2).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    (1..=2).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
-pub(crate) fn check_slots(
-    raw: &[RawSlot],
-    erase: u64,
-    flash_size: Option<u64>,
-) -> Result<Vec<Slot>, LayoutError> {
+pub(crate) fn check_slots(raw: &[RawSlot], erase: u64, flash_size: Option<u64>) -> Result<Vec<Slot>, LayoutError> {
     if !(MIN_SLOTS..=MAX_SLOTS).contains(&raw.len()) {
         return Err(LayoutError::SlotCount { count: raw.len() });
     }
@@ -311,38 +227,24 @@ pub(crate) fn check_slots(
     let mut slots = Vec::with_capacity(raw.len());
     for (index, s) in raw.iter().enumerate() {
         if !slot_name_ok(&s.name) {
-            return Err(LayoutError::SlotName {
-                index,
-                name: s.name.clone(),
-            });
+            return Err(LayoutError::SlotName { index, name: s.name.clone() });
         }
         if !seen.insert(s.name.as_str()) {
-            return Err(LayoutError::DuplicateSlotName {
-                name: s.name.clone(),
-            });
+            return Err(LayoutError::DuplicateSlotName { name: s.name.clone() });
         }
         let region = format!("slot[{index}] {:?}", s.name);
         let field = |f: &str| format!("{region}.{f}");
         if s.size == 0 {
-            return Err(LayoutError::ZeroSize {
-                field: field("size"),
-            });
+            return Err(LayoutError::ZeroSize { field: field("size") });
         }
         if !s.header_size.is_power_of_two() || s.header_size < MIN_HEADER_SIZE {
-            return Err(LayoutError::HeaderSize {
-                field: field("header_size"),
-                header_size: s.header_size,
-            });
+            return Err(LayoutError::HeaderSize { field: field("header_size"), header_size: s.header_size });
         }
         check_aligned(&field("offset"), s.offset, erase)?;
         check_aligned(&field("size"), s.size, erase)?;
         let minimum = s.header_size.saturating_add(MIN_IMAGE_SIZE);
         if s.size < minimum {
-            return Err(LayoutError::SlotTooSmall {
-                field: field("size"),
-                size: s.size,
-                minimum,
-            });
+            return Err(LayoutError::SlotTooSmall { field: field("size"), size: s.size, minimum });
         }
         let (offset, size) = check_inside(&region, s.offset, s.size, flash_size)?;
         let header_size = u32::try_from(s.header_size).map_err(|_| LayoutError::SlotTooSmall {
@@ -350,12 +252,7 @@ pub(crate) fn check_slots(
             size: s.size,
             minimum,
         })?;
-        slots.push(Slot {
-            name: s.name.clone(),
-            offset,
-            size,
-            header_size,
-        });
+        slots.push(Slot { name: s.name.clone(), offset, size, header_size });
     }
     Ok(slots)
 }
@@ -387,11 +284,7 @@ fn first_overlap(spans: &[Span]) -> Result<(), LayoutError> {
 
 /// Record and slots, by offset in the device, must not overlap.
 pub(crate) fn check_flash_overlaps(record: Region, slots: &[Slot]) -> Result<(), LayoutError> {
-    let mut spans = vec![Span {
-        name: "record".to_owned(),
-        start: u64::from(record.offset),
-        end: record.end(),
-    }];
+    let mut spans = vec![Span { name: "record".to_owned(), start: u64::from(record.offset), end: record.end() }];
     spans.extend(slots.iter().enumerate().map(|(i, s)| Span {
         name: format!("slot[{i}] {:?}", s.name),
         start: u64::from(s.offset),
@@ -425,31 +318,19 @@ fn check_bootloader_overlaps(
         end: base.saturating_add(s.end()),
     }));
     for other in others {
-        first_overlap(&[
-            Span {
-                name: boot.name.clone(),
-                start: boot.start,
-                end: boot.end,
-            },
-            other,
-        ])?;
+        first_overlap(&[Span { name: boot.name.clone(), start: boot.start, end: boot.end }, other])?;
     }
     Ok(())
 }
 
-fn check_handoff(
-    handoff: MemRange,
-    boot_ram: MemRange,
-    app_ram: MemRange,
-) -> Result<(), LayoutError> {
+fn check_handoff(handoff: MemRange, boot_ram: MemRange, app_ram: MemRange) -> Result<(), LayoutError> {
     let address = u64::from(handoff.base);
     if address % 4 != 0 {
         return Err(LayoutError::HandoffMisaligned { address });
     }
-    for (ram, range) in [
-        ("bootloader RAM (bootloader.ram_base + ram_size)", boot_ram),
-        ("app RAM (app.ram_base + ram_size)", app_ram),
-    ] {
+    for (ram, range) in
+        [("bootloader RAM (bootloader.ram_base + ram_size)", boot_ram), ("app RAM (app.ram_base + ram_size)", app_ram)]
+    {
         if address < range.end() && u64::from(range.base) < handoff.end() {
             return Err(LayoutError::HandoffInRam {
                 ram,
@@ -465,14 +346,10 @@ fn check_handoff(
 
 pub(crate) fn check_key_entries(public: Vec<String>) -> Result<Vec<String>, LayoutError> {
     if public.is_empty() {
-        return Err(LayoutError::EmptyField {
-            field: "keys.public".to_owned(),
-        });
+        return Err(LayoutError::EmptyField { field: "keys.public".to_owned() });
     }
     if let Some(i) = public.iter().position(String::is_empty) {
-        return Err(LayoutError::EmptyField {
-            field: format!("keys.public[{i}]"),
-        });
+        return Err(LayoutError::EmptyField { field: format!("keys.public[{i}]") });
     }
     Ok(public)
 }

@@ -36,33 +36,18 @@ fn real_board_layout_loads() {
     assert_eq!(l.board().name, "qemu-mps2-an386");
     assert_eq!(l.board().target, "thumbv7em-none-eabihf");
     assert_eq!(l.board().chip.as_deref(), Some("mps2-an386"));
-    assert_eq!(
-        (l.bootloader_flash().base, l.bootloader_flash().size),
-        (0, 0x1_0000)
-    );
-    assert_eq!(
-        (l.bootloader_ram().base, l.bootloader_ram().size),
-        (0x2000_0000, 0x1_0000)
-    );
-    assert_eq!(
-        (l.app_ram().base, l.app_ram().size),
-        (0x2001_0000, 0x3_0000)
-    );
+    assert_eq!((l.bootloader_flash().base, l.bootloader_flash().size), (0, 0x1_0000));
+    assert_eq!((l.bootloader_ram().base, l.bootloader_ram().size), (0x2000_0000, 0x1_0000));
+    assert_eq!((l.app_ram().base, l.app_ram().size), (0x2001_0000, 0x3_0000));
     assert_eq!((l.handoff().base, l.handoff().size), (0x203F_FF00, 0x40));
     let f = l.flash();
-    assert_eq!(
-        (f.base, f.size, f.erase_size, f.write_size),
-        (0x2100_0000, 0x100_0000, 0x1000, 8)
-    );
+    assert_eq!((f.base, f.size, f.erase_size, f.write_size), (0x2100_0000, 0x100_0000, 0x1000, 8));
     assert!(f.program_once);
     assert_eq!(f.device.as_deref(), Some("/dev/mtd0"));
     assert_eq!((l.record().offset, l.record().size), (0, 0x2000));
     assert_eq!(l.slot_names(), ["a", "b"]);
     let b = l.slot("b").unwrap();
-    assert_eq!(
-        (b.offset, b.size, b.header_size),
-        (0x41_0000, 0x40_0000, 0x400)
-    );
+    assert_eq!((b.offset, b.size, b.header_size), (0x41_0000, 0x40_0000, 0x400));
     assert_eq!(l.public_key_entries(), ["keys/dev.pub.pem"]);
     assert!(l.public_keys()[0].ends_with("qemu-mps2-an386/keys/dev.pub.pem"));
 }
@@ -124,26 +109,15 @@ fn build_script_emit_writes_every_file() {
     check_memory_x(&files.consts, &layout.rust_consts()).unwrap();
     check_memory_x(&files.agent_config, &layout.agent_config(None)).unwrap();
     // A second run with nothing changed leaves the files alone.
-    let before = std::fs::metadata(&files.consts)
-        .unwrap()
-        .modified()
-        .unwrap();
+    let before = std::fs::metadata(&files.consts).unwrap().modified().unwrap();
     build_script_emit(&layout_path(), &out).unwrap();
-    assert_eq!(
-        std::fs::metadata(&files.consts)
-            .unwrap()
-            .modified()
-            .unwrap(),
-        before
-    );
+    assert_eq!(std::fs::metadata(&files.consts).unwrap().modified().unwrap(), before);
 }
 
 #[test]
 fn build_script_emit_reports_a_bad_layout() {
     let dir = scratch("bad-layout");
-    let text = std::fs::read_to_string(layout_path())
-        .unwrap()
-        .replace("write_size = 8", "write_size = 7");
+    let text = std::fs::read_to_string(layout_path()).unwrap().replace("write_size = 8", "write_size = 7");
     let path = dir.join("layout.toml");
     std::fs::write(&path, text).unwrap();
     let e = build_script_emit(&path, &dir.join("out")).unwrap_err();
@@ -163,14 +137,8 @@ fn stale_file_gets_a_diff() {
     let e = check_memory_x(&path, &expected).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, LayoutError::Stale { .. }), "{e:?}");
-    assert!(
-        msg.contains("-   FLASH : ORIGIN = 0x00000000, LENGTH = 0x00008000"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("+   FLASH : ORIGIN = 0x00000000, LENGTH = 0x00010000"),
-        "{msg}"
-    );
+    assert!(msg.contains("-   FLASH : ORIGIN = 0x00000000, LENGTH = 0x00008000"), "{msg}");
+    assert!(msg.contains("+   FLASH : ORIGIN = 0x00000000, LENGTH = 0x00010000"), "{msg}");
     assert!(msg.contains("  MEMORY"), "{msg}");
     // CRLF checkouts still match.
     std::fs::write(&path, expected.replace('\n', "\r\n")).unwrap();

@@ -90,7 +90,12 @@ pub fn sign_header(params: &SignParams, image: &[u8], key: &KeyPair) -> Result<S
 
 /// The complete slot image: header, 0xFF padding up to `header_size`, image. Checked
 /// against `slot_size`.
-pub fn build_slot_image(params: &SignParams, image: &[u8], key: &KeyPair, slot_size: u32) -> Result<Vec<u8>, ImageError> {
+pub fn build_slot_image(
+    params: &SignParams,
+    image: &[u8],
+    key: &KeyPair,
+    slot_size: u32,
+) -> Result<Vec<u8>, ImageError> {
     let header = sign_header(params, image, key)?;
     let needed = u64::from(params.header_size).saturating_add(image.len() as u64);
     if needed > u64::from(slot_size) {

@@ -44,12 +44,12 @@ pub mod select;
 pub mod sim;
 pub mod slot;
 #[cfg(test)]
+mod sweep;
+#[cfg(test)]
 mod tidy;
 #[cfg(test)]
-mod sweep;
-pub mod verify;
-#[cfg(test)]
 mod vectors;
+pub mod verify;
 pub mod version;
 
 pub use error::{DecodeError, Error, OpError};

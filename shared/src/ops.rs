@@ -135,7 +135,10 @@ mod tests {
         assert_eq!(r.primary(), Some(SlotId::A));
         set_active(&mut r, SlotId::B, Tries::new(3).unwrap()).unwrap();
         let b = r.slot(SlotId::B).unwrap();
-        assert_eq!((b.priority, b.tries, b.confirmed, b.unbootable), (Priority::MAX, Tries::new(3).unwrap(), false, None));
+        assert_eq!(
+            (b.priority, b.tries, b.confirmed, b.unbootable),
+            (Priority::MAX, Tries::new(3).unwrap(), false, None)
+        );
         assert_eq!(r.slot(SlotId::A).unwrap().priority, Priority::new(14).unwrap());
         assert_eq!(r.primary(), Some(SlotId::B));
         assert_eq!(set_active(&mut r, SlotId::B, Tries::ZERO), Err(OpError::BadTries));

@@ -347,8 +347,7 @@ impl Record {
         };
         let last_booted = slot_ref(byte(field::LAST_BOOTED)?, "last_booted")?;
         let last_known_good = slot_ref(byte(field::LAST_KNOWN_GOOD)?, "last_known_good")?;
-        let last_fallback =
-            Reason::from_u8(byte(field::LAST_FALLBACK)?).ok_or(DecodeError::Field("last_fallback"))?;
+        let last_fallback = Reason::from_u8(byte(field::LAST_FALLBACK)?).ok_or(DecodeError::Field("last_fallback"))?;
         let zero = |from: usize, len: usize, name: &'static str| -> Result<(), DecodeError> {
             let end = from.checked_add(len).ok_or(DecodeError::Length)?;
             match b.get(from..end) {
@@ -368,8 +367,8 @@ impl Record {
                 zero(at, field::SLOT_LEN, "unused slot")?;
             } else {
                 let priority = Priority::new(byte(at)?).ok_or(DecodeError::Field("priority"))?;
-                let tries = Tries::new(byte(at.saturating_add(field::SLOT_TRIES))?)
-                    .ok_or(DecodeError::Field("tries"))?;
+                let tries =
+                    Tries::new(byte(at.saturating_add(field::SLOT_TRIES))?).ok_or(DecodeError::Field("tries"))?;
                 let flags = byte(at.saturating_add(field::SLOT_FLAGS))?;
                 if flags & !(FLAG_CONFIRMED | FLAG_UNBOOTABLE) != 0 {
                     return Err(DecodeError::Field("flags"));
@@ -418,8 +417,7 @@ impl Record {
                 let event = Event::from_u8(byte(at.saturating_add(1))?).ok_or(DecodeError::Field("history event"))?;
                 let reason =
                     Reason::from_u8(byte(at.saturating_add(2))?).ok_or(DecodeError::Field("history reason"))?;
-                let tries =
-                    Tries::new(byte(at.saturating_add(3))?).ok_or(DecodeError::Field("history tries"))?;
+                let tries = Tries::new(byte(at.saturating_add(3))?).ok_or(DecodeError::Field("history tries"))?;
                 *h = Some(HistoryEntry { slot, event, reason, tries });
             }
             at = at.saturating_add(field::HISTORY_ENTRY_LEN);

@@ -49,9 +49,7 @@
 extern crate std;
 
 use core::fmt;
-use embedded_storage::nor_flash::{
-    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
-};
+use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 use std::vec::Vec;
 
 /// Geometry and write rules of a [`SimFlash`].
@@ -119,10 +117,9 @@ impl NorFlashError for SimError {
         match self {
             SimError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
             SimError::NotAligned => NorFlashErrorKind::NotAligned,
-            SimError::SetsBits
-            | SimError::WriteTwice
-            | SimError::PowerLost
-            | SimError::BadConfig => NorFlashErrorKind::Other,
+            SimError::SetsBits | SimError::WriteTwice | SimError::PowerLost | SimError::BadConfig => {
+                NorFlashErrorKind::Other
+            }
         }
     }
 }
@@ -212,11 +209,7 @@ pub struct Stats {
 ///
 /// The low two bits of a seed pick the mask density (0: 1/8, 1: 1/4,
 /// 2: 1/2, 3: 3/4 of the bits); these three give 1/8, 1/2 and 3/4.
-pub const VARIANT_SEEDS: [u64; 3] = [
-    0x5AFE_5107_0000_0010,
-    0x5AFE_5107_0000_0022,
-    0x5AFE_5107_0000_0033,
-];
+pub const VARIANT_SEEDS: [u64; 3] = [0x5AFE_5107_0000_0010, 0x5AFE_5107_0000_0022, 0x5AFE_5107_0000_0033];
 
 /// Salt mixed into the seed of the partial sector of an erase `TornPrefix`.
 const TORN_ERASE_SALT: u64 = 0xE4A5_E000_0000_0001;
@@ -265,16 +258,7 @@ impl SimFlash {
         data.resize(cfg.size, 0xFF);
         let mut programmed = Vec::new();
         programmed.resize(cfg.words(), false);
-        Ok(Self {
-            cfg,
-            data,
-            programmed,
-            stats: Stats::default(),
-            ops: 0,
-            log: Vec::new(),
-            armed: None,
-            dead: false,
-        })
+        Ok(Self { cfg, data, programmed, stats: Stats::default(), ops: 0, log: Vec::new(), armed: None, dead: false })
     }
 
     /// A flash holding `bytes` (which must be exactly `cfg.size` long, else
@@ -390,10 +374,7 @@ impl SimFlash {
         v.push(CutKind::After);
         match *op {
             Op::Program { len, .. } => {
-                let words = usize::try_from(len)
-                    .ok()
-                    .and_then(|l| l.checked_div(cfg.write_size))
-                    .unwrap_or(0);
+                let words = usize::try_from(len).ok().and_then(|l| l.checked_div(cfg.write_size)).unwrap_or(0);
                 if let Some(last) = words.checked_sub(1) {
                     if words <= ALL_PREFIXES_UP_TO {
                         v.extend((0..=last).map(CutKind::TornPrefix));
@@ -460,10 +441,7 @@ impl SimFlash {
         let words = bytes.len().checked_div(ws).ok_or(SimError::NotAligned)?;
         let word_end = first_word.checked_add(words).ok_or(SimError::OutOfBounds)?;
         if self.cfg.program_once {
-            let marks = self
-                .programmed
-                .get(first_word..word_end)
-                .ok_or(SimError::OutOfBounds)?;
+            let marks = self.programmed.get(first_word..word_end).ok_or(SimError::OutOfBounds)?;
             if marks.iter().any(|&m| m) {
                 return Err(SimError::WriteTwice);
             }
@@ -477,10 +455,8 @@ impl SimFlash {
         let cut = self.accept(Op::Program { offset, len });
         self.stats.programs = self.stats.programs.saturating_add(1);
         self.stats.bytes_programmed = self.stats.bytes_programmed.saturating_add(u64::from(len));
-        self.stats.words_programmed = self
-            .stats
-            .words_programmed
-            .saturating_add(u64::try_from(words).unwrap_or(u64::MAX));
+        self.stats.words_programmed =
+            self.stats.words_programmed.saturating_add(u64::try_from(words).unwrap_or(u64::MAX));
 
         match cut {
             None | Some(CutKind::After) => {
@@ -527,21 +503,15 @@ impl SimFlash {
 
         let cut = self.accept(Op::Erase { from, to });
         self.stats.erases = self.stats.erases.saturating_add(1);
-        self.stats.sectors_erased = self
-            .stats
-            .sectors_erased
-            .saturating_add(u64::try_from(sectors).unwrap_or(u64::MAX));
+        self.stats.sectors_erased =
+            self.stats.sectors_erased.saturating_add(u64::try_from(sectors).unwrap_or(u64::MAX));
 
         match cut {
             None | Some(CutKind::After) => self.erase_bytes(start, end),
             Some(CutKind::Before) => {}
             Some(CutKind::TornPrefix(n)) => {
                 let done = n.min(sectors);
-                let mid = es
-                    .checked_mul(done)
-                    .and_then(|l| start.checked_add(l))
-                    .unwrap_or(end)
-                    .min(end);
+                let mid = es.checked_mul(done).and_then(|l| start.checked_add(l)).unwrap_or(end).min(end);
                 self.erase_bytes(start, mid);
                 if done < sectors {
                     let seed = u64::try_from(n).unwrap_or(u64::MAX) ^ TORN_ERASE_SALT;
@@ -609,9 +579,7 @@ impl SimFlash {
         let Some(first) = start.checked_div(ws) else {
             return;
         };
-        let (Some(data), Some(marks)) =
-            (self.data.get(start..end), self.programmed.get_mut(first..))
-        else {
+        let (Some(data), Some(marks)) = (self.data.get(start..end), self.programmed.get_mut(first..)) else {
             return;
         };
         for (word, m) in data.chunks_exact(ws).zip(marks.iter_mut()) {
@@ -654,10 +622,7 @@ struct MaskRng {
 
 impl MaskRng {
     fn new(seed: u64) -> Self {
-        Self {
-            state: seed,
-            density: seed & 3,
-        }
+        Self { state: seed, density: seed & 3 }
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -744,12 +709,7 @@ mod tests {
     use std::vec;
 
     fn cfg(write_size: usize, erase_size: usize, program_once: bool) -> SimConfig {
-        SimConfig {
-            size: erase_size * 4,
-            write_size,
-            erase_size,
-            program_once,
-        }
+        SimConfig { size: erase_size * 4, write_size, erase_size, program_once }
     }
 
     fn sim(write_size: usize, erase_size: usize, program_once: bool) -> SimFlash {
@@ -764,36 +724,11 @@ mod tests {
         assert_eq!(s.is_programmed(0), Some(false));
         assert_eq!(s.is_programmed(256), None);
         let bad = [
-            SimConfig {
-                size: 0,
-                write_size: 4,
-                erase_size: 64,
-                program_once: false,
-            },
-            SimConfig {
-                size: 256,
-                write_size: 0,
-                erase_size: 64,
-                program_once: false,
-            },
-            SimConfig {
-                size: 256,
-                write_size: 4,
-                erase_size: 0,
-                program_once: false,
-            },
-            SimConfig {
-                size: 256,
-                write_size: 8,
-                erase_size: 12,
-                program_once: false,
-            },
-            SimConfig {
-                size: 250,
-                write_size: 4,
-                erase_size: 64,
-                program_once: false,
-            },
+            SimConfig { size: 0, write_size: 4, erase_size: 64, program_once: false },
+            SimConfig { size: 256, write_size: 0, erase_size: 64, program_once: false },
+            SimConfig { size: 256, write_size: 4, erase_size: 0, program_once: false },
+            SimConfig { size: 256, write_size: 8, erase_size: 12, program_once: false },
+            SimConfig { size: 250, write_size: 4, erase_size: 64, program_once: false },
         ];
         for c in bad {
             assert_eq!(SimFlash::new(c).unwrap_err(), SimError::BadConfig, "{c:?}");
@@ -811,10 +746,7 @@ mod tests {
         assert_eq!(s.is_programmed(8), Some(false));
         assert_eq!(s.write(4, &[0; 4]), Err(SimError::WriteTwice));
         s.write(8, &[0; 4]).unwrap();
-        assert_eq!(
-            SimFlash::from_bytes(c, vec![0xFF; 63]).unwrap_err(),
-            SimError::BadConfig
-        );
+        assert_eq!(SimFlash::from_bytes(c, vec![0xFF; 63]).unwrap_err(), SimError::BadConfig);
     }
 
     #[test]
@@ -872,11 +804,7 @@ mod tests {
             s.write(w, &vec![0xA5; ws]).unwrap();
             s.write(2 * w, &vec![0xA5; 2 * ws]).unwrap();
             if ws > 1 {
-                assert_eq!(
-                    s.write(1, &vec![0; ws]),
-                    Err(SimError::NotAligned),
-                    "ws={ws}"
-                );
+                assert_eq!(s.write(1, &vec![0; ws]), Err(SimError::NotAligned), "ws={ws}");
                 assert_eq!(s.write(w + 1, &vec![0; ws]), Err(SimError::NotAligned));
                 assert_eq!(s.write(0, &vec![0; ws - 1]), Err(SimError::NotAligned));
                 assert_eq!(s.write(0, &vec![0; ws + 1]), Err(SimError::NotAligned));
@@ -921,23 +849,12 @@ mod tests {
         s.read(0, &mut buf).unwrap();
         assert_eq!(
             s.stats(),
-            Stats {
-                reads: 2,
-                programs: 2,
-                erases: 1,
-                bytes_programmed: 12,
-                words_programmed: 3,
-                sectors_erased: 2,
-            }
+            Stats { reads: 2, programs: 2, erases: 1, bytes_programmed: 12, words_programmed: 3, sectors_erased: 2 }
         );
         assert_eq!(s.mutating_ops(), 3);
         assert_eq!(
             s.op_log(),
-            &[
-                Op::Program { offset: 0, len: 8 },
-                Op::Program { offset: 8, len: 4 },
-                Op::Erase { from: 0, to: 32 },
-            ]
+            &[Op::Program { offset: 0, len: 8 }, Op::Program { offset: 8, len: 4 }, Op::Erase { from: 0, to: 32 },]
         );
         s.reset_stats();
         assert_eq!(s.stats(), Stats::default());
@@ -1018,11 +935,7 @@ mod tests {
                 let landed = n.min(k);
                 let b = s.bytes();
                 assert!(b[..off].iter().all(|&x| x == 0xFF));
-                assert_eq!(
-                    &b[off..off + landed * ws],
-                    &data[..landed * ws],
-                    "ws={ws} n={n}"
-                );
+                assert_eq!(&b[off..off + landed * ws], &data[..landed * ws], "ws={ws} n={n}");
                 assert!(b[off + landed * ws..].iter().all(|&x| x == 0xFF));
                 // Marks: landed words plus the one in progress.
                 let marked = (landed + 1).min(k);
@@ -1042,9 +955,7 @@ mod tests {
 
     #[test]
     fn torn_bits_lands_a_subset_of_the_bit_clearings() {
-        let old: Vec<u8> = (0..64u32)
-            .map(|i| (i.wrapping_mul(37) as u8) | 0xC3)
-            .collect();
+        let old: Vec<u8> = (0..64u32).map(|i| (i.wrapping_mul(37) as u8) | 0xC3).collect();
         let data: Vec<u8> = old.iter().map(|&o| o & 0x5A).collect();
         let c = cfg(8, 64, true);
         let mut partial = 0;
@@ -1072,10 +983,7 @@ mod tests {
             let _ = again.write(64, &data);
             assert_eq!(again.bytes(), s.bytes());
         }
-        assert!(
-            partial >= 6,
-            "torn programs should mostly be partial: {partial}"
-        );
+        assert!(partial >= 6, "torn programs should mostly be partial: {partial}");
     }
 
     #[test]
@@ -1084,9 +992,7 @@ mod tests {
         let mut changed = 0;
         for seed in VARIANT_SEEDS.into_iter().chain([0, 1, 5]) {
             let mut s = SimFlash::new(c).unwrap();
-            let content: Vec<u8> = (0..128u32)
-                .map(|i| (i.wrapping_mul(91) as u8) & 0x3C)
-                .collect();
+            let content: Vec<u8> = (0..128u32).map(|i| (i.wrapping_mul(91) as u8) & 0x3C).collect();
             s.write(0, &content).unwrap();
             let old = s.bytes().to_vec();
             s.arm_cut(1, CutKind::EraseMix(seed));
@@ -1140,15 +1046,9 @@ mod tests {
             if done < 3 {
                 let partial = &b[done * 16..done * 16 + 16];
                 assert!(partial.iter().any(|&x| x != 0), "partial sector was mixed");
-                assert!(
-                    b[done * 16 + 16..].iter().all(|&x| x == 0),
-                    "rest untouched"
-                );
+                assert!(b[done * 16 + 16..].iter().all(|&x| x == 0), "rest untouched");
             }
-            assert!(
-                b[48..].iter().all(|&x| x == 0),
-                "outside the range untouched"
-            );
+            assert!(b[48..].iter().all(|&x| x == 0), "outside the range untouched");
         }
     }
 
@@ -1159,17 +1059,9 @@ mod tests {
         assert_eq!(v.len(), 2 + 4 + 3);
         assert_eq!(&v[..2], &[CutKind::Before, CutKind::After]);
         assert!((0..4).all(|n| v.contains(&CutKind::TornPrefix(n))));
-        assert!(VARIANT_SEEDS
-            .iter()
-            .all(|&s| v.contains(&CutKind::TornBits(s))));
+        assert!(VARIANT_SEEDS.iter().all(|&s| v.contains(&CutKind::TornBits(s))));
 
-        let v = SimFlash::cut_variants(
-            &Op::Program {
-                offset: 0,
-                len: 400,
-            },
-            &c,
-        );
+        let v = SimFlash::cut_variants(&Op::Program { offset: 0, len: 400 }, &c);
         let prefixes: Vec<usize> = v
             .iter()
             .filter_map(|k| match k {
@@ -1184,25 +1076,10 @@ mod tests {
 
         let v = SimFlash::cut_variants(&Op::Erase { from: 0, to: 16 }, &c);
         assert_eq!(v.len(), 5);
-        assert!(VARIANT_SEEDS
-            .iter()
-            .all(|&s| v.contains(&CutKind::EraseMix(s))));
+        assert!(VARIANT_SEEDS.iter().all(|&s| v.contains(&CutKind::EraseMix(s))));
         let v = SimFlash::cut_variants(&Op::Erase { from: 0, to: 48 }, &c);
-        assert_eq!(
-            &v[5..],
-            &[
-                CutKind::TornPrefix(0),
-                CutKind::TornPrefix(1),
-                CutKind::TornPrefix(2)
-            ]
-        );
-        let v = SimFlash::cut_variants(
-            &Op::Erase {
-                from: 0,
-                to: 16 * 20,
-            },
-            &c,
-        );
+        assert_eq!(&v[5..], &[CutKind::TornPrefix(0), CutKind::TornPrefix(1), CutKind::TornPrefix(2)]);
+        let v = SimFlash::cut_variants(&Op::Erase { from: 0, to: 16 * 20 }, &c);
         assert_eq!(v.len(), 5 + 6);
         assert!(v.contains(&CutKind::TornPrefix(0)) && v.contains(&CutKind::TornPrefix(19)));
 
@@ -1246,22 +1123,12 @@ mod tests {
     fn error_kinds_display_and_debug() {
         assert_eq!(SimError::OutOfBounds.kind(), NorFlashErrorKind::OutOfBounds);
         assert_eq!(SimError::NotAligned.kind(), NorFlashErrorKind::NotAligned);
-        for e in [
-            SimError::SetsBits,
-            SimError::WriteTwice,
-            SimError::PowerLost,
-            SimError::BadConfig,
-        ] {
+        for e in [SimError::SetsBits, SimError::WriteTwice, SimError::PowerLost, SimError::BadConfig] {
             assert_eq!(e.kind(), NorFlashErrorKind::Other);
             assert!(!format!("{e}").is_empty());
         }
-        let s = SimFlash::new(SimConfig {
-            size: 1 << 20,
-            write_size: 8,
-            erase_size: 4096,
-            program_once: true,
-        })
-        .unwrap();
+        let s =
+            SimFlash::new(SimConfig { size: 1 << 20, write_size: 8, erase_size: 4096, program_once: true }).unwrap();
         let d = format!("{s:?}");
         assert!(d.len() < 400, "Debug must not dump contents: {}", d.len());
         let e: &dyn core::error::Error = &SimError::PowerLost;

@@ -46,7 +46,10 @@ struct World {
 }
 
 fn valid(major: u8, sc: u32) -> Option<Verdict> {
-    Some(Verdict::Valid(ImageInfo { version: Version { major, minor: 0, revision: 0, build: 0 }, security_counter: sc }))
+    Some(Verdict::Valid(ImageInfo {
+        version: Version { major, minor: 0, revision: 0, build: 0 },
+        security_counter: sc,
+    }))
 }
 
 /// What the device ends up doing on a boot.
@@ -151,16 +154,26 @@ fn check_cut(
     states: &mut u64,
 ) {
     *states += 1;
-    let ctx = || format!("{name}: {action:?} w={} e={} n={} ecc={}", geo.write_size, geo.erase_size, geo.sectors, geo.program_once);
+    let ctx = || {
+        format!(
+            "{name}: {action:?} w={} e={} n={} ecc={}",
+            geo.write_size, geo.erase_size, geo.sectors, geo.program_once
+        )
+    };
     let got = read(recovered, cfg);
     // Invariant 1: pre or post, exactly.
-    assert!(got == *pre || got == *post, "{}: state is neither pre nor post\n got {got:?}\n pre {pre:?}\n post {post:?}", ctx());
+    assert!(
+        got == *pre || got == *post,
+        "{}: state is neither pre nor post\n got {got:?}\n pre {pre:?}\n post {post:?}",
+        ctx()
+    );
     if let (Some(p), Some(g)) = (pre, &got) {
         for id in p.slot_ids() {
             let (ps, gs) = (p.slot(id).unwrap(), g.slot(id).unwrap());
             // Invariant 2: a confirmed slot is never lost (unless the action unconfirms it).
             let unconfirms = matches!(action, Action::MarkBad(s) | Action::Activate(s, _) if s == id)
-                || (matches!(action, Action::Boot) && world.images[id.index()].is_none_or(|v| matches!(v, Verdict::Invalid(_))));
+                || (matches!(action, Action::Boot)
+                    && world.images[id.index()].is_none_or(|v| matches!(v, Verdict::Invalid(_))));
             if ps.confirmed && !unconfirms {
                 assert!(gs.confirmed, "{}: confirmed slot {id} lost", ctx());
             }
@@ -203,8 +216,18 @@ fn check_cut(
 /// Runs the scenario over one geometry; returns the number of cut states checked.
 fn sweep(geo: &Geometry) -> u64 {
     let region = geo.erase_size * geo.sectors;
-    let sim_cfg = SimConfig { size: region, write_size: geo.write_size, erase_size: geo.erase_size, program_once: geo.program_once };
-    let cfg = JournalConfig { offset: 0, size: region as u32, write_size: geo.write_size as u32, erase_size: geo.erase_size as u32 };
+    let sim_cfg = SimConfig {
+        size: region,
+        write_size: geo.write_size,
+        erase_size: geo.erase_size,
+        program_once: geo.program_once,
+    };
+    let cfg = JournalConfig {
+        offset: 0,
+        size: region as u32,
+        write_size: geo.write_size as u32,
+        erase_size: geo.erase_size as u32,
+    };
     let mut flash = SimFlash::new(sim_cfg).expect("sim config");
     let mut world = World { images: [None; MAX_SLOTS] };
     let mut states = 0u64;

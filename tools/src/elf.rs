@@ -43,10 +43,7 @@ impl Segment<'_> {
 ///
 /// [`Error::Elf`] naming the problem.
 pub fn flatten(path: &Path, bytes: &[u8], target: &SlotTarget) -> Result<Vec<u8>, Error> {
-    let err = |reason: String| Error::Elf {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let err = |reason: String| Error::Elf { path: path.to_path_buf(), reason };
     let mut segs = match FileKind::parse(bytes) {
         Ok(FileKind::Elf32) => segments::<object::elf::FileHeader32<Endianness>>(bytes),
         Ok(FileKind::Elf64) => segments::<object::elf::FileHeader64<Endianness>>(bytes),
@@ -54,9 +51,7 @@ pub fn flatten(path: &Path, bytes: &[u8], target: &SlotTarget) -> Result<Vec<u8>
     }
     .map_err(err)?;
     if segs.is_empty() {
-        return Err(err(
-            "no loadable segment with file data (PT_LOAD with p_filesz > 0)".to_owned(),
-        ));
+        return Err(err("no loadable segment with file data (PT_LOAD with p_filesz > 0)".to_owned()));
     }
     segs.sort_by_key(|s| s.addr);
 
@@ -76,10 +71,7 @@ pub fn flatten(path: &Path, bytes: &[u8], target: &SlotTarget) -> Result<Vec<u8>
     for w in segs.windows(2) {
         if let [a, b] = w {
             if a.end().is_some_and(|end| end > b.addr) {
-                return Err(err(format!(
-                    "ELF segments at {:#x} and {:#x} overlap",
-                    a.addr, b.addr
-                )));
+                return Err(err(format!("ELF segments at {:#x} and {:#x} overlap", a.addr, b.addr)));
             }
         }
     }
@@ -94,8 +86,7 @@ pub fn flatten(path: &Path, bytes: &[u8], target: &SlotTarget) -> Result<Vec<u8>
     }
     // Inside [lo, hi), which is at most 4 GiB and checked to fit the slot.
     let len = segs.iter().filter_map(Segment::end).max().unwrap_or(lo) - lo;
-    let mut out =
-        vec![0xFFu8; usize::try_from(len).map_err(|_| err("image too large".to_owned()))?];
+    let mut out = vec![0xFFu8; usize::try_from(len).map_err(|_| err("image too large".to_owned()))?];
     for s in &segs {
         let at = (s.addr - lo) as usize;
         out[at..at + s.data.len()].copy_from_slice(s.data);
@@ -103,31 +94,26 @@ pub fn flatten(path: &Path, bytes: &[u8], target: &SlotTarget) -> Result<Vec<u8>
     Ok(out)
 }
 
-fn segments<Elf: FileHeader<Endian = Endianness>>(
-    bytes: &[u8],
-) -> Result<Vec<Segment<'_>>, String> {
+fn segments<Elf: FileHeader<Endian = Endianness>>(bytes: &[u8]) -> Result<Vec<Segment<'_>>, String> {
     let header = Elf::parse(bytes).map_err(|e| format!("bad ELF header: {e}"))?;
-    let endian = header
-        .endian()
-        .map_err(|e| format!("bad ELF header: {e}"))?;
-    let phdrs = header
-        .program_headers(endian, bytes)
-        .map_err(|e| format!("bad ELF program headers: {e}"))?;
+    let endian = header.endian().map_err(|e| format!("bad ELF header: {e}"))?;
+    let phdrs = header.program_headers(endian, bytes).map_err(|e| format!("bad ELF program headers: {e}"))?;
     let mut out = Vec::new();
     for ph in phdrs {
         if ph.p_type(endian) != PT_LOAD {
             continue;
         }
         let addr: u64 = ph.p_paddr(endian).into();
-        let data = ph
-            .data(endian, bytes)
-            .map_err(|()| format!("ELF segment at {addr:#x} points past the end of the file"))?;
+        let data =
+            ph.data(endian, bytes).map_err(|()| format!("ELF segment at {addr:#x} points past the end of the file"))?;
         if !data.is_empty() {
             out.push(Segment { addr, data });
         }
     }
     if out.is_empty() && phdrs.is_empty() {
-        return Err("the ELF has no program headers: is it a relocatable object (.o) rather than a linked image?".to_owned());
+        return Err(
+            "the ELF has no program headers: is it a relocatable object (.o) rather than a linked image?".to_owned()
+        );
     }
     Ok(out)
 }
@@ -144,10 +130,7 @@ pub(crate) mod tests {
         let mut w = Writer::new(Endianness::Little, false, &mut buf);
         w.reserve_file_header();
         w.reserve_program_headers(segs.len() as u32);
-        let offsets: Vec<u64> = segs
-            .iter()
-            .map(|(_, _, d)| w.reserve(d.len() as u64, 4))
-            .collect();
+        let offsets: Vec<u64> = segs.iter().map(|(_, _, d)| w.reserve(d.len() as u64, 4)).collect();
         w.write_file_header(&WFileHeader {
             os_abi: object::elf::ELFOSABI_NONE,
             abi_version: 0,
@@ -184,10 +167,7 @@ pub(crate) mod tests {
     #[test]
     fn flattens_by_load_address() {
         // .text at the image address, .data stored after it but run from RAM.
-        let elf = build_elf(&[
-            (0x2101_0400, 0x2101_0400, &[1, 2, 3, 4]),
-            (0x2101_0408, 0x2001_0000, &[9, 9]),
-        ]);
+        let elf = build_elf(&[(0x2101_0400, 0x2101_0400, &[1, 2, 3, 4]), (0x2101_0408, 0x2001_0000, &[9, 9])]);
         assert!(is_elf(&elf));
         let flat = flatten(Path::new("x.elf"), &elf, &slot_a()).unwrap();
         assert_eq!(flat, [1, 2, 3, 4, 0xFF, 0xFF, 0xFF, 0xFF, 9, 9]);
@@ -195,24 +175,14 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_foreign_layouts() {
-        let e = |elf: Vec<u8>| {
-            flatten(Path::new("x.elf"), &elf, &slot_a())
-                .unwrap_err()
-                .to_string()
-        };
+        let e = |elf: Vec<u8>| flatten(Path::new("x.elf"), &elf, &slot_a()).unwrap_err().to_string();
         let other_slot = e(build_elf(&[(0x2141_0400, 0x2141_0400, &[1])]));
         assert!(
-            other_slot.contains(
-                "ELF segment at 0x21410400 (1 bytes) is outside slot a (0x21010400-0x21410000)"
-            ),
+            other_slot.contains("ELF segment at 0x21410400 (1 bytes) is outside slot a (0x21010400-0x21410000)"),
             "{other_slot}"
         );
         assert!(other_slot.contains("was it linked for this slot?"));
-        assert!(e(build_elf(&[
-            (0x2101_0400, 0, &[1, 2]),
-            (0x2101_0401, 0, &[3])
-        ]))
-        .contains("overlap"));
+        assert!(e(build_elf(&[(0x2101_0400, 0, &[1, 2]), (0x2101_0401, 0, &[3])])).contains("overlap"));
         assert!(e(build_elf(&[(0x2101_0500, 0, &[1])])).contains("vector table must come first"));
         assert!(e(build_elf(&[])).contains("no program headers"));
         assert!(e(b"\x7fELF\x05".to_vec()).contains("not a 32- or 64-bit ELF"));

@@ -125,12 +125,8 @@ pub fn describe(reason: Reason) -> &'static str {
     match reason {
         Reason::NoImage => "no slot header: erased, or not a safeslot image",
         Reason::BadHeader => "the header is malformed",
-        Reason::ImageBounds => {
-            "the image does not fit the slot, or the header size differs from the slot's"
-        }
-        Reason::WrongAddress => {
-            "the image was signed for another load address (another slot or board)"
-        }
+        Reason::ImageBounds => "the image does not fit the slot, or the header size differs from the slot's",
+        Reason::WrongAddress => "the image was signed for another load address (another slot or board)",
         Reason::UnknownKey => "signed with a key that is not among the given keys",
         Reason::BadSignature => "the header's ed25519 signature does not verify",
         Reason::BadHash => "the image bytes do not match the SHA-256 in the signed header",

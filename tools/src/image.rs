@@ -36,15 +36,9 @@ pub struct SignParams {
 ///
 /// [`Error::Elf`], [`Error::EmptyImage`] or [`Error::TooLarge`].
 pub fn load_image(path: &Path, bytes: Vec<u8>, target: &SlotTarget) -> Result<Vec<u8>, Error> {
-    let image = if elf::is_elf(&bytes) {
-        elf::flatten(path, &bytes, target)?
-    } else {
-        bytes
-    };
+    let image = if elf::is_elf(&bytes) { elf::flatten(path, &bytes, target)? } else { bytes };
     if image.is_empty() {
-        return Err(Error::EmptyImage {
-            path: path.to_path_buf(),
-        });
+        return Err(Error::EmptyImage { path: path.to_path_buf() });
     }
     check_fits(image.len(), target)?;
     Ok(image)
@@ -73,30 +67,16 @@ fn check_fits(len: usize, target: &SlotTarget) -> Result<u32, Error> {
 /// [`Error::EmptyImage`]/[`Error::TooLarge`] for an image that does not fit,
 /// [`Error::Entry`] for an entry offset outside the image, and
 /// [`Error::Verify`] if the result does not verify (a bug).
-pub fn sign(
-    image: &[u8],
-    target: &SlotTarget,
-    key: &KeyPair,
-    params: SignParams,
-) -> Result<Vec<u8>, Error> {
+pub fn sign(image: &[u8], target: &SlotTarget, key: &KeyPair, params: SignParams) -> Result<Vec<u8>, Error> {
     let image_len = check_fits(image.len(), target)?;
     if image_len == 0 {
-        return Err(Error::EmptyImage {
-            path: "<image>".into(),
-        });
+        return Err(Error::EmptyImage { path: "<image>".into() });
     }
     if params.entry >= u64::from(image_len) {
-        return Err(Error::Entry {
-            entry: params.entry,
-            len: image_len,
-        });
+        return Err(Error::Entry { entry: params.entry, len: image_len });
     }
-    let header_size = u16::try_from(target.header_size()).map_err(|_| {
-        Error::Slot(format!(
-            "header size {:#x} does not fit the header field",
-            target.header_size()
-        ))
-    })?;
+    let header_size = u16::try_from(target.header_size())
+        .map_err(|_| Error::Slot(format!("header size {:#x} does not fit the header field", target.header_size())))?;
     let shared_params = shared_image::SignParams {
         header_size,
         load_addr: target.image_address(),
@@ -104,19 +84,18 @@ pub fn sign(
         version: params.version,
         security_counter: params.security_counter,
     };
-    let out =
-        shared_image::build_slot_image(&shared_params, image, key, target.size()).map_err(|e| {
-            match e {
-                // Both checked above with better messages; kept for completeness.
-                ImageError::TooLarge { .. } | ImageError::ImageLength => Error::TooLarge {
-                    len: image.len() as u64,
-                    max: u64::from(target.max_image_len()),
-                    header_size: target.header_size(),
-                    slot: target.to_string(),
-                },
-                other => Error::Slot(other.to_string()),
-            }
-        })?;
+    let out = shared_image::build_slot_image(&shared_params, image, key, target.size()).map_err(|e| {
+        match e {
+            // Both checked above with better messages; kept for completeness.
+            ImageError::TooLarge { .. } | ImageError::ImageLength => Error::TooLarge {
+                len: image.len() as u64,
+                max: u64::from(target.max_image_len()),
+                header_size: target.header_size(),
+                slot: target.to_string(),
+            },
+            other => Error::Slot(other.to_string()),
+        }
+    })?;
     verify_bytes(Path::new("<signed image>"), &out, target, &[*key.pk])?;
     Ok(out)
 }
@@ -127,17 +106,10 @@ pub fn sign(
 /// # Errors
 ///
 /// [`Error::Verify`] with the [`safeslot_shared::Reason`].
-pub fn verify_bytes(
-    path: &Path,
-    bytes: &[u8],
-    target: &SlotTarget,
-    keys: &[[u8; 32]],
-) -> Result<Verified, Error> {
+pub fn verify_bytes(path: &Path, bytes: &[u8], target: &SlotTarget, keys: &[[u8; 32]]) -> Result<Verified, Error> {
     let mut flash = SliceFlash::new(bytes);
-    verify::verify_slot(&mut flash, target.file_region(), keys).map_err(|reason| Error::Verify {
-        path: path.to_path_buf(),
-        reason,
-    })
+    verify::verify_slot(&mut flash, target.file_region(), keys)
+        .map_err(|reason| Error::Verify { path: path.to_path_buf(), reason })
 }
 
 #[cfg(test)]
@@ -151,11 +123,7 @@ mod tests {
     }
 
     fn params() -> SignParams {
-        SignParams {
-            version: Version::parse("1.2.3+4").unwrap(),
-            security_counter: 7,
-            entry: 0,
-        }
+        SignParams { version: Version::parse("1.2.3+4").unwrap(), security_counter: 7, entry: 0 }
     }
 
     fn key() -> KeyPair {
@@ -179,11 +147,10 @@ mod tests {
 
         let v = verify_bytes(Path::new("f"), &out, &slot(), &[*key().pk]).unwrap();
         assert_eq!(v.header, h);
-        let reason =
-            |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(Path::new("f"), b, &slot(), keys) {
-                Err(Error::Verify { reason, .. }) => reason,
-                other => panic!("{other:?}"),
-            };
+        let reason = |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(Path::new("f"), b, &slot(), keys) {
+            Err(Error::Verify { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
         let other = KeyPair::from_seed(ed25519_compact::Seed::new([1; 32]));
         assert_eq!(reason(&out, &[*other.pk]), Reason::UnknownKey);
         let mut t = out.clone();
@@ -192,17 +159,11 @@ mod tests {
         let mut t = out.clone();
         t[0x400 + 500] ^= 1;
         assert_eq!(reason(&t, &[*key().pk]), Reason::BadHash);
-        assert_eq!(
-            reason(&out[..out.len() - 1], &[*key().pk]),
-            Reason::FlashError
-        );
+        assert_eq!(reason(&out[..out.len() - 1], &[*key().pk]), Reason::FlashError);
         let b = SlotTarget::new(Some("b".into()), 0x2100_0000, 0x14000, 0x4000, 0x400).unwrap();
         assert!(matches!(
             verify_bytes(Path::new("f"), &out, &b, &[*key().pk]),
-            Err(Error::Verify {
-                reason: Reason::WrongAddress,
-                ..
-            })
+            Err(Error::Verify { reason: Reason::WrongAddress, .. })
         ));
     }
 
@@ -212,21 +173,9 @@ mod tests {
         assert!(sign(&vec![0; max], &slot(), &key(), params()).is_ok());
         let e = sign(&vec![0; max + 1], &slot(), &key(), params()).unwrap_err();
         assert!(matches!(e, Error::TooLarge { .. }), "{e}");
-        assert!(
-            e.to_string().contains("slot a holds at most 15360 bytes"),
-            "{e}"
-        );
-        assert!(matches!(
-            sign(&[], &slot(), &key(), params()),
-            Err(Error::EmptyImage { .. })
-        ));
-        let p = SignParams {
-            entry: 4,
-            ..params()
-        };
-        assert!(matches!(
-            sign(&[0; 4], &slot(), &key(), p),
-            Err(Error::Entry { .. })
-        ));
+        assert!(e.to_string().contains("slot a holds at most 15360 bytes"), "{e}");
+        assert!(matches!(sign(&[], &slot(), &key(), params()), Err(Error::EmptyImage { .. })));
+        let p = SignParams { entry: 4, ..params() };
+        assert!(matches!(sign(&[0; 4], &slot(), &key(), p), Err(Error::Entry { .. })));
     }
 }

@@ -100,23 +100,14 @@ pub struct Inspection {
 ///
 /// [`Error::Header`] when the header does not decode.
 pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, Error> {
-    let h = SlotHeader::decode(bytes).map_err(|source| Error::Header {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let h = SlotHeader::decode(bytes).map_err(|source| Error::Header { path: path.to_path_buf(), source })?;
     let end = u64::from(h.header_size) + u64::from(h.image_len);
     let file_len = bytes.len() as u64;
     let hash = if end > file_len {
         HashStatus::Truncated
     } else {
         let mut flash = SliceFlash::new(bytes);
-        match verify::hash_image(
-            &mut flash,
-            0,
-            u32::from(h.header_size),
-            h.image_len,
-            &mut || {},
-        ) {
+        match verify::hash_image(&mut flash, 0, u32::from(h.header_size), h.image_len, &mut || {}) {
             Ok(d) if d == h.image_hash => HashStatus::Match,
             Ok(_) => HashStatus::Mismatch,
             Err(_) => HashStatus::Truncated,
@@ -153,47 +144,22 @@ impl fmt::Display for Inspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = &self.version_fields;
         let rows: [(&str, String); 17] = [
-            (
-                "magic",
-                format!("{} (header is {HEADER_LEN} bytes)", self.magic),
-            ),
+            ("magic", format!("{} (header is {HEADER_LEN} bytes)", self.magic)),
             ("format", self.format.to_string()),
             ("header_size", format!("{:#x}", self.header_size)),
-            (
-                "image_len",
-                format!("{} ({:#x})", self.image_len, self.image_len),
-            ),
+            ("image_len", format!("{} ({:#x})", self.image_len, self.image_len)),
             ("flags", format!("{:#x}", self.flags)),
-            (
-                "version",
-                format!(
-                    "{} ({}.{}.{} build {})",
-                    self.version, v.major, v.minor, v.revision, v.build
-                ),
-            ),
+            ("version", format!("{} ({}.{}.{} build {})", self.version, v.major, v.minor, v.revision, v.build)),
             ("security_counter", self.security_counter.to_string()),
             ("reserved", format!("{:#x}", self.reserved)),
             ("load_addr", format!("{:#010x}", self.load_addr)),
-            (
-                "entry",
-                format!(
-                    "{:#x} (address {:#010x})",
-                    self.entry,
-                    self.load_addr.wrapping_add(self.entry)
-                ),
-            ),
+            ("entry", format!("{:#x} (address {:#010x})", self.entry, self.load_addr.wrapping_add(self.entry))),
             ("image_hash", self.image_hash.clone()),
             ("key_id", self.key_id.clone()),
             ("signature", self.signature.clone()),
-            (
-                "signature_check",
-                "not checked (inspect has no key; use `verify`)".to_owned(),
-            ),
+            ("signature_check", "not checked (inspect has no key; use `verify`)".to_owned()),
             ("hash", self.hash.to_string()),
-            (
-                "file_len",
-                format!("{} ({:#x})", self.file_len, self.file_len),
-            ),
+            ("file_len", format!("{} ({:#x})", self.file_len, self.file_len)),
             ("trailing_bytes", self.trailing_bytes.to_string()),
         ];
         for (k, val) in rows {

@@ -35,27 +35,15 @@ pub fn hex(bytes: &[u8]) -> String {
 /// # Errors
 ///
 /// [`Error::Exists`], [`Error::Create`] or [`Error::Write`].
-pub fn write_key_pair(
-    kp: &KeyPair,
-    key_out: &Path,
-    pub_out: Option<&Path>,
-    force: bool,
-) -> Result<(), Error> {
+pub fn write_key_pair(kp: &KeyPair, key_out: &Path, pub_out: Option<&Path>, force: bool) -> Result<(), Error> {
     if !force {
         for p in std::iter::once(key_out).chain(pub_out) {
             if p.exists() {
-                return Err(Error::Exists {
-                    path: p.to_path_buf(),
-                });
+                return Err(Error::Exists { path: p.to_path_buf() });
             }
         }
     }
-    output::write_file(
-        key_out,
-        kp.sk.to_pem().as_bytes(),
-        output::Mode::Secret,
-        force,
-    )?;
+    output::write_file(key_out, kp.sk.to_pem().as_bytes(), output::Mode::Secret, force)?;
     if let Some(p) = pub_out {
         output::write_file(p, kp.pk.to_pem().as_bytes(), output::Mode::Public, force)?;
     }
@@ -88,10 +76,7 @@ pub fn load_signing_key(path: &Path) -> Result<KeyPair, Error> {
 ///
 /// [`Error::Read`] or [`Error::Key`].
 pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
     if bytes.len() == RAW_PUBLIC_KEY_LEN && !bytes.starts_with(b"-----") {
         return PublicKey::from_slice(&bytes).map_err(|_| Error::Key {
             path: path.to_path_buf(),
@@ -107,21 +92,13 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
     }
     KeyPair::from_pem(&text)
         .map(|kp| kp.pk)
-        .map_err(|_| Error::Key {
-            path: path.to_path_buf(),
-            reason: explain(&text),
-        })
+        .map_err(|_| Error::Key { path: path.to_path_buf(), reason: explain(&text) })
 }
 
 fn read_text(path: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    String::from_utf8(bytes).map_err(|_| Error::Key {
-        path: path.to_path_buf(),
-        reason: "not a PEM file (it is binary)".to_owned(),
-    })
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::Key { path: path.to_path_buf(), reason: "not a PEM file (it is binary)".to_owned() })
 }
 
 /// The label of the first PEM block: `PRIVATE KEY` for `-----BEGIN PRIVATE KEY-----`.
@@ -143,26 +120,10 @@ fn pem_der(text: &str) -> Option<Vec<u8>> {
 
 /// DER-encoded algorithm OIDs (tag, length, value) and their names.
 const KNOWN_OIDS: &[(&[u8], &str)] = &[
-    (
-        &[
-            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01,
-        ],
-        "an RSA key",
-    ),
-    (
-        &[
-            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A,
-        ],
-        "an RSA-PSS key",
-    ),
-    (
-        &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01],
-        "an elliptic-curve (ECDSA) key",
-    ),
-    (
-        &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x38, 0x04, 0x01],
-        "a DSA key",
-    ),
+    (&[0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01], "an RSA key"),
+    (&[0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A], "an RSA-PSS key"),
+    (&[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01], "an elliptic-curve (ECDSA) key"),
+    (&[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x38, 0x04, 0x01], "a DSA key"),
     (&[0x06, 0x03, 0x2B, 0x65, 0x6E], "an X25519 key"),
     (&[0x06, 0x03, 0x2B, 0x65, 0x6F], "an X448 key"),
     (&[0x06, 0x03, 0x2B, 0x65, 0x71], "an Ed448 key"),
@@ -230,10 +191,7 @@ mod tests {
     #[test]
     fn explains_foreign_keys() {
         assert!(KeyPair::from_pem(OPENSSL_ED25519).is_ok());
-        assert_eq!(
-            explain(OPENSSL_P256),
-            "not an ed25519 key (it is an elliptic-curve (ECDSA) key)"
-        );
+        assert_eq!(explain(OPENSSL_P256), "not an ed25519 key (it is an elliptic-curve (ECDSA) key)");
         assert_eq!(
             explain("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"),
             "not an ed25519 key (it is an RSA key)"

@@ -178,9 +178,7 @@ fn parse_u32(s: &str) -> Result<u32, String> {
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
-    Version::parse(s).ok_or_else(|| {
-        format!("{s:?}: expected MAJOR.MINOR.REVISION[+BUILD], e.g. 1.2.3 or 1.2.3+45")
-    })
+    Version::parse(s).ok_or_else(|| format!("{s:?}: expected MAJOR.MINOR.REVISION[+BUILD], e.g. 1.2.3 or 1.2.3+45"))
 }
 
 /// The layout (when given) and the slot target.
@@ -194,16 +192,15 @@ fn resolve_slot(a: &SlotArgs) -> Result<(Option<Layout>, SlotTarget), Error> {
         _ => match (a.flash_base, a.slot_offset, a.slot_size, a.header_size) {
             (Some(base), Some(off), Some(size), Some(hs)) => Ok((None, SlotTarget::new(None, base, off, size, hs)?)),
             // clap's required_unless_present makes this unreachable.
-            _ => Err(Error::Slot("give --layout and --slot, or all of --flash-base, --slot-offset, --slot-size and --header-size".into())),
+            _ => Err(Error::Slot(
+                "give --layout and --slot, or all of --flash-base, --slot-offset, --slot-size and --header-size".into(),
+            )),
         },
     }
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
 }
 
 fn keygen(a: &KeygenArgs) -> anyhow::Result<()> {
@@ -222,11 +219,7 @@ fn sign(a: &SignArgs) -> anyhow::Result<()> {
     let key = keys::load_signing_key(&a.key)?;
     let input = read_input(&a.input)?;
     let image = safeslot_image::load_image(&a.input, input, &target)?;
-    let params = SignParams {
-        version: a.image_version,
-        security_counter: a.security_counter,
-        entry: a.entry,
-    };
+    let params = SignParams { version: a.image_version, security_counter: a.security_counter, entry: a.entry };
     let out = safeslot_image::sign(&image, &target, &key, params)
         .with_context(|| format!("signing {} for slot {target}", a.input.display()))?;
     output::write_file(&a.out, &out, Mode::Public, true)?;
@@ -244,26 +237,18 @@ fn sign(a: &SignArgs) -> anyhow::Result<()> {
 
 fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
     let (layout, target) = resolve_slot(&a.slot)?;
-    let key_paths: Vec<PathBuf> = if a.keys.is_empty() {
-        layout.map(|l| l.public_keys().to_vec()).unwrap_or_default()
-    } else {
-        a.keys.clone()
-    };
+    let key_paths: Vec<PathBuf> =
+        if a.keys.is_empty() { layout.map(|l| l.public_keys().to_vec()).unwrap_or_default() } else { a.keys.clone() };
     if key_paths.is_empty() {
         return Err(Error::NoKeys.into());
     }
-    let keys = key_paths
-        .iter()
-        .map(|p| keys::load_public_key(p).map(|k| *k))
-        .collect::<Result<Vec<[u8; 32]>, Error>>()?;
+    let keys =
+        key_paths.iter().map(|p| keys::load_public_key(p).map(|k| *k)).collect::<Result<Vec<[u8; 32]>, Error>>()?;
     let bytes = read_input(&a.file)?;
     match safeslot_image::verify_bytes(&a.file, &bytes, &target, &keys) {
         Ok(v) => {
             let h = v.header;
-            let key_path = key_paths
-                .get(v.key_index)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
+            let key_path = key_paths.get(v.key_index).map(|p| p.display().to_string()).unwrap_or_default();
             if a.json {
                 let j = serde_json::json!({
                     "schema": 1, "ok": true, "file": a.file.display().to_string(), "slot": target.to_string(),
@@ -303,10 +288,7 @@ fn inspect(a: &InspectArgs) -> anyhow::Result<()> {
     let bytes = read_input(&a.file)?;
     let report = safeslot_image::inspect(&a.file, &bytes)?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("serialising the report")?
-        );
+        println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
     } else {
         println!("file              {}", a.file.display());
         print!("{report}");
@@ -316,11 +298,7 @@ fn inspect(a: &InspectArgs) -> anyhow::Result<()> {
 
 fn pubkey(a: &PubkeyArgs) -> anyhow::Result<()> {
     let pk = keys::load_public_key(&a.key)?;
-    let bytes: Vec<u8> = if a.raw {
-        pk.to_vec()
-    } else {
-        pk.to_pem().into_bytes()
-    };
+    let bytes: Vec<u8> = if a.raw { pk.to_vec() } else { pk.to_pem().into_bytes() };
     let id = hex(&keys::key_id(&pk));
     match &a.out {
         Some(out) => {
@@ -328,12 +306,7 @@ fn pubkey(a: &PubkeyArgs) -> anyhow::Result<()> {
             println!("key id: {id} (written to {})", out.display());
         }
         None => {
-            std::io::stdout()
-                .write_all(&bytes)
-                .map_err(|source| Error::Write {
-                    path: "<stdout>".into(),
-                    source,
-                })?;
+            std::io::stdout().write_all(&bytes).map_err(|source| Error::Write { path: "<stdout>".into(), source })?;
             eprintln!("key id: {id}");
         }
     }
@@ -354,9 +327,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         return SOFTWARE;
     };
     match e {
-        Error::Read { source, .. } if matches!(source.kind(), NotFound | PermissionDenied) => {
-            NOINPUT
-        }
+        Error::Read { source, .. } if matches!(source.kind(), NotFound | PermissionDenied) => NOINPUT,
         Error::Read { .. } | Error::Write { .. } => IOERR,
         Error::Create { .. } | Error::Exists { .. } => CANTCREAT,
         Error::Key { .. }
@@ -367,9 +338,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         | Error::Verify { .. } => DATAERR,
         Error::Entry { .. } | Error::Version(_) | Error::NoKeys => USAGE,
         Error::Slot(_) => CONFIG,
-        Error::Layout(LayoutError::Read { source, .. })
-            if matches!(source.kind(), NotFound | PermissionDenied) =>
-        {
+        Error::Layout(LayoutError::Read { source, .. }) if matches!(source.kind(), NotFound | PermissionDenied) => {
             NOINPUT
         }
         Error::Layout(LayoutError::Read { .. }) => IOERR,

@@ -38,24 +38,15 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: Mode, overwrite: bool) -> Res
         opts.mode(0o600);
     }
     let mut f = opts.open(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::AlreadyExists => Error::Exists {
-            path: path.to_path_buf(),
-        },
-        _ => Error::Create {
-            path: path.to_path_buf(),
-            source,
-        },
+        std::io::ErrorKind::AlreadyExists => Error::Exists { path: path.to_path_buf() },
+        _ => Error::Create { path: path.to_path_buf(), source },
     })?;
-    let werr = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
+    let werr = |source| Error::Write { path: path.to_path_buf(), source };
     // An existing file keeps its mode when truncated: tighten it before writing the secret.
     #[cfg(unix)]
     if mode == Mode::Secret {
         use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(werr)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(werr)?;
     }
     f.write_all(bytes).map_err(werr)?;
     f.sync_all().map_err(werr)?;
@@ -71,25 +62,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.pem");
         write_file(&p, b"one", Mode::Public, false).unwrap();
-        assert!(matches!(
-            write_file(&p, b"two", Mode::Secret, false),
-            Err(Error::Exists { .. })
-        ));
+        assert!(matches!(write_file(&p, b"two", Mode::Secret, false), Err(Error::Exists { .. })));
         assert_eq!(std::fs::read(&p).unwrap(), b"one");
         write_file(&p, b"two", Mode::Secret, true).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let missing = dir.path().join("no/such/dir/x");
-        assert!(matches!(
-            write_file(&missing, b"x", Mode::Public, false),
-            Err(Error::Create { .. })
-        ));
+        assert!(matches!(write_file(&missing, b"x", Mode::Public, false), Err(Error::Create { .. })));
     }
 }

@@ -33,20 +33,8 @@ impl SlotTarget {
     /// 256 bytes that fits the header field (u16) and leaves room for an image,
     /// when the slot runs past 4 GiB, or when the image address is not a
     /// multiple of the header size (the vector table would be misaligned).
-    pub fn new(
-        name: Option<String>,
-        flash_base: u32,
-        offset: u32,
-        size: u32,
-        header_size: u32,
-    ) -> Result<Self, Error> {
-        let t = SlotTarget {
-            name,
-            flash_base: u64::from(flash_base),
-            offset,
-            size,
-            header_size,
-        };
+    pub fn new(name: Option<String>, flash_base: u32, offset: u32, size: u32, header_size: u32) -> Result<Self, Error> {
+        let t = SlotTarget { name, flash_base: u64::from(flash_base), offset, size, header_size };
         t.check()?;
         Ok(t)
     }
@@ -69,13 +57,7 @@ impl SlotTarget {
     /// As [`SlotTarget::from_layout`].
     pub fn from_loaded(layout: &Layout, name: &str) -> Result<Self, Error> {
         let slot = layout.slot(name)?;
-        Self::new(
-            Some(slot.name.clone()),
-            layout.flash().base,
-            slot.offset,
-            slot.size,
-            slot.header_size,
-        )
+        Self::new(Some(slot.name.clone()), layout.flash().base, slot.offset, slot.size, slot.header_size)
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -93,10 +75,7 @@ impl SlotTarget {
             )));
         }
         if self.end_address() > 1 << 32 {
-            return Err(Error::Slot(format!(
-                "slot {self} ends at {:#x}, above 4 GiB",
-                self.end_address()
-            )));
+            return Err(Error::Slot(format!("slot {self} ends at {:#x}, above 4 GiB", self.end_address())));
         }
         if !self.image_address().is_multiple_of(u64::from(hs)) {
             return Err(Error::Slot(format!(
@@ -147,12 +126,7 @@ impl SlotTarget {
     /// The region to verify a file holding this slot: the header at offset 0
     /// of the file, and the load address checked against this slot's.
     pub fn file_region(&self) -> SlotRegion {
-        SlotRegion {
-            offset: 0,
-            size: self.size,
-            header_size: self.header_size,
-            load_addr: Some(self.image_address()),
-        }
+        SlotRegion { offset: 0, size: self.size, header_size: self.header_size, load_addr: Some(self.image_address()) }
     }
 }
 
@@ -180,11 +154,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_geometry() {
-        let bad = |base, off, size, hs| {
-            SlotTarget::new(None, base, off, size, hs)
-                .unwrap_err()
-                .to_string()
-        };
+        let bad = |base, off, size, hs| SlotTarget::new(None, base, off, size, hs).unwrap_err().to_string();
         assert!(bad(0x2100_0000, 0x10000, 0x40_0000, 0x300).contains("power of two"));
         assert!(bad(0x2100_0000, 0x10000, 0x40_0000, 0x80).contains("power of two"));
         assert!(bad(0x2100_0000, 0x10000, 0x400, 0x400).contains("no room"));

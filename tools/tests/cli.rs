@@ -17,16 +17,8 @@ fn layout() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-mps2-an386/layout.toml")
 }
 
-const SLOT_A_FLAGS: [&str; 8] = [
-    "--flash-base",
-    "0x2100_0000",
-    "--slot-offset",
-    "0x10000",
-    "--slot-size",
-    "0x400000",
-    "--header-size",
-    "0x400",
-];
+const SLOT_A_FLAGS: [&str; 8] =
+    ["--flash-base", "0x2100_0000", "--slot-offset", "0x10000", "--slot-size", "0x400000", "--header-size", "0x400"];
 
 struct Run {
     code: i32,
@@ -39,14 +31,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run safeslot-image");
+    let Output { status, stdout, stderr } = Command::new(BIN).args(args).output().expect("run safeslot-image");
     Run {
         code: status.code().expect("exit code"),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -74,9 +59,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        Fixture {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        Fixture { dir: tempfile::tempdir().expect("tempdir") }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -121,16 +104,7 @@ impl Fixture {
 
     fn verify(&self, key: &Path, file: &Path) -> Run {
         let l = layout();
-        run([
-            "verify",
-            "--key",
-            p(key),
-            "--layout",
-            p(&l),
-            "--slot",
-            "a",
-            p(file),
-        ])
+        run(["verify", "--key", p(key), "--layout", p(&l), "--slot", "a", p(file)])
     }
 }
 
@@ -139,10 +113,7 @@ fn sample_image() -> Vec<u8> {
 }
 
 fn have_openssl() -> bool {
-    let found = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("note: openssl is not installed; skipping the OpenSSL interoperability checks");
     }
@@ -150,10 +121,7 @@ fn have_openssl() -> bool {
 }
 
 fn openssl(args: &[&str]) -> Output {
-    Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("run openssl")
+    Command::new("openssl").args(args).output().expect("run openssl")
 }
 
 /// A little-endian ELF32 ARM executable with one `PT_LOAD` segment per `(paddr, vaddr, data)`.
@@ -162,10 +130,7 @@ fn build_elf(segs: &[(u64, u64, &[u8])]) -> Vec<u8> {
     let mut w = Writer::new(Endianness::Little, false, &mut buf);
     w.reserve_file_header();
     w.reserve_program_headers(segs.len() as u32);
-    let offsets: Vec<u64> = segs
-        .iter()
-        .map(|(_, _, d)| w.reserve(d.len() as u64, 4))
-        .collect();
+    let offsets: Vec<u64> = segs.iter().map(|(_, _, d)| w.reserve(d.len() as u64, 4)).collect();
     w.write_file_header(&FileHeader {
         os_abi: ELFOSABI_NONE,
         abi_version: 0,
@@ -210,21 +175,14 @@ fn keygen_sign_verify_inspect() {
     let bytes = std::fs::read(&out).expect("slot image");
     assert_eq!(bytes.len(), 0x400 + 5000);
     assert_eq!(&bytes[..4], b"SSIH");
-    assert!(
-        bytes[152..0x400].iter().all(|&b| b == 0xFF),
-        "header padding is 0xFF"
-    );
+    assert!(bytes[152..0x400].iter().all(|&b| b == 0xFF), "header padding is 0xFF");
     assert_eq!(&bytes[0x400..], &sample_image()[..]);
 
     // Public key, private key and the flags form of the slot all verify.
     let r = f.verify(&public, &out);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("OK "), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("version 1.2.3+4") && r.stdout.contains("security counter 7"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("version 1.2.3+4") && r.stdout.contains("security counter 7"), "{}", r.stdout);
     assert_eq!(f.verify(&key, &out).code, 0);
     let mut args = vec!["verify", "--key", p(&public)];
     args.extend(SLOT_A_FLAGS);
@@ -233,31 +191,12 @@ fn keygen_sign_verify_inspect() {
 
     // Signed for slot a, so slot b refuses it.
     let l = layout();
-    let r = run([
-        "verify",
-        "--key",
-        p(&public),
-        "--layout",
-        p(&l),
-        "--slot",
-        "b",
-        p(&out),
-    ]);
+    let r = run(["verify", "--key", p(&public), "--layout", p(&l), "--slot", "b", p(&out)]);
     assert_eq!(r.code, 65);
     assert!(r.stderr.contains("wrong-address"), "{}", r.stderr);
 
     // JSON verify output.
-    let r = ok([
-        "verify",
-        "--json",
-        "--key",
-        p(&public),
-        "--layout",
-        p(&l),
-        "--slot",
-        "a",
-        p(&out),
-    ]);
+    let r = ok(["verify", "--json", "--key", p(&public), "--layout", p(&l), "--slot", "a", p(&out)]);
     let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(j["schema"], 1);
     assert_eq!(j["ok"], true);
@@ -281,19 +220,10 @@ fn keygen_sign_verify_inspect() {
         "signature",
         "hash",
     ] {
-        assert!(
-            r.stdout.lines().any(|l| l.starts_with(field)),
-            "no {field} in\n{}",
-            r.stdout
-        );
+        assert!(r.stdout.lines().any(|l| l.starts_with(field)), "no {field} in\n{}", r.stdout);
     }
-    assert!(
-        r.stdout.contains("0x21010400") && r.stdout.contains("matches"),
-        "{}",
-        r.stdout
-    );
-    let j: serde_json::Value =
-        serde_json::from_str(&ok(["inspect", "--json", p(&out)]).stdout).expect("json");
+    assert!(r.stdout.contains("0x21010400") && r.stdout.contains("matches"), "{}", r.stdout);
+    let j: serde_json::Value = serde_json::from_str(&ok(["inspect", "--json", p(&out)]).stdout).expect("json");
     assert_eq!(j["schema"], 1);
     assert_eq!(j["magic"], "SSIH");
     assert_eq!(j["image_len"], 5000);
@@ -317,8 +247,7 @@ fn keygen_sign_verify_inspect() {
 
     // A file cut short: inspect says so, verify refuses.
     let short = f.write("short.slot", &bytes[..bytes.len() - 1]);
-    let j: serde_json::Value =
-        serde_json::from_str(&ok(["inspect", "--json", p(&short)]).stdout).expect("json");
+    let j: serde_json::Value = serde_json::from_str(&ok(["inspect", "--json", p(&short)]).stdout).expect("json");
     assert_eq!(j["hash"], "truncated");
     assert_eq!(f.verify(&public, &short).code, 65);
 }
@@ -356,11 +285,7 @@ fn tampering_is_detected_with_the_right_reason() {
         let file = f.write("bad.slot", &bad);
         let r = f.verify(&public, &file);
         assert_eq!(r.code, 65, "{what}: {}", r.stderr);
-        assert!(
-            r.stderr.contains(reason),
-            "{what}: expected {reason} in {}",
-            r.stderr
-        );
+        assert!(r.stderr.contains(reason), "{what}: expected {reason} in {}", r.stderr);
     }
     // The padding between header and image is not signed, and not read.
     let mut padded = good.clone();
@@ -376,8 +301,7 @@ fn tampering_is_detected_with_the_right_reason() {
     let mut bad = good.clone();
     bad[0x400] ^= 1;
     let j: serde_json::Value =
-        serde_json::from_str(&ok(["inspect", "--json", p(&f.write("bad.slot", &bad))]).stdout)
-            .expect("json");
+        serde_json::from_str(&ok(["inspect", "--json", p(&f.write("bad.slot", &bad))]).stdout).expect("json");
     assert_eq!(j["hash"], "mismatch");
 }
 
@@ -391,15 +315,7 @@ fn signing_is_deterministic() {
     assert_eq!(one, two);
     // The flags name the same slot as the layout: same bytes.
     let three = f.path("three.slot");
-    let mut args = vec![
-        "sign",
-        "--key",
-        p(&key),
-        "--version",
-        "1.2.3+4",
-        "--security-counter",
-        "7",
-    ];
+    let mut args = vec!["sign", "--key", p(&key), "--version", "1.2.3+4", "--security-counter", "7"];
     args.extend(SLOT_A_FLAGS);
     args.extend([p(&input), "-o", p(&three)]);
     ok(&args);
@@ -436,11 +352,7 @@ fn openssl_keys_interoperate() {
 
     // Keys of other algorithms are refused by name.
     for (alg, opts, what) in [
-        (
-            "EC",
-            &["-pkeyopt", "ec_paramgen_curve:P-256"][..],
-            "elliptic-curve",
-        ),
+        ("EC", &["-pkeyopt", "ec_paramgen_curve:P-256"][..], "elliptic-curve"),
         ("RSA", &["-pkeyopt", "rsa_keygen_bits:1024"][..], "RSA"),
     ] {
         let k = f.path(&format!("{alg}.pem"));
@@ -464,11 +376,7 @@ fn openssl_keys_interoperate() {
             p(&f.path("x.slot")),
         ]);
         assert_eq!(r.code, 65, "{}", r.stderr);
-        assert!(
-            r.stderr.contains("not an ed25519 key") && r.stderr.contains(what),
-            "{}",
-            r.stderr
-        );
+        assert!(r.stderr.contains("not an ed25519 key") && r.stderr.contains(what), "{}", r.stderr);
     }
 }
 
@@ -478,13 +386,7 @@ fn elf_input() {
     let (key, public) = f.keygen();
     // .text at the image address; .data stored after it (LMA) but run from RAM (VMA).
     let text: Vec<u8> = (0..600u32).map(|i| i as u8).collect();
-    let elf = f.write(
-        "app.elf",
-        &build_elf(&[
-            (IMAGE_A, IMAGE_A, &text),
-            (IMAGE_A + 0x300, 0x2001_0000, &[0xAB; 16]),
-        ]),
-    );
+    let elf = f.write("app.elf", &build_elf(&[(IMAGE_A, IMAGE_A, &text), (IMAGE_A + 0x300, 0x2001_0000, &[0xAB; 16])]));
     let out = f.sign(&key, &elf, "app.slot");
     let bytes = std::fs::read(&out).expect("slot image");
     let image = &bytes[0x400..];
@@ -529,15 +431,7 @@ fn refusals_and_exit_codes() {
     let l = layout();
     let sign = |input: &Path, extra: &[&str]| {
         let out = f.path("x.slot");
-        let mut args = vec![
-            "sign",
-            "--key",
-            p(&key),
-            "--version",
-            "1.0.0",
-            "--security-counter",
-            "1",
-        ];
+        let mut args = vec!["sign", "--key", p(&key), "--version", "1.0.0", "--security-counter", "1"];
         args.extend(extra);
         args.extend([p(input), "-o", p(&out)]);
         run(&args)
@@ -548,11 +442,7 @@ fn refusals_and_exit_codes() {
     let big = f.write("big.bin", &vec![0u8; 0x400000 - 0x400 + 1]);
     let r = sign(&big, &slot_a);
     assert_eq!(r.code, 65, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("slot a holds at most 4193280 bytes"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("slot a holds at most 4193280 bytes"), "{}", r.stderr);
     let fits = f.write("fits.bin", &vec![0u8; 0x400000 - 0x400]);
     assert_eq!(sign(&fits, &slot_a).code, 0);
     assert_eq!(sign(&f.write("empty.bin", &[]), &slot_a).code, 65);
@@ -573,11 +463,7 @@ fn refusals_and_exit_codes() {
         ],
     );
     assert_eq!(r.code, 78, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("not a multiple of the header size"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("not a multiple of the header size"), "{}", r.stderr);
     let r = sign(
         &input,
         &[
@@ -594,14 +480,7 @@ fn refusals_and_exit_codes() {
     assert_eq!(r.code, 78, "{}", r.stderr);
     // Unknown slot, missing layout.
     assert_eq!(sign(&input, &["--layout", p(&l), "--slot", "z"]).code, 78);
-    assert_eq!(
-        sign(
-            &input,
-            &["--layout", "/nonexistent/layout.toml", "--slot", "a"]
-        )
-        .code,
-        66
-    );
+    assert_eq!(sign(&input, &["--layout", "/nonexistent/layout.toml", "--slot", "a"]).code, 66);
     // Usage: bad version, missing slot arguments, both forms at once, no subcommand.
     let r = run([
         "sign",
@@ -621,32 +500,14 @@ fn refusals_and_exit_codes() {
     ]);
     assert_eq!(r.code, 64, "{}", r.stderr);
     assert_eq!(sign(&input, &[]).code, 64);
-    assert_eq!(
-        sign(
-            &input,
-            &["--layout", p(&l), "--slot", "a", "--header-size", "0x400"]
-        )
-        .code,
-        64
-    );
+    assert_eq!(sign(&input, &["--layout", p(&l), "--slot", "a", "--header-size", "0x400"]).code, 64);
     assert_eq!(run(["sign"]).code, 64);
     assert_eq!(run(Vec::<&str>::new()).code, 64);
     assert_eq!(run(["frobnicate"]).code, 64);
-    assert_eq!(
-        sign(
-            &input,
-            &["--layout", p(&l), "--slot", "a", "--entry", "5000"]
-        )
-        .code,
-        64
-    );
+    assert_eq!(sign(&input, &["--layout", p(&l), "--slot", "a", "--entry", "5000"]).code, 64);
     // --help and --version succeed, and the help lists the exit codes.
     let r = ok(["--help"]);
-    assert!(
-        r.stdout.contains("Exit codes") && r.stdout.contains("65"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("Exit codes") && r.stdout.contains("65"), "{}", r.stdout);
     assert!(ok(["--version"]).stdout.contains("safeslot-image"));
     assert!(ok(["sign", "--help"]).stdout.contains("--security-counter"));
     // Missing input, not a key, output that cannot be created.
@@ -695,18 +556,9 @@ fn refusals_and_exit_codes() {
     assert_eq!(r.code, 73, "{}", r.stderr);
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
     let before = std::fs::read(&key).expect("key");
-    let r = run([
-        "keygen",
-        "--out",
-        p(&f.path("new.pem")),
-        "--pub",
-        p(&public),
-    ]);
+    let r = run(["keygen", "--out", p(&f.path("new.pem")), "--pub", p(&public)]);
     assert_eq!(r.code, 73, "{}", r.stderr);
-    assert!(
-        !f.path("new.pem").exists(),
-        "nothing is written when one file exists"
-    );
+    assert!(!f.path("new.pem").exists(), "nothing is written when one file exists");
     ok(["keygen", "--out", p(&key), "--force"]);
     assert_ne!(before, std::fs::read(&key).expect("key"));
 }
@@ -717,34 +569,14 @@ fn verify_defaults_to_the_layouts_keys() {
     std::fs::copy(layout(), f.path("layout.toml")).expect("copy layout");
     std::fs::create_dir(f.path("keys")).expect("keys dir");
     let key = f.path("dev.pem");
-    ok([
-        "keygen",
-        "--out",
-        p(&key),
-        "--pub",
-        p(&f.path("keys/dev.pub.pem")),
-    ]);
+    ok(["keygen", "--out", p(&key), "--pub", p(&f.path("keys/dev.pub.pem"))]);
     let input = f.write("app.bin", &sample_image());
     let out = f.sign(&key, &input, "app.slot");
-    let r = ok([
-        "verify",
-        "--layout",
-        p(&f.path("layout.toml")),
-        "--slot",
-        "a",
-        p(&out),
-    ]);
+    let r = ok(["verify", "--layout", p(&f.path("layout.toml")), "--slot", "a", p(&out)]);
     assert!(r.stdout.contains("dev.pub.pem"), "{}", r.stdout);
     // The layout's key file is missing: no input.
     std::fs::remove_file(f.path("keys/dev.pub.pem")).expect("remove key");
-    let r = run([
-        "verify",
-        "--layout",
-        p(&f.path("layout.toml")),
-        "--slot",
-        "a",
-        p(&out),
-    ]);
+    let r = run(["verify", "--layout", p(&f.path("layout.toml")), "--slot", "a", p(&out)]);
     assert_eq!(r.code, 66, "{}", r.stderr);
     assert!(r.stderr.contains("dev.pub.pem"), "{}", r.stderr);
 }

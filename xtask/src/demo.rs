@@ -33,14 +33,15 @@ pub fn story() -> Result<(std::path::PathBuf, std::path::PathBuf)> {
         b_v2: build::sign(&fw, &fw.app_elfs[1], "b", "2.0.0", 0)?,
     };
     let layout = safeslot_layout::Layout::load(&fw.layout)?;
-    let mut rig = VirtualRig::new(BoardFlash::from_layout(&layout), fw.boot_elf.clone(), fw.app_elfs.clone(), fw.work.join("demo-flash.img"))?;
+    let mut rig = VirtualRig::new(
+        BoardFlash::from_layout(&layout),
+        fw.boot_elf.clone(),
+        fw.app_elfs.clone(),
+        fw.work.join("demo-flash.img"),
+    )?;
     println!("\nEach line is one cold boot of a fresh QEMU process on the same flash file:\n");
     let timeline = story::demo(&mut rig, &images, true)?;
-    println!(
-        "\nAll {} boots behaved as told. Flash file kept at {}.",
-        timeline.len(),
-        rig.flash_img.display()
-    );
+    println!("\nAll {} boots behaved as told. Flash file kept at {}.", timeline.len(), rig.flash_img.display());
     if let Some(last) = timeline.last() {
         println!("\nLast boot's firmware log:");
         for l in last.boot.boot_log.iter().chain(&last.boot.app_log) {

@@ -50,7 +50,9 @@ pub fn ensure_qemu() -> Result<()> {
     if is_root && Path::new("/usr/bin/apt-get").exists() {
         eprintln!("xtask: installing Debian package qemu-system-arm");
         let _ = run(Command::new("apt-get").args(["update", "-qq"]));
-        run(Command::new("apt-get").args(["install", "-y", "-qq", "qemu-system-arm"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "qemu-system-arm"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     safeslot_hil::qemu::qemu_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
 }

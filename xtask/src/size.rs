@@ -50,9 +50,10 @@ pub fn shares(elf: &std::path::Path) -> Result<Vec<(&'static str, u64)>> {
         if !matches!(sym.kind(), SymbolKind::Text | SymbolKind::Data) || sym.size() == 0 {
             continue;
         }
-        let in_flash = sym.section_index().and_then(|i| file.section_by_index(i).ok()).is_some_and(|s| {
-            matches!(s.name().unwrap_or(""), ".text" | ".rodata" | ".vector_table")
-        });
+        let in_flash = sym
+            .section_index()
+            .and_then(|i| file.section_by_index(i).ok())
+            .is_some_and(|s| matches!(s.name().unwrap_or(""), ".text" | ".rodata" | ".vector_table"));
         if !in_flash {
             continue;
         }

@@ -10,11 +10,23 @@ pub fn run_all() -> Result<()> {
     let root = env::root();
     env::ensure_targets(&[build::TARGET, "thumbv6m-none-eabi"])?;
     println!("== host tests (workspace: shared incl. power-cut sweep, boot, layout, agent, tools, hil)");
-    sh(cargo().current_dir(&root).args(["test", "--workspace", "--no-fail-fast", "--", "--nocapture"]).env("RUST_TEST_THREADS", "2"))
-        .context("host tests failed")?;
+    sh(cargo()
+        .current_dir(&root)
+        .args(["test", "--workspace", "--no-fail-fast", "--", "--nocapture"])
+        .env("RUST_TEST_THREADS", "2"))
+    .context("host tests failed")?;
     println!("== no_std builds of the core crates");
     for target in [build::TARGET, "thumbv6m-none-eabi"] {
-        sh(cargo().current_dir(&root).args(["build", "-q", "-p", "safeslot-shared", "-p", "safeslot-boot", "--target", target]))?;
+        sh(cargo().current_dir(&root).args([
+            "build",
+            "-q",
+            "-p",
+            "safeslot-shared",
+            "-p",
+            "safeslot-boot",
+            "--target",
+            target,
+        ]))?;
     }
     println!("== firmware and size limit");
     crate::size::run()?;
@@ -41,7 +53,12 @@ pub fn run_all() -> Result<()> {
     let out = crate::demo::agent(&config, &flash).args(["status", "--json"]).output()?;
     anyhow::ensure!(out.status.success(), "safeslotctl status failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let expect = [("schema", serde_json::json!(1)), ("booted", "a".into()), ("last_known_good", "a".into()), ("last_fallback", "bad-hash".into())];
+    let expect = [
+        ("schema", serde_json::json!(1)),
+        ("booted", "a".into()),
+        ("last_known_good", "a".into()),
+        ("last_fallback", "bad-hash".into()),
+    ];
     for (k, want) in expect {
         anyhow::ensure!(v[k] == want, "safeslotctl status --json: {k} = {}, expected {want}", v[k]);
     }

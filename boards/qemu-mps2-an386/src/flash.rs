@@ -29,8 +29,7 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use embedded_storage::nor_flash::{
-    check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashError, NorFlashErrorKind,
-    ReadNorFlash,
+    check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
 use crate::host::{self, CmdLine, EXIT_CUT};
@@ -115,20 +114,12 @@ impl CutPlan {
     /// # Errors
     /// A value is not a decimal `u32`, or `cut=0`.
     pub fn from_cmdline(line: &CmdLine) -> Result<Self, BadCutPlan> {
-        let number = |key| {
-            line.value(key)
-                .map(str::parse::<u32>)
-                .transpose()
-                .map_err(|_| BadCutPlan)
-        };
+        let number = |key| line.value(key).map(str::parse::<u32>).transpose().map_err(|_| BadCutPlan);
         let cut = number("cut")?;
         if cut == Some(0) {
             return Err(BadCutPlan);
         }
-        Ok(Self {
-            cut,
-            torn: number("torn")?.unwrap_or(0),
-        })
+        Ok(Self { cut, torn: number("torn")?.unwrap_or(0) })
     }
 }
 
@@ -172,11 +163,7 @@ impl Flash {
         if self.plan.cut == Some(self.stores) {
             let torn = usize::try_from(self.plan.torn).unwrap_or(usize::MAX);
             partial(torn);
-            defmt::println!(
-                "power cut at store {=u32} (torn {=u32})",
-                self.stores,
-                self.plan.torn
-            );
+            defmt::println!("power cut at store {=u32} (torn {=u32})", self.stores, self.plan.torn);
             host::exit(EXIT_CUT);
         }
     }
@@ -262,10 +249,7 @@ impl NorFlash for Flash {
     /// first `torn` bytes programmed) and later words erased.
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         check_write(self, offset, bytes.len())?;
-        for (chunk, word) in bytes
-            .chunks_exact(WORD)
-            .zip(offsets(offset, usize::MAX).step_by(WORD))
-        {
+        for (chunk, word) in bytes.chunks_exact(WORD).zip(offsets(offset, usize::MAX).step_by(WORD)) {
             let mut erased = true;
             for (&new, at) in chunk.iter().zip(offsets(word, WORD)) {
                 let old = load(at);
@@ -278,10 +262,7 @@ impl NorFlash for Flash {
                 return Err(FlashError::NotErased { offset: word });
             }
         }
-        for (chunk, word) in bytes
-            .chunks_exact(WORD)
-            .zip(offsets(offset, usize::MAX).step_by(WORD))
-        {
+        for (chunk, word) in bytes.chunks_exact(WORD).zip(offsets(offset, usize::MAX).step_by(WORD)) {
             let program = |count: usize| {
                 for (&new, at) in chunk.iter().take(count).zip(offsets(word, WORD)) {
                     store(at, load(at) & new);

@@ -28,10 +28,7 @@ pub const VECTOR_TABLE_ALIGN: u32 = 0x80;
 /// 4. nothing of the boot stage (stack, statics) is needed afterwards: its RAM
 ///    may be reused by the image.
 pub unsafe fn jump(vector_table: u32) -> ! {
-    assert!(
-        vector_table % VECTOR_TABLE_ALIGN == 0,
-        "vector table misaligned"
-    );
+    assert!(vector_table % VECTOR_TABLE_ALIGN == 0, "vector table misaligned");
     // SAFETY: writing VTOR only changes where the core fetches exception
     // vectors. Duty 3 (no exception can be taken in the boot stage before the
     // branch) means no handler is looked up in the new table too early, and

@@ -64,10 +64,7 @@ pub struct CmdLine {
 
 impl CmdLine {
     /// An empty command line.
-    pub const EMPTY: Self = Self {
-        buf: [0; CMDLINE_MAX],
-        len: 0,
-    };
+    pub const EMPTY: Self = Self { buf: [0; CMDLINE_MAX], len: 0 };
 
     /// Reads the command line from the host, dropping the program name
     /// (QEMU's `-kernel` path) that comes first.
@@ -75,8 +72,7 @@ impl CmdLine {
     /// # Errors
     /// See [`CmdLineError`].
     pub fn read() -> Result<Self, CmdLineError> {
-        let args = semihosting::experimental::env::args::<CMDLINE_MAX>()
-            .map_err(|_| CmdLineError::Host)?;
+        let args = semihosting::experimental::env::args::<CMDLINE_MAX>().map_err(|_| CmdLineError::Host)?;
         let mut line = Self::EMPTY;
         for word in (&args).skip(1) {
             line.push(word.map_err(|_| CmdLineError::NotUtf8)?)?;
@@ -117,7 +113,6 @@ impl CmdLine {
     /// The value of the first `key=value` word with this key.
     #[must_use]
     pub fn value(&self, key: &str) -> Option<&str> {
-        self.words()
-            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        self.words().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
     }
 }

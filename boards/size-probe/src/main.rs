@@ -24,8 +24,18 @@ const BASE: u32 = 0x2100_0000;
 fn main() -> ! {
     let mut f = flash::Flash { base: BASE as usize, size: 0x100_0000 };
     let slots = [
-        SlotRegion { offset: 0x1_0000, size: 0x40_0000, header_size: 0x400, load_addr: Some(u64::from(BASE) + 0x1_0400) },
-        SlotRegion { offset: 0x41_0000, size: 0x40_0000, header_size: 0x400, load_addr: Some(u64::from(BASE) + 0x41_0400) },
+        SlotRegion {
+            offset: 0x1_0000,
+            size: 0x40_0000,
+            header_size: 0x400,
+            load_addr: Some(u64::from(BASE) + 0x1_0400),
+        },
+        SlotRegion {
+            offset: 0x41_0000,
+            size: 0x40_0000,
+            header_size: 0x400,
+            load_addr: Some(u64::from(BASE) + 0x41_0400),
+        },
     ];
     let cfg = BootConfig {
         journal: JournalConfig { offset: 0, size: 0x2000, write_size: 8, erase_size: 0x1000 },

@@ -53,8 +53,7 @@ size = 0x400000
 header_size = 0x400
 "#;
 
-const SLOT_C: &str =
-    "\n[[slot]]\nname = \"c\"\noffset = 0x810000\nsize = 0x10000\nheader_size = 0x400\n";
+const SLOT_C: &str = "\n[[slot]]\nname = \"c\"\noffset = 0x810000\nsize = 0x10000\nheader_size = 0x400\n";
 
 /// `GOOD` with the first `from` replaced by `to` (which must occur).
 fn with(from: &str, to: &str) -> String {
@@ -89,10 +88,7 @@ fn good_layout_parses() {
     assert_eq!(l.slot_address(l.slot("b").unwrap()), 0x2141_0000);
     assert_eq!(l.record_address(), 0x2100_0000);
     assert_eq!(l.public_key_entries(), ["keys/dev.pub.pem"]);
-    assert_eq!(
-        l.public_keys(),
-        [PathBuf::from("/boards/x/keys/dev.pub.pem")]
-    );
+    assert_eq!(l.public_keys(), [PathBuf::from("/boards/x/keys/dev.pub.pem")]);
     assert_eq!(l.source_name(), "qemu-mps2-an386/layout.toml");
 }
 
@@ -117,12 +113,7 @@ fn bootloader_and_app_ram_may_overlap() {
 fn three_and_four_slots_are_fine() {
     let three = format!("{GOOD}{SLOT_C}");
     assert_eq!(parse(&three).unwrap().slots().len(), 3);
-    let four = format!(
-        "{three}{}",
-        SLOT_C
-            .replace("\"c\"", "\"d\"")
-            .replace("0x810000", "0x820000")
-    );
+    let four = format!("{three}{}", SLOT_C.replace("\"c\"", "\"d\"").replace("0x810000", "0x820000"));
     assert_eq!(parse(&four).unwrap().slot_names(), ["a", "b", "c", "d"]);
 }
 
@@ -155,10 +146,7 @@ fn negative_number_is_a_parse_error() {
 #[test]
 fn bad_board_name() {
     for name in ["", "Qemu", "-x", "a b", "a*/b"] {
-        let (e, msg) = err(&with(
-            "name = \"qemu-mps2-an386\"",
-            &format!("name = {name:?}"),
-        ));
+        let (e, msg) = err(&with("name = \"qemu-mps2-an386\"", &format!("name = {name:?}")));
         assert!(matches!(e, LayoutError::BoardName { .. }), "{name}: {e:?}");
         assert!(msg.contains("board.name"), "{msg}");
     }
@@ -176,22 +164,11 @@ fn empty_optional_strings() {
     for (from, to, field) in [
         ("chip = \"mps2-an386\"", "chip = \"\"", "board.chip"),
         ("device = \"/dev/mtd0\"", "device = \"\"", "flash.device"),
-        (
-            "public = [\"keys/dev.pub.pem\"]",
-            "public = []",
-            "keys.public",
-        ),
-        (
-            "public = [\"keys/dev.pub.pem\"]",
-            "public = [\"a.pem\", \"\"]",
-            "keys.public[1]",
-        ),
+        ("public = [\"keys/dev.pub.pem\"]", "public = []", "keys.public"),
+        ("public = [\"keys/dev.pub.pem\"]", "public = [\"a.pem\", \"\"]", "keys.public[1]"),
     ] {
         let (e, msg) = err(&with(from, to));
-        assert!(
-            matches!(&e, LayoutError::EmptyField { field: f } if f == field),
-            "{field}: {e:?}"
-        );
+        assert!(matches!(&e, LayoutError::EmptyField { field: f } if f == field), "{field}: {e:?}");
         assert!(msg.contains(field), "{msg}");
     }
 }
@@ -199,27 +176,16 @@ fn empty_optional_strings() {
 #[test]
 fn zero_sizes() {
     for (from, to, field) in [
-        (
-            "flash_size = 0x8000",
-            "flash_size = 0",
-            "bootloader.flash_size",
-        ),
+        ("flash_size = 0x8000", "flash_size = 0", "bootloader.flash_size"),
         ("ram_size = 0x10000", "ram_size = 0", "bootloader.ram_size"),
         ("ram_size = 0x30000", "ram_size = 0", "app.ram_size"),
         ("size = 0x40", "size = 0", "handoff.size"),
         ("size = 0x100_0000", "size = 0", "flash.size"),
         ("size = 0x2000", "size = 0", "record.size"),
-        (
-            "offset = 0x410000\nsize = 0x400000",
-            "offset = 0x410000\nsize = 0",
-            "slot[1] \"b\".size",
-        ),
+        ("offset = 0x410000\nsize = 0x400000", "offset = 0x410000\nsize = 0", "slot[1] \"b\".size"),
     ] {
         let (e, msg) = err(&with(from, to));
-        assert!(
-            matches!(&e, LayoutError::ZeroSize { field: f } if f == field),
-            "{field}: {e:?}"
-        );
+        assert!(matches!(&e, LayoutError::ZeroSize { field: f } if f == field), "{field}: {e:?}");
         assert!(msg.contains(field), "{msg}");
     }
 }
@@ -227,13 +193,7 @@ fn zero_sizes() {
 #[test]
 fn overflowing_sum() {
     let (e, msg) = err(&with("base = 0x2100_0000", "base = 0x7FFF_FFFF_FFFF_FFFF"));
-    assert!(
-        matches!(
-            &e,
-            LayoutError::AddressTooHigh { .. } | LayoutError::Overflow { .. }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(&e, LayoutError::AddressTooHigh { .. } | LayoutError::Overflow { .. }), "{e:?}");
     assert!(msg.contains("flash"), "{msg}");
     // A sum that really overflows u64 needs two big operands; TOML
     // integers stop at i64::MAX, so that takes offset + size.
@@ -241,43 +201,23 @@ fn overflowing_sum() {
         "offset = 0x410000\nsize = 0x400000",
         "offset = 0x7FFF_FFFF_FFFF_F000\nsize = 0x7FFF_FFFF_FFFF_F000",
     ));
-    assert!(
-        matches!(
-            &e,
-            LayoutError::OutsideFlash { .. } | LayoutError::Overflow { .. }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(&e, LayoutError::OutsideFlash { .. } | LayoutError::Overflow { .. }), "{e:?}");
     assert!(msg.contains("slot[1] \"b\""), "{msg}");
 }
 
 #[test]
 fn overflow_is_reported_for_the_agent_geometry() {
     // Without a device size the only check left is the u64 sum.
-    let raw = crate::raw::RawSlot {
-        name: "a".into(),
-        offset: u64::MAX - 0xFFF,
-        size: 0x2000,
-        header_size: 0x400,
-    };
+    let raw = crate::raw::RawSlot { name: "a".into(), offset: u64::MAX - 0xFFF, size: 0x2000, header_size: 0x400 };
     let e = super::check_slots(&[raw.clone(), raw], 0x1000, None).unwrap_err();
-    assert!(
-        matches!(&e, LayoutError::Overflow { field } if field == "slot[0] \"a\""),
-        "{e:?}"
-    );
+    assert!(matches!(&e, LayoutError::Overflow { field } if field == "slot[0] \"a\""), "{e:?}");
 }
 
 #[test]
 fn address_at_or_above_4_gib() {
     let (e, msg) = err(&with("base = 0x2100_0000", "base = 0xFF80_0000"));
-    assert!(
-        matches!(&e, LayoutError::AddressTooHigh { end, .. } if *end == 0x1_0080_0000),
-        "{e:?}"
-    );
-    assert!(
-        msg.contains("flash (flash.base + size)") && msg.contains("4 GiB"),
-        "{msg}"
-    );
+    assert!(matches!(&e, LayoutError::AddressTooHigh { end, .. } if *end == 0x1_0080_0000), "{e:?}");
+    assert!(msg.contains("flash (flash.base + size)") && msg.contains("4 GiB"), "{msg}");
     let (e, _) = err(&with("address = 0x203F_FF00", "address = 0x1_0000_0000"));
     assert!(matches!(e, LayoutError::AddressTooHigh { .. }), "{e:?}");
 }
@@ -314,22 +254,11 @@ fn misaligned_offsets_and_sizes() {
         ("size = 0x100_0000", "size = 0x100_0800", "flash.size"),
         ("offset = 0x0", "offset = 0x800", "record.offset"),
         ("size = 0x2000", "size = 0x2800", "record.size"),
-        (
-            "offset = 0x10000",
-            "offset = 0x10800",
-            "slot[0] \"a\".offset",
-        ),
-        (
-            "size = 0x400000\nheader_size = 0x400\n\n",
-            "size = 0x3FF800\nheader_size = 0x400\n\n",
-            "slot[0] \"a\".size",
-        ),
+        ("offset = 0x10000", "offset = 0x10800", "slot[0] \"a\".offset"),
+        ("size = 0x400000\nheader_size = 0x400\n\n", "size = 0x3FF800\nheader_size = 0x400\n\n", "slot[0] \"a\".size"),
     ] {
         let (e, msg) = err(&with(from, to));
-        assert!(
-            matches!(&e, LayoutError::Misaligned { field: f, .. } if f == field),
-            "{field}: {e:?}"
-        );
+        assert!(matches!(&e, LayoutError::Misaligned { field: f, .. } if f == field), "{field}: {e:?}");
         assert!(msg.contains(field), "{msg}");
     }
 }
@@ -337,26 +266,13 @@ fn misaligned_offsets_and_sizes() {
 #[test]
 fn record_of_one_sector() {
     let (e, msg) = err(&with("size = 0x2000", "size = 0x1000"));
-    assert!(
-        matches!(
-            e,
-            LayoutError::RecordTooSmall {
-                size: 0x1000,
-                erase_size: 0x1000
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, LayoutError::RecordTooSmall { size: 0x1000, erase_size: 0x1000 }), "{e:?}");
     assert!(msg.contains("record.size"), "{msg}");
 }
 
 #[test]
 fn wrong_slot_count() {
-    let one = GOOD
-        .split("\n[[slot]]\nname = \"b\"")
-        .next()
-        .unwrap()
-        .to_owned();
+    let one = GOOD.split("\n[[slot]]\nname = \"b\"").next().unwrap().to_owned();
     let (e, _) = err(&one);
     assert!(matches!(e, LayoutError::SlotCount { count: 1 }), "{e:?}");
     let none = GOOD.split("\n[[slot]]").next().unwrap().to_owned();
@@ -379,10 +295,7 @@ fn wrong_slot_count() {
 fn bad_slot_names() {
     for name in ["", "A", "abc", "a-", "é"] {
         let (e, msg) = err(&with("name = \"b\"", &format!("name = {name:?}")));
-        assert!(
-            matches!(e, LayoutError::SlotName { index: 1, .. }),
-            "{name}: {e:?}"
-        );
+        assert!(matches!(e, LayoutError::SlotName { index: 1, .. }), "{name}: {e:?}");
         assert!(msg.contains("slot[1].name"), "{msg}");
     }
     assert!(parse(&with("name = \"b\"", "name = \"b2\"")).is_ok());
@@ -391,10 +304,7 @@ fn bad_slot_names() {
 #[test]
 fn duplicate_slot_names() {
     let (e, msg) = err(&with("name = \"b\"", "name = \"a\""));
-    assert!(
-        matches!(&e, LayoutError::DuplicateSlotName { name } if name == "a"),
-        "{e:?}"
-    );
+    assert!(matches!(&e, LayoutError::DuplicateSlotName { name } if name == "a"), "{e:?}");
     assert!(msg.contains("\"a\""), "{msg}");
 }
 
@@ -411,53 +321,24 @@ fn bad_header_size() {
 fn slot_too_small_for_its_header() {
     // Header as large as the slot, and header + 1 KiB just over it.
     for (size, header) in [("0x1000", "0x1000"), ("0x2000", "0x2000")] {
-        let text = with(
-            "size = 0x400000\nheader_size = 0x400",
-            &format!("size = {size}\nheader_size = {header}"),
-        );
+        let text = with("size = 0x400000\nheader_size = 0x400", &format!("size = {size}\nheader_size = {header}"));
         let (e, msg) = err(&text);
         assert!(matches!(e, LayoutError::SlotTooSmall { .. }), "{e:?}");
         assert!(msg.contains("slot[0] \"a\".size"), "{msg}");
     }
     // With 256-byte sectors: a header that fits, but leaves under 1 KiB.
-    let text = with("erase_size = 0x1000", "erase_size = 0x100").replace(
-        "size = 0x400000\nheader_size = 0x400",
-        "size = 0x400\nheader_size = 0x100",
-    );
+    let text = with("erase_size = 0x1000", "erase_size = 0x100")
+        .replace("size = 0x400000\nheader_size = 0x400", "size = 0x400\nheader_size = 0x100");
     let (e, _) = err(&text);
-    assert!(
-        matches!(
-            e,
-            LayoutError::SlotTooSmall {
-                size: 0x400,
-                minimum: 0x500,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, LayoutError::SlotTooSmall { size: 0x400, minimum: 0x500, .. }), "{e:?}");
     // 4 KiB slot, 1 KiB header: 3 KiB of image is enough.
-    assert!(parse(&with(
-        "size = 0x400000\nheader_size = 0x400",
-        "size = 0x1000\nheader_size = 0x400"
-    ))
-    .is_ok());
+    assert!(parse(&with("size = 0x400000\nheader_size = 0x400", "size = 0x1000\nheader_size = 0x400")).is_ok());
 }
 
 #[test]
 fn slot_outside_flash() {
     let (e, msg) = err(&with("offset = 0x410000", "offset = 0xC10000"));
-    assert!(
-        matches!(
-            &e,
-            LayoutError::OutsideFlash {
-                end: 0x101_0000,
-                flash_size: 0x100_0000,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(&e, LayoutError::OutsideFlash { end: 0x101_0000, flash_size: 0x100_0000, .. }), "{e:?}");
     assert!(msg.contains("slot[1] \"b\""), "{msg}");
     let (e, msg) = err(&with("offset = 0x0", "offset = 0x100_0000"));
     assert!(matches!(e, LayoutError::OutsideFlash { .. }), "{e:?}");
@@ -474,47 +355,28 @@ fn overlapping_slots_and_record() {
     );
     assert!(msg.contains("overlaps"), "{msg}");
     let (e, _) = err(&with("size = 0x2000", "size = 0x11000"));
-    assert!(
-        matches!(&e, LayoutError::Overlap { first, .. } if first == "record"),
-        "{e:?}"
-    );
+    assert!(matches!(&e, LayoutError::Overlap { first, .. } if first == "record"), "{e:?}");
 }
 
 #[test]
 fn bootloader_partition_overlapping_a_slot() {
     // On a single-flash chip the bootloader shares the device; it must
     // then stay clear of record and slots.
-    let (e, msg) = err(&with(
-        "flash_base = 0x0000_0000",
-        "flash_base = 0x2101_0000",
-    ));
+    let (e, msg) = err(&with("flash_base = 0x0000_0000", "flash_base = 0x2101_0000"));
     assert!(
         matches!(&e, LayoutError::Overlap { first, second, .. }
         if first.starts_with("bootloader flash") && second.starts_with("slot[0] \"a\" (at")),
         "{e:?}"
     );
     assert!(msg.contains("bootloader flash"), "{msg}");
-    assert!(parse(&with(
-        "flash_base = 0x0000_0000",
-        "flash_base = 0x2100_2000"
-    ))
-    .is_ok());
+    assert!(parse(&with("flash_base = 0x0000_0000", "flash_base = 0x2100_2000")).is_ok());
 }
 
 #[test]
 fn handoff_inside_ram() {
-    for (address, ram) in [
-        ("0x2000_0100", "bootloader RAM"),
-        ("0x2003_FFF0", "app RAM"),
-    ] {
-        let (e, msg) = err(&with(
-            "address = 0x203F_FF00",
-            &format!("address = {address}"),
-        ));
-        assert!(
-            matches!(&e, LayoutError::HandoffInRam { ram: r, .. } if r.starts_with(ram)),
-            "{e:?}"
-        );
+    for (address, ram) in [("0x2000_0100", "bootloader RAM"), ("0x2003_FFF0", "app RAM")] {
+        let (e, msg) = err(&with("address = 0x203F_FF00", &format!("address = {address}")));
+        assert!(matches!(&e, LayoutError::HandoffInRam { ram: r, .. } if r.starts_with(ram)), "{e:?}");
         assert!(msg.contains("handoff.address"), "{msg}");
     }
     // Touching the end of app RAM is outside it.
@@ -524,15 +386,7 @@ fn handoff_inside_ram() {
 #[test]
 fn handoff_misaligned() {
     let (e, msg) = err(&with("address = 0x203F_FF00", "address = 0x203F_FF02"));
-    assert!(
-        matches!(
-            e,
-            LayoutError::HandoffMisaligned {
-                address: 0x203F_FF02
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, LayoutError::HandoffMisaligned { address: 0x203F_FF02 }), "{e:?}");
     assert!(msg.contains("handoff.address"), "{msg}");
 }
 
@@ -586,8 +440,5 @@ fn env_overrides_public_keys() {
     assert_eq!(l.resolve_public_keys(None), l.public_keys());
     assert_eq!(l.resolve_public_keys(Some("".as_ref())), l.public_keys());
     let joined = std::env::join_paths(["/k/one.pem", "two.pem"]).unwrap();
-    assert_eq!(
-        l.resolve_public_keys(Some(&joined)),
-        [PathBuf::from("/k/one.pem"), PathBuf::from("two.pem")]
-    );
+    assert_eq!(l.resolve_public_keys(Some(&joined)), [PathBuf::from("/k/one.pem"), PathBuf::from("two.pem")]);
 }
