@@ -33,7 +33,7 @@ use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::{Reason, Record, SlotId};
 
 use crate::qemu::{self, QemuRun};
-use crate::rig::{Ran, Rig, RigError, VirtualRig, EXIT_APP_BASE, EXIT_CRASH, EXIT_RECOVERY};
+use crate::rig::{Ran, Rig, RigError, VirtualRig};
 use crate::scenarios::noise;
 
 /// What a power-cut sweep needs from a rig beyond [`Rig`].
@@ -81,15 +81,7 @@ impl CutRig for VirtualRig {
         let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
         run.append = args.to_string();
         let code = run_quiet(run.command(&qemu), kill_after.unwrap_or(self.timeout)).map_err(io(&qemu))?;
-        Ok(match code {
-            Some(c) if (EXIT_APP_BASE..EXIT_APP_BASE + 4).contains(&c) => {
-                SlotId::from_index((c - EXIT_APP_BASE) as u8).map_or(Ran::Other(Some(c)), Ran::App)
-            }
-            Some(EXIT_RECOVERY) => Ran::Recovery,
-            Some(EXIT_CRASH) => Ran::Crash,
-            Some(qemu::EXIT_CUT) => Ran::PowerCut,
-            c => Ran::Other(c),
-        })
+        Ok(Ran::from_exit(code))
     }
 
     fn fork(&self, name: &str) -> Result<Self, RigError> {

@@ -53,6 +53,21 @@ pub enum Ran {
     Other(Option<i32>),
 }
 
+impl Ran {
+    /// Reads the firmware's semihosting exit code (`None`: QEMU was killed).
+    pub fn from_exit(code: Option<i32>) -> Ran {
+        match code {
+            Some(c) if (EXIT_APP_BASE..EXIT_APP_BASE + 4).contains(&c) => {
+                SlotId::from_index((c - EXIT_APP_BASE) as u8).map_or(Ran::Other(Some(c)), Ran::App)
+            }
+            Some(EXIT_RECOVERY) => Ran::Recovery,
+            Some(EXIT_CRASH) => Ran::Crash,
+            Some(qemu::EXIT_CUT) => Ran::PowerCut,
+            c => Ran::Other(c),
+        }
+    }
+}
+
 /// One cold boot: how it ended and what the firmware logged (decoded when
 /// `defmt-print` is available).
 #[derive(Debug, Clone)]
@@ -208,15 +223,7 @@ impl Rig for VirtualRig {
         run.append = args.to_string();
         run.timeout = self.timeout;
         let out = run.run()?;
-        let ran = match out.exit_code {
-            Some(c) if (EXIT_APP_BASE..EXIT_APP_BASE + 4).contains(&c) => {
-                SlotId::from_index((c - EXIT_APP_BASE) as u8).map_or(Ran::Other(Some(c)), Ran::App)
-            }
-            Some(EXIT_RECOVERY) => Ran::Recovery,
-            Some(EXIT_CRASH) => Ran::Crash,
-            Some(qemu::EXIT_CUT) => Ran::PowerCut,
-            c => Ran::Other(c),
-        };
+        let ran = Ran::from_exit(out.exit_code);
         let segs = out.log_segments();
         let boot_log = Self::decode(&self.boot_elf, segs.first().copied().unwrap_or_default());
         let app_elf = match &ran {

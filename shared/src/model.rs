@@ -31,7 +31,7 @@ use crate::journal::{Found, Journal, JournalConfig};
 use crate::ops;
 use crate::policy::{decide, Decision, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
-use crate::record::{Event, HistoryEntry, Record};
+use crate::record::Record;
 use crate::select::{select, FreshPolicy};
 use crate::sim::{SimConfig, SimFlash};
 use crate::slot::{SlotId, Tries, MAX_SLOTS};
@@ -143,19 +143,9 @@ fn model_step(pre: &State, fresh: FreshPolicy, action: Action) -> (State, Option
         Action::Boot { verdicts, recovery } => {
             let current = match pre {
                 State::Valid(r) => r.clone(),
-                State::Blank => Record::fresh(fresh.slots, fresh.tries),
+                State::Blank => fresh.record(false),
                 // As `select` documents: a corrupt region is remembered as record-reset.
-                State::Garbage => {
-                    let mut r = Record::fresh(fresh.slots, fresh.tries);
-                    r.last_fallback = Reason::RecordReset;
-                    r.push_history(HistoryEntry {
-                        slot: None,
-                        event: Event::Created,
-                        reason: Reason::RecordReset,
-                        tries: fresh.tries,
-                    });
-                    r
-                }
+                State::Garbage => fresh.record(true),
             };
             let d = decide(&current, Inputs { recovery }, |s| verdicts[s.index()]);
             let rec = match &d {
@@ -232,12 +222,7 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
         erase_size: geo.erase_size,
         program_once: geo.program_once,
     };
-    let cfg = JournalConfig {
-        offset: 0,
-        size: region as u32,
-        write_size: geo.write_size as u32,
-        erase_size: geo.erase_size as u32,
-    };
+    let cfg = sim_cfg.whole_journal();
     let fresh = FreshPolicy { slots: geo.slots, tries: Tries::DEFAULT };
     let mut flash = SimFlash::new(sim_cfg).unwrap();
     let mut model = State::Blank;

@@ -47,6 +47,24 @@ pub struct FreshPolicy {
     pub tries: Tries,
 }
 
+impl FreshPolicy {
+    /// The record that replaces a blank region, or (`corrupt`) a region holding no valid
+    /// record: then the reset is remembered in `last_fallback` and the history.
+    pub fn record(&self, corrupt: bool) -> Record {
+        let mut r = Record::fresh(self.slots, self.tries);
+        if corrupt {
+            r.last_fallback = Reason::RecordReset;
+            r.push_history(HistoryEntry {
+                slot: None,
+                event: Event::Created,
+                reason: Reason::RecordReset,
+                tries: self.tries,
+            });
+        }
+        r
+    }
+}
+
 impl Default for FreshPolicy {
     fn default() -> Self {
         FreshPolicy { slots: 2, tries: Tries::DEFAULT }
@@ -63,18 +81,8 @@ pub fn select<F: NorFlash>(
 ) -> Result<Selection, Error<F::Error>> {
     let (current, created) = match journal.found() {
         Found::Valid(_) => (journal.record()?.clone(), None),
-        Found::Blank => (Record::fresh(fresh.slots, fresh.tries), Some(Reason::None)),
-        Found::Garbage => {
-            let mut r = Record::fresh(fresh.slots, fresh.tries);
-            r.last_fallback = Reason::RecordReset;
-            r.push_history(HistoryEntry {
-                slot: None,
-                event: Event::Created,
-                reason: Reason::RecordReset,
-                tries: fresh.tries,
-            });
-            (r, Some(Reason::RecordReset))
-        }
+        Found::Blank => (fresh.record(false), Some(Reason::None)),
+        Found::Garbage => (fresh.record(true), Some(Reason::RecordReset)),
     };
     let decision = decide(&current, inputs, |slot| verify(journal.flash_mut(), slot));
     let (to_write, changed, kind) = match &decision {

@@ -69,6 +69,16 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// A journal config that uses the whole simulated device as its region.
+    pub fn whole_journal(&self) -> crate::journal::JournalConfig {
+        crate::journal::JournalConfig {
+            offset: 0,
+            size: self.size as u32,
+            write_size: self.write_size as u32,
+            erase_size: self.erase_size as u32,
+        }
+    }
+
     /// Checks the geometry rules documented on the fields; returns
     /// [`SimError::BadConfig`] if one is broken.
     pub fn validate(&self) -> Result<(), SimError> {

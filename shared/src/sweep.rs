@@ -222,12 +222,7 @@ fn sweep(geo: &Geometry) -> u64 {
         erase_size: geo.erase_size,
         program_once: geo.program_once,
     };
-    let cfg = JournalConfig {
-        offset: 0,
-        size: region as u32,
-        write_size: geo.write_size as u32,
-        erase_size: geo.erase_size as u32,
-    };
+    let cfg = sim_cfg.whole_journal();
     let mut flash = SimFlash::new(sim_cfg).expect("sim config");
     let mut world = World { images: [None; MAX_SLOTS] };
     let mut states = 0u64;
