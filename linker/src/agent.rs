@@ -48,7 +48,7 @@ pub struct AgentConfig {
     pub device: Option<String>,
     /// The boot-control record area, by offset in the device.
     pub record: Region,
-    /// Erase sector size: a power of two in 256 ..= 131072.
+    /// Erase sector size: a power of two in 256 ..= 262144.
     pub erase_size: u32,
     /// Program granularity: one of 1, 2, 4, 8, 16, 32.
     pub write_size: u32,

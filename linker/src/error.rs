@@ -83,8 +83,8 @@ pub enum LayoutError {
         /// Its end (exclusive).
         end: u64,
     },
-    /// `flash.erase_size` is not a power of two in 256 B ..= 128 KiB.
-    #[error("flash.erase_size = {value:#x}: must be a power of two from 0x100 (256 B) to 0x20000 (128 KiB)")]
+    /// `flash.erase_size` is not a power of two in 256 B ..= 256 KiB.
+    #[error("flash.erase_size = {value:#x}: must be a power of two from 0x100 (256 B) to 0x40000 (256 KiB)")]
     EraseSize {
         /// The value as written.
         value: u64,

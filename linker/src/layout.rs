@@ -55,7 +55,7 @@ pub struct Flash {
     pub base: u32,
     /// Device size in bytes, a multiple of `erase_size`.
     pub size: u32,
-    /// Erase sector size: a power of two in 256 ..= 131072.
+    /// Erase sector size: a power of two in 256 ..= 262144.
     pub erase_size: u32,
     /// Program granularity: one of 1, 2, 4, 8, 16, 32 (so always `<= erase_size`).
     pub write_size: u32,

@@ -8,7 +8,7 @@
 //! 2. Every size is non-zero; every CPU region (`bootloader.flash`,
 //!    `bootloader.ram`, `app.ram`, `handoff`, `flash`) ends at or below 4 GiB
 //!    (all sums checked).
-//! 3. `flash.erase_size` is a power of two in 256 ..= 131072,
+//! 3. `flash.erase_size` is a power of two in 256 ..= 262144,
 //!    `flash.write_size` one of 1, 2, 4, 8, 16, 32 (hence `<= erase_size`),
 //!    `flash.size` a multiple of `erase_size`.
 //! 4. `record`: erase-aligned offset and size, at least 2 sectors, inside the
@@ -35,7 +35,7 @@ use crate::raw::{RawLayout, RawRegion, RawSlot};
 /// Smallest allowed erase sector.
 pub(crate) const MIN_ERASE_SIZE: u64 = 256;
 /// Largest allowed erase sector.
-pub(crate) const MAX_ERASE_SIZE: u64 = 128 * 1024;
+pub(crate) const MAX_ERASE_SIZE: u64 = 256 * 1024;
 /// Allowed program granularities.
 pub(crate) const WRITE_SIZES: [u64; 6] = [1, 2, 4, 8, 16, 32];
 /// Smallest allowed slot header.

@@ -36,7 +36,7 @@ pub const MAX_WRITE_SIZE: u32 = 32;
 /// Smallest supported erase size.
 pub const MIN_ERASE_SIZE: u32 = 256;
 /// Largest supported erase size.
-pub const MAX_ERASE_SIZE: u32 = 128 * 1024;
+pub const MAX_ERASE_SIZE: u32 = 256 * 1024;
 /// Entry size for the largest write size: the scratch buffer's size.
 const MAX_ENTRY: usize = 160;
 /// How many positions one append may try before giving up.
@@ -64,7 +64,7 @@ pub struct JournalConfig {
     pub size: u32,
     /// Write granularity: 1, 2, 4, 8, 16 or 32 bytes.
     pub write_size: u32,
-    /// Erase sector size: a power of two from 256 B to 128 KiB.
+    /// Erase sector size: a power of two from 256 B to 256 KiB.
     pub erase_size: u32,
 }
 
@@ -95,7 +95,7 @@ impl JournalConfig {
             return Err("write size must be 1, 2, 4, 8, 16 or 32");
         }
         if !self.erase_size.is_power_of_two() || !(MIN_ERASE_SIZE..=MAX_ERASE_SIZE).contains(&self.erase_size) {
-            return Err("erase size must be a power of two from 256 B to 128 KiB");
+            return Err("erase size must be a power of two from 256 B to 256 KiB");
         }
         let ws = F::WRITE_SIZE.max(1) as u32;
         let es = F::ERASE_SIZE.max(1) as u32;
@@ -629,6 +629,27 @@ mod tests {
             assert_eq!(again.record(), Ok(&r));
         }
         assert_eq!(erases_expected, 6);
+    }
+
+    #[test]
+    fn the_largest_sectors_fill_rotate_and_reopen() {
+        // 256 KiB blocks, as on the CFI NOR of the SoC board (write size 1 as Linux
+        // reports it there): fill the first sector, rotate, and reopen.
+        let c = cfg(1, MAX_ERASE_SIZE, 2);
+        let per = c.entries_per_sector();
+        assert_eq!(per, MAX_ERASE_SIZE / ENTRY_LEN as u32);
+        let mut j = initialised(c);
+        let mut r = j.record().unwrap().clone();
+        for n in 2..=per + 1 {
+            r.rollback_floor = n;
+            j.append(&r).unwrap();
+        }
+        assert_eq!(j.found(), Found::Valid(Head { seq: per + 1, pos: Pos { sector: 1, index: 0 }, next_index: 1 }));
+        let again = Journal::open(j.flash_mut(), c).unwrap();
+        assert_eq!(again.record().unwrap().rollback_floor, per + 1);
+        // One step past the cap is refused.
+        let too_big = cfg(1, MAX_ERASE_SIZE * 2, 2);
+        assert!(matches!(Journal::open(flash(cfg(1, 256, 2), false), too_big), Err(Error::Geometry(_))));
     }
 
     #[test]

@@ -224,7 +224,7 @@ fn address_at_or_above_4_gib() {
 
 #[test]
 fn bad_erase_size() {
-    for v in ["0x3000", "0x80", "0x40000", "0"] {
+    for v in ["0x3000", "0x80", "0x80000", "0"] {
         let (e, msg) = err(&with("erase_size = 0x1000", &format!("erase_size = {v}")));
         assert!(matches!(e, LayoutError::EraseSize { .. }), "{v}: {e:?}");
         assert!(msg.contains("flash.erase_size"), "{msg}");
@@ -232,10 +232,10 @@ fn bad_erase_size() {
     // The extremes are allowed.
     let small = with("erase_size = 0x1000", "erase_size = 0x100");
     assert!(parse(&small.replace("\nsize = 0x2000\n", "\nsize = 0x200\n")).is_ok());
-    let big = with("erase_size = 0x1000", "erase_size = 0x20000")
-        .replace("\nsize = 0x2000\n", "\nsize = 0x40000\n")
-        .replace("offset = 0x10000", "offset = 0x40000")
-        .replace("offset = 0x410000", "offset = 0x440000");
+    let big = with("erase_size = 0x1000", "erase_size = 0x40000")
+        .replace("\nsize = 0x2000\n", "\nsize = 0x80000\n")
+        .replace("offset = 0x10000", "offset = 0x80000")
+        .replace("offset = 0x410000", "offset = 0x480000");
     assert!(parse(&big).is_ok(), "{:?}", parse(&big));
 }
 
