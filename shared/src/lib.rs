@@ -6,7 +6,8 @@
 //! * [`journal`]: the append-only, power-fail-safe journal that stores the record in NOR flash;
 //! * [`header`] and [`verify`]: the signed slot header and the streaming image verification;
 //! * [`policy`] and [`ops`]: the pure slot-selection policy and the operations that change a record;
-//! * [`handoff`]: the small RAM block the boot stage leaves for the application.
+//! * [`handoff`]: the small RAM block the boot stage leaves for the application;
+//! * [`mailbox`]: the RAM mailbox through which a hardware test rig drives a demo app.
 //!
 //! Data flows one way: flash → journal → record → policy → decision → hand-off.
 //! The crate is `no_std`, uses no allocator and never panics on any input: every
@@ -33,6 +34,7 @@ pub mod header;
 #[cfg(feature = "std")]
 pub mod image;
 pub mod journal;
+pub mod mailbox;
 #[cfg(test)]
 mod model;
 pub mod ops;
