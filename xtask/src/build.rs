@@ -44,9 +44,52 @@ pub fn image_tool() -> Result<std::process::Command> {
     Ok(std::process::Command::new(env::root().join("target/debug/safeslot-image")))
 }
 
-/// Builds the boot stage and the demo apps (release) with a throw-away key.
+/// `cargo xtask build [--board B]`: builds one board, or all of them.
+pub fn command(args: &[String]) -> Result<()> {
+    let boards = match args {
+        [] => boards()?,
+        [flag, b] if flag == "--board" => vec![b.clone()],
+        _ => anyhow::bail!("usage: cargo xtask build [--board BOARD]"),
+    };
+    for b in &boards {
+        let fw = board_firmware(b)?;
+        println!("{b}: {}", fw.boot_elf.display());
+    }
+    Ok(())
+}
+
+/// Builds the virtual board's boot stage and demo apps (release) with a throw-away key.
 pub fn firmware() -> Result<Firmware> {
-    env::ensure_targets(&[TARGET, "thumbv6m-none-eabi"])?;
+    board_firmware(BOARD)
+}
+
+/// The boards: every directory under boards/ with a layout.toml, sorted by name.
+pub fn boards() -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(env::root().join("boards"))? {
+        let entry = entry?;
+        if entry.path().join("layout.toml").is_file() {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A board's layout file and its parsed layout.
+pub fn board_layout(board: &str) -> Result<(PathBuf, safeslot_layout::Layout)> {
+    let path = env::root().join("boards").join(board).join("layout.toml");
+    let layout = safeslot_layout::Layout::load(&path).with_context(|| format!("board {board}: {}", path.display()))?;
+    Ok((path, layout))
+}
+
+/// Builds a board's crate (`safeslot-board-<board>` in boards/: the boot stage
+/// `safeslot-boot` and the demo apps `demo-app-<slot>`) in release for the target its
+/// layout names, with a throw-away key.
+pub fn board_firmware(board: &str) -> Result<Firmware> {
+    let (layout_path, layout) = board_layout(board)?;
+    let target = layout.board().target.clone();
+    env::ensure_targets(&[target.as_str()])?;
     let root = env::root();
     let work = root.join("target/safeslot");
     std::fs::create_dir_all(&work)?;
@@ -54,15 +97,15 @@ pub fn firmware() -> Result<Firmware> {
     // cargo runs in boards/ so boards/.cargo/config.toml (sha2 backend choice) applies.
     run(cargo()
         .current_dir(root.join("boards"))
-        .args(["build", "--release", "-q", "-p", "safeslot-board-qemu-mps2-an386", "--target", TARGET])
+        .args(["build", "--release", "-q", "-p", &format!("safeslot-board-{board}"), "--target", &target])
         .env(safeslot_layout::PUBLIC_KEYS_ENV, &public))
-    .context("firmware build failed")?;
-    let out = root.join("boards/target").join(TARGET).join("release");
+    .with_context(|| format!("firmware build for {board} failed"))?;
+    let out = root.join("boards/target").join(&target).join("release");
     Ok(Firmware {
         boot_elf: out.join("safeslot-boot"),
-        app_elfs: vec![out.join("demo-app-a"), out.join("demo-app-b")],
+        app_elfs: layout.slot_names().iter().map(|s| out.join(format!("demo-app-{s}"))).collect(),
         key,
-        layout: root.join("boards").join(BOARD).join("layout.toml"),
+        layout: layout_path,
         work,
     })
 }

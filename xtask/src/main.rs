@@ -20,7 +20,7 @@ cargo xtask <command>
           virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves
   test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
           builds, the bootloader size limit, and the virtual-rig scenarios in QEMU
-  build   build the firmware for the virtual board and sign the demo images
+  build   build every board's boot stage and demo apps in release (`build --board B`: one)
   size    print the boot stage's flash and RAM use
   bench   time `safeslotctl status` on a 128 KiB record region (release build, 200 runs)
           and the in-process journal scan; prints a markdown table
@@ -34,7 +34,7 @@ fn main() {
     let result: Result<()> = match cmd {
         "demo" => demo::run(),
         "test" => test::run(),
-        "build" => build::firmware().map(|_| ()),
+        "build" => build::command(args.get(1..).unwrap_or_default()),
         "size" => size::run(),
         "bench" => bench::run(),
         "man" => man::run(args.get(1..).unwrap_or_default()),
