@@ -26,6 +26,7 @@ pub fn agent(config: &std::path::Path, flash: &std::path::Path) -> std::process:
 /// Runs the story; returns the flash file and the agent config generated for it.
 pub fn story() -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     crate::env::ensure_qemu()?;
+    crate::env::ensure_defmt_print()?;
     let fw = build::firmware()?;
     println!("safeslot demo: boot stage {}", fw.boot_elf.display());
     let images = Images {

@@ -56,3 +56,15 @@ pub fn ensure_qemu() -> Result<()> {
     }
     safeslot_hil::qemu::qemu_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
 }
+
+/// Makes sure `defmt-print` (which decodes the firmware's defmt logs) is there: installs it
+/// with `cargo install defmt-print --locked` (into ~/.cargo/bin, where later runs find it).
+pub fn ensure_defmt_print() -> Result<()> {
+    if safeslot_hil::qemu::defmt_print_available().is_ok() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing defmt-print (cargo install defmt-print --locked; once)");
+    run(cargo().args(["install", "defmt-print", "--locked", "--quiet"]))
+        .context("could not install defmt-print; install it by hand: cargo install defmt-print --locked")?;
+    safeslot_hil::qemu::defmt_print_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
+}

@@ -4,6 +4,7 @@
 //! when running as root) or says exactly what is missing.
 
 mod bench;
+mod boards;
 mod build;
 mod demo;
 mod env;
@@ -21,6 +22,8 @@ cargo xtask <command>
   test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
           builds, the bootloader size limit, and the virtual-rig scenarios in QEMU
   build   build every board's boot stage and demo apps in release (`build --board B`: one)
+  boards  build every board in release and check it against its layout.toml (generated
+          memory.x, boot stage inside its partition, apps inside their slots)
   size    print the boot stage's flash and RAM use
   bench   time `safeslotctl status` on a 128 KiB record region (release build, 200 runs)
           and the in-process journal scan; prints a markdown table
@@ -35,6 +38,7 @@ fn main() {
         "demo" => demo::run(),
         "test" => test::run(),
         "build" => build::command(args.get(1..).unwrap_or_default()),
+        "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
         "bench" => bench::run(),
         "man" => man::run(args.get(1..).unwrap_or_default()),

@@ -113,6 +113,18 @@ pub fn run() -> Result<()> {
             if p.flash <= 24 * 1024 { "met" } else { "not met" }
         );
     }
+    for r in crate::boards::check_all_quiet()? {
+        println!(
+            "| {} boot stage (defmt logs) | {} | {} B ({:.1} KiB) | {} B | {} KiB | {:.0}% |",
+            r.board,
+            r.target,
+            r.boot.flash,
+            r.boot.flash as f64 / 1024.0,
+            r.boot.ram,
+            r.partition / 1024,
+            r.boot.flash as f64 * 100.0 / r.partition as f64
+        );
+    }
     println!("(stack is not in these figures: ed25519 verification needs about 6 KiB of it)");
     println!("\nwhere the boot stage's flash goes (symbol sizes; unnamed padding and literal pools not counted):\n");
     println!("| part | bytes |");

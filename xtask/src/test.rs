@@ -28,10 +28,13 @@ pub fn run_all() -> Result<()> {
             target,
         ]))?;
     }
+    println!("== every board: release build, generated memory.x, placement in its layout");
+    crate::boards::check_all()?;
     println!("== firmware and size limit");
     crate::size::run()?;
     println!("== virtual rig (QEMU)");
     env::ensure_qemu()?;
+    env::ensure_defmt_print()?;
     let fw = build::firmware()?;
     let dir = fw.work.join("rig");
     std::fs::create_dir_all(&dir)?;

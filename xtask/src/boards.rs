@@ -1,0 +1,215 @@
+//! Every board, checked against its layout: what CI can prove without hardware.
+//!
+//! For each directory under boards/ with a `layout.toml`, `cargo xtask test` builds the
+//! board's boot stage and demo apps in release and checks:
+//!
+//! * the `memory.x` files the build script generated are exactly what the layout gives
+//!   today (no stale or hand-edited linker script was linked);
+//! * every loadable segment of the boot stage lies in the bootloader partition (its load
+//!   image) and its RAM (writable data), so it fits the partition;
+//! * every loadable segment of each demo app lies in its slot's image area (after the
+//!   header) and the app RAM, and the app's image starts at the slot's image address.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use object::{Object, ObjectSegment, SegmentFlags};
+use safeslot_layout::Layout;
+
+use crate::build;
+
+/// An address range `[start, end)`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    end: u64,
+}
+
+impl Span {
+    fn new(start: u64, len: u64) -> Span {
+        Span { start, end: start.saturating_add(len) }
+    }
+
+    fn holds(self, other: Span) -> bool {
+        other.start >= self.start && other.end <= self.end
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}..{:#x}", self.start, self.end)
+    }
+}
+
+/// What a loaded ELF occupies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Footprint {
+    /// Bytes of load image (flash): the file size of every loadable segment.
+    pub flash: u64,
+    /// Bytes of RAM: the memory size of every writable loadable segment.
+    pub ram: u64,
+    /// The lowest load address.
+    pub first_load: u64,
+}
+
+/// Checks `elf`'s loadable segments: load images inside `flash`, writable data inside
+/// `ram`, read-only segments run where they are loaded.
+fn check_elf(elf: &Path, flash: Span, ram: Span) -> Result<Footprint> {
+    let data = std::fs::read(elf).with_context(|| elf.display().to_string())?;
+    let file = object::File::parse(&*data).with_context(|| format!("{}: not an ELF", elf.display()))?;
+    let mut fp = Footprint { first_load: u64::MAX, ..Footprint::default() };
+    let mut count = 0;
+    for seg in file.segments() {
+        let writable = match seg.flags() {
+            SegmentFlags::Elf { p_flags } => p_flags & object::elf::PF_W != 0,
+            _ => false,
+        };
+        let (file_off, file_size) = seg.file_range();
+        let _ = file_off;
+        let load = Span::new(elf_paddr(&file, &seg)?, file_size);
+        let run = Span::new(seg.address(), seg.size());
+        if file_size > 0 {
+            ensure!(flash.holds(load), "{}: segment loaded at {load} is outside {flash}", elf.display());
+            fp.flash += file_size;
+            fp.first_load = fp.first_load.min(load.start);
+        }
+        if writable {
+            ensure!(ram.holds(run), "{}: writable segment at {run} is outside RAM {ram}", elf.display());
+            fp.ram += seg.size();
+        } else if seg.size() > 0 {
+            ensure!(flash.holds(run), "{}: read-only segment runs at {run}, outside {flash}", elf.display());
+        }
+        count += 1;
+    }
+    ensure!(count > 0 && fp.flash > 0, "{}: no loadable segment", elf.display());
+    Ok(fp)
+}
+
+/// A segment's physical (load) address: `object` exposes only the virtual one, so read
+/// the program header table.
+fn elf_paddr(file: &object::File<'_>, seg: &object::Segment<'_, '_>) -> Result<u64> {
+    use object::read::elf::ProgramHeader;
+    let e = object::Endianness::Little;
+    match file {
+        object::File::Elf32(f) => {
+            for ph in f.elf_program_headers() {
+                if u64::from(ph.p_vaddr(e)) == seg.address() && u64::from(ph.p_memsz(e)) == seg.size() {
+                    return Ok(u64::from(ph.p_paddr(e)));
+                }
+            }
+        }
+        object::File::Elf64(f) => {
+            for ph in f.elf_program_headers() {
+                if ph.p_vaddr(e) == seg.address() && ph.p_memsz(e) == seg.size() {
+                    return Ok(ph.p_paddr(e));
+                }
+            }
+        }
+        _ => {}
+    }
+    bail!("segment at {:#x}: no program header", seg.address())
+}
+
+/// The newest build-script output directory of `crate_name` for `target`.
+fn newest_out_dir(target: &str, crate_name: &str) -> Result<PathBuf> {
+    let build_dir = crate::env::root().join("boards/target").join(target).join("release/build");
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(&build_dir).with_context(|| build_dir.display().to_string())? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let out = entry.path().join("out");
+        if !name.starts_with(&format!("{crate_name}-")) || !out.join("layout.rs").is_file() {
+            continue;
+        }
+        let t = std::fs::metadata(out.join("layout.rs"))?.modified()?;
+        if best.as_ref().is_none_or(|(bt, _)| t > *bt) {
+            best = Some((t, out));
+        }
+    }
+    best.map(|(_, p)| p)
+        .with_context(|| format!("no build-script output of {crate_name} under {}", build_dir.display()))
+}
+
+/// One board's checked figures.
+#[derive(Debug, Clone)]
+pub struct BoardReport {
+    /// Board name.
+    pub board: String,
+    /// Its target.
+    pub target: String,
+    /// The boot stage's footprint.
+    pub boot: Footprint,
+    /// Its partition size.
+    pub partition: u64,
+    /// Each demo app: (slot, footprint, room in the slot's image area).
+    pub apps: Vec<(String, Footprint, u64)>,
+}
+
+/// Builds `board` and checks it against its layout.
+pub fn check(board: &str) -> Result<BoardReport> {
+    let fw = build::board_firmware(board)?;
+    let layout = Layout::load(&fw.layout)?;
+    let target = layout.board().target.clone();
+    let crate_name = format!("safeslot-board-{board}");
+
+    // 1. The generated linker scripts are today's.
+    let out = newest_out_dir(&target, &crate_name)?;
+    let mut expected = vec![(out.join("boot/memory.x"), layout.bootloader_memory_x())];
+    for name in layout.slot_names() {
+        expected.push((out.join(format!("app-{name}/memory.x")), layout.app_memory_x(name)?));
+    }
+    expected.push((out.join("layout.rs"), layout.rust_consts()));
+    for (path, want) in expected {
+        let got = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+        ensure!(got == want, "{board}: {} differs from what layout.toml generates", path.display());
+    }
+
+    // 2. The boot stage sits in its partition and RAM.
+    let bf = layout.bootloader_flash();
+    let br = layout.bootloader_ram();
+    let partition = Span::new(u64::from(bf.base), u64::from(bf.size));
+    let boot = check_elf(&fw.boot_elf, partition, Span::new(u64::from(br.base), u64::from(br.size)))
+        .with_context(|| format!("{board}: the boot stage does not fit its partition"))?;
+
+    // 3. Each app sits in its slot's image area and the app RAM.
+    let ar = layout.app_ram();
+    let mut apps = Vec::new();
+    for (slot, elf) in layout.slots().iter().zip(&fw.app_elfs) {
+        let image = Span::new(layout.slot_address(slot) + u64::from(slot.header_size), slot.image_size());
+        let fp = check_elf(elf, image, Span::new(u64::from(ar.base), u64::from(ar.size)))
+            .with_context(|| format!("{board}: demo app for slot {}", slot.name))?;
+        ensure!(
+            fp.first_load == image.start,
+            "{board}: demo app for slot {} starts at {:#x}, not at the image address {:#x}",
+            slot.name,
+            fp.first_load,
+            image.start
+        );
+        apps.push((slot.name.clone(), fp, slot.image_size()));
+    }
+    Ok(BoardReport { board: board.to_owned(), target, boot, partition: u64::from(bf.size), apps })
+}
+
+/// Every board but the virtual one (which `cargo xtask size` reports in more detail),
+/// built and checked.
+pub fn check_all_quiet() -> Result<Vec<BoardReport>> {
+    build::boards()?.iter().filter(|b| *b != build::BOARD).map(|b| check(b)).collect()
+}
+
+/// `cargo xtask test`'s board step: every board builds and passes [`check`].
+pub fn check_all() -> Result<Vec<BoardReport>> {
+    let mut out = Vec::new();
+    for b in build::boards()? {
+        let r = check(&b)?;
+        println!(
+            "{}: boot stage {} B of a {} B partition, {} B RAM; apps {}; memory.x and layout.rs match layout.toml",
+            r.board,
+            r.boot.flash,
+            r.partition,
+            r.boot.ram,
+            r.apps.iter().map(|(s, fp, _)| format!("{s}: {} B", fp.flash)).collect::<Vec<_>>().join(", ")
+        );
+        out.push(r);
+    }
+    Ok(out)
+}
