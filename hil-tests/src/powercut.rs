@@ -4,10 +4,11 @@
 //! The board's flash driver numbers its stores (each programmed write-word and each
 //! erased sector is one store) and `cut=N` stops the machine just before store `N` lands
 //! (`torn=K` lets its first `K` bytes land first). The boot stage and the app each run
-//! their own driver, so each numbers its stores from 1: a `cut=N` in a power-on where the
-//! boot stage writes `S` stores cuts the boot stage for `N <= S` and can reach the app
-//! only for `N > S`. Steps whose writes happen in the app ([`Step::AppConfirm`],
-//! [`Step::AppActivate`]) are therefore prepared so that the boot stage writes nothing.
+//! their own driver and number their own stores from 1: `cut=N`/`torn=K` cut the boot
+//! stage, `appcut=N`/`apptorn=K` the app ([`Step::cut_keys`]). For a step cut in the app,
+//! the baseline is the record the boot stage left in the same power-on (read after
+//! `appcut=1`, which stops before the app's first store): a cut must leave that or the
+//! post-step record.
 //!
 //! For each [`Step`], [`sweep`] prepares the state with real boots, runs the step once
 //! uncut (the post-step record), checks the step's store count exactly (`cut=S` fires,
@@ -154,6 +155,9 @@ pub enum Step {
     /// The app confirms (mark-good) on a boot where the boot stage writes nothing:
     /// A is confirmed but not last-known-good (after B, the previous one, was refused).
     AppConfirm,
+    /// The app confirms on a trial boot: the boot stage decremented B's tries in the same
+    /// power-on; every cut lands in the app's mark-good.
+    TrialAppConfirm,
     /// Boot stage: B ran out of tries; it is marked and A boots (fallback).
     Fallback,
     /// The app (on confirmed A; the boot stage writes nothing) activates B.
@@ -164,11 +168,12 @@ pub enum Step {
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::Create,
         Step::TrialDecrement,
         Step::TrialThenConfirm,
         Step::AppConfirm,
+        Step::TrialAppConfirm,
         Step::Fallback,
         Step::AppActivate,
         Step::Rotation,
@@ -181,6 +186,7 @@ impl Step {
             Step::TrialDecrement => "trial decrement (boot stage)",
             Step::TrialThenConfirm => "trial boot, app=confirm",
             Step::AppConfirm => "confirm (app)",
+            Step::TrialAppConfirm => "confirm on a trial boot (app)",
             Step::Fallback => "fallback marking (boot stage)",
             Step::AppActivate => "activate B (app)",
             Step::Rotation => "journal rotation (boot stage)",
@@ -191,8 +197,16 @@ impl Step {
     fn args(self) -> &'static str {
         match self {
             Step::Create | Step::TrialDecrement | Step::Fallback | Step::Rotation => "app=noconfirm",
-            Step::TrialThenConfirm | Step::AppConfirm => "app=confirm",
+            Step::TrialThenConfirm | Step::AppConfirm | Step::TrialAppConfirm => "app=confirm",
             Step::AppActivate => "app=noconfirm activate=b",
+        }
+    }
+
+    /// The command-line keys that cut this step's stores: the boot stage's or the app's.
+    pub fn cut_keys(self) -> (&'static str, &'static str) {
+        match self {
+            Step::AppConfirm | Step::TrialAppConfirm | Step::AppActivate => ("appcut", "apptorn"),
+            _ => ("cut", "torn"),
         }
     }
 
@@ -246,7 +260,7 @@ fn prepare<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages) -> Result<Stri
     let start = |rig: &mut R| boot(rig, "app=confirm activate=b", Ran::App(A));
     match step {
         Step::Create => {}
-        Step::TrialDecrement | Step::TrialThenConfirm => start(rig)?,
+        Step::TrialDecrement | Step::TrialThenConfirm | Step::TrialAppConfirm => start(rig)?,
         Step::AppConfirm => {
             start(rig)?;
             boot(rig, "app=confirm", Ran::App(B))?;
@@ -352,6 +366,10 @@ struct Reference {
     keep: Vec<SlotId>,
     /// The sector an erase store of this step erases.
     erased_sector: u32,
+    /// The command-line keys of a cut (see [`Step::cut_keys`]).
+    cut_key: &'static str,
+    /// The command-line key of a torn store.
+    torn_key: &'static str,
 }
 
 /// Sweeps one step; `workers` rigs (forked from `rig`) run the cut points in parallel.
@@ -365,8 +383,18 @@ pub fn sweep<R: CutRig>(
     let e = |e: RigError| e.to_string();
     let cfg = rig.journal();
     let args = prepare(rig, step, img)?;
+    let (cut_key, torn_key) = step.cut_keys();
     let pre_region = rig.region().map_err(e)?;
-    let (pre_head, pre) = decode_region(cfg, &pre_region).map_err(e)?;
+    let (mut pre_head, mut pre) = decode_region(cfg, &pre_region).map_err(e)?;
+    if cut_key != "cut" {
+        // Cut in the app: the baseline is what the boot stage wrote before the app ran.
+        let ran = rig.run(&format!("{cut_key}=1 {args}"), None).map_err(e)?;
+        if ran != Ran::PowerCut {
+            return Err(format!("{}: {cut_key}=1 ran {ran:?}: the app made no store", step.name()));
+        }
+        (pre_head, pre) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
+        rig.set_region(&pre_region).map_err(e)?;
+    }
     let uncut = rig.run(&args, None).map_err(e)?;
     if !matches!(uncut, Ran::App(_)) {
         return Err(format!("{}: the uncut step ran {uncut:?}", step.name()));
@@ -381,7 +409,7 @@ pub fn sweep<R: CutRig>(
     // The exact store count: cut=S fires, cut=S+1 does not (and then equals the uncut run).
     let (stores, erases) = step.stores();
     let fires = |rig: &mut R, n: u32| -> Result<(bool, Ran, Vec<u8>), String> {
-        let ran = rig.run(&format!("cut={n} {args}"), None).map_err(e)?;
+        let ran = rig.run(&format!("{cut_key}={n} {args}"), None).map_err(e)?;
         let region = rig.region().map_err(e)?;
         rig.set_region(&pre_region).map_err(e)?;
         Ok((ran == Ran::PowerCut, ran, region))
@@ -414,7 +442,7 @@ pub fn sweep<R: CutRig>(
         Some(h) => (h.pos.sector + 1) % cfg.sectors(),
         None => 0,
     };
-    let reference = Reference { args, pre_region, pre, post, keep, erased_sector };
+    let reference = Reference { args, pre_region, pre, post, keep, erased_sector, cut_key, torn_key };
 
     let points = cut_points(stores, erases, torn);
     let workers = workers.clamp(1, points.len());
@@ -434,9 +462,12 @@ pub fn sweep<R: CutRig>(
                     for p in mine {
                         match check_point(&mut wrig, cfg, reference, p, erases) {
                             Ok(post) => at_post += usize::from(post),
-                            Err(why) => {
-                                failures.push(format!("{} cut={} torn={}: {why}", step.name(), p.store, p.torn))
-                            }
+                            Err(why) => failures.push(format!(
+                                "{} {cut_key}={} {torn_key}={}: {why}",
+                                step.name(),
+                                p.store,
+                                p.torn
+                            )),
                         }
                     }
                     wrig.discard();
@@ -471,7 +502,9 @@ fn check_point<R: CutRig>(
 ) -> Result<bool, String> {
     let e = |e: RigError| e.to_string();
     rig.set_region(&refr.pre_region).map_err(e)?;
-    let ran = rig.run(&format!("cut={} torn={} {}", p.store, p.torn, refr.args), None).map_err(e)?;
+    let ran = rig
+        .run(&format!("{}={} {}={} {}", refr.cut_key, p.store, refr.torn_key, p.torn, refr.args), None)
+        .map_err(e)?;
     if ran != Ran::PowerCut {
         return Err(format!("did not stop at the cut: {ran:?}"));
     }

@@ -21,6 +21,8 @@ cargo xtask <command>
           virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves
   test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
           builds, the bootloader size limit, and the virtual-rig scenarios in QEMU
+  rig     run the virtual-rig scenarios and the firmware power-cut sweep in QEMU
+          (`rig FILTER`: only the tests whose name contains FILTER)
   build   build every board's boot stage and demo apps in release (`build --board B`: one)
   boards  build every board in release and check it against its layout.toml (generated
           memory.x, boot stage inside its partition, apps inside their slots)
@@ -38,6 +40,7 @@ fn main() {
         "demo" => demo::run(),
         "test" => test::run(),
         "build" => build::command(args.get(1..).unwrap_or_default()),
+        "rig" => test::virtual_rig(args.get(1).map(String::as_str)),
         "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
         "bench" => bench::run(),

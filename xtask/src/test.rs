@@ -33,24 +33,7 @@ pub fn run_all() -> Result<()> {
     println!("== firmware and size limit");
     crate::size::run()?;
     println!("== virtual rig (QEMU)");
-    env::ensure_qemu()?;
-    env::ensure_defmt_print()?;
-    let fw = build::firmware()?;
-    let dir = fw.work.join("rig");
-    std::fs::create_dir_all(&dir)?;
-    let a = build::sign(&fw, &fw.app_elfs[0], "a", "1.0.0", 0)?;
-    let b = build::sign(&fw, &fw.app_elfs[1], "b", "2.0.0", 0)?;
-    std::fs::write(dir.join("a-v1.img"), a)?;
-    std::fs::write(dir.join("b-v2.img"), b)?;
-    sh(cargo()
-        .current_dir(&root)
-        .args(["test", "-p", "safeslot-hil", "--test", "virtual_rig", "--", "--nocapture", "--test-threads", "2"])
-        .env("SAFESLOT_RIG_BOOT_ELF", &fw.boot_elf)
-        .env("SAFESLOT_RIG_APP_ELFS", std::env::join_paths(&fw.app_elfs)?)
-        .env("SAFESLOT_RIG_IMAGES", &dir)
-        .env("SAFESLOT_RIG_LAYOUT", &fw.layout)
-        .env("SAFESLOT_RIG_KEY", &fw.key))
-    .context("virtual rig scenarios failed")?;
+    virtual_rig(None)?;
     println!("== demo story, then the Linux agent reads the record the real firmware wrote");
     let (flash, config) = crate::demo::story()?;
     let out = crate::demo::agent(&config, &flash).args(["status", "--json"]).output()?;
@@ -69,6 +52,34 @@ pub fn run_all() -> Result<()> {
     println!("safeslotctl status --json agrees with the firmware: booted a, slot b bad-hash");
     println!("== all tests passed");
     Ok(())
+}
+
+/// Builds the virtual board's firmware, signs the demo images and runs the virtual-rig
+/// tests in QEMU (all, or those whose name contains `filter`).
+pub fn virtual_rig(filter: Option<&str>) -> Result<()> {
+    let root = env::root();
+    env::ensure_qemu()?;
+    env::ensure_defmt_print()?;
+    let fw = build::firmware()?;
+    let dir = fw.work.join("rig");
+    std::fs::create_dir_all(&dir)?;
+    let a = build::sign(&fw, &fw.app_elfs[0], "a", "1.0.0", 0)?;
+    let b = build::sign(&fw, &fw.app_elfs[1], "b", "2.0.0", 0)?;
+    std::fs::write(dir.join("a-v1.img"), a)?;
+    std::fs::write(dir.join("b-v2.img"), b)?;
+    let mut cmd = cargo();
+    cmd.current_dir(&root).args(["test", "-p", "safeslot-hil", "--test", "virtual_rig", "--"]);
+    if let Some(f) = filter {
+        cmd.arg(f);
+    }
+    sh(cmd
+        .args(["--nocapture", "--test-threads", "2"])
+        .env("SAFESLOT_RIG_BOOT_ELF", &fw.boot_elf)
+        .env("SAFESLOT_RIG_APP_ELFS", std::env::join_paths(&fw.app_elfs)?)
+        .env("SAFESLOT_RIG_IMAGES", &dir)
+        .env("SAFESLOT_RIG_LAYOUT", &fw.layout)
+        .env("SAFESLOT_RIG_KEY", &fw.key))
+    .context("virtual rig scenarios failed")
 }
 
 /// Entry point.

@@ -10,14 +10,14 @@ use safeslot_shared::handoff::Handoff;
 use safeslot_shared::journal::Journal;
 use safeslot_shared::{ops, SlotId, Tries};
 
-use crate::flash::{CutPlan, Flash};
+use crate::flash::{CutPlan, Flash, Program};
 use crate::host::{self, CmdLine, EXIT_APP_BASE, EXIT_BAD_CMDLINE};
 use crate::{config, handoff};
 
 /// Runs the demo app; never returns (exits through semihosting).
 pub fn run() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
-    let Ok(plan) = CutPlan::from_cmdline(&line) else { host::exit(EXIT_BAD_CMDLINE) };
+    let Ok(plan) = CutPlan::from_cmdline(&line, Program::App) else { host::exit(EXIT_BAD_CMDLINE) };
     let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
     let Ok(h) = Handoff::decode(&handoff::read_block()) else {
         defmt::println!("app: no hand-off block");

@@ -16,8 +16,9 @@
 //! # Power cuts
 //!
 //! Every mutating store is counted: each programmed write-word and each erased
-//! sector is one store, numbered from 1. A [`CutPlan`] (from the command line,
-//! `cut=N` and optionally `torn=K`) stops the machine through semihosting with
+//! sector is one store, numbered from 1 in each program (boot stage, app). A
+//! [`CutPlan`] (from the command line: `cut=N` and optionally `torn=K` for the boot
+//! stage, `appcut=N` and `apptorn=K` for the app) stops the machine through semihosting with
 //! [`EXIT_CUT`] just before store `N` would land, so stores `1 ..= N-1` are in
 //! the file and nothing after them is. With `torn=K`, the first `K` bytes of
 //! store `N` land first (for an erase: the first `K` bytes of the sector
@@ -101,6 +102,15 @@ pub struct CutPlan {
     pub torn: u32,
 }
 
+/// Which program's cut keys a [`CutPlan`] reads: each numbers its own stores from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// The boot stage: `cut=N`, `torn=K`.
+    Boot,
+    /// The application: `appcut=N`, `apptorn=K`.
+    App,
+}
+
 /// A `cut=` or `torn=` value on the command line is not a number (or `cut=0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
 pub struct BadCutPlan;
@@ -109,17 +119,22 @@ impl CutPlan {
     /// No cut.
     pub const NONE: Self = Self { cut: None, torn: 0 };
 
-    /// Reads `cut=N` (N ≥ 1) and `torn=K` from the command line; absent keys mean no cut.
+    /// Reads `program`'s cut keys (`cut=N`, N ≥ 1, and `torn=K`; `appcut`/`apptorn` for
+    /// the app) from the command line; absent keys mean no cut.
     ///
     /// # Errors
     /// A value is not a decimal `u32`, or `cut=0`.
-    pub fn from_cmdline(line: &CmdLine) -> Result<Self, BadCutPlan> {
+    pub fn from_cmdline(line: &CmdLine, program: Program) -> Result<Self, BadCutPlan> {
+        let (cut_key, torn_key) = match program {
+            Program::Boot => ("cut", "torn"),
+            Program::App => ("appcut", "apptorn"),
+        };
         let number = |key| line.value(key).map(str::parse::<u32>).transpose().map_err(|_| BadCutPlan);
-        let cut = number("cut")?;
+        let cut = number(cut_key)?;
         if cut == Some(0) {
             return Err(BadCutPlan);
         }
-        Ok(Self { cut, torn: number("torn")?.unwrap_or(0) })
+        Ok(Self { cut, torn: number(torn_key)?.unwrap_or(0) })
     }
 }
 

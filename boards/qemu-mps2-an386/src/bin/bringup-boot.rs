@@ -16,7 +16,7 @@
 
 use cortex_m_rt::entry;
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
-use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, FlashError};
+use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, FlashError, Program};
 use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE};
 use safeslot_board_qemu_mps2_an386::{handoff, layout};
 
@@ -33,7 +33,7 @@ fn main() -> ! {
         host::exit(EXIT_BAD_CMDLINE)
     });
     defmt::println!("cmdline: {=str}", line.as_str());
-    let plan = CutPlan::from_cmdline(&line).unwrap_or_else(|e| {
+    let plan = CutPlan::from_cmdline(&line, Program::Boot).unwrap_or_else(|e| {
         defmt::error!("cut plan: {}", e);
         host::exit(EXIT_BAD_CMDLINE)
     });

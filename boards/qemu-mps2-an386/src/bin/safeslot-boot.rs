@@ -8,7 +8,7 @@
 #![deny(unsafe_code, missing_docs, clippy::undocumented_unsafe_blocks)]
 
 use cortex_m_rt::entry;
-use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash};
+use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, Program};
 use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE, EXIT_RECOVERY};
 use safeslot_board_qemu_mps2_an386::{config, handoff, keys};
 use safeslot_boot::{boot, BootConfig, Outcome};
@@ -17,7 +17,7 @@ use safeslot_shared::policy::Inputs;
 #[entry]
 fn main() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
-    let Ok(plan) = CutPlan::from_cmdline(&line) else { host::exit(EXIT_BAD_CMDLINE) };
+    let Ok(plan) = CutPlan::from_cmdline(&line, Program::Boot) else { host::exit(EXIT_BAD_CMDLINE) };
     let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
     let inputs = Inputs { recovery: line.words().any(|w| w == "recovery") };
     let slots = config::slots();
