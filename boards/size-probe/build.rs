@@ -10,6 +10,10 @@ fn main() {
     let (_, files) = safeslot_layout::build_script_emit(&manifest.join("../qemu-mps2-an386/layout.toml"), &out)
         .unwrap_or_else(|e| panic!("layout.toml: {e}"));
     println!("cargo:rustc-link-arg-bins=-L{}", files.boot_dir.display());
+    // cortex-m-rt's `device` feature INCLUDEs device.x (a PAC's interrupt handler names);
+    // the boot stage has no interrupt handler, so it is empty (see `__INTERRUPTS`).
+    std::fs::write(out.join("device.x"), "").expect("write device.x");
+    println!("cargo:rustc-link-arg-bins=-L{}", out.display());
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rerun-if-env-changed=SAFESLOT_PROBE_KEY");
 }

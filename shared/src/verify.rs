@@ -79,7 +79,7 @@ pub fn verify_slot_with<F: ReadNorFlash>(
     }
     let key_index = keys.iter().position(|k| key_id(k) == header.key_id).ok_or(Reason::UnknownKey)?;
     let key = keys.get(key_index).ok_or(Reason::UnknownKey)?;
-    let pk = PublicKey::from_slice(key).map_err(|_| Reason::UnknownKey)?;
+    let pk = PublicKey::new(*key);
     let sig = Signature::from_slice(&header.signature).map_err(|_| Reason::BadSignature)?;
     pk.verify(hb.get(..SIGNED_LEN).ok_or(Reason::BadHeader)?, &sig).map_err(|_| Reason::BadSignature)?;
 

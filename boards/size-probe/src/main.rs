@@ -16,6 +16,22 @@ use safeslot_shared::policy::Inputs;
 use safeslot_shared::select::FreshPolicy;
 use safeslot_shared::verify::SlotRegion;
 
+/// The device interrupt vectors: one, never taken. The boot stage enables no interrupt
+/// (and hands off with VTOR pointing at the image's own table), so a device-sized table
+/// (240 entries, 960 B, without a PAC) would be flash spent on nothing; cortex-m-rt's
+/// linker script wants at least one entry.
+// Placing a symbol in the vector table is what `no_mangle` + `link_section` are for here;
+// cortex-m-rt's link.x places `.vector_table.interrupts` right after the exceptions.
+#[allow(unsafe_code)]
+#[unsafe(link_section = ".vector_table.interrupts")]
+#[unsafe(no_mangle)]
+static __INTERRUPTS: [unsafe extern "C" fn(); 1] = [never];
+
+/// The one device vector: spins (no device interrupt is ever enabled).
+extern "C" fn never() {
+    loop {}
+}
+
 /// The key the probe embeds (32 raw bytes named by `SAFESLOT_PROBE_KEY` at build time).
 const KEYS: [[u8; 32]; 1] = [*include_bytes!(env!("SAFESLOT_PROBE_KEY"))];
 const BASE: u32 = 0x2100_0000;
