@@ -8,8 +8,9 @@
 //! ([`flash::CutPlan`]). [`host`] talks to the harness through semihosting
 //! (command line, exit code) and [`handoff::jump`] starts an image.
 //!
-//! Unsafe code lives only in [`flash`] (volatile accesses to the window) and
-//! [`handoff`] (VTOR, stack pointer, branch); everything else is safe.
+//! Unsafe code lives only in [`flash`] (volatile accesses to the window),
+//! [`handoff`] (VTOR, stack pointer, branch) and [`stack`] (painting the free stack to
+//! measure its peak); everything else is safe.
 #![no_std]
 #![deny(
     unsafe_code,
@@ -28,6 +29,8 @@ pub mod handoff;
 pub mod host;
 pub mod keys;
 pub mod layout;
+#[allow(unsafe_code)]
+pub mod stack;
 
 use defmt_semihosting as _; // the global defmt logger: frames go to the host's stdout
 

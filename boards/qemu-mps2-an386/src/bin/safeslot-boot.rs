@@ -10,7 +10,7 @@
 use cortex_m_rt::entry;
 use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, Program};
 use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE, EXIT_RECOVERY};
-use safeslot_board_qemu_mps2_an386::{config, handoff, keys};
+use safeslot_board_qemu_mps2_an386::{config, handoff, keys, stack};
 use safeslot_boot::{boot, BootConfig, Outcome};
 use safeslot_shared::policy::Inputs;
 
@@ -22,7 +22,10 @@ fn main() -> ! {
     let inputs = Inputs { recovery: line.words().any(|w| w == "recovery") };
     let slots = config::slots();
     let cfg = BootConfig { journal: config::JOURNAL, slots: &slots, keys: &keys::PUBLIC_KEYS, fresh: config::FRESH };
-    match boot(&mut flash, &cfg, inputs, || {}) {
+    stack::paint();
+    let outcome = boot(&mut flash, &cfg, inputs, || {});
+    defmt::println!("safeslot: stack peak={=u32}", stack::peak());
+    match outcome {
         Outcome::Launch(l) => {
             let h = l.handoff;
             defmt::println!(
