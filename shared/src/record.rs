@@ -255,7 +255,7 @@ impl Record {
             // Bubble the oldest entry to the end (= `rotate_left(1)`, which pulls in a
             // 1.5 KiB memmove on Cortex-M for these 8 words).
             for i in 1..self.history.len() {
-                self.history.swap(i - 1, i);
+                self.history.swap(i.wrapping_sub(1), i); // i >= 1: no wrap
             }
             if let Some(last) = self.history.last_mut() {
                 *last = Some(e);
