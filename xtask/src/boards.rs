@@ -6,7 +6,8 @@
 //! * the `memory.x` files the build script generated are exactly what the layout gives
 //!   today (no stale or hand-edited linker script was linked);
 //! * every loadable segment of the boot stage lies in the bootloader partition (its load
-//!   image) and its RAM (writable data), so it fits the partition;
+//!   image) and its RAM (writable data), so it fits the partition, and that RAM leaves room
+//!   for the measured stack;
 //! * every loadable segment of each demo app lies in its slot's image area (after the
 //!   header) and the app RAM, and the app's image starts at the slot's image address.
 
@@ -17,6 +18,10 @@ use object::{Object, ObjectSegment, SegmentFlags};
 use safeslot_layout::Layout;
 
 use crate::build;
+
+/// Stack the boot stage needs: the measured peak (8,908 B on the virtual board, a verified
+/// trial boot) with headroom for other targets' code generation.
+const STACK_NEED: u64 = 12 * 1024;
 
 /// An address range `[start, end)`.
 #[derive(Debug, Clone, Copy)]
@@ -170,6 +175,15 @@ pub fn check(board: &str) -> Result<BoardReport> {
     let partition = Span::new(u64::from(bf.base), u64::from(bf.size));
     let boot = check_elf(&fw.boot_elf, partition, Span::new(u64::from(br.base), u64::from(br.size)))
         .with_context(|| format!("{board}: the boot stage does not fit its partition"))?;
+
+    // The boot stage's RAM must hold its static data plus its stack: 8,908 B measured on
+    // the virtual board (`cargo xtask size`), rounded up to 12 KiB for other targets.
+    ensure!(
+        u64::from(br.size) >= boot.ram + STACK_NEED,
+        "{board}: bootloader RAM is {} B; the boot stage needs {} B of static data + {STACK_NEED} B of stack",
+        br.size,
+        boot.ram
+    );
 
     // 3. Each app sits in its slot's image area and the app RAM.
     let ar = layout.app_ram();
