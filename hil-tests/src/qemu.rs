@@ -258,15 +258,16 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>
 }
 
 /// Decodes a defmt log (one of [`QemuOutcome::log_segments`]) with the ELF
-/// that wrote it, through `defmt-print`; returns its text.
+/// that wrote it, through `defmt-print --json`; returns the messages, one per line.
 ///
 /// # Errors
 /// defmt-print is missing or fails.
 pub fn decode_defmt(elf: &Path, log: &[u8]) -> Result<String, QemuError> {
     let tool = defmt_print_available().map_err(QemuError::Missing)?;
-    let what = format!("{} -e {}", tool.display(), elf.display());
+    let what = format!("{} --json -e {}", tool.display(), elf.display());
     let process = |source| QemuError::Process { what: what.clone(), source };
     let mut child = Command::new(&tool)
+        .arg("--json")
         .arg("-e")
         .arg(elf)
         .stdin(Stdio::piped())
@@ -280,17 +281,42 @@ pub fn decode_defmt(elf: &Path, log: &[u8]) -> Result<String, QemuError> {
         stdin.write_all(log).map_err(process)?;
     }
     let (status, timed_out) = wait_bounded(&mut child, Duration::from_secs(30)).map_err(process)?;
-    let text = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
+    let json = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
     if timed_out || !status.success() {
         let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
         return Err(process(io::Error::other(format!("{status}: {err}"))));
     }
-    Ok(text)
+    Ok(messages_from_json(&json))
+}
+
+/// The `data` (formatted message) of each frame in defmt-print's JSON lines; the first
+/// line (`{"schema_version":1}`) and anything that is not a frame are skipped.
+pub fn messages_from_json(json: &str) -> String {
+    let mut out = String::new();
+    for line in json.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if let Some(data) = v.get("data").and_then(serde_json::Value::as_str) {
+            out.push_str(data);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_frames_become_message_lines() {
+        let json = concat!(
+            "{\"schema_version\":1}\n",
+            "{\"data\":\"safeslot: stack peak=8908\",\"host_timestamp\":1,\"level\":null,\"location\":null}\n",
+            "not json\n",
+            "{\"data\":\"app: confirmed=true\",\"level\":\"INFO\"}\n"
+        );
+        assert_eq!(messages_from_json(json), "safeslot: stack peak=8908\napp: confirmed=true\n");
+    }
 
     #[test]
     fn compose_places_pieces_over_erased_bytes() {
