@@ -3,11 +3,15 @@
 //! * [`rig`]: the `Rig` abstraction and the virtual rig (QEMU, runs in CI);
 //! * [`qemu`]: the bounded QEMU launcher the virtual rig uses;
 //! * [`story`]: the scenarios, written once against `Rig`.
-//! * [`scenarios`]: the scenario catalogue (updates, tampering, rollback, recovery), against `Rig`.
+//! * [`scenarios`]: the scenarios (updates, tampering, rollback, recovery), against `Rig`;
+//! * [`catalogue`]: the one list of them that every rig iterates;
+//! * [`probe`]: the probe-rs rig for real boards (probe-rs itself behind the `probe` feature).
 //! * [`powercut`]: power cuts at every flash store of the real firmware, and the soak.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod catalogue;
 pub mod powercut;
+pub mod probe;
 pub mod qemu;
 pub mod rig;
 pub mod scenarios;

@@ -4,7 +4,7 @@
 //! collects what happened (boot log, exit code, which slot ran) and reads the record
 //! back through the shared crate. Scenarios are written once against [`Rig`]; the
 //! [`VirtualRig`] runs the real cross-compiled firmware in QEMU with one fresh process
-//! per cold boot, and the probe-rs rig (see `probe`) runs them on a real board.
+//! per cold boot, and the probe-rs rig ([`crate::probe`]) runs them on a real board.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::{Record, SlotId};
 
+use crate::catalogue::Need;
 use crate::qemu::{self, QemuError, QemuRun, FLASH_SIZE};
 
 /// Firmware exit code: the boot stage entered recovery (`host::EXIT_RECOVERY`).
@@ -36,6 +37,12 @@ pub enum RigError {
     /// The record region could not be read.
     #[error("record: {0}")]
     Record(String),
+    /// The debug probe or the board behind it failed (probe-rs rig).
+    #[error("probe: {0}")]
+    Probe(String),
+    /// The rig cannot do what was asked (e.g. a power cut at a flash store on a real board).
+    #[error("unsupported on this rig: {0}")]
+    Unsupported(String),
 }
 
 /// How one power-on ended.
@@ -93,6 +100,12 @@ pub trait Rig {
     fn power_on(&mut self, args: &str) -> Result<Boot, RigError>;
     /// Reads the record back; `Ok(None)` when the region is blank or holds no valid record.
     fn record(&mut self) -> Result<Option<Record>, RigError>;
+    /// Why this rig cannot provide `need` (`None`: it can). Scenarios needing it are
+    /// skipped with this reason ([`crate::catalogue::run`]).
+    fn lacks(&self, need: Need) -> Option<String> {
+        let _ = need;
+        None
+    }
 }
 
 /// The board facts a rig needs, from the board's layout.

@@ -3,7 +3,8 @@
 //! `cargo xtask test` builds the firmware, signs the images and runs this with
 //! `SAFESLOT_RIG_*` set; run by hand without them, it says so and skips.
 //!
-//! * one test per scenario of `safeslot_hil::scenarios` (each on its own flash file);
+//! * `scenario_catalogue`: every scenario of `safeslot_hil::catalogue` (each on its own
+//!   flash file; the probe-rs rig runs the same list on a real board);
 //! * `firmware_power_cut_sweep`: every store of every record-writing step cut
 //!   (`SAFESLOT_CUT_TORN=all` adds every torn program store);
 //! * `soak` (ignored; or `SAFESLOT_SOAK=<boots>` [`SAFESLOT_SOAK_SEED=<n>`]): QEMU
@@ -11,13 +12,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
+use safeslot_hil::catalogue;
 use safeslot_hil::powercut::{self, SweepImages, Torn};
 use safeslot_hil::rig::{BoardFlash, VirtualRig};
-use safeslot_hil::scenarios::{self, HeaderField, Kit};
-use safeslot_hil::story::{self, Entry, Images, StoryError};
-use safeslot_shared::{Reason, SlotId};
+use safeslot_hil::scenarios::Kit;
+use safeslot_hil::story::{self, Images};
+use safeslot_shared::SlotId;
 
 struct Setup {
     boot: PathBuf,
@@ -55,27 +59,6 @@ fn kit(s: &Setup) -> Kit {
     Kit::new(&pem, &i.a_v1, &i.b_v2, board.slot_sizes[SlotId::B.index()]).unwrap()
 }
 
-/// Runs a scenario on its own flash file; skips without the rig's environment.
-fn scenario(name: &str, run: impl FnOnce(&mut VirtualRig, &Kit) -> Result<Vec<Entry>, StoryError>) {
-    let Some(s) = setup() else {
-        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
-        return;
-    };
-    let kit = kit(&s);
-    let mut r = rig(&s, name);
-    let result = run(&mut r, &kit);
-    let _ = std::fs::remove_file(&r.flash_img);
-    match result {
-        Ok(timeline) => {
-            println!("scenario {name}: {} boots", timeline.len());
-            for e in &timeline {
-                println!("  {}", e.line());
-            }
-        }
-        Err(e) => panic!("scenario {name}: {e}"),
-    }
-}
-
 #[test]
 fn demo_story() {
     let Some(s) = setup() else {
@@ -88,105 +71,54 @@ fn demo_story() {
     let _ = std::fs::remove_file(&r.flash_img);
 }
 
+/// Every scenario of the catalogue (the same list the probe-rs rig runs), each on its own
+/// flash file, on `workers()` threads; `SAFESLOT_SCENARIO=<substring>` runs only those
+/// whose name contains it (`cargo xtask rig FILTER` sets it).
 #[test]
-fn fresh_device_boots_a() {
-    scenario("fresh", scenarios::fresh_device);
-}
-
-#[test]
-fn update_activated_and_confirmed() {
-    scenario("update", scenarios::update_confirmed);
-}
-
-#[test]
-fn update_never_confirms_falls_back_after_tries() {
-    scenario("noconfirm", |r, k| scenarios::update_never_confirms(r, k, false));
-}
-
-#[test]
-fn update_crashes_before_confirming_falls_back() {
-    scenario("crash", |r, k| scenarios::update_never_confirms(r, k, true));
-}
-
-macro_rules! header_tampered {
-    ($($name:ident => $field:ident),* $(,)?) => {$(
-        #[test]
-        fn $name() {
-            let f = HeaderField::$field;
-            scenario(stringify!($name), |r, k| scenarios::rejected_b(r, k, &k.tampered_header(SlotId::B, f), &[f.expected()]));
+fn scenario_catalogue() {
+    let Some(s) = setup() else {
+        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
+        return;
+    };
+    let k = kit(&s);
+    let journal = BoardFlash::from_layout(&s.layout).journal.size as usize;
+    let filter = std::env::var("SAFESLOT_SCENARIO").ok().filter(|f| !f.is_empty());
+    let list = catalogue::select(catalogue::catalogue::<VirtualRig>(journal), filter.as_deref());
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers() {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(sc) = list.get(i) else { break };
+                let mut r = rig(&s, &sc.name);
+                let outcome = catalogue::run(&mut r, &k, sc);
+                let _ = std::fs::remove_file(&r.flash_img);
+                results.lock().unwrap().push((i, outcome));
+            });
         }
-    )*};
-}
-
-header_tampered! {
-    header_tampered_magic => Magic,
-    header_tampered_format => Format,
-    header_tampered_header_size => HeaderSize,
-    header_tampered_image_len => ImageLen,
-    header_tampered_flags => Flags,
-    header_tampered_version => Version,
-    header_tampered_security_counter => SecurityCounter,
-    header_tampered_reserved => Reserved,
-    header_tampered_load_addr => LoadAddr,
-    header_tampered_entry => Entry,
-    header_tampered_hash => Hash,
-    header_tampered_key_id => KeyId,
-    header_tampered_signature => Signature,
-}
-
-#[test]
-fn image_tampered_first_byte() {
-    scenario("img-first", |r, k| scenarios::rejected_b(r, k, &k.tampered_image(SlotId::B, 0.0), &[Reason::BadHash]));
-}
-
-#[test]
-fn image_tampered_middle_byte() {
-    scenario("img-mid", |r, k| scenarios::rejected_b(r, k, &k.tampered_image(SlotId::B, 0.5), &[Reason::BadHash]));
-}
-
-#[test]
-fn image_tampered_last_byte() {
-    scenario("img-last", |r, k| scenarios::rejected_b(r, k, &k.tampered_image(SlotId::B, 1.0), &[Reason::BadHash]));
-}
-
-#[test]
-fn signed_with_a_wrong_key() {
-    scenario("wrong-key", |r, k| scenarios::rejected_b(r, k, &k.wrong_key(SlotId::B), &[Reason::UnknownKey]));
-}
-
-#[test]
-fn truncated_image() {
-    scenario("truncated", |r, k| {
-        scenarios::rejected_b(r, k, &k.truncated(SlotId::B, 512), &[Reason::BadHash, Reason::ImageBounds])
     });
-}
-
-#[test]
-fn image_length_past_the_slot() {
-    scenario("past-slot", |r, k| scenarios::rejected_b(r, k, &k.past_slot(SlotId::B), &[Reason::ImageBounds]));
-}
-
-#[test]
-fn security_counter_below_the_floor() {
-    scenario("rollback", scenarios::rollback);
-}
-
-#[test]
-fn both_slots_invalid_enters_recovery() {
-    scenario("both-invalid", scenarios::both_invalid);
-}
-
-#[test]
-fn recovery_input_boots_last_known_good() {
-    scenario("recovery-input", scenarios::recovery_input);
-}
-
-#[test]
-fn record_region_garbage_is_recreated() {
-    scenario("garbage", |r, k| {
-        let size = BoardFlash::from_layout(&setup().unwrap().layout).journal.size as usize;
-        scenarios::garbage_record(r, k, &scenarios::noise(0x5AFE_5107, size))
-    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    let (mut passed, mut skipped, mut failed) = (0, 0, Vec::new());
+    for (i, outcome) in &results {
+        let name = &list[*i].name;
+        if catalogue::report(name, outcome) {
+            failed.push(name.clone());
+        } else if matches!(outcome, catalogue::Outcome::Skipped(_)) {
+            skipped += 1;
+        } else {
+            passed += 1;
+        }
+    }
+    println!("virtual rig: {} scenarios, {passed} passed, {skipped} skipped, {} failed", list.len(), failed.len());
+    assert_eq!(results.len(), list.len());
+    assert!(failed.is_empty(), "failed scenarios: {failed:?}");
+    // The virtual board provides every need: nothing may be skipped here.
+    assert_eq!(skipped, 0, "the virtual rig skipped scenarios");
+    if filter.is_none() {
+        assert_eq!(passed, 27, "the whole catalogue");
+    }
 }
 
 fn sweep_images(k: &Kit) -> SweepImages {
