@@ -8,7 +8,7 @@
 
 use safeslot_shared::{Reason, SlotId};
 
-use crate::rig::{Rig, RigError};
+use crate::rig::Rig;
 use crate::scenarios::{self, HeaderField, Kit};
 use crate::story::{Entry, StoryError};
 
@@ -142,15 +142,50 @@ pub fn report(name: &str, outcome: &Outcome) -> bool {
     }
 }
 
-/// A rig error as a failed outcome (a rig that could not even be set up).
-pub fn rig_failed(e: RigError) -> Outcome {
-    Outcome::Failed(StoryError::Rig(e))
+/// Counts of a catalogue run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Scenarios that passed.
+    pub passed: usize,
+    /// Scenarios skipped (the rig lacks a need).
+    pub skipped: usize,
+    /// Names of the scenarios that failed.
+    pub failed: Vec<String>,
+}
+
+impl Summary {
+    /// Adds one outcome (printed with [`report`]).
+    pub fn add(&mut self, name: &str, outcome: &Outcome) {
+        if report(name, outcome) {
+            self.failed.push(name.to_string());
+        } else if matches!(outcome, Outcome::Skipped(_)) {
+            self.skipped += 1;
+        } else {
+            self.passed += 1;
+        }
+    }
+
+    /// How many scenarios were seen.
+    pub fn total(&self) -> usize {
+        self.passed + self.skipped + self.failed.len()
+    }
+}
+
+/// Runs `list` one after the other on one rig (a real board: there is one), printing
+/// each outcome as it ends.
+pub fn run_all<R: Rig>(rig: &mut R, kit: &Kit, list: &[Scenario<R>]) -> Summary {
+    let mut sum = Summary::default();
+    for s in list {
+        let outcome = run(rig, kit, s);
+        sum.add(&s.name, &outcome);
+    }
+    sum
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rig::{Boot, Ran};
+    use crate::rig::{Boot, Ran, RigError};
     use safeslot_shared::Record;
 
     /// A rig that refuses everything: only `lacks` matters here.

@@ -100,17 +100,11 @@ fn scenario_catalogue() {
     });
     let mut results = results.into_inner().unwrap();
     results.sort_by_key(|(i, _)| *i);
-    let (mut passed, mut skipped, mut failed) = (0, 0, Vec::new());
+    let mut sum = catalogue::Summary::default();
     for (i, outcome) in &results {
-        let name = &list[*i].name;
-        if catalogue::report(name, outcome) {
-            failed.push(name.clone());
-        } else if matches!(outcome, catalogue::Outcome::Skipped(_)) {
-            skipped += 1;
-        } else {
-            passed += 1;
-        }
+        sum.add(&list[*i].name, outcome);
     }
+    let (passed, skipped, failed) = (sum.passed, sum.skipped, &sum.failed);
     println!("virtual rig: {} scenarios, {passed} passed, {skipped} skipped, {} failed", list.len(), failed.len());
     assert_eq!(results.len(), list.len());
     assert!(failed.is_empty(), "failed scenarios: {failed:?}");

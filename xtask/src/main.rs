@@ -8,6 +8,7 @@ mod boards;
 mod build;
 mod demo;
 mod env;
+mod hil;
 mod man;
 mod size;
 mod test;
@@ -20,9 +21,17 @@ cargo xtask <command>
   demo    build everything, sign v1/v2 with a throw-away key and tell the A/B story on the
           virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves
   test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
-          builds, the bootloader size limit, and the virtual-rig scenarios in QEMU
-  rig     run the virtual-rig scenarios and the firmware power-cut sweep in QEMU
-          (`rig FILTER`: only the tests whose name contains FILTER)
+          builds, the bootloader size limit, the virtual-rig scenarios in QEMU, and the
+          probe-rs rig (built and unit-tested; skips with success without a probe)
+  hil     run the scenario catalogue, the demo story and the firmware power-cut sweep on the
+          virtual board in QEMU (`hil FILTER`: only tests and scenarios whose name contains it)
+  hil --probe [--board B] [--chip C] [FILTER]
+          the same scenario catalogue on a real board through a debug probe (probe-rs):
+          board from --board or SAFESLOT_BOARD, chip from --chip, SAFESLOT_CHIP or the
+          board's layout.toml; SAFESLOT_PROBE=VID:PID[:SERIAL] picks a probe,
+          SAFESLOT_RELAY_CMD a power relay (run as `$SAFESLOT_RELAY_CMD off|on`) for true
+          cold boots. Without a probe it says so and exits 0 (skipped)
+  rig     alias of `hil` (virtual board)
   build   build every board's boot stage and demo apps in release (`build --board B`: one)
   boards  build every board in release and check it against its layout.toml (generated
           memory.x, boot stage inside its partition, apps inside their slots)
@@ -40,7 +49,7 @@ fn main() {
         "demo" => demo::run(),
         "test" => test::run(),
         "build" => build::command(args.get(1..).unwrap_or_default()),
-        "rig" => test::virtual_rig(args.get(1).map(String::as_str)),
+        "hil" | "rig" => hil::command(args.get(1..).unwrap_or_default()),
         "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
         "bench" => bench::run(),

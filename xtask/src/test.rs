@@ -34,6 +34,8 @@ pub fn run_all() -> Result<()> {
     crate::size::run()?;
     println!("== virtual rig (QEMU)");
     virtual_rig(None)?;
+    println!("== probe-rs rig: compiles, unit tests, then real boards (skips with success without a probe)");
+    crate::hil::test_step()?;
     println!("== demo story, then the Linux agent reads the record the real firmware wrote");
     let (flash, config) = crate::demo::story()?;
     let out = crate::demo::agent(&config, &flash).args(["status", "--json"]).output()?;
@@ -55,7 +57,7 @@ pub fn run_all() -> Result<()> {
 }
 
 /// Builds the virtual board's firmware, signs the demo images and runs the virtual-rig
-/// tests in QEMU (all, or those whose name contains `filter`).
+/// tests in QEMU (all, or the tests and catalogue scenarios whose name contains `filter`).
 pub fn virtual_rig(filter: Option<&str>) -> Result<()> {
     let root = env::root();
     env::ensure_qemu()?;
@@ -70,7 +72,8 @@ pub fn virtual_rig(filter: Option<&str>) -> Result<()> {
     let mut cmd = cargo();
     cmd.current_dir(&root).args(["test", "-p", "safeslot-hil", "--test", "virtual_rig", "--"]);
     if let Some(f) = filter {
-        cmd.arg(f);
+        // The catalogue is one test; SAFESLOT_SCENARIO selects its scenarios.
+        cmd.args(["scenario_catalogue", f]).env("SAFESLOT_SCENARIO", f);
     }
     sh(cmd
         .args(["--nocapture", "--test-threads", "2"])

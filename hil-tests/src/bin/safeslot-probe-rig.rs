@@ -1,0 +1,184 @@
+//! `safeslot-probe-rig`: the scenario catalogue on a real board through a debug probe.
+//!
+//! `cargo xtask hil --probe` runs it; by hand:
+//!
+//! ```text
+//! safeslot-probe-rig probes
+//!     lists the probes (enumeration bounded to 5 s); exit 0 with at least one,
+//!     10 with none, 11 when the enumeration did not answer in time
+//! safeslot-probe-rig run --layout boards/B/layout.toml --boot-elf E --app-elf A --app-elf B
+//!                        --images DIR --key KEY.pem [--chip C] [--filter F] [--timeout SECS]
+//!     runs the catalogue (DIR holds a-v1.img and b-v2.img, signed with KEY.pem); without
+//!     a probe it says so and exits 0 (a skip); exit 1 when a scenario failed
+//! ```
+//!
+//! `SAFESLOT_PROBE=VID:PID[:SERIAL]` picks one of several probes; `SAFESLOT_RELAY_CMD`
+//! adds a cold power cycle before every boot (see `safeslot_hil::probe`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use probe_rs::probe::list::Lister;
+use probe_rs::probe::{DebugProbeInfo, DebugProbeSelector};
+use safeslot_hil::catalogue;
+use safeslot_hil::probe::{enumerate_bounded, ProbeBoard, ProbeRig, Probes, ENUMERATION_TIMEOUT, PROBE_ENV, RELAY_ENV};
+use safeslot_hil::rig::BoardFlash;
+use safeslot_hil::scenarios::Kit;
+use safeslot_shared::SlotId;
+
+/// Exit code of `probes` when no probe is attached.
+const EXIT_NONE: u8 = 10;
+/// Exit code of `probes` when the enumeration timed out.
+const EXIT_TIMEOUT: u8 = 11;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("probes") => probes(),
+        Some("run") => run(args.get(1..).unwrap_or_default()),
+        _ => Err("usage: safeslot-probe-rig probes | run --layout L --boot-elf E --app-elf A... --images DIR --key K \
+                  [--chip C] [--filter F] [--timeout SECS]"
+            .to_string()),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("safeslot-probe-rig: {e}");
+            ExitCode::from(64)
+        }
+    }
+}
+
+/// The probes, bounded in time; `SAFESLOT_PROBE` narrows the search.
+fn enumerate() -> Result<Probes<DebugProbeInfo>, String> {
+    let selector = match std::env::var(PROBE_ENV) {
+        Ok(s) if !s.trim().is_empty() => {
+            Some(s.parse::<DebugProbeSelector>().map_err(|e| format!("{PROBE_ENV}={s}: {e}"))?)
+        }
+        _ => None,
+    };
+    Ok(enumerate_bounded(ENUMERATION_TIMEOUT, move || Lister::new().list(selector.as_ref())))
+}
+
+fn say_none(p: &Probes<DebugProbeInfo>) -> Option<u8> {
+    match p {
+        Probes::Found(_) => None,
+        Probes::None => {
+            println!("probe rig: no debug probe found");
+            Some(EXIT_NONE)
+        }
+        Probes::TimedOut(t) => {
+            println!(
+                "probe rig: probe enumeration did not answer in {:.1} s (no USB here?): treated as no probe",
+                t.as_secs_f64()
+            );
+            Some(EXIT_TIMEOUT)
+        }
+    }
+}
+
+fn probes() -> Result<u8, String> {
+    let found = enumerate()?;
+    if let Some(code) = say_none(&found) {
+        return Ok(code);
+    }
+    if let Probes::Found(list) = found {
+        for p in list {
+            println!("{p}");
+        }
+    }
+    Ok(0)
+}
+
+struct Args {
+    layout: PathBuf,
+    boot_elf: PathBuf,
+    app_elfs: Vec<PathBuf>,
+    images: PathBuf,
+    key: PathBuf,
+    chip: Option<String>,
+    filter: Option<String>,
+    timeout: Duration,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut it = args.iter();
+    let (mut layout, mut boot_elf, mut images, mut key) = (None, None, None, None);
+    let (mut app_elfs, mut chip, mut filter, mut timeout) = (Vec::new(), None, None, Duration::from_secs(10));
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--layout" => layout = Some(PathBuf::from(value)),
+            "--boot-elf" => boot_elf = Some(PathBuf::from(value)),
+            "--app-elf" => app_elfs.push(PathBuf::from(value)),
+            "--images" => images = Some(PathBuf::from(value)),
+            "--key" => key = Some(PathBuf::from(value)),
+            "--chip" => chip = Some(value.clone()),
+            "--filter" => filter = Some(value.clone()),
+            "--timeout" => {
+                timeout = Duration::from_secs(value.parse().map_err(|_| format!("--timeout {value}: not seconds"))?)
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    let need = |v: Option<PathBuf>, f: &str| v.ok_or_else(|| format!("{f} is required"));
+    Ok(Args {
+        layout: need(layout, "--layout")?,
+        boot_elf: need(boot_elf, "--boot-elf")?,
+        app_elfs,
+        images: need(images, "--images")?,
+        key: need(key, "--key")?,
+        chip,
+        filter,
+        timeout,
+    })
+}
+
+fn run(args: &[String]) -> Result<u8, String> {
+    let a = parse(args)?;
+    let layout = safeslot_layout::Layout::load(&a.layout).map_err(|e| format!("{}: {e}", a.layout.display()))?;
+    let board = ProbeBoard::from_layout(&layout, a.chip.clone()).map_err(|e| e.to_string())?;
+    let chip = board.chip().map_err(|e| e.to_string())?.to_string();
+    let found = enumerate()?;
+    if say_none(&found).is_some() {
+        println!("probe rig: skipped (would have run the catalogue on board {} as chip {chip})", board.name);
+        return Ok(0);
+    }
+    let Probes::Found(list) = found else { return Ok(0) };
+    let [probe] = list.as_slice() else {
+        let names: Vec<String> = list.iter().map(|p| p.to_string()).collect();
+        return Err(format!(
+            "{} probes attached ({}): pick one with {PROBE_ENV}=VID:PID[:SERIAL]",
+            list.len(),
+            names.join("; ")
+        ));
+    };
+    let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let (img_a, img_b) = (read(a.images.join("a-v1.img"))?, read(a.images.join("b-v2.img"))?);
+    let pem = String::from_utf8(read(a.key.clone())?).map_err(|_| format!("{}: not PEM text", a.key.display()))?;
+    let flash = BoardFlash::from_layout(&layout);
+    let slot_b = flash.slot_sizes.get(SlotId::B.index()).copied().ok_or("the layout has no slot b")?;
+    let kit = Kit::new(&pem, &img_a, &img_b, slot_b).map_err(|e| e.to_string())?;
+    let journal = flash.journal.size as usize;
+    let relay = std::env::var(RELAY_ENV).ok().filter(|s| !s.trim().is_empty());
+    println!(
+        "probe rig: board {} chip {chip} via {probe}; power cycle: {}",
+        board.name,
+        relay.as_deref().map_or("probe reset (warm: RAM survives)".to_string(), |r| format!("relay `{r} off|on`"))
+    );
+    let mut rig =
+        ProbeRig::open(probe, board.clone(), flash, &a.boot_elf, &a.app_elfs, relay).map_err(|e| e.to_string())?;
+    rig.timeout = a.timeout;
+    let list = catalogue::select(catalogue::catalogue::<ProbeRig>(journal), a.filter.as_deref());
+    let sum = catalogue::run_all(&mut rig, &kit, &list);
+    println!(
+        "probe rig on {} ({chip}): {} scenarios, {} passed, {} skipped, {} failed",
+        board.name,
+        sum.total(),
+        sum.passed,
+        sum.skipped,
+        sum.failed.len()
+    );
+    Ok(if sum.failed.is_empty() { 0 } else { 1 })
+}

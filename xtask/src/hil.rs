@@ -1,0 +1,158 @@
+//! `cargo xtask hil [--probe] [--board B] [--chip C] [FILTER]`: the scenario catalogue on
+//! the virtual board (QEMU), or with `--probe` on a real board through a debug probe.
+//!
+//! The probe rig lives in safeslot-hil behind its `probe` feature (probe-rs is a large
+//! build), as the `safeslot-probe-rig` binary: it enumerates probes with a timeout first,
+//! so without a probe nothing is built for the board and the step is a skip with success.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use safeslot_hil::probe::{Choice, BOARD_ENV};
+
+use crate::build;
+use crate::env::{self, cargo, run as sh};
+
+/// Exit codes of `safeslot-probe-rig probes` (mirrored from the binary).
+const EXIT_NONE: i32 = 10;
+const EXIT_TIMEOUT: i32 = 11;
+
+/// `cargo xtask hil ...`.
+pub fn command(args: &[String]) -> Result<()> {
+    let (mut probe, mut board, mut chip, mut filter) = (false, None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--probe" => probe = true,
+            "--board" => board = Some(it.next().context("--board needs a board name")?.clone()),
+            "--chip" => chip = Some(it.next().context("--chip needs a probe-rs chip name")?.clone()),
+            f if !f.starts_with('-') && filter.is_none() => filter = Some(f.to_string()),
+            other => bail!("usage: cargo xtask hil [--probe] [--board B] [--chip C] [FILTER] (unknown `{other}`)"),
+        }
+    }
+    if !probe {
+        if board.is_some() || chip.is_some() {
+            bail!("--board/--chip choose a real board: add --probe (the virtual rig has one board)");
+        }
+        return crate::test::virtual_rig(filter.as_deref());
+    }
+    probe_rig(&Choice::from_env(board.as_deref(), chip.as_deref()), filter.as_deref())
+}
+
+/// The `cargo xtask test` step: the probe rig and its unit tests compile and pass, then
+/// the rig runs on the board the environment names — which, without a probe, is a skip.
+pub fn test_step() -> Result<()> {
+    sh(cargo().current_dir(env::root()).args([
+        "test",
+        "-q",
+        "-p",
+        "safeslot-hil",
+        "--features",
+        "probe",
+        "--lib",
+        "--bins",
+    ]))
+    .context("probe rig unit tests failed")?;
+    probe_rig(&Choice::from_env(None, None), None)
+}
+
+/// Builds the runner and returns its path.
+fn runner() -> Result<PathBuf> {
+    sh(cargo().current_dir(env::root()).args([
+        "build",
+        "-q",
+        "-p",
+        "safeslot-hil",
+        "--features",
+        "probe",
+        "--bin",
+        "safeslot-probe-rig",
+    ]))?;
+    Ok(env::root().join("target/debug/safeslot-probe-rig"))
+}
+
+/// The real boards (every board but the virtual one) and their layout's chip.
+fn real_boards() -> Result<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    for b in build::boards()? {
+        if b != build::BOARD {
+            let (_, l) = build::board_layout(&b)?;
+            out.push((b, l.board().chip.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the catalogue on the chosen board through a probe; no probe: says so, `Ok`.
+pub fn probe_rig(choice: &Choice, filter: Option<&str>) -> Result<()> {
+    // What would run, said before anything can fail or skip.
+    let target = match &choice.board {
+        Some(b) if b == build::BOARD => {
+            bail!("{b} is the virtual board: run `cargo xtask hil` without --probe")
+        }
+        Some(b) => {
+            let (_, l) = build::board_layout(b)?;
+            let chip = choice.chip.clone().or_else(|| l.board().chip.clone());
+            Some((b.clone(), chip))
+        }
+        None => None,
+    };
+    let would = match &target {
+        Some((b, Some(c))) => format!("board {b} as chip {c}"),
+        Some((b, None)) => format!("board {b} (no chip: set board.chip in its layout.toml, --chip or SAFESLOT_CHIP)"),
+        None => {
+            let boards = real_boards()?;
+            let list = if boards.is_empty() {
+                "none yet under boards/".to_string()
+            } else {
+                boards
+                    .iter()
+                    .map(|(b, c)| format!("{b} ({})", c.as_deref().unwrap_or("no chip")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!("the board named by --board or {BOARD_ENV} (none was; real boards: {list})")
+        }
+    };
+    let exe = runner()?;
+    let status = Command::new(&exe).arg("probes").status().with_context(|| format!("running {}", exe.display()))?;
+    match status.code() {
+        Some(EXIT_NONE) | Some(EXIT_TIMEOUT) => {
+            println!("probe rig: skipped with success; would have run the catalogue on {would}");
+            return Ok(());
+        }
+        Some(0) => {}
+        _ => bail!("{} probes failed ({status})", exe.display()),
+    }
+    let Some((board, chip)) = target else { bail!("a debug probe is attached but {would}") };
+    let Some(chip) = chip else { bail!("{would}") };
+    let fw = build::board_firmware(&board)?;
+    let dir = fw.work.join(format!("probe-{board}"));
+    std::fs::create_dir_all(&dir)?;
+    let (a, b) = match fw.app_elfs.as_slice() {
+        [a, b, ..] => (a, b),
+        _ => bail!("board {board} has fewer than two slots"),
+    };
+    std::fs::write(dir.join("a-v1.img"), build::sign(&fw, a, "a", "1.0.0", 0)?)?;
+    std::fs::write(dir.join("b-v2.img"), build::sign(&fw, b, "b", "2.0.0", 0)?)?;
+    env::ensure_defmt_print()?;
+    let mut cmd = Command::new(&exe);
+    cmd.arg("run")
+        .arg("--layout")
+        .arg(&fw.layout)
+        .arg("--boot-elf")
+        .arg(&fw.boot_elf)
+        .arg("--images")
+        .arg(&dir)
+        .arg("--key")
+        .arg(&fw.key)
+        .args(["--chip", &chip]);
+    for app in &fw.app_elfs {
+        cmd.arg("--app-elf").arg(app);
+    }
+    if let Some(f) = filter {
+        cmd.args(["--filter", f]);
+    }
+    sh(&mut cmd).with_context(|| format!("probe rig scenarios on {board} failed"))
+}
