@@ -1,7 +1,8 @@
 //! safeslot-hil: hardware-in-the-loop rigs that run the real safeslot firmware.
 //!
 //! * [`rig`]: the `Rig` abstraction and the virtual rig (QEMU, runs in CI);
-//! * [`qemu`]: the bounded QEMU launcher the virtual rig uses;
+//! * [`qemu`]: the bounded QEMU launcher the virtual rig uses ([`qmp`]: reading guest RAM);
+//! * [`mailbox_rig`]: the virtual rig driven through the rig mailbox, as the probe rig drives a board;
 //! * [`story`]: the scenarios, written once against `Rig`.
 //! * [`scenarios`]: the scenarios (updates, tampering, rollback, recovery), against `Rig`;
 //! * [`catalogue`]: the one list of them that every rig iterates;
@@ -10,9 +11,11 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod catalogue;
+pub mod mailbox_rig;
 pub mod powercut;
 pub mod probe;
 pub mod qemu;
+pub mod qmp;
 pub mod rig;
 pub mod scenarios;
 pub mod story;

@@ -16,6 +16,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::qmp::Qmp;
+
 /// QEMU binary the rig runs.
 pub const QEMU: &str = "qemu-system-arm";
 /// Debian package that ships [`QEMU`].
@@ -146,6 +148,11 @@ pub struct QemuRun {
     pub append: String,
     /// QEMU is killed when it runs longer than this.
     pub timeout: Duration,
+    /// Files loaded into guest memory at reset (`-device loader,file=..,addr=..`), e.g. a
+    /// rig mailbox command.
+    pub loads: Vec<(PathBuf, u64)>,
+    /// A QMP socket to create (`-qmp unix:..`), for [`QemuRun::run_watched`].
+    pub qmp: Option<PathBuf>,
 }
 
 /// What a [`QemuRun`] left behind.
@@ -182,7 +189,14 @@ impl QemuOutcome {
 impl QemuRun {
     /// A run of `elf` over `flash_img`, with an empty command line and a 30 s timeout.
     pub fn new(elf: impl Into<PathBuf>, flash_img: impl Into<PathBuf>) -> Self {
-        Self { elf: elf.into(), flash_img: flash_img.into(), append: String::new(), timeout: Duration::from_secs(30) }
+        Self {
+            elf: elf.into(),
+            flash_img: flash_img.into(),
+            append: String::new(),
+            timeout: Duration::from_secs(30),
+            loads: Vec::new(),
+            qmp: None,
+        }
     }
 
     /// The QEMU command line for this run.
@@ -204,7 +218,67 @@ impl QemuRun {
         if !self.append.is_empty() {
             cmd.arg("-append").arg(&self.append);
         }
+        for (file, addr) in &self.loads {
+            let file = file.display().to_string().replace(',', ",,");
+            cmd.arg("-device").arg(format!("loader,file={file},addr={addr:#x},force-raw=on"));
+        }
+        if let Some(sock) = &self.qmp {
+            cmd.arg("-qmp").arg(format!("unix:{},server=on,wait=off", sock.display().to_string().replace(',', ",,")));
+        }
         cmd
+    }
+
+    /// Runs QEMU like [`QemuRun::run`], calling `watch` every poll once the QMP socket
+    /// ([`QemuRun::qmp`]) answers; when `watch` returns `true`, QEMU is killed and the
+    /// second value is `true`. A QMP error drops the session (it is retried).
+    ///
+    /// # Errors
+    /// QEMU is missing or cannot be started or waited for.
+    pub fn run_watched(
+        &self,
+        mut watch: impl FnMut(&mut Qmp) -> io::Result<bool>,
+    ) -> Result<(QemuOutcome, bool), QemuError> {
+        let qemu = qemu_available().map_err(QemuError::Missing)?;
+        let mut cmd = self.command(&qemu);
+        let what = format!("{cmd:?}");
+        let process = |source| QemuError::Process { what: what.clone(), source };
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(process)?;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let scratch = self.flash_img.with_extension("pmem");
+        let deadline = Instant::now() + self.timeout;
+        let (mut session, mut stopped, mut timed_out) = (None, false, false);
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(process)? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                timed_out = true;
+                child.kill().map_err(process)?;
+                break child.wait().map_err(process)?;
+            }
+            if session.is_none() {
+                session = self.qmp.as_ref().and_then(|s| Qmp::connect(s, scratch.clone()).ok());
+            }
+            if let Some(q) = session.as_mut() {
+                match watch(q) {
+                    Ok(true) => {
+                        stopped = true;
+                        child.kill().map_err(process)?;
+                        break child.wait().map_err(process)?;
+                    }
+                    Ok(false) => {}
+                    Err(_) => session = None,
+                }
+            }
+            thread::sleep(POLL);
+        };
+        let _ = fs::remove_file(&scratch);
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+        let exit_code = if timed_out || stopped { None } else { status.code() };
+        Ok((QemuOutcome { exit_code, stdout, stderr, timed_out }, stopped))
     }
 
     /// Runs QEMU to its end or the timeout, whichever comes first.

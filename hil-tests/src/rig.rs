@@ -203,7 +203,8 @@ impl VirtualRig {
         self.set_flash(&f)
     }
 
-    fn decode(elf: &Path, log: &[u8]) -> Vec<String> {
+    /// Decodes one image's defmt log into lines (or says how to get a decoder).
+    pub(crate) fn decode(elf: &Path, log: &[u8]) -> Vec<String> {
         if log.is_empty() {
             return Vec::new();
         }

@@ -5,6 +5,8 @@
 //!
 //! * `scenario_catalogue`: every scenario of `safeslot_hil::catalogue` (each on its own
 //!   flash file; the probe-rs rig runs the same list on a real board);
+//! * `scenario_catalogue_through_the_mailbox`: the same list driven as the probe-rs rig
+//!   drives a board (mailbox command in RAM, report read back over QMP);
 //! * `firmware_power_cut_sweep`: every store of every record-writing step cut
 //!   (`SAFESLOT_CUT_TORN=all` adds every torn program store);
 //! * `soak` (ignored; or `SAFESLOT_SOAK=<boots>` [`SAFESLOT_SOAK_SEED=<n>`]): QEMU
@@ -17,8 +19,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use safeslot_hil::catalogue;
+use safeslot_hil::mailbox_rig::MailboxRig;
 use safeslot_hil::powercut::{self, SweepImages, Torn};
-use safeslot_hil::rig::{BoardFlash, VirtualRig};
+use safeslot_hil::rig::{BoardFlash, Rig, VirtualRig};
 use safeslot_hil::scenarios::Kit;
 use safeslot_hil::story::{self, Images};
 use safeslot_shared::SlotId;
@@ -71,6 +74,42 @@ fn demo_story() {
     let _ = std::fs::remove_file(&r.flash_img);
 }
 
+/// Runs the catalogue (or the scenarios named by `SAFESLOT_SCENARIO`) on `workers()`
+/// threads, each scenario on a fresh rig from `make`; returns the summary and how many
+/// scenarios were selected.
+fn run_catalogue<R: Rig + 'static>(
+    s: &Setup,
+    make: impl Fn(&Setup, &str) -> R + Sync,
+    flash_img: impl Fn(&R) -> PathBuf + Sync,
+) -> (catalogue::Summary, usize, bool) {
+    let k = kit(s);
+    let journal = BoardFlash::from_layout(&s.layout).journal.size as usize;
+    let filter = std::env::var("SAFESLOT_SCENARIO").ok().filter(|f| !f.is_empty());
+    let list = catalogue::select(catalogue::catalogue::<R>(journal), filter.as_deref());
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers() {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(sc) = list.get(i) else { break };
+                let mut r = make(s, &sc.name);
+                let outcome = catalogue::run(&mut r, &k, sc);
+                let _ = std::fs::remove_file(flash_img(&r));
+                results.lock().unwrap().push((i, outcome));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    assert_eq!(results.len(), list.len());
+    let mut sum = catalogue::Summary::default();
+    for (i, outcome) in &results {
+        sum.add(&list[*i].name, outcome);
+    }
+    (sum, list.len(), filter.is_none())
+}
+
 /// Every scenario of the catalogue (the same list the probe-rs rig runs), each on its own
 /// flash file, on `workers()` threads; `SAFESLOT_SCENARIO=<substring>` runs only those
 /// whose name contains it (`cargo xtask rig FILTER` sets it).
@@ -80,38 +119,40 @@ fn scenario_catalogue() {
         println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
         return;
     };
-    let k = kit(&s);
-    let journal = BoardFlash::from_layout(&s.layout).journal.size as usize;
-    let filter = std::env::var("SAFESLOT_SCENARIO").ok().filter(|f| !f.is_empty());
-    let list = catalogue::select(catalogue::catalogue::<VirtualRig>(journal), filter.as_deref());
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..workers() {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(sc) = list.get(i) else { break };
-                let mut r = rig(&s, &sc.name);
-                let outcome = catalogue::run(&mut r, &k, sc);
-                let _ = std::fs::remove_file(&r.flash_img);
-                results.lock().unwrap().push((i, outcome));
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(i, _)| *i);
-    let mut sum = catalogue::Summary::default();
-    for (i, outcome) in &results {
-        sum.add(&list[*i].name, outcome);
-    }
-    let (passed, skipped, failed) = (sum.passed, sum.skipped, &sum.failed);
-    println!("virtual rig: {} scenarios, {passed} passed, {skipped} skipped, {} failed", list.len(), failed.len());
-    assert_eq!(results.len(), list.len());
-    assert!(failed.is_empty(), "failed scenarios: {failed:?}");
+    let (sum, n, all) = run_catalogue(&s, rig, |r| r.flash_img.clone());
+    println!("virtual rig: {n} scenarios, {} passed, {} skipped, {} failed", sum.passed, sum.skipped, sum.failed.len());
+    assert!(sum.failed.is_empty(), "failed scenarios: {:?}", sum.failed);
     // The virtual board provides every need: nothing may be skipped here.
-    assert_eq!(skipped, 0, "the virtual rig skipped scenarios");
-    if filter.is_none() {
-        assert_eq!(passed, 27, "the whole catalogue");
+    assert_eq!(sum.skipped, 0, "the virtual rig skipped scenarios");
+    if all {
+        assert_eq!(sum.passed, 27, "the whole catalogue");
+    }
+}
+
+/// The same catalogue through the rig mailbox (`MailboxRig`): the probe rig's protocol on
+/// the real firmware — commands loaded into RAM, hand-off block and report read back over
+/// QMP, classified as the probe rig does. Like a real board, it has no recovery input.
+#[test]
+fn scenario_catalogue_through_the_mailbox() {
+    let Some(s) = setup() else {
+        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
+        return;
+    };
+    let handoff = u64::from(s.layout.handoff().base);
+    let (sum, n, all) = run_catalogue(
+        &s,
+        |s, name| MailboxRig::new(rig(s, &format!("mbx-{name}")), handoff),
+        |r| r.inner.flash_img.clone(),
+    );
+    println!(
+        "virtual rig, mailbox mode: {n} scenarios, {} passed, {} skipped, {} failed",
+        sum.passed,
+        sum.skipped,
+        sum.failed.len()
+    );
+    assert!(sum.failed.is_empty(), "failed scenarios: {:?}", sum.failed);
+    if all {
+        assert_eq!((sum.passed, sum.skipped), (26, 1), "all but recovery-input");
     }
 }
 

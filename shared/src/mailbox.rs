@@ -12,6 +12,52 @@
 //! Layout (little-endian): `0..4` magic (`"SSRC"` command / `"SSRR"` report), `4` action
 //! or booted slot index, `5` slot to activate or confirmed flag (`0xFF` = none / not),
 //! `6..8` zero, `8..12` CRC-32 of bytes `0..8`. The remaining bytes are reserved.
+//!
+//! # The protocol, step by step
+//!
+//! What the rig does (`safeslot_hil::probe`; the virtual rig's mailbox mode does the same
+//! through QEMU):
+//!
+//! 1. resets the board and halts it at the boot stage's reset vector (optionally after a
+//!    cold power cycle through a relay, with nRESET held);
+//! 2. zeroes the hand-off area's first `MAILBOX_OFFSET + MAILBOX_LEN` bytes (so neither a
+//!    stale hand-off block nor the previous boot's report can be mistaken for this boot's)
+//!    and writes the encoded [`Command`] at `handoff.address + MAILBOX_OFFSET`;
+//! 3. runs the core with a hardware breakpoint on each demo app's ELF entry point and
+//!    HardFault vector catch; while the boot stage runs it reads its defmt log over RTT;
+//! 4. at the breakpoint, reads the hand-off block (which slot was booted), moves the
+//!    breakpoint to the boot stage's entry (so a firmware-initiated reset is caught) and
+//!    resumes; then polls the mailbox until a valid [`Report`] appears, the core faults,
+//!    or a timeout; halts the core and reads the record region back.
+//!
+//! What a board must do for it:
+//!
+//! * **Boot stage**: never touch the mailbox bytes (it writes only the
+//!   [`crate::handoff::HANDOFF_LEN`] bytes of the hand-off block); log with defmt over RTT;
+//!   on recovery log a line starting with `safeslot: recovery` (e.g.
+//!   `safeslot: recovery reason=bad-hash`) and then idle — neither reset nor jump.
+//! * **Demo app**, at start: read the [`MAILBOX_LEN`] bytes and [`Command::decode`] them.
+//!   If that fails (no rig: the field), behave as in the field (confirm) and never write a
+//!   report. If it succeeds: first, when `activate` is set, activate that slot for a trial
+//!   (`ops::set_active(record, slot, Tries::DEFAULT)` through the journal); then
+//!   * [`Action::Confirm`]: `ops::mark_good` through the journal;
+//!   * [`Action::NoConfirm`]: nothing;
+//!   * [`Action::Crash`]: fault at once (e.g. `udf`) **without** writing a report — the rig
+//!     sees the fault itself (vector catch), whatever the fault handler then does;
+//!
+//!   and, once every journal write has finished, write
+//!   `Report { slot: <the hand-off block's slot>, confirmed: <mark_good succeeded> }`
+//!   (volatile byte writes; the CRC makes a half-written report undecodable, so the order
+//!   does not matter), then idle (`loop { wfi }`): no reset, no return, no further flash
+//!   writes. Log with defmt over RTT (the rig finds `_SEGGER_RTT` in the app's ELF).
+//! * **Layout**: `handoff.size` of at least `MAILBOX_OFFSET + MAILBOX_LEN` bytes, in RAM
+//!   that neither program's startup code zeroes (the layout checks it lies outside both
+//!   RAM ranges); app entry points in the range the core's breakpoint unit covers (on
+//!   ARMv6-M/ARMv7-M the code region below `0x2000_0000`) and at least two breakpoint
+//!   comparators. A watchdog the boot stage starts must be fed by the app.
+//!
+//! The virtual board's demo app (`boards/qemu-mps2-an386/src/app.rs`) implements the app
+//! side; `cargo xtask test` runs the whole scenario catalogue through it.
 
 use crate::codec::{crc32, get_u32, put};
 use crate::error::DecodeError;

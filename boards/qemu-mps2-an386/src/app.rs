@@ -5,9 +5,15 @@
 //! microcontroller equivalent of `safeslotctl mark-good`; `app=noconfirm` stops without
 //! confirming (a reset before the health check passed); `app=crash` faults. `activate=b`
 //! additionally activates slot b for a trial (what an updater does after writing it).
+//!
+//! A rig [`Command`] in the mailbox (`safeslot_shared::mailbox`, what a probe-rs rig writes
+//! on a real board; the virtual rig's mailbox mode loads it into RAM) wins over the command
+//! line. Then the app follows the mailbox protocol as a real board's demo app must: it
+//! acts, writes its [`Report`] into the mailbox, and idles for the rig to read it.
 
 use safeslot_shared::handoff::Handoff;
 use safeslot_shared::journal::Journal;
+use safeslot_shared::mailbox::{Action, Command, Report};
 use safeslot_shared::{ops, SlotId, Tries};
 
 use crate::flash::{CutPlan, Flash, Program};
@@ -32,21 +38,42 @@ pub fn run() -> ! {
         h.kind.name(),
         h.tries_left.get()
     );
-    let mode = line.value("app").unwrap_or("confirm");
+    let rig = Command::decode(&handoff::read_mailbox()).ok();
+    let command = rig.unwrap_or_else(|| Command {
+        action: match line.value("app") {
+            Some("crash") => Action::Crash,
+            Some("noconfirm") => Action::NoConfirm,
+            _ => Action::Confirm,
+        },
+        activate: line.value("activate").and_then(|s| s.chars().next()).and_then(SlotId::from_letter),
+    });
     let Ok(mut journal) = Journal::open(&mut flash, config::JOURNAL) else { host::exit(EXIT_BAD_CMDLINE) };
-    if let Some(target) = line.value("activate").and_then(|s| s.chars().next()).and_then(SlotId::from_letter) {
+    if let Some(target) = command.activate {
         let done = journal.update(|r| ops::set_active(r, target, Tries::DEFAULT));
         defmt::println!("app: activate {=u8}: {=bool}", target.index() as u8, done.is_ok());
     }
-    match mode {
-        "crash" => {
+    let confirmed = match command.action {
+        Action::Crash => {
+            // No report: the rig sees the fault itself (HardFault vector catch on a real
+            // board, the fault handler's exit code here).
             defmt::println!("app: crashing");
             cortex_m::asm::udf()
         }
-        "noconfirm" => defmt::println!("app: not confirming"),
-        _ => {
+        Action::NoConfirm => {
+            defmt::println!("app: not confirming");
+            false
+        }
+        Action::Confirm => {
             let ok = journal.update(ops::mark_good).is_ok();
             defmt::println!("app: confirmed={=bool}", ok);
+            ok
+        }
+    };
+    if rig.is_some() {
+        handoff::write_mailbox(&Report { slot: h.slot, confirmed }.encode());
+        defmt::println!("app: reported to the rig");
+        loop {
+            cortex_m::asm::wfi();
         }
     }
     host::exit(EXIT_APP_BASE + h.slot.index() as i32)

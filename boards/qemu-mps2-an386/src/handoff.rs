@@ -67,3 +67,36 @@ pub fn read_block() -> [u8; safeslot_shared::handoff::HANDOFF_LEN] {
 }
 
 const _: () = assert!(safeslot_shared::handoff::HANDOFF_LEN as u32 <= crate::layout::HANDOFF_SIZE);
+
+/// Address of the rig mailbox (`safeslot_shared::mailbox`): inside the layout's hand-off
+/// area, after the hand-off block.
+const MAILBOX_ADDRESS: usize =
+    crate::layout::HANDOFF_ADDRESS as usize + safeslot_shared::mailbox::MAILBOX_OFFSET as usize;
+
+const _: () = assert!(
+    safeslot_shared::mailbox::MAILBOX_OFFSET as usize + safeslot_shared::mailbox::MAILBOX_LEN
+        <= crate::layout::HANDOFF_SIZE as usize
+);
+
+/// Reads the rig mailbox (a rig's command, or whatever RAM holds: decode it).
+pub fn read_mailbox() -> [u8; safeslot_shared::mailbox::MAILBOX_LEN] {
+    let base = MAILBOX_ADDRESS as *const u8;
+    let mut out = [0u8; safeslot_shared::mailbox::MAILBOX_LEN];
+    for (i, b) in out.iter_mut().enumerate() {
+        // SAFETY: the mailbox lies inside the hand-off area (checked at compile time
+        // above), RAM reserved by the layout outside both programs' RAM; byte reads need
+        // no alignment; the only other writer is the rig's debugger, before the boot.
+        *b = unsafe { core::ptr::read_volatile(base.wrapping_add(i)) };
+    }
+    out
+}
+
+/// Writes the app's report into the rig mailbox.
+pub fn write_mailbox(bytes: &[u8; safeslot_shared::mailbox::MAILBOX_LEN]) {
+    let base = MAILBOX_ADDRESS as *mut u8;
+    for (i, b) in bytes.iter().enumerate() {
+        // SAFETY: as in `read_mailbox`: reserved RAM inside the hand-off area, byte
+        // writes, no aliasing Rust object.
+        unsafe { core::ptr::write_volatile(base.wrapping_add(i), *b) };
+    }
+}

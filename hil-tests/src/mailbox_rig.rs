@@ -1,0 +1,132 @@
+//! The virtual rig in mailbox mode: the probe-rs rig's protocol, end to end, in QEMU.
+//!
+//! [`MailboxRig`] drives the virtual board exactly as [`crate::probe`] drives a real one,
+//! except for the transport: instead of a command line, the firmware arguments become a
+//! mailbox [`Command`] ([`probe::command_for`]) that QEMU loads into the hand-off area at
+//! reset (over zeros, as the probe rig clears it); instead of an exit code, the outcome
+//! comes from the hand-off block and the app's [`Report`] read out of guest RAM over QMP
+//! while it runs, classified by the same [`probe::classify`]. A fault is the fault
+//! handler's exit code (the probe rig's HardFault vector catch), and recovery is the boot
+//! stage's log line (the recovery exit code is not used). Like the probe rig, it has no
+//! recovery input. So CI proves on the real firmware that the command translation, the
+//! mailbox layout, the app's side of the protocol and the classification agree.
+
+use std::fs;
+
+use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
+use safeslot_shared::mailbox::{Report, MAILBOX_OFFSET};
+use safeslot_shared::{Record, SlotId};
+
+use crate::catalogue::Need;
+use crate::probe::{self, Observation, CLEARED};
+use crate::qemu::QemuRun;
+use crate::rig::{Boot, Ran, Rig, RigError, VirtualRig, EXIT_CRASH};
+
+/// The virtual rig driven through the rig mailbox.
+#[derive(Debug, Clone)]
+pub struct MailboxRig {
+    /// The virtual rig whose flash file, ELFs and timeout are used.
+    pub inner: VirtualRig,
+    /// The layout's hand-off address (guest RAM).
+    pub handoff: u64,
+}
+
+impl MailboxRig {
+    /// Over `inner`, with the board's hand-off address.
+    pub fn new(inner: VirtualRig, handoff: u64) -> Self {
+        MailboxRig { inner, handoff }
+    }
+}
+
+/// The hand-off area as the rig leaves it before the boot: zeros, then the command.
+pub fn area_with(command: &[u8]) -> Vec<u8> {
+    let mut area = vec![0u8; CLEARED];
+    let at = MAILBOX_OFFSET as usize;
+    if let Some(dst) = area.get_mut(at..at + command.len()) {
+        dst.copy_from_slice(command);
+    }
+    area
+}
+
+impl Rig for MailboxRig {
+    fn install(&mut self, slot: SlotId, image: &[u8]) -> Result<(), RigError> {
+        self.inner.install(slot, image)
+    }
+
+    fn erase_record(&mut self) -> Result<(), RigError> {
+        self.inner.erase_record()
+    }
+
+    fn write_record_raw(&mut self, bytes: &[u8]) -> Result<(), RigError> {
+        self.inner.write_record_raw(bytes)
+    }
+
+    fn power_on(&mut self, args: &str) -> Result<Boot, RigError> {
+        let command = probe::command_for(args).map_err(|e| RigError::Unsupported(e.to_string()))?;
+        let load = self.inner.flash_img.with_extension("mailbox");
+        fs::write(&load, area_with(&command.encode())).map_err(|e| RigError::Io(load.clone(), e))?;
+        let qmp = self.inner.flash_img.with_extension("qmp");
+        let _ = fs::remove_file(&qmp);
+        let mut run = QemuRun::new(&self.inner.boot_elf, &self.inner.flash_img);
+        run.timeout = self.inner.timeout;
+        run.loads = vec![(load.clone(), self.handoff)];
+        run.qmp = Some(qmp.clone());
+        let (mut handoff, mut report) = (None, None);
+        let at = self.handoff;
+        let (out, _) = run.run_watched(|q| {
+            let area = q.read_memory(at, CLEARED)?;
+            let Some(r) = area.get(MAILBOX_OFFSET as usize..).and_then(|m| Report::decode(m).ok()) else {
+                return Ok(false);
+            };
+            report = Some(r);
+            handoff = area.get(..HANDOFF_LEN).and_then(|h| Handoff::decode(h).ok());
+            Ok(true)
+        })?;
+        let _ = fs::remove_file(&load);
+        let _ = fs::remove_file(&qmp);
+        let segs = out.log_segments();
+        let boot_log = VirtualRig::decode(&self.inner.boot_elf, segs.first().copied().unwrap_or_default());
+        let o = Observation {
+            fault: out.exit_code == Some(EXIT_CRASH),
+            // -no-reboot: a guest reset ends QEMU with 0.
+            reset: out.exit_code == Some(0),
+            handoff,
+            report,
+            boot_log,
+        };
+        let ran = probe::classify(&o);
+        let app_elf = match &ran {
+            Ran::App(s) => self.inner.app_elfs.get(s.index()),
+            _ => self.inner.app_elfs.first(),
+        };
+        let app_log = match (segs.get(1), app_elf) {
+            (Some(log), Some(elf)) => VirtualRig::decode(elf, log),
+            _ => Vec::new(),
+        };
+        Ok(Boot { ran, boot_log: o.boot_log, app_log })
+    }
+
+    fn record(&mut self) -> Result<Option<Record>, RigError> {
+        self.inner.record()
+    }
+
+    fn lacks(&self, need: Need) -> Option<String> {
+        probe::lacks(need)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safeslot_shared::mailbox::{Action, Command};
+
+    #[test]
+    fn the_loaded_area_clears_the_handoff_block_and_holds_the_command() {
+        let c = Command { action: Action::NoConfirm, activate: Some(SlotId::B) };
+        let area = area_with(&c.encode());
+        assert_eq!(area.len(), CLEARED);
+        assert!(area[..MAILBOX_OFFSET as usize].iter().all(|&b| b == 0));
+        assert!(Handoff::decode(&area[..HANDOFF_LEN]).is_err(), "no stale hand-off block");
+        assert_eq!(Command::decode(&area[MAILBOX_OFFSET as usize..]), Ok(c));
+    }
+}
