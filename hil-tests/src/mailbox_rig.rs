@@ -2,7 +2,7 @@
 //!
 //! [`MailboxRig`] drives the virtual board exactly as [`crate::probe`] drives a real one,
 //! except for the transport: instead of a command line, the firmware arguments become a
-//! mailbox [`Command`] ([`probe::command_for`]) that QEMU loads into the hand-off area at
+//! mailbox [`Command`](safeslot_shared::mailbox::Command) ([`probe::command_for`]) that QEMU loads into the hand-off area at
 //! reset (over zeros, as the probe rig clears it); instead of an exit code, the outcome
 //! comes from the hand-off block and the app's [`Report`] read out of guest RAM over QMP
 //! while it runs, classified by the same [`probe::classify`]. A fault is the fault

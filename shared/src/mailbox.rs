@@ -40,9 +40,9 @@
 //!   If that fails (no rig: the field), behave as in the field (confirm) and never write a
 //!   report. If it succeeds: first, when `activate` is set, activate that slot for a trial
 //!   (`ops::set_active(record, slot, Tries::DEFAULT)` through the journal); then
-//!   * [`Action::Confirm`]: `ops::mark_good` through the journal;
-//!   * [`Action::NoConfirm`]: nothing;
-//!   * [`Action::Crash`]: fault at once (e.g. `udf`) **without** writing a report — the rig
+//!   * on [`Action::Confirm`], `ops::mark_good` through the journal;
+//!   * on [`Action::NoConfirm`], nothing;
+//!   * on [`Action::Crash`], fault at once (e.g. `udf`) **without** writing a report — the rig
 //!     sees the fault itself (vector catch), whatever the fault handler then does;
 //!
 //!   and, once every journal write has finished, write

@@ -26,6 +26,8 @@ use crate::rig::{BoardFlash, Boot, Rig, RigError};
 const POLL: Duration = Duration::from_millis(10);
 /// How often the boot stage's log is decoded while waiting (to spot recovery).
 const DECODE_EVERY: Duration = Duration::from_millis(300);
+/// Time the boot stage gets to initialise its RAM before its RTT block is looked for.
+const SETTLE: Duration = Duration::from_millis(50);
 /// Limit for a halt or reset-and-halt request.
 const HALT: Duration = Duration::from_secs(2);
 /// Limit for one relay command.
@@ -226,6 +228,11 @@ impl ProbeRig {
         core.reset_and_halt(HALT).map_err(err("reset and halt"))?;
         core.write_8(board.handoff, &[0u8; CLEARED]).map_err(err("clear the hand-off area"))?;
         core.write_8(board.mailbox(), command).map_err(err("write the mailbox"))?;
+        // RAM survives a warm reset: invalidate the previous boot's RTT control blocks so
+        // nothing stale is read before the startup code re-initialises them.
+        for rtt in std::iter::once(&boot).chain(&apps).filter_map(|w| w.rtt) {
+            core.write_8(rtt, &[0u8; 16]).map_err(err("clear an RTT control block"))?;
+        }
         core.clear_all_hw_breakpoints().map_err(err("breakpoints"))?;
         for app in &apps {
             core.set_hw_breakpoint(app.entry).map_err(err("breakpoint on an app's entry"))?;
@@ -236,6 +243,7 @@ impl ProbeRig {
         let mut o = Observation::default();
         let mut boot_log = RttLog::new(boot.rtt);
         let (started, mut decoded_at, mut decoded_len) = (Instant::now(), Instant::now(), 0);
+        let mut note = None;
         let jumped = loop {
             match core.status().map_err(err("status"))? {
                 CoreStatus::Halted(HaltReason::Breakpoint(_)) => break true,
@@ -243,9 +251,15 @@ impl ProbeRig {
                     o.fault = true;
                     break false;
                 }
+                CoreStatus::Halted(why) => {
+                    note = Some(format!("(rig: the core halted in the boot stage: {why:?})"));
+                    break false;
+                }
                 _ => {}
             }
-            boot_log.poll(&mut core);
+            if started.elapsed() >= SETTLE {
+                boot_log.poll(&mut core);
+            }
             if boot_log.bytes.len() != decoded_len && decoded_at.elapsed() >= DECODE_EVERY {
                 decoded_len = boot_log.bytes.len();
                 decoded_at = Instant::now();
@@ -260,6 +274,7 @@ impl ProbeRig {
         };
         boot_log.poll(&mut core);
         o.boot_log = boot.decode(&boot_log.bytes);
+        o.boot_log.extend(note);
 
         let mut app_lines = Vec::new();
         if jumped {
@@ -281,6 +296,10 @@ impl ProbeRig {
                     }
                     CoreStatus::Halted(HaltReason::Exception) | CoreStatus::LockedUp => {
                         o.fault = true;
+                        break;
+                    }
+                    CoreStatus::Halted(why) => {
+                        o.boot_log.push(format!("(rig: the core halted in the app: {why:?})"));
                         break;
                     }
                     _ => {}
