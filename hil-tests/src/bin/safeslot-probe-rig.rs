@@ -182,3 +182,27 @@ fn run(args: &[String]) -> Result<u8, String> {
     );
     Ok(if sum.failed.is_empty() { 0 } else { 1 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn run_flags_parse_and_required_ones_are_required() {
+        let a = parse(&args(
+            "--layout l.toml --boot-elf boot --app-elf a --app-elf b --images d --key k.pem --chip RP2040 --timeout 3",
+        ))
+        .unwrap();
+        assert_eq!(a.app_elfs, vec![PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!((a.chip.as_deref(), a.timeout), (Some("RP2040"), Duration::from_secs(3)));
+        assert_eq!(a.filter, None);
+        assert_eq!(parse(&args("--boot-elf b --images d --key k")).err().as_deref(), Some("--layout is required"));
+        assert_eq!(parse(&args("--layout")).err().as_deref(), Some("--layout needs a value"));
+        assert!(parse(&args("--verbose 1")).is_err());
+        assert!(parse(&args("--layout l --boot-elf b --images d --key k --timeout soon")).is_err());
+    }
+}
