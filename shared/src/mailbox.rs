@@ -48,8 +48,10 @@
 //!   and, once every journal write has finished, write
 //!   `Report { slot: <the hand-off block's slot>, confirmed: <mark_good succeeded> }`
 //!   (volatile byte writes; the CRC makes a half-written report undecodable, so the order
-//!   does not matter), then idle (`loop { wfi }`): no reset, no return, no further flash
-//!   writes. Log with defmt over RTT (the rig finds `_SEGGER_RTT` in the app's ELF).
+//!   does not matter), then idle in a busy loop: no reset, no return, no further flash
+//!   writes, and no `wfi` (some chips gate the debug port's bus clock in sleep, and the
+//!   rig reads RAM while the app runs). Log with defmt over RTT (the rig finds
+//!   `_SEGGER_RTT` in the app's ELF).
 //! * **Layout**: `handoff.size` of at least `MAILBOX_OFFSET + MAILBOX_LEN` bytes, in RAM
 //!   that neither program's startup code zeroes (the layout checks it lies outside both
 //!   RAM ranges); app entry points in the range the core's breakpoint unit covers (on

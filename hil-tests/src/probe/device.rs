@@ -275,6 +275,9 @@ impl ProbeRig {
         boot_log.poll(&mut core);
         o.boot_log = boot.decode(&boot_log.bytes);
         o.boot_log.extend(note);
+        if boot.rtt.is_none() {
+            o.boot_log.push(format!("(rig: no _SEGGER_RTT in {}: no boot log)", boot.elf.display()));
+        }
 
         let mut app_lines = Vec::new();
         if jumped {
@@ -304,11 +307,14 @@ impl ProbeRig {
                     }
                     _ => {}
                 }
+                // A read may fail while the app programs flash (some chips stall the bus):
+                // poll again rather than fail the boot.
                 let mut mail = [0u8; safeslot_shared::mailbox::MAILBOX_LEN];
-                core.read_8(board.mailbox(), &mut mail).map_err(err("read the mailbox"))?;
-                if let Ok(r) = Report::decode(&mail) {
-                    o.report = Some(r);
-                    break;
+                if core.read_8(board.mailbox(), &mut mail).is_ok() {
+                    if let Ok(r) = Report::decode(&mail) {
+                        o.report = Some(r);
+                        break;
+                    }
                 }
                 app_log.poll(&mut core);
                 if started.elapsed() >= timeout {
