@@ -12,14 +12,14 @@ use safeslot_shared::{ops, SlotId, Tries};
 
 use crate::flash::{CutPlan, Flash, Program};
 use crate::host::{self, CmdLine, EXIT_APP_BASE, EXIT_BAD_CMDLINE};
-use crate::{config, handoff};
+use crate::BOARD;
 
 /// Runs the demo app; never returns (exits through semihosting).
 pub fn run() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
     let Ok(plan) = CutPlan::from_cmdline(&line, Program::App) else { host::exit(EXIT_BAD_CMDLINE) };
     let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
-    let Ok(h) = Handoff::decode(&handoff::read_block()) else {
+    let Ok(h) = Handoff::decode(&BOARD.handoff.read_block()) else {
         defmt::println!("app: no hand-off block");
         host::exit(EXIT_BAD_CMDLINE)
     };
@@ -33,7 +33,7 @@ pub fn run() -> ! {
         h.tries_left.get()
     );
     let mode = line.value("app").unwrap_or("confirm");
-    let Ok(mut journal) = Journal::open(&mut flash, config::JOURNAL) else { host::exit(EXIT_BAD_CMDLINE) };
+    let Ok(mut journal) = Journal::open(&mut flash, BOARD.journal) else { host::exit(EXIT_BAD_CMDLINE) };
     if let Some(target) = line.value("activate").and_then(|s| s.chars().next()).and_then(SlotId::from_letter) {
         let done = journal.update(|r| ops::set_active(r, target, Tries::DEFAULT));
         defmt::println!("app: activate {=u8}: {=bool}", target.index() as u8, done.is_ok());

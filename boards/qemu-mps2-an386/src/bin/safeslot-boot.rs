@@ -10,8 +10,10 @@
 use cortex_m_rt::entry;
 use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, Program};
 use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE, EXIT_RECOVERY};
-use safeslot_board_qemu_mps2_an386::{config, handoff, keys, stack};
+use safeslot_board_qemu_mps2_an386::{keys, stack, BOARD};
 use safeslot_boot::{boot, BootConfig, Outcome};
+use safeslot_cortex_m::boot::log_launch;
+use safeslot_cortex_m::handoff::jump;
 use safeslot_shared::policy::Inputs;
 
 #[entry]
@@ -20,26 +22,14 @@ fn main() -> ! {
     let Ok(plan) = CutPlan::from_cmdline(&line, Program::Boot) else { host::exit(EXIT_BAD_CMDLINE) };
     let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
     let inputs = Inputs { recovery: line.words().any(|w| w == "recovery") };
-    let slots = config::slots();
-    let cfg = BootConfig { journal: config::JOURNAL, slots: &slots, keys: &keys::PUBLIC_KEYS, fresh: config::FRESH };
+    let cfg = BootConfig { journal: BOARD.journal, slots: BOARD.slots(), keys: &keys::PUBLIC_KEYS, fresh: BOARD.fresh };
     stack::paint();
     let outcome = boot(&mut flash, &cfg, inputs, || {});
     defmt::println!("safeslot: stack peak={=u32}", stack::peak());
     match outcome {
         Outcome::Launch(l) => {
-            let h = l.handoff;
-            defmt::println!(
-                "safeslot: boot slot={=u8} kind={=str} tries={=u8} fallback={=str} version={=u8}.{=u8}.{=u16} seq={=u32}",
-                h.slot.index() as u8,
-                h.kind.name(),
-                h.tries_left.get(),
-                h.last_fallback.name(),
-                h.version.major,
-                h.version.minor,
-                h.version.revision,
-                h.record_seq
-            );
-            handoff::leave_block(&h.encode());
+            log_launch(&l.handoff);
+            BOARD.handoff.leave_block(&l.handoff.encode());
             host::mark_handoff();
             // Fault-injection hardening: the proof is checked again right before the jump,
             // and a failed check ends in recovery, never in the jump below.
@@ -53,7 +43,7 @@ fn main() -> ! {
             // image is in flash that nothing writes before it runs; this stage enabled no
             // interrupt; nothing of the stage is needed after the jump.
             unsafe {
-                handoff::jump(l.load_addr as u32)
+                jump(l.load_addr as u32)
             }
         }
         Outcome::Recovery(reason) => {
