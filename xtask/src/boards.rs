@@ -146,6 +146,8 @@ pub struct BoardReport {
     pub boot: Footprint,
     /// Its partition size.
     pub partition: u64,
+    /// Bytes of second-stage loader (RP2040's boot2) included in the boot stage's flash.
+    pub boot2: Option<u32>,
     /// Each demo app: (slot, footprint, room in the slot's image area).
     pub apps: Vec<(String, Footprint, u64)>,
 }
@@ -201,7 +203,14 @@ pub fn check(board: &str) -> Result<BoardReport> {
         );
         apps.push((slot.name.clone(), fp, slot.image_size()));
     }
-    Ok(BoardReport { board: board.to_owned(), target, boot, partition: u64::from(bf.size), apps })
+    Ok(BoardReport {
+        board: board.to_owned(),
+        target,
+        boot,
+        partition: u64::from(bf.size),
+        boot2: layout.boot2_size(),
+        apps,
+    })
 }
 
 /// Every board but the virtual one (which `cargo xtask size` reports in more detail),
@@ -216,9 +225,10 @@ pub fn check_all() -> Result<Vec<BoardReport>> {
     for b in build::boards()? {
         let r = check(&b)?;
         println!(
-            "{}: boot stage {} B of a {} B partition, {} B RAM; apps {}; memory.x and layout.rs match layout.toml",
+            "{}: boot stage {} B{} of a {} B partition, {} B RAM; apps {}; memory.x and layout.rs match layout.toml",
             r.board,
             r.boot.flash,
+            r.boot2.map_or_else(String::new, |b| format!(" (incl. {b} B boot2)")),
             r.partition,
             r.boot.ram,
             r.apps.iter().map(|(s, fp, _)| format!("{s}: {} B", fp.flash)).collect::<Vec<_>>().join(", ")

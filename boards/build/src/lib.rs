@@ -47,6 +47,9 @@ pub fn emit(bins: &[(&str, Image<'_>)], boot_scripts: &[&str]) -> safeslot_layou
     // link.x (cortex-m-rt) INCLUDEs that memory.x; defmt.x places the defmt string table.
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+    // No page alignment: otherwise lld may map the ELF and program headers into a LOAD
+    // segment just below an image that does not start on a 64 KiB boundary, outside its slot.
+    println!("cargo:rustc-link-arg-bins=--nmagic");
     // After link.x: they use the regions its memory.x defines (BOOT2).
     for (bin, image) in bins {
         if matches!(image, Image::Boot) {

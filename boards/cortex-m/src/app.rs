@@ -14,13 +14,8 @@ use safeslot_shared::{ops, Tries};
 
 use crate::board::Board;
 
-/// Runs the demo app's work once and returns what it reported (`None`: no hand-off block,
-/// so the app was not started by the boot stage). [`Action::Crash`] does not return.
-pub fn run<F: NorFlash>(flash: F, board: &Board) -> Option<Report> {
-    let Ok(h) = Handoff::decode(&board.handoff.read_block()) else {
-        defmt::println!("app: no hand-off block");
-        return None;
-    };
+/// Logs how the app was booted (one line the rigs parse).
+pub fn log_running(h: &Handoff) {
     defmt::println!(
         "app: running slot={=u8} version={=u8}.{=u8}.{=u16} kind={=str} tries={=u8}",
         h.slot.index() as u8,
@@ -30,33 +25,51 @@ pub fn run<F: NorFlash>(flash: F, board: &Board) -> Option<Report> {
         h.kind.name(),
         h.tries_left.get()
     );
+}
+
+/// Carries out `command` for the running slot: activate another slot first if asked, then
+/// confirm, not, or crash ([`Action::Crash`] does not return). Returns whether the slot was
+/// marked good.
+pub fn act<F: NorFlash>(flash: F, board: &Board, command: Command) -> bool {
+    let Ok(mut journal) = Journal::open(flash, board.journal) else {
+        defmt::println!("app: record unreadable");
+        return false;
+    };
+    if let Some(target) = command.activate {
+        let done = journal.update(|r| ops::set_active(r, target, Tries::DEFAULT));
+        defmt::println!("app: activate {=u8}: {=bool}", target.index() as u8, done.is_ok());
+    }
+    match command.action {
+        Action::Crash => {
+            defmt::println!("app: crashing");
+            cortex_m::asm::udf()
+        }
+        Action::NoConfirm => {
+            defmt::println!("app: not confirming");
+            false
+        }
+        Action::Confirm => {
+            let confirmed = journal.update(ops::mark_good).is_ok();
+            defmt::println!("app: confirmed={=bool}", confirmed);
+            confirmed
+        }
+    }
+}
+
+/// Runs the demo app's work once, driven by the rig mailbox, and returns what it reported
+/// (`None`: no hand-off block, so the boot stage did not start it).
+pub fn run<F: NorFlash>(flash: F, board: &Board) -> Option<Report> {
+    let Ok(h) = Handoff::decode(&board.handoff.read_block()) else {
+        defmt::println!("app: no hand-off block");
+        return None;
+    };
+    log_running(&h);
     let command = Command::decode(&board.handoff.read_mailbox());
     // Consumed before acting: a reset that no rig asked for (a crash, the watchdog) must
     // find the field behaviour, not the same order again.
     board.handoff.write_mailbox(&[0; MAILBOX_LEN]);
     let command = command.unwrap_or(Command { action: Action::Confirm, activate: None });
-    let mut confirmed = false;
-    match Journal::open(flash, board.journal) {
-        Err(_) => defmt::println!("app: record unreadable"),
-        Ok(mut journal) => {
-            if let Some(target) = command.activate {
-                let done = journal.update(|r| ops::set_active(r, target, Tries::DEFAULT));
-                defmt::println!("app: activate {=u8}: {=bool}", target.index() as u8, done.is_ok());
-            }
-            match command.action {
-                Action::Crash => {
-                    defmt::println!("app: crashing");
-                    cortex_m::asm::udf()
-                }
-                Action::NoConfirm => defmt::println!("app: not confirming"),
-                Action::Confirm => {
-                    confirmed = journal.update(ops::mark_good).is_ok();
-                    defmt::println!("app: confirmed={=bool}", confirmed);
-                }
-            }
-        }
-    }
-    let report = Report { slot: h.slot, confirmed };
+    let report = Report { slot: h.slot, confirmed: act(flash, board, command) };
     board.handoff.write_mailbox(&report.encode());
     Some(report)
 }

@@ -43,6 +43,12 @@ pub fn feed_watchdog() {
     }
 }
 
+/// The boot stage.
+pub fn boot_main() -> ! {
+    let (mut flash, recovery) = init();
+    safeslot_cortex_m::boot::run(&mut flash, &BOARD, &keys::PUBLIC_KEYS, recovery, feed_watchdog)
+}
+
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.
 pub fn app_main() -> ! {
     let (flash, _) = init();

@@ -55,6 +55,13 @@ pub fn init() -> Hw {
     Hw { flash: L4Flash(Flash::new_blocking(p.FLASH)), recovery, watchdog }
 }
 
+/// The boot stage.
+pub fn boot_main() -> ! {
+    let mut hw = init();
+    let watchdog = &mut hw.watchdog;
+    safeslot_cortex_m::boot::run(&mut hw.flash, &BOARD, &keys::PUBLIC_KEYS, hw.recovery, || watchdog.pet())
+}
+
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.
 pub fn app_main() -> ! {
     let mut hw = init();

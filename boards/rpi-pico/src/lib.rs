@@ -30,7 +30,7 @@ safeslot_cortex_m::board_layout!();
 pub type PicoFlash = Flash<'static, FLASH, Blocking, { layout::FLASH_SIZE as usize }>;
 
 /// Watchdog reload value (the RP2040 maximum is 8.3 s).
-pub const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(8);
+const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// The chip after HAL init (clocks at 125 MHz from the crystal, no interrupts).
 pub struct Hw {
@@ -49,6 +49,15 @@ pub fn init() -> Hw {
     let mut watchdog = Watchdog::new(p.WATCHDOG);
     watchdog.feed(WATCHDOG_TIMEOUT);
     Hw { flash: Flash::new_blocking(p.FLASH), recovery, watchdog }
+}
+
+/// The boot stage.
+pub fn boot_main() -> ! {
+    let mut hw = init();
+    let watchdog = &mut hw.watchdog;
+    safeslot_cortex_m::boot::run(&mut hw.flash, &BOARD, &keys::PUBLIC_KEYS, hw.recovery, || {
+        watchdog.feed(WATCHDOG_TIMEOUT)
+    })
 }
 
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.
