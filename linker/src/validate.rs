@@ -355,7 +355,7 @@ const MIN_BOOT_STAGE: u64 = 1024;
 
 fn check_boot2(value: u64, partition: MemRange) -> Result<u32, LayoutError> {
     let flash_size = u64::from(partition.size);
-    if value == 0 || value % 4 != 0 || value.saturating_add(MIN_BOOT_STAGE) > flash_size {
+    if value == 0 || !value.is_multiple_of(4) || value.saturating_add(MIN_BOOT_STAGE) > flash_size {
         return Err(LayoutError::Boot2Size { value, flash_size });
     }
     u32::try_from(value).map_err(|_| LayoutError::Boot2Size { value, flash_size })

@@ -44,7 +44,7 @@ impl HandoffArea {
     /// outside both RAM ranges, is such an area ([`crate::board_layout!`] builds it).
     pub const unsafe fn new(address: u32, size: u32) -> HandoffArea {
         assert!(size as usize >= AREA_NEED, "hand-off area too small for the block and the mailbox");
-        assert!(address % 4 == 0, "hand-off area misaligned");
+        assert!(address.is_multiple_of(4), "hand-off area misaligned");
         HandoffArea { base: address as usize }
     }
 
@@ -128,7 +128,7 @@ pub(crate) fn launch(l: &Launch) {
 /// 4. nothing of the boot stage (stack, statics) is needed afterwards: its RAM may be reused
 ///    by the image.
 pub unsafe fn jump(vector_table: u32) -> ! {
-    assert!(vector_table % VECTOR_TABLE_ALIGN == 0, "vector table misaligned");
+    assert!(vector_table.is_multiple_of(VECTOR_TABLE_ALIGN), "vector table misaligned");
     // SAFETY: writing VTOR only changes where the core fetches exception vectors. Duty 3
     // (no exception can be taken in the boot stage before the branch) means no handler is
     // looked up in the new table too early, and duty 1 means the table is valid once the

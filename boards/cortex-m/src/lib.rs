@@ -12,13 +12,6 @@
 //! the recovery input, the defmt transport and its bins. Unsafe code lives only in
 //! [`handoff`].
 #![no_std]
-#![deny(
-    unsafe_code,
-    missing_docs,
-    unsafe_op_in_unsafe_fn,
-    clippy::undocumented_unsafe_blocks,
-    clippy::missing_safety_doc
-)]
 
 pub mod app;
 pub mod board;

@@ -15,6 +15,7 @@ pub static ECC_ERRORS: AtomicU32 = AtomicU32::new(0);
 pub struct L4Flash(pub(crate) Flash<'static, Blocking>);
 
 fn reset_caches() {
+    // A cache may only be reset while it is disabled (RM0351, FLASH_ACR).
     FLASH.acr().modify(|w| {
         w.set_dcen(false);
         w.set_icen(false);
@@ -26,8 +27,6 @@ fn reset_caches() {
     FLASH.acr().modify(|w| {
         w.set_dcrst(false);
         w.set_icrst(false);
-    });
-    FLASH.acr().modify(|w| {
         w.set_dcen(true);
         w.set_icen(true);
     });
