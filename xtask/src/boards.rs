@@ -9,7 +9,10 @@
 //!   image) and its RAM (writable data), so it fits the partition, and that RAM leaves room
 //!   for the measured stack;
 //! * every loadable segment of each demo app lies in its slot's image area (after the
-//!   header) and the app RAM, and the app's image starts at the slot's image address.
+//!   header) and the app RAM, and the app's image starts at the slot's image address;
+//! * the boot stage's and each app's initial stack pointer lies in its RAM range, so (with
+//!   the hand-off area validated to be outside both ranges) no stack reaches the hand-off
+//!   block or the rig mailbox.
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +91,27 @@ fn check_elf(elf: &Path, flash: Span, ram: Span) -> Result<Footprint> {
     }
     ensure!(count > 0 && fp.flash > 0, "{}: no loadable segment", elf.display());
     Ok(fp)
+}
+
+/// Checks that the initial stack pointer (cortex-m-rt's `_stack_start`, where the stack
+/// grows down from) lies inside `ram`: with the hand-off area outside that range (the
+/// layout validates it), neither stack nor statics can reach the hand-off block or the rig
+/// mailbox.
+fn check_stack_top(elf: &Path, ram: Span) -> Result<u64> {
+    use object::ObjectSymbol;
+    let data = std::fs::read(elf).with_context(|| elf.display().to_string())?;
+    let file = object::File::parse(&*data)?;
+    let top = file
+        .symbols()
+        .find(|s| s.name() == Ok("_stack_start"))
+        .map(|s| s.address())
+        .with_context(|| format!("{}: no _stack_start symbol", elf.display()))?;
+    ensure!(
+        top > ram.start && top <= ram.end,
+        "{}: the stack starts at {top:#x}, outside its RAM {ram}",
+        elf.display()
+    );
+    Ok(top)
 }
 
 /// A segment's physical (load) address: `object` exposes only the virtual one, so read
@@ -175,8 +199,10 @@ pub fn check(board: &str) -> Result<BoardReport> {
     let bf = layout.bootloader_flash();
     let br = layout.bootloader_ram();
     let partition = Span::new(u64::from(bf.base), u64::from(bf.size));
-    let boot = check_elf(&fw.boot_elf, partition, Span::new(u64::from(br.base), u64::from(br.size)))
+    let boot_ram = Span::new(u64::from(br.base), u64::from(br.size));
+    let boot = check_elf(&fw.boot_elf, partition, boot_ram)
         .with_context(|| format!("{board}: the boot stage does not fit its partition"))?;
+    check_stack_top(&fw.boot_elf, boot_ram)?;
 
     // The boot stage's RAM must hold its static data plus its stack: 8,908 B measured on
     // the virtual board (`cargo xtask size`), rounded up to 12 KiB for other targets.
@@ -192,8 +218,9 @@ pub fn check(board: &str) -> Result<BoardReport> {
     let mut apps = Vec::new();
     for (slot, elf) in layout.slots().iter().zip(&fw.app_elfs) {
         let image = Span::new(layout.slot_address(slot) + u64::from(slot.header_size), slot.image_size());
-        let fp = check_elf(elf, image, Span::new(u64::from(ar.base), u64::from(ar.size)))
-            .with_context(|| format!("{board}: demo app for slot {}", slot.name))?;
+        let app_ram = Span::new(u64::from(ar.base), u64::from(ar.size));
+        let fp = check_elf(elf, image, app_ram).with_context(|| format!("{board}: demo app for slot {}", slot.name))?;
+        check_stack_top(elf, app_ram)?;
         ensure!(
             fp.first_load == image.start,
             "{board}: demo app for slot {} starts at {:#x}, not at the image address {:#x}",
