@@ -5,10 +5,16 @@
 //! microcontroller equivalent of `safeslotctl mark-good`; `app=noconfirm` stops without
 //! confirming (a reset before the health check passed); `app=crash` faults. `activate=b`
 //! additionally activates slot b for a trial (what an updater does after writing it).
+//!
+//! With `mailbox` on the command line the boot stage instead writes those orders into the
+//! rig mailbox in RAM, as the probe-rs rig does on a real board after it halts the core at
+//! reset; the app then finds a valid command there and runs exactly the real boards' demo
+//! app (`safeslot_cortex_m::app::run`: read and consume the command, act, write the report),
+//! and logs the report it reads back from RAM (`app: report slot=N confirmed=B`).
 
 use safeslot_cortex_m::app::{act, log_running};
 use safeslot_shared::handoff::Handoff;
-use safeslot_shared::mailbox::{Action, Command};
+use safeslot_shared::mailbox::{Action, Command, Report};
 use safeslot_shared::SlotId;
 
 use crate::flash::{CutPlan, Flash, Program};
@@ -24,14 +30,27 @@ pub fn run() -> ! {
         defmt::println!("app: no hand-off block");
         host::exit(EXIT_BAD_CMDLINE)
     };
+    if Command::decode(&BOARD.handoff.read_mailbox()).is_ok() {
+        let ran = safeslot_cortex_m::app::run(&mut flash, &BOARD);
+        match Report::decode(&BOARD.handoff.read_mailbox()) {
+            Ok(r) => defmt::println!("app: report slot={=u8} confirmed={=bool}", r.slot.index() as u8, r.confirmed),
+            Err(_) => defmt::println!("app: no report in the mailbox"),
+        }
+        host::exit(EXIT_APP_BASE + ran.map_or(0, |r| r.slot.index() as i32))
+    }
     log_running(&h);
-    // The command line plays the rig mailbox of the real boards.
+    act(&mut flash, &BOARD, orders(&line));
+    host::exit(EXIT_APP_BASE + h.slot.index() as i32)
+}
+
+/// The orders on the command line: `app=confirm|noconfirm|crash`, `activate=<slot>`. The
+/// command line plays the rig mailbox of the real boards.
+pub fn orders(line: &CmdLine) -> Command {
     let action = match line.value("app").unwrap_or("confirm") {
         "crash" => Action::Crash,
         "noconfirm" => Action::NoConfirm,
         _ => Action::Confirm,
     };
     let activate = line.value("activate").and_then(|s| s.chars().next()).and_then(SlotId::from_letter);
-    act(&mut flash, &BOARD, Command { action, activate });
-    host::exit(EXIT_APP_BASE + h.slot.index() as i32)
+    Command { action, activate }
 }

@@ -1,7 +1,8 @@
 //! The safeslot boot stage for the virtual board.
 //!
-//! Reads the cut plan (`cut=N [torn=K]`, for power-cut tests) and the virtual recovery
-//! input (`recovery`) from the semihosting command line, runs the shared boot sequence,
+//! Reads the cut plan (`cut=N [torn=K]`, for power-cut tests), the virtual recovery
+//! input (`recovery`) and `mailbox` (write the app's orders into the rig mailbox, as the
+//! probe-rs rig does) from the semihosting command line, runs the shared boot sequence,
 //! leaves the hand-off block and jumps — or reports recovery and stops.
 #![no_std]
 #![no_main]
@@ -10,7 +11,7 @@
 use cortex_m_rt::entry;
 use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, Program};
 use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE, EXIT_RECOVERY};
-use safeslot_board_qemu_mps2_an386::{keys, stack, BOARD};
+use safeslot_board_qemu_mps2_an386::{app, keys, stack, BOARD};
 use safeslot_boot::{boot, BootConfig, Outcome};
 use safeslot_cortex_m::boot::log_launch;
 use safeslot_cortex_m::handoff::jump;
@@ -22,6 +23,11 @@ fn main() -> ! {
     let Ok(plan) = CutPlan::from_cmdline(&line, Program::Boot) else { host::exit(EXIT_BAD_CMDLINE) };
     let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
     let inputs = Inputs { recovery: line.words().any(|w| w == "recovery") };
+    if line.words().any(|w| w == "mailbox") {
+        // Plays the probe-rs rig, which writes the command into RAM while the core is halted
+        // at reset: the app's orders go into the mailbox instead of its command line.
+        BOARD.handoff.write_mailbox(&app::orders(&line).encode());
+    }
     let cfg = BootConfig { journal: BOARD.journal, slots: BOARD.slots(), keys: &keys::PUBLIC_KEYS, fresh: BOARD.fresh };
     stack::paint();
     let outcome = boot(&mut flash, &cfg, inputs, || {});
