@@ -239,3 +239,44 @@ fn soak_run(boots: usize) {
         rep.elapsed.as_secs_f64()
     );
 }
+
+/// The real boards' demo app (`safeslot_cortex_m::app::run`) driven through the rig
+/// mailbox, as the probe-rs rig drives it: the virtual boot stage writes the command into
+/// RAM (`mailbox`), the app reads and consumes it, acts, and writes a report that it reads
+/// back from RAM and logs.
+#[test]
+fn rig_mailbox_drives_the_demo_app() {
+    use safeslot_hil::rig::{Ran, Rig};
+    let Some(s) = setup() else {
+        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
+        return;
+    };
+    let k = kit(&s);
+    let mut r = rig(&s, "mailbox");
+    r.install(SlotId::A, &k.original(SlotId::A)).unwrap();
+    r.install(SlotId::B, &k.original(SlotId::B)).unwrap();
+    let has = |log: &[String], want: &str| log.iter().any(|l| l.contains(want));
+
+    // A on trial; the command: activate B, do not confirm.
+    let boot = r.power_on("mailbox app=noconfirm activate=b").unwrap();
+    assert_eq!(boot.ran, Ran::App(SlotId::A), "{boot:?}");
+    assert!(has(&boot.app_log, "app: not confirming"), "{:?}", boot.app_log);
+    assert!(has(&boot.app_log, "app: report slot=0 confirmed=false"), "{:?}", boot.app_log);
+    let rec = r.record().unwrap().expect("record");
+    assert!(!rec.slot(SlotId::A).unwrap().confirmed, "A must stay unconfirmed");
+    assert!(rec.slot(SlotId::B).unwrap().is_bootable(), "B activated");
+
+    // B on trial; the command: confirm. The report names B.
+    let boot = r.power_on("mailbox app=confirm").unwrap();
+    assert_eq!(boot.ran, Ran::App(SlotId::B), "{boot:?}");
+    assert!(has(&boot.app_log, "app: report slot=1 confirmed=true"), "{:?}", boot.app_log);
+    let rec = r.record().unwrap().expect("record");
+    assert!(rec.slot(SlotId::B).unwrap().confirmed);
+    assert_eq!(rec.last_known_good, Some(SlotId::B));
+
+    // The command: crash. No report is written.
+    let boot = r.power_on("mailbox app=crash").unwrap();
+    assert_eq!(boot.ran, Ran::Crash, "{boot:?}");
+    assert!(has(&boot.app_log, "app: crashing"), "{:?}", boot.app_log);
+    let _ = std::fs::remove_file(&r.flash_img);
+}

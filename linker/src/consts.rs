@@ -30,7 +30,7 @@ impl Layout {
     /// `PROGRAM_ONCE`, `RECORD_OFFSET`, `RECORD_SIZE`, `SLOT_COUNT`,
     /// `SLOT_NAMES`, `SLOT_OFFSETS`, `SLOT_SIZES`, `SLOT_HEADER_SIZES`,
     /// `HANDOFF_ADDRESS`, `HANDOFF_SIZE`, `BOOTLOADER_FLASH_BASE`,
-    /// `BOOTLOADER_FLASH_SIZE`, `BOOTLOADER_RAM_BASE`, `BOOTLOADER_RAM_SIZE`,
+    /// `BOOTLOADER_FLASH_SIZE`, `BOOTLOADER_BOOT2_SIZE` (only with a boot2 region), `BOOTLOADER_RAM_BASE`, `BOOTLOADER_RAM_SIZE`,
     /// `APP_RAM_BASE`, `APP_RAM_SIZE`. Offsets are from `FLASH_BASE`;
     /// addresses and sizes are `u32`. It has no inner (`//!`) doc, so it can
     /// be `include!`d anywhere items are allowed.
@@ -145,6 +145,15 @@ impl Layout {
             "u32",
             &hex(self.bootloader_flash().size),
         );
+        if let Some(b2) = self.boot2_size() {
+            item(
+                o,
+                "Bytes of second-stage flash loader at the start of the bootloader partition (`[bootloader] boot2_size`).",
+                "BOOTLOADER_BOOT2_SIZE",
+                "u32",
+                &hex(b2),
+            );
+        }
         item(
             o,
             "Start of the boot stage's RAM (`[bootloader] ram_base`).",

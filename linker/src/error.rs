@@ -207,6 +207,18 @@ pub enum LayoutError {
         /// `handoff.address`.
         address: u64,
     },
+    /// `[bootloader] boot2_size` is zero, not a multiple of 4, or leaves less than 1 KiB
+    /// of the bootloader partition for the boot stage.
+    #[error(
+        "bootloader.boot2_size = {value:#x}: must be a non-zero multiple of 4 that leaves at least 1 KiB of \
+         the {flash_size:#x}-byte bootloader partition"
+    )]
+    Boot2Size {
+        /// `bootloader.boot2_size` as written.
+        value: u64,
+        /// `bootloader.flash_size`.
+        flash_size: u64,
+    },
     /// A slot name passed to a generator is not in the layout.
     #[error("no slot named {name:?} (the layout has {known})")]
     UnknownSlot {

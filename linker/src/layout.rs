@@ -130,6 +130,7 @@ impl Slot {
 pub struct Layout {
     pub(crate) board: Board,
     pub(crate) bootloader_flash: MemRange,
+    pub(crate) boot2_size: Option<u32>,
     pub(crate) bootloader_ram: MemRange,
     pub(crate) app_ram: MemRange,
     pub(crate) handoff: MemRange,
@@ -186,6 +187,16 @@ impl Layout {
     #[must_use]
     pub fn bootloader_flash(&self) -> MemRange {
         self.bootloader_flash
+    }
+
+    /// `[bootloader] boot2_size`: bytes at the start of the bootloader partition that hold
+    /// a second-stage flash loader the chip's boot ROM runs before the boot stage (RP2040's
+    /// 256-byte boot2, which sets up XIP from the external QSPI flash), when the board has
+    /// one. The boot stage's memory.x then gets a `BOOT2` region there and its `FLASH`
+    /// starts after it.
+    #[must_use]
+    pub fn boot2_size(&self) -> Option<u32> {
+        self.boot2_size
     }
 
     /// RAM the boot stage uses (`bootloader.ram_base`, `ram_size`).

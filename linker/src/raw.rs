@@ -42,6 +42,9 @@ pub(crate) struct RawBootloader {
     pub(crate) flash_size: u64,
     pub(crate) ram_base: u64,
     pub(crate) ram_size: u64,
+    /// Bytes at the start of the partition for a second-stage flash loader (RP2040's boot2).
+    #[serde(default)]
+    pub(crate) boot2_size: Option<u64>,
 }
 
 /// `[app]`.

@@ -21,6 +21,8 @@
 //! 7. `handoff` is 4-byte aligned and outside both bootloader and app RAM
 //!    (which may overlap each other: the app reuses RAM after hand-off).
 //! 8. `keys.public`, when present, is a non-empty list of non-empty paths.
+//! 9. `bootloader.boot2_size`, when present, is a non-zero multiple of 4 that leaves at
+//!    least 1 KiB of the bootloader partition for the boot stage.
 //!
 //! Rules 3–6 are shared with [`crate::AgentConfig`] (without the device-size
 //! checks, which the agent learns from the device).
@@ -103,9 +105,13 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
     };
     let public_keys = public_key_entries.iter().map(|k| base_dir.join(k)).collect();
 
+    // 9. Second-stage loader.
+    let boot2_size = raw.bootloader.boot2_size.map(|v| check_boot2(v, bootloader_flash)).transpose()?;
+
     Ok(Layout {
         board,
         bootloader_flash,
+        boot2_size,
         bootloader_ram,
         app_ram,
         handoff,
@@ -342,6 +348,17 @@ fn check_handoff(handoff: MemRange, boot_ram: MemRange, app_ram: MemRange) -> Re
         }
     }
     Ok(())
+}
+
+/// Space the boot stage needs after a boot2 region, at least.
+const MIN_BOOT_STAGE: u64 = 1024;
+
+fn check_boot2(value: u64, partition: MemRange) -> Result<u32, LayoutError> {
+    let flash_size = u64::from(partition.size);
+    if value == 0 || !value.is_multiple_of(4) || value.saturating_add(MIN_BOOT_STAGE) > flash_size {
+        return Err(LayoutError::Boot2Size { value, flash_size });
+    }
+    u32::try_from(value).map_err(|_| LayoutError::Boot2Size { value, flash_size })
 }
 
 pub(crate) fn check_key_entries(public: Vec<String>) -> Result<Vec<String>, LayoutError> {

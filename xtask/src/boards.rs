@@ -9,7 +9,10 @@
 //!   image) and its RAM (writable data), so it fits the partition, and that RAM leaves room
 //!   for the measured stack;
 //! * every loadable segment of each demo app lies in its slot's image area (after the
-//!   header) and the app RAM, and the app's image starts at the slot's image address.
+//!   header) and the app RAM, and the app's image starts at the slot's image address;
+//! * the boot stage's and each app's initial stack pointer lies in its RAM range, so (with
+//!   the hand-off area validated to be outside both ranges) no stack reaches the hand-off
+//!   block or the rig mailbox.
 
 use std::path::{Path, PathBuf};
 
@@ -90,6 +93,27 @@ fn check_elf(elf: &Path, flash: Span, ram: Span) -> Result<Footprint> {
     Ok(fp)
 }
 
+/// Checks that the initial stack pointer (cortex-m-rt's `_stack_start`, where the stack
+/// grows down from) lies inside `ram`: with the hand-off area outside that range (the
+/// layout validates it), neither stack nor statics can reach the hand-off block or the rig
+/// mailbox.
+fn check_stack_top(elf: &Path, ram: Span) -> Result<u64> {
+    use object::ObjectSymbol;
+    let data = std::fs::read(elf).with_context(|| elf.display().to_string())?;
+    let file = object::File::parse(&*data)?;
+    let top = file
+        .symbols()
+        .find(|s| s.name() == Ok("_stack_start"))
+        .map(|s| s.address())
+        .with_context(|| format!("{}: no _stack_start symbol", elf.display()))?;
+    ensure!(
+        top > ram.start && top <= ram.end,
+        "{}: the stack starts at {top:#x}, outside its RAM {ram}",
+        elf.display()
+    );
+    Ok(top)
+}
+
 /// A segment's physical (load) address: `object` exposes only the virtual one, so read
 /// the program header table.
 fn elf_paddr(file: &object::File<'_>, seg: &object::Segment<'_, '_>) -> Result<u64> {
@@ -146,6 +170,8 @@ pub struct BoardReport {
     pub boot: Footprint,
     /// Its partition size.
     pub partition: u64,
+    /// Bytes of second-stage loader (RP2040's boot2) included in the boot stage's flash.
+    pub boot2: Option<u32>,
     /// Each demo app: (slot, footprint, room in the slot's image area).
     pub apps: Vec<(String, Footprint, u64)>,
 }
@@ -173,8 +199,10 @@ pub fn check(board: &str) -> Result<BoardReport> {
     let bf = layout.bootloader_flash();
     let br = layout.bootloader_ram();
     let partition = Span::new(u64::from(bf.base), u64::from(bf.size));
-    let boot = check_elf(&fw.boot_elf, partition, Span::new(u64::from(br.base), u64::from(br.size)))
+    let boot_ram = Span::new(u64::from(br.base), u64::from(br.size));
+    let boot = check_elf(&fw.boot_elf, partition, boot_ram)
         .with_context(|| format!("{board}: the boot stage does not fit its partition"))?;
+    check_stack_top(&fw.boot_elf, boot_ram)?;
 
     // The boot stage's RAM must hold its static data plus its stack: 8,908 B measured on
     // the virtual board (`cargo xtask size`), rounded up to 12 KiB for other targets.
@@ -190,8 +218,9 @@ pub fn check(board: &str) -> Result<BoardReport> {
     let mut apps = Vec::new();
     for (slot, elf) in layout.slots().iter().zip(&fw.app_elfs) {
         let image = Span::new(layout.slot_address(slot) + u64::from(slot.header_size), slot.image_size());
-        let fp = check_elf(elf, image, Span::new(u64::from(ar.base), u64::from(ar.size)))
-            .with_context(|| format!("{board}: demo app for slot {}", slot.name))?;
+        let app_ram = Span::new(u64::from(ar.base), u64::from(ar.size));
+        let fp = check_elf(elf, image, app_ram).with_context(|| format!("{board}: demo app for slot {}", slot.name))?;
+        check_stack_top(elf, app_ram)?;
         ensure!(
             fp.first_load == image.start,
             "{board}: demo app for slot {} starts at {:#x}, not at the image address {:#x}",
@@ -201,7 +230,14 @@ pub fn check(board: &str) -> Result<BoardReport> {
         );
         apps.push((slot.name.clone(), fp, slot.image_size()));
     }
-    Ok(BoardReport { board: board.to_owned(), target, boot, partition: u64::from(bf.size), apps })
+    Ok(BoardReport {
+        board: board.to_owned(),
+        target,
+        boot,
+        partition: u64::from(bf.size),
+        boot2: layout.boot2_size(),
+        apps,
+    })
 }
 
 /// Every board but the virtual one (which `cargo xtask size` reports in more detail),
@@ -216,9 +252,10 @@ pub fn check_all() -> Result<Vec<BoardReport>> {
     for b in build::boards()? {
         let r = check(&b)?;
         println!(
-            "{}: boot stage {} B of a {} B partition, {} B RAM; apps {}; memory.x and layout.rs match layout.toml",
+            "{}: boot stage {} B{} of a {} B partition, {} B RAM; apps {}; memory.x and layout.rs match layout.toml",
             r.board,
             r.boot.flash,
+            r.boot2.map_or_else(String::new, |b| format!(" (incl. {b} B boot2)")),
             r.partition,
             r.boot.ram,
             r.apps.iter().map(|(s, fp, _)| format!("{s}: {} B", fp.flash)).collect::<Vec<_>>().join(", ")

@@ -100,14 +100,19 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
         .args(["build", "--release", "-q", "-p", &format!("safeslot-board-{board}"), "--target", &target])
         .env(safeslot_layout::PUBLIC_KEYS_ENV, &public))
     .with_context(|| format!("firmware build for {board} failed"))?;
+    // Every board names its bins alike, so boards of one target overwrite each other's ELFs
+    // in boards/target/<target>/release: keep this board's copy in its own directory.
     let out = root.join("boards/target").join(&target).join("release");
-    Ok(Firmware {
-        boot_elf: out.join("safeslot-boot"),
-        app_elfs: layout.slot_names().iter().map(|s| out.join(format!("demo-app-{s}"))).collect(),
-        key,
-        layout: layout_path,
-        work,
-    })
+    let kept = work.join("fw").join(board);
+    std::fs::create_dir_all(&kept)?;
+    let keep = |name: String| -> Result<PathBuf> {
+        let to = kept.join(&name);
+        std::fs::copy(out.join(&name), &to).with_context(|| format!("{board}: copying {name}"))?;
+        Ok(to)
+    };
+    let boot_elf = keep("safeslot-boot".to_owned())?;
+    let app_elfs = layout.slot_names().iter().map(|s| keep(format!("demo-app-{s}"))).collect::<Result<Vec<_>>>()?;
+    Ok(Firmware { boot_elf, app_elfs, key, layout: layout_path, work })
 }
 
 /// Signs `elf` for `slot` with the demo key; returns the slot image bytes.

@@ -137,8 +137,9 @@ pub fn run() -> Result<()> {
     }
     for r in crate::boards::check_all_quiet()? {
         println!(
-            "| {} boot stage (defmt logs) | {} | {} B ({:.1} KiB) | {} B | {} KiB | {:.0}% |",
+            "| {} boot stage (defmt logs{}) | {} | {} B ({:.1} KiB) | {} B | {} KiB | {:.0}% |",
             r.board,
+            r.boot2.map_or_else(String::new, |b| format!(", incl. {b} B boot2")),
             r.target,
             r.boot.flash,
             r.boot.flash as f64 / 1024.0,

@@ -6,11 +6,13 @@
 //! the program/erase rules of the layout (erase to `0xFF`, program only clears
 //! bits, program-once words) and can cut power at an exact store
 //! ([`flash::CutPlan`]). [`host`] talks to the harness through semihosting
-//! (command line, exit code) and [`handoff::jump`] starts an image.
+//! (command line, exit code); the hand-off area and the jump into an image are
+//! safeslot-cortex-m's, shared with the real boards ([`BOARD`] is built from the
+//! generated [`layout`]).
 //!
-//! Unsafe code lives only in [`flash`] (volatile accesses to the window),
-//! [`handoff`] (VTOR, stack pointer, branch) and [`stack`] (painting the free stack to
-//! measure its peak); everything else is safe.
+//! Unsafe code lives only in [`flash`] (volatile accesses to the window) and [`stack`]
+//! (painting the free stack to measure its peak); the jump and the hand-off area's
+//! accesses are audited once, in safeslot-cortex-m's `handoff`.
 #![no_std]
 #![deny(
     unsafe_code,
@@ -21,16 +23,13 @@
 )]
 
 pub mod app;
-pub mod config;
 #[allow(unsafe_code)]
 pub mod flash;
-#[allow(unsafe_code)]
-pub mod handoff;
 pub mod host;
-pub mod keys;
-pub mod layout;
 #[allow(unsafe_code)]
 pub mod stack;
+
+safeslot_cortex_m::board_layout!();
 
 use defmt_semihosting as _; // the global defmt logger: frames go to the host's stdout
 

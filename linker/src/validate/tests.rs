@@ -442,3 +442,53 @@ fn env_overrides_public_keys() {
     let joined = std::env::join_paths(["/k/one.pem", "two.pem"]).unwrap();
     assert_eq!(l.resolve_public_keys(Some(&joined)), [PathBuf::from("/k/one.pem"), PathBuf::from("two.pem")]);
 }
+
+/// The real boards' layouts validate: each chip's write and erase sizes (nRF52840 NVMC 4 B
+/// words / 4 KiB pages, STM32L4 8 B ECC double words programmed once / 2 KiB pages,
+/// RP2040 QSPI NOR 1 B / 4 KiB with a 256 B boot2) are accepted as they are.
+#[test]
+fn real_board_layouts_validate() {
+    let boards = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards");
+    let expect = [
+        ("nrf52840-dk", "nRF52840_xxAA", 4, 0x1000, false, None),
+        ("nucleo-l476rg", "STM32L476RGTx", 8, 0x800, true, None),
+        ("rpi-pico", "RP2040", 1, 0x1000, false, Some(0x100)),
+    ];
+    for (name, chip, write, erase, once, boot2) in expect {
+        let l = Layout::load(&boards.join(name).join("layout.toml")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(l.board().name, name);
+        assert_eq!(l.board().chip.as_deref(), Some(chip), "{name}: probe-rs chip name");
+        let f = l.flash();
+        assert_eq!((f.write_size, f.erase_size, f.program_once), (write, erase, once), "{name}");
+        assert_eq!(l.boot2_size(), boot2, "{name}");
+        assert_eq!(l.handoff().size, 0x40, "{name}: hand-off block + rig mailbox");
+    }
+}
+
+#[test]
+fn boot2_region() {
+    let l = parse(&with(
+        "ram_base = 0x2000_0000\nram_size = 0x10000",
+        "boot2_size = 0x100\nram_base = 0x2000_0000\nram_size = 0x10000",
+    ))
+    .unwrap();
+    assert_eq!(l.boot2_size(), Some(0x100));
+    assert!(l.rust_consts().contains("pub const BOOTLOADER_BOOT2_SIZE: u32 = 0x100;"));
+    assert!(!parse(GOOD).unwrap().rust_consts().contains("BOOT2"), "no boot2 const without a boot2 region");
+    // Zero, unaligned, or leaving under 1 KiB of the 32 KiB partition.
+    for bad in ["0", "0x102", "0x7C04", "0x8000"] {
+        let text = with(
+            "ram_base = 0x2000_0000\nram_size = 0x10000",
+            &format!("boot2_size = {bad}\nram_base = 0x2000_0000\nram_size = 0x10000"),
+        );
+        let (e, msg) = err(&text);
+        assert!(matches!(e, LayoutError::Boot2Size { flash_size: 0x8000, .. }), "{bad}: {e:?}");
+        assert!(msg.starts_with("bootloader.boot2_size = "), "{msg}");
+    }
+    // Exactly 1 KiB left is fine.
+    let text = with(
+        "ram_base = 0x2000_0000\nram_size = 0x10000",
+        "boot2_size = 0x7C00\nram_base = 0x2000_0000\nram_size = 0x10000",
+    );
+    assert_eq!(parse(&text).unwrap().boot2_size(), Some(0x7C00));
+}

@@ -18,7 +18,8 @@ use cortex_m_rt::entry;
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, FlashError, Program};
 use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE};
-use safeslot_board_qemu_mps2_an386::{handoff, layout};
+use safeslot_board_qemu_mps2_an386::layout;
+use safeslot_cortex_m::handoff;
 
 /// First test word.
 const MAGIC0: [u8; 8] = *b"SAFESLOT";

@@ -1,7 +1,8 @@
 //! The safeslot boot stage for the virtual board.
 //!
-//! Reads the cut plan (`cut=N [torn=K]`, for power-cut tests) and the virtual recovery
-//! input (`recovery`) from the semihosting command line, runs the shared boot sequence,
+//! Reads the cut plan (`cut=N [torn=K]`, for power-cut tests), the virtual recovery
+//! input (`recovery`) and `mailbox` (write the app's orders into the rig mailbox, as the
+//! probe-rs rig does) from the semihosting command line, runs the shared boot sequence,
 //! leaves the hand-off block and jumps — or reports recovery and stops.
 #![no_std]
 #![no_main]
@@ -10,8 +11,10 @@
 use cortex_m_rt::entry;
 use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, Program};
 use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE, EXIT_RECOVERY};
-use safeslot_board_qemu_mps2_an386::{config, handoff, keys, stack};
+use safeslot_board_qemu_mps2_an386::{app, keys, stack, BOARD};
 use safeslot_boot::{boot, BootConfig, Outcome};
+use safeslot_cortex_m::boot::log_launch;
+use safeslot_cortex_m::handoff::jump;
 use safeslot_shared::policy::Inputs;
 
 #[entry]
@@ -20,26 +23,19 @@ fn main() -> ! {
     let Ok(plan) = CutPlan::from_cmdline(&line, Program::Boot) else { host::exit(EXIT_BAD_CMDLINE) };
     let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
     let inputs = Inputs { recovery: line.words().any(|w| w == "recovery") };
-    let slots = config::slots();
-    let cfg = BootConfig { journal: config::JOURNAL, slots: &slots, keys: &keys::PUBLIC_KEYS, fresh: config::FRESH };
+    if line.words().any(|w| w == "mailbox") {
+        // Plays the probe-rs rig, which writes the command into RAM while the core is halted
+        // at reset: the app's orders go into the mailbox instead of its command line.
+        BOARD.handoff.write_mailbox(&app::orders(&line).encode());
+    }
+    let cfg = BootConfig { journal: BOARD.journal, slots: BOARD.slots(), keys: &keys::PUBLIC_KEYS, fresh: BOARD.fresh };
     stack::paint();
     let outcome = boot(&mut flash, &cfg, inputs, || {});
     defmt::println!("safeslot: stack peak={=u32}", stack::peak());
     match outcome {
         Outcome::Launch(l) => {
-            let h = l.handoff;
-            defmt::println!(
-                "safeslot: boot slot={=u8} kind={=str} tries={=u8} fallback={=str} version={=u8}.{=u8}.{=u16} seq={=u32}",
-                h.slot.index() as u8,
-                h.kind.name(),
-                h.tries_left.get(),
-                h.last_fallback.name(),
-                h.version.major,
-                h.version.minor,
-                h.version.revision,
-                h.record_seq
-            );
-            handoff::leave_block(&h.encode());
+            log_launch(&l.handoff);
+            BOARD.handoff.leave_block(&l.handoff.encode());
             host::mark_handoff();
             // Fault-injection hardening: the proof is checked again right before the jump,
             // and a failed check ends in recovery, never in the jump below.
@@ -53,7 +49,7 @@ fn main() -> ! {
             // image is in flash that nothing writes before it runs; this stage enabled no
             // interrupt; nothing of the stage is needed after the jump.
             unsafe {
-                handoff::jump(l.load_addr as u32)
+                jump(l.load_addr as u32)
             }
         }
         Outcome::Recovery(reason) => {

@@ -1,0 +1,86 @@
+//! The demo application, for any board: report how it was booted, then do what the rig
+//! mailbox says (confirm itself, not, or crash), and report back.
+//!
+//! No valid command in the mailbox (no rig, or stale RAM) means the field behaviour:
+//! confirm. Confirming marks the running slot good through the shared crate's `ops` and
+//! `Journal` — the microcontroller equivalent of `safeslotctl mark-good`. A command may also
+//! activate another slot for a trial first (what an updater does after writing it).
+
+use embedded_storage::nor_flash::NorFlash;
+use safeslot_shared::handoff::Handoff;
+use safeslot_shared::journal::Journal;
+use safeslot_shared::mailbox::{Action, Command, Report, MAILBOX_LEN};
+use safeslot_shared::{ops, Tries};
+
+use crate::board::Board;
+
+/// Logs how the app was booted (one line the rigs parse).
+pub fn log_running(h: &Handoff) {
+    defmt::println!(
+        "app: running slot={=u8} version={=u8}.{=u8}.{=u16} kind={=str} tries={=u8}",
+        h.slot.index() as u8,
+        h.version.major,
+        h.version.minor,
+        h.version.revision,
+        h.kind.name(),
+        h.tries_left.get()
+    );
+}
+
+/// Carries out `command` for the running slot: activate another slot first if asked, then
+/// confirm, not, or crash ([`Action::Crash`] does not return). Returns whether the slot was
+/// marked good.
+pub fn act<F: NorFlash>(flash: F, board: &Board, command: Command) -> bool {
+    let Ok(mut journal) = Journal::open(flash, board.journal) else {
+        defmt::println!("app: record unreadable");
+        return false;
+    };
+    if let Some(target) = command.activate {
+        let done = journal.update(|r| ops::set_active(r, target, Tries::DEFAULT));
+        defmt::println!("app: activate {=u8}: {=bool}", target.index() as u8, done.is_ok());
+    }
+    match command.action {
+        Action::Crash => {
+            defmt::println!("app: crashing");
+            cortex_m::asm::udf()
+        }
+        Action::NoConfirm => {
+            defmt::println!("app: not confirming");
+            false
+        }
+        Action::Confirm => {
+            let confirmed = journal.update(ops::mark_good).is_ok();
+            defmt::println!("app: confirmed={=bool}", confirmed);
+            confirmed
+        }
+    }
+}
+
+/// Runs the demo app's work once, driven by the rig mailbox, and returns what it reported
+/// (`None`: no hand-off block, so the boot stage did not start it).
+pub fn run<F: NorFlash>(flash: F, board: &Board) -> Option<Report> {
+    let Ok(h) = Handoff::decode(&board.handoff.read_block()) else {
+        defmt::println!("app: no hand-off block");
+        return None;
+    };
+    log_running(&h);
+    let command = Command::decode(&board.handoff.read_mailbox());
+    // Consumed before acting: a reset that no rig asked for (a crash, the watchdog) must
+    // find the field behaviour, not the same order again.
+    board.handoff.write_mailbox(&[0; MAILBOX_LEN]);
+    let command = command.unwrap_or(Command { action: Action::Confirm, activate: None });
+    let report = Report { slot: h.slot, confirmed: act(flash, board, command) };
+    board.handoff.write_mailbox(&report.encode());
+    Some(report)
+}
+
+/// The demo app's main: [`run`], then idle, calling `feed` (the board's watchdog feed)
+/// now and then so a watchdog the boot stage found running does not reset the app while a
+/// rig reads its report.
+pub fn main<F: NorFlash>(flash: F, board: &Board, mut feed: impl FnMut()) -> ! {
+    let _ = run(flash, board);
+    loop {
+        feed();
+        cortex_m::asm::delay(1_000_000);
+    }
+}

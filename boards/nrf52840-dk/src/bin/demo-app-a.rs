@@ -1,0 +1,8 @@
+//! The demo application, linked for slot a.
+#![no_std]
+#![no_main]
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    safeslot_board_nrf52840_dk::app_main()
+}
