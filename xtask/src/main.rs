@@ -43,7 +43,7 @@ fn main() {
         "rig" => test::virtual_rig(args.get(1).map(String::as_str)),
         "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
-        "bench" => bench::run(),
+        "bench" => bench::run(args.get(1..).unwrap_or_default()),
         "man" => man::run(args.get(1..).unwrap_or_default()),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
