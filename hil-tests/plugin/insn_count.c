@@ -17,7 +17,15 @@
  *  - `mark`: for each `mark=` address, how often an instruction at that address executed
  *    and the value of `total` just before its first and its last execution (a callback,
  *    registered only on the marked instructions; the block's count, already added when the
- *    block started, is corrected by the instruction's position in the block).
+ *    block started, is corrected by the instruction's position in the block);
+ *  - `phase` (with `phases=FILE`): instructions per phase, where FILE maps address ranges
+ *    to phases (`START END ID` per line, hex addresses, END exclusive, ID 0..62, or 63 for
+ *    "the caller's phase"). An instruction counts for the phase of its range; one in an
+ *    ID-63 range (code called from several phases: memcpy, a flash driver, a hash
+ *    function) counts for the phase of the last instruction executed that had its own;
+ *    one outside every range counts for phase 64 ("outside"). Each translated block
+ *    carries its runs of same-phase instructions and an exec callback adds them up when
+ *    the block runs (one callback per executed block, only with phases=).
  *
  * At exit (QEMU's atexit callback: a semihosting exit, a guest reset under -no-reboot or
  * the end of the run) it writes FILE:
@@ -26,7 +34,8 @@
  *   total N
  *   dropped D                      (addresses that did not fit the table; 0 expected)
  *   mark 0xADDR HITS FIRST LAST
- *   pc 0xADDR COUNT                (every executed address, ascending by table order)
+ *   phase ID COUNT                 (with phases=; every phase that ran)
+ *   pc 0xADDR COUNT                (every executed address, in table order)
  *
  * Single-vCPU machines only (the counters are not per vCPU); it refuses more vCPUs.
  */
@@ -45,6 +54,27 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 #define MAX_MARKS 64
 #define TABLE_BITS 17
 #define TABLE_SIZE (1u << TABLE_BITS)
+#define MAX_RANGES 65536
+#define PHASE_INHERIT 63
+#define PHASE_OUTSIDE 64
+#define N_PHASES 65
+
+struct range {
+    uint64_t start;
+    uint64_t end;
+    unsigned phase;
+};
+
+/* A translated block's instructions as runs of one phase each. */
+struct run {
+    unsigned phase;
+    uint64_t count;
+};
+
+struct block {
+    size_t n_runs;
+    struct run runs[];
+};
 
 struct slot {
     uint64_t addr;
@@ -72,6 +102,69 @@ static struct slot table[TABLE_SIZE];
 static struct mark marks[MAX_MARKS];
 static size_t n_marks;
 static char *out_path;
+static struct range *ranges;
+static size_t n_ranges;
+static uint64_t phase_count[N_PHASES];
+static unsigned current_phase;
+
+static unsigned phase_at(uint64_t addr)
+{
+    size_t lo = 0, hi = n_ranges;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ranges[mid].end <= addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < n_ranges && ranges[lo].start <= addr && addr < ranges[lo].end) {
+        return ranges[lo].phase;
+    }
+    return PHASE_OUTSIDE;
+}
+
+static void on_block(unsigned int vcpu, void *udata)
+{
+    (void)vcpu;
+    struct block *b = udata;
+    for (size_t i = 0; i < b->n_runs; i++) {
+        unsigned p = b->runs[i].phase;
+        if (p == PHASE_INHERIT) {
+            p = current_phase;
+        } else {
+            current_phase = p;
+        }
+        phase_count[p] += b->runs[i].count;
+    }
+}
+
+/* Reads `START END ID` lines (sorted, not overlapping); false on any malformed line. */
+static bool load_phases(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return false;
+    }
+    ranges = calloc(MAX_RANGES, sizeof *ranges);
+    if (!ranges) {
+        fclose(f);
+        return false;
+    }
+    uint64_t start, end;
+    unsigned id;
+    int got;
+    while ((got = fscanf(f, "%" SCNx64 " %" SCNx64 " %u", &start, &end, &id)) == 3) {
+        bool sorted = n_ranges == 0 || ranges[n_ranges - 1].end <= start;
+        if (n_ranges == MAX_RANGES || end <= start || id > PHASE_INHERIT || !sorted) {
+            fclose(f);
+            return false;
+        }
+        ranges[n_ranges++] = (struct range){ start, end, id };
+    }
+    fclose(f);
+    return got == EOF;
+}
 
 static struct slot *slot_for(uint64_t addr)
 {
@@ -108,6 +201,23 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
     qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &total, n);
+    if (ranges && n > 0) {
+        struct block *b = malloc(sizeof *b + n * sizeof b->runs[0]);
+        if (b) {
+            b->n_runs = 0;
+            for (size_t i = 0; i < n; i++) {
+                unsigned p = phase_at(qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, i)));
+                if (b->n_runs > 0 && b->runs[b->n_runs - 1].phase == p) {
+                    b->runs[b->n_runs - 1].count++;
+                } else {
+                    b->runs[b->n_runs++] = (struct run){ p, 1 };
+                }
+            }
+            qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS, b);
+        } else {
+            dropped++;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint64_t addr = qemu_plugin_insn_vaddr(insn);
@@ -147,6 +257,11 @@ static void write_out(qemu_plugin_id_t id, void *udata)
         fprintf(f, "mark 0x%" PRIx64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", marks[m].addr, marks[m].hits,
                 marks[m].first, marks[m].last);
     }
+    for (unsigned p = 0; ranges && p < N_PHASES; p++) {
+        if (phase_count[p]) {
+            fprintf(f, "phase %u %" PRIu64 "\n", p, phase_count[p]);
+        }
+    }
     for (uint32_t i = 0; i < TABLE_SIZE; i++) {
         if (table[i].used && table[i].count) {
             fprintf(f, "pc 0x%" PRIx64 " %" PRIu64 "\n", table[i].addr, table[i].count);
@@ -165,6 +280,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         char *arg = argv[i];
         if (strncmp(arg, "out=", 4) == 0) {
             out_path = arg + 4;
+        } else if (strncmp(arg, "phases=", 7) == 0 && !ranges) {
+            if (!load_phases(arg + 7)) {
+                fprintf(stderr, "insn_count: cannot read phases file `%s` (START END ID lines, sorted)\n", arg + 7);
+                return -1;
+            }
         } else if (strncmp(arg, "mark=", 5) == 0 && n_marks < MAX_MARKS) {
             char *end = NULL;
             marks[n_marks].addr = strtoull(arg + 5, &end, 0);
@@ -174,7 +294,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             }
             n_marks++;
         } else {
-            fprintf(stderr, "insn_count: unknown or extra argument `%s` (out=FILE, up to %d mark=0xADDR)\n", arg,
+            fprintf(stderr, "insn_count: unknown or extra argument `%s` (out=FILE, phases=FILE, up to %d mark=0xADDR)\n", arg,
                     MAX_MARKS);
             return -1;
         }

@@ -27,8 +27,12 @@ cargo xtask <command>
   boards  build every board in release and check it against its layout.toml (generated
           memory.x, boot stage inside its partition, apps inside their slots)
   size    print the boot stage's flash and RAM use
-  bench   time `safeslotctl status` on a 128 KiB record region (release build, 200 runs)
-          and the in-process journal scan; prints a markdown table
+  bench   prints markdown tables (docs/PERFORMANCE.md): `bench agent` times `safeslotctl
+          status` on a 128 KiB record region (release, 200 runs) and the in-process journal
+          scan; `bench insns` counts the instructions the real boot stage executes in QEMU
+          from reset to hand-off (TCG plugin; confirmed and trial boots of 64 KiB, 256 KiB
+          and 1 MiB images, split into phases) against the bare sha2/ed25519-compact floor;
+          `bench` runs both
   man     render agent/man/safeslotctl.1 from safeslotctl's clap command line;
           `man --check` fails if the committed page differs
 ";

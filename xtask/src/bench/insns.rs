@@ -21,7 +21,7 @@ use safeslot_shared::header::{SlotHeader, SIGNED_LEN};
 use safeslot_shared::SlotId;
 
 use super::plugin::{self, Counts};
-use super::profile::{Phase, Profiler};
+use super::profile::{Code, Phase, Profiler};
 use crate::build::{self, Firmware};
 use crate::env;
 
@@ -55,8 +55,10 @@ impl Kind {
 pub struct BootCount {
     /// Instructions from reset to the image's first instruction.
     pub to_handoff: u64,
-    /// Those instructions by phase.
+    /// Those instructions by phase, callees included (counted by the plugin).
     pub phases: BTreeMap<Phase, u64>,
+    /// Those instructions by the code that executed them (from the per-address counts).
+    pub code: BTreeMap<Code, u64>,
 }
 
 /// The floor: the bare crates under the same plugin.
@@ -66,12 +68,16 @@ pub struct Floor {
     pub verify: u64,
     /// Of that, instructions in ed25519-compact's own code (attributed as the boot stage's).
     pub verify_code: u64,
+    /// SHA-256 per KiB with sha2's default soft backend (the boards use `compact`).
+    pub hash_default_backend_per_kib: Option<f64>,
     /// SHA-256 (sha2) of n KiB, by size.
     pub hash: BTreeMap<u32, u64>,
 }
 
 /// Everything measured.
 pub struct Measured {
+    /// The image sizes, in KiB, ascending.
+    pub sizes: Vec<u32>,
     /// Boots by kind and size.
     pub boots: BTreeMap<(Kind, u32), BootCount>,
     /// The floor.
@@ -85,6 +91,7 @@ struct Bench {
     plugin: PathBuf,
     dir: PathBuf,
     profiler: Profiler,
+    phase_map: PathBuf,
 }
 
 impl Bench {
@@ -97,7 +104,9 @@ impl Bench {
         let dir = fw.work.join("bench");
         std::fs::create_dir_all(&dir)?;
         let profiler = Profiler::new(&fw.boot_elf)?;
-        Ok(Bench { fw, board, layout, plugin, dir, profiler })
+        let phase_map = dir.join("phases.txt");
+        profiler.phase_map(&phase_map)?;
+        Ok(Bench { fw, board, layout, plugin, dir, profiler, phase_map })
     }
 
     /// The demo app of `slot` as a flat binary padded with 0xFF to `kib` KiB, signed.
@@ -106,17 +115,36 @@ impl Bench {
         let version = if slot == SlotId::A { "1.0.0" } else { "2.0.0" };
         let header = self.layout.slot(name)?.header_size as usize;
         let elf = self.fw.app_elfs.get(slot.index()).context("no app ELF for the slot")?;
-        let signed = build::sign(&self.fw, elf, name, version, 0)?;
+        let signed = self.sign(elf, name, version)?;
         let mut flat = signed.get(header..).context("signed image shorter than its header")?.to_vec();
         let len = kib as usize * 1024;
         ensure!(flat.len() <= len, "the demo app ({} B) is larger than {kib} KiB", flat.len());
         flat.resize(len, 0xFF);
         let raw = self.dir.join(format!("app-{name}-{kib}k.bin"));
         std::fs::write(&raw, &flat)?;
-        let image = build::sign(&self.fw, &raw, name, version, 0)?;
+        let image = self.sign(&raw, name, version)?;
         let h = SlotHeader::decode(&image).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         ensure!(h.image_len as usize == len, "signed image_len {} != {len}", h.image_len);
         Ok(image)
+    }
+
+    /// Signs `input` (ELF or raw) for slot `name` with the demo key, as [`build::sign`] does,
+    /// without the image tool's summary on stdout (it would land in the tables).
+    fn sign(&self, input: &Path, name: &str, version: &str) -> Result<Vec<u8>> {
+        let out = self.dir.join(format!("signed-{name}.img"));
+        env::run(
+            build::image_tool()?
+                .arg("sign")
+                .arg("--key")
+                .arg(&self.fw.key)
+                .arg("--layout")
+                .arg(&self.fw.layout)
+                .args(["--slot", name, "--version", version, "--security-counter", "0", "-o"])
+                .arg(&out)
+                .arg(input)
+                .stdout(std::process::Stdio::null()),
+        )?;
+        std::fs::read(&out).with_context(|| out.display().to_string())
     }
 
     /// The address of the first instruction of the image in `slot` (its reset vector).
@@ -172,9 +200,9 @@ impl Bench {
         for i in 0..2 {
             let flash = self.dir.join("run.img");
             std::fs::copy(state, &flash)?;
-            let c =
-                plugin::count(&self.plugin, &self.run(&flash, "app=noconfirm"), &[entry], &self.dir.join("out.txt"))
-                    .with_context(|| format!("{kind:?} boot, run {i}"))?;
+            let run = self.run(&flash, "app=noconfirm");
+            let c = plugin::count(&self.plugin, &run, &[entry], Some(&self.phase_map), &self.dir.join("out.txt"))
+                .with_context(|| format!("{kind:?} boot, run {i}"))?;
             ensure!(c.exit_code == Some(want), "{kind:?} boot: exit {:?}, expected {want:#x}", c.exit_code);
             runs.push(c);
         }
@@ -186,17 +214,25 @@ impl Bench {
             second.total
         );
         let to_handoff = first.before(entry).context("the image's reset handler never ran")?;
-        let (phases, outside) = self.profiler.attribute(boot_pcs(first, entry))?;
-        let attributed: u64 = phases.values().sum();
+        let (code, outside) = self.profiler.attribute(boot_pcs(first, entry))?;
+        let attributed: u64 = code.values().sum();
         ensure!(outside == 0, "{outside} boot-stage instructions outside its .text");
         ensure!(
             attributed == to_handoff,
             "per-address counts of the boot stage ({attributed}) differ from the count at the hand-off ({to_handoff})"
         );
-        Ok(BootCount { to_handoff, phases })
+        let phases: BTreeMap<Phase, u64> =
+            Phase::ALL.iter().map(|p| (*p, first.phases.get(&p.id()).copied().unwrap_or(0))).collect();
+        let phased: u64 = phases.values().sum();
+        ensure!(
+            phased == to_handoff,
+            "the phases of the boot stage ({phased}: {:?}) do not add up to the count at the hand-off ({to_handoff})",
+            first.phases
+        );
+        Ok(BootCount { to_handoff, phases, code })
     }
 
-    fn floor(&self, a64: &[u8]) -> Result<Floor> {
+    fn floor(&self, a64: &[u8], sizes: &[u32]) -> Result<Floor> {
         // The floor verifies exactly the signature of the 64 KiB image of A.
         let raw_key = self.fw.work.join("dev-key.pub.raw");
         let mut export = build::image_tool()?;
@@ -227,7 +263,7 @@ impl Bench {
             run.append = n.to_string();
             let mut runs = Vec::new();
             for _ in 0..2 {
-                let c = plugin::count(&self.plugin, &run, &[], &self.dir.join("floor-out.txt"))?;
+                let c = plugin::count(&self.plugin, &run, &[], None, &self.dir.join("floor-out.txt"))?;
                 ensure!(c.exit_code == Some(FLOOR_DONE), "{} {n}: exit {:?}", elf.display(), c.exit_code);
                 runs.push(c);
             }
@@ -239,16 +275,37 @@ impl Bench {
         let verify = one.total.checked_sub(none.total).context("one verify costs less than none")?;
         let code = |c: &Counts| -> Result<u64> {
             let (phases, _) = Profiler::new(&ed)?.attribute(c.pcs.iter().map(|(a, n)| (*a, *n)))?;
-            Ok(phases.get(&Phase::Signature).copied().unwrap_or(0))
+            Ok(phases.get(&Code::Signature).copied().unwrap_or(0))
         };
         let verify_code = code(&one)?.saturating_sub(code(&none)?);
         let sha = bin("floor-sha2");
         let base = count(&sha, 0)?.total;
         let mut hash = BTreeMap::new();
-        for kib in SIZES_KIB {
+        for &kib in sizes {
             hash.insert(kib, count(&sha, kib)?.total.checked_sub(base).context("hashing costs less than nothing")?);
         }
-        Ok(Floor { verify, verify_code, hash })
+        // The same floor with sha2's default soft backend (RUSTFLAGS replaces the config's
+        // `sha2_backend_soft="compact"`), in its own target dir so nothing else rebuilds.
+        let default_dir = root.join("boards/target/bench-sha2-default");
+        env::run(
+            env::cargo()
+                .current_dir(root.join("boards"))
+                .args(["build", "--release", "-q", "-p", "safeslot-bench-floor", "--bin", "floor-sha2"])
+                .args(["--target", build::TARGET])
+                .env("CARGO_TARGET_DIR", &default_dir)
+                .env("RUSTFLAGS", "--cfg safeslot_bench_sha2_default_backend")
+                .env("SAFESLOT_FLOOR_SIG", &sig_file),
+        )
+        .context("building floor-sha2 with the default sha2 backend failed")?;
+        let fast = default_dir.join(build::TARGET).join("release/floor-sha2");
+        let (lo, hi) = (sizes[0], sizes[sizes.len() - 1]);
+        let hash_default_backend_per_kib = if hi > lo {
+            let (a, b) = (count(&fast, lo)?.total, count(&fast, hi)?.total);
+            Some((b as f64 - a as f64) / f64::from(hi - lo))
+        } else {
+            None
+        };
+        Ok(Floor { verify, verify_code, hash, hash_default_backend_per_kib })
     }
 }
 
@@ -260,22 +317,24 @@ fn boot_pcs(c: &Counts, entry: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
     c.pcs.iter().filter(move |(a, _)| **a < limit).map(|(a, n)| (*a, *n))
 }
 
-/// Measures everything (about a minute: 6 boot states, 12 counted boots, 16 floor runs).
-pub fn measure() -> Result<Measured> {
+/// Measures boots of images of `sizes` KiB (the first is also the floor's signature) and
+/// the floor (about 20 s for [`SIZES_KIB`] once built: 6 boot states, 12 counted boots,
+/// 14 floor runs).
+pub fn measure(sizes: &[u32]) -> Result<Measured> {
     let b = Bench::new()?;
     let mut boots = BTreeMap::new();
     let mut a64 = None;
-    for kib in SIZES_KIB {
+    for &kib in sizes {
         eprintln!("xtask: bench: {kib} KiB images: preparing the confirmed and trial states, counting");
         for (kind, state, entry) in b.states(kib)? {
             boots.insert((kind, kib), b.measure(kind, &state, entry)?);
         }
-        if kib == SIZES_KIB[0] {
+        if a64.is_none() {
             a64 = Some(b.image(SlotId::A, kib)?);
         }
     }
-    let floor = b.floor(&a64.context("no 64 KiB image")?)?;
-    Ok(Measured { boots, floor })
+    let floor = b.floor(&a64.context("no image size given")?, sizes)?;
+    Ok(Measured { sizes: sizes.to_vec(), boots, floor })
 }
 
 fn ratio(a: u64, b: u64) -> String {
@@ -286,9 +345,10 @@ fn ratio(a: u64, b: u64) -> String {
     }
 }
 
+/// (count(largest) - count(smallest)) / (largest - smallest KiB).
 fn per_kib(m: &BTreeMap<u32, u64>) -> Option<f64> {
-    let (lo, hi) = (SIZES_KIB[0], SIZES_KIB[SIZES_KIB.len() - 1]);
-    Some((*m.get(&hi)? as f64 - *m.get(&lo)? as f64) / f64::from(hi - lo))
+    let ((lo, a), (hi, b)) = (m.first_key_value()?, m.last_key_value()?);
+    (hi > lo).then(|| (*b as f64 - *a as f64) / f64::from(hi - lo))
 }
 
 /// Prints the tables.
@@ -308,7 +368,7 @@ pub fn print(m: &Measured) -> Result<()> {
     let boots_of = |kind: Kind| -> BTreeMap<u32, u64> {
         m.boots.iter().filter(|((k, _), _)| *k == kind).map(|((_, kib), c)| (*kib, c.to_handoff)).collect()
     };
-    let (lo, hi) = (SIZES_KIB[0], SIZES_KIB[SIZES_KIB.len() - 1]);
+    let (lo, hi) = (m.sizes[0], m.sizes[m.sizes.len() - 1]);
     let floor_kib = per_kib(&f.hash).context("floor per KiB")?;
     println!();
     println!("| per unit | safeslot | floor (bare crate) | ratio |");
@@ -322,42 +382,87 @@ pub fn print(m: &Measured) -> Result<()> {
             s / floor_kib
         );
     }
-    let c64 = m.boots.get(&(Kind::Confirmed, lo)).context("no confirmed 64 KiB boot")?;
-    let ph = |c: &BootCount, p: Phase| c.phases.get(&p).copied().unwrap_or(0);
-    let sig = ph(c64, Phase::Signature);
+    let c64 = m.boots.get(&(Kind::Confirmed, lo)).context("no confirmed boot")?;
+    let sig = phase(c64, Phase::Signature);
     println!(
-        "| signature verify: instructions in ed25519-compact code (confirmed boot, {lo} KiB image of A; \
-         floor: the same signature, attributed the same way) | {sig} | {} | {} |",
+        "| signature verify, callees included (confirmed boot, {lo} KiB image of A; the floor verifies \
+         the same signature) | {sig} | {} | {} |",
+        f.verify,
+        ratio(sig, f.verify)
+    );
+    let code_sig = code(c64, Code::Signature);
+    println!(
+        "| signature verify, instructions in ed25519-compact's own code (both attributed the same way) \
+         | {code_sig} | {} | {} |",
         f.verify_code,
-        ratio(sig, f.verify_code)
+        ratio(code_sig, f.verify_code)
     );
-    println!(
-        "| signature verify, floor all-inclusive (one more verify: incl. memcpy and outlined code) | - | {} | - |",
-        f.verify
-    );
+    let hs = sig + phase(c64, Phase::Header);
+    println!("| header checks + signature verify (same boot) | {hs} | {} | {} |", f.verify, ratio(hs, f.verify));
+    if let Some(fast) = f.hash_default_backend_per_kib {
+        println!(
+            "| for reference: sha2 per KiB with its default soft backend instead of `compact` | - | {fast:.1} | - |"
+        );
+    }
     println!();
-    println!("### Where the instructions go (DWARF-attributed, see docs/PERFORMANCE.md)\n");
     let cols: Vec<(Kind, u32)> =
         vec![(Kind::Confirmed, lo), (Kind::Trial, lo), (Kind::Confirmed, hi), (Kind::Trial, hi)];
-    print!("| phase |");
-    for (k, kib) in &cols {
+    let phase_rows: Vec<Row> = Phase::ALL
+        .iter()
+        .map(|&p| -> Row { (p.label(), Box::new(move |c| phase(c, p)), p != Phase::Signature) })
+        .collect();
+    println!("### By phase, callees included (the plugin's phase map, see docs/PERFORMANCE.md)\n");
+    table(m, &cols, &phase_rows);
+    println!();
+    let code_rows: Vec<Row> = Code::ALL
+        .iter()
+        .map(|&k| -> Row { (k.label(), Box::new(move |c| code(c, k)), k != Code::Signature) })
+        .collect();
+    println!("### By code, whoever called it (per-address counts)\n");
+    table(m, &cols, &code_rows);
+    Ok(())
+}
+
+/// A table row: its label, its value for a boot, and whether a per-KiB figure means anything.
+type Row = (&'static str, Box<dyn Fn(&BootCount) -> u64>, bool);
+
+fn phase(c: &BootCount, p: Phase) -> u64 {
+    c.phases.get(&p).copied().unwrap_or(0)
+}
+
+fn code(c: &BootCount, k: Code) -> u64 {
+    c.code.get(&k).copied().unwrap_or(0)
+}
+
+/// A table of `rows` (label, value of a boot, whether a per-KiB figure means anything) over
+/// the boots in `cols`, a per-KiB column (confirmed boots) and the total.
+fn table(m: &Measured, cols: &[(Kind, u32)], rows: &[Row]) {
+    print!("| |");
+    for (k, kib) in cols {
         print!(" {} {kib} KiB |", if *k == Kind::Confirmed { "confirmed" } else { "trial" });
     }
-    println!();
-    println!("| --- |{}", " ---: |".repeat(cols.len()));
-    for p in Phase::ALL {
-        print!("| {} |", p.label());
-        for key in &cols {
-            print!(" {} |", m.boots.get(key).map_or(0, |c| ph(c, p)));
+    println!(" confirmed, per KiB of image |");
+    println!("| --- |{}", " ---: |".repeat(cols.len() + 1));
+    let per = |value: &dyn Fn(&BootCount) -> u64| {
+        let v: BTreeMap<u32, u64> =
+            m.boots.iter().filter(|((k, _), _)| *k == Kind::Confirmed).map(|((_, kib), c)| (*kib, value(c))).collect();
+        per_kib(&v).map_or("-".into(), |x| format!("{x:.1}"))
+    };
+    for (label, value, scales) in rows {
+        print!("| {label} |");
+        for key in cols {
+            print!(" {} |", m.boots.get(key).map_or(0, value));
         }
-        println!();
+        // Each image carries its own signature, and ed25519 verification is variable-time:
+        // the difference between two images' verifies is not a per-KiB cost.
+        let cell = if *scales { per(value.as_ref()) } else { "- (per signature)".into() };
+        println!(" {cell} |");
     }
     print!("| **total, reset to hand-off** |");
-    for key in &cols {
+    for key in cols {
         print!(" **{}** |", m.boots.get(key).map_or(0, |c| c.to_handoff));
     }
-    println!();
-    Ok(())
+    println!(" **{}** |", per(&|c: &BootCount| c.to_handoff));
 }
 
 /// Structural checks on a measurement (used by the test step; never timing): more image,
@@ -366,7 +471,7 @@ pub fn print(m: &Measured) -> Result<()> {
 pub fn check(m: &Measured) -> Result<()> {
     for kind in [Kind::Confirmed, Kind::Trial] {
         let mut last = 0;
-        for kib in SIZES_KIB {
+        for &kib in &m.sizes {
             let c = m.boots.get(&(kind, kib)).context("missing boot")?;
             if c.to_handoff <= last {
                 bail!("{kind:?} boot of {kib} KiB ({}) is not dearer than the smaller image ({last})", c.to_handoff);
@@ -375,14 +480,11 @@ pub fn check(m: &Measured) -> Result<()> {
             ensure!(c.to_handoff > m.floor.verify, "{kind:?} {kib} KiB: fewer instructions than one verify");
         }
     }
-    for kib in SIZES_KIB {
-        let (c, t) = (&m.boots[&(Kind::Confirmed, kib)], &m.boots[&(Kind::Trial, kib)]);
+    for kib in &m.sizes {
+        let (c, t) = (&m.boots[&(Kind::Confirmed, *kib)], &m.boots[&(Kind::Trial, *kib)]);
         ensure!(t.to_handoff > c.to_handoff, "{kib} KiB: the trial boot is not dearer than the confirmed one");
-        ensure!(t.phases.get(&Phase::RecordWrite).copied().unwrap_or(0) > 0, "{kib} KiB: trial boot wrote no record");
-        ensure!(
-            c.phases.get(&Phase::RecordWrite).copied().unwrap_or(0) == 0,
-            "{kib} KiB: the confirmed boot ran the journal append"
-        );
+        ensure!(phase(t, Phase::RecordWrite) > 0, "{kib} KiB: trial boot wrote no record");
+        ensure!(phase(c, Phase::RecordWrite) == 0, "{kib} KiB: the confirmed boot ran the journal append");
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ pub fn run(args: &[String]) -> Result<()> {
         println!();
     }
     if matches!(part, None | Some("insns")) {
-        let m = insns::measure()?;
+        let m = insns::measure(&insns::SIZES_KIB)?;
         insns::print(&m)?;
         insns::check(&m)?;
     }

@@ -216,6 +216,8 @@ pub struct Counts {
     pub marks: HashMap<u64, (u64, u64)>,
     /// Executions per instruction address.
     pub pcs: HashMap<u64, u64>,
+    /// Instructions per phase id (with a phase map; see insn_count.c).
+    pub phases: HashMap<u32, u64>,
     /// The guest's exit code (QEMU's).
     pub exit_code: Option<i32>,
 }
@@ -231,7 +233,8 @@ impl Counts {
 pub fn parse(text: &str) -> Result<Counts> {
     let mut lines = text.lines();
     ensure!(lines.next() == Some("insn_count 1"), "not an insn_count 1 file");
-    let mut c = Counts { total: 0, marks: HashMap::new(), pcs: HashMap::new(), exit_code: None };
+    let mut c =
+        Counts { total: 0, marks: HashMap::new(), pcs: HashMap::new(), phases: HashMap::new(), exit_code: None };
     let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).with_context(|| format!("bad address {s}"));
     let num = |s: Option<&str>| -> Result<u64> { s.context("short line")?.parse().context("bad number") };
     for line in lines {
@@ -244,6 +247,10 @@ pub fn parse(text: &str) -> Result<Counts> {
                 let (hits, first) = (num(w.next())?, num(w.next())?);
                 c.marks.insert(addr, (hits, first));
             }
+            Some("phase") => {
+                let id = num(w.next())?;
+                c.phases.insert(u32::try_from(id).context("bad phase id")?, num(w.next())?);
+            }
             Some("pc") => {
                 let addr = hex(w.next().context("short line")?)?;
                 c.pcs.insert(addr, num(w.next())?);
@@ -254,13 +261,16 @@ pub fn parse(text: &str) -> Result<Counts> {
     Ok(c)
 }
 
-/// Runs `run` under the plugin with `marks`; returns the counts.
-pub fn count(plugin: &Path, run: &QemuRun, marks: &[u64], out: &Path) -> Result<Counts> {
+/// Runs `run` under the plugin with `marks` (and a phase map, if given); returns the counts.
+pub fn count(plugin: &Path, run: &QemuRun, marks: &[u64], phases: Option<&Path>, out: &Path) -> Result<Counts> {
     let qemu = qemu::qemu_available().map_err(|e| anyhow::anyhow!(e))?;
     let _ = std::fs::remove_file(out);
     let mut arg = format!("{},out={}", plugin.display(), out.display());
     for m in marks {
         arg.push_str(&format!(",mark={m:#x}"));
+    }
+    if let Some(p) = phases {
+        arg.push_str(&format!(",phases={}", p.display()));
     }
     let mut cmd = run.command(&qemu);
     cmd.arg("-plugin").arg(arg);
@@ -279,12 +289,13 @@ mod tests {
 
     #[test]
     fn parses_the_plugin_output() {
-        let text = "insn_count 1\ntotal 10\ndropped 0\nmark 0x400 1 0 0\nmark 0x500 0 0 0\npc 0x400 3\npc 0x402 7\n";
+        let text = "insn_count 1\ntotal 10\ndropped 0\nmark 0x400 1 0 0\nmark 0x500 0 0 0\nphase 2 10\npc 0x400 3\npc 0x402 7\n";
         let c = parse(text).unwrap();
         assert_eq!(c.total, 10);
         assert_eq!(c.before(0x400), Some(0));
         assert_eq!(c.before(0x500), None);
         assert_eq!(c.pcs.get(&0x402), Some(&7));
+        assert_eq!(c.phases.get(&2), Some(&10));
         assert!(parse("insn_count 1\ndropped 2\n").is_err());
         assert!(parse("something else\n").is_err());
     }
