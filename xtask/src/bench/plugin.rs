@@ -154,6 +154,8 @@ fn fetch_header(dest: &Path) -> Result<()> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(".orig.tar")))
         .with_context(|| missing("the download has no .orig.tar"))?;
+    // The orig tarball is .tar.xz: tar needs xz.
+    env::ensure_debian_tool("xz", "xz-utils")?;
     let out = Command::new("tar")
         .arg("-xOf")
         .arg(&orig)
