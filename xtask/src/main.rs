@@ -20,7 +20,8 @@ cargo xtask <command>
   demo    build everything, sign v1/v2 with a throw-away key and tell the A/B story on the
           virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves
   test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
-          builds, the bootloader size limit, and the virtual-rig scenarios in QEMU
+          builds, the bootloader size limit, the virtual-rig scenarios in QEMU, and the
+          instruction counter (64/256 KiB boots counted twice: identical, structurally sane)
   rig     run the virtual-rig scenarios and the firmware power-cut sweep in QEMU
           (`rig FILTER`: only the tests whose name contains FILTER)
   build   build every board's boot stage and demo apps in release (`build --board B`: one)
