@@ -291,8 +291,12 @@ impl QemuRun {
     }
 }
 
-/// Runs `cmd` with piped output, killing it after `timeout`.
-fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<QemuOutcome, QemuError> {
+/// Runs `cmd` (e.g. a [`QemuRun::command`] with more options) with piped output,
+/// killing it after `timeout`.
+///
+/// # Errors
+/// The process cannot be started or waited for.
+pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<QemuOutcome, QemuError> {
     let what = format!("{cmd:?}");
     let process = |source| QemuError::Process { what: what.clone(), source };
     let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(process)?;

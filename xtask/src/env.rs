@@ -57,6 +57,25 @@ pub fn ensure_qemu() -> Result<()> {
     safeslot_hil::qemu::qemu_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// Makes sure the command `tool` is on PATH: installs Debian's `package` when root, else
+/// names it.
+pub fn ensure_debian_tool(tool: &str, package: &str) -> Result<()> {
+    let found = || Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    if found() {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    if is_root && Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("xtask: installing Debian package {package}");
+        let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+        run(Command::new("apt-get").args(["install", "-y", "-qq", package]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if !found() {
+        bail!("`{tool}` not found: install the Debian package `{package}` (apt-get install -y {package})");
+    }
+    Ok(())
+}
+
 /// Makes sure `defmt-print` (which decodes the firmware's defmt logs) is there: installs it
 /// with `cargo install defmt-print --locked` (into ~/.cargo/bin, where later runs find it).
 pub fn ensure_defmt_print() -> Result<()> {

@@ -22,7 +22,8 @@ cargo xtask <command>
           virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves
   test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
           builds, the bootloader size limit, the virtual-rig scenarios in QEMU, and the
-          probe-rs rig (built and unit-tested; skips with success without a probe)
+          probe-rs rig (built and unit-tested; skips with success without a probe) and the
+          instruction counter (64/256 KiB boots counted twice: identical, structurally sane)
   hil     run the scenario catalogue, the demo story and the firmware power-cut sweep on the
           virtual board in QEMU (`hil FILTER`: only tests and scenarios whose name contains it)
   hil --probe [--board B] [--chip C] [FILTER]
@@ -36,8 +37,12 @@ cargo xtask <command>
   boards  build every board in release and check it against its layout.toml (generated
           memory.x, boot stage inside its partition, apps inside their slots)
   size    print the boot stage's flash and RAM use
-  bench   time `safeslotctl status` on a 128 KiB record region (release build, 200 runs)
-          and the in-process journal scan; prints a markdown table
+  bench   prints markdown tables (docs/PERFORMANCE.md): `bench agent` times `safeslotctl
+          status` on a 128 KiB record region (release, 200 runs) and the in-process journal
+          scan; `bench insns` counts the instructions the real boot stage executes in QEMU
+          from reset to hand-off (TCG plugin; confirmed and trial boots of 64 KiB, 256 KiB
+          and 1 MiB images, split into phases) against the bare sha2/ed25519-compact floor;
+          `bench` runs both
   man     render agent/man/safeslotctl.1 from safeslotctl's clap command line;
           `man --check` fails if the committed page differs
 ";
@@ -52,7 +57,7 @@ fn main() {
         "hil" | "rig" => hil::command(args.get(1..).unwrap_or_default()),
         "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
-        "bench" => bench::run(),
+        "bench" => bench::run(args.get(1..).unwrap_or_default()),
         "man" => man::run(args.get(1..).unwrap_or_default()),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

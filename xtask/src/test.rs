@@ -36,6 +36,12 @@ pub fn run_all() -> Result<()> {
     virtual_rig(None)?;
     println!("== probe-rs rig: compiles, unit tests, then real boards (skips with success without a probe)");
     crate::hil::test_step()?;
+    println!("== instruction counts (QEMU plugin): 64/256 KiB confirmed and trial boots, each counted twice");
+    let m = crate::bench::insns::measure(&[64, 256])?;
+    crate::bench::insns::check(&m)?;
+    for ((kind, kib), c) in &m.boots {
+        println!("{kind:?} boot, {kib} KiB image: {} instructions to hand-off (identical in 2 runs)", c.to_handoff);
+    }
     println!("== demo story, then the Linux agent reads the record the real firmware wrote");
     let (flash, config) = crate::demo::story()?;
     let out = crate::demo::agent(&config, &flash).args(["status", "--json"]).output()?;

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: how long `safeslotctl status` takes on a 128 KiB record region.
+//! `cargo xtask bench`, first part: how long `safeslotctl status` takes on a 128 KiB record region.
 //!
 //! Builds safeslotctl in release, creates a 128 KiB flash file (32 sectors of 4 KiB,
 //! 8-byte ECC write words), `init`s it and fills the journal with 200 `set-active` /

@@ -1,0 +1,490 @@
+//! `cargo xtask bench`, second part: instructions executed by the real boot stage of the
+//! virtual board, from reset to the hand-off, counted exactly by a QEMU plugin
+//! ([`super::plugin`]), split into phases ([`super::profile`]) and set against the floor:
+//! the bare crates doing the same work (boards/bench-floor).
+//!
+//! For each image size (64 KiB, 256 KiB, 1 MiB: the demo app padded with 0xFF and signed
+//! by the image tool like any release), two flash states are prepared by running the real
+//! firmware (no plugin): *confirmed* (A installed, booted once on its factory trial and
+//! confirmed by the app) and *trial* (from there, B installed and activated by A, as an
+//! updater does). The measured run boots that state under the plugin; the count stops at
+//! the first instruction of the image's reset handler. Each measured run is made twice
+//! and must give identical counts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
+use safeslot_hil::rig::BoardFlash;
+use safeslot_shared::header::{SlotHeader, SIGNED_LEN};
+use safeslot_shared::SlotId;
+
+use super::plugin::{self, Counts};
+use super::profile::{Code, Phase, Profiler};
+use crate::build::{self, Firmware};
+use crate::env;
+
+/// Image sizes measured, in KiB.
+pub const SIZES_KIB: [u32; 3] = [64, 256, 1024];
+/// Exit code of the floor firmware that did its work (`safeslot_bench_floor::EXIT_DONE`).
+const FLOOR_DONE: i32 = 0x46;
+/// The demo app's exit code base (`host::EXIT_APP_BASE`): it exits with this + its slot.
+const EXIT_APP_BASE: i32 = 0x60;
+
+/// The kind of boot measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A confirmed slot: no record write.
+    Confirmed,
+    /// A trial: the tries decrement is programmed before the hand-off.
+    Trial,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Confirmed => "confirmed (A)",
+            Kind::Trial => "trial (B, tries 3 -> 2)",
+        }
+    }
+}
+
+/// One measured boot.
+#[derive(Debug, Clone)]
+pub struct BootCount {
+    /// Instructions from reset to the image's first instruction.
+    pub to_handoff: u64,
+    /// Those instructions by phase, callees included (counted by the plugin).
+    pub phases: BTreeMap<Phase, u64>,
+    /// Those instructions by the code that executed them (from the per-address counts).
+    pub code: BTreeMap<Code, u64>,
+}
+
+/// The floor: the bare crates under the same plugin.
+#[derive(Debug, Clone)]
+pub struct Floor {
+    /// One ed25519-compact verify of the 64 KiB image's header signature.
+    pub verify: u64,
+    /// Of that, instructions in ed25519-compact's own code (attributed as the boot stage's).
+    pub verify_code: u64,
+    /// SHA-256 per KiB with sha2's default soft backend (the boards use `compact`).
+    pub hash_default_backend_per_kib: Option<f64>,
+    /// SHA-256 (sha2) of n KiB, by size.
+    pub hash: BTreeMap<u32, u64>,
+}
+
+/// Everything measured.
+pub struct Measured {
+    /// The image sizes, in KiB, ascending.
+    pub sizes: Vec<u32>,
+    /// Boots by kind and size.
+    pub boots: BTreeMap<(Kind, u32), BootCount>,
+    /// The floor.
+    pub floor: Floor,
+}
+
+struct Bench {
+    fw: Firmware,
+    board: BoardFlash,
+    layout: safeslot_layout::Layout,
+    plugin: PathBuf,
+    dir: PathBuf,
+    profiler: Profiler,
+    phase_map: PathBuf,
+}
+
+impl Bench {
+    fn new() -> Result<Bench> {
+        env::ensure_qemu()?;
+        let plugin = plugin::ensure()?;
+        let fw = build::firmware()?;
+        let layout = safeslot_layout::Layout::load(&fw.layout)?;
+        let board = BoardFlash::from_layout(&layout);
+        let dir = fw.work.join("bench");
+        std::fs::create_dir_all(&dir)?;
+        let profiler = Profiler::new(&fw.boot_elf)?;
+        let phase_map = dir.join("phases.txt");
+        profiler.phase_map(&phase_map)?;
+        Ok(Bench { fw, board, layout, plugin, dir, profiler, phase_map })
+    }
+
+    /// The demo app of `slot` as a flat binary padded with 0xFF to `kib` KiB, signed.
+    fn image(&self, slot: SlotId, kib: u32) -> Result<Vec<u8>> {
+        let name = if slot == SlotId::A { "a" } else { "b" };
+        let version = if slot == SlotId::A { "1.0.0" } else { "2.0.0" };
+        let header = self.layout.slot(name)?.header_size as usize;
+        let elf = self.fw.app_elfs.get(slot.index()).context("no app ELF for the slot")?;
+        let signed = self.sign(elf, name, version)?;
+        let mut flat = signed.get(header..).context("signed image shorter than its header")?.to_vec();
+        let len = kib as usize * 1024;
+        ensure!(flat.len() <= len, "the demo app ({} B) is larger than {kib} KiB", flat.len());
+        flat.resize(len, 0xFF);
+        let raw = self.dir.join(format!("app-{name}-{kib}k.bin"));
+        std::fs::write(&raw, &flat)?;
+        let image = self.sign(&raw, name, version)?;
+        let h = SlotHeader::decode(&image).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        ensure!(h.image_len as usize == len, "signed image_len {} != {len}", h.image_len);
+        Ok(image)
+    }
+
+    /// Signs `input` (ELF or raw) for slot `name` with the demo key, as [`build::sign`] does,
+    /// without the image tool's summary on stdout (it would land in the tables).
+    fn sign(&self, input: &Path, name: &str, version: &str) -> Result<Vec<u8>> {
+        let out = self.dir.join(format!("signed-{name}.img"));
+        env::run(
+            build::image_tool()?
+                .arg("sign")
+                .arg("--key")
+                .arg(&self.fw.key)
+                .arg("--layout")
+                .arg(&self.fw.layout)
+                .args(["--slot", name, "--version", version, "--security-counter", "0", "-o"])
+                .arg(&out)
+                .arg(input)
+                .stdout(std::process::Stdio::null()),
+        )?;
+        std::fs::read(&out).with_context(|| out.display().to_string())
+    }
+
+    /// The address of the first instruction of the image in `slot` (its reset vector).
+    fn entry(&self, slot: SlotId, image: &[u8]) -> Result<u64> {
+        let name = if slot == SlotId::A { "a" } else { "b" };
+        let s = self.layout.slot(name)?;
+        let at = s.header_size as usize + 4;
+        let v = image.get(at..at + 4).context("image without a vector table")?;
+        let reset = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+        Ok(u64::from(reset & !1))
+    }
+
+    fn run(&self, flash: &Path, append: &str) -> QemuRun {
+        let mut run = QemuRun::new(&self.fw.boot_elf, flash);
+        run.append = append.into();
+        run
+    }
+
+    /// Boots `flash` without the plugin and checks the exit code.
+    fn setup_boot(&self, flash: &Path, append: &str, want: i32) -> Result<()> {
+        let out = self.run(flash, append).run()?;
+        ensure!(out.exit_code == Some(want), "setup boot `{append}`: exit {:?}, expected {want:#x}", out.exit_code);
+        Ok(())
+    }
+
+    /// Prepares the confirmed and the trial flash state for `kib`.
+    fn states(&self, kib: u32) -> Result<[(Kind, PathBuf, u64); 2]> {
+        let a = self.image(SlotId::A, kib)?;
+        let b = self.image(SlotId::B, kib)?;
+        let (off_a, off_b) = (self.board.slot_offsets[0] as usize, self.board.slot_offsets[1] as usize);
+        let confirmed = self.dir.join(format!("confirmed-{kib}k.img"));
+        qemu::compose_flash(&confirmed, FLASH_SIZE, &[(off_a, &a)])?;
+        self.setup_boot(&confirmed, "app=confirm", EXIT_APP_BASE)?;
+        let rec = self.board.read_record(&std::fs::read(&confirmed)?)?.context("no record after the first boot")?;
+        ensure!(rec.slot(SlotId::A).is_some_and(|s| s.confirmed), "A not confirmed after setup: {rec:?}");
+        let trial = self.dir.join(format!("trial-{kib}k.img"));
+        let mut bytes = std::fs::read(&confirmed)?;
+        bytes.get_mut(off_b..off_b + b.len()).context("slot b outside the flash")?.copy_from_slice(&b);
+        std::fs::write(&trial, bytes)?;
+        self.setup_boot(&trial, "app=confirm activate=b", EXIT_APP_BASE)?;
+        let rec = self.board.read_record(&std::fs::read(&trial)?)?.context("no record after activation")?;
+        ensure!(
+            rec.slot(SlotId::B).is_some_and(|s| !s.confirmed && s.tries.get() > 0),
+            "B not on trial after setup: {rec:?}"
+        );
+        Ok([(Kind::Confirmed, confirmed, self.entry(SlotId::A, &a)?), (Kind::Trial, trial, self.entry(SlotId::B, &b)?)])
+    }
+
+    /// Boots a copy of `state` under the plugin, twice; the counts must be identical.
+    fn measure(&self, kind: Kind, state: &Path, entry: u64) -> Result<BootCount> {
+        let want = EXIT_APP_BASE + if kind == Kind::Confirmed { 0 } else { 1 };
+        let mut runs = Vec::new();
+        for i in 0..2 {
+            let flash = self.dir.join("run.img");
+            std::fs::copy(state, &flash)?;
+            let run = self.run(&flash, "app=noconfirm");
+            let c = plugin::count(&self.plugin, &run, &[entry], Some(&self.phase_map), &self.dir.join("out.txt"))
+                .with_context(|| format!("{kind:?} boot, run {i}"))?;
+            ensure!(c.exit_code == Some(want), "{kind:?} boot: exit {:?}, expected {want:#x}", c.exit_code);
+            runs.push(c);
+        }
+        let (first, second) = (&runs[0], &runs[1]);
+        ensure!(
+            first == second,
+            "{kind:?} boot: two runs counted differently ({} vs {} instructions)",
+            first.total,
+            second.total
+        );
+        let to_handoff = first.before(entry).context("the image's reset handler never ran")?;
+        let (code, outside) = self.profiler.attribute(boot_pcs(first, entry))?;
+        let attributed: u64 = code.values().sum();
+        ensure!(outside == 0, "{outside} boot-stage instructions outside its .text");
+        ensure!(
+            attributed == to_handoff,
+            "per-address counts of the boot stage ({attributed}) differ from the count at the hand-off ({to_handoff})"
+        );
+        let phases: BTreeMap<Phase, u64> =
+            Phase::ALL.iter().map(|p| (*p, first.phases.get(&p.id()).copied().unwrap_or(0))).collect();
+        let phased: u64 = phases.values().sum();
+        ensure!(
+            phased == to_handoff,
+            "the phases of the boot stage ({phased}: {:?}) do not add up to the count at the hand-off ({to_handoff})",
+            first.phases
+        );
+        Ok(BootCount { to_handoff, phases, code })
+    }
+
+    fn floor(&self, a64: &[u8], sizes: &[u32]) -> Result<Floor> {
+        // The floor verifies exactly the signature of the 64 KiB image of A.
+        let raw_key = self.fw.work.join("dev-key.pub.raw");
+        let mut export = build::image_tool()?;
+        export.args(["pubkey", "--raw", "--key"]).arg(&self.fw.key).arg("-o").arg(&raw_key);
+        env::run(export.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()))?;
+        let h = SlotHeader::decode(a64).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut sig = std::fs::read(&raw_key)?;
+        ensure!(sig.len() == 32, "raw public key is {} bytes", sig.len());
+        sig.extend_from_slice(&h.signature);
+        sig.extend_from_slice(a64.get(..SIGNED_LEN).context("short header")?);
+        let sig_file = self.dir.join("floor-sig.bin");
+        if std::fs::read(&sig_file).ok().as_deref() != Some(&sig[..]) {
+            std::fs::write(&sig_file, &sig)?;
+        }
+        let root = env::root();
+        env::run(
+            env::cargo()
+                .current_dir(root.join("boards"))
+                .args(["build", "--release", "-q", "-p", "safeslot-bench-floor", "--target", build::TARGET])
+                .env("SAFESLOT_FLOOR_SIG", &sig_file),
+        )
+        .context("building boards/bench-floor failed")?;
+        let bin = |name: &str| root.join("boards/target").join(build::TARGET).join("release").join(name);
+        let blank = self.dir.join("floor-flash.img");
+        qemu::compose_flash(&blank, FLASH_SIZE, &[])?;
+        let count = |elf: &Path, n: u32| -> Result<Counts> {
+            let mut run = QemuRun::new(elf, &blank);
+            run.append = n.to_string();
+            let mut runs = Vec::new();
+            for _ in 0..2 {
+                let c = plugin::count(&self.plugin, &run, &[], None, &self.dir.join("floor-out.txt"))?;
+                ensure!(c.exit_code == Some(FLOOR_DONE), "{} {n}: exit {:?}", elf.display(), c.exit_code);
+                runs.push(c);
+            }
+            ensure!(runs[0] == runs[1], "{} {n}: two runs counted differently", elf.display());
+            Ok(runs.swap_remove(0))
+        };
+        let ed = bin("floor-ed25519");
+        let (one, none) = (count(&ed, 1)?, count(&ed, 0)?);
+        let verify = one.total.checked_sub(none.total).context("one verify costs less than none")?;
+        let code = |c: &Counts| -> Result<u64> {
+            let (phases, _) = Profiler::new(&ed)?.attribute(c.pcs.iter().map(|(a, n)| (*a, *n)))?;
+            Ok(phases.get(&Code::Signature).copied().unwrap_or(0))
+        };
+        let verify_code = code(&one)?.saturating_sub(code(&none)?);
+        let sha = bin("floor-sha2");
+        let base = count(&sha, 0)?.total;
+        let mut hash = BTreeMap::new();
+        for &kib in sizes {
+            hash.insert(kib, count(&sha, kib)?.total.checked_sub(base).context("hashing costs less than nothing")?);
+        }
+        // The same floor with sha2's default soft backend (RUSTFLAGS replaces the config's
+        // `sha2_backend_soft="compact"`), in its own target dir so nothing else rebuilds.
+        let default_dir = root.join("boards/target/bench-sha2-default");
+        env::run(
+            env::cargo()
+                .current_dir(root.join("boards"))
+                .args(["build", "--release", "-q", "-p", "safeslot-bench-floor", "--bin", "floor-sha2"])
+                .args(["--target", build::TARGET])
+                .env("CARGO_TARGET_DIR", &default_dir)
+                .env("RUSTFLAGS", "--cfg safeslot_bench_sha2_default_backend")
+                .env("SAFESLOT_FLOOR_SIG", &sig_file),
+        )
+        .context("building floor-sha2 with the default sha2 backend failed")?;
+        let fast = default_dir.join(build::TARGET).join("release/floor-sha2");
+        let (lo, hi) = (sizes[0], sizes[sizes.len() - 1]);
+        let hash_default_backend_per_kib = if hi > lo {
+            let (a, b) = (count(&fast, lo)?.total, count(&fast, hi)?.total);
+            Some((b as f64 - a as f64) / f64::from(hi - lo))
+        } else {
+            None
+        };
+        Ok(Floor { verify, verify_code, hash, hash_default_backend_per_kib })
+    }
+}
+
+/// The boot stage's per-address counts up to the hand-off: everything below the image.
+fn boot_pcs(c: &Counts, entry: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    // The boot stage runs from the code RAM at 0x0; the images run from the flash window
+    // (0x2100_0000 up). After the hand-off only the image runs.
+    let limit = entry & !0xFF_FFFF;
+    c.pcs.iter().filter(move |(a, _)| **a < limit).map(|(a, n)| (*a, *n))
+}
+
+/// Measures boots of images of `sizes` KiB (the first is also the floor's signature) and
+/// the floor (about 20 s for [`SIZES_KIB`] once built: 6 boot states, 12 counted boots,
+/// 14 floor runs).
+pub fn measure(sizes: &[u32]) -> Result<Measured> {
+    let b = Bench::new()?;
+    let mut boots = BTreeMap::new();
+    let mut a64 = None;
+    for &kib in sizes {
+        eprintln!("xtask: bench: {kib} KiB images: preparing the confirmed and trial states, counting");
+        for (kind, state, entry) in b.states(kib)? {
+            boots.insert((kind, kib), b.measure(kind, &state, entry)?);
+        }
+        if a64.is_none() {
+            a64 = Some(b.image(SlotId::A, kib)?);
+        }
+    }
+    let floor = b.floor(&a64.context("no image size given")?, sizes)?;
+    Ok(Measured { sizes: sizes.to_vec(), boots, floor })
+}
+
+fn ratio(a: u64, b: u64) -> String {
+    if b == 0 {
+        "-".into()
+    } else {
+        format!("{:.2}", a as f64 / b as f64)
+    }
+}
+
+/// (count(largest) - count(smallest)) / (largest - smallest KiB).
+fn per_kib(m: &BTreeMap<u32, u64>) -> Option<f64> {
+    let ((lo, a), (hi, b)) = (m.first_key_value()?, m.last_key_value()?);
+    (hi > lo).then(|| (*b as f64 - *a as f64) / f64::from(hi - lo))
+}
+
+/// Prints the tables.
+pub fn print(m: &Measured) -> Result<()> {
+    let f = &m.floor;
+    println!("## Instructions executed by the boot stage (QEMU mps2-an386, thumbv7em, opt-level \"z\", fat LTO)\n");
+    println!(
+        "Counted by the insn_count QEMU plugin from reset to the image's first instruction; \
+         every count below was measured twice and both runs gave the same number.\n"
+    );
+    println!("| boot | image | instructions to hand-off | floor: 1 verify + hash | ratio to floor |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for ((kind, kib), c) in &m.boots {
+        let floor = f.verify + f.hash.get(kib).copied().unwrap_or(0);
+        println!("| {} | {kib} KiB | {} | {} | {} |", kind.name(), c.to_handoff, floor, ratio(c.to_handoff, floor));
+    }
+    let boots_of = |kind: Kind| -> BTreeMap<u32, u64> {
+        m.boots.iter().filter(|((k, _), _)| *k == kind).map(|((_, kib), c)| (*kib, c.to_handoff)).collect()
+    };
+    let (lo, hi) = (m.sizes[0], m.sizes[m.sizes.len() - 1]);
+    let floor_kib = per_kib(&f.hash).context("floor per KiB")?;
+    println!();
+    println!("| per unit | safeslot | floor (bare crate) | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    for kind in [Kind::Confirmed, Kind::Trial] {
+        let s = per_kib(&boots_of(kind)).context("per KiB")?;
+        println!(
+            "| image hashing per KiB, {} boot: (boot({hi} KiB) - boot({lo} KiB)) / {} | {s:.1} | {floor_kib:.1} (sha2) | {:.3} |",
+            if kind == Kind::Confirmed { "confirmed" } else { "trial" },
+            hi - lo,
+            s / floor_kib
+        );
+    }
+    let c64 = m.boots.get(&(Kind::Confirmed, lo)).context("no confirmed boot")?;
+    let sig = phase(c64, Phase::Signature);
+    println!(
+        "| signature verify, callees included (confirmed boot, {lo} KiB image of A; the floor verifies \
+         the same signature) | {sig} | {} | {} |",
+        f.verify,
+        ratio(sig, f.verify)
+    );
+    let code_sig = code(c64, Code::Signature);
+    println!(
+        "| signature verify, instructions in ed25519-compact's own code (both attributed the same way) \
+         | {code_sig} | {} | {} |",
+        f.verify_code,
+        ratio(code_sig, f.verify_code)
+    );
+    let hs = sig + phase(c64, Phase::Header);
+    println!("| header checks + signature verify (same boot) | {hs} | {} | {} |", f.verify, ratio(hs, f.verify));
+    if let Some(fast) = f.hash_default_backend_per_kib {
+        println!(
+            "| for reference: sha2 per KiB with its default soft backend instead of `compact` | - | {fast:.1} | - |"
+        );
+    }
+    println!();
+    let cols: Vec<(Kind, u32)> =
+        vec![(Kind::Confirmed, lo), (Kind::Trial, lo), (Kind::Confirmed, hi), (Kind::Trial, hi)];
+    let phase_rows: Vec<Row> = Phase::ALL
+        .iter()
+        .map(|&p| -> Row { (p.label(), Box::new(move |c| phase(c, p)), p != Phase::Signature) })
+        .collect();
+    println!("### By phase, callees included (the plugin's phase map, see docs/PERFORMANCE.md)\n");
+    table(m, &cols, &phase_rows);
+    println!();
+    let code_rows: Vec<Row> = Code::ALL
+        .iter()
+        .map(|&k| -> Row { (k.label(), Box::new(move |c| code(c, k)), k != Code::Signature) })
+        .collect();
+    println!("### By code, whoever called it (per-address counts)\n");
+    table(m, &cols, &code_rows);
+    Ok(())
+}
+
+/// A table row: its label, its value for a boot, and whether a per-KiB figure means anything.
+type Row = (&'static str, Box<dyn Fn(&BootCount) -> u64>, bool);
+
+fn phase(c: &BootCount, p: Phase) -> u64 {
+    c.phases.get(&p).copied().unwrap_or(0)
+}
+
+fn code(c: &BootCount, k: Code) -> u64 {
+    c.code.get(&k).copied().unwrap_or(0)
+}
+
+/// A table of `rows` (label, value of a boot, whether a per-KiB figure means anything) over
+/// the boots in `cols`, a per-KiB column (confirmed boots) and the total.
+fn table(m: &Measured, cols: &[(Kind, u32)], rows: &[Row]) {
+    print!("| |");
+    for (k, kib) in cols {
+        print!(" {} {kib} KiB |", if *k == Kind::Confirmed { "confirmed" } else { "trial" });
+    }
+    println!(" confirmed, per KiB of image |");
+    println!("| --- |{}", " ---: |".repeat(cols.len() + 1));
+    let per = |value: &dyn Fn(&BootCount) -> u64| {
+        let v: BTreeMap<u32, u64> =
+            m.boots.iter().filter(|((k, _), _)| *k == Kind::Confirmed).map(|((_, kib), c)| (*kib, value(c))).collect();
+        per_kib(&v).map_or("-".into(), |x| format!("{x:.1}"))
+    };
+    for (label, value, scales) in rows {
+        print!("| {label} |");
+        for key in cols {
+            print!(" {} |", m.boots.get(key).map_or(0, value));
+        }
+        // Each image carries its own signature, and ed25519 verification is variable-time:
+        // the difference between two images' verifies is not a per-KiB cost.
+        let cell = if *scales { per(value.as_ref()) } else { "- (per signature)".into() };
+        println!(" {cell} |");
+    }
+    print!("| **total, reset to hand-off** |");
+    for key in cols {
+        print!(" **{}** |", m.boots.get(key).map_or(0, |c| c.to_handoff));
+    }
+    println!(" **{}** |", per(&|c: &BootCount| c.to_handoff));
+}
+
+/// Structural checks on a measurement (used by the test step; never timing): more image,
+/// more instructions; a trial costs more than a confirmed boot of the same size (it
+/// programs the record); every boot verifies at least one signature's worth of the floor.
+pub fn check(m: &Measured) -> Result<()> {
+    for kind in [Kind::Confirmed, Kind::Trial] {
+        let mut last = 0;
+        for &kib in &m.sizes {
+            let c = m.boots.get(&(kind, kib)).context("missing boot")?;
+            if c.to_handoff <= last {
+                bail!("{kind:?} boot of {kib} KiB ({}) is not dearer than the smaller image ({last})", c.to_handoff);
+            }
+            last = c.to_handoff;
+            ensure!(c.to_handoff > m.floor.verify, "{kind:?} {kib} KiB: fewer instructions than one verify");
+        }
+    }
+    for kib in &m.sizes {
+        let (c, t) = (&m.boots[&(Kind::Confirmed, *kib)], &m.boots[&(Kind::Trial, *kib)]);
+        ensure!(t.to_handoff > c.to_handoff, "{kib} KiB: the trial boot is not dearer than the confirmed one");
+        ensure!(phase(t, Phase::RecordWrite) > 0, "{kib} KiB: trial boot wrote no record");
+        ensure!(phase(c, Phase::RecordWrite) == 0, "{kib} KiB: the confirmed boot ran the journal append");
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! `cargo xtask bench`: measured, never asserted.
+//!
+//! * [`agent`]: wall time of `safeslotctl status` on a 128 KiB record region;
+//! * [`insns`]: instructions the real boot stage executes from reset to hand-off in QEMU,
+//!   counted by a TCG plugin ([`plugin`]), split into phases ([`profile`]), against the
+//!   floor of the bare crates.
+
+pub mod agent;
+pub mod insns;
+pub mod plugin;
+pub mod profile;
+
+use anyhow::Result;
+
+/// `cargo xtask bench [agent|insns]`: both parts, or one.
+pub fn run(args: &[String]) -> Result<()> {
+    let part = args.first().map(String::as_str);
+    if matches!(part, None | Some("agent")) {
+        agent::run()?;
+        println!();
+    }
+    if matches!(part, None | Some("insns")) {
+        let m = insns::measure(&insns::SIZES_KIB)?;
+        insns::print(&m)?;
+        insns::check(&m)?;
+    }
+    if !matches!(part, None | Some("agent") | Some("insns")) {
+        anyhow::bail!("usage: cargo xtask bench [agent|insns]");
+    }
+    Ok(())
+}
