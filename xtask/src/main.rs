@@ -10,6 +10,7 @@ mod demo;
 mod env;
 mod man;
 mod size;
+mod soc_assets;
 mod test;
 
 use anyhow::Result;
@@ -29,6 +30,8 @@ cargo xtask <command>
   size    print the boot stage's flash and RAM use
   bench   time `safeslotctl status` on a 128 KiB record region (release build, 200 runs)
           and the in-process journal scan; prints a markdown table
+  soc-assets  fetch (private apt, Debian bookworm arm64) and build the virtual SoC's kernel,
+          busybox and MTD modules into ~/.cache/safeslot/soc (once; then cached)
   man     render agent/man/safeslotctl.1 from safeslotctl's clap command line;
           `man --check` fails if the committed page differs
 ";
@@ -44,6 +47,7 @@ fn main() {
         "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
         "bench" => bench::run(),
+        "soc-assets" => soc_assets::ensure().map(|a| println!("{}: kernel {} ({})", a.dir.display(), a.kernel_release, a.kernel_version)),
         "man" => man::run(args.get(1..).unwrap_or_default()),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
