@@ -25,6 +25,7 @@
 )]
 
 pub mod fih;
+pub mod linux;
 pub mod sequence;
 
 pub use sequence::{boot, BootConfig, Launch, Outcome};

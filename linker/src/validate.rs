@@ -138,11 +138,11 @@ fn check_linux(raw: RawLinux, app_ram: MemRange, slots: &[Slot]) -> Result<Linux
     let dtb = in_ram("dtb", raw.dtb)?;
     let staging = in_ram("staging", raw.staging)?;
     let dtb_in = in_ram("dtb_in", raw.dtb_in)?;
-    if raw.kernel % 0x20_0000 != 0 {
+    if !raw.kernel.is_multiple_of(0x20_0000) {
         return Err(err("kernel", raw.kernel, "must be 2 MiB-aligned (arm64 boot protocol)"));
     }
     for (field, v) in [("dtb", raw.dtb), ("dtb_in", raw.dtb_in)] {
-        if v % 8 != 0 {
+        if !v.is_multiple_of(8) {
             return Err(err(field, v, "must be 8-byte aligned"));
         }
     }
