@@ -4,6 +4,7 @@
 //! * [`qemu`]: the bounded QEMU launcher the virtual rig uses;
 //! * [`story`]: the scenarios, written once against `Rig`.
 //! * [`scenarios`]: the scenario catalogue (updates, tampering, rollback, recovery), against `Rig`.
+//! * [`soc`]: the virtual SoC rig (the aarch64 stage and Debian's arm64 Linux in QEMU `virt`).
 //! * [`powercut`]: power cuts at every flash store of the real firmware, and the soak.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -11,4 +12,5 @@ pub mod powercut;
 pub mod qemu;
 pub mod rig;
 pub mod scenarios;
+pub mod soc;
 pub mod story;

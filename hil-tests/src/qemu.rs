@@ -218,7 +218,7 @@ impl QemuRun {
 }
 
 /// Runs `cmd` with piped output, killing it after `timeout`.
-fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<QemuOutcome, QemuError> {
+pub(crate) fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<QemuOutcome, QemuError> {
     let what = format!("{cmd:?}");
     let process = |source| QemuError::Process { what: what.clone(), source };
     let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(process)?;

@@ -10,6 +10,7 @@ mod demo;
 mod env;
 mod man;
 mod size;
+mod soc;
 mod soc_assets;
 mod test;
 
@@ -32,6 +33,8 @@ cargo xtask <command>
           and the in-process journal scan; prints a markdown table
   soc-assets  fetch (private apt, Debian bookworm arm64) and build the virtual SoC's kernel,
           busybox and MTD modules into ~/.cache/safeslot/soc (once; then cached)
+  soc-build  build the virtual SoC's stage, agent, initramfs and signed Linux slot images
+  soc-rig    run the virtual SoC scenarios (qemu-system-aarch64 -M virt; `soc-rig FILTER`)
   man     render agent/man/safeslotctl.1 from safeslotctl's clap command line;
           `man --check` fails if the committed page differs
 ";
@@ -47,7 +50,10 @@ fn main() {
         "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
         "bench" => bench::run(),
-        "soc-assets" => soc_assets::ensure().map(|a| println!("{}: kernel {} ({})", a.dir.display(), a.kernel_release, a.kernel_version)),
+        "soc-build" => soc::build_all().map(|_| ()),
+        "soc-rig" => soc::rig(args.get(1).map(String::as_str)),
+        "soc-assets" => soc_assets::ensure()
+            .map(|a| println!("{}: kernel {} ({})", a.dir.display(), a.kernel_release, a.kernel_version)),
         "man" => man::run(args.get(1..).unwrap_or_default()),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

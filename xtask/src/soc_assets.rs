@@ -29,10 +29,20 @@ deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
 ";
 
-/// The modules loaded in Linux, in load order: Debian's own `mtd` and `chipreg`, and the
-/// ones built here.
-pub const MODULE_ORDER: [&str; 8] =
-    ["mtd", "cmdlinepart", "chipreg", "cfi_util", "gen_probe", "cfi_cmdset_0001", "cfi_probe", "physmap"];
+/// The modules loaded in Linux, in load order: Debian's own `qemu_fw_cfg` (the test rig's
+/// channel into the guest, not part of the MTD stack), `mtd` and `chipreg`, and the ones
+/// built here.
+pub const MODULE_ORDER: [&str; 9] = [
+    "qemu_fw_cfg",
+    "mtd",
+    "cmdlinepart",
+    "chipreg",
+    "cfi_util",
+    "gen_probe",
+    "cfi_cmdset_0001",
+    "cfi_probe",
+    "physmap",
+];
 
 /// Kernel sources of the out-of-tree modules, from `linux-source-6.1`.
 const MODULE_SOURCES: [&str; 11] = [
@@ -178,7 +188,10 @@ pub fn ensure() -> Result<SocAssets> {
         );
     }
     let apt = Apt::new(&root)?;
-    eprintln!("xtask: soc assets: resolving Debian bookworm's arm64 kernel (private apt state in {})", apt.dir.display());
+    eprintln!(
+        "xtask: soc assets: resolving Debian bookworm's arm64 kernel (private apt state in {})",
+        apt.dir.display()
+    );
     apt.update()?;
     let image_pkg = apt
         .depends("linux-image-arm64")?
@@ -234,6 +247,8 @@ pub fn ensure() -> Result<SocAssets> {
     let kmod = sysroot.join(format!("lib/modules/{release}/kernel/drivers/mtd"));
     std::fs::copy(kmod.join("mtd.ko"), staging.join("modules/mtd.ko"))?;
     std::fs::copy(kmod.join("chips/chipreg.ko"), staging.join("modules/chipreg.ko"))?;
+    let fw_cfg = sysroot.join(format!("lib/modules/{release}/kernel/drivers/firmware/qemu_fw_cfg.ko"));
+    std::fs::copy(fw_cfg, staging.join("modules/qemu_fw_cfg.ko"))?;
     std::fs::write(staging.join("VERSION"), format!("{release}\n{version}\n"))?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&staging, &dir)?;
@@ -314,8 +329,13 @@ fn build_modules(sysroot: &Path, work: &Path, release: &str, source: &str, out: 
         .env("KBUILD_VERBOSE", "0"))
     .context("building the MTD modules out of tree failed")?;
     for ko in ["cmdlinepart", "cfi_util", "gen_probe", "cfi_cmdset_0001", "cfi_probe", "physmap"] {
-        std::fs::copy(m.join(format!("{ko}.ko")), out.join("modules").join(format!("{ko}.ko")))
-            .with_context(|| format!("{ko}.ko was not built"))?;
+        let dst = out.join("modules").join(format!("{ko}.ko"));
+        std::fs::copy(m.join(format!("{ko}.ko")), &dst).with_context(|| format!("{ko}.ko was not built"))?;
+        // Debug info only (the initramfs carries them): symbols and the module's sections stay.
+        run(Command::new(sysroot.join("usr/bin/aarch64-linux-gnu-strip"))
+            .arg("--strip-debug")
+            .arg(&dst)
+            .env("LD_LIBRARY_PATH", sysroot.join("usr/lib/x86_64-linux-gnu")))?;
     }
     eprintln!("xtask: soc assets: MTD modules built in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
