@@ -200,3 +200,112 @@ pub fn qemu_aarch64() -> Result<PathBuf, String> {
         .find(|p| p.is_file())
         .ok_or_else(|| format!("{QEMU_AARCH64} not found: install the Debian package qemu-system-arm"))
 }
+
+/// The signed slot images the SoC story installs.
+#[derive(Debug, Clone)]
+pub struct SocImages {
+    /// v1 for slot a (health check passes).
+    pub a_v1: Vec<u8>,
+    /// v2 for slot b (health check passes).
+    pub b_v2: Vec<u8>,
+    /// v2 for slot b whose health check fails: it never confirms.
+    pub b_v2_unconfirmed: Vec<u8>,
+    /// v2 for slot b with a kernel byte flipped after signing.
+    pub b_v2_tampered: Vec<u8>,
+}
+
+/// One step of the story: what was done, and what the stage and Linux said.
+fn step(
+    rig: &SocRig,
+    n: &mut usize,
+    what: &str,
+    actions: &[&str],
+    expect: impl FnOnce(&SocBoot) -> Result<(), String>,
+) -> Result<SocBoot, RigError> {
+    *n += 1;
+    let b = rig.power_on(actions)?;
+    let fields = |k: &str| b.stage(k).unwrap_or_else(|| "-".into());
+    let linux = match b.status(1) {
+        Some(st) => format!(
+            "Linux: booted {} last-known-good {} last-fallback {}",
+            st["booted"].as_str().unwrap_or("?"),
+            st["last_known_good"].as_str().unwrap_or("none"),
+            st["last_fallback"].as_str().unwrap_or("?")
+        ),
+        None => "Linux did not report".into(),
+    };
+    println!(
+        "{:>2}. {what:<52} stage: slot {} {} v{} (fallback {}); {linux} [{:.1} s]",
+        *n,
+        fields("slot"),
+        fields("kind"),
+        fields("version"),
+        fields("fallback"),
+        b.wall.as_secs_f64()
+    );
+    if let Err(why) = expect(&b).and_then(|()| if b.linux_ran() { Ok(()) } else { Err("Linux did not run".into()) }) {
+        return Err(RigError::Record(format!("step {n} ({what}): {why}\n{}", b.log)));
+    }
+    Ok(b)
+}
+
+fn want(b: &SocBoot, slot: &str, kind: &str) -> Result<(), String> {
+    match (b.stage("slot"), b.stage("kind")) {
+        (Some(s), Some(k)) if s == slot && k == kind => Ok(()),
+        other => Err(format!("expected slot {slot} {kind}, the stage said {other:?}")),
+    }
+}
+
+/// The story `cargo xtask demo --board qemu-virt-aarch64` tells, each step asserted: a fresh
+/// device boots A and Linux confirms it; a tampered B is activated from Linux and rejected
+/// by the stage; a B that never confirms runs its tries and the device is back on A with
+/// the reason in `safeslotctl status`; a good B is activated with RAUC's `set-primary`,
+/// confirms itself and stays. Returns the number of boots.
+///
+/// # Errors
+/// A step did not behave as told, or the rig failed.
+pub fn story(rig: &SocRig, img: &SocImages) -> Result<usize, RigError> {
+    let mut n = 0;
+    rig.install("a", &img.a_v1)?;
+    step(rig, &mut n, "factory-fresh flash, A v1 in slot a", &[], |b| {
+        want(b, "a", "trial")?;
+        b.init_said("health ok, marked good").then_some(()).ok_or("A did not confirm".into())
+    })?;
+    rig.install("b", &img.b_v2_tampered)?;
+    step(rig, &mut n, "tampered B v2 downloaded; Linux: set-active b", &["set-active=b"], |b| {
+        want(b, "a", "confirmed")
+    })?;
+    step(rig, &mut n, "power cycle", &[], |b| {
+        want(b, "a", "confirmed")?;
+        (b.stage("fallback").as_deref() == Some("bad-hash")).then_some(()).ok_or("no bad-hash fallback".into())
+    })?;
+    rig.install("b", &img.b_v2_unconfirmed)?;
+    step(rig, &mut n, "B v2 (fails its health check); Linux: set-active b", &["set-active=b"], |b| {
+        want(b, "a", "confirmed")
+    })?;
+    let mut trials = 0;
+    // Bounded: the record's tries (at most 7) plus the fallback boot.
+    for _ in 0..8 {
+        let b = step(rig, &mut n, "power cycle", &[], |_| Ok(()))?;
+        if b.stage("slot").as_deref() == Some("b") {
+            want(&b, "b", "trial").map_err(RigError::Record)?;
+            trials += 1;
+            continue;
+        }
+        want(&b, "a", "confirmed").map_err(RigError::Record)?;
+        if b.stage("fallback").as_deref() != Some("tries-exhausted") || trials == 0 {
+            return Err(RigError::Record(format!("expected a tries-exhausted fallback after {trials} trials")));
+        }
+        break;
+    }
+    rig.install("b", &img.b_v2)?;
+    step(rig, &mut n, "good B v2 downloaded; Linux: set-primary B (RAUC)", &["set-primary=B"], |b| {
+        want(b, "a", "confirmed")
+    })?;
+    step(rig, &mut n, "power cycle: B on trial, health ok, mark-good", &[], |b| {
+        want(b, "b", "trial")?;
+        b.init_said("health ok, marked good").then_some(()).ok_or("B did not confirm".into())
+    })?;
+    step(rig, &mut n, "power cycle: B stays", &[], |b| want(b, "b", "confirmed"))?;
+    Ok(n)
+}

@@ -9,7 +9,9 @@
 //!   image) and its RAM (writable data), so it fits the partition, and that RAM leaves room
 //!   for the measured stack;
 //! * every loadable segment of each demo app lies in its slot's image area (after the
-//!   header) and the app RAM, and the app's image starts at the slot's image address.
+//!   header) and the app RAM, and the app's image starts at the slot's image address —
+//!   for a board whose slots hold XIP apps. A board with `[linux]` in its layout has no
+//!   demo apps: its slots hold a Linux payload, built and booted by `cargo xtask soc-rig`.
 
 use std::path::{Path, PathBuf};
 
@@ -146,8 +148,11 @@ pub struct BoardReport {
     pub boot: Footprint,
     /// Its partition size.
     pub partition: u64,
-    /// Each demo app: (slot, footprint, room in the slot's image area).
+    /// Each demo app: (slot, footprint, room in the slot's image area); empty for a board
+    /// whose slots hold Linux.
     pub apps: Vec<(String, Footprint, u64)>,
+    /// Whether the slots hold a Linux payload (`[linux]` in the layout).
+    pub linux: bool,
 }
 
 /// Builds `board` and checks it against its layout.
@@ -188,7 +193,9 @@ pub fn check(board: &str) -> Result<BoardReport> {
     // 3. Each app sits in its slot's image area and the app RAM.
     let ar = layout.app_ram();
     let mut apps = Vec::new();
-    for (slot, elf) in layout.slots().iter().zip(&fw.app_elfs) {
+    let linux = layout.linux().is_some();
+    let app_elfs = if linux { &[][..] } else { &fw.app_elfs[..] };
+    for (slot, elf) in layout.slots().iter().zip(app_elfs) {
         let image = Span::new(layout.slot_address(slot) + u64::from(slot.header_size), slot.image_size());
         let fp = check_elf(elf, image, Span::new(u64::from(ar.base), u64::from(ar.size)))
             .with_context(|| format!("{board}: demo app for slot {}", slot.name))?;
@@ -201,7 +208,7 @@ pub fn check(board: &str) -> Result<BoardReport> {
         );
         apps.push((slot.name.clone(), fp, slot.image_size()));
     }
-    Ok(BoardReport { board: board.to_owned(), target, boot, partition: u64::from(bf.size), apps })
+    Ok(BoardReport { board: board.to_owned(), target, boot, partition: u64::from(bf.size), apps, linux })
 }
 
 /// Every board but the virtual one (which `cargo xtask size` reports in more detail),
@@ -215,13 +222,14 @@ pub fn check_all() -> Result<Vec<BoardReport>> {
     let mut out = Vec::new();
     for b in build::boards()? {
         let r = check(&b)?;
-        println!(
-            "{}: boot stage {} B of a {} B partition, {} B RAM; apps {}; memory.x and layout.rs match layout.toml",
-            r.board,
-            r.boot.flash,
-            r.partition,
-            r.boot.ram,
+        let apps = if r.linux {
+            "none (the slots hold Linux)".to_owned()
+        } else {
             r.apps.iter().map(|(s, fp, _)| format!("{s}: {} B", fp.flash)).collect::<Vec<_>>().join(", ")
+        };
+        println!(
+            "{}: boot stage {} B of a {} B partition, {} B RAM; apps {apps}; memory.x and layout.rs match layout.toml",
+            r.board, r.boot.flash, r.partition, r.boot.ram,
         );
         out.push(r);
     }

@@ -20,7 +20,9 @@ const HELP: &str = "\
 cargo xtask <command>
 
   demo    build everything, sign v1/v2 with a throw-away key and tell the A/B story on the
-          virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves
+          virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves;
+          `demo --board qemu-virt-aarch64`: the same story on the virtual SoC, with the
+          aarch64 stage booting Debian's arm64 Linux and safeslotctl in Linux over MTD
   test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
           builds, the bootloader size limit, and the virtual-rig scenarios in QEMU
   rig     run the virtual-rig scenarios and the firmware power-cut sweep in QEMU
@@ -43,7 +45,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = args.first().map(String::as_str).unwrap_or("help");
     let result: Result<()> = match cmd {
-        "demo" => demo::run(),
+        "demo" => demo::command(args.get(1..).unwrap_or_default()),
         "test" => test::run(),
         "build" => build::command(args.get(1..).unwrap_or_default()),
         "rig" => test::virtual_rig(args.get(1).map(String::as_str)),

@@ -28,8 +28,6 @@ pub const LINUX_TARGET: &str = "aarch64-unknown-linux-musl";
 pub struct SocBuild {
     /// The stage as a raw image for offset 0 of pflash0.
     pub stage_bin: PathBuf,
-    /// The stage ELF.
-    pub stage_elf: PathBuf,
     /// Where the slot images are.
     pub dir: PathBuf,
     /// The layout file.
@@ -224,7 +222,7 @@ pub fn build_all() -> Result<SocBuild> {
         dir.display(),
         t0.elapsed().as_secs_f64()
     );
-    Ok(SocBuild { stage_bin, stage_elf: fw.boot_elf, dir, layout: layout_path })
+    Ok(SocBuild { stage_bin, dir, layout: layout_path })
 }
 
 /// Runs the SoC scenarios (`hil-tests/tests/soc_rig.rs`), all or those matching `filter`.
@@ -242,4 +240,34 @@ pub fn rig(filter: Option<&str>) -> Result<()> {
         .env("SAFESLOT_SOC_IMAGES", &b.dir)
         .env("SAFESLOT_SOC_LAYOUT", &b.layout))
     .context("virtual SoC scenarios failed")
+}
+
+/// `cargo xtask demo --board qemu-virt-aarch64`: builds everything and tells the story of
+/// `safeslot_hil::soc::story` on fresh flash files, then shows the last boot's serial log.
+pub fn demo() -> Result<()> {
+    use safeslot_hil::soc::{self, SocImages, SocRig};
+    crate::env::ensure_qemu()?;
+    let b = build_all()?;
+    let (_, layout) = build::board_layout(BOARD)?;
+    let read = |n: &str| std::fs::read(b.dir.join(n)).with_context(|| n.to_owned());
+    let images = SocImages {
+        a_v1: read("a-v1.img")?,
+        b_v2: read("b-v2.img")?,
+        b_v2_unconfirmed: read("b-v2-unconfirmed.img")?,
+        b_v2_tampered: read("b-v2-tampered.img")?,
+    };
+    let rig = SocRig::new(&layout, &std::fs::read(&b.stage_bin)?, &b.dir.join("demo"))?;
+    println!(
+        "\nThe virtual SoC: qemu-system-aarch64 -M virt -cpu cortex-a53, the safeslot stage at offset 0 of \
+         pflash0, the record and two Linux slots in pflash1; each line is one cold boot of a fresh QEMU \
+         process (Debian's arm64 kernel, busybox init, safeslotctl over /dev/mtd1):\n"
+    );
+    let n = soc::story(&rig, &images)?;
+    println!("\nAll {n} boots behaved as told. Flash files kept in {}.", b.dir.join("demo").display());
+    let last = rig.power_on(&[])?;
+    println!("\nOne more boot, its serial log without the kernel's own lines:\n");
+    for l in last.log.lines().filter(|l| !l.starts_with('[')) {
+        println!("    {l}");
+    }
+    Ok(())
 }
