@@ -190,3 +190,26 @@ fn soc_no_valid_image_is_recovery() {
         assert!(b.init_lines().is_empty());
     });
 }
+
+#[test]
+fn soc_record_recreated_over_mtd() {
+    // `safeslotctl init --force` in Linux erases the record blocks through MTD (MEMERASE on
+    // the kernel's CFI driver) and writes a fresh record: the host decodes it from pflash1,
+    // the old journal is gone, and the next boot is A on its factory trial again.
+    scenario("init", |s, rig| {
+        fresh_boot(s, rig);
+        let before = rig.record().unwrap().unwrap();
+        assert!(before.slot(SlotId::A).unwrap().confirmed);
+        let b = boot(rig, &["init-force"]);
+        assert!(b.init_said("init done"), "{}", b.log);
+        let r = rig.record().unwrap().unwrap();
+        assert!(!r.slot(SlotId::A).unwrap().confirmed, "the fresh record has A unconfirmed");
+        let flash = rig.flash().unwrap();
+        // Everything after the fresh record's first entry in the record area is erased:
+        // the old entries (A confirmed, seq 2) were wiped, not superseded.
+        let used = flash[..0x8_0000].iter().rposition(|&b| b != 0xFF).unwrap();
+        assert!(used < 4096, "record area still holds {used} bytes of old entries");
+        let b = boot(rig, &[]);
+        assert_eq!((b.stage("slot").as_deref(), b.stage("kind").as_deref()), (Some("a"), Some("trial")));
+    });
+}
