@@ -206,14 +206,14 @@ impl NorFlash for Cfi {
         // Check every word first, so a refused request changes nothing.
         for (i, w) in bytes.chunks_exact(4).enumerate() {
             let at = offset.saturating_add((i as u32).saturating_mul(4));
-            let new = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            let new = u32::from_le_bytes(w.try_into().unwrap_or([0xFF; 4]));
             if new & !self.read_word(at) != 0 {
                 return Err(CfiError::WouldSetBits { offset: at });
             }
         }
         for (i, w) in bytes.chunks_exact(4).enumerate() {
             let at = offset.saturating_add((i as u32).saturating_mul(4));
-            let new = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            let new = u32::from_le_bytes(w.try_into().unwrap_or([0xFF; 4]));
             if new == u32::MAX {
                 continue; // programming all-ones changes nothing on NOR
             }
