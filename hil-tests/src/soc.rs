@@ -53,6 +53,13 @@ impl SocBoot {
         self.stage_boot()?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The stage's own time from its start to the jump, in ms (its `safeslot: timing` line:
+    /// slot copies, boot sequence with verification, kernel inflate and device-tree patch).
+    pub fn stage_ms(&self) -> Option<u64> {
+        let line = self.log.lines().find_map(|l| l.trim_end().strip_prefix("safeslot: timing "))?;
+        line.split_whitespace().find_map(|kv| kv.strip_prefix("total=")?.strip_suffix("ms")?.parse().ok())
+    }
+
     /// The reason of the stage's `safeslot: recovery reason=...` line.
     pub fn recovery(&self) -> Option<String> {
         self.log.lines().find_map(|l| l.trim_end().strip_prefix("safeslot: recovery reason=").map(str::to_owned))
@@ -235,13 +242,14 @@ fn step(
         None => "Linux did not report".into(),
     };
     println!(
-        "{:>2}. {what:<52} stage: slot {} {} v{} (fallback {}); {linux} [{:.1} s]",
+        "{:>2}. {what:<52} stage: slot {} {} v{} (fallback {}); {linux} [{:.1} s, stage {} ms]",
         *n,
         fields("slot"),
         fields("kind"),
         fields("version"),
         fields("fallback"),
-        b.wall.as_secs_f64()
+        b.wall.as_secs_f64(),
+        b.stage_ms().map_or_else(|| "-".to_owned(), |m| m.to_string())
     );
     if let Err(why) = expect(&b).and_then(|()| if b.linux_ran() { Ok(()) } else { Err("Linux did not run".into()) }) {
         return Err(RigError::Record(format!("step {n} ({what}): {why}\n{}", b.log)));

@@ -10,7 +10,7 @@
 //! kernel and initramfs, patches the device tree and jumps with the Linux arm64 boot
 //! protocol; [`uart`] is the serial log.
 //!
-//! Unsafe code lives only in [`start`] (the entry point), [`cfi`] and [`uart`] (register
+//! Unsafe code lives only in [`start`] (the entry point), [`cfi`], [`timer`] and [`uart`] (register
 //! and flash-window accesses) and [`ram`]/[`handoff`] (RAM regions from the layout, the
 //! jump); everything else is safe.
 #![no_std]
@@ -34,6 +34,8 @@ pub mod ram;
 pub mod shadow;
 #[allow(unsafe_code)]
 pub mod start;
+#[allow(unsafe_code)]
+pub mod timer;
 #[allow(unsafe_code)]
 pub mod uart;
 

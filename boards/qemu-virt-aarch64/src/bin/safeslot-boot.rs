@@ -10,6 +10,7 @@ use safeslot_board_qemu_virt_aarch64::cfi::Cfi;
 use safeslot_board_qemu_virt_aarch64::layout::SLOT_NAMES;
 use safeslot_board_qemu_virt_aarch64::ram::Region;
 use safeslot_board_qemu_virt_aarch64::shadow::Shadow;
+use safeslot_board_qemu_virt_aarch64::timer::now_us;
 use safeslot_board_qemu_virt_aarch64::uart::Uart;
 use safeslot_board_qemu_virt_aarch64::{config, handoff, keys};
 use safeslot_boot::{boot, BootConfig, Outcome};
@@ -32,10 +33,14 @@ pub extern "C" fn safeslot_main() -> ! {
         let _ = writeln!(u, "safeslot: recovery reason=internal");
         handoff::power_off()
     };
+    let t0 = now_us();
     let mut flash = Shadow::new(Cfi::new(), [sa, sb]);
+    let t1 = now_us();
     let slots = config::slots();
     let cfg = BootConfig { journal: config::JOURNAL, slots: &slots, keys: &keys::PUBLIC_KEYS, fresh: config::FRESH };
-    match boot(&mut flash, &cfg, Inputs { recovery: false }, || {}) {
+    let outcome = boot(&mut flash, &cfg, Inputs { recovery: false }, || {});
+    let t2 = now_us();
+    match outcome {
         Outcome::Launch(l) => {
             let h = l.handoff;
             let name = SLOT_NAMES.get(h.slot.index()).copied().unwrap_or("?");
@@ -62,10 +67,20 @@ pub extern "C" fn safeslot_main() -> ! {
                     handoff::power_off()
                 }
             };
+            let t3 = now_us();
             let _ = writeln!(
                 u,
                 "safeslot: linux kernel={:#x} ({} bytes inflated) initrd={} bytes dtb={:#x}",
                 placed.kernel, placed.kernel_len, placed.initrd_len, placed.dtb
+            );
+            let ms = |a: u64, b: u64| b.saturating_sub(a) / 1000;
+            let _ = writeln!(
+                u,
+                "safeslot: timing copy={}ms boot={}ms place={}ms total={}ms",
+                ms(t0, t1),
+                ms(t1, t2),
+                ms(t2, t3),
+                ms(t0, t3)
             );
             // Fault-injection hardening: the proof is checked again right before the jump.
             if !l.holds() {
