@@ -27,5 +27,6 @@
 pub mod fih;
 pub mod linux;
 pub mod sequence;
+pub mod shadow;
 
 pub use sequence::{boot, BootConfig, Launch, Outcome};

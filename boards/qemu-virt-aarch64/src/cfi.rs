@@ -56,8 +56,6 @@ pub enum CfiError {
     },
     /// The chip never reported ready.
     Timeout,
-    /// A write or erase of a slot, which the stage never does (see [`crate::shadow`]).
-    Refused,
 }
 
 impl NorFlashError for CfiError {

@@ -85,7 +85,7 @@ pub fn place(image: &[u8], slot: &str, kind: &str, handoff: &[u8]) -> Result<Pla
 ///
 /// The caller guarantees that:
 /// 1. `p` comes from [`place`] for an image whose signature and SHA-256 verified over the
-///    very RAM bytes `place` copied from (the stage's [`crate::shadow`] copies);
+///    very RAM bytes `place` copied from (the `safeslot_boot::shadow::Shadow` copies);
 /// 2. nothing has written the kernel, initramfs or device-tree regions since;
 /// 3. nothing of the stage (stack, statics) is needed afterwards.
 pub unsafe fn jump(p: Placed) -> ! {

@@ -3,9 +3,9 @@
 //!
 //! The CPU starts at offset 0 of pflash0 at EL1 with the MMU off; [`start`] enables
 //! FP/SIMD, sets up the stack and `.data`/`.bss` and calls the stage's `main`. The stage
-//! copies each slot into RAM ([`ram`]) and runs the shared boot sequence over [`shadow`],
-//! a flash view whose slot reads come from those copies, so the bytes verified are the
-//! bytes then booted. [`cfi`] drives pflash1 (the record and the slots) with the Intel
+//! copies each slot into RAM ([`ram`]) and runs the shared boot sequence over
+//! `safeslot_boot::shadow::Shadow`, a flash view whose slot reads come from those copies,
+//! so the bytes verified are the bytes then booted. [`cfi`] drives pflash1 (the record and the slots) with the Intel
 //! command set and enforces the NOR rules QEMU's model does not. [`handoff`] places the
 //! kernel and initramfs, patches the device tree and jumps with the Linux arm64 boot
 //! protocol; [`uart`] is the serial log.
@@ -31,7 +31,6 @@ pub mod keys;
 pub mod layout;
 #[allow(unsafe_code)]
 pub mod ram;
-pub mod shadow;
 #[allow(unsafe_code)]
 pub mod start;
 #[allow(unsafe_code)]

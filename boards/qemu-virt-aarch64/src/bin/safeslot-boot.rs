@@ -7,12 +7,13 @@
 use core::fmt::Write as _;
 
 use safeslot_board_qemu_virt_aarch64::cfi::Cfi;
+use safeslot_board_qemu_virt_aarch64::layout::SLOT_COUNT;
 use safeslot_board_qemu_virt_aarch64::layout::SLOT_NAMES;
 use safeslot_board_qemu_virt_aarch64::ram::Region;
-use safeslot_board_qemu_virt_aarch64::shadow::Shadow;
 use safeslot_board_qemu_virt_aarch64::timer::now_us;
 use safeslot_board_qemu_virt_aarch64::uart::Uart;
 use safeslot_board_qemu_virt_aarch64::{config, handoff, keys};
+use safeslot_boot::shadow::Shadow;
 use safeslot_boot::{boot, BootConfig, Outcome};
 use safeslot_shared::policy::Inputs;
 
@@ -33,10 +34,10 @@ pub extern "C" fn safeslot_main() -> ! {
         let _ = writeln!(u, "safeslot: recovery reason=internal");
         handoff::power_off()
     };
-    let t0 = now_us();
-    let mut flash = Shadow::new(Cfi::new(), [sa, sb]);
-    let t1 = now_us();
     let slots = config::slots();
+    let t0 = now_us();
+    let mut flash = Shadow::new(Cfi::new(), slots.get(..SLOT_COUNT).unwrap_or(&[]), [Some(sa), Some(sb), None, None]);
+    let t1 = now_us();
     let cfg = BootConfig { journal: config::JOURNAL, slots: &slots, keys: &keys::PUBLIC_KEYS, fresh: config::FRESH };
     let outcome = boot(&mut flash, &cfg, Inputs { recovery: false }, || {});
     let t2 = now_us();
