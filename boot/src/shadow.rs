@@ -49,12 +49,13 @@ struct Copy<'a> {
 
 impl Copy<'_> {
     fn holds(&self, offset: u32) -> bool {
-        offset >= self.region.offset && offset - self.region.offset < self.region.size
+        offset.checked_sub(self.region.offset).is_some_and(|d| d < self.region.size)
     }
 
     fn overlaps(&self, offset: u32, len: u32) -> bool {
-        let (s, e) = (u64::from(offset), u64::from(offset) + u64::from(len));
-        let (rs, re) = (u64::from(self.region.offset), u64::from(self.region.offset) + u64::from(self.region.size));
+        let (s, e) = (u64::from(offset), u64::from(offset).saturating_add(u64::from(len)));
+        let rs = u64::from(self.region.offset);
+        let re = rs.saturating_add(u64::from(self.region.size));
         s < re && e > rs
     }
 }

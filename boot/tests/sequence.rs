@@ -324,7 +324,6 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
     // The record went to the flash; slots cannot be written through the view.
     assert_eq!(shadow.write(0x2000, &[0; 8]), Err(ShadowError::Refused));
     assert_eq!(shadow.erase(0x9000, 0xB000), Err(ShadowError::Refused));
-    drop(shadow);
     assert_eq!(rig.record().slot(SlotId::A).unwrap().tries, Tries::new(2).unwrap());
 
     // Conversely, a slot tampered *before* the copy is rejected, verified over RAM.
