@@ -253,6 +253,8 @@ pub fn ensure() -> Result<SocAssets> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&staging, &dir)?;
     std::fs::remove_dir_all(&work)?;
+    // The .debs (238 MB) are not needed once built; a refresh downloads what it needs.
+    let _ = std::fs::remove_dir_all(&debs);
     eprintln!("xtask: soc assets: ready in {:.1} s ({})", t0.elapsed().as_secs_f64(), dir.display());
     complete(&dir)?.context("assets incomplete right after building them")
 }
