@@ -17,6 +17,9 @@ use safeslot_boot::shadow::Shadow;
 use safeslot_boot::{boot, BootConfig, Outcome};
 use safeslot_shared::policy::Inputs;
 
+// The staging regions below are taken for exactly two slots.
+const _: () = assert!(SLOT_COUNT == 2, "this stage copies two slots");
+
 /// Called by `_start` (see the library's `start` module) with a stack, `.data` and `.bss`.
 // `no_mangle` counts as unsafe: the symbol must be unique. It is: `_start` is its only
 // caller and nothing else in the stage defines `safeslot_main`.
