@@ -10,7 +10,8 @@
 //! kernel and initramfs, patches the device tree and jumps with the Linux arm64 boot
 //! protocol; [`uart`] is the serial log.
 //!
-//! Unsafe code lives only in [`start`] (the entry point), [`cfi`], [`timer`] and [`uart`] (register
+//! Unsafe code lives only in [`start`] (the entry point), [`stack`] (painting the free stack
+//! to measure its peak), [`cfi`], [`timer`] and [`uart`] (register
 //! and flash-window accesses) and [`ram`]/[`handoff`] (RAM regions from the layout, the
 //! jump); everything else is safe.
 #![no_std]
@@ -31,6 +32,8 @@ pub mod keys;
 pub mod layout;
 #[allow(unsafe_code)]
 pub mod ram;
+#[allow(unsafe_code)]
+pub mod stack;
 #[allow(unsafe_code)]
 pub mod start;
 #[allow(unsafe_code)]

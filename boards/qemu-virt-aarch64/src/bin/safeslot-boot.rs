@@ -12,7 +12,7 @@ use safeslot_board_qemu_virt_aarch64::layout::SLOT_NAMES;
 use safeslot_board_qemu_virt_aarch64::ram::Region;
 use safeslot_board_qemu_virt_aarch64::timer::now_us;
 use safeslot_board_qemu_virt_aarch64::uart::Uart;
-use safeslot_board_qemu_virt_aarch64::{config, handoff, keys};
+use safeslot_board_qemu_virt_aarch64::{config, handoff, keys, stack};
 use safeslot_boot::shadow::Shadow;
 use safeslot_boot::{boot, BootConfig, Outcome};
 use safeslot_shared::policy::Inputs;
@@ -38,6 +38,7 @@ pub extern "C" fn safeslot_main() -> ! {
         handoff::power_off()
     };
     let slots = config::slots();
+    stack::paint();
     let t0 = now_us();
     let mut flash = Shadow::new(Cfi::new(), slots.get(..SLOT_COUNT).unwrap_or(&[]), [Some(sa), Some(sb), None, None]);
     let t1 = now_us();
@@ -86,6 +87,7 @@ pub extern "C" fn safeslot_main() -> ! {
                 ms(t2, t3),
                 ms(t0, t3)
             );
+            let _ = writeln!(u, "safeslot: stack peak={}", stack::peak());
             // Fault-injection hardening: the proof is checked again right before the jump.
             if !l.holds() {
                 let _ = writeln!(u, "safeslot: recovery reason=fault");
