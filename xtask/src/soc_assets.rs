@@ -259,15 +259,16 @@ pub fn ensure() -> Result<SocAssets> {
     complete(&dir)?.context("assets incomplete right after building them")
 }
 
-/// The newest complete asset directory in the cache, if any.
+/// The most recently built asset directory in the cache, if it is complete. (Names do not
+/// sort by version: `6.1.0-9` > `6.1.0-10`; the build time of `VERSION`, written last, does.)
 fn cached(root: &Path) -> Result<Option<SocAssets>> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)?
+    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("VERSION").is_file())
+        .filter_map(|p| Some((std::fs::metadata(p.join("VERSION")).ok()?.modified().ok()?, p)))
         .collect();
     dirs.sort();
     match dirs.last() {
-        Some(d) => complete(d),
+        Some((_, d)) => complete(d),
         None => Ok(None),
     }
 }
@@ -349,4 +350,50 @@ pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(data)?;
     Ok(e.finish()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake(dir: &Path, release: &str, skip: Option<&str>) {
+        std::fs::create_dir_all(dir.join("modules")).unwrap();
+        for f in ["Image", "Image.gz", "busybox"] {
+            std::fs::write(dir.join(f), b"x").unwrap();
+        }
+        for m in MODULE_ORDER.iter().filter(|m| Some(**m) != skip) {
+            std::fs::write(dir.join("modules").join(format!("{m}.ko")), b"x").unwrap();
+        }
+        std::fs::write(dir.join("VERSION"), format!("{release}\n6.1.1-1\n")).unwrap();
+    }
+
+    #[test]
+    fn only_a_complete_cache_is_used_and_the_newest_wins() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(cached(root.path()).unwrap().is_none());
+        fake(&root.path().join("6.1.0-9-arm64_6.1.1-1"), "6.1.0-9-arm64", None);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fake(&root.path().join("6.1.0-11-arm64_6.1.2-1"), "6.1.0-11-arm64", Some("physmap"));
+        // The newer one lacks a module: it is incomplete, and `cached` does not fall back
+        // silently to an older kernel's modules for it.
+        assert!(complete(&root.path().join("6.1.0-11-arm64_6.1.2-1")).unwrap().is_none());
+        assert!(cached(root.path()).unwrap().is_none());
+        fake(&root.path().join("6.1.0-11-arm64_6.1.2-1"), "6.1.0-11-arm64", None);
+        // `6.1.0-9` sorts after `6.1.0-11` by name; the one built last wins.
+        let a = cached(root.path()).unwrap().unwrap();
+        assert_eq!(a.kernel_release, "6.1.0-11-arm64");
+        assert_eq!(a.modules.len(), MODULE_ORDER.len());
+        assert!(a.modules[MODULE_ORDER.len() - 1].ends_with("modules/physmap.ko"));
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let gz = gzip(&data).unwrap();
+        assert!(gz.len() < data.len() / 10);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+    }
 }
