@@ -188,6 +188,19 @@ impl SocRig {
         Ok(SocBoot { log, timed_out: out.timed_out, wall: t0.elapsed() })
     }
 
+    /// A boot whose power is cut after `after` of wall time (QEMU killed): every flash
+    /// write the stage or Linux made before is in pflash1, nothing after it.
+    ///
+    /// # Errors
+    /// QEMU is missing or cannot be run.
+    pub fn power_on_cut(&self, actions: &[&str], after: Duration) -> Result<SocBoot, RigError> {
+        let qemu = qemu_aarch64().map_err(QemuError::Missing)?;
+        let t0 = Instant::now();
+        let out = qemu::run_bounded(self.command(&qemu, actions), after)?;
+        let log = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        Ok(SocBoot { log, timed_out: out.timed_out, wall: t0.elapsed() })
+    }
+
     /// The record in pflash1, decoded through the shared journal code.
     ///
     /// # Errors
