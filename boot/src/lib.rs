@@ -25,6 +25,8 @@
 )]
 
 pub mod fih;
+pub mod linux;
 pub mod sequence;
+pub mod shadow;
 
 pub use sequence::{boot, BootConfig, Launch, Outcome};

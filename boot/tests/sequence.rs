@@ -295,3 +295,48 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
     }
     assert_eq!(rig.flash.bytes(), &before[..], "nothing was written");
 }
+
+/// Verify-in-RAM (`safeslot_boot::shadow`): the boot sequence runs over RAM copies, so
+/// what it verified is what the hand-off gets, whatever the flash holds afterwards.
+#[test]
+fn shadow_boots_the_verified_ram_copy_not_the_flash() {
+    use safeslot_boot::shadow::{Shadow, ShadowError};
+    let mut rig = Rig::new();
+    let a = Rig::image(SlotId::A, 1, 0, &key(1));
+    rig.install(SlotId::A, &a);
+    let cfg_keys = rig.keys.clone();
+    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &cfg_keys, fresh: FreshPolicy::default() };
+    let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
+    let mut shadow = Shadow::new(&mut rig.flash, &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);
+    // After the copy, the flash changes under the stage: a tampered image in slot A.
+    {
+        let mut evil = a.clone();
+        evil[HDR as usize + 100] ^= 0xFF;
+        let f = shadow_flash(&mut shadow);
+        f.bytes_mut()[0x2000..0x2000 + evil.len()].copy_from_slice(&evil);
+    }
+    let Outcome::Launch(l) = boot(&mut shadow, &cfg, Inputs::default(), || {}) else { panic!("A must boot") };
+    assert!(l.holds());
+    // The image handed out is the verified RAM copy: the original bytes, not the flash's.
+    let img = shadow.image(l.slot.index(), l.image_len).unwrap();
+    assert_eq!(img, &a[HDR as usize..HDR as usize + l.image_len as usize]);
+    assert!(shadow.image(l.slot.index(), l.image_len + 1).is_none(), "no byte past the copy");
+    // The record went to the flash; slots cannot be written through the view.
+    assert_eq!(shadow.write(0x2000, &[0; 8]), Err(ShadowError::Refused));
+    assert_eq!(shadow.erase(0x9000, 0xB000), Err(ShadowError::Refused));
+    assert_eq!(rig.record().slot(SlotId::A).unwrap().tries, Tries::new(2).unwrap());
+
+    // Conversely, a slot tampered *before* the copy is rejected, verified over RAM.
+    let mut rig = Rig::new();
+    let mut bad = a.clone();
+    bad[HDR as usize + 100] ^= 0xFF;
+    rig.install(SlotId::A, &bad);
+    let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
+    let mut shadow = Shadow::new(&mut rig.flash, &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);
+    assert!(matches!(boot(&mut shadow, &cfg, Inputs::default(), || {}), Outcome::Recovery(_)));
+}
+
+/// The flash under a `Shadow` (test only: the real stage never touches it after the copy).
+fn shadow_flash<'s, 'f>(s: &'s mut safeslot_boot::shadow::Shadow<'_, &'f mut SimFlash>) -> &'s mut &'f mut SimFlash {
+    s.flash_mut()
+}

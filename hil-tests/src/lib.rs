@@ -7,6 +7,7 @@
 //! * [`scenarios`]: the scenarios (updates, tampering, rollback, recovery), against `Rig`;
 //! * [`catalogue`]: the one list of them that every rig iterates;
 //! * [`probe`]: the probe-rs rig for real boards (probe-rs itself behind the `probe` feature).
+//! * [`soc`]: the virtual SoC rig (the aarch64 stage and Debian's arm64 Linux in QEMU `virt`).
 //! * [`powercut`]: power cuts at every flash store of the real firmware, and the soak.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -18,4 +19,5 @@ pub mod qemu;
 pub mod qmp;
 pub mod rig;
 pub mod scenarios;
+pub mod soc;
 pub mod story;

@@ -168,6 +168,25 @@ impl Layout {
             "u32",
             &hex(self.bootloader_ram().size),
         );
+        item(
+            o,
+            "Whether the slots hold a Linux payload (`[linux]` present) rather than an XIP application.",
+            "LINUX_PAYLOAD",
+            "bool",
+            &self.linux().is_some().to_string(),
+        );
+        if let Some(l) = self.linux() {
+            for (name, doc, v) in [
+                ("LINUX_KERNEL", "Where the kernel `Image` goes, 2 MiB-aligned (`[linux] kernel`).", l.kernel),
+                ("LINUX_INITRD", "Where the initramfs goes (`[linux] initrd`).", l.initrd),
+                ("LINUX_DTB", "Where the patched device tree goes (`[linux] dtb`).", l.dtb),
+                ("LINUX_STAGING", "Where the slots are copied to be verified (`[linux] staging`).", l.staging),
+                ("LINUX_DTB_IN", "Where the firmware leaves the device tree (`[linux] dtb_in`).", l.dtb_in),
+            ] {
+                item(o, doc, name, "u32", &hex(v));
+            }
+            item(o, "The kernel console (`[linux] console`).", "LINUX_CONSOLE", "&str", &format!("{:?}", l.console));
+        }
         item(o, "Start of the applications' RAM (`[app] ram_base`).", "APP_RAM_BASE", "u32", &hex(self.app_ram().base));
         item(
             o,

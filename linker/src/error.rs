@@ -219,6 +219,16 @@ pub enum LayoutError {
         /// `bootloader.flash_size`.
         flash_size: u64,
     },
+    /// A `[linux]` address breaks a rule (order, alignment, inside app RAM).
+    #[error("[linux] {field} = {value:#x}: {rule}")]
+    Linux {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
     /// A slot name passed to a generator is not in the layout.
     #[error("no slot named {name:?} (the layout has {known})")]
     UnknownSlot {

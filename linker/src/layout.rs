@@ -120,6 +120,28 @@ impl Slot {
     }
 }
 
+/// `[linux]`: the slots hold a Linux payload (kernel and initramfs, docs/SOC.md) that the
+/// boot stage copies to RAM, verifies there and hands off to with the Linux boot protocol.
+/// The RAM regions follow one another: the kernel runs from `kernel` up to `initrd`, the
+/// initramfs from `initrd` up to `dtb`, the patched device tree from `dtb` up to
+/// `staging`, and `staging` holds one RAM copy of each slot, in slot order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Linux {
+    /// Where the kernel `Image` is placed: 2 MiB-aligned, as the arm64 boot protocol asks.
+    pub kernel: u32,
+    /// Where the initramfs is placed.
+    pub initrd: u32,
+    /// Where the patched device tree is written (8-byte aligned).
+    pub dtb: u32,
+    /// Where the slots are copied before they are verified.
+    pub staging: u32,
+    /// Where the firmware before the stage (QEMU, a ROM) leaves the device tree.
+    pub dtb_in: u32,
+    /// The kernel's console device (`console=` in the bootargs).
+    pub console: String,
+}
+
 /// A validated `layout.toml`: the one source of truth for a board's memory map.
 ///
 /// Get one from [`Layout::load`] or [`Layout::parse`]; generate `memory.x`
@@ -137,6 +159,7 @@ pub struct Layout {
     pub(crate) flash: Flash,
     pub(crate) record: Region,
     pub(crate) slots: Vec<Slot>,
+    pub(crate) linux: Option<Linux>,
     /// `[keys] public` as written (relative to the layout file).
     pub(crate) public_key_entries: Vec<String>,
     /// The same, resolved against the layout file's directory.
@@ -234,6 +257,12 @@ impl Layout {
     #[must_use]
     pub fn slots(&self) -> &[Slot] {
         &self.slots
+    }
+
+    /// `[linux]`, when the slots hold a Linux payload rather than an XIP application.
+    #[must_use]
+    pub fn linux(&self) -> Option<&Linux> {
+        self.linux.as_ref()
     }
 
     /// The slot called `name`.

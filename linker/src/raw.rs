@@ -19,6 +19,9 @@ pub(crate) struct RawLayout {
     pub(crate) record: RawRegion,
     #[serde(default)]
     pub(crate) keys: Option<RawKeys>,
+    /// `[linux]`: present when the slots hold a Linux payload (see docs/SOC.md).
+    #[serde(default)]
+    pub(crate) linux: Option<RawLinux>,
     /// `[[slot]]` in the file; absent means zero slots, which validation rejects.
     #[serde(default)]
     pub(crate) slot: Vec<RawSlot>,
@@ -99,4 +102,16 @@ pub(crate) struct RawSlot {
     pub(crate) offset: u64,
     pub(crate) size: u64,
     pub(crate) header_size: u64,
+}
+
+/// `[linux]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLinux {
+    pub(crate) kernel: u64,
+    pub(crate) initrd: u64,
+    pub(crate) dtb: u64,
+    pub(crate) staging: u64,
+    pub(crate) dtb_in: u64,
+    pub(crate) console: String,
 }

@@ -23,6 +23,9 @@
 //! 8. `keys.public`, when present, is a non-empty list of non-empty paths.
 //! 9. `bootloader.boot2_size`, when present, is a non-zero multiple of 4 that leaves at
 //!    least 1 KiB of the bootloader partition for the boot stage.
+//! 10. `[linux]`, when present: `kernel < initrd < dtb < staging`, all inside app RAM,
+//!     with room at `staging` for a copy of every slot; `kernel` 2 MiB-aligned, `dtb` and
+//!     `dtb_in` 8-byte aligned; `console` non-empty.
 //!
 //! Rules 3–6 are shared with [`crate::AgentConfig`] (without the device-size
 //! checks, which the agent learns from the device).
@@ -31,8 +34,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::error::LayoutError;
-use crate::layout::{Board, Flash, Layout, MemRange, Region, Slot};
-use crate::raw::{RawLayout, RawRegion, RawSlot};
+use crate::layout::{Board, Flash, Layout, Linux, MemRange, Region, Slot};
+use crate::raw::{RawLayout, RawLinux, RawRegion, RawSlot};
 
 /// Smallest allowed erase sector.
 pub(crate) const MIN_ERASE_SIZE: u64 = 256;
@@ -107,6 +110,8 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
 
     // 9. Second-stage loader.
     let boot2_size = raw.bootloader.boot2_size.map(|v| check_boot2(v, bootloader_flash)).transpose()?;
+    // 10. Linux payload.
+    let linux = raw.linux.map(|l| check_linux(l, app_ram, &slots)).transpose()?;
 
     Ok(Layout {
         board,
@@ -118,9 +123,45 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         flash,
         record,
         slots,
+        linux,
         public_key_entries,
         public_keys,
     })
+}
+
+fn check_linux(raw: RawLinux, app_ram: MemRange, slots: &[Slot]) -> Result<Linux, LayoutError> {
+    let err = |field: &'static str, value: u64, rule: &'static str| LayoutError::Linux { field, value, rule };
+    let in_ram = |field: &'static str, value: u64| {
+        if value < u64::from(app_ram.base) || value >= app_ram.end() {
+            Err(err(field, value, "must lie inside app RAM ([app] ram_base/ram_size)"))
+        } else {
+            Ok(value as u32)
+        }
+    };
+    let kernel = in_ram("kernel", raw.kernel)?;
+    let initrd = in_ram("initrd", raw.initrd)?;
+    let dtb = in_ram("dtb", raw.dtb)?;
+    let staging = in_ram("staging", raw.staging)?;
+    let dtb_in = in_ram("dtb_in", raw.dtb_in)?;
+    if !raw.kernel.is_multiple_of(0x20_0000) {
+        return Err(err("kernel", raw.kernel, "must be 2 MiB-aligned (arm64 boot protocol)"));
+    }
+    for (field, v) in [("dtb", raw.dtb), ("dtb_in", raw.dtb_in)] {
+        if !v.is_multiple_of(8) {
+            return Err(err(field, v, "must be 8-byte aligned"));
+        }
+    }
+    if !(kernel < initrd && initrd < dtb && dtb < staging) {
+        return Err(err("initrd", raw.initrd, "the regions must follow in order: kernel < initrd < dtb < staging"));
+    }
+    let copies: u64 = slots.iter().map(|s| u64::from(s.size)).sum();
+    if raw.staging + copies > app_ram.end() {
+        return Err(err("staging", raw.staging, "app RAM has no room there for a copy of every slot"));
+    }
+    if raw.console.is_empty() || raw.console.contains(char::is_whitespace) {
+        return Err(err("console", 0, "must be a non-empty device name without spaces"));
+    }
+    Ok(Linux { kernel, initrd, dtb, staging, dtb_in, console: raw.console })
 }
 
 fn check_board(name: String, target: String, chip: Option<String>) -> Result<Board, LayoutError> {

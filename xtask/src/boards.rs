@@ -9,7 +9,9 @@
 //!   image) and its RAM (writable data), so it fits the partition, and that RAM leaves room
 //!   for the measured stack;
 //! * every loadable segment of each demo app lies in its slot's image area (after the
-//!   header) and the app RAM, and the app's image starts at the slot's image address;
+//!   header) and the app RAM, and the app's image starts at the slot's image address —
+//!   for a board whose slots hold XIP apps. A board with `[linux]` in its layout has no
+//!   demo apps: its slots hold a Linux payload, built and booted by `cargo xtask soc-rig`;
 //! * the boot stage's and each app's initial stack pointer lies in its RAM range, so (with
 //!   the hand-off area validated to be outside both ranges) no stack reaches the hand-off
 //!   block or the rig mailbox.
@@ -172,8 +174,11 @@ pub struct BoardReport {
     pub partition: u64,
     /// Bytes of second-stage loader (RP2040's boot2) included in the boot stage's flash.
     pub boot2: Option<u32>,
-    /// Each demo app: (slot, footprint, room in the slot's image area).
+    /// Each demo app: (slot, footprint, room in the slot's image area); empty for a board
+    /// whose slots hold Linux.
     pub apps: Vec<(String, Footprint, u64)>,
+    /// Whether the slots hold a Linux payload (`[linux]` in the layout).
+    pub linux: bool,
 }
 
 /// Builds `board` and checks it against its layout.
@@ -216,7 +221,9 @@ pub fn check(board: &str) -> Result<BoardReport> {
     // 3. Each app sits in its slot's image area and the app RAM.
     let ar = layout.app_ram();
     let mut apps = Vec::new();
-    for (slot, elf) in layout.slots().iter().zip(&fw.app_elfs) {
+    let linux = layout.linux().is_some();
+    let app_elfs = if linux { &[][..] } else { &fw.app_elfs[..] };
+    for (slot, elf) in layout.slots().iter().zip(app_elfs) {
         let image = Span::new(layout.slot_address(slot) + u64::from(slot.header_size), slot.image_size());
         let app_ram = Span::new(u64::from(ar.base), u64::from(ar.size));
         let fp = check_elf(elf, image, app_ram).with_context(|| format!("{board}: demo app for slot {}", slot.name))?;
@@ -237,6 +244,7 @@ pub fn check(board: &str) -> Result<BoardReport> {
         partition: u64::from(bf.size),
         boot2: layout.boot2_size(),
         apps,
+        linux,
     })
 }
 
@@ -251,14 +259,18 @@ pub fn check_all() -> Result<Vec<BoardReport>> {
     let mut out = Vec::new();
     for b in build::boards()? {
         let r = check(&b)?;
+        let apps = if r.linux {
+            "none (the slots hold Linux)".to_owned()
+        } else {
+            r.apps.iter().map(|(s, fp, _)| format!("{s}: {} B", fp.flash)).collect::<Vec<_>>().join(", ")
+        };
         println!(
-            "{}: boot stage {} B{} of a {} B partition, {} B RAM; apps {}; memory.x and layout.rs match layout.toml",
+            "{}: boot stage {} B{} of a {} B partition, {} B RAM; apps {apps}; memory.x and layout.rs match layout.toml",
             r.board,
             r.boot.flash,
             r.boot2.map_or_else(String::new, |b| format!(" (incl. {b} B boot2)")),
             r.partition,
             r.boot.ram,
-            r.apps.iter().map(|(s, fp, _)| format!("{s}: {} B", fp.flash)).collect::<Vec<_>>().join(", ")
         );
         out.push(r);
     }

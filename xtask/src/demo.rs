@@ -6,6 +6,16 @@ use safeslot_hil::story::{self, Images};
 
 use crate::build;
 
+/// `cargo xtask demo [--board B]`: the virtual board's story, or the virtual SoC's.
+pub fn command(args: &[String]) -> Result<()> {
+    match args {
+        [] => run(),
+        [flag, b] if flag == "--board" && b == build::BOARD => run(),
+        [flag, b] if flag == "--board" && b == crate::soc::BOARD => crate::soc::demo(),
+        _ => anyhow::bail!("usage: cargo xtask demo [--board {}|{}]", build::BOARD, crate::soc::BOARD),
+    }
+}
+
 /// Builds, signs and runs the demo story (see `safeslot_hil::story::demo`).
 pub fn run() -> Result<()> {
     let (flash, config) = story()?;

@@ -11,6 +11,8 @@ mod env;
 mod hil;
 mod man;
 mod size;
+mod soc;
+mod soc_assets;
 mod test;
 
 use anyhow::Result;
@@ -19,7 +21,9 @@ const HELP: &str = "\
 cargo xtask <command>
 
   demo    build everything, sign v1/v2 with a throw-away key and tell the A/B story on the
-          virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves
+          virtual board (QEMU mps2-an386); exits non-zero if any step misbehaves;
+          `demo --board qemu-virt-aarch64`: the same story on the virtual SoC, with the
+          aarch64 stage booting Debian's arm64 Linux and safeslotctl in Linux over MTD
   test    the whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
           builds, the bootloader size limit, the virtual-rig scenarios in QEMU, and the
           probe-rs rig (built and unit-tested; skips with success without a probe) and the
@@ -43,6 +47,10 @@ cargo xtask <command>
           from reset to hand-off (TCG plugin; confirmed and trial boots of 64 KiB, 256 KiB
           and 1 MiB images, split into phases) against the bare sha2/ed25519-compact floor;
           `bench` runs both
+  soc-assets  fetch (private apt, Debian bookworm arm64) and build the virtual SoC's kernel,
+          busybox and MTD modules into ~/.cache/safeslot/soc (once; then cached)
+  soc-build  build the virtual SoC's stage, agent, initramfs and signed Linux slot images
+  soc-rig    run the virtual SoC scenarios (qemu-system-aarch64 -M virt; `soc-rig FILTER`)
   man     render agent/man/safeslotctl.1 from safeslotctl's clap command line;
           `man --check` fails if the committed page differs
 ";
@@ -51,13 +59,17 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = args.first().map(String::as_str).unwrap_or("help");
     let result: Result<()> = match cmd {
-        "demo" => demo::run(),
+        "demo" => demo::command(args.get(1..).unwrap_or_default()),
         "test" => test::run(),
         "build" => build::command(args.get(1..).unwrap_or_default()),
         "hil" | "rig" => hil::command(args.get(1..).unwrap_or_default()),
         "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
         "bench" => bench::run(args.get(1..).unwrap_or_default()),
+        "soc-build" => soc::build_all().map(|_| ()),
+        "soc-rig" => soc::rig(args.get(1).map(String::as_str)),
+        "soc-assets" => soc_assets::ensure()
+            .map(|a| println!("{}: kernel {} ({})", a.dir.display(), a.kernel_release, a.kernel_version)),
         "man" => man::run(args.get(1..).unwrap_or_default()),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

@@ -136,8 +136,9 @@ pub fn run() -> Result<()> {
         );
     }
     for r in crate::boards::check_all_quiet()? {
+        let what = if r.linux { "serial log, gzip inflate, FDT patch, Linux hand-off" } else { "defmt logs" };
         println!(
-            "| {} boot stage (defmt logs{}) | {} | {} B ({:.1} KiB) | {} B | {} KiB | {:.0}% |",
+            "| {} boot stage ({what}{}) | {} | {} B ({:.1} KiB) | {} B | {} KiB | {:.1}% |",
             r.board,
             r.boot2.map_or_else(String::new, |b| format!(", incl. {b} B boot2")),
             r.target,

@@ -42,6 +42,11 @@ pub fn run_all() -> Result<()> {
     for ((kind, kib), c) in &m.boots {
         println!("{kind:?} boot, {kib} KiB image: {} instructions to hand-off (identical in 2 runs)", c.to_handoff);
     }
+    println!(
+        "== virtual SoC (qemu-system-aarch64 -M virt): the aarch64 stage boots Debian's arm64 Linux, \
+              safeslotctl confirms over MTD"
+    );
+    crate::soc::rig(None)?;
     println!("== demo story, then the Linux agent reads the record the real firmware wrote");
     let (flash, config) = crate::demo::story()?;
     let out = crate::demo::agent(&config, &flash).args(["status", "--json"]).output()?;

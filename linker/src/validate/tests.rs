@@ -492,3 +492,35 @@ fn boot2_region() {
     );
     assert_eq!(parse(&text).unwrap().boot2_size(), Some(0x7C00));
 }
+
+const LINUX: &str = "\n[linux]\nkernel = 0x2020_0000\ninitrd = 0x2040_0000\ndtb = 0x2050_0000\nstaging = 0x2060_0000\ndtb_in = 0x2001_0000\nconsole = \"ttyAMA0\"\n";
+
+#[test]
+fn linux_payload_is_optional_and_validated() {
+    assert!(parse(GOOD).unwrap().linux().is_none());
+    assert!(parse(GOOD).unwrap().rust_consts().contains("pub const LINUX_PAYLOAD: bool = false;"));
+    // App RAM big enough for the kernel, initramfs, device tree and a copy of both slots.
+    let big =
+        with("ram_size = 0x30000", "ram_size = 0x800_0000").replace("address = 0x203F_FF00", "address = 0x3000_0000");
+    let big = format!("{big}{LINUX}");
+    let l = parse(&big).unwrap();
+    let lx = l.linux().unwrap();
+    assert_eq!(
+        (lx.kernel, lx.initrd, lx.dtb, lx.staging, lx.dtb_in),
+        (0x2020_0000, 0x2040_0000, 0x2050_0000, 0x2060_0000, 0x2001_0000)
+    );
+    assert_eq!(lx.console, "ttyAMA0");
+    assert!(l.rust_consts().contains("pub const LINUX_KERNEL: u32 = 0x2020_0000;"));
+    assert!(l.rust_consts().contains("pub const LINUX_PAYLOAD: bool = true;"));
+    for (from, to, field) in [
+        ("kernel = 0x2020_0000", "kernel = 0x2021_0000", "kernel"),
+        ("dtb = 0x2050_0000", "dtb = 0x2050_0004", "dtb"),
+        ("initrd = 0x2040_0000", "initrd = 0x2010_0000", "initrd"),
+        ("staging = 0x2060_0000", "staging = 0x2800_0000", "staging"),
+        ("dtb_in = 0x2001_0000", "dtb_in = 0x1000_0000", "dtb_in"),
+        ("console = \"ttyAMA0\"", "console = \"tty AMA0\"", "console"),
+    ] {
+        let e = parse(&big.replace(from, to)).unwrap_err();
+        assert!(matches!(&e, LayoutError::Linux { field: f, .. } if *f == field), "{from} -> {to}: {e}");
+    }
+}

@@ -41,6 +41,8 @@ pub const BOOTLOADER_FLASH_SIZE: u32 = 0x1_0000;
 pub const BOOTLOADER_RAM_BASE: u32 = 0x2000_0000;
 /// Size of the boot stage's RAM in bytes (`[bootloader] ram_size`).
 pub const BOOTLOADER_RAM_SIZE: u32 = 0x1_0000;
+/// Whether the slots hold a Linux payload (`[linux]` present) rather than an XIP application.
+pub const LINUX_PAYLOAD: bool = false;
 /// Start of the applications' RAM (`[app] ram_base`).
 pub const APP_RAM_BASE: u32 = 0x2001_0000;
 /// Size of the applications' RAM in bytes (`[app] ram_size`).

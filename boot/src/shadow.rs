@@ -1,0 +1,164 @@
+//! Verify-in-RAM: a flash view whose slot reads come from RAM copies of the slots.
+//!
+//! A board that copies a slot into RAM before running it (an SoC stage loading Linux)
+//! must boot exactly the bytes it verified. [`Shadow::new`] copies each slot's header and
+//! image (as long as the not-yet-verified header claims, at most the slot and the RAM
+//! region) into its RAM region once; the boot sequence then runs over the `Shadow`, so the
+//! signature and SHA-256 are checked over the RAM bytes, and [`Shadow::image`] hands out
+//! those same bytes for the hand-off. Whatever the flash does after the copy (a second
+//! master, a glitch, an attacker swapping the part) cannot reach what boots.
+//!
+//! Record reads and writes go to the flash; writes and erases touching a slot are refused
+//! ([`ShadowError::Refused`]): the boot sequence never changes a slot.
+
+use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use safeslot_shared::header::{SlotHeader, HEADER_LEN};
+use safeslot_shared::verify::SlotRegion;
+
+/// Most slots a `Shadow` copies.
+pub const MAX_COPIES: usize = safeslot_shared::slot::MAX_SLOTS;
+
+/// An error of the shadowed flash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ShadowError<E> {
+    /// The underlying flash failed.
+    Flash(E),
+    /// A write or erase that touches a slot.
+    Refused,
+}
+
+impl<E: NorFlashError> NorFlashError for ShadowError<E> {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            ShadowError::Flash(e) => e.kind(),
+            ShadowError::Refused => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+/// One slot's RAM copy.
+#[derive(Debug)]
+struct Copy<'a> {
+    region: SlotRegion,
+    /// Bytes copied from the slot's start.
+    copied: u32,
+    ram: &'a mut [u8],
+}
+
+impl Copy<'_> {
+    fn holds(&self, offset: u32) -> bool {
+        offset.checked_sub(self.region.offset).is_some_and(|d| d < self.region.size)
+    }
+
+    fn overlaps(&self, offset: u32, len: u32) -> bool {
+        let (s, e) = (u64::from(offset), u64::from(offset).saturating_add(u64::from(len)));
+        let rs = u64::from(self.region.offset);
+        let re = rs.saturating_add(u64::from(self.region.size));
+        s < re && e > rs
+    }
+}
+
+/// The flash view; see the module docs.
+#[derive(Debug)]
+pub struct Shadow<'a, F> {
+    flash: F,
+    copies: [Option<Copy<'a>>; MAX_COPIES],
+}
+
+impl<'a, F: NorFlash> Shadow<'a, F> {
+    /// Copies each of `slots` into the RAM region of the same index in `ram` (a slot
+    /// without a region, or whose flash cannot be read, reads as erased).
+    pub fn new(mut flash: F, slots: &[SlotRegion], ram: [Option<&'a mut [u8]>; MAX_COPIES]) -> Self {
+        let mut copies: [Option<Copy<'a>>; MAX_COPIES] = [const { None }; MAX_COPIES];
+        for ((region, ram), c) in slots.iter().zip(ram).zip(copies.iter_mut()) {
+            let Some(ram) = ram else { continue };
+            let limit = region.size.min(u32::try_from(ram.len()).unwrap_or(u32::MAX));
+            let mut copied = 0;
+            if let Some(h) = ram.get_mut(..HEADER_LEN) {
+                if flash.read(region.offset, h).is_ok() {
+                    copied = HEADER_LEN as u32;
+                    // The claimed length decides how much to copy; verification of the
+                    // copy decides whether it is believed.
+                    let want = match SlotHeader::decode(h) {
+                        Ok(hdr) => region.header_size.saturating_add(hdr.image_len).min(limit),
+                        Err(_) => HEADER_LEN as u32,
+                    };
+                    if let Some(rest) = ram.get_mut(HEADER_LEN..want as usize) {
+                        if flash.read(region.offset.saturating_add(HEADER_LEN as u32), rest).is_ok() {
+                            copied = want.max(HEADER_LEN as u32);
+                        }
+                    }
+                }
+            }
+            *c = Some(Copy { region: *region, copied, ram });
+        }
+        Shadow { flash, copies }
+    }
+
+    /// The RAM copy of slot `index`'s image: `len` bytes after its header area. Call it with
+    /// a [`crate::Launch`]'s slot and `image_len`, whose verification read these bytes.
+    pub fn image(&self, index: usize, len: u32) -> Option<&[u8]> {
+        let c = self.copies.get(index)?.as_ref()?;
+        let start = c.region.header_size;
+        let end = start.checked_add(len)?;
+        if end > c.copied {
+            return None;
+        }
+        c.ram.get(start as usize..end as usize)
+    }
+
+    /// The underlying flash (for tests that change it after the copy; a stage has no use
+    /// for it: the copies are what it boots).
+    pub fn flash_mut(&mut self) -> &mut F {
+        &mut self.flash
+    }
+}
+
+impl<F: NorFlash> ErrorType for Shadow<'_, F> {
+    type Error = ShadowError<F::Error>;
+}
+
+impl<F: NorFlash> ReadNorFlash for Shadow<'_, F> {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        let Some(c) = self.copies.iter().flatten().find(|c| c.holds(offset)) else {
+            return self.flash.read(offset, bytes).map_err(ShadowError::Flash);
+        };
+        // Inside a slot: from its copy; bytes past what was copied (never part of a
+        // verified image) or past the slot read as erased.
+        bytes.fill(0xFF);
+        let start = offset.saturating_sub(c.region.offset) as usize;
+        let avail = (c.copied as usize).saturating_sub(start).min(bytes.len());
+        if let (Some(dst), Some(src)) = (bytes.get_mut(..avail), c.ram.get(start..start.saturating_add(avail))) {
+            dst.copy_from_slice(src);
+        }
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.flash.capacity()
+    }
+}
+
+impl<F: NorFlash> NorFlash for Shadow<'_, F> {
+    const WRITE_SIZE: usize = F::WRITE_SIZE;
+    const ERASE_SIZE: usize = F::ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        if self.copies.iter().flatten().any(|c| c.overlaps(from, to.saturating_sub(from))) {
+            return Err(ShadowError::Refused);
+        }
+        self.flash.erase(from, to).map_err(ShadowError::Flash)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        if self.copies.iter().flatten().any(|c| c.overlaps(offset, len)) {
+            return Err(ShadowError::Refused);
+        }
+        self.flash.write(offset, bytes).map_err(ShadowError::Flash)
+    }
+}
