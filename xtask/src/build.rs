@@ -111,7 +111,11 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
         Ok(to)
     };
     let boot_elf = keep("safeslot-boot".to_owned())?;
-    let app_elfs = layout.slot_names().iter().map(|s| keep(format!("demo-app-{s}"))).collect::<Result<Vec<_>>>()?;
+    // A board whose slots hold Linux (`[linux]` in its layout) has no demo apps.
+    let app_elfs = match layout.linux() {
+        Some(_) => Vec::new(),
+        None => layout.slot_names().iter().map(|s| keep(format!("demo-app-{s}"))).collect::<Result<Vec<_>>>()?,
+    };
     Ok(Firmware { boot_elf, app_elfs, key, layout: layout_path, work })
 }
 
