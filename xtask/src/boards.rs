@@ -95,8 +95,8 @@ fn check_elf(elf: &Path, flash: Span, ram: Span) -> Result<Footprint> {
     Ok(fp)
 }
 
-/// Checks that the initial stack pointer (cortex-m-rt's `_stack_start`, where the stack
-/// grows down from) lies inside `ram`: with the hand-off area outside that range (the
+/// Checks that the initial stack pointer (cortex-m-rt's `_stack_start`, or `__stack_top`
+/// of the aarch64 stage's own link.x: where the stack grows down from) lies inside `ram`: with the hand-off area outside that range (the
 /// layout validates it), neither stack nor statics can reach the hand-off block or the rig
 /// mailbox.
 fn check_stack_top(elf: &Path, ram: Span) -> Result<u64> {
@@ -105,9 +105,9 @@ fn check_stack_top(elf: &Path, ram: Span) -> Result<u64> {
     let file = object::File::parse(&*data)?;
     let top = file
         .symbols()
-        .find(|s| s.name() == Ok("_stack_start"))
+        .find(|s| matches!(s.name(), Ok("_stack_start" | "__stack_top")))
         .map(|s| s.address())
-        .with_context(|| format!("{}: no _stack_start symbol", elf.display()))?;
+        .with_context(|| format!("{}: no _stack_start (or __stack_top) symbol", elf.display()))?;
     ensure!(
         top > ram.start && top <= ram.end,
         "{}: the stack starts at {top:#x}, outside its RAM {ram}",
