@@ -95,6 +95,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs, mu
                         entry: v.header.entry,
                         image_len: v.header.image_len,
                         version: v.header.version,
+                        security_counter: v.header.security_counter,
                         proof: Proof::success(tag),
                         tag,
                     });
@@ -116,6 +117,8 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs, mu
                     last_fallback: plan.record.last_fallback,
                     version: v.version,
                     record_seq: sel.seq,
+                    recorded: sel.recorded,
+                    format: safeslot_shared::handoff::HANDOFF_FORMAT,
                 };
                 launch(&checked.get(), plan.slot, handoff)
             }
@@ -136,6 +139,7 @@ struct Checked1 {
     entry: u64,
     image_len: u32,
     version: safeslot_shared::Version,
+    security_counter: u32,
     proof: Proof,
     tag: u32,
 }
@@ -174,6 +178,12 @@ fn fallback_read_only<F: NorFlash>(
             return Outcome::Recovery(Reason::FlashError);
         }
     }
+    // The policy's anti-rollback rule holds here too: an image below the floor written
+    // into the last-known-good slot is refused, not booted "read-only".
+    match checked.get().get(lkg.index()).copied().flatten() {
+        Some(v) if v.security_counter >= record.rollback_floor => {}
+        _ => return Outcome::Recovery(Reason::Rollback),
+    }
     let seq = journal.seq();
     launch(&checked.get(), lkg, |v| Handoff {
         slot: lkg,
@@ -182,5 +192,7 @@ fn fallback_read_only<F: NorFlash>(
         last_fallback: Reason::FlashError,
         version: v.version,
         record_seq: seq,
+        recorded: false,
+        format: safeslot_shared::handoff::HANDOFF_FORMAT,
     })
 }

@@ -99,6 +99,14 @@ pub enum OpError {
     Unbootable(Reason),
     /// Tries must be 1..=15 when activating a slot.
     BadTries,
+    /// The running slot is not the one the record shows as booted (the boot stage could
+    /// not record this boot), so confirming it would confirm the wrong state.
+    NotRecordedAsBooted {
+        /// The slot that runs, as the boot stage handed it over.
+        running: crate::slot::SlotId,
+        /// The record's last-booted slot.
+        recorded: Option<crate::slot::SlotId>,
+    },
 }
 
 impl fmt::Display for OpError {
@@ -108,6 +116,14 @@ impl fmt::Display for OpError {
             OpError::NothingBooted => f.write_str("no slot has been booted yet"),
             OpError::Unbootable(r) => write!(f, "slot is unbootable ({r})"),
             OpError::BadTries => f.write_str("tries must be 1..=15"),
+            OpError::NotRecordedAsBooted { running, recorded } => {
+                write!(f, "slot {running} runs but the record shows ")?;
+                match recorded {
+                    Some(s) => write!(f, "slot {s} as last booted")?,
+                    None => f.write_str("no slot as booted")?,
+                }
+                f.write_str(" (the boot stage could not record this boot); not confirming")
+            }
         }
     }
 }

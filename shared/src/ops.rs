@@ -9,24 +9,34 @@ use crate::reason::Reason;
 use crate::record::{Event, HistoryEntry, Record};
 use crate::slot::{Priority, SlotId, Tries};
 
-/// Marks the slot that was last booted as good (confirmed): it becomes the
-/// last-known-good slot and the anti-rollback floor rises to its security counter.
+/// Marks `running`, the slot that is running now (as the boot stage handed it over: the
+/// hand-off block, or the kernel command line on Linux), as good (confirmed): it becomes
+/// the last-known-good slot and the anti-rollback floor rises to its security counter.
 /// The floor is raised only here, from a confirmed slot, never from a trial.
-pub fn mark_good(r: &mut Record) -> Result<(), OpError> {
-    let slot = r.last_booted.ok_or(OpError::NothingBooted)?;
-    let already_lkg = r.last_known_good == Some(slot);
-    let s = r.slot_mut(slot).ok_or(OpError::NoSuchSlot)?;
+///
+/// The record must agree that `running` was booted: when the boot stage could not record
+/// the boot (a failed flash write, then a read-only fallback), `last_booted` names another
+/// slot and confirming would confirm what the record *thinks* runs. A running slot that
+/// is already confirmed and last-known-good needs nothing and is accepted; anything else
+/// is refused with [`OpError::NotRecordedAsBooted`].
+pub fn mark_good(r: &mut Record, running: SlotId) -> Result<(), OpError> {
+    let already_lkg = r.last_known_good == Some(running);
+    let recorded = r.last_booted;
+    let s = r.slot_mut(running).ok_or(OpError::NoSuchSlot)?;
     if let Some(reason) = s.unbootable {
         return Err(OpError::Unbootable(reason));
     }
     if s.confirmed && already_lkg {
         return Ok(());
     }
+    if recorded != Some(running) {
+        return Err(OpError::NotRecordedAsBooted { running, recorded });
+    }
     s.confirmed = true;
     let (tries, sc) = (s.tries, s.security_counter);
-    r.last_known_good = Some(slot);
+    r.last_known_good = Some(running);
     r.rollback_floor = r.rollback_floor.max(sc);
-    r.push_history(HistoryEntry { slot: Some(slot), event: Event::Confirmed, reason: Reason::None, tries });
+    r.push_history(HistoryEntry { slot: Some(running), event: Event::Confirmed, reason: Reason::None, tries });
     Ok(())
 }
 
@@ -99,13 +109,13 @@ mod tests {
     fn mark_good_confirms_and_raises_floor_once() {
         let mut r = booted(SlotId::A);
         r.slot_mut(SlotId::A).unwrap().security_counter = 7;
-        mark_good(&mut r).unwrap();
+        mark_good(&mut r, SlotId::A).unwrap();
         let s = r.slot(SlotId::A).unwrap();
         assert!(s.confirmed);
         assert_eq!(r.last_known_good, Some(SlotId::A));
         assert_eq!(r.rollback_floor, 7);
         let before = r.clone();
-        mark_good(&mut r).unwrap();
+        mark_good(&mut r, SlotId::A).unwrap();
         assert_eq!(r, before, "a second mark-good changes nothing (so writes nothing)");
     }
 
@@ -114,23 +124,27 @@ mod tests {
         let mut r = booted(SlotId::A);
         r.rollback_floor = 9;
         r.slot_mut(SlotId::A).unwrap().security_counter = 3;
-        mark_good(&mut r).unwrap();
+        mark_good(&mut r, SlotId::A).unwrap();
         assert_eq!(r.rollback_floor, 9);
     }
 
     #[test]
     fn mark_good_needs_a_booted_bootable_slot() {
         let mut r = Record::fresh(2, Tries::DEFAULT);
-        assert_eq!(mark_good(&mut r), Err(OpError::NothingBooted));
+        assert_eq!(
+            mark_good(&mut r, SlotId::A),
+            Err(OpError::NotRecordedAsBooted { running: SlotId::A, recorded: None })
+        );
         let mut r = booted(SlotId::B);
         mark_bad(&mut r, SlotId::B).unwrap();
-        assert_eq!(mark_good(&mut r), Err(OpError::Unbootable(Reason::MarkedBad)));
+        assert_eq!(mark_good(&mut r, SlotId::B), Err(OpError::Unbootable(Reason::MarkedBad)));
+        assert_eq!(mark_good(&mut r, SlotId::C), Err(OpError::NoSuchSlot));
     }
 
     #[test]
     fn set_active_after_mark_bad_rearms() {
         let mut r = booted(SlotId::A);
-        mark_good(&mut r).unwrap();
+        mark_good(&mut r, SlotId::A).unwrap();
         mark_bad(&mut r, SlotId::B).unwrap();
         assert_eq!(r.primary(), Some(SlotId::A));
         set_active(&mut r, SlotId::B, Tries::new(3).unwrap()).unwrap();
@@ -148,9 +162,34 @@ mod tests {
     #[test]
     fn mark_bad_clears_last_known_good() {
         let mut r = booted(SlotId::A);
-        mark_good(&mut r).unwrap();
+        mark_good(&mut r, SlotId::A).unwrap();
         mark_bad(&mut r, SlotId::A).unwrap();
         assert_eq!(r.last_known_good, None);
         assert_eq!(r.primary(), None);
+    }
+
+    /// Issue #12, failure 1: A runs (booted read-only as last-known-good after B's trial
+    /// write failed), but the record still says B was last booted. Confirming "the last
+    /// booted slot" confirmed B, raised the floor to B's counter and made the crashing B
+    /// the last-known-good slot; confirming the running slot changes nothing.
+    #[test]
+    fn mark_good_confirms_the_running_slot_not_the_recorded_one() {
+        let mut r = booted(SlotId::A);
+        r.slot_mut(SlotId::A).unwrap().security_counter = 1;
+        mark_good(&mut r, SlotId::A).unwrap();
+        r.slot_mut(SlotId::B).unwrap().security_counter = 2;
+        set_active(&mut r, SlotId::B, Tries::new(3).unwrap()).unwrap();
+        r.last_booted = Some(SlotId::B); // B's trial boot, then B crashed
+        let before = r.clone();
+        mark_good(&mut r, SlotId::A).unwrap();
+        assert_eq!(r, before, "A is already confirmed and last-known-good: nothing to write");
+        assert!(!r.slot(SlotId::B).unwrap().confirmed);
+        assert_eq!((r.last_known_good, r.rollback_floor), (Some(SlotId::A), 1));
+        // A slot the record does not show as booted, and not confirmed: refused.
+        let mut r = booted(SlotId::B);
+        assert_eq!(
+            mark_good(&mut r, SlotId::A),
+            Err(OpError::NotRecordedAsBooted { running: SlotId::A, recorded: Some(SlotId::B) })
+        );
     }
 }

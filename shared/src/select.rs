@@ -11,10 +11,13 @@
 //!   decision is made on that fresh record in memory and written as the region's first
 //!   entry, so the first boot costs one erase and one program. A corrupt region is
 //!   remembered as [`Reason::RecordReset`] in `last_fallback` and in the history.
-//! * The decision's record is persisted only when it changed (a confirmed boot of the
-//!   same slot writes nothing). A trial boot is never handed off unless its tries
-//!   decrement is durable: if persisting fails, the error is returned and the caller must
-//!   not boot the trial slot.
+//! * The decision's record is persisted when it changed (a confirmed boot of the same
+//!   slot writes nothing) or when the journal's head is not solid (a write was cut during
+//!   its acknowledgement: the state read is made durable before anything relies on it).
+//!   A trial boot is never handed off unless its tries decrement is durable: if
+//!   persisting fails, the error is returned and the caller must not boot the trial slot.
+//!   A confirmed slot may still boot; [`Selection::recorded`] then says that the record
+//!   does not show this boot, and the boot stage passes that on in the hand-off block.
 
 use embedded_storage::nor_flash::NorFlash;
 
@@ -35,19 +38,40 @@ pub struct Selection {
     pub created: Option<Reason>,
     /// The journal's sequence number after this boot.
     pub seq: u32,
+    /// The record in flash shows this boot (`last_booted` is the booted slot). `false`
+    /// when the write failed and a confirmed slot boots anyway.
+    pub recorded: bool,
 }
 
-/// Parameters for a fresh record.
+/// What a blank or corrupt record region is replaced with: the board's slot count and
+/// the tries given to the factory image in slot A (never 0: a factory image with no
+/// tries would boot as a last resort forever and could never be confirmed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FreshPolicy {
-    /// Number of slots the board has (2..=4).
-    pub slots: u8,
-    /// Tries given to the factory image in slot A.
-    pub tries: Tries,
+    slots: u8,
+    tries: Tries,
 }
 
 impl FreshPolicy {
+    /// `slots` (2..=4) and `tries` (1..=15); `None` otherwise.
+    pub const fn new(slots: u8, tries: Tries) -> Option<FreshPolicy> {
+        if slots < 2 || slots as usize > crate::slot::MAX_SLOTS || tries.get() == 0 {
+            return None;
+        }
+        Some(FreshPolicy { slots, tries })
+    }
+
+    /// Number of slots.
+    pub const fn slots(&self) -> u8 {
+        self.slots
+    }
+
+    /// Tries of the factory image.
+    pub const fn tries(&self) -> Tries {
+        self.tries
+    }
+
     /// The record that replaces a blank region, or (`corrupt`) a region holding no valid
     /// record: then the reset is remembered in `last_fallback` and the history.
     pub fn record(&self, corrupt: bool) -> Record {
@@ -65,9 +89,23 @@ impl FreshPolicy {
     }
 }
 
+impl FreshPolicy {
+    /// Two slots, [`Tries::DEFAULT`] tries.
+    pub const DEFAULT: FreshPolicy = FreshPolicy { slots: 2, tries: Tries::DEFAULT };
+
+    /// `slots` slots with [`Tries::DEFAULT`] tries (for a layout's validated slot count;
+    /// [`FreshPolicy::DEFAULT`] if `slots` is out of range).
+    pub const fn for_slots(slots: u8) -> FreshPolicy {
+        match FreshPolicy::new(slots, Tries::DEFAULT) {
+            Some(p) => p,
+            None => FreshPolicy::DEFAULT,
+        }
+    }
+}
+
 impl Default for FreshPolicy {
     fn default() -> Self {
-        FreshPolicy { slots: 2, tries: Tries::DEFAULT }
+        FreshPolicy::DEFAULT
     }
 }
 
@@ -91,17 +129,33 @@ pub fn select<F: NorFlash>(
     };
     let persisted = if created.is_some() {
         journal.initialize(to_write)
-    } else if changed {
+    } else if changed || !journal.head_is_solid() {
         journal.append(to_write)
     } else {
         Ok(())
     };
-    match persisted {
-        Ok(()) => {}
+    let recorded = match persisted {
+        Ok(()) => true,
         // A confirmed slot may boot even if its bookkeeping could not be stored: it needs
         // no tries. A trial or last-resort boot must not happen without a durable record.
-        Err(_) if kind == Some(BootKind::Confirmed) && created.is_none() => {}
+        Err(_) if kind == Some(BootKind::Confirmed) && created.is_none() => false,
         Err(e) => return Err(e),
+    };
+    Ok(Selection { decision, created, seq: journal.seq(), recorded })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_policy_never_has_zero_tries() {
+        assert_eq!(FreshPolicy::new(2, Tries::ZERO), None);
+        assert_eq!(FreshPolicy::new(1, Tries::DEFAULT), None);
+        assert_eq!(FreshPolicy::new(5, Tries::DEFAULT), None);
+        let p = FreshPolicy::new(4, Tries::MAX).unwrap();
+        assert_eq!((p.slots(), p.tries()), (4, Tries::MAX));
+        assert_eq!(FreshPolicy::for_slots(9), FreshPolicy::DEFAULT);
+        assert_eq!(FreshPolicy::for_slots(3).slots(), 3);
     }
-    Ok(Selection { decision, created, seq: journal.seq() })
 }

@@ -45,6 +45,16 @@
 //!
 //! The seeded variants use a small deterministic PRNG (splitmix64), so a
 //! failing `(op index, CutKind)` pair reproduces exactly.
+//!
+//! # Weak cells and failing writes
+//!
+//! A cell a cut left half-programmed or half-erased is *weak*: every read returns
+//! a fresh pseudo-random value for it (real NOR: the cell sits near the sense
+//! threshold), until an erase completes over it or a program drives it to 0.
+//! [`CutKind::Weak`] leaves such cells. [`SimFlash::set_write_fault`] makes every
+//! program and erase fail ([`WriteFault::Error`]) or report success while
+//! changing nothing ([`WriteFault::Drop`], a silently dropped write) until it is
+//! cleared.
 
 extern crate std;
 
@@ -120,6 +130,8 @@ pub enum SimError {
     PowerLost,
     /// The [`SimConfig`] (or the initial contents) is invalid.
     BadConfig,
+    /// A write fault armed with [`SimFlash::set_write_fault`] refused the op.
+    Injected,
 }
 
 impl NorFlashError for SimError {
@@ -127,9 +139,11 @@ impl NorFlashError for SimError {
         match self {
             SimError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
             SimError::NotAligned => NorFlashErrorKind::NotAligned,
-            SimError::SetsBits | SimError::WriteTwice | SimError::PowerLost | SimError::BadConfig => {
-                NorFlashErrorKind::Other
-            }
+            SimError::SetsBits
+            | SimError::WriteTwice
+            | SimError::PowerLost
+            | SimError::BadConfig
+            | SimError::Injected => NorFlashErrorKind::Other,
         }
     }
 }
@@ -143,6 +157,7 @@ impl fmt::Display for SimError {
             SimError::WriteTwice => "write-word already programmed since its last erase",
             SimError::PowerLost => "power lost",
             SimError::BadConfig => "invalid simulated flash configuration",
+            SimError::Injected => "injected write failure",
         })
     }
 }
@@ -173,6 +188,20 @@ pub enum CutKind {
     /// range counts as programmed afterwards iff it does not read all `0xFF`.
     /// On a program it acts as [`CutKind::TornBits`] with the same seed.
     EraseMix(u64),
+    /// Program: of the op's 1→0 bit changes, a seeded third lands, a third
+    /// becomes *weak* (reads vary, see the module docs) and a third does not
+    /// happen; every write-word of the op counts as programmed. Erase: of the
+    /// range's 0 bits, a third is erased, a third becomes weak, a third stays.
+    Weak(u64),
+}
+
+/// A fault armed with [`SimFlash::set_write_fault`]: what every program and erase does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteFault {
+    /// Fails with [`SimError::Injected`]; nothing changes; not counted.
+    Error,
+    /// Returns `Ok` but changes nothing (a silently dropped write); counted and logged.
+    Drop,
 }
 
 /// A mutating operation accepted by the sim, as recorded in
@@ -221,6 +250,9 @@ pub struct Stats {
 /// 2: 1/2, 3: 3/4 of the bits); these three give 1/8, 1/2 and 3/4.
 pub const VARIANT_SEEDS: [u64; 3] = [0x5AFE_5107_0000_0010, 0x5AFE_5107_0000_0022, 0x5AFE_5107_0000_0033];
 
+/// Seed of the `Weak` variant listed by [`SimFlash::cut_variants`].
+pub const WEAK_SEED: u64 = 0x5AFE_5107_0000_0042;
+
 /// Salt mixed into the seed of the partial sector of an erase `TornPrefix`.
 const TORN_ERASE_SALT: u64 = 0xE4A5_E000_0000_0001;
 
@@ -238,6 +270,11 @@ pub struct SimFlash {
     data: Vec<u8>,
     /// One mark per write-word: programmed since its last erase.
     programmed: Vec<bool>,
+    /// Per byte, the bits that are weak (stored as 1 in `data`, read at random).
+    weak: Vec<u8>,
+    /// State of the read noise of weak bits.
+    noise: u64,
+    fault: Option<WriteFault>,
     stats: Stats,
     ops: u64,
     log: Vec<Op>,
@@ -268,7 +305,21 @@ impl SimFlash {
         data.resize(cfg.size, 0xFF);
         let mut programmed = Vec::new();
         programmed.resize(cfg.words(), false);
-        Ok(Self { cfg, data, programmed, stats: Stats::default(), ops: 0, log: Vec::new(), armed: None, dead: false })
+        let mut weak = Vec::new();
+        weak.resize(cfg.size, 0);
+        Ok(Self {
+            cfg,
+            data,
+            programmed,
+            weak,
+            noise: 0x5EED_0F_0E4C_E115,
+            fault: None,
+            stats: Stats::default(),
+            ops: 0,
+            log: Vec::new(),
+            armed: None,
+            dead: false,
+        })
     }
 
     /// A flash holding `bytes` (which must be exactly `cfg.size` long, else
@@ -336,6 +387,16 @@ impl SimFlash {
         self.armed = Some((op_index, kind));
     }
 
+    /// Makes every following program and erase fail or be dropped (`None` clears it).
+    pub fn set_write_fault(&mut self, fault: Option<WriteFault>) {
+        self.fault = fault;
+    }
+
+    /// Number of weak bits in the flash.
+    pub fn weak_bits(&self) -> u64 {
+        self.weak.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
     /// The armed cut, if any.
     pub fn armed(&self) -> Option<(u64, CutKind)> {
         self.armed
@@ -393,6 +454,7 @@ impl SimFlash {
                         v.extend(spread(1, last).into_iter().map(CutKind::TornPrefix));
                     }
                     v.extend(VARIANT_SEEDS.iter().map(|&s| CutKind::TornBits(s)));
+                    v.push(CutKind::Weak(WEAK_SEED));
                 }
             }
             Op::Erase { from, to } => {
@@ -403,6 +465,7 @@ impl SimFlash {
                     .unwrap_or(0);
                 if sectors > 0 {
                     v.extend(VARIANT_SEEDS.iter().map(|&s| CutKind::EraseMix(s)));
+                    v.push(CutKind::Weak(WEAK_SEED));
                 }
                 if let Some(last) = sectors.checked_sub(1).filter(|&l| l > 0) {
                     v.extend(spread(0, last).into_iter().map(CutKind::TornPrefix));
@@ -442,6 +505,9 @@ impl SimFlash {
         if self.dead {
             return Err(SimError::PowerLost);
         }
+        if self.fault == Some(WriteFault::Error) {
+            return Err(SimError::Injected);
+        }
         let ws = self.cfg.write_size;
         let (start, end) = self.check_range(offset, bytes.len())?;
         if start.checked_rem(ws) != Some(0) || bytes.len().checked_rem(ws) != Some(0) {
@@ -457,7 +523,9 @@ impl SimFlash {
             }
         }
         let old = self.data.get(start..end).ok_or(SimError::OutOfBounds)?;
-        if old.iter().zip(bytes).any(|(&o, &d)| d & !o != 0) {
+        let weak = self.weak.get(start..end).ok_or(SimError::OutOfBounds)?;
+        // A weak bit may read either way: programming a 1 over it is no error.
+        if old.iter().zip(weak).zip(bytes).any(|((&o, &w), &d)| d & !(o | w) != 0) {
             return Err(SimError::SetsBits);
         }
         let len = u32::try_from(bytes.len()).map_err(|_| SimError::OutOfBounds)?;
@@ -468,9 +536,26 @@ impl SimFlash {
         self.stats.words_programmed =
             self.stats.words_programmed.saturating_add(u64::try_from(words).unwrap_or(u64::MAX));
 
+        if self.fault == Some(WriteFault::Drop) && cut.is_none() {
+            return Ok(());
+        }
         match cut {
             None | Some(CutKind::After) => {
                 self.land_words(start, bytes, words);
+                self.mark(first_word, words, true);
+            }
+            Some(CutKind::Weak(seed)) => {
+                let mut rng = MaskRng::new(seed);
+                if let (Some(dst), Some(wk)) = (self.data.get_mut(start..end), self.weak.get_mut(start..end)) {
+                    for ((o, w), &d) in dst.iter_mut().zip(wk.iter_mut()).zip(bytes) {
+                        let clearing = *o & !d;
+                        let (a, b) = (rng.byte(), rng.byte());
+                        let lands = clearing & a & !b;
+                        let weakens = clearing & !a & b;
+                        *o &= !lands;
+                        *w = (*w & !lands) | weakens;
+                    }
+                }
                 self.mark(first_word, words, true);
             }
             Some(CutKind::Before) => {}
@@ -502,6 +587,9 @@ impl SimFlash {
         if self.dead {
             return Err(SimError::PowerLost);
         }
+        if self.fault == Some(WriteFault::Error) {
+            return Err(SimError::Injected);
+        }
         let es = self.cfg.erase_size;
         let len = to.checked_sub(from).ok_or(SimError::OutOfBounds)?;
         let len = usize::try_from(len).map_err(|_| SimError::OutOfBounds)?;
@@ -516,8 +604,26 @@ impl SimFlash {
         self.stats.sectors_erased =
             self.stats.sectors_erased.saturating_add(u64::try_from(sectors).unwrap_or(u64::MAX));
 
+        if self.fault == Some(WriteFault::Drop) && cut.is_none() {
+            return Ok(());
+        }
         match cut {
             None | Some(CutKind::After) => self.erase_bytes(start, end),
+            Some(CutKind::Weak(seed)) => {
+                let mut rng = MaskRng::new(seed);
+                if let (Some(dst), Some(wk)) = (self.data.get_mut(start..end), self.weak.get_mut(start..end)) {
+                    for (o, w) in dst.iter_mut().zip(wk.iter_mut()) {
+                        let setting = !*o;
+                        let (a, b) = (rng.byte(), rng.byte());
+                        *o |= setting & a & !b;
+                        // Weak bits are stored as 1.
+                        let weakens = setting & !a & b;
+                        *o |= weakens;
+                        *w |= weakens;
+                    }
+                }
+                self.remark_range(start, end);
+            }
             Some(CutKind::Before) => {}
             Some(CutKind::TornPrefix(n)) => {
                 let done = n.min(sectors);
@@ -549,6 +655,12 @@ impl SimFlash {
                 *o &= d;
             }
         }
+        // Programming a 0 drives a weak bit solid; a 1 leaves it weak.
+        if let (Some(wk), Some(src)) = (self.weak.get_mut(start..end), bytes.get(..n)) {
+            for (w, &d) in wk.iter_mut().zip(src) {
+                *w &= d;
+            }
+        }
     }
 
     /// Sets the programmed marks of `count` words from `first` to `value`.
@@ -563,6 +675,9 @@ impl SimFlash {
     fn erase_bytes(&mut self, start: usize, end: usize) {
         if let Some(dst) = self.data.get_mut(start..end) {
             dst.fill(0xFF);
+        }
+        if let Some(wk) = self.weak.get_mut(start..end) {
+            wk.fill(0);
         }
         let ws = self.cfg.write_size;
         if let (Some(first), Some(last)) = (start.checked_div(ws), end.checked_div(ws)) {
@@ -589,11 +704,13 @@ impl SimFlash {
         let Some(first) = start.checked_div(ws) else {
             return;
         };
-        let (Some(data), Some(marks)) = (self.data.get(start..end), self.programmed.get_mut(first..)) else {
+        let (Some(data), Some(weak), Some(marks)) =
+            (self.data.get(start..end), self.weak.get(start..end), self.programmed.get_mut(first..))
+        else {
             return;
         };
-        for (word, m) in data.chunks_exact(ws).zip(marks.iter_mut()) {
-            *m = word.iter().any(|&b| b != 0xFF);
+        for ((word, wk), m) in data.chunks_exact(ws).zip(weak.chunks_exact(ws)).zip(marks.iter_mut()) {
+            *m = word.iter().any(|&b| b != 0xFF) || wk.iter().any(|&b| b != 0);
         }
     }
 }
@@ -675,6 +792,14 @@ impl ReadNorFlash for SimFlash {
         let (start, end) = self.check_range(offset, bytes.len())?;
         let src = self.data.get(start..end).ok_or(SimError::OutOfBounds)?;
         bytes.copy_from_slice(src);
+        let weak = self.weak.get(start..end).ok_or(SimError::OutOfBounds)?;
+        if weak.iter().any(|&w| w != 0) {
+            let mut rng = MaskRng::new(self.noise);
+            for (b, &w) in bytes.iter_mut().zip(weak) {
+                *b = (*b & !w) | (rng.byte() & w);
+            }
+            self.noise = rng.next_u64();
+        }
         self.stats.reads = self.stats.reads.saturating_add(1);
         Ok(())
     }
@@ -1066,7 +1191,8 @@ mod tests {
     fn cut_variants_lists_the_documented_kinds() {
         let c = cfg(4, 16, false);
         let v = SimFlash::cut_variants(&Op::Program { offset: 0, len: 16 }, &c);
-        assert_eq!(v.len(), 2 + 4 + 3);
+        assert_eq!(v.len(), 2 + 4 + 3 + 1);
+        assert!(v.contains(&CutKind::Weak(WEAK_SEED)));
         assert_eq!(&v[..2], &[CutKind::Before, CutKind::After]);
         assert!((0..4).all(|n| v.contains(&CutKind::TornPrefix(n))));
         assert!(VARIANT_SEEDS.iter().all(|&s| v.contains(&CutKind::TornBits(s))));
@@ -1085,12 +1211,12 @@ mod tests {
         assert_eq!(v, vec![CutKind::Before, CutKind::After]);
 
         let v = SimFlash::cut_variants(&Op::Erase { from: 0, to: 16 }, &c);
-        assert_eq!(v.len(), 5);
+        assert_eq!(v.len(), 6);
         assert!(VARIANT_SEEDS.iter().all(|&s| v.contains(&CutKind::EraseMix(s))));
         let v = SimFlash::cut_variants(&Op::Erase { from: 0, to: 48 }, &c);
-        assert_eq!(&v[5..], &[CutKind::TornPrefix(0), CutKind::TornPrefix(1), CutKind::TornPrefix(2)]);
+        assert_eq!(&v[6..], &[CutKind::TornPrefix(0), CutKind::TornPrefix(1), CutKind::TornPrefix(2)]);
         let v = SimFlash::cut_variants(&Op::Erase { from: 0, to: 16 * 20 }, &c);
-        assert_eq!(v.len(), 5 + 6);
+        assert_eq!(v.len(), 6 + 6);
         assert!(v.contains(&CutKind::TornPrefix(0)) && v.contains(&CutKind::TornPrefix(19)));
 
         let mut s = SimFlash::new(c).unwrap();

@@ -27,7 +27,7 @@ const ITEMS: &[(&str, &str, &[&str])] = &[
     ),
     ("journal.rs", include_str!("journal.rs"), &["pub const X", "pub mod field", "const SEQ_ERASED"]),
     ("header.rs", include_str!("header.rs"), &["pub const X", "pub mod field"]),
-    ("handoff.rs", include_str!("handoff.rs"), &["pub const X", "pub fn encode"]),
+    ("handoff.rs", include_str!("handoff.rs"), &["pub const X", "pub mod field", "pub fn encode"]),
     ("reason.rs", include_str!("reason.rs"), &["pub enum Reason", "pub const fn from_u8"]),
     ("version.rs", include_str!("version.rs"), &["pub const LEN", "pub fn to_bytes"]),
 ];
@@ -105,7 +105,9 @@ fn extraction_finds_every_format_item() {
     }
     assert!(!record.contains("pub fn fresh"), "only format items are hashed");
     let handoff = extract(ITEMS[4].1, ITEMS[4].2);
-    assert!(handoff.contains("pub const HANDOFF_LEN") && handoff.contains("put(&mut b, 16,"));
+    assert!(handoff.contains("pub const HANDOFF_LEN") && handoff.contains("pub const SEQ: usize = 16;"));
+    let journal = extract(ITEMS[2].1, ITEMS[2].2);
+    assert!(journal.contains("pub const PREV: usize = 8;") && journal.contains("pub const MARK: u8"));
     let reason = extract(ITEMS[5].1, ITEMS[5].2);
     assert!(reason.contains("Internal = 16,") && reason.contains("16 => Reason::Internal,"));
     assert!(extract(ITEMS[0].1, ITEMS[0].2).contains("CRC_32_ISO_HDLC"));

@@ -22,9 +22,9 @@ use std::vec::Vec;
 use ed25519_compact::{KeyPair, Seed};
 use sha2::{Digest, Sha256};
 
-use crate::handoff::{Handoff, HANDOFF_LEN};
+use crate::handoff::{Handoff, HANDOFF_FORMAT, HANDOFF_LEN};
 use crate::header::{SlotHeader, HEADER_LEN};
-use crate::journal::{encode_entry, Found, Head, Journal, JournalConfig, Pos, ENTRY_LEN};
+use crate::journal::{decode_v1_entry, encode_entry, Found, Head, Journal, JournalConfig, Pos, ENTRY_LEN};
 use crate::ops;
 use crate::policy::{BootKind, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
@@ -73,11 +73,11 @@ fn record_history() -> Record {
         };
     };
     boot(&mut r, &images);
-    ops::mark_good(&mut r).unwrap();
+    ops::mark_good(&mut r, SlotId::A).unwrap();
     images[1] = valid(v(1, 1, 0, 7), 2);
     ops::set_active(&mut r, SlotId::B, Tries::new(2).unwrap()).unwrap();
     boot(&mut r, &images);
-    ops::mark_good(&mut r).unwrap();
+    ops::mark_good(&mut r, SlotId::B).unwrap();
     images[0] = valid(v(1, 2, 0, 0), 2);
     ops::set_active(&mut r, SlotId::A, Tries::new(1).unwrap()).unwrap();
     boot(&mut r, &images);
@@ -121,6 +121,96 @@ fn record_4slot() -> Record {
     r
 }
 
+/// Vectors of an earlier format, kept byte for byte and never regenerated: the current
+/// code must keep reading them (`docs/FORMAT.md`, "Version rule"). Their descriptions are
+/// kept as they were committed.
+const FROZEN: [(&str, &str); 4] = [
+    ("journal-w8.bin", r#"{
+      "file": "journal-w8.bin",
+      "kind": "journal",
+      "description": "2 x 512-byte region, write size 8: five entries (rotated into sector 1) and a torn sixth",
+      "geometry": {"offset": 0, "size": 1024, "write_size": 8, "erase_size": 512, "entry_size": 136, "entries_per_sector": 3},
+      "head": {"seq": 5, "sector": 1, "index": 1, "next_index": 3},
+      "torn": {"sector": 1, "index": 2, "bytes_landed": 64},
+      "record": {
+        "format": 1,
+        "slot_count": 2,
+        "last_booted": "b",
+        "last_known_good": "b",
+        "last_fallback": "none",
+        "rollback_floor": 1,
+        "slots": [
+          {"slot": "a", "priority": 14, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 15, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 2, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 2},
+          {"slot": "a", "event": "confirmed", "reason": "none", "tries": 2},
+          {"slot": "b", "event": "activated", "reason": "none", "tries": 3},
+          {"slot": "b", "event": "trial-boot", "reason": "none", "tries": 2},
+          {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2}
+        ]
+      }
+    }"#),
+    ("journal-w1.bin", r#"{
+      "file": "journal-w1.bin",
+      "kind": "journal",
+      "description": "2 x 512-byte region, write size 1: five entries (rotated into sector 1) and a torn sixth",
+      "geometry": {"offset": 0, "size": 1024, "write_size": 1, "erase_size": 512, "entry_size": 136, "entries_per_sector": 3},
+      "head": {"seq": 5, "sector": 1, "index": 1, "next_index": 3},
+      "torn": {"sector": 1, "index": 2, "bytes_landed": 68},
+      "record": {
+        "format": 1,
+        "slot_count": 2,
+        "last_booted": "b",
+        "last_known_good": "b",
+        "last_fallback": "none",
+        "rollback_floor": 1,
+        "slots": [
+          {"slot": "a", "priority": 14, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 15, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 2, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 2},
+          {"slot": "a", "event": "confirmed", "reason": "none", "tries": 2},
+          {"slot": "b", "event": "activated", "reason": "none", "tries": 3},
+          {"slot": "b", "event": "trial-boot", "reason": "none", "tries": 2},
+          {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2}
+        ]
+      }
+    }"#),
+    ("handoff-trial.bin", r#"{
+      "file": "handoff-trial.bin",
+      "kind": "handoff",
+      "length": 24,
+      "decoded": {"slot": "b", "kind": "trial", "tries_left": 2, "last_fallback": "none", "version": {"major": 2, "minor": 0, "revision": 1, "build": 0}, "record_seq": 4}
+    }"#),
+    ("handoff-last-resort.bin", r#"{
+      "file": "handoff-last-resort.bin",
+      "kind": "handoff",
+      "length": 24,
+      "decoded": {"slot": "a", "kind": "last-resort", "tries_left": 0, "last_fallback": "last-resort", "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}, "record_seq": 16909060}
+    }"#),
+];
+
+/// The record the format-1 journal vectors hold: factory boot, confirm, activate B, trial
+/// boot of B, confirm (the activation of A after it was torn).
+fn journal_v1_record() -> Record {
+    let images = [valid(v(1, 0, 0, 0), 1), valid(v(2, 0, 0, 0), 1)];
+    let boot = |r: &Record| match crate::policy::decide(r, Inputs::default(), |s| images[s.index()]) {
+        crate::policy::Decision::Boot(p) => p.record,
+        crate::policy::Decision::Recovery(n) => n.record,
+    };
+    let mut r = boot(&FreshPolicy::default().record(false));
+    ops::mark_good(&mut r, SlotId::A).unwrap();
+    ops::set_active(&mut r, SlotId::B, Tries::DEFAULT).unwrap();
+    let mut r = boot(&r);
+    ops::mark_good(&mut r, SlotId::B).unwrap();
+    r
+}
+
 struct JournalVector {
     cfg: JournalConfig,
     bytes: Vec<u8>,
@@ -130,12 +220,12 @@ struct JournalVector {
     torn: (Pos, usize),
 }
 
-/// A 2 x 512-byte region: factory boot, confirm, activate B, trial boot of B (rotates
-/// into sector 1), confirm; then an activation of A torn by a power cut.
+/// A 2 x 1024-byte region: factory boot, confirm, activate B, trial boot of B, confirm;
+/// then an activation of A torn by a power cut halfway through its body.
 fn journal_vector(write_size: u32) -> JournalVector {
-    let cfg = JournalConfig { offset: 0, size: 1024, write_size, erase_size: 512 };
+    let cfg = JournalConfig { offset: 0, size: 2048, write_size, erase_size: 1024 };
     let mut f =
-        SimFlash::new(SimConfig { size: 1024, write_size: write_size as usize, erase_size: 512, program_once: true })
+        SimFlash::new(SimConfig { size: 2048, write_size: write_size as usize, erase_size: 1024, program_once: true })
             .unwrap();
     let mut j = Journal::open(&mut f, cfg).unwrap();
     let images = [valid(v(1, 0, 0, 0), 1), valid(v(2, 0, 0, 0), 1)];
@@ -143,19 +233,19 @@ fn journal_vector(write_size: u32) -> JournalVector {
         select(j, Inputs::default(), FreshPolicy::default(), |_, s| images[s.index()]).unwrap();
     };
     boot(&mut j);
-    j.update(ops::mark_good).unwrap();
+    j.update(|r| ops::mark_good(r, SlotId::A)).unwrap();
     j.update(|r| ops::set_active(r, SlotId::B, Tries::DEFAULT)).unwrap();
     boot(&mut j);
-    j.update(ops::mark_good).unwrap();
+    j.update(|r| ops::mark_good(r, SlotId::B)).unwrap();
     let Found::Valid(head) = j.found() else { panic!("no head") };
     let record = j.record().unwrap().clone();
     let words = ((ENTRY_LEN as u32).div_ceil(write_size) / 2) as usize;
-    let at = j.flash_mut().mutating_ops();
+    // The claim of the head's position lands, then half of the next body.
+    let at = j.flash_mut().mutating_ops() + 1;
     j.flash_mut().arm_cut(at, CutKind::TornPrefix(words));
     assert!(j.update(|r| ops::set_active(r, SlotId::A, Tries::DEFAULT)).is_err());
     f.power_cycle();
     let torn = (Pos { sector: head.pos.sector, index: head.pos.index + 1 }, words * write_size as usize);
-    let head = Head { next_index: head.pos.index + 2, ..head };
     JournalVector { cfg, bytes: f.bytes().to_vec(), head, record, torn }
 }
 
@@ -199,6 +289,8 @@ fn handoff_trial() -> Handoff {
         last_fallback: Reason::None,
         version: v(2, 0, 1, 0),
         record_seq: 4,
+        recorded: true,
+        format: HANDOFF_FORMAT,
     }
 }
 
@@ -210,6 +302,22 @@ fn handoff_last_resort() -> Handoff {
         last_fallback: Reason::LastResort,
         version: v(1, 0, 0, 0),
         record_seq: 0x0102_0304,
+        recorded: true,
+        format: HANDOFF_FORMAT,
+    }
+}
+
+/// A confirmed boot whose record write failed: the record does not show it.
+fn handoff_not_recorded() -> Handoff {
+    Handoff {
+        slot: SlotId::A,
+        kind: BootKind::Confirmed,
+        tries_left: Tries::ZERO,
+        last_fallback: Reason::FlashError,
+        version: v(1, 0, 0, 0),
+        record_seq: 9,
+        recorded: false,
+        format: HANDOFF_FORMAT,
     }
 }
 
@@ -301,6 +409,7 @@ fn handoff_json(h: &Handoff) -> String {
         version_json(h.version),
         h.record_seq
     )
+    .replace("}}", &format!("}}, \"recorded\": {}, \"format\": {}}}", h.recorded, h.format))
 }
 
 // ---- the vector set -------------------------------------------------------------------
@@ -328,22 +437,28 @@ fn all() -> Vec<Vector> {
             ),
         });
     }
-    for (file, w) in [("journal-w8.bin", 8u32), ("journal-w1.bin", 1)] {
+    for (file, json) in FROZEN.iter().take(2) {
+        out.push(Vector { file, bytes: load(file), json: String::from(*json) });
+    }
+    for (file, w) in [("journal-v2-w8.bin", 8u32), ("journal-v2-w1.bin", 1)] {
         let jv = journal_vector(w);
         out.push(Vector {
             file,
             bytes: jv.bytes.clone(),
             json: format!(
-                "{{\n      \"file\": \"{file}\",\n      \"kind\": \"journal\",\n      \"description\": \"2 x 512-byte region, write size {w}: five entries (rotated into sector 1) and a torn sixth\",\n      \"geometry\": {{\"offset\": 0, \"size\": {}, \"write_size\": {}, \"erase_size\": {}, \"entry_size\": {}, \"entries_per_sector\": {}}},\n      \"head\": {{\"seq\": {}, \"sector\": {}, \"index\": {}, \"next_index\": {}}},\n      \"torn\": {{\"sector\": {}, \"index\": {}, \"bytes_landed\": {}}},\n      \"record\": {}\n    }}",
+                "{{\n      \"file\": \"{file}\",\n      \"kind\": \"journal\",\n      \"format\": 2,\n      \"description\": \"2 x 1024-byte region, write size {w}: five entries (rotated into sector 1), then a claim and a torn sixth body\",\n      \"geometry\": {{\"offset\": 0, \"size\": {}, \"write_size\": {}, \"erase_size\": {}, \"entry_size\": {}, \"body_size\": {}, \"mark_size\": {}, \"entries_per_sector\": {}}},\n      \"head\": {{\"seq\": {}, \"sector\": {}, \"index\": {}, \"acked\": {}, \"crc\": {}}},\n      \"torn\": {{\"sector\": {}, \"index\": {}, \"bytes_landed\": {}}},\n      \"record\": {}\n    }}",
                 jv.cfg.size,
                 jv.cfg.write_size,
                 jv.cfg.erase_size,
                 jv.cfg.entry_size(),
+                jv.cfg.body_size(),
+                jv.cfg.mark_size(),
                 jv.cfg.entries_per_sector(),
                 jv.head.seq,
                 jv.head.pos.sector,
                 jv.head.pos.index,
-                jv.head.next_index,
+                jv.head.acked,
+                jv.head.crc,
                 jv.torn.0.sector,
                 jv.torn.0.index,
                 jv.torn.1,
@@ -387,7 +502,14 @@ fn all() -> Vec<Vector> {
             sv.image.len()
         ),
     });
-    for (file, h) in [("handoff-trial.bin", handoff_trial()), ("handoff-last-resort.bin", handoff_last_resort())] {
+    for (file, json) in FROZEN.iter().skip(2) {
+        out.push(Vector { file, bytes: load(file), json: String::from(*json) });
+    }
+    for (file, h) in [
+        ("handoff-v2-trial.bin", handoff_trial()),
+        ("handoff-v2-last-resort.bin", handoff_last_resort()),
+        ("handoff-v2-not-recorded.bin", handoff_not_recorded()),
+    ] {
         out.push(Vector {
             file,
             bytes: h.encode().to_vec(),
@@ -462,27 +584,59 @@ fn record_vectors_decode_and_reencode() {
 
 #[test]
 fn journal_vectors_scan_to_the_expected_head() {
-    for (file, w) in [("journal-w8.bin", 8u32), ("journal-w1.bin", 1)] {
+    for (file, w) in [("journal-v2-w8.bin", 8u32), ("journal-v2-w1.bin", 1)] {
         let jv = journal_vector(w);
         let b = load(file);
-        let sim = SimConfig { size: b.len(), write_size: w as usize, erase_size: 512, program_once: true };
+        let sim = SimConfig { size: b.len(), write_size: w as usize, erase_size: 1024, program_once: true };
         let mut j = Journal::open(SimFlash::from_bytes(sim, b.clone()).unwrap(), jv.cfg).unwrap();
         assert_eq!(j.found(), Found::Valid(jv.head), "{file}");
         assert_eq!(j.record(), Ok(&jv.record), "{file}");
-        // The head entry re-encodes to the bytes at its position, padded with 0xFF.
-        let es = jv.cfg.entry_size() as usize;
-        let at = (jv.head.pos.sector * jv.cfg.erase_size + jv.head.pos.index * jv.cfg.entry_size()) as usize;
-        assert_eq!(&b[at..at + ENTRY_LEN], &encode_entry(jv.head.seq, &jv.record)[..], "{file}");
-        assert!(b[at + ENTRY_LEN..at + es].iter().all(|&x| x == 0xFF), "{file}: padding");
+        assert!(j.head_is_solid(), "{file}");
+        // The head entry re-encodes to the bytes at its position, padded with 0xFF, and
+        // its ack mark is written.
+        let c = jv.cfg;
+        let at = c.position_offset(jv.head.pos).unwrap() as usize;
+        let (bs, ms) = (c.body_size() as usize, c.mark_size() as usize);
+        let body = encode_entry(jv.head.seq, 0, c.geometry(), &jv.record);
+        let prev = crate::codec::get_u32(&b[at..], crate::journal::field::PREV).unwrap();
+        assert_eq!(&b[at..at + ENTRY_LEN], &encode_entry(jv.head.seq, prev, c.geometry(), &jv.record)[..], "{file}");
+        assert_ne!(&b[at..at + ENTRY_LEN], &body[..], "{file}: prev links the entry before");
+        assert!(b[at + ENTRY_LEN..at + bs].iter().all(|&x| x == 0xFF), "{file}: padding");
+        assert!(b[at + bs..at + bs + ms].iter().all(|&x| x == crate::journal::MARK), "{file}: ack");
+        assert!(b[at + bs + ms..at + bs + 2 * ms].iter().all(|&x| x == crate::journal::MARK), "{file}: claim");
         // The torn entry is partly programmed and does not decode.
-        let t = (jv.torn.0.sector * jv.cfg.erase_size + jv.torn.0.index * jv.cfg.entry_size()) as usize;
-        assert!(b[t..t + jv.torn.1].iter().any(|&x| x != 0xFF) && b[t + jv.torn.1..t + es].iter().all(|&x| x == 0xFF));
-        assert_eq!(crate::journal::decode_entry(&b[t..t + es]), None);
+        let t = c.position_offset(jv.torn.0).unwrap() as usize;
+        assert!(b[t..t + jv.torn.1].iter().any(|&x| x != 0xFF) && b[t + jv.torn.1..t + bs].iter().all(|&x| x == 0xFF));
+        assert_eq!(crate::journal::decode_entry(&b[t..t + bs]), None);
         // And the journal still appends (after the torn position, program-once safe).
-        let r = jv.record.clone();
         j.update(|x| ops::set_active(x, SlotId::A, Tries::DEFAULT)).unwrap();
         assert_eq!(j.seq(), jv.head.seq + 1);
-        assert_ne!(j.record(), Ok(&r));
+        assert_ne!(j.record(), Ok(&jv.record));
+    }
+}
+
+/// The format-1 journal vectors still read, with the same head and record, and the
+/// first append moves the region to format 2.
+#[test]
+fn format_1_journal_vectors_still_read() {
+    for (file, w, landed) in [("journal-w8.bin", 8u32, 64usize), ("journal-w1.bin", 1, 68)] {
+        let b = load(file);
+        let cfg = JournalConfig { offset: 0, size: 1024, write_size: w, erase_size: 512 };
+        let sim = SimConfig { size: b.len(), write_size: w as usize, erase_size: 512, program_once: true };
+        let mut j = Journal::open(SimFlash::from_bytes(sim, b.clone()).unwrap(), cfg).unwrap();
+        let Found::Valid(h) = j.found() else { panic!("{file}: no head") };
+        assert_eq!((h.seq, h.format, h.pos), (5, 1, Pos { sector: 1, index: 1 }), "{file}");
+        assert_eq!(j.record(), Ok(&journal_v1_record()), "{file}");
+        assert_eq!(decode_v1_entry(&b[512 + 136..512 + 272]).map(|e| e.0), Some(5), "{file}");
+        // The torn sixth entry (136 B positions) does not decode.
+        assert!(b[512 + 272..512 + 272 + landed].iter().any(|&x| x != 0xFF));
+        assert_eq!(decode_v1_entry(&b[512 + 272..512 + 408]), None);
+        j.update(|x| ops::set_active(x, SlotId::A, Tries::DEFAULT)).unwrap();
+        let h = match j.found() {
+            Found::Valid(h) => h,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((h.seq, h.format, h.pos.sector), (6, crate::journal::FORMAT, 0), "{file}");
     }
 }
 
@@ -522,11 +676,25 @@ fn header_and_slot_vectors_verify_with_the_test_key() {
 
 #[test]
 fn handoff_vectors_decode_and_reencode() {
-    for (file, h) in [("handoff-trial.bin", handoff_trial()), ("handoff-last-resort.bin", handoff_last_resort())] {
+    for (file, h) in [
+        ("handoff-v2-trial.bin", handoff_trial()),
+        ("handoff-v2-last-resort.bin", handoff_last_resort()),
+        ("handoff-v2-not-recorded.bin", handoff_not_recorded()),
+    ] {
         let b = load(file);
         let got = Handoff::decode(&b).unwrap();
         assert_eq!(got, h, "{file}");
         assert_eq!(&got.encode()[..], &b[..], "{file}");
+        // A format-1 reader reads the first 24 bytes and their own CRC.
+        if let Some(v1) = ["handoff-trial.bin", "handoff-last-resort.bin"].into_iter().find(|f| file.ends_with(&f[8..])) {
+            assert_eq!(b[..24], load(v1)[..], "{file}: format-1 prefix");
+        }
+    }
+    // The format-1 blocks (24 bytes) still decode, as format 1.
+    for (file, h) in [("handoff-trial.bin", handoff_trial()), ("handoff-last-resort.bin", handoff_last_resort())] {
+        let b = load(file);
+        assert_eq!(b.len(), crate::handoff::HANDOFF_V1_LEN);
+        assert_eq!(Handoff::decode(&b), Ok(Handoff { format: 1, ..h }), "{file}");
     }
 }
 

@@ -73,7 +73,7 @@ impl Board {
                 write_size: l.write_size,
                 erase_size: l.erase_size,
             },
-            fresh: FreshPolicy { slots: n as u8, tries: Tries::DEFAULT },
+            fresh: FreshPolicy::for_slots(n as u8),
             slots,
             slot_count: n,
             handoff,

@@ -16,7 +16,7 @@ pub const JOURNAL: JournalConfig = JournalConfig {
 };
 
 /// What a blank record region becomes.
-pub const FRESH: FreshPolicy = FreshPolicy { slots: layout::SLOT_COUNT as u8, tries: Tries::DEFAULT };
+pub const FRESH: FreshPolicy = FreshPolicy::for_slots(layout::SLOT_COUNT as u8);
 
 /// The slots as the verifier sees them. An image carries its slot's image address in
 /// flash as its load address (as `safeslot-image sign --layout` writes it), which binds a

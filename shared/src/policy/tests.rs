@@ -519,7 +519,7 @@ fn repeated_recovery_or_last_resort_boots_write_nothing() {
     // Recovery input held at every reset: the first boot records it, the next ones change nothing.
     let mut r = Record::fresh(2, Tries::DEFAULT);
     r.last_booted = Some(SlotId::A);
-    crate::ops::mark_good(&mut r).unwrap();
+    crate::ops::mark_good(&mut r, SlotId::A).unwrap();
     crate::ops::set_active(&mut r, SlotId::B, Tries::DEFAULT).unwrap();
     let first = match decide(&r, Inputs { recovery: true }, valid) {
         Decision::Boot(p) => p,
