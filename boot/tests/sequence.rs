@@ -96,7 +96,7 @@ fn updated_device(b: Vec<u8>) -> Rig {
     let mut rig = Rig::new();
     rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
-    rig.change(ops::mark_good);
+    rig.change(|r| ops::mark_good(r, SlotId::A));
     rig.install(SlotId::B, &b);
     rig.change(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()));
     rig
@@ -110,8 +110,8 @@ fn fresh_device_boots_a_on_trial_and_confirmed_boots_write_nothing() {
     let o = rig.boot(Inputs::default());
     assert_eq!(launched(o), (SlotId::A, BootKind::Trial, 1));
     let s = rig.flash.stats();
-    assert_eq!((s.programs, s.erases), (1, 1), "first boot: one erase (initialise) and one entry");
-    rig.change(ops::mark_good);
+    assert_eq!((s.programs, s.erases), (2, 1), "first boot: one erase (initialise), one entry and its ack");
+    rig.change(|r| ops::mark_good(r, SlotId::A));
     rig.flash.reset_stats();
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Confirmed, 1));
     let s = rig.flash.stats();
@@ -123,8 +123,9 @@ fn update_confirmed_stays() {
     let mut rig = updated_device(Rig::image(SlotId::B, 2, 1, &key(1)));
     rig.flash.reset_stats();
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Trial, 2));
-    assert_eq!((rig.flash.stats().programs, rig.flash.stats().erases), (1, 0), "a trial boot writes one entry");
-    rig.change(ops::mark_good);
+    let s = rig.flash.stats();
+    assert_eq!((s.programs, s.erases), (3, 0), "a trial boot writes one entry: claim, body, ack");
+    rig.change(|r| ops::mark_good(r, SlotId::B));
     for _ in 0..3 {
         assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Confirmed, 2));
     }
@@ -196,7 +197,7 @@ fn tampered_image_wrong_key_truncated_and_oversize_are_rejected() {
 fn security_counter_below_floor_is_refused() {
     let mut rig = updated_device(Rig::image(SlotId::B, 2, 5, &key(1)));
     launched(rig.boot(Inputs::default()));
-    rig.change(ops::mark_good);
+    rig.change(|r| ops::mark_good(r, SlotId::B));
     assert_eq!(rig.record().rollback_floor, 5);
     rig.install(SlotId::A, &Rig::image(SlotId::A, 3, 4, &key(1)));
     rig.change(|r| ops::set_active(r, SlotId::A, Tries::DEFAULT));
@@ -294,6 +295,80 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
         o => panic!("{o:?}"),
     }
     assert_eq!(rig.flash.bytes(), &before[..], "nothing was written");
+}
+
+/// Issue #12, failure 1, through the real boot sequence: B's trial crashes, the next boot
+/// cannot write (every program and erase fails), so A boots read-only as confirmed and the
+/// record still says B was last booted. A's confirmation must confirm A (nothing to do),
+/// never B: every later boot launches A.
+#[test]
+fn a_read_only_fallback_is_not_confirmed_as_the_crashed_update() {
+    use safeslot_shared::sim::WriteFault;
+    let mut rig = Rig::new();
+    rig.flash = SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x800, program_once: true }).unwrap();
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 1, &key(1)));
+    launched(rig.boot(Inputs::default()));
+    rig.change(|r| ops::mark_good(r, SlotId::A));
+    rig.install(SlotId::B, &Rig::image(SlotId::B, 2, 2, &key(1)));
+    rig.change(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()));
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Trial, 2));
+    // B crashes without confirming; the next boot's writes fail (or are dropped).
+    for fault in [WriteFault::Error, WriteFault::Drop] {
+        let mut dev = Rig { flash: rig.flash.clone(), keys: rig.keys.clone() };
+        dev.flash.set_write_fault(Some(fault));
+        let Outcome::Launch(l) = dev.boot(Inputs::default()) else { panic!("{fault:?}: A must boot read-only") };
+        assert_eq!((l.slot, l.handoff.kind, l.handoff.recorded), (SlotId::A, BootKind::Confirmed, false), "{fault:?}");
+        dev.flash.set_write_fault(None);
+        assert_eq!(dev.record().last_booted, Some(SlotId::B), "{fault:?}: the record could not be updated");
+        // App A confirms the slot that runs: the hand-off's, not the record's.
+        let mut j = Journal::open(&mut dev.flash, JOURNAL).unwrap();
+        assert_eq!(j.update(|r| ops::mark_good(r, l.handoff.slot)), Ok(false), "{fault:?}");
+        let r = dev.record();
+        assert_eq!((r.last_known_good, r.rollback_floor), (Some(SlotId::A), 1), "{fault:?}");
+        assert!(!r.slot(SlotId::B).unwrap().confirmed, "{fault:?}");
+        // B never confirms: it runs its remaining tries, then A for good.
+        let mut slots = Vec::new();
+        for _ in 0..6 {
+            let Outcome::Launch(l) = dev.boot(Inputs::default()) else { panic!("{fault:?}: nothing boots") };
+            slots.push((l.slot, l.handoff.kind));
+        }
+        assert_eq!(
+            slots,
+            [
+                (SlotId::B, BootKind::Trial),
+                (SlotId::B, BootKind::Trial),
+                (SlotId::A, BootKind::Confirmed),
+                (SlotId::A, BootKind::Confirmed),
+                (SlotId::A, BootKind::Confirmed),
+                (SlotId::A, BootKind::Confirmed)
+            ],
+            "{fault:?}"
+        );
+        assert_eq!(dev.record().rollback_floor, 1, "{fault:?}: the floor never rose to B's counter");
+    }
+}
+
+/// Issue #13, item 4: the read-only fallback applies the anti-rollback floor. An old image
+/// (security counter below the floor) written into the last-known-good slot is refused
+/// on that path too, never booted "confirmed".
+#[test]
+fn the_read_only_fallback_refuses_an_image_below_the_floor() {
+    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    // A confirmed at floor 3, then A's image replaced by an old one (counter 1).
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 3, &key(1)));
+    rig.change(|r| {
+        r.rollback_floor = 3;
+        Ok(())
+    });
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 0, 1, &key(1)));
+    let before = rig.flash.bytes().to_vec();
+    let keys = rig.keys.clone();
+    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshPolicy::default() };
+    match boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default(), || {}) {
+        Outcome::Recovery(r) => assert_eq!(r, Reason::Rollback),
+        Outcome::Launch(l) => panic!("booted {:?} below the floor", l.slot),
+    }
+    assert_eq!(rig.flash.bytes(), &before[..]);
 }
 
 /// Verify-in-RAM (`safeslot_boot::shadow`): the boot sequence runs over RAM copies, so

@@ -994,6 +994,44 @@ mod tests {
         }
     }
 
+    /// A body program cut in its first instant can leave a position whose cells read
+    /// erased on one read and programmed on another. The claim mark written before it
+    /// makes the position used, so the next entry never lands on those cells (where a
+    /// weak bit the new entry leaves at 1 would later break its CRC: an acknowledged
+    /// write lost).
+    #[test]
+    fn a_position_touched_but_reading_erased_is_never_reused() {
+        for (once, shift) in [false, true].into_iter().flat_map(|o| (0..16).map(move |s| (o, s))) {
+            let c = cfg(W, 1024, 2);
+            let mut j = Journal::open(flash(c, once), c).unwrap();
+            j.initialize(&Record::fresh(2, Tries::DEFAULT)).unwrap();
+            let target = c.position_offset(Pos { sector: 0, index: 1 }).unwrap();
+            // Find the body program of the next append, cut it before it lands...
+            let mut dry = j.flash_mut().clone();
+            let base = dry.mutating_ops();
+            Journal::open(&mut dry, c).unwrap().append(&with_floor(1)).unwrap();
+            let k = dry.op_log()[base as usize..]
+                .iter()
+                .position(|op| matches!(op, crate::sim::Op::Program { offset, .. } if *offset == target))
+                .unwrap();
+            j.flash_mut().arm_cut(base + k as u64, CutKind::Before);
+            assert!(j.append(&with_floor(1)).is_err());
+            j.flash_mut().power_cycle();
+            // ...leaving one weak bit where the next entry's sequence number has a 1.
+            j.flash_mut().weaken(target, 0x02);
+            for _ in 0..shift {
+                embedded_storage::nor_flash::ReadNorFlash::read(j.flash_mut(), target, &mut [0u8; 1]).unwrap(); // another noise draw
+            }
+            let mut j = Journal::open(j.into_inner(), c).unwrap();
+            j.append(&with_floor(2)).unwrap();
+            let mut f = j.into_inner();
+            for read in 0..64 {
+                let j = Journal::open(&mut f, c).unwrap();
+                assert_eq!((j.seq(), j.record().unwrap().rollback_floor), (2, 2), "once={once} shift {shift} read {read}");
+            }
+        }
+    }
+
     /// A silently dropped write is caught by the read-back, and the entry lands one
     /// position later; a flash that refuses every write leaves the record as it was.
     #[test]

@@ -392,6 +392,20 @@ impl SimFlash {
         self.fault = fault;
     }
 
+    /// Makes the bits of `mask` in byte `offset` weak, as a program cut in its first
+    /// instant leaves them (they read either way), and marks the byte's write-word
+    /// programmed. For tests that need a position touched but reading erased.
+    pub fn weaken(&mut self, offset: u32, mask: u8) {
+        let i = offset as usize;
+        if let (Some(d), Some(w)) = (self.data.get_mut(i), self.weak.get_mut(i)) {
+            *d |= mask;
+            *w |= mask;
+        }
+        if let Some(word) = i.checked_div(self.cfg.write_size) {
+            self.mark(word, 1, true);
+        }
+    }
+
     /// Number of weak bits in the flash.
     pub fn weak_bits(&self) -> u64 {
         self.weak.iter().map(|w| u64::from(w.count_ones())).sum()
