@@ -225,7 +225,8 @@ impl Agent {
         let current = j.record()?.clone();
         let mut next = current.clone();
         f(&self.s, &mut next)?;
-        if next == current {
+        // An unacknowledged head is rewritten even when unchanged (docs/FORMAT.md).
+        if next == current && j.head_is_solid() {
             return Ok(Change { changed: false, seq });
         }
         j.append_expecting(seq, &next)?;
@@ -284,10 +285,13 @@ impl Agent {
         running
     }
 
-    /// The running slot: the record's `last_booted`, else the kernel command line's.
+    /// The running slot: what the boot stage passed to the OS (the kernel command line's
+    /// `safeslot.slot=`), which is the authority; only without it, the record's
+    /// `last_booted` (a development set-up with no stage in front of the agent). The
+    /// record's `last_booted` is stale when the stage could not write the record.
     fn current(&self, r: &Record) -> Result<SlotId, Error> {
         let running = self.running(r);
-        running.booted.or(running.cmdline_slot).ok_or_else(|| {
+        running.cmdline_slot.or(running.booted).ok_or_else(|| {
             Error::Unavailable("no slot has been booted yet (the record has no last-booted slot)".into())
         })
     }
@@ -311,8 +315,9 @@ impl Agent {
     fn mark_good(&self, command: &'static str) -> Result<Outcome, Error> {
         let mut slot = None;
         let c = self.modify(|_, r| {
-            slot = r.last_booted;
-            ops::mark_good(r).map_err(Error::from)
+            let running = self.current(r)?;
+            slot = Some(running);
+            ops::mark_good(r, running).map_err(Error::from)
         })?;
         self.report(command, slot, &c)
     }
@@ -339,7 +344,7 @@ impl Agent {
             let id = s.slot_by_name(bootname, r)?;
             match state {
                 State::Bad => ops::mark_bad(r, id).map_err(Error::from),
-                State::Good if r.last_booted == Some(id) => ops::mark_good(r).map_err(Error::from),
+                State::Good if self.current(r).ok() == Some(id) => ops::mark_good(r, id).map_err(Error::from),
                 State::Good if r.slot(id).is_some_and(|st| st.is_bootable()) => Ok(()),
                 State::Good => Err(Error::Unavailable(format!(
                     "slot {} is not the booted slot and is not bootable: use set-primary to arm it",

@@ -162,13 +162,15 @@ fn rauc_install_sequence() {
         let seq = st["seq"].clone();
         rig.ok(&["set-primary", "b"]);
         assert_eq!(rig.ok(&["status", "--json"]).json()["seq"], seq);
-        // A stale kernel command line is reported.
+        // A command line that disagrees with the record is reported.
         rig.set_cmdline("rauc.slot=A\n");
         let r = rig.ok(&["status", "--json"]);
         assert_eq!(r.json()["mismatch"], true);
         assert_eq!(r.json()["cmdline_slot"], "a");
         assert!(r.stderr.contains("warning"), "{}", r.stderr);
-        assert_eq!(rig.ok(&["get-current"]).stdout, "b\n", "the record wins");
+        // What the stage passed to the kernel is the authority on what runs: the record's
+        // last-booted slot is stale when the stage could not write it (issue #12).
+        assert_eq!(rig.ok(&["get-current"]).stdout, "a\n", "the stage's word wins");
         rig.expect(64, &["get-state", "x"]);
     }
 }
@@ -275,4 +277,39 @@ fn an_explicit_missing_config_is_an_error_even_with_overrides() {
         .output()
         .unwrap();
     assert_eq!(r.status.code(), Some(78));
+}
+
+/// Issue #12, failure 1 (agent side): B's trial crashed and the next boot could not write
+/// the record, so A runs (the stage says so on the command line) while the record still
+/// names B as last booted. `mark-good` confirms what runs, A, never B; a slot that runs
+/// but that the record neither shows as booted nor has confirmed is refused.
+#[test]
+fn mark_good_confirms_the_running_slot_from_the_stage() {
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    assert_eq!(rig.reboot(), SlotId::A);
+    rig.set_cmdline("root=/dev/x safeslot.slot=a\n");
+    rig.ok(&["mark-good"]);
+    rig.ok(&["set-active", "b"]);
+    assert_eq!(rig.reboot(), SlotId::B); // B on trial, then it crashes
+    // The stage booted A read-only: the record still says B.
+    rig.set_cmdline("root=/dev/x safeslot.slot=a\n");
+    let g = rig.ok(&["--json", "mark-good"]).json();
+    assert_eq!((g["slot"].clone(), g["changed"].clone()), ("a".into(), false.into()));
+    let st = rig.ok(&["status", "--json"]).json();
+    assert_eq!(st["slots"][1]["confirmed"], false, "B must not be confirmed: {st}");
+    assert_eq!(st["last_known_good"], "a");
+    // RAUC's form of the same call.
+    rig.ok(&["set-state", "a", "good"]);
+    assert_eq!(rig.ok(&["status", "--json"]).json()["slots"][1]["confirmed"], false);
+
+    // Crafted: the record names B as booted, A runs and A is not confirmed.
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    rig.ok(&["set-active", "b"]);
+    assert_eq!(rig.reboot(), SlotId::B);
+    rig.set_cmdline("safeslot.slot=a\n");
+    let e = rig.expect(69, &["mark-good"]);
+    assert!(e.stderr.contains("could not record this boot"), "{}", e.stderr);
+    assert_eq!(rig.ok(&["status", "--json"]).json()["slots"][1]["confirmed"], false);
 }

@@ -281,7 +281,7 @@ fn prepare<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages) -> Result<Stri
             for i in 0..(cfg.entries_per_sector() as usize * cfg.sectors() as usize + CYCLE.len()) {
                 let (head, _) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
                 let head = head.ok_or("preparing rotation: no record")?;
-                if head.pos.sector == last && head.next_index >= cfg.entries_per_sector() {
+                if head.pos.sector == last && head.pos.index + 1 >= cfg.entries_per_sector() {
                     return Ok(CYCLE[i % CYCLE.len()].0.to_string());
                 }
                 let (args, ran) = &CYCLE[i % CYCLE.len()];

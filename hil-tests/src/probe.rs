@@ -368,6 +368,8 @@ mod tests {
             last_fallback: Reason::None,
             version: Version { major: 2, minor: 0, revision: 0, build: 0 },
             record_seq: 7,
+            recorded: true,
+            format: safeslot_shared::handoff::HANDOFF_FORMAT,
         }
     }
 

@@ -1235,7 +1235,7 @@ mod tests {
 
         let mut s = SimFlash::new(c).unwrap();
         s.write(0, &[0; 8]).unwrap();
-        assert_eq!(s.cut_variants_at(0).len(), 2 + 2 + 3);
+        assert_eq!(s.cut_variants_at(0).len(), 2 + 2 + 3 + 1);
         assert!(s.cut_variants_at(1).is_empty());
     }
 

@@ -27,10 +27,11 @@ pub fn log_running(h: &Handoff) {
     );
 }
 
-/// Carries out `command` for the running slot: activate another slot first if asked, then
-/// confirm, not, or crash ([`Action::Crash`] does not return). Returns whether the slot was
-/// marked good.
-pub fn act<F: NorFlash>(flash: F, board: &Board, command: Command) -> bool {
+/// Carries out `command` for the running slot `running` (the hand-off block's: never the
+/// record's `last_booted`, which is stale when the stage could not write): activate
+/// another slot first if asked, then confirm, not, or crash ([`Action::Crash`] does not
+/// return). Returns whether the slot was marked good.
+pub fn act<F: NorFlash>(flash: F, board: &Board, command: Command, running: safeslot_shared::SlotId) -> bool {
     let Ok(mut journal) = Journal::open(flash, board.journal) else {
         defmt::println!("app: record unreadable");
         return false;
@@ -49,7 +50,7 @@ pub fn act<F: NorFlash>(flash: F, board: &Board, command: Command) -> bool {
             false
         }
         Action::Confirm => {
-            let confirmed = journal.update(ops::mark_good).is_ok();
+            let confirmed = journal.update(|r| ops::mark_good(r, running)).is_ok();
             defmt::println!("app: confirmed={=bool}", confirmed);
             confirmed
         }
@@ -69,7 +70,7 @@ pub fn run<F: NorFlash>(flash: F, board: &Board) -> Option<Report> {
     // find the field behaviour, not the same order again.
     board.handoff.write_mailbox(&[0; MAILBOX_LEN]);
     let command = command.unwrap_or(Command { action: Action::Confirm, activate: None });
-    let report = Report { slot: h.slot, confirmed: act(flash, board, command) };
+    let report = Report { slot: h.slot, confirmed: act(flash, board, command, h.slot) };
     board.handoff.write_mailbox(&report.encode());
     Some(report)
 }

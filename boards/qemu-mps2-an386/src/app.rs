@@ -50,7 +50,7 @@ pub fn run() -> ! {
         host::exit(EXIT_APP_BASE + ran.map_or(0, |r| r.slot.index() as i32))
     }
     log_running(&h);
-    act(&mut flash, &BOARD, orders(&line));
+    act(&mut flash, &BOARD, orders(&line), h.slot);
     host::exit(EXIT_APP_BASE + h.slot.index() as i32)
 }
 
