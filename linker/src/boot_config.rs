@@ -21,10 +21,10 @@ const TYPES: &str = "::safeslot_boot::config";
 impl Layout {
     /// A Rust module body of documented consts: `PUBLIC_KEYS` (the given
     /// keys, in order), `BOOT` and `HANDOFF` (see the module docs). Each slot's
-    /// `load_addr` is its image address in flash (`[flash] base` + slot offset
-    /// + header size): an image's header must name that address, which binds a
-    /// signed image to its slot. It has no inner (`//!`) doc, so it can be
-    /// `include!`d anywhere items are allowed.
+    /// `load_addr` is its image address in flash (`[flash] base` plus slot
+    /// offset plus header size): an image's header must name that address,
+    /// which binds a signed image to its slot. It has no inner (`//!`) doc, so
+    /// it can be `include!`d anywhere items are allowed.
     #[must_use]
     pub fn boot_config_rs(&self, keys: &[[u8; 32]]) -> String {
         let mut out = format!(
