@@ -3,7 +3,7 @@
 //! safeslot-layout turns a board's `layout.toml` into a `config.rs` of typed consts
 //! (`BOOT`: a [`BootConfig`] with the journal geometry, the slot regions, the embedded keys
 //! and the fresh-record policy; `HANDOFF`: a [`HandoffRegion`]), which the board's build
-//! script writes into `OUT_DIR` and the board passes to [`crate::run`]. The generated code
+//! script writes into `OUT_DIR` and the board passes to [`crate::run()`]. The generated code
 //! names every type through this module, so a board needs no other crate to include it.
 
 pub use safeslot_shared::journal::JournalConfig;

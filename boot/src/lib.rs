@@ -8,10 +8,10 @@
 //!    streaming its SHA-256 from flash ([`safeslot_shared::select`]);
 //! 3. persist the record update (the tries decrement of a trial) **before** the hand-off;
 //! 4. return a [`Launch`], which can only be built from a verification that succeeded
-//!    (see [`fih`]) and which [`run`] seals, unchanged, into the [`ApprovedLaunch`] that is
+//!    (see [`fih`]) and which [`run()`] seals, unchanged, into the [`ApprovedLaunch`] that is
 //!    the only value a board's jump accepts.
 //!
-//! [`run`] is the boot stage's main around that sequence, the same on every board; a
+//! [`run()`] is the boot stage's main around that sequence, the same on every board; a
 //! board implements its [`Platform`] (flash driver, watchdog, log sink, recovery input,
 //! hand-off block, jump or Linux hand-off, recovery) and passes the [`BootConfig`] its
 //! build script generated from `layout.toml` ([`config`]).

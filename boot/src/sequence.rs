@@ -71,7 +71,7 @@ pub fn recovery_held<P: InputPin>(pin: &mut P) -> bool {
 }
 
 /// Runs the boot sequence over `flash`. A board whose watchdog must be fed during long
-/// verifications feeds it from the flash driver ([`crate::run`] wraps the platform's flash
+/// verifications feeds it from the flash driver ([`crate::run()`] wraps the platform's flash
 /// so that every operation feeds it).
 pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) -> Outcome {
     let mut journal = match Journal::open(flash, cfg.journal) {
