@@ -7,11 +7,14 @@
 //! 2. choose a slot with the shared policy, verifying each candidate's signed header and
 //!    streaming its SHA-256 from flash ([`safeslot_shared::select`]);
 //! 3. persist the record update (the tries decrement of a trial) **before** the hand-off;
-//! 4. return a [`Launch`]: the only value a board's jump function accepts, and one that
-//!    can only be built from a verification that succeeded (see [`fih`]).
+//! 4. return a [`Launch`], which can only be built from a verification that succeeded
+//!    (see [`fih`]) and which [`run()`] seals, unchanged, into the [`ApprovedLaunch`] that is
+//!    the only value a board's jump accepts.
 //!
-//! A board crate supplies the flash driver, samples the recovery input, feeds its
-//! watchdog, writes the hand-off block and performs the jump.
+//! [`run()`] is the boot stage's main around that sequence, the same on every board; a
+//! board implements its [`Platform`] (flash driver, watchdog, log sink, recovery input,
+//! hand-off block, jump or Linux hand-off, recovery) and passes the [`BootConfig`] its
+//! build script generated from `layout.toml` ([`config`]).
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -24,9 +27,12 @@
     )
 )]
 
+pub mod config;
 pub mod fih;
 pub mod linux;
+pub mod run;
 pub mod sequence;
 pub mod shadow;
 
+pub use run::{run, ApprovedLaunch, Event, Named, Platform, ResetCause, Stop};
 pub use sequence::{boot, BootConfig, Launch, Outcome};

@@ -10,7 +10,7 @@ use safeslot_shared::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use safeslot_shared::reason::Reason;
 use safeslot_shared::select::{select, FreshPolicy};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
-use safeslot_shared::verify::{verify_slot_with, SlotRegion};
+use safeslot_shared::verify::{verify_slot, SlotRegion};
 
 use crate::fih::{self, Proof};
 
@@ -70,9 +70,10 @@ pub fn recovery_held<P: InputPin>(pin: &mut P) -> bool {
     pin.is_low().unwrap_or(false)
 }
 
-/// Runs the boot sequence over `flash`. `tick` is called during long verifications (feed
-/// the watchdog there).
-pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs, mut tick: impl FnMut()) -> Outcome {
+/// Runs the boot sequence over `flash`. A board whose watchdog must be fed during long
+/// verifications feeds it from the flash driver ([`crate::run()`] wraps the platform's flash
+/// so that every operation feeds it).
+pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) -> Outcome {
     let mut journal = match Journal::open(flash, cfg.journal) {
         Ok(j) => j,
         // A flash read error or a geometry that does not validate (impossible with a
@@ -85,7 +86,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs, mu
         let Some(region) = cfg.slots.get(slot.index()).copied() else {
             return Verdict::Invalid(Reason::NoImage);
         };
-        match verify_slot_with(flash, region, cfg.keys, &mut tick) {
+        match verify_slot(flash, region, cfg.keys) {
             Ok(v) => {
                 let tag = fih::tag(slot.index(), &v.header.image_hash);
                 let mut all = checked.get();

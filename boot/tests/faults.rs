@@ -211,7 +211,7 @@ impl Device {
             fresh: FreshPolicy::default(),
         };
         let mut rec = Recording { flash: &mut self.flash, seen: &mut self.attempted };
-        let out = boot(&mut rec, &cfg, Inputs::default(), || {});
+        let out = boot(&mut rec, &cfg, Inputs::default());
         if self.flash.is_dead() {
             return None; // power was cut during the boot stage: nothing ran
         }

@@ -68,7 +68,7 @@ impl Rig {
 
     fn boot(&mut self, inputs: Inputs) -> Outcome {
         let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &self.keys, fresh: FreshPolicy::default() };
-        boot(&mut self.flash, &cfg, inputs, || {})
+        boot(&mut self.flash, &cfg, inputs)
     }
 
     fn change(&mut self, f: impl FnOnce(&mut safeslot_shared::Record) -> Result<(), safeslot_shared::OpError>) {
@@ -283,7 +283,7 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
     let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshPolicy::default() };
-    let o = boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default(), || {});
+    let o = boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default());
     match o {
         Outcome::Launch(l) => {
             assert!(l.holds());
@@ -364,7 +364,7 @@ fn the_read_only_fallback_refuses_an_image_below_the_floor() {
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
     let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshPolicy::default() };
-    match boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default(), || {}) {
+    match boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default()) {
         Outcome::Recovery(r) => assert_eq!(r, Reason::Rollback),
         Outcome::Launch(l) => panic!("booted {:?} below the floor", l.slot),
     }
@@ -390,7 +390,7 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
         let f = shadow_flash(&mut shadow);
         f.bytes_mut()[0x2000..0x2000 + evil.len()].copy_from_slice(&evil);
     }
-    let Outcome::Launch(l) = boot(&mut shadow, &cfg, Inputs::default(), || {}) else { panic!("A must boot") };
+    let Outcome::Launch(l) = boot(&mut shadow, &cfg, Inputs::default()) else { panic!("A must boot") };
     assert!(l.holds());
     // The image handed out is the verified RAM copy: the original bytes, not the flash's.
     let img = shadow.image(l.slot.index(), l.image_len).unwrap();
@@ -408,7 +408,7 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
     rig.install(SlotId::A, &bad);
     let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
     let mut shadow = Shadow::new(&mut rig.flash, &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);
-    assert!(matches!(boot(&mut shadow, &cfg, Inputs::default(), || {}), Outcome::Recovery(_)));
+    assert!(matches!(boot(&mut shadow, &cfg, Inputs::default()), Outcome::Recovery(_)));
 }
 
 /// The flash under a `Shadow` (test only: the real stage never touches it after the copy).

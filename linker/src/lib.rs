@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod boot_config;
 mod build_script;
 mod consts;
 mod error;

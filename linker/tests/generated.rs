@@ -22,6 +22,15 @@ fn golden_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/qemu-mps2-an386.layout.rs")
 }
 
+/// The boot configuration golden (compiled and checked against the layout by
+/// safeslot-boot's `tests/config.rs`, which has the types it names).
+fn config_golden_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/qemu-mps2-an386.config.rs")
+}
+
+/// The key the config golden embeds (any 32 bytes: the golden is about the layout).
+const GOLDEN_KEY: [u8; 32] = [0xA5; 32];
+
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -60,6 +69,18 @@ fn consts_golden_is_current() {
         std::fs::write(golden_path(), &expected).unwrap();
     }
     if let Err(e) = check_memory_x(&golden_path(), &expected) {
+        panic!("{e}\n(run with SAFESLOT_BLESS=1 to accept)");
+    }
+}
+
+#[test]
+fn config_golden_is_current() {
+    let l = Layout::load(&layout_path()).unwrap();
+    let expected = l.boot_config_rs(&[GOLDEN_KEY]);
+    if std::env::var_os("SAFESLOT_BLESS").is_some() {
+        std::fs::write(config_golden_path(), &expected).unwrap();
+    }
+    if let Err(e) = check_memory_x(&config_golden_path(), &expected) {
         panic!("{e}\n(run with SAFESLOT_BLESS=1 to accept)");
     }
 }

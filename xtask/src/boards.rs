@@ -3,8 +3,9 @@
 //! For each directory under boards/ with a `layout.toml`, `cargo xtask test` builds the
 //! board's boot stage and demo apps in release and checks:
 //!
-//! * the `memory.x` files the build script generated are exactly what the layout gives
-//!   today (no stale or hand-edited linker script was linked);
+//! * the `memory.x` files, `layout.rs` and `config.rs` (the typed boot configuration, with
+//!   the embedded key) the build script generated are exactly what the layout gives today
+//!   (no stale or hand-edited linker script or configuration was linked);
 //! * every loadable segment of the boot stage lies in the bootloader partition (its load
 //!   image) and its RAM (writable data), so it fits the partition, and that RAM leaves room
 //!   for the measured stack;
@@ -24,7 +25,7 @@ use safeslot_layout::Layout;
 
 use crate::build;
 
-/// Stack the boot stage needs: the measured peak (8,908 B on the virtual board, a verified
+/// Stack the boot stage needs: the measured peak (9,284 B on the virtual board, a verified
 /// trial boot) with headroom for other targets' code generation.
 const STACK_NEED: u64 = 12 * 1024;
 
@@ -161,6 +162,16 @@ fn newest_out_dir(target: &str, crate_name: &str) -> Result<PathBuf> {
         .with_context(|| format!("no build-script output of {crate_name} under {}", build_dir.display()))
 }
 
+/// The firmware's embedded public key as its 32 raw bytes (exported by the image tool).
+fn public_key_raw(fw: &build::Firmware) -> Result<[u8; 32]> {
+    let raw = fw.work.join("dev-key.pub.raw");
+    let mut export = build::image_tool()?;
+    export.args(["pubkey", "--raw", "--key"]).arg(&fw.key).arg("-o").arg(&raw);
+    crate::env::run(export.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()))?;
+    let bytes = std::fs::read(&raw).with_context(|| raw.display().to_string())?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("{}: not 32 bytes", raw.display()))
+}
+
 /// One board's checked figures.
 #[derive(Debug, Clone)]
 pub struct BoardReport {
@@ -195,6 +206,7 @@ pub fn check(board: &str) -> Result<BoardReport> {
         expected.push((out.join(format!("app-{name}/memory.x")), layout.app_memory_x(name)?));
     }
     expected.push((out.join("layout.rs"), layout.rust_consts()));
+    expected.push((out.join("config.rs"), layout.boot_config_rs(&[public_key_raw(&fw)?])));
     for (path, want) in expected {
         let got = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
         ensure!(got == want, "{board}: {} differs from what layout.toml generates", path.display());
@@ -209,7 +221,7 @@ pub fn check(board: &str) -> Result<BoardReport> {
         .with_context(|| format!("{board}: the boot stage does not fit its partition"))?;
     check_stack_top(&fw.boot_elf, boot_ram)?;
 
-    // The boot stage's RAM must hold its static data plus its stack: 8,908 B measured on
+    // The boot stage's RAM must hold its static data plus its stack: 9,284 B measured on
     // the virtual board (`cargo xtask size`), rounded up to 12 KiB for other targets.
     ensure!(
         u64::from(br.size) >= boot.ram + STACK_NEED,
@@ -265,7 +277,7 @@ pub fn check_all() -> Result<Vec<BoardReport>> {
             r.apps.iter().map(|(s, fp, _)| format!("{s}: {} B", fp.flash)).collect::<Vec<_>>().join(", ")
         };
         println!(
-            "{}: boot stage {} B{} of a {} B partition, {} B RAM; apps {apps}; memory.x and layout.rs match layout.toml",
+            "{}: boot stage {} B{} of a {} B partition, {} B RAM; apps {apps}; memory.x, layout.rs and config.rs match layout.toml",
             r.board,
             r.boot.flash,
             r.boot2.map_or_else(String::new, |b| format!(" (incl. {b} B boot2)")),

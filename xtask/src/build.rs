@@ -20,6 +20,8 @@ pub struct Firmware {
     pub app_elfs: Vec<PathBuf>,
     /// The throw-away signing key.
     pub key: PathBuf,
+    /// Its public key (PEM), embedded in the firmware.
+    pub public_key: PathBuf,
     /// The layout file.
     pub layout: PathBuf,
     /// Where generated files go.
@@ -116,7 +118,7 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
         Some(_) => Vec::new(),
         None => layout.slot_names().iter().map(|s| keep(format!("demo-app-{s}"))).collect::<Result<Vec<_>>>()?,
     };
-    Ok(Firmware { boot_elf, app_elfs, key, layout: layout_path, work })
+    Ok(Firmware { boot_elf, app_elfs, key, public_key: public, layout: layout_path, work })
 }
 
 /// Signs `elf` for `slot` with the demo key; returns the slot image bytes.

@@ -68,17 +68,13 @@ pub fn shares(elf: &std::path::Path) -> Result<Vec<(&'static str, u64)>> {
 /// Builds the log-free size probe for both Cortex-M targets; returns (target, ELF).
 fn probe(fw: &build::Firmware) -> Result<Vec<(&'static str, std::path::PathBuf)>> {
     let root = crate::env::root();
-    let raw = fw.work.join("dev-key.pub.raw");
-    let mut export = build::image_tool()?;
-    export.args(["pubkey", "--raw", "--key"]).arg(&fw.key).arg("-o").arg(&raw);
-    crate::env::run(export.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()))?;
     let mut out = Vec::new();
     for target in ["thumbv7em-none-eabihf", "thumbv6m-none-eabi"] {
         crate::env::run(
             crate::env::cargo()
                 .current_dir(root.join("boards"))
                 .args(["build", "--release", "-q", "-p", "safeslot-size-probe", "--target", target])
-                .env("SAFESLOT_PROBE_KEY", &raw),
+                .env(safeslot_layout::PUBLIC_KEYS_ENV, &fw.public_key),
         )?;
         out.push((target, root.join("boards/target").join(target).join("release/safeslot-boot-min")));
     }

@@ -8,11 +8,11 @@
 
 use embedded_storage::nor_flash::NorFlash;
 use safeslot_shared::handoff::Handoff;
-use safeslot_shared::journal::Journal;
+use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::mailbox::{Action, Command, Report, MAILBOX_LEN};
 use safeslot_shared::{ops, Tries};
 
-use crate::board::Board;
+use crate::handoff::HandoffArea;
 
 /// Logs how the app was booted (one line the rigs parse).
 pub fn log_running(h: &Handoff) {
@@ -27,12 +27,13 @@ pub fn log_running(h: &Handoff) {
     );
 }
 
-/// Carries out `command` for the running slot `running` (the hand-off block's: never the
-/// record's `last_booted`, which is stale when the stage could not write): activate
-/// another slot first if asked, then confirm, not, or crash ([`Action::Crash`] does not
-/// return). Returns whether the slot was marked good.
-pub fn act<F: NorFlash>(flash: F, board: &Board, command: Command, running: safeslot_shared::SlotId) -> bool {
-    let Ok(mut journal) = Journal::open(flash, board.journal) else {
+/// Carries out `command` for the running slot `running` (the hand-off block's, never the
+/// record's `last_booted`, which is stale when the stage could not write) over the record
+/// journal `journal` (the board's `config::BOOT.journal`): activate another slot first if
+/// asked, then confirm, not, or crash ([`Action::Crash`] does not return). Returns whether
+/// the slot was marked good.
+pub fn act<F: NorFlash>(flash: F, journal: JournalConfig, command: Command, running: safeslot_shared::SlotId) -> bool {
+    let Ok(mut journal) = Journal::open(flash, journal) else {
         defmt::println!("app: record unreadable");
         return false;
     };
@@ -57,29 +58,29 @@ pub fn act<F: NorFlash>(flash: F, board: &Board, command: Command, running: safe
     }
 }
 
-/// Runs the demo app's work once, driven by the rig mailbox, and returns what it reported
-/// (`None`: no hand-off block, so the boot stage did not start it).
-pub fn run<F: NorFlash>(flash: F, board: &Board) -> Option<Report> {
-    let Ok(h) = Handoff::decode(&board.handoff.read_block()) else {
+/// Runs the demo app's work once, driven by the rig mailbox in `area`, and returns what it
+/// reported (`None`: no hand-off block, so the boot stage did not start it).
+pub fn run<F: NorFlash>(flash: F, journal: JournalConfig, area: &HandoffArea) -> Option<Report> {
+    let Ok(h) = Handoff::decode(&area.read_block()) else {
         defmt::println!("app: no hand-off block");
         return None;
     };
     log_running(&h);
-    let command = Command::decode(&board.handoff.read_mailbox());
+    let command = Command::decode(&area.read_mailbox());
     // Consumed before acting: a reset that no rig asked for (a crash, the watchdog) must
     // find the field behaviour, not the same order again.
-    board.handoff.write_mailbox(&[0; MAILBOX_LEN]);
+    area.write_mailbox(&[0; MAILBOX_LEN]);
     let command = command.unwrap_or(Command { action: Action::Confirm, activate: None });
-    let report = Report { slot: h.slot, confirmed: act(flash, board, command, h.slot) };
-    board.handoff.write_mailbox(&report.encode());
+    let report = Report { slot: h.slot, confirmed: act(flash, journal, command, h.slot) };
+    area.write_mailbox(&report.encode());
     Some(report)
 }
 
 /// The demo app's main: [`run`], then idle, calling `feed` (the board's watchdog feed)
 /// now and then so a watchdog the boot stage found running does not reset the app while a
 /// rig reads its report.
-pub fn main<F: NorFlash>(flash: F, board: &Board, mut feed: impl FnMut()) -> ! {
-    let _ = run(flash, board);
+pub fn main<F: NorFlash>(flash: F, journal: JournalConfig, area: &HandoffArea, mut feed: impl FnMut()) -> ! {
+    let _ = run(flash, journal, area);
     loop {
         feed();
         cortex_m::asm::delay(1_000_000);

@@ -10,7 +10,8 @@
 //! area and [`jump`].
 
 use cortex_m::peripheral::SCB;
-use safeslot_boot::Launch;
+use safeslot_boot::config::HandoffRegion;
+use safeslot_boot::{ApprovedLaunch, Named};
 use safeslot_shared::handoff::HANDOFF_LEN;
 use safeslot_shared::mailbox::{MAILBOX_LEN, MAILBOX_OFFSET};
 
@@ -29,23 +30,24 @@ pub struct HandoffArea {
 }
 
 impl HandoffArea {
-    /// The area at `address`, `size` bytes.
+    /// The area `region` describes.
     ///
     /// # Panics
     ///
-    /// (At compile time, when used in a const.) If `size` cannot hold the hand-off block and
-    /// the mailbox, or `address` is not 4-byte aligned.
+    /// (At compile time, when used in a const.) If the region cannot hold the hand-off block
+    /// and the mailbox, or its address is not 4-byte aligned.
     ///
     /// # Safety
     ///
-    /// The caller guarantees that `address .. address + size` is RAM that nothing but this
-    /// area's users reads or writes: no stack, static, DMA buffer or other code of the boot
-    /// stage or the app. The layout's `[handoff]` block, validated by safeslot-layout to lie
-    /// outside both RAM ranges, is such an area ([`crate::board_layout!`] builds it).
-    pub const unsafe fn new(address: u32, size: u32) -> HandoffArea {
-        assert!(size as usize >= AREA_NEED, "hand-off area too small for the block and the mailbox");
-        assert!(address.is_multiple_of(4), "hand-off area misaligned");
-        HandoffArea { base: address as usize }
+    /// The caller guarantees that `region.address .. region.address + region.size` is RAM
+    /// that nothing but this area's users reads or writes: no stack, static, DMA buffer or
+    /// other code of the boot stage or the app. The layout's `[handoff]` block (the
+    /// generated `config::HANDOFF`), validated by safeslot-layout to lie outside both RAM
+    /// ranges, is such an area ([`crate::board!`] builds it).
+    pub const unsafe fn new(region: HandoffRegion) -> HandoffArea {
+        assert!(region.size as usize >= AREA_NEED, "hand-off area too small for the block and the mailbox");
+        assert!(region.address.is_multiple_of(4), "hand-off area misaligned");
+        HandoffArea { base: region.address as usize }
     }
 
     fn write(&self, offset: usize, bytes: &[u8]) {
@@ -90,23 +92,39 @@ impl HandoffArea {
 
 const _: () = assert!(HANDOFF_LEN <= MAILBOX_OFFSET as usize);
 
-/// Jumps into the image `l` describes if its redundant proof still holds (fault-injection
-/// hardening: checked once more right before the jump); returns only if it does not.
+/// Why [`launch`] did not jump: the redundant proof did not hold at the last check (a
+/// glitch), or the load address is not a 32-bit address (impossible for an image the
+/// verifier accepted for a slot of a validated layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JumpRefused;
+
+impl Named for JumpRefused {
+    fn name(&self) -> &'static str {
+        "fault"
+    }
+}
+
+/// Jumps into the image `approved` describes if its redundant proof still holds
+/// (fault-injection hardening: checked once more right before the jump); returns only if
+/// it does not.
 ///
-/// Crate-private: its only caller, [`crate::boot::run`], passes the [`Launch`] that
-/// [`safeslot_boot::boot`] just returned, unchanged.
-pub(crate) fn launch(l: &Launch) {
+/// A board calls it from its `safeslot_boot::Platform::launch`, with the
+/// [`ApprovedLaunch`] that `safeslot_boot::run` handed it: only `run` builds one, from the
+/// `Launch` that `safeslot_boot::boot` returned, unchanged.
+pub fn launch(approved: &ApprovedLaunch) -> JumpRefused {
+    let l = approved.launch();
     if let Ok(vector_table) = u32::try_from(l.load_addr) {
-        if l.holds() {
-            // SAFETY: `l` came from `boot` unchanged (see above): it exists only for an image
-            // whose signature and SHA-256 verified and whose header's load address is its
-            // slot's image address (checked by the verifier), where the generated app memory.x
-            // linked it; that flash is not written before the image runs; the boot stage
-            // enabled no interrupt or exception source (HAL init without interrupts or time
-            // driver); nothing of the stage is needed afterwards.
+        if approved.holds() {
+            // SAFETY: an `ApprovedLaunch` exists only for an image whose signature and SHA-256
+            // verified and whose header's load address is its slot's image address (checked
+            // by the verifier), where the generated app memory.x linked it, and it cannot be
+            // altered (see above); that flash is not written before the image runs; the boot
+            // stage enabled no interrupt or exception source (HAL init without interrupts or
+            // time driver); nothing of the stage is needed afterwards.
             unsafe { jump(vector_table) }
         }
     }
+    JumpRefused
 }
 
 /// Points VTOR at `vector_table`, loads MSP from its word 0 and branches to its reset vector

@@ -15,9 +15,9 @@ use embassy_nrf::gpio::{Input, Pull};
 use embassy_nrf::nvmc::Nvmc;
 use embassy_nrf::pac::wdt::vals::Rr;
 use embassy_nrf::pac::WDT;
-use safeslot_cortex_m as _; // the panic handler (log, reset)
+use safeslot_cortex_m::stage::Stage; // and the panic handler (log, reset)
 
-safeslot_cortex_m::board_layout!();
+safeslot_cortex_m::board!();
 
 /// Initializes the HAL (default clocks, no interrupts); returns the flash driver and
 /// whether the recovery button is held.
@@ -43,14 +43,14 @@ pub fn feed_watchdog() {
     }
 }
 
-/// The boot stage.
+/// The boot stage: the one boot main over this board's platform.
 pub fn boot_main() -> ! {
-    let (mut flash, recovery) = init();
-    safeslot_cortex_m::boot::run(&mut flash, &BOARD, &keys::PUBLIC_KEYS, recovery, feed_watchdog)
+    let (flash, recovery) = init();
+    safeslot_cortex_m::stage::main(Stage::new(flash, feed_watchdog, recovery, HANDOFF), &config::BOOT)
 }
 
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.
 pub fn app_main() -> ! {
     let (flash, _) = init();
-    safeslot_cortex_m::app::main(flash, &BOARD, feed_watchdog)
+    safeslot_cortex_m::app::main(flash, config::BOOT.journal, &HANDOFF, feed_watchdog)
 }

@@ -23,11 +23,11 @@ use defmt_rtt as _; // the global defmt logger: RTT, read by probe-rs
 use embassy_stm32::flash::Flash;
 use embassy_stm32::gpio::{Input, Pull};
 use embassy_stm32::wdg::IndependentWatchdog;
-use safeslot_cortex_m as _; // the panic handler (log, reset)
+use safeslot_cortex_m::stage::Stage; // and the panic handler (log, reset)
 
 pub mod flash;
 
-safeslot_cortex_m::board_layout!();
+safeslot_cortex_m::board!();
 
 pub use flash::L4Flash;
 
@@ -55,15 +55,14 @@ pub fn init() -> Hw {
     Hw { flash: L4Flash(Flash::new_blocking(p.FLASH)), recovery, watchdog }
 }
 
-/// The boot stage.
+/// The boot stage: the one boot main over this board's platform.
 pub fn boot_main() -> ! {
-    let mut hw = init();
-    let watchdog = &mut hw.watchdog;
-    safeslot_cortex_m::boot::run(&mut hw.flash, &BOARD, &keys::PUBLIC_KEYS, hw.recovery, || watchdog.pet())
+    let Hw { flash, recovery, mut watchdog } = init();
+    safeslot_cortex_m::stage::main(Stage::new(flash, || watchdog.pet(), recovery, HANDOFF), &config::BOOT)
 }
 
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.
 pub fn app_main() -> ! {
     let mut hw = init();
-    safeslot_cortex_m::app::main(hw.flash, &BOARD, || hw.watchdog.pet())
+    safeslot_cortex_m::app::main(hw.flash, config::BOOT.journal, &HANDOFF, || hw.watchdog.pet())
 }

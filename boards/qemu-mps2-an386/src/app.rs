@@ -22,19 +22,19 @@ use safeslot_shared::SlotId;
 
 use crate::flash::{CutPlan, Flash, Program};
 use crate::host::{self, CmdLine, EXIT_APP_BASE, EXIT_BAD_CMDLINE};
-use crate::BOARD;
+use crate::{config, HANDOFF};
 
 /// Runs the demo app; never returns (exits through semihosting).
 pub fn run() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
     let Ok(plan) = CutPlan::from_cmdline(&line, Program::App) else { host::exit(EXIT_BAD_CMDLINE) };
     let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
-    let Ok(h) = Handoff::decode(&BOARD.handoff.read_block()) else {
+    let Ok(h) = Handoff::decode(&HANDOFF.read_block()) else {
         defmt::println!("app: no hand-off block");
         host::exit(EXIT_BAD_CMDLINE)
     };
-    if Command::decode(&BOARD.handoff.read_mailbox()).is_ok() {
-        let ran = safeslot_cortex_m::app::run(&mut flash, &BOARD);
+    if Command::decode(&HANDOFF.read_mailbox()).is_ok() {
+        let ran = safeslot_cortex_m::app::run(&mut flash, config::BOOT.journal, &HANDOFF);
         if !line.words().any(|w| w == "mailbox") {
             // A rig loaded the command (the mailbox rig, as the probe-rs rig on a real
             // board): idle as the protocol asks, busy (no wfi), while the rig reads the
@@ -43,14 +43,14 @@ pub fn run() -> ! {
                 cortex_m::asm::nop();
             }
         }
-        match Report::decode(&BOARD.handoff.read_mailbox()) {
+        match Report::decode(&HANDOFF.read_mailbox()) {
             Ok(r) => defmt::println!("app: report slot={=u8} confirmed={=bool}", r.slot.index() as u8, r.confirmed),
             Err(_) => defmt::println!("app: no report in the mailbox"),
         }
         host::exit(EXIT_APP_BASE + ran.map_or(0, |r| r.slot.index() as i32))
     }
     log_running(&h);
-    act(&mut flash, &BOARD, orders(&line), h.slot);
+    act(&mut flash, config::BOOT.journal, orders(&line), h.slot);
     host::exit(EXIT_APP_BASE + h.slot.index() as i32)
 }
 

@@ -6,9 +6,10 @@
 //! the program/erase rules of the layout (erase to `0xFF`, program only clears
 //! bits, program-once words) and can cut power at an exact store
 //! ([`flash::CutPlan`]). [`host`] talks to the harness through semihosting
-//! (command line, exit code); the hand-off area and the jump into an image are
-//! safeslot-cortex-m's, shared with the real boards ([`BOARD`] is built from the
-//! generated [`layout`]).
+//! (command line, exit code). The boot stage is the one boot main,
+//! `safeslot_boot::run`, over [`stage::VirtualStage`]; the hand-off area ([`HANDOFF`])
+//! and the jump into an image are safeslot-cortex-m's, shared with the real boards, and
+//! the configuration is the generated [`config`].
 //!
 //! Unsafe code lives only in [`flash`] (volatile accesses to the window) and [`stack`]
 //! (painting the free stack to measure its peak); the jump and the hand-off area's
@@ -28,8 +29,9 @@ pub mod flash;
 pub mod host;
 #[allow(unsafe_code)]
 pub mod stack;
+pub mod stage;
 
-safeslot_cortex_m::board_layout!();
+safeslot_cortex_m::board!();
 
 use defmt_semihosting as _; // the global defmt logger: frames go to the host's stdout
 

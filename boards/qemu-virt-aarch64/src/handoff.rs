@@ -8,15 +8,76 @@
 //! enters the kernel with `x0` = the device tree, `x1..x3` = 0, interrupts masked, MMU and
 //! D-cache off (as at reset) and the I-cache invalidated.
 //!
+//! [`launch`] is what the stage's `Platform::launch` does with the verified image: take
+//! its RAM copy, [`place`] it, re-check the proof, [`jump`].
+//!
 //! Unsafe code: [`jump`] and the PSCI call in [`power_off`].
 
 use core::fmt::Write as _;
 
 use miniz_oxide::inflate::core::DecompressorOxide;
 use safeslot_boot::linux::{inflate_kernel, parse_payload, patch_chosen, Chosen, LinuxError};
+use safeslot_boot::shadow::Shadow;
+use safeslot_boot::{ApprovedLaunch, Named};
 
-use crate::layout::{LINUX_CONSOLE, LINUX_KERNEL};
+use crate::cfi::Cfi;
+use crate::layout::{LINUX_CONSOLE, LINUX_KERNEL, SLOT_NAMES};
 use crate::ram::Region;
+
+/// Why [`launch`] did not enter Linux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchError {
+    /// The verified RAM copy of the image is not there (a stage bug).
+    NoCopy,
+    /// The image's payload could not be placed (named `linux-<error>` in the log).
+    Linux(LinuxError),
+    /// The redundant proof did not hold at the check right before the jump (a glitch).
+    Fault,
+}
+
+impl Named for LaunchError {
+    fn name(&self) -> &'static str {
+        match self {
+            LaunchError::NoCopy => "internal",
+            LaunchError::Linux(_) => "linux",
+            LaunchError::Fault => "fault",
+        }
+    }
+}
+
+/// The slot's name in the layout (`?` for an index the layout does not have).
+pub fn slot_name(index: usize) -> &'static str {
+    SLOT_NAMES.get(index).copied().unwrap_or("?")
+}
+
+/// Boots the image `approved` describes: places its verified RAM copy from `shadow` (the
+/// flash view the boot sequence verified it through) for Linux with the hand-off block
+/// `block`, calls `placed` (logs), re-checks the proof and jumps. Returns only if it
+/// could not.
+pub fn launch(
+    approved: &ApprovedLaunch,
+    shadow: &Shadow<'_, Cfi>,
+    block: &[u8],
+    placed: impl FnOnce(&Placed),
+) -> LaunchError {
+    let l = approved.launch();
+    let Some(image) = shadow.image(l.slot.index(), l.image_len) else { return LaunchError::NoCopy };
+    let p = match place(image, slot_name(l.slot.index()), l.handoff.kind.name(), block) {
+        Ok(p) => p,
+        Err(e) => return LaunchError::Linux(e),
+    };
+    placed(&p);
+    // Fault-injection hardening: the proof is checked again right before the jump.
+    if !approved.holds() {
+        return LaunchError::Fault;
+    }
+    // SAFETY: an `ApprovedLaunch` exists only for an image whose signature and SHA-256
+    // verified (only `safeslot_boot::run` builds one, from `boot`'s unchanged `Launch`), and
+    // the verifier read the `Shadow` RAM copy that `image` is and `place` took the kernel
+    // and initramfs from, just now; nothing wrote those regions since; the stage needs
+    // nothing after the jump.
+    unsafe { jump(p) }
+}
 
 /// Where the kernel was placed and the device tree written.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +141,7 @@ pub fn place(image: &[u8], slot: &str, kind: &str, handoff: &[u8]) -> Result<Pla
 }
 
 /// Enters the kernel: `x0` = `dtb`, `x1..x3` = 0, interrupts masked, I-cache invalidated.
+/// Its one caller is [`launch`].
 ///
 /// # Safety
 ///
@@ -88,7 +150,7 @@ pub fn place(image: &[u8], slot: &str, kind: &str, handoff: &[u8]) -> Result<Pla
 ///    very RAM bytes `place` copied from (the `safeslot_boot::shadow::Shadow` copies);
 /// 2. nothing has written the kernel, initramfs or device-tree regions since;
 /// 3. nothing of the stage (stack, statics) is needed afterwards.
-pub unsafe fn jump(p: Placed) -> ! {
+unsafe fn jump(p: Placed) -> ! {
     // SAFETY: duties 1 and 2 give a complete arm64 Image at a 2 MiB-aligned address
     // (`place` checked its magic, text_offset 0 and image_size) and a valid FDT at `dtb`;
     // the MMU and D-cache are off since reset, so RAM holds what was written; `ic iallu`

@@ -3,12 +3,13 @@
 //!
 //! The CPU starts at offset 0 of pflash0 at EL1 with the MMU off; [`start`] enables
 //! FP/SIMD, sets up the stack and `.data`/`.bss` and calls the stage's `main`. The stage
-//! copies each slot into RAM ([`ram`]) and runs the shared boot sequence over
-//! `safeslot_boot::shadow::Shadow`, a flash view whose slot reads come from those copies,
-//! so the bytes verified are the bytes then booted. [`cfi`] drives pflash1 (the record and the slots) with the Intel
-//! command set and enforces the NOR rules QEMU's model does not. [`handoff`] places the
-//! kernel and initramfs, patches the device tree and jumps with the Linux arm64 boot
-//! protocol; [`uart`] is the serial log.
+//! copies each slot into RAM ([`ram`]) and runs the one boot main, `safeslot_boot::run`,
+//! over [`stage::SocStage`], whose flash is `safeslot_boot::shadow::Shadow`, a view whose
+//! slot reads come from those copies, so the bytes verified are the bytes then booted; its
+//! configuration is the generated [`config`]. [`cfi`] drives pflash1 (the record and the
+//! slots) with the Intel command set and enforces the NOR rules QEMU's model does not.
+//! [`handoff`] places the kernel and initramfs, patches the device tree and jumps with the
+//! Linux arm64 boot protocol; [`uart`] is the serial log.
 //!
 //! Unsafe code lives only in [`start`] (the entry point), [`stack`] (painting the free stack
 //! to measure its peak), [`cfi`], [`timer`] and [`uart`] (register
@@ -28,12 +29,12 @@ pub mod cfi;
 pub mod config;
 #[allow(unsafe_code)]
 pub mod handoff;
-pub mod keys;
 pub mod layout;
 #[allow(unsafe_code)]
 pub mod ram;
 #[allow(unsafe_code)]
 pub mod stack;
+pub mod stage;
 #[allow(unsafe_code)]
 pub mod start;
 #[allow(unsafe_code)]

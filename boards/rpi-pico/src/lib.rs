@@ -22,9 +22,9 @@ use embassy_rp::flash::{Blocking, Flash};
 use embassy_rp::peripherals::FLASH;
 use embassy_rp::watchdog::Watchdog;
 use embassy_time::Duration;
-use safeslot_cortex_m as _; // the panic handler (log, reset)
+use safeslot_cortex_m::stage::Stage; // and the panic handler (log, reset)
 
-safeslot_cortex_m::board_layout!();
+safeslot_cortex_m::board!();
 
 /// The flash driver: offsets from 0x1000_0000, the whole device.
 pub type PicoFlash = Flash<'static, FLASH, Blocking, { layout::FLASH_SIZE as usize }>;
@@ -51,17 +51,15 @@ pub fn init() -> Hw {
     Hw { flash: Flash::new_blocking(p.FLASH), recovery, watchdog }
 }
 
-/// The boot stage.
+/// The boot stage: the one boot main over this board's platform.
 pub fn boot_main() -> ! {
-    let mut hw = init();
-    let watchdog = &mut hw.watchdog;
-    safeslot_cortex_m::boot::run(&mut hw.flash, &BOARD, &keys::PUBLIC_KEYS, hw.recovery, || {
-        watchdog.feed(WATCHDOG_TIMEOUT)
-    })
+    let Hw { flash, recovery, mut watchdog } = init();
+    let feed = || watchdog.feed(WATCHDOG_TIMEOUT);
+    safeslot_cortex_m::stage::main(Stage::new(flash, feed, recovery, HANDOFF), &config::BOOT)
 }
 
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.
 pub fn app_main() -> ! {
     let mut hw = init();
-    safeslot_cortex_m::app::main(hw.flash, &BOARD, || hw.watchdog.feed(WATCHDOG_TIMEOUT))
+    safeslot_cortex_m::app::main(hw.flash, config::BOOT.journal, &HANDOFF, || hw.watchdog.feed(WATCHDOG_TIMEOUT))
 }

@@ -3,6 +3,8 @@
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 
+use crate::layout::{ERASE_SIZE, WRITE_SIZE};
+
 /// The flash window.
 pub struct Flash {
     /// CPU address of offset 0.
@@ -60,10 +62,10 @@ impl ReadNorFlash for Flash {
 }
 
 impl NorFlash for Flash {
-    const WRITE_SIZE: usize = 8;
-    const ERASE_SIZE: usize = 4096;
+    const WRITE_SIZE: usize = WRITE_SIZE as usize;
+    const ERASE_SIZE: usize = ERASE_SIZE as usize;
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Error> {
-        if from % 4096 != 0 || to % 4096 != 0 || to < from {
+        if !from.is_multiple_of(ERASE_SIZE) || !to.is_multiple_of(ERASE_SIZE) || to < from {
             return Err(Error::Bounds);
         }
         let a = self.addr(from, (to - from) as usize)?;
@@ -74,7 +76,7 @@ impl NorFlash for Flash {
         Ok(())
     }
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
-        if offset % 8 != 0 || bytes.len() % 8 != 0 {
+        if !offset.is_multiple_of(WRITE_SIZE) || !bytes.len().is_multiple_of(WRITE_SIZE as usize) {
             return Err(Error::Bounds);
         }
         let a = self.addr(offset, bytes.len())?;

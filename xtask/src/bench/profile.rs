@@ -99,7 +99,19 @@ const RULES: &[(Code, &[&str])] = &[
         &["safeslot_shared::policy", "safeslot_shared::select", "safeslot_boot::sequence", "safeslot_boot::fih"],
     ),
     (Code::FlashDriver, &["::flash::", "ReadNorFlash", "NorFlash"]),
-    (Code::Board, &["cortex_m_rt", "Reset", "__cortex_m_rt_main", "semihosting", "defmt", "host::", "handoff::"]),
+    (
+        Code::Board,
+        &[
+            "cortex_m_rt",
+            "Reset",
+            "__cortex_m_rt_main",
+            "safeslot_boot::run::run",
+            "semihosting",
+            "defmt",
+            "host::",
+            "handoff::",
+        ],
+    ),
 ];
 
 /// The phase of one address, from the names of its frames (innermost first); code no
@@ -182,7 +194,12 @@ const OWN: &[(Phase, &[&str])] = &[
 /// Out-of-line functions that contain phases (through what is inlined into them), and the
 /// phase of their own code: (phase, name fragments of the function).
 const CONTAINERS: &[(Phase, &[&str])] = &[
-    (Phase::Board, &["__cortex_m_rt_main", "Reset"]),
+    // The one boot main (`safeslot_boot::run`) and a platform's log sink (the virtual
+    // board's measures the stack there), when they are not inlined into the entry.
+    (
+        Phase::Board,
+        &["__cortex_m_rt_main", "Reset", "safeslot_boot::run::run", "as safeslot_boot::run::Platform>::log"],
+    ),
     (Phase::Header, &["sequence::boot::{{closure}}", "verify::verify_slot"]),
     (Phase::Hashing, &["verify::hash_image"]),
     (Phase::RecordScan, &["Journal<F>::open", "Journal<F>::rescan"]),

@@ -1,0 +1,61 @@
+//! The virtual board's boot-stage platform: what `safeslot_boot::run`, the one boot main,
+//! drives here.
+//!
+//! Like a real board's (`safeslot_cortex_m::stage::Stage`) it logs the same lines, leaves
+//! the block in the same hand-off area and jumps through the same audited
+//! `safeslot_cortex_m::handoff::launch`. What differs is the rig's view: the flash driver
+//! cuts power where the command line says ([`crate::flash::CutPlan`]), the recovery input
+//! is the command line's `recovery`, the stage writes [`host::HANDOFF_MARKER`] before the
+//! jump (so the harness can split the two programs' logs), logs its measured stack peak,
+//! and ends recovery with a semihosting exit code instead of waiting.
+
+use core::convert::Infallible;
+
+use safeslot_boot::{ApprovedLaunch, Event, Platform, Stop};
+use safeslot_cortex_m::handoff::{self, JumpRefused};
+use safeslot_shared::handoff::HANDOFF_LEN;
+
+use crate::flash::Flash;
+use crate::host::{self, EXIT_RECOVERY};
+use crate::{stack, HANDOFF};
+
+/// The virtual board's boot stage.
+pub struct VirtualStage {
+    /// The NOR driver over the flash window, with the boot stage's cut plan.
+    pub flash: Flash,
+    /// The command line's `recovery` word.
+    pub recovery: bool,
+}
+
+impl Platform for VirtualStage {
+    type Flash = Flash;
+    type LaunchError = JumpRefused;
+    type End = Infallible;
+
+    fn flash(&mut self) -> &mut Flash {
+        &mut self.flash
+    }
+
+    fn recovery_requested(&mut self) -> bool {
+        self.recovery
+    }
+
+    fn log(&mut self, event: Event<'_, JumpRefused>) {
+        // The sequence is over: the stack it needed has been used (painted in the bin).
+        defmt::println!("safeslot: stack peak={=u32}", stack::peak());
+        safeslot_cortex_m::stage::log(event);
+    }
+
+    fn leave_handoff(&mut self, block: &[u8; HANDOFF_LEN]) {
+        HANDOFF.leave_block(block);
+    }
+
+    fn launch(&mut self, approved: ApprovedLaunch) -> Result<Infallible, JumpRefused> {
+        host::mark_handoff();
+        Err(handoff::launch(&approved))
+    }
+
+    fn recover(&mut self, _: Stop<JumpRefused>) -> Infallible {
+        host::exit(EXIT_RECOVERY)
+    }
+}

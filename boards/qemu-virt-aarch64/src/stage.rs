@@ -1,0 +1,112 @@
+//! The virtual SoC's boot-stage platform: what `safeslot_boot::run`, the one boot main,
+//! drives here.
+//!
+//! The flash is a `safeslot_boot::shadow::Shadow` over the CFI bank: the slots were copied
+//! to RAM before the sequence, which verifies those copies; [`Platform::launch`] places the
+//! verified copy for Linux and jumps ([`handoff::launch`]), with the hand-off block in the
+//! device tree. The log goes to the serial port, with the stage's own timing (slot copies,
+//! boot sequence, Linux placement) and its measured stack peak. There is no recovery input
+//! and no watchdog; recovery powers off.
+
+use core::convert::Infallible;
+use core::fmt::Write as _;
+
+use safeslot_boot::shadow::Shadow;
+use safeslot_boot::{ApprovedLaunch, Event, Named, Platform, Stop};
+use safeslot_shared::handoff::HANDOFF_LEN;
+
+use crate::cfi::Cfi;
+use crate::handoff::{self, slot_name, LaunchError};
+use crate::stack;
+use crate::timer::now_us;
+use crate::uart::Uart;
+
+/// The virtual SoC's boot stage.
+pub struct SocStage<'a> {
+    flash: Shadow<'a, Cfi>,
+    block: [u8; HANDOFF_LEN],
+    /// Microseconds: before the slot copies, after them, after the boot sequence.
+    started: u64,
+    copied: u64,
+    decided: u64,
+}
+
+impl<'a> SocStage<'a> {
+    /// The stage over `flash` (the slots already copied), whose copies started at
+    /// `started` (µs, [`now_us`]).
+    pub fn new(flash: Shadow<'a, Cfi>, started: u64) -> Self {
+        SocStage { flash, block: [0; HANDOFF_LEN], started, copied: now_us(), decided: 0 }
+    }
+}
+
+impl<'a> Platform for SocStage<'a> {
+    type Flash = Shadow<'a, Cfi>;
+    type LaunchError = LaunchError;
+    type End = Infallible;
+
+    fn flash(&mut self) -> &mut Shadow<'a, Cfi> {
+        &mut self.flash
+    }
+
+    fn recovery_requested(&mut self) -> bool {
+        false
+    }
+
+    fn log(&mut self, event: Event<'_, LaunchError>) {
+        let mut u = Uart;
+        let _ = match event {
+            Event::Boot(h) => {
+                self.decided = now_us();
+                writeln!(
+                    u,
+                    "safeslot: boot slot={} kind={} tries={} fallback={} version={}.{}.{} seq={}",
+                    slot_name(h.slot.index()),
+                    h.kind.name(),
+                    h.tries_left.get(),
+                    h.last_fallback.name(),
+                    h.version.major,
+                    h.version.minor,
+                    h.version.revision,
+                    h.record_seq
+                )
+            }
+            Event::Recovery(Stop::Launch(LaunchError::Linux(e))) => {
+                writeln!(u, "safeslot: recovery reason=linux-{}", e.name())
+            }
+            Event::Recovery(stop) => writeln!(u, "safeslot: recovery reason={}", stop.name()),
+        };
+    }
+
+    fn leave_handoff(&mut self, block: &[u8; HANDOFF_LEN]) {
+        // Linux owns all of RAM once it runs: the block goes into the device tree
+        // (`/chosen/safeslot,handoff`) when the image is placed.
+        self.block = *block;
+    }
+
+    fn launch(&mut self, approved: ApprovedLaunch) -> Result<Infallible, LaunchError> {
+        let (started, copied, decided) = (self.started, self.copied, self.decided);
+        Err(handoff::launch(&approved, &self.flash, &self.block, |p| {
+            let placed = now_us();
+            let mut u = Uart;
+            let _ = writeln!(
+                u,
+                "safeslot: linux kernel={:#x} ({} bytes inflated) initrd={} bytes dtb={:#x}",
+                p.kernel, p.kernel_len, p.initrd_len, p.dtb
+            );
+            let ms = |a: u64, b: u64| b.saturating_sub(a) / 1000;
+            let _ = writeln!(
+                u,
+                "safeslot: timing copy={}ms boot={}ms place={}ms total={}ms",
+                ms(started, copied),
+                ms(copied, decided),
+                ms(decided, placed),
+                ms(started, placed)
+            );
+            let _ = writeln!(u, "safeslot: stack peak={}", stack::peak());
+        }))
+    }
+
+    fn recover(&mut self, _: Stop<LaunchError>) -> Infallible {
+        handoff::power_off()
+    }
+}

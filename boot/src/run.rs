@@ -1,0 +1,249 @@
+//! The boot stage's main, once for every board: [`run`] over a small [`Platform`].
+//!
+//! ```text
+//! feed watchdog → sample recovery input → boot() (journal → policy + verify → persist)
+//!   ├─ Launch:   log → hand-off block → feed → re-check proof → Platform::launch
+//!   └─ Recovery: log → Platform::recover
+//! ```
+//!
+//! A board (the virtual Cortex-M board, the real boards, the size probe, the aarch64 SoC
+//! stage) implements [`Platform`] and calls [`run`] with the [`BootConfig`] its build
+//! script generated from `layout.toml`; there is no other copy of this sequence. Test hooks
+//! (power cuts, rig orders) live inside a platform's flash driver or before the call, never
+//! in a second main.
+//!
+//! The watchdog is fed by a flash wrapper (`Fed`, as embassy-boot-nrf's `WatchdogFlash`):
+//! every flash operation of the sequence — journal scan, record write, each hashed chunk of
+//! an image — feeds it first, so no `tick` closure runs through the sequence.
+
+use core::convert::Infallible;
+
+use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
+use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
+use safeslot_shared::policy::Inputs;
+use safeslot_shared::reason::Reason;
+
+use crate::sequence::{boot, BootConfig, Launch, Outcome};
+
+/// A short, stable name for logs (the recovery line `safeslot: recovery reason=<name>`).
+pub trait Named {
+    /// The name: lowercase, no spaces.
+    fn name(&self) -> &'static str;
+}
+
+impl Named for Reason {
+    fn name(&self) -> &'static str {
+        Reason::name(*self)
+    }
+}
+
+impl Named for Infallible {
+    fn name(&self) -> &'static str {
+        match *self {}
+    }
+}
+
+/// Why the boot stage stops without handing off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Stop<E> {
+    /// The boot sequence found nothing that may be booted.
+    Sequence(Reason),
+    /// The verification proof did not hold at the check right before the hand-off
+    /// (fault-injection hardening: a glitch, never a normal outcome).
+    Fault,
+    /// The platform could not start the verified image.
+    Launch(E),
+}
+
+impl<E: Named> Named for Stop<E> {
+    fn name(&self) -> &'static str {
+        match self {
+            Stop::Sequence(r) => r.name(),
+            Stop::Fault => "fault",
+            Stop::Launch(e) => e.name(),
+        }
+    }
+}
+
+/// What [`run`] reports to the platform's log sink ([`Platform::log`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a, E> {
+    /// An image was chosen and verified; this hand-off block is written next.
+    Boot(&'a Handoff),
+    /// The stage stops without handing off ([`Platform::recover`] follows).
+    Recovery(&'a Stop<E>),
+}
+
+/// Why the chip last reset, as a platform reports it ([`Platform::reset_cause`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ResetCause {
+    /// The platform does not tell (the default).
+    Unknown,
+    /// Power-on or brown-out.
+    PowerOn,
+    /// The reset pin.
+    Pin,
+    /// A watchdog expired.
+    Watchdog,
+    /// Software asked for it (`SYSRESETREQ`, PSCI).
+    Software,
+}
+
+/// The verified image [`run`] hands to [`Platform::launch`]: the [`Launch`] that
+/// [`boot`] returned, unchanged. Only [`run`] builds one (its field is private and it is
+/// neither `Clone` nor `Copy`), so a platform's jump may rely on it describing an image
+/// whose signature and SHA-256 verified and whose load address is its slot's.
+#[derive(Debug)]
+pub struct ApprovedLaunch {
+    launch: Launch,
+}
+
+impl ApprovedLaunch {
+    /// The launch as [`boot`] returned it.
+    pub fn launch(&self) -> &Launch {
+        &self.launch
+    }
+
+    /// Re-checks the redundant verification proof ([`Launch::holds`]): a platform calls it
+    /// once more right before its jump.
+    pub fn holds(&self) -> bool {
+        self.launch.holds()
+    }
+}
+
+/// What a board supplies to [`run`]: flash, watchdog, log sink, recovery input, the
+/// hand-off block's place, the jump and the recovery state.
+///
+/// Power-loss behaviour: [`run`] writes flash only through [`Platform::flash`] and only in
+/// the boot sequence (one journal append at most, which a cut leaves as the old or the new
+/// record: docs/DESIGN.md, "Power-cut argument"); the hand-off block goes to RAM after that
+/// write, so a cut anywhere in [`run`] repeats the boot from a durable record.
+pub trait Platform {
+    /// The NOR flash that holds the record and the slots (offsets from the layout's
+    /// `[flash] base`). A board with a test hook (the virtual board's power cuts) puts it
+    /// in this driver.
+    type Flash: NorFlash;
+    /// Why [`Platform::launch`] could not start a verified image (named in the log).
+    type LaunchError: Copy + Named;
+    /// What [`run`] returns: [`Infallible`] on a board, where [`Platform::launch`] and
+    /// [`Platform::recover`] never return (`match run(..) {}`); a record of the ending in
+    /// host tests.
+    type End;
+
+    /// The flash driver.
+    fn flash(&mut self) -> &mut Self::Flash;
+
+    /// Feeds the watchdog if one may be running (a no-op by default). Called before the
+    /// sequence, before every flash operation of it, and before the hand-off.
+    fn feed_watchdog(&mut self) {}
+
+    /// Whether the recovery input is held (sampled once, at the start). Boots the
+    /// last-known-good slot first (docs/DESIGN.md, decision table row 9).
+    fn recovery_requested(&mut self) -> bool;
+
+    /// The log sink (nothing by default, so a log-free build carries no strings).
+    fn log(&mut self, event: Event<'_, Self::LaunchError>) {
+        let _ = event;
+    }
+
+    /// Leaves the hand-off block for the image (RAM the layout's `[handoff]` reserves, or
+    /// wherever the payload expects it: the aarch64 stage puts it into the device tree).
+    fn leave_handoff(&mut self, block: &[u8; HANDOFF_LEN]);
+
+    /// Starts the verified image: for an XIP image the jump (checking
+    /// [`ApprovedLaunch::holds`] right before it), for Linux its placement and the jump.
+    /// Returns only if it could not; [`run`] then stops with [`Stop::Launch`].
+    ///
+    /// # Errors
+    ///
+    /// Why the image could not be started.
+    fn launch(&mut self, approved: ApprovedLaunch) -> Result<Self::End, Self::LaunchError>;
+
+    /// Nothing is booted: report (the log already has the reason) and wait, offer an
+    /// update path, or reset. Never returns on a board.
+    fn recover(&mut self, stop: Stop<Self::LaunchError>) -> Self::End;
+
+    /// Why the chip reset. Not consulted by [`run`] yet: reserved for the platforms and the
+    /// policy input of a later change (watchdog resets counting against a trial).
+    fn reset_cause(&mut self) -> ResetCause {
+        ResetCause::Unknown
+    }
+
+    /// The hardware anti-rollback counter (OTP, monotonic counter), if the platform has
+    /// one. Not consulted by [`run`] yet: reserved for the floor kept in hardware
+    /// (docs/DESIGN.md, "Limits").
+    fn security_counter(&mut self) -> Option<u32> {
+        None
+    }
+}
+
+/// The boot stage's main: runs the boot sequence over `p`'s flash with `cfg` (the board's
+/// generated configuration), then hands off or stops. See the module docs.
+pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
+    p.feed_watchdog();
+    let inputs = Inputs { recovery: p.recovery_requested() };
+    let capacity = p.flash().capacity();
+    let launch = match boot(&mut Fed { p: &mut *p, capacity }, cfg, inputs) {
+        Outcome::Launch(l) => l,
+        Outcome::Recovery(reason) => return stop(p, Stop::Sequence(reason)),
+    };
+    p.log(Event::Boot(&launch.handoff));
+    p.leave_handoff(&launch.handoff.encode());
+    p.feed_watchdog();
+    // Fault-injection hardening: checked again here, and by the platform right before
+    // its jump.
+    if !launch.holds() {
+        return stop(p, Stop::Fault);
+    }
+    match p.launch(ApprovedLaunch { launch }) {
+        Ok(end) => end,
+        Err(e) => stop(p, Stop::Launch(e)),
+    }
+}
+
+fn stop<P: Platform>(p: &mut P, s: Stop<P::LaunchError>) -> P::End {
+    p.log(Event::Recovery(&s));
+    p.recover(s)
+}
+
+/// The platform's flash, feeding its watchdog before every operation.
+struct Fed<'a, P> {
+    p: &'a mut P,
+    /// The flash's capacity (`capacity` takes `&self`, `Platform::flash` needs `&mut`).
+    capacity: usize,
+}
+
+impl<P: Platform> ErrorType for Fed<'_, P> {
+    type Error = <P::Flash as ErrorType>::Error;
+}
+
+impl<P: Platform> ReadNorFlash for Fed<'_, P> {
+    const READ_SIZE: usize = P::Flash::READ_SIZE;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.p.feed_watchdog();
+        self.p.flash().read(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl<P: Platform> NorFlash for Fed<'_, P> {
+    const WRITE_SIZE: usize = P::Flash::WRITE_SIZE;
+    const ERASE_SIZE: usize = P::Flash::ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.p.feed_watchdog();
+        self.p.flash().erase(from, to)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.p.feed_watchdog();
+        self.p.flash().write(offset, bytes)
+    }
+}

@@ -1,0 +1,256 @@
+//! The boot stage's main (`safeslot_boot::run`) over a host platform: what every board
+//! runs, with the platform recording what the board would do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    missing_docs
+)]
+
+use ed25519_compact::{KeyPair, Seed};
+use embedded_storage::nor_flash::NorFlash;
+use safeslot_boot::shadow::Shadow;
+use safeslot_boot::{run, ApprovedLaunch, BootConfig, Event, Named, Platform, Stop};
+use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
+use safeslot_shared::image::{build_slot_image, SignParams};
+use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::ops;
+use safeslot_shared::policy::BootKind;
+use safeslot_shared::select::FreshPolicy;
+use safeslot_shared::sim::{SimConfig, SimFlash};
+use safeslot_shared::verify::SlotRegion;
+use safeslot_shared::{Reason, SlotId, Version};
+
+const BASE: u64 = 0x2100_0000;
+const HDR: u32 = 0x400;
+const SLOT: u32 = 0x8000;
+const SLOTS: [SlotRegion; 2] = [
+    SlotRegion { offset: 0x2000, size: SLOT, header_size: HDR, load_addr: Some(BASE + 0x2000 + HDR as u64) },
+    SlotRegion { offset: 0xA000, size: SLOT, header_size: HDR, load_addr: Some(BASE + 0xA000 + HDR as u64) },
+];
+const JOURNAL: JournalConfig = JournalConfig { offset: 0, size: 0x2000, write_size: 8, erase_size: 0x1000 };
+/// Bytes of each test image's body: hashed in several chunks.
+const BODY: u32 = 3000;
+
+fn key() -> KeyPair {
+    KeyPair::from_seed(Seed::new([1; 32]))
+}
+
+fn image(slot: SlotId, major: u8) -> Vec<u8> {
+    let r = SLOTS[slot.index()];
+    let body: Vec<u8> = (0..BODY).map(|i| (i * 7 + u32::from(major)) as u8).collect();
+    let p = SignParams {
+        header_size: HDR as u16,
+        load_addr: r.load_addr.unwrap(),
+        entry: 0,
+        version: Version { major, minor: 0, revision: 0, build: 0 },
+        security_counter: 0,
+    };
+    build_slot_image(&p, &body, &key(), r.size).unwrap()
+}
+
+fn flash_with(slots: &[(SlotId, Vec<u8>)]) -> SimFlash {
+    let mut flash =
+        SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x1000, program_once: true }).unwrap();
+    for (slot, bytes) in slots {
+        let r = SLOTS[slot.index()];
+        let mut padded = bytes.clone();
+        padded.resize(bytes.len().div_ceil(8) * 8, 0xFF);
+        flash.write(r.offset, &padded).unwrap();
+    }
+    flash.reset_stats();
+    flash
+}
+
+/// Why the host platform's launch fails when told to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NoJump;
+
+impl Named for NoJump {
+    fn name(&self) -> &'static str {
+        "no-jump"
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The platform jumped to this slot's image at this address.
+    Jumped { slot: SlotId, load_addr: u64, image_len: u32 },
+    /// The platform entered recovery.
+    Recovered(Stop<NoJump>),
+}
+
+/// A board on the host: records every call `run` makes.
+struct Host<F> {
+    flash: F,
+    recovery: bool,
+    refuse_launch: bool,
+    feeds: u32,
+    /// Watchdog feeds seen before each flash operation (the sim counts operations).
+    calls: Vec<&'static str>,
+    log: Vec<String>,
+    block: Option<[u8; HANDOFF_LEN]>,
+}
+
+impl<F> Host<F> {
+    fn new(flash: F) -> Self {
+        Host { flash, recovery: false, refuse_launch: false, feeds: 0, calls: vec![], log: vec![], block: None }
+    }
+}
+
+impl<F: NorFlash> Platform for Host<F> {
+    type Flash = F;
+    type LaunchError = NoJump;
+    type End = End;
+
+    fn flash(&mut self) -> &mut F {
+        self.calls.push("flash");
+        &mut self.flash
+    }
+
+    fn feed_watchdog(&mut self) {
+        self.feeds += 1;
+        self.calls.push("feed");
+    }
+
+    fn recovery_requested(&mut self) -> bool {
+        self.calls.push("recovery-input");
+        self.recovery
+    }
+
+    fn log(&mut self, event: Event<'_, NoJump>) {
+        self.log.push(match event {
+            Event::Boot(h) => format!("boot slot={} kind={}", h.slot.index(), h.kind.name()),
+            Event::Recovery(s) => format!("recovery reason={}", s.name()),
+        });
+    }
+
+    fn leave_handoff(&mut self, block: &[u8; HANDOFF_LEN]) {
+        self.calls.push("handoff");
+        self.block = Some(*block);
+    }
+
+    fn launch(&mut self, approved: ApprovedLaunch) -> Result<End, NoJump> {
+        self.calls.push("launch");
+        assert!(approved.holds());
+        if self.refuse_launch {
+            return Err(NoJump);
+        }
+        let l = approved.launch();
+        Ok(End::Jumped { slot: l.slot, load_addr: l.load_addr, image_len: l.image_len })
+    }
+
+    fn recover(&mut self, stop: Stop<NoJump>) -> End {
+        self.calls.push("recover");
+        End::Recovered(stop)
+    }
+}
+
+fn cfg(keys: &[[u8; 32]]) -> BootConfig<'_> {
+    BootConfig { journal: JOURNAL, slots: &SLOTS, keys, fresh: FreshPolicy::default() }
+}
+
+#[test]
+fn trial_boot_leaves_the_block_then_launches_and_feeds_the_watchdog_throughout() {
+    let keys = [*key().pk];
+    let mut host = Host::new(flash_with(&[(SlotId::A, image(SlotId::A, 1))]));
+    let end = run(&mut host, &cfg(&keys));
+    let image_len = image(SlotId::A, 1).len() as u32 - HDR;
+    assert_eq!(end, End::Jumped { slot: SlotId::A, load_addr: BASE + 0x2400, image_len });
+    assert_eq!(host.log, ["boot slot=0 kind=trial"]);
+    let h = Handoff::decode(&host.block.unwrap()).unwrap();
+    assert_eq!((h.slot, h.kind, h.version.major), (SlotId::A, BootKind::Trial, 1));
+    // The order of what a board sees: feed, input, the flash (its capacity), the sequence's
+    // flash operations (each fed first), then the hand-off block, a last feed and the jump.
+    assert_eq!(host.calls[..3], ["feed", "recovery-input", "flash"]);
+    let tail = &host.calls[host.calls.len() - 3..];
+    assert_eq!(tail, ["handoff", "feed", "launch"]);
+    let ops = &host.calls[3..host.calls.len() - 3];
+    assert!(ops.chunks(2).all(|c| c == ["feed", "flash"]), "every flash operation is fed first: {ops:?}");
+    // Journal scan, record write and the image hash (at least one read per 256 B).
+    let s = host.flash.stats();
+    assert_eq!(host.feeds as u64, 2 + s.reads + s.programs + s.erases);
+    assert!(s.reads > u64::from(BODY / 256));
+    // The record the stage wrote: A on trial, one try used.
+    let rec = Journal::open(&mut host.flash, JOURNAL).unwrap().record().unwrap().clone();
+    assert_eq!(rec.slot(SlotId::A).unwrap().tries.get(), 2);
+}
+
+#[test]
+fn nothing_bootable_ends_in_recovery_without_a_handoff() {
+    let keys = [*key().pk];
+    let mut host = Host::new(flash_with(&[]));
+    let end = run(&mut host, &cfg(&keys));
+    assert_eq!(end, End::Recovered(Stop::Sequence(Reason::NothingBootable)));
+    assert_eq!(host.log, ["recovery reason=nothing-bootable"]);
+    assert!(host.block.is_none());
+    assert!(!host.calls.contains(&"launch"));
+    assert_eq!(host.calls.last(), Some(&"recover"));
+}
+
+#[test]
+fn a_launch_the_platform_refuses_ends_in_recovery() {
+    let keys = [*key().pk];
+    let mut host = Host::new(flash_with(&[(SlotId::A, image(SlotId::A, 1))]));
+    host.refuse_launch = true;
+    assert_eq!(run(&mut host, &cfg(&keys)), End::Recovered(Stop::Launch(NoJump)));
+    assert_eq!(host.log, ["boot slot=0 kind=trial", "recovery reason=no-jump"]);
+    assert!(host.block.is_some(), "the block was left before the launch was tried");
+}
+
+#[test]
+fn recovery_input_boots_last_known_good() {
+    let keys = [*key().pk];
+    let mut flash = flash_with(&[(SlotId::A, image(SlotId::A, 1)), (SlotId::B, image(SlotId::B, 2))]);
+    assert!(matches!(run(&mut Host::new(&mut flash), &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    {
+        let mut j = Journal::open(&mut flash, JOURNAL).unwrap();
+        j.update(|r| ops::mark_good(r, SlotId::A)).unwrap();
+        j.update(|r| ops::set_active(r, SlotId::B, safeslot_shared::Tries::DEFAULT)).unwrap();
+    }
+    let mut host = Host::new(&mut flash);
+    host.recovery = true;
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    let h = Handoff::decode(&host.block.unwrap()).unwrap();
+    assert_eq!(h.last_fallback, Reason::RecoveryInput);
+    // Without the input, B's trial.
+    assert!(matches!(run(&mut Host::new(&mut flash), &cfg(&keys)), End::Jumped { slot: SlotId::B, .. }));
+}
+
+/// The aarch64 stage's shape: the platform's flash is a `Shadow` (slots verified in RAM)
+/// and its launch takes the verified RAM copy from it.
+#[test]
+fn a_shadow_platform_launches_the_verified_ram_copy() {
+    struct Soc<'a>(Host<Shadow<'a, SimFlash>>);
+    impl<'a> Platform for Soc<'a> {
+        type Flash = Shadow<'a, SimFlash>;
+        type LaunchError = NoJump;
+        type End = Vec<u8>;
+        fn flash(&mut self) -> &mut Self::Flash {
+            self.0.flash()
+        }
+        fn recovery_requested(&mut self) -> bool {
+            false
+        }
+        fn leave_handoff(&mut self, block: &[u8; HANDOFF_LEN]) {
+            self.0.leave_handoff(block);
+        }
+        fn launch(&mut self, approved: ApprovedLaunch) -> Result<Vec<u8>, NoJump> {
+            let l = approved.launch();
+            self.0.flash.image(l.slot.index(), l.image_len).map(<[u8]>::to_vec).ok_or(NoJump)
+        }
+        fn recover(&mut self, stop: Stop<NoJump>) -> Vec<u8> {
+            panic!("recovery: {stop:?}")
+        }
+    }
+    let keys = [*key().pk];
+    let a = image(SlotId::A, 1);
+    let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
+    let shadow =
+        Shadow::new(flash_with(&[(SlotId::A, a.clone())]), &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);
+    let booted = run(&mut Soc(Host::new(shadow)), &cfg(&keys));
+    assert_eq!(booted, &a[HDR as usize..HDR as usize + booted.len()]);
+    assert_eq!(booted.len(), a.len() - HDR as usize);
+}
