@@ -210,13 +210,16 @@ impl Step {
         }
     }
 
-    /// Stores the step's power-on makes, and how many of them (the first) are erases:
-    /// an entry is 136 bytes = 17 program words; a first write or a rotation erases a
-    /// sector first.
-    pub fn stores(self) -> (u32, u32) {
+    /// Stores the step's power-on makes with journal geometry `cfg`, and how many of them
+    /// (the first) are erases: an append programs the previous position's claim mark,
+    /// the body and its ack mark, each in write-words (144 + 8 + 8 bytes = 20 stores with
+    /// 8-byte words); a first write or a rotation erases a sector first and needs no claim.
+    pub fn stores(self, cfg: &JournalConfig) -> (u32, u32) {
+        let w = cfg.write_size.max(1);
+        let (body, mark) = (cfg.body_size() / w, cfg.mark_size() / w);
         match self {
-            Step::Create | Step::Rotation => (18, 1),
-            _ => (17, 0),
+            Step::Create | Step::Rotation => (1 + body + mark, 1),
+            _ => (mark + body + mark, 0),
         }
     }
 }
@@ -407,7 +410,7 @@ pub fn sweep<R: CutRig>(
     rig.set_region(&pre_region).map_err(e)?;
 
     // The exact store count: cut=S fires, cut=S+1 does not (and then equals the uncut run).
-    let (stores, erases) = step.stores();
+    let (stores, erases) = step.stores(&cfg);
     let fires = |rig: &mut R, n: u32| -> Result<(bool, Ran, Vec<u8>), String> {
         let ran = rig.run(&format!("{cut_key}={n} {args}"), None).map_err(e)?;
         let region = rig.region().map_err(e)?;
