@@ -18,6 +18,8 @@ use crate::story::{Entry, StoryError};
 pub enum Need {
     /// The recovery input (a held button or strap pin) sampled by the boot stage.
     RecoveryInput,
+    /// A flash whose programs and erases fail (or are dropped) for one boot, on demand.
+    WriteFault,
 }
 
 /// The scenario body: runs on a rig with the kit of images, returns the timeline.
@@ -87,6 +89,8 @@ pub fn catalogue<R: Rig + 'static>(journal_size: usize) -> Vec<Scenario<R>> {
         entry("rollback", &[], |r, k| scenarios::rollback(r, k)),
         entry("both-invalid", &[], |r, k| scenarios::both_invalid(r, k)),
         entry("recovery-input", &[Need::RecoveryInput], |r, k| scenarios::recovery_input(r, k)),
+        entry("write-fault-error", &[Need::WriteFault], |r, k| scenarios::write_fault_fallback(r, k, "error")),
+        entry("write-fault-drop", &[Need::WriteFault], |r, k| scenarios::write_fault_fallback(r, k, "drop")),
         entry("garbage", &[], move |r, k| {
             scenarios::garbage_record(r, k, &scenarios::noise(0x5AFE_5107, journal_size))
         }),

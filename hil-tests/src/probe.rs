@@ -132,10 +132,15 @@ pub fn command_for(args: &str) -> Result<Command, ArgsError> {
     Ok(Command { action: action.unwrap_or(Action::Confirm), activate })
 }
 
+/// Why a real board cannot run the write-fault scenarios.
+pub const NO_WRITE_FAULT: &str =
+    "a real board's flash cannot be made to fail or drop its writes for one boot (the virtual board's can)";
+
 /// What a rig without a recovery input answers for [`crate::rig::Rig::lacks`].
 pub fn lacks(need: Need) -> Option<String> {
     match need {
         Need::RecoveryInput => Some(NO_RECOVERY_INPUT.to_string()),
+        Need::WriteFault => Some(NO_WRITE_FAULT.to_string()),
     }
 }
 

@@ -414,6 +414,42 @@ pub fn update_never_confirms<R: Rig>(rig: &mut R, kit: &Kit, crash: bool) -> Res
     Ok(s.timeline)
 }
 
+/// Issue #12, failure 1, on the real firmware: B's trial does not confirm; the next boot's
+/// flash refuses (`error`) or silently drops (`drop`) every write, so A boots read-only as
+/// confirmed while the record still names B as last booted. A confirms itself (the slot the
+/// hand-off names, A: nothing to write), never B: B runs its remaining tries, then A for
+/// good, and the floor and last-known-good slot are A's throughout.
+pub fn write_fault_fallback<R: Rig>(rig: &mut R, kit: &Kit, fault: &str) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    // B carries a higher security counter than A: confirming B would raise the floor past A.
+    start_update(&mut s, &kit.original(A), &kit.sign(B, 1))?;
+    s.boot("B on trial, does not confirm", "app=noconfirm", Ran::App(B), |r| slot_is(r, B, false, TRIES - 1))?;
+    let args = format!("wfault={fault} app=confirm");
+    s.boot("writes fail: A boots read-only and confirms itself", &args, Ran::App(A), |r| {
+        slot_is(r, B, false, TRIES - 1)?;
+        lkg_is(r, Some(A))?;
+        if r.last_booted != Some(B) {
+            return Err(format!("the record changed under a failing flash: last booted {:?}", r.last_booted));
+        }
+        Ok(())
+    })?;
+    for left in (0..TRIES - 1).rev() {
+        s.boot("B runs its remaining tries", "app=noconfirm", Ran::App(B), |r| {
+            slot_is(r, B, false, left)?;
+            lkg_is(r, Some(A))
+        })?;
+    }
+    s.boot("B out of tries: back on A", "app=confirm", Ran::App(A), |r| {
+        unbootable_is(r, B, &[Reason::TriesExhausted])?;
+        lkg_is(r, Some(A))?;
+        if r.rollback_floor != 0 {
+            return Err(format!("floor {} rose to B's counter", r.rollback_floor));
+        }
+        Ok(())
+    })?;
+    Ok(s.timeline)
+}
+
 /// `b` is installed in B and activated; B never runs, A boots and the record holds one
 /// of `reasons` (all image faults) for B, also as the last fallback.
 pub fn rejected_b<R: Rig>(rig: &mut R, kit: &Kit, b: &[u8], reasons: &[Reason]) -> Result<Vec<Entry>, StoryError> {

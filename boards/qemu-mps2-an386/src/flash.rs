@@ -57,6 +57,8 @@ pub enum FlashError {
         /// Offset of the word, from the start of the device.
         offset: u32,
     },
+    /// `wfault=error`: the test switch made the operation fail.
+    Injected,
 }
 
 impl NorFlashError for FlashError {
@@ -64,7 +66,7 @@ impl NorFlashError for FlashError {
         match self {
             Self::NotAligned => NorFlashErrorKind::NotAligned,
             Self::OutOfBounds => NorFlashErrorKind::OutOfBounds,
-            Self::WouldSetBits { .. } | Self::NotErased { .. } => NorFlashErrorKind::Other,
+            Self::WouldSetBits { .. } | Self::NotErased { .. } | Self::Injected => NorFlashErrorKind::Other,
         }
     }
 }
@@ -86,6 +88,7 @@ impl core::fmt::Display for FlashError {
             Self::OutOfBounds => f.write_str("range out of bounds"),
             Self::WouldSetBits { offset } => write!(f, "program at {offset:#x} would set bits"),
             Self::NotErased { offset } => write!(f, "word at {offset:#x} already programmed"),
+            Self::Injected => f.write_str("write failed (wfault= test switch)"),
         }
     }
 }
@@ -93,13 +96,25 @@ impl core::fmt::Display for FlashError {
 impl core::error::Error for FlashError {}
 
 /// Where to cut power: store number `cut` (from 1), optionally letting its
-/// first `torn` bytes land first.
+/// first `torn` bytes land first; and whether every program and erase of this run fails
+/// (`wfault=error`) or is silently dropped (`wfault=drop`), as a worn or locked flash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, defmt::Format)]
 pub struct CutPlan {
     /// The store that never completes; `None` runs without a cut.
     pub cut: Option<u32>,
     /// How many leading bytes of that store land before the cut.
     pub torn: u32,
+    /// Every program and erase fails or is dropped.
+    pub fault: Option<WriteFault>,
+}
+
+/// What every program and erase does under `wfault=` (boot stage) or `appwfault=` (app).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
+pub enum WriteFault {
+    /// Returns [`FlashError::Injected`]; nothing changes.
+    Error,
+    /// Returns success; nothing changes (a silently dropped write).
+    Drop,
 }
 
 /// Which program's cut keys a [`CutPlan`] reads: each numbers its own stores from 1.
@@ -117,7 +132,7 @@ pub struct BadCutPlan;
 
 impl CutPlan {
     /// No cut.
-    pub const NONE: Self = Self { cut: None, torn: 0 };
+    pub const NONE: Self = Self { cut: None, torn: 0, fault: None };
 
     /// Reads `program`'s cut keys (`cut=N`, N ≥ 1, and `torn=K`; `appcut`/`apptorn` for
     /// the app) from the command line; absent keys mean no cut.
@@ -125,16 +140,22 @@ impl CutPlan {
     /// # Errors
     /// A value is not a decimal `u32`, or `cut=0`.
     pub fn from_cmdline(line: &CmdLine, program: Program) -> Result<Self, BadCutPlan> {
-        let (cut_key, torn_key) = match program {
-            Program::Boot => ("cut", "torn"),
-            Program::App => ("appcut", "apptorn"),
+        let (cut_key, torn_key, fault_key) = match program {
+            Program::Boot => ("cut", "torn", "wfault"),
+            Program::App => ("appcut", "apptorn", "appwfault"),
         };
         let number = |key| line.value(key).map(str::parse::<u32>).transpose().map_err(|_| BadCutPlan);
         let cut = number(cut_key)?;
         if cut == Some(0) {
             return Err(BadCutPlan);
         }
-        Ok(Self { cut, torn: number(torn_key)?.unwrap_or(0) })
+        let fault = match line.value(fault_key) {
+            None => None,
+            Some("error") => Some(WriteFault::Error),
+            Some("drop") => Some(WriteFault::Drop),
+            Some(_) => return Err(BadCutPlan),
+        };
+        Ok(Self { cut, torn: number(torn_key)?.unwrap_or(0), fault })
     }
 }
 
@@ -243,6 +264,11 @@ impl NorFlash for Flash {
     /// first `torn` bytes erased) and the later ones untouched.
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
         check_erase(self, from, to)?;
+        match self.plan.fault {
+            Some(WriteFault::Error) => return Err(FlashError::Injected),
+            Some(WriteFault::Drop) => return Ok(()),
+            None => {}
+        }
         let mut sector = from;
         while sector < to {
             self.begin_store(|torn| {
@@ -264,6 +290,11 @@ impl NorFlash for Flash {
     /// first `torn` bytes programmed) and later words erased.
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         check_write(self, offset, bytes.len())?;
+        match self.plan.fault {
+            Some(WriteFault::Error) => return Err(FlashError::Injected),
+            Some(WriteFault::Drop) => return Ok(()),
+            None => {}
+        }
         for (chunk, word) in bytes.chunks_exact(WORD).zip(offsets(offset, usize::MAX).step_by(WORD)) {
             let mut erased = true;
             for (&new, at) in chunk.iter().zip(offsets(word, WORD)) {
