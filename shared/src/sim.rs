@@ -844,6 +844,78 @@ impl NorFlash for SimFlash {
     }
 }
 
+/// A [`SimFlash`] whose trait constants are its real geometry: `WRITE_SIZE = W`,
+/// `ERASE_SIZE = E`. [`SimFlash`] itself reports 1 and 1 (its geometry is a run-time value
+/// so one test can sweep many), so a journal configuration misaligned to its words is
+/// rejected only when a write fails; through `SimNor`, `Journal::open` rejects it up
+/// front, as with a real driver. Dereferences to the [`SimFlash`] for the test controls.
+#[derive(Clone, Debug)]
+pub struct SimNor<const W: usize, const E: usize>(SimFlash);
+
+impl<const W: usize, const E: usize> SimNor<W, E> {
+    /// An erased flash of `size` bytes with write size `W` and erase size `E`.
+    pub fn new(size: usize, program_once: bool) -> Result<Self, SimError> {
+        SimFlash::new(SimConfig { size, write_size: W, erase_size: E, program_once }).map(SimNor)
+    }
+
+    /// Wraps `flash` if its geometry is `W` and `E` ([`SimError::BadConfig`] otherwise).
+    pub fn from_sim(flash: SimFlash) -> Result<Self, SimError> {
+        if flash.cfg.write_size == W && flash.cfg.erase_size == E {
+            Ok(SimNor(flash))
+        } else {
+            Err(SimError::BadConfig)
+        }
+    }
+
+    /// The simulator inside.
+    pub fn into_inner(self) -> SimFlash {
+        self.0
+    }
+}
+
+impl<const W: usize, const E: usize> core::ops::Deref for SimNor<W, E> {
+    type Target = SimFlash;
+    fn deref(&self) -> &SimFlash {
+        &self.0
+    }
+}
+
+impl<const W: usize, const E: usize> core::ops::DerefMut for SimNor<W, E> {
+    fn deref_mut(&mut self) -> &mut SimFlash {
+        &mut self.0
+    }
+}
+
+impl<const W: usize, const E: usize> ErrorType for SimNor<W, E> {
+    type Error = SimError;
+}
+
+impl<const W: usize, const E: usize> ReadNorFlash for SimNor<W, E> {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), SimError> {
+        self.0.read(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.cfg.size
+    }
+}
+
+/// Power loss as for [`SimFlash`].
+impl<const W: usize, const E: usize> NorFlash for SimNor<W, E> {
+    const WRITE_SIZE: usize = W;
+    const ERASE_SIZE: usize = E;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
+        self.0.erase_range(from, to)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
+        self.0.program(offset, bytes)
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -1283,5 +1355,20 @@ mod tests {
         assert!(d.len() < 400, "Debug must not dump contents: {}", d.len());
         let e: &dyn core::error::Error = &SimError::PowerLost;
         assert_eq!(format!("{e}"), "power lost");
+    }
+
+    #[test]
+    fn sim_nor_reports_its_real_geometry() {
+        use crate::journal::{Journal, JournalConfig};
+        let good = JournalConfig { offset: 0, size: 0x2000, write_size: 8, erase_size: 0x1000 };
+        let nor = SimNor::<8, 0x1000>::new(0x4000, true).unwrap();
+        assert_eq!((SimNor::<8, 0x1000>::WRITE_SIZE, SimNor::<8, 0x1000>::ERASE_SIZE), (8, 0x1000));
+        assert!(Journal::open(nor.clone(), good).is_ok());
+        // A journal with 4-byte words or 2 KiB sectors on this flash is refused at open.
+        for bad in [JournalConfig { write_size: 4, ..good }, JournalConfig { erase_size: 0x800, ..good }] {
+            assert!(matches!(Journal::open(nor.clone(), bad), Err(crate::Error::Geometry(_))), "{bad:?}");
+        }
+        assert!(SimNor::<8, 0x1000>::from_sim(sim(4, 0x1000, false)).is_err());
+        assert!(SimNor::<8, 0x1000>::from_sim(sim(8, 0x1000, false)).is_ok());
     }
 }
