@@ -292,7 +292,7 @@ fn mark_good_confirms_the_running_slot_from_the_stage() {
     rig.ok(&["mark-good"]);
     rig.ok(&["set-active", "b"]);
     assert_eq!(rig.reboot(), SlotId::B); // B on trial, then it crashes
-    // The stage booted A read-only: the record still says B.
+                                         // The stage booted A read-only: the record still says B.
     rig.set_cmdline("root=/dev/x safeslot.slot=a\n");
     let g = rig.ok(&["--json", "mark-good"]).json();
     assert_eq!((g["slot"].clone(), g["changed"].clone()), ("a".into(), false.into()));

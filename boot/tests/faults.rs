@@ -121,7 +121,8 @@ fn key() -> KeyPair {
 
 impl Device {
     fn new(geo: Geo) -> Device {
-        let journal = JournalConfig { offset: 0, size: geo.erase * geo.sectors, write_size: geo.write, erase_size: geo.erase };
+        let journal =
+            JournalConfig { offset: 0, size: geo.erase * geo.sectors, write_size: geo.write, erase_size: geo.erase };
         let slot_base = journal.size.div_ceil(SLOT) * SLOT;
         let slots = [
             SlotRegion { offset: slot_base, size: SLOT, header_size: HDR, load_addr: Some(u64::from(slot_base + HDR)) },
@@ -204,12 +205,8 @@ impl Device {
 
     /// One reset: boot stage, then the application. Returns the launched slot and kind.
     fn cycle(&mut self, ctx: &str) -> Option<(SlotId, BootKind, bool)> {
-        let cfg = BootConfig {
-            journal: self.journal,
-            slots: &self.slots,
-            keys: &self.keys,
-            fresh: FreshPolicy::default(),
-        };
+        let cfg =
+            BootConfig { journal: self.journal, slots: &self.slots, keys: &self.keys, fresh: FreshPolicy::default() };
         let mut rec = Recording { flash: &mut self.flash, seen: &mut self.attempted };
         let out = boot(&mut rec, &cfg, Inputs::default());
         if self.flash.is_dead() {
@@ -364,7 +361,8 @@ fn random_run(geo: Geo, seed: u64, cycles: u32) -> Tally {
         let cut = d.flash.is_dead();
         t.weak_cuts += u64::from(cut && matches!(armed, Some((_, CutKind::Weak(_)))));
         if std::env::var_os("SAFESLOT_FAULT_TRACE").is_some() {
-            let tries = |r: &Option<Record>| r.as_ref().map(|r| (r.slot(SlotId::B).unwrap().tries.get(), r.last_booted));
+            let tries =
+                |r: &Option<Record>| r.as_ref().map(|r| (r.slot(SlotId::B).unwrap().tries.get(), r.last_booted));
             eprintln!(
                 "{c}: fault {fault} armed {:?} cut {cut} out {out:?} B tries/last {:?} trials {:?}/{:?}",
                 d.flash.armed(),

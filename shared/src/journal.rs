@@ -157,7 +157,9 @@ impl JournalConfig {
         if !self.write_size.is_multiple_of(ws) || !self.erase_size.is_multiple_of(es) {
             return Err("journal geometry is not a multiple of the flash's write/erase size");
         }
-        if !self.entry_size().is_multiple_of(rs) || !self.offset.is_multiple_of(rs) || !self.mark_size().is_multiple_of(rs)
+        if !self.entry_size().is_multiple_of(rs)
+            || !self.offset.is_multiple_of(rs)
+            || !self.mark_size().is_multiple_of(rs)
         {
             return Err("entries are not aligned to the flash's read size");
         }
@@ -557,7 +559,8 @@ impl<F: NorFlash> Journal<F> {
     fn write_mark(&mut self, p: Pos, claim: bool) -> Result<(), Error<F::Error>> {
         let ms = self.cfg.mark_size();
         let at = if claim { self.cfg.body_size().saturating_add(ms) } else { self.cfg.body_size() };
-        let off = self.cfg.position_offset(p).and_then(|o| o.checked_add(at)).ok_or(Error::Geometry("offset overflow"))?;
+        let off =
+            self.cfg.position_offset(p).and_then(|o| o.checked_add(at)).ok_or(Error::Geometry("offset overflow"))?;
         let mark = [MARK; MAX_WRITE_SIZE as usize];
         self.program_checked(off, mark.get(..ms as usize).ok_or(Error::Geometry("mark too large"))?)
     }
@@ -836,9 +839,14 @@ mod tests {
 
     #[test]
     fn sizing() {
-        for (w, body, mark, size) in
-            [(1, 144, 4, 152), (2, 144, 4, 152), (4, 144, 4, 152), (8, 144, 8, 160), (16, 144, 16, 176), (32, 160, 32, 224)]
-        {
+        for (w, body, mark, size) in [
+            (1, 144, 4, 152),
+            (2, 144, 4, 152),
+            (4, 144, 4, 152),
+            (8, 144, 8, 160),
+            (16, 144, 16, 176),
+            (32, 160, 32, 224),
+        ] {
             let c = cfg(w, 256, 2);
             assert_eq!((c.body_size(), c.mark_size(), c.entry_size()), (body, mark, size), "w={w}");
             assert!(c.entry_size() as usize <= MAX_POSITION);
@@ -1020,14 +1028,19 @@ mod tests {
             // ...leaving one weak bit where the next entry's sequence number has a 1.
             j.flash_mut().weaken(target, 0x02);
             for _ in 0..shift {
-                embedded_storage::nor_flash::ReadNorFlash::read(j.flash_mut(), target, &mut [0u8; 1]).unwrap(); // another noise draw
+                embedded_storage::nor_flash::ReadNorFlash::read(j.flash_mut(), target, &mut [0u8; 1]).unwrap();
+                // another noise draw
             }
             let mut j = Journal::open(j.into_inner(), c).unwrap();
             j.append(&with_floor(2)).unwrap();
             let mut f = j.into_inner();
             for read in 0..64 {
                 let j = Journal::open(&mut f, c).unwrap();
-                assert_eq!((j.seq(), j.record().unwrap().rollback_floor), (2, 2), "once={once} shift {shift} read {read}");
+                assert_eq!(
+                    (j.seq(), j.record().unwrap().rollback_floor),
+                    (2, 2),
+                    "once={once} shift {shift} read {read}"
+                );
             }
         }
     }
@@ -1104,7 +1117,7 @@ mod tests {
         assert_eq!(c.entries_per_sector(), 1);
         let mut j = initialised(c); // solid seq 1 in sector 0
         j.append(&with_floor(2)).unwrap(); // solid seq 2 in sector 1
-        // seq 3 goes to sector 0 (erased first); cut at its ack: valid, not solid.
+                                           // seq 3 goes to sector 0 (erased first); cut at its ack: valid, not solid.
         let at = j.flash_mut().mutating_ops();
         j.flash_mut().arm_cut(at + 2, CutKind::Before);
         assert!(j.append(&with_floor(3)).is_err());

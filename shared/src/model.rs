@@ -42,7 +42,10 @@ use crate::version::Version;
 
 #[derive(Clone, Copy, Debug)]
 enum Action {
-    Boot { verdicts: [Verdict; MAX_SLOTS], recovery: bool },
+    Boot {
+        verdicts: [Verdict; MAX_SLOTS],
+        recovery: bool,
+    },
     /// Confirm the slot that runs (the last boot's hand-off), if one runs.
     MarkGood,
     MarkBad(SlotId),
@@ -240,7 +243,8 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
     let mut model: Vec<State> = std::vec![State::Blank];
     let mut running: Option<SlotId> = None;
     for (i, &(action, cut)) in steps.iter().enumerate() {
-        let outs: Vec<(State, Option<Decision>)> = model.iter().map(|m| model_step(m, fresh, action, running)).collect();
+        let outs: Vec<(State, Option<Decision>)> =
+            model.iter().map(|m| model_step(m, fresh, action, running)).collect();
         let base = flash.mutating_ops();
         // Where to cut: learn the action's operations from a dry run on a copy.
         let armed = cut.and_then(|c| {

@@ -305,14 +305,13 @@ impl SimFlash {
         data.resize(cfg.size, 0xFF);
         let mut programmed = Vec::new();
         programmed.resize(cfg.words(), false);
-        let mut weak = Vec::new();
-        weak.resize(cfg.size, 0);
+        let weak = std::vec![0; cfg.size];
         Ok(Self {
             cfg,
             data,
             programmed,
             weak,
-            noise: 0x5EED_0F_0E4C_E115,
+            noise: 0x005E_ED0F_0E4C_E115,
             fault: None,
             stats: Stats::default(),
             ops: 0,

@@ -125,7 +125,9 @@ fn record_4slot() -> Record {
 /// code must keep reading them (`docs/FORMAT.md`, "Version rule"). Their descriptions are
 /// kept as they were committed.
 const FROZEN: [(&str, &str); 4] = [
-    ("journal-w8.bin", r#"{
+    (
+        "journal-w8.bin",
+        r#"{
       "file": "journal-w8.bin",
       "kind": "journal",
       "description": "2 x 512-byte region, write size 8: five entries (rotated into sector 1) and a torn sixth",
@@ -152,8 +154,11 @@ const FROZEN: [(&str, &str); 4] = [
           {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2}
         ]
       }
-    }"#),
-    ("journal-w1.bin", r#"{
+    }"#,
+    ),
+    (
+        "journal-w1.bin",
+        r#"{
       "file": "journal-w1.bin",
       "kind": "journal",
       "description": "2 x 512-byte region, write size 1: five entries (rotated into sector 1) and a torn sixth",
@@ -180,19 +185,26 @@ const FROZEN: [(&str, &str); 4] = [
           {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2}
         ]
       }
-    }"#),
-    ("handoff-trial.bin", r#"{
+    }"#,
+    ),
+    (
+        "handoff-trial.bin",
+        r#"{
       "file": "handoff-trial.bin",
       "kind": "handoff",
       "length": 24,
       "decoded": {"slot": "b", "kind": "trial", "tries_left": 2, "last_fallback": "none", "version": {"major": 2, "minor": 0, "revision": 1, "build": 0}, "record_seq": 4}
-    }"#),
-    ("handoff-last-resort.bin", r#"{
+    }"#,
+    ),
+    (
+        "handoff-last-resort.bin",
+        r#"{
       "file": "handoff-last-resort.bin",
       "kind": "handoff",
       "length": 24,
       "decoded": {"slot": "a", "kind": "last-resort", "tries_left": 0, "last_fallback": "last-resort", "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}, "record_seq": 16909060}
-    }"#),
+    }"#,
+    ),
 ];
 
 /// The record the format-1 journal vectors hold: factory boot, confirm, activate B, trial
@@ -686,7 +698,8 @@ fn handoff_vectors_decode_and_reencode() {
         assert_eq!(got, h, "{file}");
         assert_eq!(&got.encode()[..], &b[..], "{file}");
         // A format-1 reader reads the first 24 bytes and their own CRC.
-        if let Some(v1) = ["handoff-trial.bin", "handoff-last-resort.bin"].into_iter().find(|f| file.ends_with(&f[8..])) {
+        if let Some(v1) = ["handoff-trial.bin", "handoff-last-resort.bin"].into_iter().find(|f| file.ends_with(&f[8..]))
+        {
             assert_eq!(b[..24], load(v1)[..], "{file}: format-1 prefix");
         }
     }

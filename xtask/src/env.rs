@@ -46,15 +46,79 @@ pub fn ensure_qemu() -> Result<()> {
     if safeslot_hil::qemu::qemu_available().is_ok() {
         return Ok(());
     }
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
-    if is_root && Path::new("/usr/bin/apt-get").exists() {
-        eprintln!("xtask: installing Debian package qemu-system-arm");
-        let _ = run(Command::new("apt-get").args(["update", "-qq"]));
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "qemu-system-arm"])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    }
+    apt_install("qemu-system-arm")?;
     safeslot_hil::qemu::qemu_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Installs Debian package `package` as root, the way that does no harm: without
+/// recommended packages, and only after a simulated run shows that apt would neither
+/// remove nor downgrade anything (otherwise it refuses and says what to do). Prints how
+/// long the set-up took. As non-root it only names the package.
+pub fn apt_install(package: &str) -> Result<()> {
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    if !is_root || !Path::new("/usr/bin/apt-get").exists() {
+        bail!(
+            "the Debian package `{package}` is missing: install it (apt-get install --no-install-recommends {package})"
+        );
+    }
+    let started = std::time::Instant::now();
+    eprintln!("xtask: installing Debian package {package} (--no-install-recommends, nothing removed)");
+    let _ = run(Command::new("apt-get").args(["update", "-qq"]));
+    let sim = Command::new("apt-get")
+        .args(["-s", "install", "--no-install-recommends", package])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .context("could not run apt-get -s")?;
+    let harm = harmful_changes(&String::from_utf8_lossy(&sim.stdout));
+    if !sim.status.success() || !harm.is_empty() {
+        bail!(
+            "installing `{package}` would {}; refusing to change this machine's packages. Install a \
+             `{package}` that fits what is installed (e.g. from the same suite as the installed QEMU \
+             packages), then run again",
+            if harm.is_empty() {
+                format!("fail: {}", String::from_utf8_lossy(&sim.stderr).trim())
+            } else {
+                harm.join(", ")
+            }
+        );
+    }
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends", "--no-remove", package])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    eprintln!("xtask: set-up of {package} took {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// What an `apt-get -s` transcript would remove or downgrade (`remove NAME`,
+/// `downgrade NAME`): its `Remv` lines, and `Inst` lines whose new version is older.
+pub fn harmful_changes(transcript: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in transcript.lines() {
+        let mut w = line.split_whitespace();
+        match (w.next(), w.next()) {
+            (Some("Remv"), Some(name)) => out.push(format!("remove {name}")),
+            (Some("Inst"), Some(name)) => {
+                // "Inst NAME [OLD] (NEW suite [arch])": an upgrade or a downgrade.
+                let Some(old) = w.next().and_then(|o| o.strip_prefix('[')).and_then(|o| o.strip_suffix(']')) else {
+                    continue;
+                };
+                let old = Some(old);
+                let new = w.next().and_then(|n| n.strip_prefix('('));
+                if let (Some(old), Some(new)) = (old, new) {
+                    if debian_version_lt(new, old) {
+                        out.push(format!("downgrade {name} {old} -> {new}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `a < b` for Debian versions, by `dpkg --compare-versions` (false when dpkg is absent).
+fn debian_version_lt(a: &str, b: &str) -> bool {
+    Command::new("dpkg").args(["--compare-versions", a, "lt", b]).status().is_ok_and(|s| s.success())
 }
 
 /// Makes sure the command `tool` is on PATH: installs Debian's `package` when root, else
@@ -64,12 +128,7 @@ pub fn ensure_debian_tool(tool: &str, package: &str) -> Result<()> {
     if found() {
         return Ok(());
     }
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
-    if is_root && Path::new("/usr/bin/apt-get").exists() {
-        eprintln!("xtask: installing Debian package {package}");
-        let _ = run(Command::new("apt-get").args(["update", "-qq"]));
-        run(Command::new("apt-get").args(["install", "-y", "-qq", package]).env("DEBIAN_FRONTEND", "noninteractive"))?;
-    }
+    apt_install(package)?;
     if !found() {
         bail!("`{tool}` not found: install the Debian package `{package}` (apt-get install -y {package})");
     }
@@ -86,4 +145,22 @@ pub fn ensure_defmt_print() -> Result<()> {
     run(cargo().args(["install", "defmt-print", "--locked", "--quiet"]))
         .context("could not install defmt-print; install it by hand: cargo install defmt-print --locked")?;
     safeslot_hil::qemu::defmt_print_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::harmful_changes;
+
+    #[test]
+    fn a_simulated_install_that_removes_is_refused() {
+        let t =
+            "Remv qemu-utils [1:10.0.2+ds-2+deb13u1~bpo12+1]\nInst qemu-system-arm (1:7.2+dfsg-7 Debian:12 [amd64])\n";
+        assert_eq!(harmful_changes(t), ["remove qemu-utils"]);
+        assert!(
+            harmful_changes("Inst libfoo (1.0 Debian:12 [amd64])\nConf libfoo (1.0 Debian:12 [amd64])\n").is_empty()
+        );
+        // An upgrade is fine, a downgrade is not (dpkg, on every Debian machine, decides).
+        assert!(harmful_changes("Inst libfoo [1.0] (1.1 Debian:12 [amd64])\n").is_empty());
+        assert_eq!(harmful_changes("Inst libfoo [1.1] (1.0 Debian:12 [amd64])\n"), ["downgrade libfoo 1.1 -> 1.0"]);
+    }
 }
