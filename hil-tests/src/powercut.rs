@@ -365,6 +365,10 @@ struct Reference {
     pre_region: Vec<u8>,
     pre: Option<Record>,
     post: Option<Record>,
+    /// For a cut in the boot stage of a step whose app writes too: the record the stage
+    /// wrote (its entry can be valid but unacknowledged when its ack is cut; the stage
+    /// then never handed off, and the next boot rewrites it).
+    stage: Option<Record>,
     /// Slots confirmed both before and after the step: a cut must not lose them.
     keep: Vec<SlotId>,
     /// The sector an erase store of this step erases.
@@ -408,6 +412,14 @@ pub fn sweep<R: CutRig>(
         return Err(format!("{}: the uncut step wrote no record", step.name()));
     }
     rig.set_region(&pre_region).map_err(e)?;
+    let stage = if cut_key == "cut" {
+        let ran = rig.run(&format!("appcut=1 {args}"), None).map_err(e)?;
+        let (_, mid) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
+        rig.set_region(&pre_region).map_err(e)?;
+        (ran == Ran::PowerCut).then_some(mid).flatten()
+    } else {
+        None
+    };
 
     // The exact store count: cut=S fires, cut=S+1 does not (and then equals the uncut run).
     let (stores, erases) = step.stores(&cfg);
@@ -445,7 +457,7 @@ pub fn sweep<R: CutRig>(
         Some(h) => (h.pos.sector + 1) % cfg.sectors(),
         None => 0,
     };
-    let reference = Reference { args, pre_region, pre, post, keep, erased_sector, cut_key, torn_key };
+    let reference = Reference { args, pre_region, pre, post, stage, keep, erased_sector, cut_key, torn_key };
 
     let points = cut_points(stores, erases, torn);
     let workers = workers.clamp(1, points.len());
@@ -513,8 +525,10 @@ fn check_point<R: CutRig>(
     }
     let region = rig.region().map_err(e)?;
     let (_, after) = decode_region(cfg, &region).map_err(e)?;
-    if after != refr.pre && after != refr.post {
-        return Err(format!("record after the cut is neither the pre- nor the post-step record: {after:?}"));
+    if after != refr.pre && after != refr.post && (after.is_none() || after != refr.stage) {
+        return Err(format!(
+            "record after the cut is neither the pre- nor the post-step record (nor the boot stage's): {after:?}"
+        ));
     }
     if p.store <= erases && p.torn > 0 {
         // The cut fell inside the erase: exactly the first `torn` bytes of the sector are erased.
