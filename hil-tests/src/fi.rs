@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use ed25519_compact::KeyPair;
+pub use ed25519_compact::KeyPair;
 use safeslot_image::{SignParams, SlotTarget};
 use safeslot_shared::header::field;
 use safeslot_shared::Version;
@@ -298,9 +298,12 @@ pub enum Kind {
     Other,
 }
 
-/// The decision windows of a trace whose instructions have kinds `kinds`: every maximal
-/// run of [`Kind::Decision`] indices, plus the last `tail` indices of every maximal run
-/// of [`Kind::Crypto`] (the end of a signature check or of a hash); merged, ascending.
+/// The decision windows of a trace whose instructions have kinds `kinds`. They start at
+/// the first [`Kind::Crypto`] index (the first signature check: what runs before it,
+/// start-up and the record scan, judges no image) and hold every maximal run of
+/// [`Kind::Decision`] indices, plus the last `tail` indices of every stretch between two
+/// decision runs that contains crypto (the end of a signature check or of a hash: the
+/// comparison whose result the decision code then reads). Merged, ascending.
 pub fn windows(kinds: &[Kind], tail: u64) -> Vec<Range<u64>> {
     let mut out: Vec<Range<u64>> = Vec::new();
     let mut push = |r: Range<u64>| {
@@ -312,15 +315,19 @@ pub fn windows(kinds: &[Kind], tail: u64) -> Vec<Range<u64>> {
             _ => out.push(r),
         }
     };
-    let mut start = 0usize;
+    let Some(first) = kinds.iter().position(|&k| k == Kind::Crypto) else { return out };
+    let mut start = first;
     while start < kinds.len() {
-        let k = kinds[start];
-        let end = kinds[start..].iter().position(|&x| x != k).map_or(kinds.len(), |n| start + n);
+        let decision = kinds[start] == Kind::Decision;
+        let end = kinds[start..]
+            .iter()
+            .position(|&x| (x == Kind::Decision) != decision)
+            .map_or(kinds.len(), |n| start + n);
         let (s, e) = (start as u64, end as u64);
-        match k {
-            Kind::Decision => push(s..e),
-            Kind::Crypto => push(e.saturating_sub(tail).max(s)..e),
-            Kind::Other => {}
+        if decision {
+            push(s..e);
+        } else if kinds[start..end].contains(&Kind::Crypto) {
+            push(e.saturating_sub(tail).max(s)..e);
         }
         start = end;
     }
@@ -395,6 +402,11 @@ impl Attack {
 
 /// The security counter of the genuine images (A's, once confirmed, is the record's floor).
 pub const GENUINE_COUNTER: u32 = 2;
+
+/// The attacker's signing key: fixed (so the images repeat), never trusted by any board.
+pub fn untrusted_key() -> KeyPair {
+    KeyPair::from_seed(ed25519_compact::Seed::new([0x5A; 32]))
+}
 
 /// The attacker's payload: the genuine one with its last 16 bytes (or all, if shorter)
 /// inverted, same length.
@@ -538,10 +550,13 @@ mod tests {
     #[test]
     fn windows_keep_decisions_and_crypto_tails() {
         use Kind::{Crypto as C, Decision as D, Other as O};
-        let kinds = [O, O, D, D, C, C, C, C, C, D, O, C, C, O, D];
-        assert_eq!(windows(&kinds, 2), vec![2..4, 7..10, 11..13, 14..15]);
-        assert_eq!(windows(&kinds, 0), vec![2..4, 9..10, 14..15]);
+        // Nothing before the first crypto; a tail only before a stretch with crypto; the
+        // tail spans the other code (memcpy, ...) a crypto loop calls.
+        let kinds = [O, D, D, C, C, C, C, C, D, O, D, O, C, C, O, D];
+        assert_eq!(windows(&kinds, 2), vec![6..9, 10..11, 13..16]);
+        assert_eq!(windows(&kinds, 0), vec![8..9, 10..11, 15..16]);
         assert!(windows(&[], 5).is_empty());
+        assert!(windows(&[D, O, D], 5).is_empty());
     }
 
     #[test]
