@@ -37,7 +37,8 @@
  *    (a hand-off: the images' slots) -> `end stop INDEX 0xPC`;
  *  - `fault=0xADDR` (up to 8): a block starting there (a fault handler that spins)
  *    -> `end fault 0xADDR`;
- *  - `budget=N`: more than N instructions executed -> `end budget`;
+ *  - `budget=N`: more than N instructions executed -> `end budget` (checked in every
+ *    block that may branch back, see may_go_back: every loop has one);
  *  - the vCPU going idle (WFI with nothing to wake it) -> `end idle`.
  *  Otherwise the guest ends the run (semihosting exit, or a reset under -no-reboot) and
  *  QEMU's atexit writes `end exit`; QEMU's exit status is the guest's code.
@@ -186,6 +187,49 @@ static void on_skip_pc(unsigned int vcpu, void *udata)
     }
 }
 
+/*
+ * Whether a block ending in this instruction may continue at an address not above its
+ * own start: every cycle of blocks (a hang) contains such an edge, since a block that
+ * ends any other way continues forward. Only these blocks check the budget, so tight
+ * loops still do while straight-line code pays nothing. Conservative: anything that is
+ * not a plain instruction or a forward direct branch counts.
+ */
+static bool thumb32(uint16_t first);
+
+static bool may_go_back(const uint8_t *d, size_t size)
+{
+    uint16_t h1 = (uint16_t)(d[0] | (d[1] << 8));
+    /* The size QEMU reports may include a peek at the next halfword: decode it. */
+    if (size < 4 || !thumb32(h1)) {
+        if ((h1 & 0xF000) == 0xD000) { /* B<c> imm8; UDF and SVC (cond 14, 15) trap */
+            return ((h1 >> 8) & 0xF) >= 0xE || (h1 & 0x80);
+        }
+        if ((h1 & 0xF800) == 0xE000) { /* B imm11 */
+            return (h1 & 0x400) != 0;
+        }
+        if ((h1 & 0xF500) == 0xB100) { /* CBZ/CBNZ: forward only */
+            return false;
+        }
+        return (h1 & 0xFF00) == 0x4700     /* BX, BLX */
+               || (h1 & 0xFF00) == 0xBD00  /* POP {.., pc} */
+               || (h1 & 0xFF00) == 0xBE00  /* BKPT */
+               || (h1 & 0xFF87) == 0x4687  /* MOV pc, Rm */
+               || (h1 & 0xFF87) == 0x4487; /* ADD pc, Rm */
+    }
+    uint16_t h2 = (uint16_t)(d[2] | (d[3] << 8));
+    if ((h1 & 0xF800) == 0xF000 && (h2 & 0x8000)) {
+        bool direct = (h2 & 0x5000) != 0 || ((h1 >> 6) & 0xE) != 0xE; /* B.W, BL, B<c>.W */
+        return !direct || (h1 & 0x400) != 0;                            /* or S: backward */
+    }
+    if ((h1 & 0xFE00) == 0xE800 && (h1 & 0x10) && (h2 & 0x8000)) { /* LDM/POP.W with pc, TBB/TBH */
+        return true;
+    }
+    if ((h1 & 0xFE00) == 0xF800 && (h1 & 0x10) && (h2 >> 12) == 0xF) { /* LDR pc (and PLD) */
+        return true;
+    }
+    return false;
+}
+
 static void on_block(unsigned int vcpu, void *udata)
 {
     (void)vcpu;
@@ -253,7 +297,8 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         }
     }
     qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &total, n);
-    if (budget) {
+    struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
+    if (budget && may_go_back(qemu_plugin_insn_data(last), qemu_plugin_insn_size(last))) {
         qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS, NULL);
     }
     for (size_t i = 0; i < n; i++) {
@@ -265,7 +310,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (skip_wanted && pc == skip_pc) {
             const uint8_t *data = qemu_plugin_insn_data(insn);
             size_t size = qemu_plugin_insn_size(insn);
-            bool from_nop = patched && size == skip_size && memcmp(data, size == 4 ? NOP32 : NOP16, size) == 0;
+            /* The data may hold more than the instruction: QEMU's Thumb translator peeks
+             * at the next halfword, and the plugin sees that read too. */
+            bool from_nop =
+                patched && size >= skip_size && memcmp(data, skip_size == 4 ? NOP32 : NOP16, skip_size) == 0;
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_skip_pc, QEMU_PLUGIN_CB_NO_REGS,
                                                    from_nop ? (void *)1 : NULL);
         }

@@ -276,13 +276,14 @@ impl Profiler {
         Ok(())
     }
 
-    /// The [`Code`] of every 2-byte step of `.text` (the vector table excluded).
-    pub fn code_map(&self) -> Result<std::collections::HashMap<u64, Code>> {
+    /// `f` of the names (DWARF frames, innermost first, then the symbol) of every 2-byte
+    /// step of `.text`, e.g. [`phase_of`] for each address's [`Code`].
+    pub fn map<T>(&self, f: impl Fn(&[String]) -> T) -> Result<std::collections::HashMap<u64, T>> {
         let mut out = std::collections::HashMap::new();
         self.each_address(|pc, frames, symbol| {
             let mut names = frames.to_vec();
             names.extend(symbol.map(str::to_owned));
-            out.insert(pc, phase_of(&names));
+            out.insert(pc, f(&names));
         })?;
         Ok(out)
     }
