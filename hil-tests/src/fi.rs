@@ -319,10 +319,8 @@ pub fn windows(kinds: &[Kind], tail: u64) -> Vec<Range<u64>> {
     let mut start = first;
     while start < kinds.len() {
         let decision = kinds[start] == Kind::Decision;
-        let end = kinds[start..]
-            .iter()
-            .position(|&x| (x == Kind::Decision) != decision)
-            .map_or(kinds.len(), |n| start + n);
+        let end =
+            kinds[start..].iter().position(|&x| (x == Kind::Decision) != decision).map_or(kinds.len(), |n| start + n);
         let (s, e) = (start as u64, end as u64);
         if decision {
             push(s..e);
@@ -420,7 +418,11 @@ pub fn attacker_payload(genuine: &[u8]) -> Vec<u8> {
 }
 
 fn sign(payload: &[u8], target: &SlotTarget, key: &KeyPair, counter: u32) -> Result<Vec<u8>, FiError> {
-    let params = SignParams { version: Version { major: 2, minor: 0, revision: 0, build: 0 }, security_counter: counter, entry: 0 };
+    let params = SignParams {
+        version: Version { major: 2, minor: 0, revision: 0, build: 0 },
+        security_counter: counter,
+        entry: 0,
+    };
     safeslot_image::sign(payload, target, key, params).map_err(|e| FiError::Image(e.to_string()))
 }
 
@@ -499,7 +501,8 @@ mod tests {
 
     #[test]
     fn reports_parse() {
-        let r = Report::parse("insn_skip 1\ntotal 3877586\nskip applied 0x4092 168 4\nend stop 1 0x21410800\n").unwrap();
+        let r =
+            Report::parse("insn_skip 1\ntotal 3877586\nskip applied 0x4092 168 4\nend stop 1 0x21410800\n").unwrap();
         assert_eq!(r.total, 3_877_586);
         assert_eq!(r.skip, SkipStatus::Applied);
         assert_eq!(r.skip_size, 4);
@@ -577,12 +580,8 @@ mod tests {
         let check = |attack| {
             let img = attack_image(attack, &payload, &b, &key, &other).unwrap();
             let mut flash = safeslot_image::flash::SliceFlash::new(&img);
-            let region = SlotRegion {
-                offset: 0,
-                size: 0x40_0000,
-                header_size: 0x400,
-                load_addr: Some(b.image_address()),
-            };
+            let region =
+                SlotRegion { offset: 0, size: 0x40_0000, header_size: 0x400, load_addr: Some(b.image_address()) };
             verify_slot(&mut flash, region, &[*key.pk])
         };
         assert_eq!(check(Attack::ForgedHeader).err(), Some(Reason::BadSignature));

@@ -306,7 +306,11 @@ impl Profiler {
         }
         if let Some(loc) = sym.ctx.find_location(pc)? {
             let f = loc.file.unwrap_or("?");
-            let f = f.find("/shared/").or_else(|| f.find("/boot/")).or_else(|| f.find("/boards/")).map_or(f, |i| &f[i + 1..]);
+            let f = f
+                .find("/shared/")
+                .or_else(|| f.find("/boot/"))
+                .or_else(|| f.find("/boards/"))
+                .map_or(f, |i| &f[i + 1..]);
             let f = f.rsplit_once("/registry/src/").map_or(f, |(_, r)| r.split_once('/').map_or(r, |(_, x)| x));
             s.push_str(&format!(" ({f}:{})", loc.line.unwrap_or(0)));
         }
