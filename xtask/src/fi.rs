@@ -525,8 +525,8 @@ pub fn command(args: &[String]) -> Result<()> {
 /// A time-bounded smoke for `cargo xtask test`: the forged-header boot, one skip of every
 /// instruction executed in the verifier's own code (`verify_slot_with`, `key_id`, header
 /// decode: the header checks, the branch on the signature's result, the hash compare);
-/// fails on any unverified launch or unapplied skip. Bounded by its run count: about 360
-/// runs of ~50 ms each on two workers.
+/// fails on any unverified launch or unapplied skip. Bounded by its run count: 188 runs
+/// (the verifier's instructions in the decision windows), about 20 s on two workers.
 pub fn smoke() -> Result<()> {
     let c = Campaign::new()?;
     let keep = |pc: u32| matches!(c.codes.get(&u64::from(pc)), Some((Code::Header, false)));

@@ -295,6 +295,11 @@ impl Profiler {
         let sym = Symbols::new(&file)?;
         let (frames, symbol) = sym.at(pc)?;
         let short = |n: &str| -> String {
+            // Without the legacy mangling's hash (`::h` and 16 hex digits) and generics.
+            let n = match n.rsplit_once("::h") {
+                Some((head, h)) if h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()) => head,
+                _ => n,
+            };
             let n = n.split('<').next().unwrap_or(n);
             n.rsplit("::").take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("::")
         };
