@@ -206,6 +206,12 @@ impl QemuRun {
     /// The QEMU command line for this run.
     pub fn command(&self, qemu: &Path) -> Command {
         let mut cmd = Command::new(qemu);
+        // Semihosting gives the guest file I/O in QEMU's working directory: a fault-injected
+        // stage can call it with garbage. Run in the flash file's (scratch) directory, never
+        // in the caller's (the repository).
+        if let Some(dir) = self.flash_img.parent().filter(|d| !d.as_os_str().is_empty()) {
+            cmd.current_dir(dir);
+        }
         cmd.arg("-M")
             .arg(format!("{MACHINE},memory-backend=flash"))
             .arg("-object")
