@@ -209,7 +209,7 @@ impl QemuRun {
         // Semihosting gives the guest file I/O in QEMU's working directory: a fault-injected
         // stage can call it with garbage. Run in the flash file's (scratch) directory, never
         // in the caller's (the repository).
-        if let Some(dir) = self.flash_img.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = self.flash_img.parent().filter(|_| self.flash_img.is_absolute() && self.elf.is_absolute()) {
             cmd.current_dir(dir);
         }
         cmd.arg("-M")
