@@ -486,14 +486,16 @@ impl<F: NorFlash> Journal<F> {
         record: &Record,
         rotate: bool,
     ) -> Result<(), Error<F::Error>> {
+        let entry = encode_entry(seq, prev, self.cfg.geometry(), record);
+        let crc = get_u32(&entry, field::CRC).unwrap_or(0);
         let mut body = [0xFFu8; MAX_POSITION];
-        put(&mut body, 0, &encode_entry(seq, prev, self.cfg.geometry(), record));
+        put(&mut body, 0, &entry);
         let body = body.get(..self.cfg.body_size() as usize).ok_or(Error::Geometry("entry too large"))?;
         let mut last_err = Error::WriteFailed;
         if let Some(h) = head.filter(|h| h.format == FORMAT && !rotate) {
             if let Some(last) = self.last_used(h.pos.sector)? {
                 match self.fill(h.pos.sector, last, body) {
-                    Ok(pos) => return self.placed(pos, seq, prev, record),
+                    Ok(pos) => return self.placed(pos, seq, crc, record),
                     Err(e) => last_err = e,
                 }
             }
@@ -518,15 +520,14 @@ impl<F: NorFlash> Journal<F> {
                 Err(_) => self.fill(v, 0, body),
             };
             match done {
-                Ok(pos) => return self.placed(pos, seq, prev, record),
+                Ok(pos) => return self.placed(pos, seq, crc, record),
                 Err(e) => last_err = e,
             }
         }
         Err(last_err)
     }
 
-    fn placed(&mut self, pos: Pos, seq: u32, prev: u32, record: &Record) -> Result<(), Error<F::Error>> {
-        let crc = crc_of(seq, prev, self.cfg.geometry(), record);
+    fn placed(&mut self, pos: Pos, seq: u32, crc: u32, record: &Record) -> Result<(), Error<F::Error>> {
         self.found = Found::Valid(Head { seq, pos, acked: true, crc, format: FORMAT });
         self.record = Some(record.clone());
         self.keep = Some(pos.sector);
@@ -608,10 +609,6 @@ impl<F: NorFlash> Journal<F> {
         }
         Ok(())
     }
-}
-
-fn crc_of(seq: u32, prev: u32, geometry: [u8; 3], record: &Record) -> u32 {
-    get_u32(&encode_entry(seq, prev, geometry, record), field::CRC).unwrap_or(0)
 }
 
 /// Encodes an entry body (without padding).
