@@ -9,9 +9,11 @@
 //! * [`probe`]: the probe-rs rig for real boards (probe-rs itself behind the `probe` feature).
 //! * [`soc`]: the virtual SoC rig (the aarch64 stage and Debian's arm64 Linux in QEMU `virt`).
 //! * [`powercut`]: power cuts at every flash store of the real firmware, and the soak.
+//! * [`fi`]: the instruction-skip fault-injection campaign's pure parts (`cargo xtask fi`).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod catalogue;
+pub mod fi;
 pub mod mailbox_rig;
 pub mod powercut;
 pub mod probe;

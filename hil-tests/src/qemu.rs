@@ -153,6 +153,9 @@ pub struct QemuRun {
     pub loads: Vec<(PathBuf, u64)>,
     /// A QMP socket to create (`-qmp unix:..`), for [`QemuRun::run_watched`].
     pub qmp: Option<PathBuf>,
+    /// Map the flash file private (`share=off`): the guest's stores stay in this run's
+    /// memory and the file is left as it was (many runs over one flash state).
+    pub private_flash: bool,
 }
 
 /// What a [`QemuRun`] left behind.
@@ -196,6 +199,7 @@ impl QemuRun {
             timeout: Duration::from_secs(30),
             loads: Vec::new(),
             qmp: None,
+            private_flash: false,
         }
     }
 
@@ -206,10 +210,11 @@ impl QemuRun {
             .arg(format!("{MACHINE},memory-backend=flash"))
             .arg("-object")
             .arg(format!(
-                "memory-backend-file,id=flash,size={}M,mem-path={},share=on",
+                "memory-backend-file,id=flash,size={}M,mem-path={},share={}",
                 FLASH_SIZE >> 20,
                 // QEMU option values escape a comma by doubling it.
-                self.flash_img.display().to_string().replace(',', ",,")
+                self.flash_img.display().to_string().replace(',', ",,"),
+                if self.private_flash { "off" } else { "on" }
             ))
             .arg("-kernel")
             .arg(&self.elf)

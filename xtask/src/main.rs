@@ -8,6 +8,7 @@ mod boards;
 mod build;
 mod demo;
 mod env;
+mod fi;
 mod hil;
 mod man;
 mod size;
@@ -47,6 +48,11 @@ cargo xtask <command>
           from reset to hand-off (TCG plugin; confirmed and trial boots of 64 KiB, 256 KiB
           and 1 MiB images, split into phases) against the bare sha2/ed25519-compact floor;
           `bench` runs both
+  fi [--boot NAME]... [--sample N | --full | --windows-only] [--from I] [--to J]
+          instruction-skip fault injection on the real boot stage (QEMU, insn_skip plugin):
+          for each attack boot (slot B forged/altered/untrusted/rolled back/misplaced, or
+          both slots invalid) skip each chosen executed instruction once and count how the
+          boot ends; prints a table and every unverified launch (docs/DESIGN.md)
   soc-assets  fetch (private apt, Debian bookworm arm64) and build the virtual SoC's kernel,
           busybox and MTD modules into ~/.cache/safeslot/soc (once; then cached)
   soc-build  build the virtual SoC's stage, agent, initramfs and signed Linux slot images
@@ -65,6 +71,7 @@ fn main() {
         "hil" | "rig" => hil::command(args.get(1..).unwrap_or_default()),
         "boards" => boards::check_all().map(|_| ()),
         "size" => size::run(),
+        "fi" => fi::command(args.get(1..).unwrap_or_default()),
         "bench" => bench::run(args.get(1..).unwrap_or_default()),
         "soc-build" => soc::build_all().map(|_| ()),
         "soc-rig" => soc::rig(args.get(1).map(String::as_str)),

@@ -175,8 +175,14 @@ fn header_api_version(header: &str) -> Option<u32> {
     header.lines().find_map(|l| l.trim().strip_prefix("#define QEMU_PLUGIN_VERSION")?.trim().parse().ok())
 }
 
-/// Makes sure the plugin is built (fetching the header once) and returns the `.so`.
+/// Makes sure the counting plugin is built (fetching the header once) and returns the `.so`.
 pub fn ensure() -> Result<PathBuf> {
+    ensure_named("insn_count")
+}
+
+/// Makes sure the plugin `hil-tests/plugin/NAME.c` is built (fetching the header once) and
+/// returns the `.so`: `insn_count` (this bench) or `insn_skip` (`cargo xtask fi`).
+pub fn ensure_named(name: &str) -> Result<PathBuf> {
     env::ensure_debian_tool("gcc", "gcc")?;
     let version = qemu_version()?;
     let header = cache_dir()?.join("qemu-plugin").join(&version).join("qemu-plugin.h");
@@ -187,13 +193,13 @@ pub fn ensure() -> Result<PathBuf> {
     let api = header_api_version(&text).with_context(|| format!("{}: no QEMU_PLUGIN_VERSION", header.display()))?;
     ensure!(
         api == API_VERSION,
-        "{} defines plugin API {api}; hil-tests/plugin/insn_count.c is written for API {API_VERSION} (QEMU 7.2)",
+        "{} defines plugin API {api}; hil-tests/plugin/{name}.c is written for API {API_VERSION} (QEMU 7.2)",
         header.display()
     );
-    let src = env::root().join("hil-tests/plugin/insn_count.c");
+    let src = env::root().join(format!("hil-tests/plugin/{name}.c"));
     let out_dir = env::root().join("target/safeslot/plugin");
     std::fs::create_dir_all(&out_dir)?;
-    let so = out_dir.join(format!("libinsn_count-qemu{version}.so"));
+    let so = out_dir.join(format!("lib{name}-qemu{version}.so"));
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     if modified(&so).is_none() || modified(&so) < modified(&src) {
         env::run(

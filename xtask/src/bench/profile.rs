@@ -293,6 +293,52 @@ impl Profiler {
         Ok(())
     }
 
+    /// `f` of the names (DWARF frames, innermost first, then the symbol) of every 2-byte
+    /// step of `.text`, e.g. [`phase_of`] for each address's [`Code`].
+    pub fn map<T>(&self, f: impl Fn(&[String]) -> T) -> Result<std::collections::HashMap<u64, T>> {
+        let mut out = std::collections::HashMap::new();
+        self.each_address(|pc, frames, symbol| {
+            let mut names = frames.to_vec();
+            names.extend(symbol.map(str::to_owned));
+            out.insert(pc, f(&names));
+        })?;
+        Ok(out)
+    }
+
+    /// Where `pc` is, for a person: the symbol, the inlined frames (innermost first) and
+    /// the source line, e.g. `main <- verify_slot_with (shared/src/verify.rs:86)`.
+    pub fn describe(&self, pc: u64) -> Result<String> {
+        let file = object::File::parse(&*self.elf)?;
+        let sym = Symbols::new(&file)?;
+        let (frames, symbol) = sym.at(pc)?;
+        let short = |n: &str| -> String {
+            // Without the legacy mangling's hash (`::h` and 16 hex digits) and generics.
+            let n = match n.rsplit_once("::h") {
+                Some((head, h)) if h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()) => head,
+                _ => n,
+            };
+            let n = n.split('<').next().unwrap_or(n);
+            n.rsplit("::").take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("::")
+        };
+        let mut s = symbol.map_or_else(|| "?".to_owned(), short);
+        let inner: Vec<String> = frames.iter().rev().skip(1).map(|f| short(f)).collect();
+        if !inner.is_empty() {
+            s.push_str(" > ");
+            s.push_str(&inner.join(" > "));
+        }
+        if let Some(loc) = sym.ctx.find_location(pc)? {
+            let f = loc.file.unwrap_or("?");
+            let f = f
+                .find("/shared/")
+                .or_else(|| f.find("/boot/"))
+                .or_else(|| f.find("/boards/"))
+                .map_or(f, |i| &f[i + 1..]);
+            let f = f.rsplit_once("/registry/src/").map_or(f, |(_, r)| r.split_once('/').map_or(r, |(_, x)| x));
+            s.push_str(&format!(" ({f}:{})", loc.line.unwrap_or(0)));
+        }
+        Ok(s)
+    }
+
     /// Sums `pcs` (address, executions) per kind of code; addresses outside the ELF's
     /// `.text` are skipped (and returned as the second value).
     pub fn attribute(&self, pcs: impl Iterator<Item = (u64, u64)>) -> Result<(BTreeMap<Code, u64>, u64)> {
