@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! feed watchdog → sample recovery input → boot() (journal → policy + verify → persist)
-//!   ├─ Launch:   log → hand-off block → feed → re-check proof → Platform::launch
+//!   ├─ Launch:   log → hand-off block → feed → re-check address, floor, proof and
+//!   │            control-flow counter (twice) → Platform::launch
 //!   └─ Recovery: log → Platform::recover
 //! ```
 //!
@@ -17,12 +18,14 @@
 //! an image — feeds it first, so no `tick` closure runs through the sequence.
 
 use core::convert::Infallible;
+use core::hint::black_box;
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::policy::Inputs;
 use safeslot_shared::reason::Reason;
 
+use crate::fih::Step;
 use crate::sequence::{boot, BootConfig, Launch, Outcome};
 
 /// A short, stable name for logs (the recovery line `safeslot: recovery reason=<name>`).
@@ -193,15 +196,31 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     p.log(Event::Boot(&launch.handoff));
     p.leave_handoff(&launch.handoff.encode());
     p.feed_watchdog();
-    // Fault-injection hardening: checked again here, and by the platform right before
-    // its jump.
-    if !launch.holds() {
-        return stop(p, Stop::Fault);
+    let mut launch = launch;
+    // Fault-injection hardening (docs/DESIGN.md, "Fault-injection hardening"): every
+    // decision that lets this image run is taken once more, here, right before the
+    // platform's jump, twice by different code, with the control-flow counter complete;
+    // the launch is reached only through all of them, and failure is the fall-through. The
+    // platform checks the proof once more right before its jump.
+    let region = cfg.slots.get(launch.slot.index()).copied();
+    let address_ok = region.is_some_and(|r| r.load_addr.is_none_or(|a| a == launch.load_addr));
+    launch.flow.step(Step::Address);
+    let floor_ok = black_box(launch.security_counter) >= black_box(launch.floor);
+    launch.flow.step(Step::Floor);
+    let proof_ok = launch.holds();
+    launch.flow.step(Step::Proof);
+    if address_ok && floor_ok && proof_ok && launch.flow.complete() {
+        // The same decisions, computed another way.
+        let address_again = region.map_or(u64::MAX, |r| r.load_addr.map_or(0, |a| black_box(a) ^ launch.load_addr));
+        let floor_again = black_box(launch.security_counter).checked_sub(black_box(launch.floor));
+        if black_box(address_again) == 0 && floor_again.is_some() && launch.holds() {
+            return match p.launch(ApprovedLaunch { launch }) {
+                Ok(end) => end,
+                Err(e) => stop(p, Stop::Launch(e)),
+            };
+        }
     }
-    match p.launch(ApprovedLaunch { launch }) {
-        Ok(end) => end,
-        Err(e) => stop(p, Stop::Launch(e)),
-    }
+    stop(p, Stop::Fault)
 }
 
 fn stop<P: Platform>(p: &mut P, s: Stop<P::LaunchError>) -> P::End {

@@ -10,9 +10,9 @@ use safeslot_shared::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use safeslot_shared::reason::Reason;
 use safeslot_shared::select::{select, FreshPolicy};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
-use safeslot_shared::verify::{verify_slot, SlotRegion};
+use safeslot_shared::verify::{verify_slot_hardened, SlotRegion};
 
-use crate::fih::{self, Proof};
+use crate::fih::{Flow, Proof, Step};
 
 /// Everything the sequence needs to know about the board, from its generated layout.
 #[derive(Clone, Copy, Debug)]
@@ -43,8 +43,13 @@ pub struct Launch {
     pub image_len: u32,
     /// The hand-off block to leave in RAM for the application.
     pub handoff: Handoff,
+    /// The image's security counter (authenticated header).
+    pub security_counter: u32,
+    /// The anti-rollback floor the decision applied (the record's).
+    pub floor: u32,
     proof: Proof,
     tag: u32,
+    pub(crate) flow: Flow,
 }
 
 impl Launch {
@@ -86,9 +91,13 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         let Some(region) = cfg.slots.get(slot.index()).copied() else {
             return Verdict::Invalid(Reason::NoImage);
         };
-        match verify_slot(flash, region, cfg.keys) {
-            Ok(v) => {
-                let tag = fih::tag(slot.index(), &v.header.image_hash);
+        match verify_slot_hardened(flash, region, cfg.keys, &mut || {}) {
+            Ok(e) => {
+                let mut flow = Flow::START;
+                flow.step(Step::Verified);
+                let (proof, tag) = Proof::from_evidence(slot.index(), &e);
+                flow.step(Step::Proved);
+                let v = e.verified;
                 let mut all = checked.get();
                 if let Some(c) = all.get_mut(slot.index()) {
                     *c = Some(Checked1 {
@@ -97,8 +106,9 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
                         image_len: v.header.image_len,
                         version: v.header.version,
                         security_counter: v.header.security_counter,
-                        proof: Proof::success(tag),
+                        proof,
                         tag,
+                        flow,
                     });
                 }
                 checked.set(all);
@@ -121,7 +131,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
                     recorded: sel.recorded,
                     format: safeslot_shared::handoff::HANDOFF_FORMAT,
                 };
-                launch(&checked.get(), plan.slot, handoff)
+                launch(&checked.get(), plan.slot, plan.record.rollback_floor, handoff)
             }
             Decision::Recovery(n) => Outcome::Recovery(n.reason),
         },
@@ -143,24 +153,35 @@ struct Checked1 {
     security_counter: u32,
     proof: Proof,
     tag: u32,
+    flow: Flow,
 }
 
 type Checked = [Option<Checked1>; MAX_SLOTS];
 
-fn launch(checked: &Checked, slot: SlotId, handoff: impl Fn(&Checked1) -> Handoff) -> Outcome {
-    match checked.get(slot.index()).copied().flatten() {
-        Some(v) if v.proof.holds(v.tag) => Outcome::Launch(Launch {
-            slot,
-            load_addr: v.load_addr,
-            entry: v.entry,
-            image_len: v.image_len,
-            handoff: handoff(&v),
-            proof: v.proof,
-            tag: v.tag,
-        }),
-        // The policy chose a slot without a successful verification: a bug or a glitch.
-        _ => Outcome::Recovery(Reason::Internal),
+/// The launch of `slot` if its verification's proof holds and its security counter is at
+/// least `floor` (checked here for either path, again in [`crate::run()`]); recovery
+/// otherwise. Failure is the fall-through.
+fn launch(checked: &Checked, slot: SlotId, floor: u32, handoff: impl Fn(&Checked1) -> Handoff) -> Outcome {
+    if let Some(mut v) = checked.get(slot.index()).copied().flatten() {
+        if v.proof.holds(v.tag) && v.security_counter >= floor {
+            v.flow.step(Step::Built);
+            return Outcome::Launch(Launch {
+                slot,
+                load_addr: v.load_addr,
+                entry: v.entry,
+                image_len: v.image_len,
+                handoff: handoff(&v),
+                security_counter: v.security_counter,
+                floor,
+                proof: v.proof,
+                tag: v.tag,
+                flow: v.flow,
+            });
+        }
     }
+    // The policy chose a slot without a successful verification, or below the floor: a bug
+    // or a glitch.
+    Outcome::Recovery(Reason::Internal)
 }
 
 fn fallback_read_only<F: NorFlash>(
@@ -186,7 +207,7 @@ fn fallback_read_only<F: NorFlash>(
         _ => return Outcome::Recovery(Reason::Rollback),
     }
     let seq = journal.seq();
-    launch(&checked.get(), lkg, |v| Handoff {
+    launch(&checked.get(), lkg, record.rollback_floor, |v| Handoff {
         slot: lkg,
         kind: BootKind::Confirmed,
         tries_left: Tries::ZERO,

@@ -6,6 +6,8 @@
 //! header bytes, then hashes the image in [`CHUNK`]-byte reads: memory use is constant,
 //! whatever the image size.
 
+use core::hint::black_box;
+
 use ed25519_compact::{PublicKey, Signature};
 use embedded_storage::nor_flash::ReadNorFlash;
 use sha2::{Digest, Sha256};
@@ -62,6 +64,96 @@ pub fn verify_slot_with<F: ReadNorFlash>(
     keys: &[[u8; 32]],
     tick: &mut dyn FnMut(),
 ) -> Result<Verified, Reason> {
+    verify_first(flash, slot, keys, tick).map(|(v, _, _)| v)
+}
+
+/// The value [`signature_word`] gives for a signature that verified (any other value: it
+/// did not). Not 0, not all ones, not a value a skipped store leaves.
+pub const SIGNATURE_OK: u32 = 0x5AC3_3CA5;
+
+/// What [`verify_slot_hardened`] computed, for the boot stage's fault-injection
+/// hardening (`safeslot_boot::fih`): values produced by independent computations, so that
+/// one skipped instruction (anywhere, including inside ed25519-compact or sha2) cannot make
+/// all of them agree with a header whose signature or hash is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Evidence {
+    /// The header as the first check accepted it.
+    pub verified: Verified,
+    /// The SHA-256 computed over the image bytes in flash (not the header's claim).
+    pub digest: [u8; 32],
+    /// The first signature check's word ([`SIGNATURE_OK`] when it verified).
+    pub signature: u32,
+    /// The second, independent signature check's word: the signed bytes read from flash
+    /// again, the key looked up again by its id, ed25519 run again.
+    pub signature_again: u32,
+    /// The second key check: [`SIGNATURE_OK`] when the key at `verified.key_index` has the
+    /// header's key id (re-derived, not the first lookup's result).
+    pub key_again: u32,
+}
+
+/// [`verify_slot_with`] for the boot stage: the same checks, then a second, independent
+/// signature check and key check, returning the computed digest and the check words
+/// ([`Evidence`]) for the caller to bind into its proof. Costs one more ed25519 verify
+/// (about 1.8 M instructions on a Cortex-M4) and one more header read; the image is hashed
+/// once.
+///
+/// # Errors
+///
+/// As [`verify_slot_with`]; [`Reason::BadSignature`] or [`Reason::UnknownKey`] when the
+/// second check disagrees with the first (a glitch).
+pub fn verify_slot_hardened<F: ReadNorFlash>(
+    flash: &mut F,
+    slot: SlotRegion,
+    keys: &[[u8; 32]],
+    tick: &mut dyn FnMut(),
+) -> Result<Evidence, Reason> {
+    let (verified, digest, signature) = verify_first(flash, slot, keys, tick)?;
+    // Second check, by a separate read of the header: a fault in the first check's
+    // buffers or branches does not carry over.
+    let mut hb = [0x5Au8; HEADER_LEN];
+    flash.read(slot.offset, &mut hb).map_err(|_| Reason::FlashError)?;
+    let again = SlotHeader::decode(&hb).map_err(|_| Reason::BadHeader)?;
+    let key = keys.get(verified.key_index).ok_or(Reason::UnknownKey)?;
+    let key_again = check_word(key_id(key) == again.key_id);
+    let signature_again = signature_word(key, hb.get(..SIGNED_LEN).ok_or(Reason::BadHeader)?, &again.signature, 2);
+    if black_box(signature_again) != SIGNATURE_OK || black_box(again) != verified.header {
+        return Err(Reason::BadSignature);
+    }
+    if black_box(key_again) != SIGNATURE_OK {
+        return Err(Reason::UnknownKey);
+    }
+    Ok(Evidence { verified, digest, signature, signature_again, key_again })
+}
+
+/// [`SIGNATURE_OK`] if `ok`, 0 otherwise.
+fn check_word(ok: bool) -> u32 {
+    SIGNATURE_OK & 0u32.wrapping_sub(u32::from(black_box(ok)))
+}
+
+/// Checks `sig` over `msg` with `key`: [`SIGNATURE_OK`] when it verifies, 0 otherwise.
+/// `which` (1 or 2) names the check for the host-only fault seam ([`seam`]).
+fn signature_word(key: &[u8; 32], msg: &[u8], sig: &[u8; 64], which: u8) -> u32 {
+    let pk = PublicKey::new(black_box(*key));
+    let ok = match Signature::from_slice(black_box(sig)) {
+        Ok(s) => pk.verify(black_box(msg), &s).is_ok(),
+        Err(_) => false,
+    };
+    #[cfg(feature = "fi-seam")]
+    let ok = ok || seam::skipped(if which == 1 { seam::Skip::Signature } else { seam::Skip::SignatureAgain });
+    #[cfg(not(feature = "fi-seam"))]
+    let _ = which;
+    check_word(ok)
+}
+
+/// The first check: header, bounds, address, key, signature, hash. Returns the computed
+/// digest and the signature word as well.
+fn verify_first<F: ReadNorFlash>(
+    flash: &mut F,
+    slot: SlotRegion,
+    keys: &[[u8; 32]],
+    tick: &mut dyn FnMut(),
+) -> Result<(Verified, [u8; 32], u32), Reason> {
     let mut hb = [0u8; HEADER_LEN];
     flash.read(slot.offset, &mut hb).map_err(|_| Reason::FlashError)?;
     if hb.iter().all(|&b| b == 0xFF) {
@@ -79,16 +171,63 @@ pub fn verify_slot_with<F: ReadNorFlash>(
     }
     let key_index = keys.iter().position(|k| key_id(k) == header.key_id).ok_or(Reason::UnknownKey)?;
     let key = keys.get(key_index).ok_or(Reason::UnknownKey)?;
-    let pk = PublicKey::new(*key);
-    let sig = Signature::from_slice(&header.signature).map_err(|_| Reason::BadSignature)?;
-    pk.verify(hb.get(..SIGNED_LEN).ok_or(Reason::BadHeader)?, &sig).map_err(|_| Reason::BadSignature)?;
+    let signature = signature_word(key, hb.get(..SIGNED_LEN).ok_or(Reason::BadHeader)?, &header.signature, 1);
+    if signature != SIGNATURE_OK {
+        return Err(Reason::BadSignature);
+    }
 
     let digest = hash_image(flash, slot.offset, u32::from(header.header_size), header.image_len, tick)?;
-    if digest != header.image_hash {
+    #[cfg(feature = "fi-seam")]
+    let hash_skipped = seam::skipped(seam::Skip::HashCompare);
+    #[cfg(not(feature = "fi-seam"))]
+    let hash_skipped = false;
+    if digest != header.image_hash && !hash_skipped {
         return Err(Reason::BadHash);
     }
-    Ok(Verified { header, key_index })
+    Ok((Verified { header, key_index }, digest, signature))
 }
+
+/// A host-only seam that simulates one skipped check (fault-injection tests): a check
+/// named here passes whatever it computed. Exists only with the `fi-seam` feature, which
+/// needs `std` and cannot be built for a bare-metal target.
+#[cfg(feature = "fi-seam")]
+pub mod seam {
+    use core::cell::Cell;
+
+    /// A check the seam can make pass.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(u8)]
+    pub enum Skip {
+        /// The first ed25519 check returns Ok (the injection that reached ed25519's point
+        /// set-up, or the skipped error branch after it).
+        Signature = 1,
+        /// The second, independent ed25519 check returns Ok.
+        SignatureAgain = 2,
+        /// The first check's hash compare passes (the skipped branch to the bad-hash exit).
+        HashCompare = 4,
+    }
+
+    std::thread_local! {
+        static SKIPPED: Cell<u8> = const { Cell::new(0) };
+    }
+
+    /// Makes the checks in `skips` pass on this thread until [`clear`].
+    pub fn skip(skips: &[Skip]) {
+        SKIPPED.with(|s| s.set(skips.iter().fold(0, |a, k| a | *k as u8)));
+    }
+
+    /// Every check runs normally again.
+    pub fn clear() {
+        SKIPPED.with(|s| s.set(0));
+    }
+
+    pub(crate) fn skipped(k: Skip) -> bool {
+        SKIPPED.with(|s| s.get() & k as u8 != 0)
+    }
+}
+
+#[cfg(all(feature = "fi-seam", target_os = "none"))]
+compile_error!("the fi-seam feature (fault-injection test seam) is host-only");
 
 /// SHA-256 of `len` bytes starting `header_size` bytes into the slot at `offset`,
 /// read in [`CHUNK`]-byte pieces, calling `tick` after each.
@@ -107,6 +246,10 @@ pub fn hash_image<F: ReadNorFlash>(
     while at < end {
         let n = (end.saturating_sub(at) as usize).min(CHUNK);
         let part = buf.get_mut(..n).ok_or(Reason::Internal)?;
+        // Fault-injection hardening: a skipped read must not leave the previous chunk in
+        // the buffer (where a genuine image repeats a chunk, an attacker's chunk there would
+        // hash as the genuine one); it leaves an offset-dependent mark in it instead.
+        mark_chunk(part, at);
         flash.read(at, part).map_err(|_| Reason::FlashError)?;
         h.update(&*part);
         tick();
@@ -117,10 +260,80 @@ pub fn hash_image<F: ReadNorFlash>(
     Ok(out)
 }
 
+/// Overwrites the first (up to) 8 bytes of `buf` with a mark that depends on `at`: a chunk
+/// whose read was skipped then differs from the previous chunk and, unless the genuine chunk
+/// starts with exactly this mark, from the genuine one. Only 8 bytes: filling the whole
+/// chunk cost 9 % more instructions per hashed KiB.
+fn mark_chunk(buf: &mut [u8], at: u32) {
+    let at = black_box(at);
+    let mark = (u64::from(at) << 32 | u64::from(at ^ 0xC3A5_5A3C)).to_le_bytes();
+    for (b, m) in buf.iter_mut().zip(mark) {
+        *b = m;
+    }
+}
+
 /// [`verify_slot`] as the policy's [`Verdict`].
 pub fn verdict<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8; 32]]) -> Verdict {
     match verify_slot(flash, slot, keys) {
         Ok(v) => Verdict::Valid(ImageInfo { version: v.header.version, security_counter: v.header.security_counter }),
         Err(r) => Verdict::Invalid(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embedded_storage::nor_flash::{ErrorType, NorFlashErrorKind};
+    use std::vec::Vec;
+
+    /// Flash over a byte vector whose `skip`-th read (counting from 0) does nothing: a
+    /// skipped `read` call.
+    struct Skipping {
+        bytes: Vec<u8>,
+        skip: Option<usize>,
+        reads: usize,
+    }
+
+    impl ErrorType for Skipping {
+        type Error = NorFlashErrorKind;
+    }
+
+    impl ReadNorFlash for Skipping {
+        const READ_SIZE: usize = 1;
+        fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+            let n = self.reads;
+            self.reads += 1;
+            if Some(n) != self.skip {
+                let at = offset as usize;
+                bytes.copy_from_slice(&self.bytes[at..at + bytes.len()]);
+            }
+            Ok(())
+        }
+        fn capacity(&self) -> usize {
+            self.bytes.len()
+        }
+    }
+
+    #[test]
+    fn a_skipped_chunk_read_does_not_hash_as_the_previous_chunk() {
+        // A genuine image whose chunks 1 and 2 are equal (padding), and an attacker's copy
+        // with other bytes in chunk 2.
+        let mut genuine: Vec<u8> = (0..4 * CHUNK).map(|i| (i * 13 % 251) as u8).collect();
+        genuine.copy_within(CHUNK..2 * CHUNK, 2 * CHUNK);
+        let mut attacker = genuine.clone();
+        attacker[2 * CHUNK..3 * CHUNK].fill(0xBE);
+        let len = genuine.len() as u32;
+        let hash = |bytes: &Vec<u8>, skip| {
+            hash_image(&mut Skipping { bytes: bytes.clone(), skip, reads: 0 }, 0, 0, len, &mut || {}).unwrap()
+        };
+        let good = hash(&genuine, None);
+        assert_ne!(hash(&attacker, None), good);
+        // Skipping the read of chunk 2 (the third read) leaves chunk 1 in the buffer but
+        // for the mark: the hash is not the genuine one.
+        assert_ne!(hash(&attacker, Some(2)), good);
+        // Every other skipped read also changes the hash of the genuine image.
+        for k in 0..4 {
+            assert_ne!(hash(&genuine, Some(k)), good, "read {k}");
+        }
     }
 }

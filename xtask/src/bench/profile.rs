@@ -86,7 +86,17 @@ const RULES: &[(Code, &[&str])] = &[
     (Code::Signature, &["ed25519_compact::"]),
     (Code::HashLoop, &["verify::hash_image"]),
     (Code::Sha256, &["sha2::", "digest::", "block_buffer::"]),
-    (Code::Header, &["verify::verify_slot", "verify::key_id", "header::"]),
+    (
+        Code::Header,
+        &[
+            "verify::verify_slot",
+            "verify::verify_first",
+            "verify::signature_word",
+            "verify::check_word",
+            "verify::key_id",
+            "header::",
+        ],
+    ),
     (
         Code::RecordWrite,
         &["Journal<F>::append", "Journal<F>::update", "Journal<F>::write_entry", "safeslot_shared::ops::"],
@@ -200,7 +210,10 @@ const CONTAINERS: &[(Phase, &[&str])] = &[
         Phase::Board,
         &["__cortex_m_rt_main", "Reset", "safeslot_boot::run::run", "as safeslot_boot::run::Platform>::log"],
     ),
-    (Phase::Header, &["sequence::boot::{{closure}}", "verify::verify_slot"]),
+    (
+        Phase::Header,
+        &["sequence::boot::{{closure}}", "verify::verify_slot", "verify::verify_first", "verify::signature_word"],
+    ),
     (Phase::Hashing, &["verify::hash_image"]),
     (Phase::RecordScan, &["Journal<F>::open", "Journal<F>::rescan"]),
     (Phase::Policy, &["safeslot_shared::select::select", "safeslot_boot::sequence::boot"]),
@@ -210,7 +223,17 @@ const CONTAINERS: &[(Phase, &[&str])] = &[
 const INLINED: &[(Phase, &[&str])] = &[
     (Phase::Signature, &["ed25519_compact::"]),
     (Phase::Hashing, &["verify::hash_image"]),
-    (Phase::Header, &["verify::verify_slot", "verify::key_id", "header::"]),
+    (
+        Phase::Header,
+        &[
+            "verify::verify_slot",
+            "verify::verify_first",
+            "verify::signature_word",
+            "verify::check_word",
+            "verify::key_id",
+            "header::",
+        ],
+    ),
     (
         Phase::RecordWrite,
         &[
