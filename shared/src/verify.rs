@@ -231,6 +231,18 @@ compile_error!("the fi-seam feature (fault-injection test seam) is host-only");
 
 /// SHA-256 of `len` bytes starting `header_size` bytes into the slot at `offset`,
 /// read in [`CHUNK`]-byte pieces, calling `tick` after each.
+///
+/// Fault-injection hardening (docs/DESIGN.md, "Fault-injection hardening"): one skipped
+/// instruction in this loop must not make it hash bytes other than the ones in flash.
+/// * The chunk length is bounds-checked at run time ([`black_box`] keeps the compiler from
+///   proving it and removing the check): a skipped `min` otherwise made one read copy the
+///   rest of the image over the stack.
+/// * Before each read, the buffer is filled ([`prefill`]) with a pattern that depends on
+///   the chunk's address, **at the end of the previous pass** (and once before the first),
+///   so the fill and the read do not share a pointer set-up: a read that is skipped,
+///   redirected or shortened leaves the pattern in what is hashed, never the previous
+///   chunk's bytes (where a genuine image repeats a chunk, e.g. padding, those would
+///   hash as the genuine chunk while the attacker's bytes sit in flash).
 pub fn hash_image<F: ReadNorFlash>(
     flash: &mut F,
     offset: u32,
@@ -242,34 +254,44 @@ pub fn hash_image<F: ReadNorFlash>(
     let end = at.checked_add(len).ok_or(Reason::ImageBounds)?;
     let mut h = Sha256::new();
     let mut buf = [0u8; CHUNK];
+    prefill(&mut buf, at, end);
     // Bounded: each pass advances `at` by at least one byte (len > 0 checked by bounds).
     while at < end {
-        let n = (end.saturating_sub(at) as usize).min(CHUNK);
+        let n = black_box((end.saturating_sub(at) as usize).min(CHUNK));
         let part = buf.get_mut(..n).ok_or(Reason::Internal)?;
-        // Fault-injection hardening: a skipped read must not leave the previous chunk in
-        // the buffer (where a genuine image repeats a chunk, an attacker's chunk there would
-        // hash as the genuine one); it leaves an offset-dependent mark in it instead.
-        mark_chunk(part, at);
         flash.read(at, part).map_err(|_| Reason::FlashError)?;
         h.update(&*part);
         tick();
         at = at.saturating_add(n as u32);
+        prefill(&mut buf, at, end);
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(&h.finalize());
     Ok(out)
 }
 
-/// Overwrites the first (up to) 8 bytes of `buf` with a mark that depends on `at`: a chunk
-/// whose read was skipped then differs from the previous chunk and, unless the genuine chunk
-/// starts with exactly this mark, from the genuine one. Only 8 bytes: filling the whole
-/// chunk cost 9 % more instructions per hashed KiB.
-fn mark_chunk(buf: &mut [u8], at: u32) {
+/// Fills the part of `buf` the chunk at `at` (of an image ending at `end`) will use with
+/// a pattern of its address: every byte `at`'s low byte mixed with a constant, and an
+/// 8-byte mark of the whole address at the start and at the end of the part. A chunk whose
+/// read did not reach some of its bytes then differs from the genuine chunk unless the
+/// genuine chunk holds exactly this address-dependent mark. [`black_box`] keeps the
+/// compiler from moving the fill down next to the read (which would let one skipped pointer
+/// set-up redirect both).
+#[inline(never)]
+fn prefill(buf: &mut [u8; CHUNK], at: u32, end: u32) {
     let at = black_box(at);
+    let n = (end.saturating_sub(at) as usize).min(CHUNK);
     let mark = (u64::from(at) << 32 | u64::from(at ^ 0xC3A5_5A3C)).to_le_bytes();
+    buf.fill(at as u8 ^ 0x5A);
     for (b, m) in buf.iter_mut().zip(mark) {
         *b = m;
     }
+    if let Some(tail) = buf.get_mut(n.saturating_sub(8)..n) {
+        for (b, m) in tail.iter_mut().zip(mark) {
+            *b = m;
+        }
+    }
+    black_box(buf);
 }
 
 /// [`verify_slot`] as the policy's [`Verdict`].
@@ -286,12 +308,14 @@ mod tests {
     use embedded_storage::nor_flash::{ErrorType, NorFlashErrorKind};
     use std::vec::Vec;
 
-    /// Flash over a byte vector whose `skip`-th read (counting from 0) does nothing: a
-    /// skipped `read` call.
+    /// Flash over a byte vector whose `skip`-th read (counting from 0) does nothing (a
+    /// skipped `read` call), or, with `short`, copies only its first `short` bytes (a read
+    /// whose length was not set up).
     struct Skipping {
         bytes: Vec<u8>,
         skip: Option<usize>,
         reads: usize,
+        short: usize,
     }
 
     impl ErrorType for Skipping {
@@ -303,10 +327,9 @@ mod tests {
         fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
             let n = self.reads;
             self.reads += 1;
-            if Some(n) != self.skip {
-                let at = offset as usize;
-                bytes.copy_from_slice(&self.bytes[at..at + bytes.len()]);
-            }
+            let at = offset as usize;
+            let len = if Some(n) == self.skip { self.short.min(bytes.len()) } else { bytes.len() };
+            bytes[..len].copy_from_slice(&self.bytes[at..at + len]);
             Ok(())
         }
         fn capacity(&self) -> usize {
@@ -324,16 +347,46 @@ mod tests {
         attacker[2 * CHUNK..3 * CHUNK].fill(0xBE);
         let len = genuine.len() as u32;
         let hash = |bytes: &Vec<u8>, skip| {
-            hash_image(&mut Skipping { bytes: bytes.clone(), skip, reads: 0 }, 0, 0, len, &mut || {}).unwrap()
+            hash_image(&mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0 }, 0, 0, len, &mut || {}).unwrap()
         };
         let good = hash(&genuine, None);
         assert_ne!(hash(&attacker, None), good);
-        // Skipping the read of chunk 2 (the third read) leaves chunk 1 in the buffer but
-        // for the mark: the hash is not the genuine one.
+        // Skipping the read of chunk 2 (the third read) leaves the address pattern in the
+        // buffer, not chunk 1: the hash is not the genuine one.
         assert_ne!(hash(&attacker, Some(2)), good);
         // Every other skipped read also changes the hash of the genuine image.
         for k in 0..4 {
             assert_ne!(hash(&genuine, Some(k)), good, "read {k}");
+        }
+    }
+
+    #[test]
+    fn a_short_chunk_read_does_not_hash_as_the_genuine_chunk() {
+        // A genuine image ending in zero padding (two and a half chunks of it), and an
+        // attacker's copy with its last 16 bytes changed; a read of any chunk that copies
+        // only some of its bytes leaves the address pattern in the rest, which differs from
+        // the padding (and from the previous chunk).
+        let mut genuine: Vec<u8> = (0..5 * CHUNK + 100).map(|i| (i * 7 % 253) as u8).collect();
+        let pad = genuine.len() - (2 * CHUNK + 300);
+        genuine[pad..].fill(0);
+        let mut attacker = genuine.clone();
+        let n = attacker.len();
+        attacker[n - 16..].fill(0xA5);
+        let len = genuine.len() as u32;
+        let good = hash_image(
+            &mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0 },
+            0,
+            0,
+            len,
+            &mut || {},
+        )
+        .unwrap();
+        for read in 0..6 {
+            for short in [0, 1, 8, 100, 84, CHUNK - 8, CHUNK - 1] {
+                let mut f = Skipping { bytes: attacker.clone(), skip: Some(read), reads: 0, short };
+                let h = hash_image(&mut f, 0, 0, len, &mut || {}).unwrap();
+                assert_ne!(h, good, "read {read} copying {short} bytes");
+            }
         }
     }
 }
