@@ -25,6 +25,17 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs a command and returns its standard output, failing with its command line and
+/// standard error when it fails.
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().with_context(|| format!("could not start {shown}"))?;
+    if !out.status.success() {
+        bail!("{shown} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Installs the rustup targets the firmware needs.
 pub fn ensure_targets(targets: &[&str]) -> Result<()> {
     let out = Command::new("rustup").args(["target", "list", "--installed"]).output();

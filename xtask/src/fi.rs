@@ -239,7 +239,7 @@ impl Campaign {
             Some((_, true)) => Kind::Other,
             // The journal append's internals (encode, CRC, program) are bookkeeping: whether
             // to write is decided by the policy code; the uniform sample covers them.
-            Some((Code::Board | Code::Policy | Code::Header | Code::HashLoop, _)) => Kind::Decision,
+            Some((Code::Board | Code::Policy | Code::Header | Code::HashLoop | Code::Hardening, _)) => Kind::Decision,
             Some((Code::Signature | Code::Sha256, _)) => Kind::Crypto,
             _ => Kind::Other,
         }
@@ -522,18 +522,28 @@ pub fn command(args: &[String]) -> Result<()> {
     print(&c, &results)
 }
 
-/// A time-bounded smoke for `cargo xtask test`: the forged-header boot, one skip of every
-/// instruction executed in the verifier's own code (`verify_slot_with`, `key_id`, header
-/// decode: the header checks, the branch on the signature's result, the hash compare);
-/// fails on any unverified launch or unapplied skip. Bounded by its run count: 188 runs
-/// (the verifier's instructions in the decision windows), about 20 s on two workers.
+/// A time-bounded smoke for `cargo xtask test`: the forged-header and the altered-payload
+/// boots, one skip of every instruction executed in the verifier's own code (header read,
+/// decode and checks, `key_id`, the branches on both signature checks' results, the hash
+/// compare); fails on any unverified launch or unapplied skip. Bounded by its run count:
+/// the verifier's instructions in the decision windows of two boots (printed).
 pub fn smoke() -> Result<()> {
     let c = Campaign::new()?;
     let keep = |pc: u32| matches!(c.codes.get(&u64::from(pc)), Some((Code::Header, false)));
-    let r = c.boot_filtered(Attack::ForgedHeader, &Selection::Sample(0), 0..u64::MAX, keep)?;
-    print(&c, std::slice::from_ref(&r))?;
-    ensure!(r.runs > 0, "the smoke ran no skip");
-    ensure!(!r.outcomes.contains_key(&Outcome::NotApplied), "the plugin failed to apply some skips");
-    ensure!(r.unverified.is_empty(), "{} single-instruction skips launch the forged image", r.unverified.len());
+    let mut results = Vec::new();
+    for attack in [Attack::ForgedHeader, Attack::AlteredPayload] {
+        results.push(c.boot_filtered(attack, &Selection::Sample(0), 0..u64::MAX, keep)?);
+    }
+    print(&c, &results)?;
+    for r in &results {
+        let name = r.attack.name();
+        ensure!(r.runs > 0, "{name}: the smoke ran no skip");
+        ensure!(!r.outcomes.contains_key(&Outcome::NotApplied), "{name}: the plugin failed to apply some skips");
+        ensure!(
+            r.unverified.is_empty(),
+            "{name}: {} single-instruction skips launch the attack image",
+            r.unverified.len()
+        );
+    }
     Ok(())
 }

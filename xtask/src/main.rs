@@ -41,7 +41,8 @@ cargo xtask <command>
   build   build every board's boot stage and demo apps in release (`build --board B`: one)
   boards  build every board in release and check it against its layout.toml (generated
           memory.x, boot stage inside its partition, apps inside their slots)
-  size    print the boot stage's flash and RAM use
+  size    print the boot stage's flash and RAM use; `size --baseline REV` prints the
+          size probe's flash at REV and now, and the difference (what a change cost)
   bench   prints markdown tables (docs/PERFORMANCE.md): `bench agent` times `safeslotctl
           status` on a 128 KiB record region (release, 200 runs) and the in-process journal
           scan; `bench insns` counts the instructions the real boot stage executes in QEMU
@@ -70,7 +71,7 @@ fn main() {
         "build" => build::command(args.get(1..).unwrap_or_default()),
         "hil" | "rig" => hil::command(args.get(1..).unwrap_or_default()),
         "boards" => boards::check_all().map(|_| ()),
-        "size" => size::run(),
+        "size" => size::command(args.get(1..).unwrap_or_default()),
         "fi" => fi::command(args.get(1..).unwrap_or_default()),
         "bench" => bench::run(args.get(1..).unwrap_or_default()),
         "soc-build" => soc::build_all().map(|_| ()),

@@ -67,7 +67,11 @@ pub fn shares(elf: &std::path::Path) -> Result<Vec<(&'static str, u64)>> {
 
 /// Builds the log-free size probe for both Cortex-M targets; returns (target, ELF).
 fn probe(fw: &build::Firmware) -> Result<Vec<(&'static str, std::path::PathBuf)>> {
-    let root = crate::env::root();
+    probe_in(&crate::env::root(), fw)
+}
+
+/// [`probe`] in the checkout at `root` (this one, or a baseline's worktree).
+fn probe_in(root: &std::path::Path, fw: &build::Firmware) -> Result<Vec<(&'static str, std::path::PathBuf)>> {
     let mut out = Vec::new();
     for target in ["thumbv7em-none-eabihf", "thumbv6m-none-eabi"] {
         crate::env::run(
@@ -101,6 +105,52 @@ fn stack_peak(fw: &build::Firmware) -> Result<u32> {
         .iter()
         .find_map(|l| l.split("stack peak=").nth(1).and_then(|v| v.trim().parse().ok()))
         .with_context(|| format!("no `stack peak=` in the boot log: {:?}", boot.boot_log))
+}
+
+/// `cargo xtask size [--baseline REV]`.
+pub fn command(args: &[String]) -> Result<()> {
+    match args {
+        [] => run(),
+        [flag, rev] if flag == "--baseline" => baseline(rev),
+        _ => bail!("usage: cargo xtask size [--baseline REV]"),
+    }
+}
+
+/// The size probe built from revision `rev` (a detached worktree under target/, kept for
+/// the next run) and from this checkout, side by side: what a change cost in flash, e.g.
+/// the fault-injection hardening (docs/DESIGN.md).
+fn baseline(rev: &str) -> Result<()> {
+    let root = crate::env::root();
+    let out = crate::env::output(std::process::Command::new("git").current_dir(&root).args([
+        "rev-parse",
+        "--verify",
+        &format!("{rev}^{{commit}}"),
+    ]))
+    .with_context(|| format!("`{rev}` is not a commit of this repository"))?;
+    let commit = out.trim().to_owned();
+    let short = commit.get(..10).unwrap_or(&commit).to_owned();
+    let tree = root.join("target/safeslot/baseline").join(&short);
+    if !tree.join("Cargo.toml").exists() {
+        crate::env::run(
+            std::process::Command::new("git")
+                .current_dir(&root)
+                .args(["worktree", "add", "--detach"])
+                .arg(&tree)
+                .arg(&commit),
+        )?;
+    }
+    let fw = build::firmware()?;
+    eprintln!("xtask: size: building the size probe of {short} in {}", tree.display());
+    let before = probe_in(&tree, &fw)?;
+    let after = probe(&fw)?;
+    println!("| boot stage, no logs (boards/size-probe) | target | {short} | this checkout | difference |");
+    println!("|---|---|---:|---:|---:|");
+    for ((target, old), (_, new)) in before.iter().zip(&after) {
+        let (o, n) = (measure(old)?.flash, measure(new)?.flash);
+        let d = n as i64 - o as i64;
+        println!("| flash | {target} | {o} B | {n} B | {d:+} B ({:+.1} %) |", d as f64 * 100.0 / o as f64);
+    }
+    Ok(())
 }
 
 /// Prints the table and checks the partition limit.

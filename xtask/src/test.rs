@@ -42,6 +42,8 @@ pub fn run_all() -> Result<()> {
     for ((kind, kib), c) in &m.boots {
         println!("{kind:?} boot, {kib} KiB image: {} instructions to hand-off (identical in 2 runs)", c.to_handoff);
     }
+    println!("== fault injection (QEMU plugin): single-instruction skips in the shipped stage's verifier");
+    crate::fi::smoke()?;
     println!(
         "== virtual SoC (qemu-system-aarch64 -M virt): the aarch64 stage boots Debian's arm64 Linux, \
               safeslotctl confirms over MTD"

@@ -59,6 +59,9 @@ pub struct BootCount {
     pub phases: BTreeMap<Phase, u64>,
     /// Those instructions by the code that executed them (from the per-address counts).
     pub code: BTreeMap<Code, u64>,
+    /// Signature checks run (entries into `verify::signature_word`, counted by the plugin):
+    /// 2 per verified slot with the fault-injection hardening's second check.
+    pub signature_checks: u64,
 }
 
 /// The floor: the bare crates under the same plugin.
@@ -92,6 +95,8 @@ struct Bench {
     dir: PathBuf,
     profiler: Profiler,
     phase_map: PathBuf,
+    /// The address of `verify::signature_word` (one ed25519 check) in the boot stage.
+    signature_word: u64,
 }
 
 impl Bench {
@@ -106,7 +111,8 @@ impl Bench {
         let profiler = Profiler::new(&fw.boot_elf)?;
         let phase_map = dir.join("phases.txt");
         profiler.phase_map(&phase_map)?;
-        Ok(Bench { fw, board, layout, plugin, dir, profiler, phase_map })
+        let signature_word = symbol_address(&fw.boot_elf, "verify14signature_word")?;
+        Ok(Bench { fw, board, layout, plugin, dir, profiler, phase_map, signature_word })
     }
 
     /// The demo app of `slot` as a flat binary padded with 0xFF to `kib` KiB, signed.
@@ -201,7 +207,8 @@ impl Bench {
             let flash = self.dir.join("run.img");
             std::fs::copy(state, &flash)?;
             let run = self.run(&flash, "app=noconfirm");
-            let c = plugin::count(&self.plugin, &run, &[entry], Some(&self.phase_map), &self.dir.join("out.txt"))
+            let marks = [entry, self.signature_word];
+            let c = plugin::count(&self.plugin, &run, &marks, Some(&self.phase_map), &self.dir.join("out.txt"))
                 .with_context(|| format!("{kind:?} boot, run {i}"))?;
             ensure!(c.exit_code == Some(want), "{kind:?} boot: exit {:?}, expected {want:#x}", c.exit_code);
             runs.push(c);
@@ -229,7 +236,8 @@ impl Bench {
             "the phases of the boot stage ({phased}: {:?}) do not add up to the count at the hand-off ({to_handoff})",
             first.phases
         );
-        Ok(BootCount { to_handoff, phases, code })
+        let signature_checks = first.marks.get(&self.signature_word).map_or(0, |(hits, _)| *hits);
+        Ok(BootCount { to_handoff, phases, code, signature_checks })
     }
 
     fn floor(&self, a64: &[u8], sizes: &[u32]) -> Result<Floor> {
@@ -306,6 +314,23 @@ impl Bench {
             None
         };
         Ok(Floor { verify, verify_code, hash, hash_default_backend_per_kib })
+    }
+}
+
+/// The address of the (out-of-line) function whose mangled name contains `fragment`.
+fn symbol_address(elf: &Path, fragment: &str) -> Result<u64> {
+    use object::{Object, ObjectSymbol};
+    let data = std::fs::read(elf).with_context(|| elf.display().to_string())?;
+    let file = object::File::parse(&*data)?;
+    let found: Vec<u64> = file
+        .symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text && s.name().is_ok_and(|n| n.contains(fragment)))
+        .map(|s| s.address() & !1)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no function `{fragment}` in {} (inlined?)", elf.display()),
+        _ => bail!("{} functions `{fragment}` in {}", found.len(), elf.display()),
     }
 }
 
@@ -411,6 +436,32 @@ pub fn print(m: &Measured) -> Result<()> {
         .iter()
         .map(|&p| -> Row { (p.label(), Box::new(move |c| phase(c, p)), p != Phase::Signature) })
         .collect();
+    println!("### Fault-injection hardening (docs/DESIGN.md), what it costs per boot\n");
+    println!("| | confirmed {lo} KiB | trial {lo} KiB | confirmed {hi} KiB |");
+    println!("| --- | ---: | ---: | ---: |");
+    let fih_cols = [(Kind::Confirmed, lo), (Kind::Trial, lo), (Kind::Confirmed, hi)];
+    let fih_row = |label: &str, value: &dyn Fn(&BootCount) -> String| {
+        print!("| {label} |");
+        for key in &fih_cols {
+            print!(" {} |", m.boots.get(key).map_or("-".into(), value));
+        }
+        println!();
+    };
+    fih_row("signature checks run (plugin: entries into `verify::signature_word`)", &|c| {
+        c.signature_checks.to_string()
+    });
+    fih_row("instructions of the second check (signature phase / checks: same key, message, signature)", &|c| {
+        (phase(c, Phase::Signature) / c.signature_checks.max(1)).to_string()
+    });
+    fih_row("flow counter, proof, hash buffer pattern (own code, per-address counts; the memset it calls counts as shared code)", &|c| {
+        (code(c, Code::Hardening) + code(c, Code::HashPattern)).to_string()
+    });
+    fih_row("all of it, share of the boot", &|c| {
+        let second = if c.signature_checks > 1 { phase(c, Phase::Signature) / c.signature_checks } else { 0 };
+        let extra = second + code(c, Code::Hardening) + code(c, Code::HashPattern);
+        format!("{extra} ({:.1} %)", extra as f64 * 100.0 / c.to_handoff as f64)
+    });
+    println!();
     println!("### By phase, callees included (the plugin's phase map, see docs/PERFORMANCE.md)\n");
     table(m, &cols, &phase_rows);
     println!();
@@ -478,6 +529,14 @@ pub fn check(m: &Measured) -> Result<()> {
             }
             last = c.to_handoff;
             ensure!(c.to_handoff > m.floor.verify, "{kind:?} {kib} KiB: fewer instructions than one verify");
+            // The fault-injection hardening's second, independent signature check runs on
+            // the stage that ships (one verified slot per measured boot: two checks).
+            ensure!(
+                c.signature_checks == 2,
+                "{kind:?} {kib} KiB: {} signature checks, expected 2 (first and second check of one slot)",
+                c.signature_checks
+            );
+            ensure!(code(c, Code::Hardening) > 0, "{kind:?} {kib} KiB: no fault-injection hardening code ran");
         }
     }
     for kib in &m.sizes {
