@@ -234,7 +234,7 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
         size: region,
         write_size: geo.write_size,
         erase_size: geo.erase_size,
-        program_once: geo.program_once,
+        write_count: crate::nor::WriteCount::from_program_once(geo.program_once),
     };
     let cfg = sim_cfg.whole_journal();
     let fresh = FreshPolicy::for_slots(geo.slots);

@@ -231,7 +231,7 @@ fn sweep(geo: &Geometry) -> u64 {
         size: region,
         write_size: geo.write_size,
         erase_size: geo.erase_size,
-        program_once: geo.program_once,
+        write_count: crate::nor::WriteCount::from_program_once(geo.program_once),
     };
     let cfg = sim_cfg.whole_journal();
     let mut flash = SimFlash::new(sim_cfg).expect("sim config");
