@@ -1106,6 +1106,38 @@ mod tests {
         assert_eq!(any.writes(0), Some(5));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 128, ..Default::default() })]
+
+        /// The module docs' claim: a backend without per-word state (a file, a memory
+        /// window: count from the contents, `nor::writes_seen`) accepts every program the
+        /// simulator accepts, in every mode; the simulator is the strictest backend.
+        #[test]
+        fn stateless_backends_accept_whatever_the_simulator_accepts(
+            mode in proptest::sample::select(vec![WriteCount::Once, WriteCount::Twice, WriteCount::Unlimited]),
+            ops in proptest::collection::vec((0u8..8, 0u8..4, proptest::num::u8::ANY, proptest::bool::weighted(0.1)), 1..60),
+        ) {
+            let ws = 4usize;
+            let mut s = SimFlash::new(SimConfig { size: 64, write_size: ws, erase_size: 32, write_count: mode }).unwrap();
+            for (word, len, byte, erase) in ops {
+                if erase {
+                    let from = u32::from(word / 4) * 32;
+                    s.erase(from, from + 32).unwrap();
+                    continue;
+                }
+                let len = usize::from(len % 2 + 1) * ws;
+                let at = usize::from(word).min(16 - len / ws) * ws;
+                // Mostly 0xFF or a byte that clears some bits: all-ones programs included.
+                let data = vec![if byte < 64 { 0xFF } else { byte }; len];
+                let old = s.bytes()[at..at + len].to_vec();
+                let seen = nor::check_program_seen(mode, ws, &old, &data);
+                if s.write(at as u32, &data).is_ok() {
+                    proptest::prop_assert_eq!(seen, Ok(()), "mode {:?} at {}", mode, at);
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_interrupted_erase_spends_the_writes_of_the_words_it_leaves_dirty() {
         let c = SimConfig { size: 64, write_size: 4, erase_size: 16, write_count: WriteCount::Twice };
