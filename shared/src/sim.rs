@@ -560,7 +560,11 @@ impl SimFlash {
         let old = self.data.get(start..end).ok_or(SimError::OutOfBounds)?;
         let weak = self.weak.get(start..end).ok_or(SimError::OutOfBounds)?;
         // A weak bit may read either way: programming a 1 over it is no error.
-        let readable: Vec<u8> = old.iter().zip(weak).map(|(&o, &w)| o | w).collect();
+        let readable: std::borrow::Cow<'_, [u8]> = if weak.iter().any(|&w| w != 0) {
+            std::borrow::Cow::Owned(old.iter().zip(weak).map(|(&o, &w)| o | w).collect())
+        } else {
+            std::borrow::Cow::Borrowed(old)
+        };
         for ((&count, was), new) in counts.iter().zip(readable.chunks(ws)).zip(bytes.chunks(ws)) {
             nor::check_word(self.cfg.write_count, count, was, new)?;
         }
