@@ -42,8 +42,12 @@ fn main() -> Result<(), String> {
     }
 
     let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-    let sim_cfg =
-        SimConfig { size: bytes.len(), write_size: WRITE as usize, erase_size: ERASE as usize, program_once: true };
+    let sim_cfg = SimConfig {
+        size: bytes.len(),
+        write_size: WRITE as usize,
+        erase_size: ERASE as usize,
+        write_count: safeslot_shared::nor::WriteCount::Once,
+    };
     let mut sim = SimFlash::from_bytes(sim_cfg, bytes).map_err(|e| format!("SimFlash: {e}"))?;
     let mut sim_ns = Vec::with_capacity(runs);
     let mut seq = 0;

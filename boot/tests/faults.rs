@@ -139,7 +139,7 @@ impl Device {
             size,
             write_size: geo.write as usize,
             erase_size: geo.erase as usize,
-            program_once: geo.once,
+            write_count: safeslot_shared::nor::WriteCount::from_program_once(geo.once),
         })
         .unwrap();
         let mut d = Device {

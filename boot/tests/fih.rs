@@ -68,8 +68,13 @@ fn forged_header(img: Vec<u8>) -> Vec<u8> {
 }
 
 fn flash_with(a: &[u8]) -> SimFlash {
-    let mut f =
-        SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x1000, program_once: true }).unwrap();
+    let mut f = SimFlash::new(SimConfig {
+        size: 0x12000,
+        write_size: 8,
+        erase_size: 0x1000,
+        write_count: safeslot_shared::nor::WriteCount::Once,
+    })
+    .unwrap();
     let mut padded = a.to_vec();
     padded.resize(a.len().div_ceil(8) * 8, 0xFF);
     f.write(SLOTS[0].offset, &padded).unwrap();

@@ -51,8 +51,13 @@ fn image(slot: SlotId, major: u8) -> Vec<u8> {
 }
 
 fn flash_with(slots: &[(SlotId, Vec<u8>)]) -> SimFlash {
-    let mut flash =
-        SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x1000, program_once: true }).unwrap();
+    let mut flash = SimFlash::new(SimConfig {
+        size: 0x12000,
+        write_size: 8,
+        erase_size: 0x1000,
+        write_count: safeslot_shared::nor::WriteCount::Once,
+    })
+    .unwrap();
     for (slot, bytes) in slots {
         let r = SLOTS[slot.index()];
         let mut padded = bytes.clone();

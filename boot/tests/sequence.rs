@@ -40,8 +40,13 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        let flash =
-            SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x1000, program_once: true }).unwrap();
+        let flash = SimFlash::new(SimConfig {
+            size: 0x12000,
+            write_size: 8,
+            erase_size: 0x1000,
+            write_count: safeslot_shared::nor::WriteCount::Once,
+        })
+        .unwrap();
         Rig { flash, keys: vec![*key(1).pk] }
     }
 
@@ -305,8 +310,13 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
 fn a_read_only_fallback_is_not_confirmed_as_the_crashed_update() {
     use safeslot_shared::sim::WriteFault;
     let mut rig = Rig::new();
-    rig.flash =
-        SimFlash::new(SimConfig { size: 0x12000, write_size: 8, erase_size: 0x800, program_once: true }).unwrap();
+    rig.flash = SimFlash::new(SimConfig {
+        size: 0x12000,
+        write_size: 8,
+        erase_size: 0x800,
+        write_count: safeslot_shared::nor::WriteCount::Once,
+    })
+    .unwrap();
     rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 1, &key(1)));
     launched(rig.boot(Inputs::default()));
     rig.change(|r| ops::mark_good(r, SlotId::A));

@@ -129,7 +129,7 @@ pub fn decode_region(cfg: JournalConfig, region: &[u8]) -> Result<(Option<Head>,
             size: region.len(),
             write_size: cfg.write_size as usize,
             erase_size: cfg.erase_size as usize,
-            program_once: true,
+            write_count: safeslot_shared::nor::WriteCount::Once,
         },
         region.to_vec(),
     )

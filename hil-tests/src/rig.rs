@@ -145,7 +145,7 @@ impl BoardFlash {
                 size: device.len(),
                 write_size: self.journal.write_size as usize,
                 erase_size: self.journal.erase_size as usize,
-                program_once: self.program_once,
+                write_count: safeslot_shared::nor::WriteCount::from_program_once(self.program_once),
             },
             device.to_vec(),
         )

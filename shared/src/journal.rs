@@ -677,7 +677,7 @@ mod tests {
             size: (c.offset + c.size) as usize,
             write_size: c.write_size as usize,
             erase_size: c.erase_size as usize,
-            program_once,
+            write_count: crate::nor::WriteCount::from_program_once(program_once),
         })
         .unwrap()
     }
@@ -802,7 +802,12 @@ mod tests {
         }
         assert!(Journal::open(f(), JournalConfig { offset: 256 * 6, ..good }).is_ok());
         // At most 255 sectors: the count is stored in one byte of every entry.
-        let many = SimFlash::new(SimConfig { size: 256 * 256, write_size: 1, erase_size: 256, program_once: false });
+        let many = SimFlash::new(SimConfig {
+            size: 256 * 256,
+            write_size: 1,
+            erase_size: 256,
+            write_count: crate::nor::WriteCount::Unlimited,
+        });
         assert!(matches!(Journal::open(many.unwrap(), cfg(1, 256, 256)), Err(Error::Geometry(_))));
         // The flash driver's own granularity is respected too.
         struct Coarse(SimFlash);
@@ -979,7 +984,7 @@ mod tests {
                 size: 0x6000,
                 write_size: w as usize,
                 erase_size: 0x800,
-                program_once: true,
+                write_count: crate::nor::WriteCount::Once,
             })
             .unwrap();
             let mut j = Journal::open(&mut f, c).unwrap();

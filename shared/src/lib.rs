@@ -7,7 +7,9 @@
 //! * [`header`] and [`verify`]: the signed slot header and the streaming image verification;
 //! * [`policy`] and [`ops`]: the pure slot-selection policy and the operations that change a record;
 //! * [`handoff`]: the small RAM block the boot stage leaves for the application;
-//! * [`mailbox`]: the RAM mailbox through which a hardware test rig drives a demo app.
+//! * [`mailbox`]: the RAM mailbox through which a hardware test rig drives a demo app;
+//! * [`nor`]: the NOR flash rules (geometry checks, 1→0 only, write-count modes) that the
+//!   simulator, the agent's file backend and the board drivers all enforce.
 //!
 //! Data flows one way: flash → journal → record → policy → decision → hand-off.
 //! The crate is `no_std`, uses no allocator and never panics on any input: every
@@ -37,6 +39,7 @@ pub mod journal;
 pub mod mailbox;
 #[cfg(test)]
 mod model;
+pub mod nor;
 pub mod ops;
 pub mod policy;
 pub mod reason;

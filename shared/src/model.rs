@@ -31,6 +31,7 @@ use proptest::prelude::*;
 
 use crate::error::Error;
 use crate::journal::{Found, Journal, JournalConfig};
+use crate::nor::WriteCount;
 use crate::ops;
 use crate::policy::{decide, Decision, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
@@ -65,7 +66,7 @@ struct Geometry {
     write_size: usize,
     erase_size: usize,
     sectors: usize,
-    program_once: bool,
+    write_count: WriteCount,
     slots: u8,
 }
 
@@ -106,14 +107,14 @@ fn arb_geometry() -> impl Strategy<Value = Geometry> {
         proptest::sample::select(std::vec![1usize, 2, 4, 8, 16, 32]),
         proptest::sample::select(std::vec![256usize, 512]),
         2usize..=3,
-        any::<bool>(),
+        proptest::sample::select(std::vec![WriteCount::Once, WriteCount::Twice, WriteCount::Unlimited]),
         2u8..=4,
     )
-        .prop_map(|(write_size, erase_size, sectors, program_once, slots)| Geometry {
+        .prop_map(|(write_size, erase_size, sectors, write_count, slots)| Geometry {
             write_size,
             erase_size,
             sectors,
-            program_once,
+            write_count,
             slots,
         })
 }
@@ -234,7 +235,7 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
         size: region,
         write_size: geo.write_size,
         erase_size: geo.erase_size,
-        program_once: geo.program_once,
+        write_count: geo.write_count,
     };
     let cfg = sim_cfg.whole_journal();
     let fresh = FreshPolicy::for_slots(geo.slots);
@@ -336,8 +337,8 @@ fn long_runs_every_write_size() {
         steps.push((Action::MarkGood, (i % 5 == 0).then_some(Cut { op: 0, variant: i / 5 })));
     }
     for w in [1, 2, 4, 8, 16, 32] {
-        for program_once in [false, true] {
-            let geo = Geometry { write_size: w, erase_size: 256, sectors: 2, program_once, slots: 2 };
+        for write_count in [WriteCount::Unlimited, WriteCount::Once, WriteCount::Twice] {
+            let geo = Geometry { write_size: w, erase_size: 256, sectors: 2, write_count, slots: 2 };
             let t = run(geo, &steps).unwrap();
             assert!(t.cuts >= 25 && t.kept_pre > 0 && t.took_post > 0, "w={w}: {t:?}");
             assert!(t.erases >= 20, "w={w}: the journal must rotate many times: {t:?}");

@@ -7,16 +7,16 @@
 //! `0xFF`. The runtime geometry is enforced on every call, like real NOR:
 //!
 //! * **Program** (`NorFlash::write`): offset and length must be multiples of
-//!   [`SimConfig::write_size`] (a *write-word*). A program can only clear
-//!   bits: a data bit 1 over a stored 0 is rejected with
-//!   [`SimError::SetsBits`]. With [`SimConfig::program_once`] (ECC flash such
-//!   as STM32L4 double-words) a write-word that a program touched since its
-//!   last erase is *programmed*, even if the data was all `0xFF` or the
-//!   program was torn, and programming it again is rejected with
-//!   [`SimError::WriteTwice`].
+//!   [`SimConfig::write_size`] (a *write-word*). Each word is checked by the
+//!   one NOR rule set, [`crate::nor::check_word`], with the word's exact
+//!   write count: the [`SimConfig::write_count`] mode bounds the programs per
+//!   erase ([`SimError::WriteLimit`]; every program that touches a word counts,
+//!   even if the data was all `0xFF` or the program was torn), and a data bit 1
+//!   over a stored 0 is rejected ([`SimError::SetsBits`]; a weak bit may read
+//!   either way, so programming a 1 over it is allowed).
 //! * **Erase**: `from` and `to` must be multiples of
 //!   [`SimConfig::erase_size`] (a *sector*). Erase sets the bytes to `0xFF`
-//!   and clears the programmed marks of their write-words.
+//!   and resets the write counts of their write-words to 0.
 //! * **Read**: any offset and length inside the flash.
 //!
 //! All checks use checked arithmetic and happen before anything changes. An
@@ -33,7 +33,7 @@
 //! the normal op, the op returns [`SimError::PowerLost`] and the flash is
 //! *dead*: every read, program and erase fails with `PowerLost` (and is not
 //! counted) until [`SimFlash::power_cycle`], which keeps the contents and the
-//! programmed marks.
+//! write counts.
 //!
 //! What a cut leaves is what embedded-storage allows after power loss
 //! (`NorFlash::write`/`erase` docs): a torn program leaves some of its 1→0
@@ -62,6 +62,8 @@ use core::fmt;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 use std::vec::Vec;
 
+use crate::nor::{self, Geometry, ProgramError, WriteCount};
+
 /// Geometry and write rules of a [`SimFlash`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SimConfig {
@@ -73,9 +75,10 @@ pub struct SimConfig {
     /// Erase granularity in bytes (a sector). Must be a non-zero multiple of
     /// `write_size`.
     pub erase_size: usize,
-    /// Each write-word may be programmed at most once between erases (ECC
-    /// flash). Violations return [`SimError::WriteTwice`].
-    pub program_once: bool,
+    /// How often a write-word may be programmed between erases
+    /// ([`WriteCount::Once`] for ECC flash, [`WriteCount::Twice`] for the
+    /// nRF52840). Violations return [`SimError::WriteLimit`].
+    pub write_count: WriteCount,
 }
 
 impl SimConfig {
@@ -92,12 +95,7 @@ impl SimConfig {
     /// Checks the geometry rules documented on the fields; returns
     /// [`SimError::BadConfig`] if one is broken.
     pub fn validate(&self) -> Result<(), SimError> {
-        let ok = self.size > 0
-            && u32::try_from(self.size).is_ok()
-            && self.write_size > 0
-            && self.erase_size > 0
-            && self.erase_size.checked_rem(self.write_size) == Some(0)
-            && self.size.checked_rem(self.erase_size) == Some(0);
+        let ok = self.size > 0 && u32::try_from(self.size).is_ok() && self.geometry().is_valid();
         if ok {
             Ok(())
         } else {
@@ -105,9 +103,14 @@ impl SimConfig {
         }
     }
 
+    /// The geometry as the NOR rule set sees it (read size 1).
+    pub fn geometry(&self) -> Geometry {
+        Geometry { read_size: 1, write_size: self.write_size, erase_size: self.erase_size, capacity: self.size }
+    }
+
     /// Number of write-words in the flash (0 if the config is invalid).
     fn words(&self) -> usize {
-        self.size.checked_div(self.write_size).unwrap_or(0)
+        self.geometry().words(self.size)
     }
 }
 
@@ -122,9 +125,9 @@ pub enum SimError {
     NotAligned,
     /// A program tried to turn a stored 0 bit into 1. Nothing changed.
     SetsBits,
-    /// `program_once`: a write-word was already programmed since its last
-    /// erase. Nothing changed.
-    WriteTwice,
+    /// A write-word has taken as many programs since its last erase as
+    /// [`SimConfig::write_count`] allows. Nothing changed.
+    WriteLimit,
     /// Power was cut at (or before) this operation; the flash is dead until
     /// [`SimFlash::power_cycle`].
     PowerLost,
@@ -140,7 +143,7 @@ impl NorFlashError for SimError {
             SimError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
             SimError::NotAligned => NorFlashErrorKind::NotAligned,
             SimError::SetsBits
-            | SimError::WriteTwice
+            | SimError::WriteLimit
             | SimError::PowerLost
             | SimError::BadConfig
             | SimError::Injected => NorFlashErrorKind::Other,
@@ -154,7 +157,7 @@ impl fmt::Display for SimError {
             SimError::OutOfBounds => "access out of bounds",
             SimError::NotAligned => "access not aligned to the write or erase size",
             SimError::SetsBits => "program would turn a 0 bit into 1",
-            SimError::WriteTwice => "write-word already programmed since its last erase",
+            SimError::WriteLimit => "write-word already programmed as often as allowed since its last erase",
             SimError::PowerLost => "power lost",
             SimError::BadConfig => "invalid simulated flash configuration",
             SimError::Injected => "injected write failure",
@@ -163,6 +166,25 @@ impl fmt::Display for SimError {
 }
 
 impl core::error::Error for SimError {}
+
+impl From<NorFlashErrorKind> for SimError {
+    fn from(kind: NorFlashErrorKind) -> Self {
+        match kind {
+            NorFlashErrorKind::NotAligned => SimError::NotAligned,
+            _ => SimError::OutOfBounds,
+        }
+    }
+}
+
+impl From<ProgramError> for SimError {
+    fn from(e: ProgramError) -> Self {
+        match e {
+            ProgramError::WriteLimit => SimError::WriteLimit,
+            ProgramError::SetsBits => SimError::SetsBits,
+            _ => SimError::NotAligned,
+        }
+    }
+}
 
 /// What a power cut armed with [`SimFlash::arm_cut`] leaves behind.
 ///
@@ -268,8 +290,9 @@ const SPREAD: usize = 6;
 pub struct SimFlash {
     cfg: SimConfig,
     data: Vec<u8>,
-    /// One mark per write-word: programmed since its last erase.
-    programmed: Vec<bool>,
+    /// Per write-word: programs since its last erase (saturating; `u8::MAX`
+    /// after an interrupted erase left it neither erased nor programmed).
+    writes: Vec<u8>,
     /// Per byte, the bits that are weak (stored as 1 in `data`, read at random).
     weak: Vec<u8>,
     /// State of the read noise of weak bits.
@@ -303,13 +326,12 @@ impl SimFlash {
         cfg.validate()?;
         let mut data = Vec::new();
         data.resize(cfg.size, 0xFF);
-        let mut programmed = Vec::new();
-        programmed.resize(cfg.words(), false);
+        let writes = std::vec![0; cfg.words()];
         let weak = std::vec![0; cfg.size];
         Ok(Self {
             cfg,
             data,
-            programmed,
+            writes,
             weak,
             noise: 0x005E_ED0F_0E4C_E115,
             fault: None,
@@ -323,14 +345,14 @@ impl SimFlash {
 
     /// A flash holding `bytes` (which must be exactly `cfg.size` long, else
     /// [`SimError::BadConfig`]). Write-words that are not all `0xFF` count as
-    /// programmed.
+    /// programmed once ([`nor::writes_seen`]).
     pub fn from_bytes(cfg: SimConfig, bytes: Vec<u8>) -> Result<Self, SimError> {
         let mut sim = Self::new(cfg)?;
         if bytes.len() != cfg.size {
             return Err(SimError::BadConfig);
         }
         sim.data = bytes;
-        sim.remark_range(0, cfg.size);
+        sim.remark_range(0, cfg.size, 1);
         Ok(sim)
     }
 
@@ -345,7 +367,7 @@ impl SimFlash {
     }
 
     /// The whole contents, for tests that corrupt flash directly. Does not
-    /// change the programmed marks, the stats or the op log.
+    /// change the write counts, the stats or the op log.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.data
     }
@@ -353,8 +375,15 @@ impl SimFlash {
     /// Whether the write-word holding byte `offset` is marked programmed
     /// since its last erase (`None` if `offset` is out of bounds).
     pub fn is_programmed(&self, offset: usize) -> Option<bool> {
+        self.writes(offset).map(|w| w > 0)
+    }
+
+    /// How often the write-word holding byte `offset` was programmed since
+    /// its last erase (`None` if `offset` is out of bounds; `u8::MAX` after an
+    /// interrupted erase).
+    pub fn writes(&self, offset: usize) -> Option<u8> {
         let word = offset.checked_div(self.cfg.write_size)?;
-        self.programmed.get(word).copied()
+        self.writes.get(word).copied()
     }
 
     /// The operation counters.
@@ -392,8 +421,8 @@ impl SimFlash {
     }
 
     /// Makes the bits of `mask` in byte `offset` weak, as a program cut in its first
-    /// instant leaves them (they read either way), and marks the byte's write-word
-    /// programmed. For tests that need a position touched but reading erased.
+    /// instant leaves them (they read either way), and counts one program of the
+    /// byte's write-word. For tests that need a position touched but reading erased.
     pub fn weaken(&mut self, offset: u32, mask: u8) {
         let i = offset as usize;
         if let (Some(d), Some(w)) = (self.data.get_mut(i), self.weak.get_mut(i)) {
@@ -401,7 +430,7 @@ impl SimFlash {
             *w |= mask;
         }
         if let Some(word) = i.checked_div(self.cfg.write_size) {
-            self.mark(word, 1, true);
+            self.count_writes(word, 1);
         }
     }
 
@@ -426,7 +455,7 @@ impl SimFlash {
         self.dead
     }
 
-    /// Restores power: not dead, cut disarmed. Contents, programmed marks,
+    /// Restores power: not dead, cut disarmed. Contents, write counts,
     /// stats, op count and op log are kept.
     pub fn power_cycle(&mut self) {
         self.dead = false;
@@ -522,24 +551,22 @@ impl SimFlash {
             return Err(SimError::Injected);
         }
         let ws = self.cfg.write_size;
+        self.cfg.geometry().check_write(offset, bytes.len())?;
         let (start, end) = self.check_range(offset, bytes.len())?;
-        if start.checked_rem(ws) != Some(0) || bytes.len().checked_rem(ws) != Some(0) {
-            return Err(SimError::NotAligned);
-        }
         let first_word = start.checked_div(ws).ok_or(SimError::NotAligned)?;
         let words = bytes.len().checked_div(ws).ok_or(SimError::NotAligned)?;
         let word_end = first_word.checked_add(words).ok_or(SimError::OutOfBounds)?;
-        if self.cfg.program_once {
-            let marks = self.programmed.get(first_word..word_end).ok_or(SimError::OutOfBounds)?;
-            if marks.iter().any(|&m| m) {
-                return Err(SimError::WriteTwice);
-            }
-        }
+        let counts = self.writes.get(first_word..word_end).ok_or(SimError::OutOfBounds)?;
         let old = self.data.get(start..end).ok_or(SimError::OutOfBounds)?;
         let weak = self.weak.get(start..end).ok_or(SimError::OutOfBounds)?;
         // A weak bit may read either way: programming a 1 over it is no error.
-        if old.iter().zip(weak).zip(bytes).any(|((&o, &w), &d)| d & !(o | w) != 0) {
-            return Err(SimError::SetsBits);
+        let readable: std::borrow::Cow<'_, [u8]> = if weak.iter().any(|&w| w != 0) {
+            std::borrow::Cow::Owned(old.iter().zip(weak).map(|(&o, &w)| o | w).collect())
+        } else {
+            std::borrow::Cow::Borrowed(old)
+        };
+        for ((&count, was), new) in counts.iter().zip(readable.chunks(ws)).zip(bytes.chunks(ws)) {
+            nor::check_word(self.cfg.write_count, count, was, new)?;
         }
         let len = u32::try_from(bytes.len()).map_err(|_| SimError::OutOfBounds)?;
 
@@ -555,7 +582,7 @@ impl SimFlash {
         match cut {
             None | Some(CutKind::After) => {
                 self.land_words(start, bytes, words);
-                self.mark(first_word, words, true);
+                self.count_writes(first_word, words);
             }
             Some(CutKind::Weak(seed)) => {
                 let mut rng = MaskRng::new(seed);
@@ -569,14 +596,14 @@ impl SimFlash {
                         *w = (*w & !lands) | weakens;
                     }
                 }
-                self.mark(first_word, words, true);
+                self.count_writes(first_word, words);
             }
             Some(CutKind::Before) => {}
             Some(CutKind::TornPrefix(n)) => {
                 let landed = n.min(words);
                 self.land_words(start, bytes, landed);
-                // The word in progress (if any) is marked too.
-                self.mark(first_word, landed.saturating_add(1).min(words), true);
+                // The word in progress (if any) counts a program too.
+                self.count_writes(first_word, landed.saturating_add(1).min(words));
             }
             Some(CutKind::TornBits(seed) | CutKind::EraseMix(seed)) => {
                 let mut rng = MaskRng::new(seed);
@@ -586,7 +613,7 @@ impl SimFlash {
                         *o &= !(clearing & rng.mask());
                     }
                 }
-                self.mark(first_word, words, true);
+                self.count_writes(first_word, words);
             }
         }
         match cut {
@@ -604,12 +631,10 @@ impl SimFlash {
             return Err(SimError::Injected);
         }
         let es = self.cfg.erase_size;
+        self.cfg.geometry().check_erase(from, to)?;
         let len = to.checked_sub(from).ok_or(SimError::OutOfBounds)?;
         let len = usize::try_from(len).map_err(|_| SimError::OutOfBounds)?;
         let (start, end) = self.check_range(from, len)?;
-        if start.checked_rem(es) != Some(0) || end.checked_rem(es) != Some(0) {
-            return Err(SimError::NotAligned);
-        }
         let sectors = len.checked_div(es).ok_or(SimError::NotAligned)?;
 
         let cut = self.accept(Op::Erase { from, to });
@@ -635,7 +660,7 @@ impl SimFlash {
                         *w |= weakens;
                     }
                 }
-                self.remark_range(start, end);
+                self.remark_range(start, end, u8::MAX);
             }
             Some(CutKind::Before) => {}
             Some(CutKind::TornPrefix(n)) => {
@@ -676,15 +701,17 @@ impl SimFlash {
         }
     }
 
-    /// Sets the programmed marks of `count` words from `first` to `value`.
-    fn mark(&mut self, first: usize, count: usize, value: bool) {
+    /// Counts one program of each of the `count` words from `first`.
+    fn count_writes(&mut self, first: usize, count: usize) {
         let end = first.saturating_add(count);
-        if let Some(marks) = self.programmed.get_mut(first..end) {
-            marks.fill(value);
+        if let Some(counts) = self.writes.get_mut(first..end) {
+            for c in counts {
+                *c = c.saturating_add(1);
+            }
         }
     }
 
-    /// Erases bytes `start..end` (write-word aligned) and clears their marks.
+    /// Erases bytes `start..end` (write-word aligned) and resets their write counts.
     fn erase_bytes(&mut self, start: usize, end: usize) {
         if let Some(dst) = self.data.get_mut(start..end) {
             dst.fill(0xFF);
@@ -694,12 +721,14 @@ impl SimFlash {
         }
         let ws = self.cfg.write_size;
         if let (Some(first), Some(last)) = (start.checked_div(ws), end.checked_div(ws)) {
-            self.mark(first, last.saturating_sub(first), false);
+            if let Some(counts) = self.writes.get_mut(first..last) {
+                counts.fill(0);
+            }
         }
     }
 
     /// Interrupted erase of bytes `start..end` (write-word aligned): every
-    /// byte becomes `old | mask`, then the marks follow the contents.
+    /// byte becomes `old | mask`, then the write counts follow the contents.
     fn mix_bytes(&mut self, start: usize, end: usize, seed: u64) {
         let mut rng = MaskRng::new(seed);
         if let Some(dst) = self.data.get_mut(start..end) {
@@ -707,23 +736,26 @@ impl SimFlash {
                 *b |= rng.mask();
             }
         }
-        self.remark_range(start, end);
+        self.remark_range(start, end, u8::MAX);
     }
 
-    /// Marks the write-words of bytes `start..end` as programmed iff they do
-    /// not read all `0xFF`.
-    fn remark_range(&mut self, start: usize, end: usize) {
+    /// Sets the write count of each write-word of bytes `start..end` to
+    /// `touched` if it does not read erased (or has weak bits), else to 0.
+    /// An interrupted erase passes `u8::MAX` (no program allowed before the
+    /// next erase, in any limited mode); [`SimFlash::from_bytes`] passes 1.
+    fn remark_range(&mut self, start: usize, end: usize, touched: u8) {
         let ws = self.cfg.write_size;
         let Some(first) = start.checked_div(ws) else {
             return;
         };
-        let (Some(data), Some(weak), Some(marks)) =
-            (self.data.get(start..end), self.weak.get(start..end), self.programmed.get_mut(first..))
+        let (Some(data), Some(weak), Some(counts)) =
+            (self.data.get(start..end), self.weak.get(start..end), self.writes.get_mut(first..))
         else {
             return;
         };
-        for ((word, wk), m) in data.chunks_exact(ws).zip(weak.chunks_exact(ws)).zip(marks.iter_mut()) {
-            *m = word.iter().any(|&b| b != 0xFF) || wk.iter().any(|&b| b != 0);
+        for ((word, wk), c) in data.chunks_exact(ws).zip(weak.chunks_exact(ws)).zip(counts.iter_mut()) {
+            let touched_here = nor::writes_seen(word) > 0 || wk.iter().any(|&b| b != 0);
+            *c = if touched_here { touched } else { 0 };
         }
     }
 }
@@ -852,9 +884,10 @@ impl NorFlash for SimFlash {
 pub struct SimNor<const W: usize, const E: usize>(SimFlash);
 
 impl<const W: usize, const E: usize> SimNor<W, E> {
-    /// An erased flash of `size` bytes with write size `W` and erase size `E`.
-    pub fn new(size: usize, program_once: bool) -> Result<Self, SimError> {
-        SimFlash::new(SimConfig { size, write_size: W, erase_size: E, program_once }).map(SimNor)
+    /// An erased flash of `size` bytes with write size `W`, erase size `E` and the
+    /// `write_count` mode.
+    pub fn new(size: usize, write_count: WriteCount) -> Result<Self, SimError> {
+        SimFlash::new(SimConfig { size, write_size: W, erase_size: E, write_count }).map(SimNor)
     }
 
     /// Wraps `flash` if its geometry is `W` and `E` ([`SimError::BadConfig`] otherwise).
@@ -929,7 +962,12 @@ mod tests {
     use std::vec;
 
     fn cfg(write_size: usize, erase_size: usize, program_once: bool) -> SimConfig {
-        SimConfig { size: erase_size * 4, write_size, erase_size, program_once }
+        SimConfig {
+            size: erase_size * 4,
+            write_size,
+            erase_size,
+            write_count: WriteCount::from_program_once(program_once),
+        }
     }
 
     fn sim(write_size: usize, erase_size: usize, program_once: bool) -> SimFlash {
@@ -944,11 +982,11 @@ mod tests {
         assert_eq!(s.is_programmed(0), Some(false));
         assert_eq!(s.is_programmed(256), None);
         let bad = [
-            SimConfig { size: 0, write_size: 4, erase_size: 64, program_once: false },
-            SimConfig { size: 256, write_size: 0, erase_size: 64, program_once: false },
-            SimConfig { size: 256, write_size: 4, erase_size: 0, program_once: false },
-            SimConfig { size: 256, write_size: 8, erase_size: 12, program_once: false },
-            SimConfig { size: 250, write_size: 4, erase_size: 64, program_once: false },
+            SimConfig { size: 0, write_size: 4, erase_size: 64, write_count: WriteCount::Unlimited },
+            SimConfig { size: 256, write_size: 0, erase_size: 64, write_count: WriteCount::Unlimited },
+            SimConfig { size: 256, write_size: 4, erase_size: 0, write_count: WriteCount::Unlimited },
+            SimConfig { size: 256, write_size: 8, erase_size: 12, write_count: WriteCount::Unlimited },
+            SimConfig { size: 250, write_size: 4, erase_size: 64, write_count: WriteCount::Unlimited },
         ];
         for c in bad {
             assert_eq!(SimFlash::new(c).unwrap_err(), SimError::BadConfig, "{c:?}");
@@ -964,7 +1002,7 @@ mod tests {
         assert_eq!(s.is_programmed(0), Some(false));
         assert_eq!(s.is_programmed(4), Some(true));
         assert_eq!(s.is_programmed(8), Some(false));
-        assert_eq!(s.write(4, &[0; 4]), Err(SimError::WriteTwice));
+        assert_eq!(s.write(4, &[0; 4]), Err(SimError::WriteLimit));
         s.write(8, &[0; 4]).unwrap();
         assert_eq!(SimFlash::from_bytes(c, vec![0xFF; 63]).unwrap_err(), SimError::BadConfig);
     }
@@ -1004,7 +1042,7 @@ mod tests {
         assert_eq!(s.is_programmed(8), Some(true));
         let before = s.bytes().to_vec();
         // A program overlapping one programmed word is rejected whole.
-        assert_eq!(s.write(0, &[0x00; 16]), Err(SimError::WriteTwice));
+        assert_eq!(s.write(0, &[0x00; 16]), Err(SimError::WriteLimit));
         assert_eq!(s.bytes(), &before[..]);
         assert_eq!(s.mutating_ops(), 1);
         // Neighbouring words are independent.
@@ -1014,6 +1052,112 @@ mod tests {
         s.erase(0, 64).unwrap();
         assert_eq!(s.is_programmed(8), Some(false));
         s.write(8, &[0x12; 8]).unwrap();
+    }
+
+    #[test]
+    fn twice_mode_allows_exactly_two_writes() {
+        let c = SimConfig { size: 64, write_size: 4, erase_size: 16, write_count: WriteCount::Twice };
+        let mut s = SimFlash::new(c).unwrap();
+        s.write(4, &[0xF0; 4]).unwrap();
+        assert_eq!(s.writes(4), Some(1));
+        s.write(4, &[0x30; 4]).unwrap();
+        assert_eq!(s.writes(4), Some(2));
+        let before = s.bytes().to_vec();
+        assert_eq!(s.write(4, &[0x00; 4]), Err(SimError::WriteLimit));
+        assert_eq!(s.bytes(), &before[..]);
+        assert_eq!(s.writes(4), Some(2));
+        assert_eq!(s.mutating_ops(), 2, "the refused third write is not counted");
+
+        // All-0xFF programs count as writes too.
+        s.write(8, &[0xFF; 4]).unwrap();
+        s.write(8, &[0xFF; 4]).unwrap();
+        assert_eq!(s.writes(8), Some(2));
+        assert_eq!(s.write(8, &[0x00; 4]), Err(SimError::WriteLimit));
+        // A program over a word with a write left and a spent one is refused whole.
+        s.write(12, &[0x7F; 4]).unwrap();
+        assert_eq!(s.write(8, &[0x00; 8]), Err(SimError::WriteLimit));
+        assert_eq!(s.writes(12), Some(1));
+        assert_eq!(&s.bytes()[12..16], &[0x7F; 4]);
+
+        // The 1->0 rule still holds on the second write.
+        s.write(0, &[0x0F; 4]).unwrap();
+        assert_eq!(s.write(0, &[0xF0; 4]), Err(SimError::SetsBits));
+        assert_eq!(s.writes(0), Some(1));
+
+        // Erase gives every word of the sector two writes again.
+        s.erase(0, 16).unwrap();
+        assert!((0..16).step_by(4).all(|o| s.writes(o) == Some(0)));
+        s.write(4, &[0x00; 4]).unwrap();
+        s.write(4, &[0x00; 4]).unwrap();
+        assert_eq!(s.write(4, &[0x00; 4]), Err(SimError::WriteLimit));
+
+        // A torn program counts as one write of the word in progress.
+        s.arm_cut(s.mutating_ops(), CutKind::TornPrefix(0));
+        assert_eq!(s.write(16, &[0x00; 8]), Err(SimError::PowerLost));
+        s.power_cycle();
+        assert_eq!((s.writes(16), s.writes(20)), (Some(1), Some(0)));
+        s.write(16, &[0x00; 4]).unwrap();
+        assert_eq!(s.write(16, &[0x00; 4]), Err(SimError::WriteLimit));
+
+        // Once and Unlimited for comparison: one write, and any number.
+        let mut once = SimFlash::new(SimConfig { write_count: WriteCount::Once, ..c }).unwrap();
+        once.write(0, &[0xF0; 4]).unwrap();
+        assert_eq!(once.write(0, &[0x00; 4]), Err(SimError::WriteLimit));
+        let mut any = SimFlash::new(SimConfig { write_count: WriteCount::Unlimited, ..c }).unwrap();
+        for _ in 0..5 {
+            any.write(0, &[0xF0; 4]).unwrap();
+        }
+        assert_eq!(any.writes(0), Some(5));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 128, ..Default::default() })]
+
+        /// The module docs' claim: a backend without per-word state (a file, a memory
+        /// window: count from the contents, `nor::writes_seen`) accepts every program the
+        /// simulator accepts, in every mode; the simulator is the strictest backend.
+        #[test]
+        fn stateless_backends_accept_whatever_the_simulator_accepts(
+            mode in proptest::sample::select(vec![WriteCount::Once, WriteCount::Twice, WriteCount::Unlimited]),
+            ops in proptest::collection::vec((0u8..8, 0u8..4, proptest::num::u8::ANY, proptest::bool::weighted(0.1)), 1..60),
+        ) {
+            let ws = 4usize;
+            let mut s = SimFlash::new(SimConfig { size: 64, write_size: ws, erase_size: 32, write_count: mode }).unwrap();
+            for (word, len, byte, erase) in ops {
+                if erase {
+                    let from = u32::from(word / 4) * 32;
+                    s.erase(from, from + 32).unwrap();
+                    continue;
+                }
+                let len = usize::from(len % 2 + 1) * ws;
+                let at = usize::from(word).min(16 - len / ws) * ws;
+                // Mostly 0xFF or a byte that clears some bits: all-ones programs included.
+                let data = vec![if byte < 64 { 0xFF } else { byte }; len];
+                let old = s.bytes()[at..at + len].to_vec();
+                let seen = nor::check_program_seen(mode, ws, &old, &data);
+                if s.write(at as u32, &data).is_ok() {
+                    proptest::prop_assert_eq!(seen, Ok(()), "mode {:?} at {}", mode, at);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_interrupted_erase_spends_the_writes_of_the_words_it_leaves_dirty() {
+        let c = SimConfig { size: 64, write_size: 4, erase_size: 16, write_count: WriteCount::Twice };
+        let mut s = SimFlash::new(c).unwrap();
+        s.write(0, &[0x00; 16]).unwrap();
+        s.arm_cut(1, CutKind::EraseMix(VARIANT_SEEDS[0]));
+        assert_eq!(s.erase(0, 16), Err(SimError::PowerLost));
+        s.power_cycle();
+        for o in (0..16).step_by(4) {
+            let erased = s.bytes()[o..o + 4].iter().all(|&b| b == 0xFF);
+            let expect = if erased { 0 } else { u8::MAX };
+            assert_eq!(s.writes(o), Some(expect), "word at {o}");
+            if !erased {
+                assert_eq!(s.write(o as u32, &[0x00; 4]), Err(SimError::WriteLimit));
+            }
+        }
     }
 
     #[test]
@@ -1062,7 +1206,7 @@ mod tests {
         let mut buf = [0u8; 4];
         s.write(0, &[0; 8]).unwrap();
         s.write(8, &[0; 4]).unwrap();
-        let _ = s.write(0, &[0; 4]); // WriteTwice: not counted
+        let _ = s.write(0, &[0; 4]); // WriteLimit: not counted
         let _ = s.write(1, &[0; 4]); // NotAligned: not counted
         s.read(0, &mut buf).unwrap();
         s.erase(0, 32).unwrap();
@@ -1167,7 +1311,7 @@ mod tests {
                 if landed < k {
                     // The in-progress word cannot be programmed again (ECC).
                     let at = (off + landed * ws) as u32;
-                    assert_eq!(s.write(at, &vec![0; ws]), Err(SimError::WriteTwice));
+                    assert_eq!(s.write(at, &vec![0; ws]), Err(SimError::WriteLimit));
                 }
             }
         }
@@ -1344,12 +1488,13 @@ mod tests {
     fn error_kinds_display_and_debug() {
         assert_eq!(SimError::OutOfBounds.kind(), NorFlashErrorKind::OutOfBounds);
         assert_eq!(SimError::NotAligned.kind(), NorFlashErrorKind::NotAligned);
-        for e in [SimError::SetsBits, SimError::WriteTwice, SimError::PowerLost, SimError::BadConfig] {
+        for e in [SimError::SetsBits, SimError::WriteLimit, SimError::PowerLost, SimError::BadConfig] {
             assert_eq!(e.kind(), NorFlashErrorKind::Other);
             assert!(!format!("{e}").is_empty());
         }
         let s =
-            SimFlash::new(SimConfig { size: 1 << 20, write_size: 8, erase_size: 4096, program_once: true }).unwrap();
+            SimFlash::new(SimConfig { size: 1 << 20, write_size: 8, erase_size: 4096, write_count: WriteCount::Once })
+                .unwrap();
         let d = format!("{s:?}");
         assert!(d.len() < 400, "Debug must not dump contents: {}", d.len());
         let e: &dyn core::error::Error = &SimError::PowerLost;
@@ -1360,7 +1505,7 @@ mod tests {
     fn sim_nor_reports_its_real_geometry() {
         use crate::journal::{Journal, JournalConfig};
         let good = JournalConfig { offset: 0, size: 0x2000, write_size: 8, erase_size: 0x1000 };
-        let nor = SimNor::<8, 0x1000>::new(0x4000, true).unwrap();
+        let nor = SimNor::<8, 0x1000>::new(0x4000, WriteCount::Once).unwrap();
         assert_eq!((SimNor::<8, 0x1000>::WRITE_SIZE, SimNor::<8, 0x1000>::ERASE_SIZE), (8, 0x1000));
         assert!(Journal::open(nor.clone(), good).is_ok());
         // A journal with 4-byte words or 2 KiB sectors on this flash is refused at open.

@@ -22,6 +22,7 @@ use std::vec::Vec;
 use std::{format, println, string::String};
 
 use crate::journal::{Journal, JournalConfig};
+use crate::nor::WriteCount;
 use crate::ops;
 use crate::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
@@ -142,7 +143,7 @@ struct Geometry {
     write_size: usize,
     erase_size: usize,
     sectors: usize,
-    program_once: bool,
+    write_count: WriteCount,
 }
 
 #[allow(clippy::too_many_arguments)] // one call site, each argument a distinct piece of the check's context
@@ -162,8 +163,8 @@ fn check_cut(
     *states += 1;
     let ctx = || {
         format!(
-            "{name}: {action:?} w={} e={} n={} ecc={}",
-            geo.write_size, geo.erase_size, geo.sectors, geo.program_once
+            "{name}: {action:?} w={} e={} n={} writes={:?}",
+            geo.write_size, geo.erase_size, geo.sectors, geo.write_count
         )
     };
     let got = read(recovered, cfg);
@@ -231,7 +232,7 @@ fn sweep(geo: &Geometry) -> u64 {
         size: region,
         write_size: geo.write_size,
         erase_size: geo.erase_size,
-        program_once: geo.program_once,
+        write_count: geo.write_count,
     };
     let cfg = sim_cfg.whole_journal();
     let mut flash = SimFlash::new(sim_cfg).expect("sim config");
@@ -277,8 +278,8 @@ fn geometries(write_sizes: &[usize], erase_sizes: &[usize]) -> Vec<Geometry> {
     let mut v = Vec::new();
     for &w in write_sizes {
         for &e in erase_sizes {
-            for program_once in [false, true] {
-                v.push(Geometry { write_size: w, erase_size: e, sectors: 2, program_once });
+            for write_count in [WriteCount::Unlimited, WriteCount::Once, WriteCount::Twice] {
+                v.push(Geometry { write_size: w, erase_size: e, sectors: 2, write_count });
             }
         }
     }
@@ -293,7 +294,7 @@ fn power_cut_sweep_all_write_sizes() {
         total += n;
     }
     // Three sectors: the rotation wraps around a longer ring.
-    total += sweep(&Geometry { write_size: 8, erase_size: 512, sectors: 3, program_once: true });
+    total += sweep(&Geometry { write_size: 8, erase_size: 512, sectors: 3, write_count: WriteCount::Once });
     println!("power-cut sweep: {total} cut states checked, 0 violations");
     assert!(total > 10_000, "the sweep must check tens of thousands of states, got {total}");
 }
@@ -325,7 +326,9 @@ fn power_cut_sweep_board_geometries() {
             write_size: int("flash", "write_size"),
             erase_size: erase.min(SWEEP_MAX_ERASE),
             sectors: int("record", "size") / erase,
-            program_once: t["flash"]["program_once"].as_bool().expect("flash.program_once"),
+            write_count: WriteCount::from_program_once(
+                t["flash"]["program_once"].as_bool().expect("flash.program_once"),
+            ),
         };
         let name = std::string::String::from(t["board"]["name"].as_str().expect("board.name"));
         boards.push((name, erase, g));

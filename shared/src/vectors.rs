@@ -236,9 +236,13 @@ struct JournalVector {
 /// then an activation of A torn by a power cut halfway through its body.
 fn journal_vector(write_size: u32) -> JournalVector {
     let cfg = JournalConfig { offset: 0, size: 2048, write_size, erase_size: 1024 };
-    let mut f =
-        SimFlash::new(SimConfig { size: 2048, write_size: write_size as usize, erase_size: 1024, program_once: true })
-            .unwrap();
+    let mut f = SimFlash::new(SimConfig {
+        size: 2048,
+        write_size: write_size as usize,
+        erase_size: 1024,
+        write_count: crate::nor::WriteCount::Once,
+    })
+    .unwrap();
     let mut j = Journal::open(&mut f, cfg).unwrap();
     let images = [valid(v(1, 0, 0, 0), 1), valid(v(2, 0, 0, 0), 1)];
     let boot = |j: &mut Journal<&mut SimFlash>| {
@@ -599,7 +603,12 @@ fn journal_vectors_scan_to_the_expected_head() {
     for (file, w) in [("journal-v2-w8.bin", 8u32), ("journal-v2-w1.bin", 1)] {
         let jv = journal_vector(w);
         let b = load(file);
-        let sim = SimConfig { size: b.len(), write_size: w as usize, erase_size: 1024, program_once: true };
+        let sim = SimConfig {
+            size: b.len(),
+            write_size: w as usize,
+            erase_size: 1024,
+            write_count: crate::nor::WriteCount::Once,
+        };
         let mut j = Journal::open(SimFlash::from_bytes(sim, b.clone()).unwrap(), jv.cfg).unwrap();
         assert_eq!(j.found(), Found::Valid(jv.head), "{file}");
         assert_eq!(j.record(), Ok(&jv.record), "{file}");
@@ -634,7 +643,12 @@ fn format_1_journal_vectors_still_read() {
     for (file, w, landed) in [("journal-w8.bin", 8u32, 64usize), ("journal-w1.bin", 1, 68)] {
         let b = load(file);
         let cfg = JournalConfig { offset: 0, size: 1024, write_size: w, erase_size: 512 };
-        let sim = SimConfig { size: b.len(), write_size: w as usize, erase_size: 512, program_once: true };
+        let sim = SimConfig {
+            size: b.len(),
+            write_size: w as usize,
+            erase_size: 512,
+            write_count: crate::nor::WriteCount::Once,
+        };
         let mut j = Journal::open(SimFlash::from_bytes(sim, b.clone()).unwrap(), cfg).unwrap();
         let Found::Valid(h) = j.found() else { panic!("{file}: no head") };
         assert_eq!((h.seq, h.format, h.pos), (5, 1, Pos { sector: 1, index: 1 }), "{file}");
@@ -673,7 +687,7 @@ fn header_and_slot_vectors_verify_with_the_test_key() {
         header_size: u32::from(SLOT_HEADER_SIZE),
         load_addr: Some(SLOT_LOAD_ADDR),
     };
-    let sim = SimConfig { size: len, write_size: 4, erase_size: 4, program_once: false };
+    let sim = SimConfig { size: len, write_size: 4, erase_size: 4, write_count: crate::nor::WriteCount::Unlimited };
     let mut f = SimFlash::from_bytes(sim, slot.clone()).unwrap();
     let ok = verify_slot(&mut f, region, &[[0; 32], pk]).unwrap();
     assert_eq!((ok.header, ok.key_index), (sv.header, 1));

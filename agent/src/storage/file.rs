@@ -1,21 +1,31 @@
 //! A regular file or block device that behaves like NOR flash.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
+use safeslot_shared::nor::{self, ProgramError};
 
 use super::{check_aligned, check_bounds, Geometry, StorageError};
 
 /// A file or block-device partition with the configured geometry and the NOR rules
-/// enforced in software. Every write and erase is followed by `fdatasync` and read back.
+/// ([`safeslot_shared::nor`]) enforced in software. Every write and erase is followed by
+/// `fdatasync` and read back.
+///
+/// A word's write count is the larger of what its contents show ([`nor::writes_seen`]:
+/// not erased means programmed) and the programs made through this handle since it last
+/// erased the word, so an all-`0xFF` program counts here as on the simulator. Programs
+/// made by an earlier process that left a word reading erased are invisible.
 #[derive(Debug)]
 pub struct FileFlash {
     file: File,
     len: u64,
     geometry: Geometry,
+    /// Word offset → programs made through this handle since the word's last erase.
+    writes: BTreeMap<u32, u8>,
 }
 
 impl FileFlash {
@@ -24,7 +34,7 @@ impl FileFlash {
         let mut file = OpenOptions::new().read(true).write(true).open(path)?;
         // Block devices report size 0 in their metadata; seeking to the end works for both.
         let len = file.seek(SeekFrom::End(0))?;
-        Ok(FileFlash { file, len, geometry })
+        Ok(FileFlash { file, len, geometry, writes: BTreeMap::new() })
     }
 
     /// The geometry this backend enforces.
@@ -74,28 +84,37 @@ impl NorFlash for FileFlash {
         let len = to.checked_sub(from).ok_or(StorageError::NotAligned { offset: from, len: 0, align: 1 })? as usize;
         check_bounds(from, len, self.len)?;
         check_aligned(from, len, self.geometry.erase_size)?;
-        self.write_synced(from, &vec![0xFF; len])
+        self.writes.retain(|&word, _| word < from || word >= to);
+        self.write_synced(from, &vec![nor::ERASED; len])
     }
 
-    /// Programs `bytes` at `offset` under the NOR rules: aligned to the write size,
-    /// only clearing bits, and with `program_once` only into erased words.
+    /// Programs `bytes` at `offset` under the NOR rules ([`nor::check_word`] for every
+    /// word, all checked before anything is written): aligned to the write size, only
+    /// clearing bits, and with `program_once` at most one program per word and erase.
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), StorageError> {
         check_bounds(offset, bytes.len(), self.len)?;
         let ws = self.geometry.write_size.max(1);
         check_aligned(offset, bytes.len(), ws)?;
         let mut old = vec![0u8; bytes.len()];
         self.read_at(offset, &mut old)?;
+        let mode = self.geometry.write_count();
+        let mut counts = Vec::with_capacity(bytes.len() / ws as usize);
         let mut at = offset;
         for (new_word, old_word) in bytes.chunks(ws as usize).zip(old.chunks(ws as usize)) {
-            if self.geometry.program_once && old_word.iter().any(|&b| b != 0xFF) {
-                return Err(StorageError::ProgrammedTwice { offset: at });
-            }
-            if let Some(i) = new_word.iter().zip(old_word).position(|(n, o)| n & !o != 0) {
-                return Err(StorageError::SetsBits { offset: at.saturating_add(i as u32) });
+            let known = self.writes.get(&at).copied().unwrap_or(0).max(nor::writes_seen(old_word));
+            match nor::check_word(mode, known, old_word, new_word) {
+                Ok(n) => counts.push((at, n)),
+                Err(ProgramError::SetsBits) => {
+                    let i = new_word.iter().zip(old_word).position(|(n, o)| n & !o != 0).unwrap_or(0);
+                    return Err(StorageError::SetsBits { offset: at.saturating_add(i as u32) });
+                }
+                Err(_) => return Err(StorageError::ProgrammedTwice { offset: at }),
             }
             at = at.saturating_add(ws);
         }
-        self.write_synced(offset, bytes)
+        self.write_synced(offset, bytes)?;
+        self.writes.extend(counts);
+        Ok(())
     }
 }
 
@@ -141,6 +160,65 @@ mod tests {
         let (_t, mut g) = flash(8, false);
         g.write(0, &[0xFE; 8]).unwrap();
         g.write(0, &[0x00; 8]).unwrap();
+    }
+
+    #[test]
+    fn an_all_ff_program_counts_as_a_write() {
+        let (t, mut f) = flash(8, true);
+        f.write(16, &[0xFF; 8]).unwrap();
+        assert_eq!(f.write(16, &[0x00; 8]), Err(StorageError::ProgrammedTwice { offset: 16 }));
+        // An erase gives the word back.
+        f.erase(0, 256).unwrap();
+        f.write(16, &[0x00; 8]).unwrap();
+        // A new handle sees only the contents: an all-0xFF program before it is invisible.
+        f.write(24, &[0xFF; 8]).unwrap();
+        let mut g = FileFlash::open(t.path(), f.geometry()).unwrap();
+        g.write(24, &[0x00; 8]).unwrap();
+        assert_eq!(g.write(16, &[0x00; 8]), Err(StorageError::ProgrammedTwice { offset: 16 }));
+    }
+
+    #[test]
+    fn the_file_agrees_with_the_simulator() {
+        use safeslot_shared::nor::WriteCount;
+        use safeslot_shared::sim::{SimConfig, SimError, SimFlash};
+        // The same programs and erases, on a file and on the simulator, in both modes.
+        let ops: &[(u32, &[u8])] = &[
+            (0, &[0xF0; 8]),
+            (0, &[0x00; 8]),
+            (8, &[0xFF; 8]),
+            (8, &[0x7F; 8]),
+            (16, &[0x0F; 8]),
+            (16, &[0xF0; 8]),
+            (24, &[0x00; 16]),
+            (24, &[0x00; 8]),
+        ];
+        for once in [true, false] {
+            let (_t, mut f) = flash(8, once);
+            let cfg = SimConfig {
+                size: 1024,
+                write_size: 8,
+                erase_size: 256,
+                write_count: WriteCount::from_program_once(once),
+            };
+            let mut s = SimFlash::new(cfg).unwrap();
+            for round in 0..2 {
+                for &(at, data) in ops {
+                    let file = f.write(at, data);
+                    let sim = s.write(at, data);
+                    match (&file, &sim) {
+                        (Ok(()), Ok(())) => {}
+                        (Err(StorageError::ProgrammedTwice { .. }), Err(SimError::WriteLimit)) => {}
+                        (Err(StorageError::SetsBits { .. }), Err(SimError::SetsBits)) => {}
+                        _ => panic!("once={once} round={round} at={at}: file {file:?}, sim {sim:?}"),
+                    }
+                }
+                f.erase(0, 256).unwrap();
+                s.erase(0, 256).unwrap();
+            }
+            let mut buf = [0u8; 1024];
+            f.read(0, &mut buf).unwrap();
+            assert_eq!(&buf[..], s.bytes());
+        }
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! [`Journal`](safeslot_shared::journal::Journal) runs on them unchanged:
 //!
 //! * [`FileFlash`]: a regular file or a block-device partition. It enforces the
-//!   configured geometry and the NOR rules at run time (erase fills 0xFF on
-//!   erase-size boundaries; a program is write-size aligned and only clears bits;
-//!   with `program_once` a written word is never programmed again), so a file
-//!   behaves like the device, and a test on a file exercises what the device sees.
+//!   configured geometry and the NOR rules at run time, through the one rule set in
+//!   [`safeslot_shared::nor`] (erase fills 0xFF on erase-size boundaries; a program is
+//!   write-size aligned and only clears bits; with `program_once` a word is programmed
+//!   at most once per erase), so a file behaves like the device, and a test on a file
+//!   exercises what the device sees.
 //! * [`MtdFlash`]: raw NOR through Linux MTD (`/dev/mtdN`), geometry from
 //!   `MEMGETINFO`, erase with `MEMERASE`.
 //!
@@ -26,6 +27,7 @@ use std::io;
 use std::path::Path;
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use safeslot_shared::nor;
 
 pub use file::FileFlash;
 pub use mtd::MtdFlash;
@@ -37,8 +39,16 @@ pub struct Geometry {
     pub write_size: u32,
     /// Erase sector size in bytes (a power of two).
     pub erase_size: u32,
-    /// A write-word that is not erased may not be programmed again (ECC flash).
+    /// A write-word may be programmed only once per erase (ECC flash).
     pub program_once: bool,
+}
+
+impl Geometry {
+    /// The write-count mode `program_once` names ([`nor::WriteCount::Once`] or
+    /// [`nor::WriteCount::Unlimited`]).
+    pub fn write_count(&self) -> nor::WriteCount {
+        nor::WriteCount::from_program_once(self.program_once)
+    }
 }
 
 /// Which backend to use.
@@ -87,7 +97,8 @@ pub enum StorageError {
         /// Offset of the first offending byte.
         offset: u32,
     },
-    /// With `program_once`: a write-word that is not erased would be programmed again.
+    /// With `program_once`: a write-word already programmed since its erase would be
+    /// programmed again.
     ProgrammedTwice {
         /// Offset of the word.
         offset: u32,
@@ -147,22 +158,23 @@ impl NorFlashError for StorageError {
     }
 }
 
-/// Checks that `offset..offset+len` lies within `capacity`.
+/// Checks that `offset..offset+len` lies within `capacity` ([`nor::Geometry::check_read`]
+/// with 1-byte reads).
 pub(crate) fn check_bounds(offset: u32, len: usize, capacity: u64) -> Result<(), StorageError> {
-    let end = u64::from(offset).checked_add(len as u64);
-    match end {
-        Some(e) if e <= capacity => Ok(()),
-        _ => Err(StorageError::OutOfBounds { offset, len }),
-    }
+    let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+    let g = nor::Geometry { read_size: 1, write_size: 1, erase_size: 1, capacity };
+    g.check_read(offset, len).map_err(|_| StorageError::OutOfBounds { offset, len })
 }
 
-/// Checks that `offset` and `len` are multiples of `align`.
+/// Checks that `offset` and `len` are multiples of `align` (the alignment half of
+/// [`nor::Geometry::check_write`]; 0 counts as 1).
 pub(crate) fn check_aligned(offset: u32, len: usize, align: u32) -> Result<(), StorageError> {
-    let a = u64::from(align.max(1));
-    if !u64::from(offset).is_multiple_of(a) || !(len as u64).is_multiple_of(a) {
-        return Err(StorageError::NotAligned { offset, len, align });
+    let a = usize::try_from(align.max(1)).unwrap_or(usize::MAX);
+    let g = nor::Geometry { read_size: 1, write_size: a, erase_size: a, capacity: usize::MAX };
+    match g.check_write(offset, len) {
+        Err(NorFlashErrorKind::NotAligned) => Err(StorageError::NotAligned { offset, len, align }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Either backend, chosen at run time.

@@ -2,13 +2,18 @@
 //!
 //! On `mps2-an386` the harness maps a host file over the 16 MiB at
 //! [`FLASH_BASE`]. That memory takes any load or store, so [`Flash`] enforces
-//! the NOR rules itself, as the real part would:
+//! the NOR rules itself, as the real part would, through the one rule set in
+//! [`safeslot_shared::nor`]:
 //!
 //! * erase works on whole [`ERASE_SIZE`] sectors and fills them with `0xFF`;
-//! * program works on whole [`WRITE_SIZE`] words and only clears bits: a
-//!   word whose new value would set a bit is refused ([`FlashError::WouldSetBits`]);
-//! * with [`PROGRAM_ONCE`] a word may be programmed only while it is fully
-//!   erased ([`FlashError::NotErased`]), as ECC flash (STM32L4 `PROGERR`) demands.
+//! * program works on whole [`WRITE_SIZE`] words, each checked by
+//!   [`nor::check_word`]: with [`PROGRAM_ONCE`] a word may be programmed once per
+//!   erase ([`FlashError::NotErased`]), as ECC flash (STM32L4 `PROGERR`) demands,
+//!   and a word whose new value would set a bit is refused ([`FlashError::WouldSetBits`]).
+//!   The driver keeps no per-word state, so a word's write count is what its
+//!   contents show ([`nor::writes_seen`]): a word that reads erased counts as
+//!   unprogrammed even after an all-`0xFF` program (the simulator, which counts
+//!   those, is the stricter check).
 //!
 //! A refused request is checked in full before anything is stored, so an
 //! error leaves the flash unchanged.
@@ -33,6 +38,8 @@ use embedded_storage::nor_flash::{
     check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
+use safeslot_shared::nor::{self, ProgramError, WriteCount};
+
 use crate::host::{self, CmdLine, EXIT_CUT};
 use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, PROGRAM_ONCE, WRITE_SIZE};
 
@@ -52,7 +59,8 @@ pub enum FlashError {
         /// Offset of the word, from the start of the device.
         offset: u32,
     },
-    /// The word at this offset was already programmed (program-once flash).
+    /// The word at this offset was already programmed as often as the flash allows
+    /// since its erase (program-once flash).
     NotErased {
         /// Offset of the word, from the start of the device.
         offset: u32,
@@ -273,11 +281,11 @@ impl NorFlash for Flash {
         while sector < to {
             self.begin_store(|torn| {
                 for at in offsets(sector, torn.min(Self::ERASE_SIZE)) {
-                    store(at, 0xFF);
+                    store(at, nor::ERASED);
                 }
             });
             for at in offsets(sector, Self::ERASE_SIZE) {
-                store(at, 0xFF);
+                store(at, nor::ERASED);
             }
             sector = sector.saturating_add(ERASE_SIZE);
         }
@@ -295,18 +303,16 @@ impl NorFlash for Flash {
             Some(WriteFault::Drop) => return Ok(()),
             None => {}
         }
+        let mode = WriteCount::from_program_once(PROGRAM_ONCE);
         for (chunk, word) in bytes.chunks_exact(WORD).zip(offsets(offset, usize::MAX).step_by(WORD)) {
-            let mut erased = true;
-            for (&new, at) in chunk.iter().zip(offsets(word, WORD)) {
-                let old = load(at);
-                erased &= old == 0xFF;
-                if new & !old != 0 {
-                    return Err(FlashError::WouldSetBits { offset: word });
-                }
+            let mut old = [0u8; WORD];
+            for (o, at) in old.iter_mut().zip(offsets(word, WORD)) {
+                *o = load(at);
             }
-            if PROGRAM_ONCE && !erased {
-                return Err(FlashError::NotErased { offset: word });
-            }
+            nor::check_word(mode, nor::writes_seen(&old), &old, chunk).map_err(|e| match e {
+                ProgramError::SetsBits => FlashError::WouldSetBits { offset: word },
+                _ => FlashError::NotErased { offset: word },
+            })?;
         }
         for (chunk, word) in bytes.chunks_exact(WORD).zip(offsets(offset, usize::MAX).step_by(WORD)) {
             let program = |count: usize| {

@@ -8,9 +8,13 @@
 //!   memory).
 //!
 //! QEMU's program simply stores the word, so this driver enforces the NOR rules itself,
-//! as the real part would: erase works on whole [`ERASE_SIZE`] blocks; program works on
-//! whole [`WRITE_SIZE`] words and only clears bits (a word whose new value would set a
-//! bit is refused with [`CfiError::WouldSetBits`] before anything is written).
+//! as the real part would, through the one rule set in [`safeslot_shared::nor`]: erase
+//! works on whole [`ERASE_SIZE`] blocks; program works on whole [`WRITE_SIZE`] words, each
+//! checked by [`nor::check_word`] before anything is written: the layout's write-count mode
+//! ([`PROGRAM_ONCE`]; [`CfiError::WriteLimit`]) and only clearing bits
+//! ([`CfiError::WouldSetBits`]). Without per-word state, a word's write count is what its
+//! contents show ([`nor::writes_seen`]). Every word is programmed, all-ones ones included:
+//! a program of all `0xFF` counts as a write under the shared rules.
 //!
 //! This is the register module of the driver: the volatile accesses to the bank are its
 //! only unsafe code.
@@ -19,7 +23,9 @@ use embedded_storage::nor_flash::{
     check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
-use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, WRITE_SIZE};
+use safeslot_shared::nor::{self, ProgramError, WriteCount};
+
+use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, PROGRAM_ONCE, WRITE_SIZE};
 
 const CMD_ERASE: u32 = 0x0020_0020;
 const CMD_CONFIRM: u32 = 0x00D0_00D0;
@@ -46,6 +52,12 @@ pub enum CfiError {
     OutOfBounds,
     /// Programming the word at this offset would turn a 0 bit into 1 (refused, unchanged).
     WouldSetBits {
+        /// Offset of the word from the start of the device.
+        offset: u32,
+    },
+    /// The word at this offset was already programmed as often as the layout's write-count
+    /// mode allows since its erase (refused, unchanged).
+    WriteLimit {
         /// Offset of the word from the start of the device.
         offset: u32,
     },
@@ -202,19 +214,18 @@ impl NorFlash for Cfi {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), CfiError> {
         check_write(self, offset, bytes.len())?;
         // Check every word first, so a refused request changes nothing.
+        let mode = WriteCount::from_program_once(PROGRAM_ONCE);
         for (i, w) in bytes.chunks_exact(4).enumerate() {
             let at = offset.saturating_add((i as u32).saturating_mul(4));
-            let new = u32::from_le_bytes(w.try_into().unwrap_or([0xFF; 4]));
-            if new & !self.read_word(at) != 0 {
-                return Err(CfiError::WouldSetBits { offset: at });
-            }
+            let old = self.read_word(at).to_le_bytes();
+            nor::check_word(mode, nor::writes_seen(&old), &old, w).map_err(|e| match e {
+                ProgramError::SetsBits => CfiError::WouldSetBits { offset: at },
+                _ => CfiError::WriteLimit { offset: at },
+            })?;
         }
         for (i, w) in bytes.chunks_exact(4).enumerate() {
             let at = offset.saturating_add((i as u32).saturating_mul(4));
             let new = u32::from_le_bytes(w.try_into().unwrap_or([0xFF; 4]));
-            if new == u32::MAX {
-                continue; // programming all-ones changes nothing on NOR
-            }
             self.command(at, CMD_PROGRAM);
             self.command(at, new);
             self.finish(at)?;

@@ -1,9 +1,20 @@
 //! A memory-mapped NOR flash with NOR rules enforced in software (as the virtual board's
 //! driver, minus its power-cut hooks): the smallest honest `NorFlash` for size measurement.
+//!
+//! The range checks are embedded-storage's `check_read/check_write/check_erase`, and every
+//! word of a program is checked by the shared rule set ([`nor::check_word`], write-count
+//! mode from the layout's `PROGRAM_ONCE`, count from the contents: [`nor::writes_seen`])
+//! before the first byte is stored, so a refused program changes nothing.
 
-use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use embedded_storage::nor_flash::{
+    check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
+use safeslot_shared::nor::{self, WriteCount};
 
-use crate::layout::{ERASE_SIZE, WRITE_SIZE};
+use crate::layout::{ERASE_SIZE, PROGRAM_ONCE, WRITE_SIZE};
+
+/// [`WRITE_SIZE`] as a `usize`, for buffers.
+const WORD: usize = WRITE_SIZE as usize;
 
 /// The flash window.
 pub struct Flash {
@@ -18,7 +29,7 @@ pub struct Flash {
 pub enum Error {
     /// Out of bounds or misaligned.
     Bounds,
-    /// The program would set a bit or reprogram a word.
+    /// The program would set a bit or program a word more often than the flash allows.
     NotErased,
 }
 
@@ -31,28 +42,39 @@ impl NorFlashError for Error {
     }
 }
 
+impl From<NorFlashErrorKind> for Error {
+    fn from(_: NorFlashErrorKind) -> Self {
+        Error::Bounds
+    }
+}
+
 impl ErrorType for Flash {
     type Error = Error;
 }
 
 impl Flash {
-    fn addr(&self, offset: u32, len: usize) -> Result<usize, Error> {
-        let off = offset as usize;
-        match off.checked_add(len) {
-            Some(end) if end <= self.size => Ok(self.base.wrapping_add(off)),
-            _ => Err(Error::Bounds),
-        }
+    /// Reads the byte at `offset` (bounds-checked by the caller through `check_*`).
+    fn load(&self, offset: usize) -> u8 {
+        // SAFETY: callers checked `offset < self.size` with embedded-storage's `check_*`;
+        // the window is always mapped and readable, and byte reads need no alignment.
+        unsafe { core::ptr::read_volatile(self.base.wrapping_add(offset) as *const u8) }
+    }
+
+    /// Stores `value` at `offset` (bounds-checked by the caller, NOR rules applied).
+    fn store(&self, offset: usize, value: u8) {
+        // SAFETY: inside the checked window; the window is RAM-like memory on this board
+        // and holds no Rust object.
+        unsafe { core::ptr::write_volatile(self.base.wrapping_add(offset) as *mut u8, value) };
     }
 }
 
 impl ReadNorFlash for Flash {
     const READ_SIZE: usize = 1;
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Error> {
-        let a = self.addr(offset, bytes.len())?;
+        check_read(self, offset, bytes.len())?;
+        let start = offset as usize;
         for (i, b) in bytes.iter_mut().enumerate() {
-            // SAFETY: `addr` checked that the range lies inside the flash window, which is
-            // always mapped and readable; byte reads need no alignment.
-            *b = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
+            *b = self.load(start.wrapping_add(i));
         }
         Ok(())
     }
@@ -62,32 +84,28 @@ impl ReadNorFlash for Flash {
 }
 
 impl NorFlash for Flash {
-    const WRITE_SIZE: usize = WRITE_SIZE as usize;
+    const WRITE_SIZE: usize = WORD;
     const ERASE_SIZE: usize = ERASE_SIZE as usize;
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Error> {
-        if !from.is_multiple_of(ERASE_SIZE) || !to.is_multiple_of(ERASE_SIZE) || to < from {
-            return Err(Error::Bounds);
-        }
-        let a = self.addr(from, (to - from) as usize)?;
-        for i in 0..(to - from) as usize {
-            // SAFETY: inside the checked window; the window is RAM-like memory on this board.
-            unsafe { core::ptr::write_volatile((a + i) as *mut u8, 0xFF) };
+        check_erase(self, from, to)?;
+        for at in from as usize..to as usize {
+            self.store(at, nor::ERASED);
         }
         Ok(())
     }
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
-        if !offset.is_multiple_of(WRITE_SIZE) || !bytes.len().is_multiple_of(WRITE_SIZE as usize) {
-            return Err(Error::Bounds);
-        }
-        let a = self.addr(offset, bytes.len())?;
-        for (i, b) in bytes.iter().enumerate() {
-            // SAFETY: inside the checked window.
-            let old = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
-            if old != 0xFF {
-                return Err(Error::NotErased);
+        check_write(self, offset, bytes.len())?;
+        let start = offset as usize;
+        let mode = WriteCount::from_program_once(PROGRAM_ONCE);
+        for (w, new) in bytes.chunks_exact(WORD).enumerate() {
+            let mut old = [0u8; WORD];
+            for (i, o) in old.iter_mut().enumerate() {
+                *o = self.load(start.wrapping_add(w.wrapping_mul(WORD)).wrapping_add(i));
             }
-            // SAFETY: inside the checked window.
-            unsafe { core::ptr::write_volatile((a + i) as *mut u8, *b) };
+            nor::check_word(mode, nor::writes_seen(&old), &old, new).map_err(|_| Error::NotErased)?;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            self.store(start.wrapping_add(i), b);
         }
         Ok(())
     }
