@@ -15,10 +15,9 @@
 
 use core::fmt::Write as _;
 
-use miniz_oxide::inflate::core::DecompressorOxide;
-use safeslot_boot::linux::{inflate_kernel, parse_payload, patch_chosen, Chosen, LinuxError};
 use safeslot_boot::shadow::Shadow;
 use safeslot_boot::{ApprovedLaunch, Named};
+use safeslot_linux::{inflate_kernel, parse_payload, patch_chosen, Chosen, DecompressorOxide, LinuxError};
 
 use crate::cfi::Cfi;
 use crate::layout::{LINUX_CONSOLE, LINUX_KERNEL, SLOT_NAMES};
