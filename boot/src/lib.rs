@@ -32,7 +32,6 @@ pub mod config;
 pub mod fih;
 pub mod run;
 pub mod sequence;
-pub mod shadow;
 
 pub use run::{run, ApprovedLaunch, Event, Named, Platform, ResetCause, Stop};
 pub use sequence::{boot, BootConfig, Launch, Outcome};

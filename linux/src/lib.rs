@@ -2,7 +2,8 @@
 //!
 //! The Linux hand-off of a board whose slots hold a Linux payload (`[linux]` in its
 //! layout; docs/SOC.md), apart from the boot sequence (`safeslot-boot`), which only
-//! decides *which* verified image boots:
+//! decides *which* verified image boots (dependencies: `safeslot-shared` and
+//! `embedded-storage`, for [`shadow`]; never `safeslot-boot`):
 //!
 //! * [`payload`]: the payload table at the start of a Linux slot's signed image
 //!   (docs/FORMAT.md, "Linux payload"): [`parse_payload`] for the boot stage and,
@@ -10,6 +11,8 @@
 //! * [`gzip`] and [`kernel`]: the gzip'd arm64 kernel `Image`, inflated into its RAM
 //!   region and checked ([`inflate_kernel`]); with `std`, [`gzip::compress`];
 //! * [`fdt`]: the device-tree `/chosen` patch ([`patch_chosen`]);
+//! * [`shadow`]: verify-in-RAM, the flash view the boot sequence verifies the slots'
+//!   RAM copies through, which are then the bytes handed to Linux;
 //! * [`cpio`] (feature `alloc`; [`cpio::CpioBuilder::add_tree`] with `std`): the newc
 //!   initramfs writer.
 //!
@@ -44,6 +47,7 @@ pub mod fdt;
 pub mod gzip;
 pub mod kernel;
 pub mod payload;
+pub mod shadow;
 
 pub use error::LinuxError;
 pub use fdt::{patch_chosen, Chosen};

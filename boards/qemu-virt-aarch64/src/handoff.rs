@@ -15,8 +15,8 @@
 
 use core::fmt::Write as _;
 
-use safeslot_boot::shadow::Shadow;
 use safeslot_boot::{ApprovedLaunch, Named};
+use safeslot_linux::shadow::Shadow;
 use safeslot_linux::{inflate_kernel, parse_payload, patch_chosen, Chosen, DecompressorOxide, LinuxError};
 
 use crate::cfi::Cfi;
@@ -146,7 +146,7 @@ pub fn place(image: &[u8], slot: &str, kind: &str, handoff: &[u8]) -> Result<Pla
 ///
 /// The caller guarantees that:
 /// 1. `p` comes from [`place`] for an image whose signature and SHA-256 verified over the
-///    very RAM bytes `place` copied from (the `safeslot_boot::shadow::Shadow` copies);
+///    very RAM bytes `place` copied from (the `safeslot_linux::shadow::Shadow` copies);
 /// 2. nothing has written the kernel, initramfs or device-tree regions since;
 /// 3. nothing of the stage (stack, statics) is needed afterwards.
 unsafe fn jump(p: Placed) -> ! {
