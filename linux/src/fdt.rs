@@ -2,11 +2,11 @@
 //! version 17) whose `/chosen` node carries the kernel command line, the initramfs bounds
 //! and the hand-off block.
 //!
-//! [`patch_chosen`] is a pipeline of small steps, each bounded by its input: read the
-//! header ([`Header::parse`]), decide the property names' string offsets
-//! ([`Names::new`]), copy the structure block token by token ([`copy_structure`]),
-//! append the strings block ([`write_strings`]), then fill in the new header
-//! ([`write_header`]).
+//! [`patch_chosen`] is a pipeline of small private steps, each bounded by its input: read
+//! the header (`Header::parse`), decide the property names' string offsets
+//! (`Names::new`), copy the structure block token by token (`copy_structure`, one
+//! function per token kind), append the strings block (`write_strings`), then fill in
+//! the new header (`write_header`).
 
 use crate::bytes::be32;
 use crate::LinuxError;

@@ -1,5 +1,5 @@
 //! gzip (RFC 1952): [`gzip_deflate`] finds the deflate stream in a member for the boot
-//! stage's inflater; [`compress`] (feature `std`) writes a member for the host tools.
+//! stage's inflater; `compress` (feature `std`) writes a member for the host tools.
 
 use crate::bytes::{le16, le32};
 use crate::LinuxError;

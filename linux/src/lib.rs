@@ -7,14 +7,14 @@
 //!
 //! * [`payload`]: the payload table at the start of a Linux slot's signed image
 //!   (docs/FORMAT.md, "Linux payload"): [`parse_payload`] for the boot stage and,
-//!   with feature `alloc`, [`Payload::encode`] for the host tools, from the same constants;
+//!   with feature `alloc`, `Payload::encode` for the host tools, from the same constants;
 //! * [`gzip`] and [`kernel`]: the gzip'd arm64 kernel `Image`, inflated into its RAM
-//!   region and checked ([`inflate_kernel`]); with `std`, [`gzip::compress`];
+//!   region and checked ([`inflate_kernel`]); with `std`, `gzip::compress`;
 //! * [`fdt`]: the device-tree `/chosen` patch ([`patch_chosen`]);
 //! * [`shadow`]: verify-in-RAM, the flash view the boot sequence verifies the slots'
 //!   RAM copies through, which are then the bytes handed to Linux;
-//! * [`cpio`] (feature `alloc`; [`cpio::CpioBuilder::add_tree`] with `std`): the newc
-//!   initramfs writer.
+//! * `cpio` (feature `alloc`; `CpioBuilder::add_tree` with `std`): the newc initramfs
+//!   writer.
 //!
 //! Without features the crate is `no_std` and allocation-free, with no registers and no
 //! addresses: the board hands in byte slices over the (already verified) RAM copy and its

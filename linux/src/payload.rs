@@ -1,6 +1,6 @@
 //! The Linux payload: the signed image of a Linux slot is a table, then the parts it
 //! lists (docs/FORMAT.md, "Linux payload"). [`parse_payload`] reads it in the boot stage;
-//! [`Payload::encode`] (feature `alloc`) writes it for the host tools. Both take every
+//! `Payload::encode` (feature `alloc`) writes it for the host tools. Both take every
 //! offset, size and code from this module, so the two cannot drift apart.
 
 use crate::bytes::{le16, le32};
