@@ -284,10 +284,10 @@ fn prefill(buf: &mut [u8; CHUNK], at: u32) {
     let mut i = 0;
     while i < CHUNK {
         let w = seed.wrapping_add((i as u32).wrapping_mul(0x9E37_79B9)).to_le_bytes();
-        if let Some(d) = buf.get_mut(i..i + 4) {
+        if let Some(d) = buf.get_mut(i..i.wrapping_add(4)) {
             d.copy_from_slice(&w);
         }
-        i += 4;
+        i = i.wrapping_add(4);
     }
     black_box(buf);
 }
