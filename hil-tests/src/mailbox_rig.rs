@@ -19,8 +19,9 @@ use safeslot_shared::{Record, SlotId};
 
 use crate::catalogue::Need;
 use crate::probe::{self, Observation, CLEARED};
+use crate::qemu::Exit;
 use crate::qemu::QemuRun;
-use crate::rig::{Boot, Ran, Rig, RigError, VirtualRig, EXIT_CRASH};
+use crate::rig::{Boot, Ran, Rig, RigError, VirtualRig};
 
 /// The virtual rig driven through the rig mailbox.
 #[derive(Debug, Clone)]
@@ -87,7 +88,7 @@ impl Rig for MailboxRig {
         let segs = out.log_segments();
         let boot_log = VirtualRig::decode(&self.inner.boot_elf, segs.first().copied().unwrap_or_default());
         let o = Observation {
-            fault: out.exit_code == Some(EXIT_CRASH),
+            fault: out.exit() == Some(Exit::Crash),
             // -no-reboot: a guest reset ends QEMU with 0.
             reset: out.exit_code == Some(0),
             handoff,

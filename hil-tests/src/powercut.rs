@@ -15,7 +15,7 @@
 //! `cut=S+1` does not), then for every `N` in `1..=S` (and a sample of torn stores)
 //! restores the pre-step record region, powers on with the cut and checks:
 //!
-//! * the machine stopped at the cut (exit [`EXIT_CUT`](crate::qemu::EXIT_CUT));
+//! * the machine stopped at the cut (exit [`Exit::Cut`](crate::qemu::Exit::Cut));
 //! * the record read right after the cut is exactly the pre-step or the post-step record;
 //! * a cold boot (no cut) runs an app, every slot confirmed before and after the step is
 //!   still confirmed, and the slot that ran confirmed itself and is last-known-good.

@@ -15,14 +15,7 @@ use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::{Record, SlotId};
 
 use crate::catalogue::Need;
-use crate::qemu::{self, QemuError, QemuRun, FLASH_SIZE};
-
-/// Firmware exit code: the boot stage entered recovery (`host::EXIT_RECOVERY`).
-pub const EXIT_RECOVERY: i32 = 0x52;
-/// Firmware exit code: the demo app ran from slot index `code - EXIT_APP_BASE`.
-pub const EXIT_APP_BASE: i32 = 0x60;
-/// Firmware exit code: a fault handler ran (`host::EXIT_CRASH`).
-pub const EXIT_CRASH: i32 = 0x53;
+use crate::qemu::{self, Exit, QemuError, QemuRun, FLASH_SIZE};
 
 /// Errors of a rig.
 #[derive(Debug, thiserror::Error)]
@@ -63,14 +56,12 @@ pub enum Ran {
 impl Ran {
     /// Reads the firmware's semihosting exit code (`None`: QEMU was killed).
     pub fn from_exit(code: Option<i32>) -> Ran {
-        match code {
-            Some(c) if (EXIT_APP_BASE..EXIT_APP_BASE + 4).contains(&c) => {
-                SlotId::from_index((c - EXIT_APP_BASE) as u8).map_or(Ran::Other(Some(c)), Ran::App)
-            }
-            Some(EXIT_RECOVERY) => Ran::Recovery,
-            Some(EXIT_CRASH) => Ran::Crash,
-            Some(qemu::EXIT_CUT) => Ran::PowerCut,
-            c => Ran::Other(c),
+        match code.and_then(Exit::from_code) {
+            Some(Exit::App(slot)) => Ran::App(slot),
+            Some(Exit::Recovery) => Ran::Recovery,
+            Some(Exit::Crash) => Ran::Crash,
+            Some(Exit::Cut) => Ran::PowerCut,
+            _ => Ran::Other(code),
         }
     }
 }

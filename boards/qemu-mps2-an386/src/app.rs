@@ -21,17 +21,17 @@ use safeslot_shared::mailbox::{Action, Command, Report};
 use safeslot_shared::SlotId;
 
 use crate::flash::{CutPlan, Flash, Program};
-use crate::host::{self, CmdLine, EXIT_APP_BASE, EXIT_BAD_CMDLINE};
+use crate::host::{self, CmdLine, Exit};
 use crate::{config, HANDOFF};
 
 /// Runs the demo app; never returns (exits through semihosting).
 pub fn run() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
-    let Ok(plan) = CutPlan::from_cmdline(&line, Program::App) else { host::exit(EXIT_BAD_CMDLINE) };
-    let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
+    let Ok(plan) = CutPlan::from_cmdline(&line, Program::App) else { host::exit(Exit::BadCmdline) };
+    let Some(mut flash) = Flash::take(plan) else { host::exit(Exit::BadCmdline) };
     let Ok(h) = Handoff::decode(&HANDOFF.read_block()) else {
         defmt::println!("app: no hand-off block");
-        host::exit(EXIT_BAD_CMDLINE)
+        host::exit(Exit::BadCmdline)
     };
     if Command::decode(&HANDOFF.read_mailbox()).is_ok() {
         let ran = safeslot_cortex_m::app::run(&mut flash, config::BOOT.journal, &HANDOFF);
@@ -47,11 +47,11 @@ pub fn run() -> ! {
             Ok(r) => defmt::println!("app: report slot={=u8} confirmed={=bool}", r.slot.index() as u8, r.confirmed),
             Err(_) => defmt::println!("app: no report in the mailbox"),
         }
-        host::exit(EXIT_APP_BASE + ran.map_or(0, |r| r.slot.index() as i32))
+        host::exit(Exit::App(ran.map_or(h.slot, |r| r.slot)))
     }
     log_running(&h);
     act(&mut flash, config::BOOT.journal, orders(&line), h.slot);
-    host::exit(EXIT_APP_BASE + h.slot.index() as i32)
+    host::exit(Exit::App(h.slot))
 }
 
 /// The orders on the command line: `app=confirm|noconfirm|crash`, `activate=<slot>`. The

@@ -24,7 +24,7 @@
 //! sector is one store, numbered from 1 in each program (boot stage, app). A
 //! [`CutPlan`] (from the command line: `cut=N` and optionally `torn=K` for the boot
 //! stage, `appcut=N` and `apptorn=K` for the app) stops the machine through semihosting with
-//! [`EXIT_CUT`] just before store `N` would land, so stores `1 ..= N-1` are in
+//! [`Exit::Cut`] just before store `N` would land, so stores `1 ..= N-1` are in
 //! the file and nothing after them is. With `torn=K`, the first `K` bytes of
 //! store `N` land first (for an erase: the first `K` bytes of the sector
 //! become `0xFF`), modelling a program or erase cut half-way.
@@ -40,7 +40,7 @@ use embedded_storage::nor_flash::{
 
 use safeslot_shared::nor::{self, ProgramError, WriteCount};
 
-use crate::host::{self, CmdLine, EXIT_CUT};
+use crate::host::{self, CmdLine, Exit};
 use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, PROGRAM_ONCE, WRITE_SIZE};
 
 /// [`WRITE_SIZE`] as a `usize`, for buffers.
@@ -208,7 +208,7 @@ impl Flash {
             let torn = usize::try_from(self.plan.torn).unwrap_or(usize::MAX);
             partial(torn);
             defmt::println!("power cut at store {=u32} (torn {=u32})", self.stores, self.plan.torn);
-            host::exit(EXIT_CUT);
+            host::exit(Exit::Cut);
         }
     }
 }

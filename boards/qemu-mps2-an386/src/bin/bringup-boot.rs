@@ -17,7 +17,7 @@
 use cortex_m_rt::entry;
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, FlashError, Program};
-use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE};
+use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, Exit};
 use safeslot_board_qemu_mps2_an386::layout;
 use safeslot_cortex_m::handoff;
 
@@ -31,12 +31,12 @@ fn main() -> ! {
     defmt::println!("stage up");
     let line = CmdLine::read().unwrap_or_else(|e| {
         defmt::error!("cmdline: {}", e);
-        host::exit(EXIT_BAD_CMDLINE)
+        host::exit(Exit::BadCmdline)
     });
     defmt::println!("cmdline: {=str}", line.as_str());
     let plan = CutPlan::from_cmdline(&line, Program::Boot).unwrap_or_else(|e| {
         defmt::error!("cut plan: {}", e);
-        host::exit(EXIT_BAD_CMDLINE)
+        host::exit(Exit::BadCmdline)
     });
     let Some(mut flash) = Flash::take(plan) else {
         defmt::panic!("flash taken twice");

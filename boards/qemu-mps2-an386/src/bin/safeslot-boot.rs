@@ -12,15 +12,15 @@
 
 use cortex_m_rt::entry;
 use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, Program};
-use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE};
+use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, Exit};
 use safeslot_board_qemu_mps2_an386::stage::VirtualStage;
 use safeslot_board_qemu_mps2_an386::{app, config, stack, HANDOFF};
 
 #[entry]
 fn main() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
-    let Ok(plan) = CutPlan::from_cmdline(&line, Program::Boot) else { host::exit(EXIT_BAD_CMDLINE) };
-    let Some(flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
+    let Ok(plan) = CutPlan::from_cmdline(&line, Program::Boot) else { host::exit(Exit::BadCmdline) };
+    let Some(flash) = Flash::take(plan) else { host::exit(Exit::BadCmdline) };
     let recovery = line.words().any(|w| w == "recovery");
     if line.words().any(|w| w == "mailbox") {
         // Plays the probe-rs rig, which writes the command into RAM while the core is halted
