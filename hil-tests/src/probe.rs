@@ -9,8 +9,8 @@
 //!    (hand-off block and mailbox) and write the [`Command`] that [`command_for`] made of
 //!    the scenario's firmware arguments into the mailbox; a hardware breakpoint on each
 //!    demo app's entry; HardFault vector catch;
-//! 3. run. Until the breakpoint, a fault, or the boot stage's `safeslot: recovery` log
-//!    line (RTT read and decoded while it runs), or the timeout;
+//! 3. run. Until the breakpoint, a fault, or the boot stage's recovery log line
+//!    ([`is_recovery_line`]) (RTT read and decoded while it runs), or the timeout;
 //! 4. at the breakpoint: read the boot stage's RTT log and the hand-off block it left,
 //!    then a breakpoint on the boot stage's own entry instead (a firmware-initiated reset
 //!    is caught, never counted as a boot) and run the app until its [`Report`] appears in
@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::mailbox::{Action, Command, Report, MAILBOX_LEN, MAILBOX_OFFSET};
+use safeslot_shared::protocol::log::StageLine;
 use safeslot_shared::SlotId;
 
 use crate::catalogue::Need;
@@ -55,9 +56,12 @@ pub const RELAY_ENV: &str = "SAFESLOT_RELAY_CMD";
 pub const PROBE_ENV: &str = "SAFESLOT_PROBE";
 /// How long probe enumeration may take before the rig gives up (it can hang without USB).
 pub const ENUMERATION_TIMEOUT: Duration = Duration::from_secs(5);
-/// The boot stage's log line prefix that means "recovery, nothing booted"
-/// (`safeslot: recovery reason=...`; every board's boot stage logs it).
-pub const RECOVERY_LOG: &str = "safeslot: recovery";
+/// Whether a decoded log line is the boot stage's recovery line ("nothing booted":
+/// `safeslot: recovery reason=...`, every board's stage logs it; the one parser,
+/// [`StageLine::parse`]).
+pub fn is_recovery_line(line: &str) -> bool {
+    matches!(StageLine::parse(line), Ok(Some(StageLine::Recovery { .. })))
+}
 
 /// Why a firmware argument string cannot be turned into a mailbox command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,7 +178,7 @@ pub fn classify(o: &Observation) -> Ran {
     match (&o.report, &o.handoff) {
         (Some(r), Some(h)) if r.slot == h.slot => Ran::App(r.slot),
         (Some(_), _) => Ran::Other(None),
-        (None, None) if o.boot_log.iter().any(|l| l.starts_with(RECOVERY_LOG)) => Ran::Recovery,
+        (None, None) if o.boot_log.iter().any(|l| is_recovery_line(l)) => Ran::Recovery,
         (None, _) => Ran::Other(None),
     }
 }

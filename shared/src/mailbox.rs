@@ -34,7 +34,7 @@
 //!
 //! * **Boot stage**: never touch the mailbox bytes (it writes only the
 //!   [`crate::handoff::HANDOFF_LEN`] bytes of the hand-off block); log with defmt over RTT;
-//!   on recovery log a line starting with `safeslot: recovery` (e.g.
+//!   on recovery log the recovery line of [`crate::protocol::log`] (e.g.
 //!   `safeslot: recovery reason=bad-hash`) and then idle — neither reset nor jump.
 //! * **Demo app**, at start: read the [`MAILBOX_LEN`] bytes and [`Command::decode`] them.
 //!   If that fails (no rig: the field), behave as in the field (confirm) and never write a

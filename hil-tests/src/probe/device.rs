@@ -17,7 +17,7 @@ use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::mailbox::Report;
 use safeslot_shared::{Record, SlotId};
 
-use super::{classify, elf32_entry, Observation, ProbeBoard, CLEARED, RECOVERY_LOG};
+use super::{classify, elf32_entry, is_recovery_line, Observation, ProbeBoard, CLEARED};
 use crate::catalogue::Need;
 use crate::qemu;
 use crate::rig::{BoardFlash, Boot, Rig, RigError};
@@ -263,7 +263,7 @@ impl ProbeRig {
             if boot_log.bytes.len() != decoded_len && decoded_at.elapsed() >= DECODE_EVERY {
                 decoded_len = boot_log.bytes.len();
                 decoded_at = Instant::now();
-                if boot.decode(&boot_log.bytes).iter().any(|l| l.starts_with(RECOVERY_LOG)) {
+                if boot.decode(&boot_log.bytes).iter().any(|l| is_recovery_line(l)) {
                     break false;
                 }
             }
