@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::{Record, SlotId};
 
@@ -86,9 +87,11 @@ pub trait Rig {
     fn erase_record(&mut self) -> Result<(), RigError>;
     /// Overwrites the record region with `bytes` (garbage, foreign data).
     fn write_record_raw(&mut self, bytes: &[u8]) -> Result<(), RigError>;
-    /// Power-cycles the board with a command line for the firmware (`app=noconfirm`,
-    /// `recovery`, `cut=N`...) and waits for the boot to end.
-    fn power_on(&mut self, args: &str) -> Result<Boot, RigError>;
+    /// Power-cycles the board with the rig order `order` (the app's command, and the
+    /// virtual board's hooks: recovery input, write faults, power cuts) and waits for the
+    /// boot to end. A rig that cannot carry out part of the order refuses it
+    /// ([`RigError::Unsupported`]) rather than ignoring it.
+    fn power_on(&mut self, order: &Order) -> Result<Boot, RigError>;
     /// Reads the record back; `Ok(None)` when the region is blank or holds no valid record.
     fn record(&mut self) -> Result<Option<Record>, RigError>;
     /// Why this rig cannot provide `need` (`None`: it can). Scenarios needing it are
@@ -223,9 +226,9 @@ impl Rig for VirtualRig {
         self.patch(j.offset, j.size, bytes)
     }
 
-    fn power_on(&mut self, args: &str) -> Result<Boot, RigError> {
+    fn power_on(&mut self, order: &Order) -> Result<Boot, RigError> {
         let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
-        run.append = args.to_string();
+        run.append = order.to_string();
         run.timeout = self.timeout;
         let out = run.run()?;
         let ran = Ran::from_exit(out.exit_code);

@@ -92,15 +92,4 @@ impl CmdLine {
         // Only whole `&str` words and ASCII spaces were copied in.
         core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
     }
-
-    /// The words, in order.
-    pub fn words(&self) -> impl Iterator<Item = &str> {
-        self.as_str().split(' ').filter(|w| !w.is_empty())
-    }
-
-    /// The value of the first `key=value` word with this key.
-    #[must_use]
-    pub fn value(&self, key: &str) -> Option<&str> {
-        self.words().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-    }
 }

@@ -15,6 +15,7 @@ use probe_rs::rtt::Rtt;
 use probe_rs::{Core, CoreStatus, HaltReason, MemoryInterface, Permissions, Session, VectorCatchCondition};
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::mailbox::Report;
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::{Record, SlotId};
 
 use super::{classify, elf32_entry, is_recovery_line, Observation, ProbeBoard, CLEARED};
@@ -383,8 +384,8 @@ impl Rig for ProbeRig {
         self.write_region(j.offset, j.size, bytes.get(..n).unwrap_or_default())
     }
 
-    fn power_on(&mut self, args: &str) -> Result<Boot, RigError> {
-        let command = super::command_for(args).map_err(|e| RigError::Unsupported(e.to_string()))?;
+    fn power_on(&mut self, order: &Order) -> Result<Boot, RigError> {
+        let command = super::command_for(order).map_err(|e| RigError::Unsupported(e.to_string()))?;
         if let Some(relay) = self.relay.clone() {
             self.cold_cycle(&relay)?;
         }
