@@ -30,6 +30,29 @@ const ITEMS: &[(&str, &str, &[&str])] = &[
     ("handoff.rs", include_str!("handoff.rs"), &["pub const X", "pub mod field", "pub fn encode"]),
     ("reason.rs", include_str!("reason.rs"), &["pub enum Reason", "pub const fn from_u8"]),
     ("version.rs", include_str!("version.rs"), &["pub const LEN", "pub fn to_bytes"]),
+    // The rig protocols (FORMAT.md "Rig protocols"): RAM and text, not flash, but two
+    // programs agree on them all the same.
+    (
+        "mailbox.rs",
+        include_str!("mailbox.rs"),
+        &[
+            "pub const X",
+            "const NONE",
+            "fn code",
+            "fn from_code",
+            "fn encode(",
+            "fn decode(",
+            "pub fn encode",
+            "pub fn decode",
+        ],
+    ),
+    ("protocol/exit.rs", include_str!("protocol/exit.rs"), &["pub const X", "pub const fn code", "pub fn from_code"]),
+    ("protocol/log.rs", include_str!("protocol/log.rs"), &["pub const X", "pub fn encode", "fn parse_boot"]),
+    (
+        "protocol/order.rs",
+        include_str!("protocol/order.rs"),
+        &["pub const fn name", "const KEYS", "pub fn encode", "pub fn parse"],
+    ),
 ];
 
 fn starts_item(line: &str, anchor: &str) -> bool {
@@ -111,6 +134,14 @@ fn extraction_finds_every_format_item() {
     let reason = extract(ITEMS[5].1, ITEMS[5].2);
     assert!(reason.contains("Internal = 16,") && reason.contains("16 => Reason::Internal,"));
     assert!(extract(ITEMS[0].1, ITEMS[0].2).contains("CRC_32_ISO_HDLC"));
+    let mailbox = extract(ITEMS[7].1, ITEMS[7].2);
+    assert!(mailbox.contains("pub const MAILBOX_OFFSET: u32 = 32;") && mailbox.contains("Action::Crash => 2,"));
+    assert!(mailbox.contains("put(&mut out, 4, &[a, b]);"), "the private encoder is a format item");
+    let exit = extract(ITEMS[8].1, ITEMS[8].2);
+    assert!(exit.contains("pub const RECOVERY: u8 = 0x52;") && exit.contains("Exit::App(slot) => APP_BASE"));
+    assert!(extract(ITEMS[9].1, ITEMS[9].2).contains("out.write_str(\" kind=\")?;"));
+    let order = extract(ITEMS[10].1, ITEMS[10].2);
+    assert!(order.contains("\"appwfault\"]") && order.contains("Action::NoConfirm => \"noconfirm\","));
     // Comments and indentation do not matter.
     assert_eq!(
         extract("pub const A: u8 = 1;\n", &["pub const X"]),
