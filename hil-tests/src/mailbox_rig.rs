@@ -25,8 +25,7 @@ use safeslot_shared::{Record, SlotId};
 
 use crate::catalogue::Need;
 use crate::probe::{self, Observation, CLEARED};
-use crate::qemu::Exit;
-use crate::qemu::QemuRun;
+use crate::qemu::{Exit, QemuRun};
 use crate::rig::{Boot, Ran, Rig, RigError, VirtualRig};
 
 /// The virtual rig driven through the rig mailbox.
