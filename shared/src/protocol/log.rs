@@ -100,23 +100,22 @@ impl fmt::Display for LogError {
 
 impl core::error::Error for LogError {}
 
-/// Writes `n` in decimal with `write_str` only.
-fn decimal(out: &mut impl Write, n: u32) -> fmt::Result {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at = at.saturating_sub(1);
-        if let Some(d) = digits.get_mut(at) {
-            // `rest % 10` is below 10: a digit.
-            *d = b'0' | (rest % 10) as u8;
-        }
-        rest /= 10;
-        if rest == 0 || at == 0 {
-            break;
-        }
+/// Writes `n` in decimal with `write_str` only, one digit at a time from a table (no
+/// `str::from_utf8`, which would cost the Cortex-M stage ~600 bytes).
+pub(crate) fn decimal(out: &mut impl Write, n: u32) -> fmt::Result {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    let mut div = 1_000_000_000u32;
+    while div > 1 && n.checked_div(div) == Some(0) {
+        div /= 10;
     }
-    out.write_str(core::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default())
+    loop {
+        let digit = n.checked_div(div).unwrap_or(0) % 10;
+        out.write_str(DIGITS.get(digit as usize).copied().unwrap_or("?"))?;
+        if div == 1 {
+            return Ok(());
+        }
+        div /= 10;
+    }
 }
 
 /// `true` when `s` is a non-empty value without spaces or `=`.
@@ -253,48 +252,24 @@ fn number<T: core::str::FromStr>(s: &str) -> Result<T, LogError> {
 }
 
 /// A fixed buffer that a line is encoded into (for boards that log through defmt, which
-/// takes a `&str`). A write that does not fit fails and leaves what fitted before it.
-#[derive(Clone, Debug)]
-pub struct LineBuf {
-    buf: [u8; LINE_MAX],
-    len: usize,
-}
-
-impl LineBuf {
-    /// An empty buffer.
-    #[must_use]
-    pub const fn new() -> Self {
-        LineBuf { buf: [0; LINE_MAX], len: 0 }
-    }
-
-    /// What was written.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        // Only whole `&str`s were copied in.
-        core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
-    }
-}
-
-impl Default for LineBuf {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        self.buf.get_mut(self.len..end).ok_or(fmt::Error)?.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
+/// takes a `&str`): `heapless::String`, whose `as_str` needs no UTF-8 re-validation. A
+/// write that does not fit fails and leaves what fitted before it.
+pub type LineBuf = heapless::String<LINE_MAX>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::string::String;
+
+    #[test]
+    fn decimals() {
+        for n in [0, 1, 9, 10, 99, 100, 255, 65_535, 1_000_000_000, 4_294_967_295] {
+            let mut s = String::new();
+            decimal(&mut s, n).unwrap();
+            assert_eq!(s, std::format!("{n}"));
+        }
+    }
 
     fn line(l: &StageLine<'_>) -> String {
         let mut s = String::new();

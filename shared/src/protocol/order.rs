@@ -292,21 +292,7 @@ fn word(out: &mut impl Write, key: &str, n: u32) -> fmt::Result {
     out.write_str(" ")?;
     out.write_str(key)?;
     out.write_str("=")?;
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at = at.saturating_sub(1);
-        if let Some(d) = digits.get_mut(at) {
-            // `rest % 10` is a digit.
-            *d = b'0' | (rest % 10) as u8;
-        }
-        rest /= 10;
-        if rest == 0 || at == 0 {
-            break;
-        }
-    }
-    out.write_str(core::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default())
+    super::log::decimal(out, n)
 }
 
 fn number(v: &str) -> Result<u32, OrderError> {
