@@ -14,7 +14,8 @@
 //! [`run()`] is the boot stage's main around that sequence, the same on every board; a
 //! board implements its [`Platform`] (flash driver, watchdog, log sink, recovery input,
 //! hand-off block, jump or Linux hand-off, recovery) and passes the [`BootConfig`] its
-//! build script generated from `layout.toml` ([`config`]).
+//! build script generated from `layout.toml` ([`config`]). The Linux hand-off itself
+//! (payload table, gzip'd kernel, device-tree patch) is the `safeslot-linux` crate's.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -29,10 +30,8 @@
 
 pub mod config;
 pub mod fih;
-pub mod linux;
 pub mod run;
 pub mod sequence;
-pub mod shadow;
 
 pub use run::{run, ApprovedLaunch, Event, Named, Platform, ResetCause, Stop};
 pub use sequence::{boot, BootConfig, Launch, Outcome};

@@ -10,8 +10,8 @@
 
 use ed25519_compact::{KeyPair, Seed};
 use embedded_storage::nor_flash::NorFlash;
-use safeslot_boot::shadow::Shadow;
 use safeslot_boot::{run, ApprovedLaunch, BootConfig, Event, Named, Platform, Stop};
+use safeslot_linux::shadow::Shadow;
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::image::{build_slot_image, SignParams};
 use safeslot_shared::journal::{Journal, JournalConfig};

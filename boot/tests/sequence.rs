@@ -382,11 +382,11 @@ fn the_read_only_fallback_refuses_an_image_below_the_floor() {
     assert_eq!(rig.flash.bytes(), &before[..]);
 }
 
-/// Verify-in-RAM (`safeslot_boot::shadow`): the boot sequence runs over RAM copies, so
+/// Verify-in-RAM (`safeslot_linux::shadow`): the boot sequence runs over RAM copies, so
 /// what it verified is what the hand-off gets, whatever the flash holds afterwards.
 #[test]
 fn shadow_boots_the_verified_ram_copy_not_the_flash() {
-    use safeslot_boot::shadow::{Shadow, ShadowError};
+    use safeslot_linux::shadow::{Shadow, ShadowError};
     let mut rig = Rig::new();
     let a = Rig::image(SlotId::A, 1, 0, &key(1));
     rig.install(SlotId::A, &a);
@@ -423,6 +423,6 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
 }
 
 /// The flash under a `Shadow` (test only: the real stage never touches it after the copy).
-fn shadow_flash<'s, 'f>(s: &'s mut safeslot_boot::shadow::Shadow<'_, &'f mut SimFlash>) -> &'s mut &'f mut SimFlash {
+fn shadow_flash<'s, 'f>(s: &'s mut safeslot_linux::shadow::Shadow<'_, &'f mut SimFlash>) -> &'s mut &'f mut SimFlash {
     s.flash_mut()
 }

@@ -2,7 +2,8 @@
 //!
 //! The format facts in the code are the `field` modules, the `pub const` sizes, magics
 //! and versions, the flag bits, the reason and event codes, the hand-off and version
-//! encoders and the CRC definition. This test extracts exactly those items (comments and
+//! encoders, the Linux payload table (`linux/src/payload.rs`: fields, part kinds, writer)
+//! and the CRC definition. This test extracts exactly those items (comments and
 //! whitespace dropped, so rewording a doc comment or reformatting elsewhere does not
 //! trip it), hashes them with 64-bit FNV-1a and compares with the hash recorded in
 //! FORMAT.md as `<!-- format-source-hash: 0x... -->`. After a format change: update
@@ -30,6 +31,20 @@ const ITEMS: &[(&str, &str, &[&str])] = &[
     ("handoff.rs", include_str!("handoff.rs"), &["pub const X", "pub mod field", "pub fn encode"]),
     ("reason.rs", include_str!("reason.rs"), &["pub enum Reason", "pub const fn from_u8"]),
     ("version.rs", include_str!("version.rs"), &["pub const LEN", "pub fn to_bytes"]),
+    // The Linux payload table lives with the Linux hand-off (safeslot-linux), which shared
+    // does not depend on: only its text is read here.
+    (
+        "linux/payload.rs",
+        include_str!("../../linux/src/payload.rs"),
+        &[
+            "pub const X",
+            "pub mod field",
+            "pub enum PartKind",
+            "pub const fn from_code",
+            "pub const fn table_len",
+            "pub fn encode",
+        ],
+    ),
     // The rig protocols (FORMAT.md "Rig protocols"): RAM and text, not flash, but two
     // programs agree on them all the same.
     (
@@ -134,13 +149,21 @@ fn extraction_finds_every_format_item() {
     let reason = extract(ITEMS[5].1, ITEMS[5].2);
     assert!(reason.contains("Internal = 16,") && reason.contains("16 => Reason::Internal,"));
     assert!(extract(ITEMS[0].1, ITEMS[0].2).contains("CRC_32_ISO_HDLC"));
-    let mailbox = extract(ITEMS[7].1, ITEMS[7].2);
+    let payload = extract(ITEMS[7].1, ITEMS[7].2);
+    for needle in
+        ["pub const PAYLOAD_MAGIC", "pub const OFFSET: usize = 4;", "Initrd = 2,", "2 => Some(PartKind::Initrd),"]
+    {
+        assert!(payload.contains(needle), "payload.rs extraction lacks {needle}:\n{payload}");
+    }
+    assert!(payload.contains("put(&mut out, field::COUNT"), "the writer is hashed");
+    assert!(!payload.contains("fn parse_payload"), "only format items are hashed");
+    let mailbox = extract(ITEMS[8].1, ITEMS[8].2);
     assert!(mailbox.contains("pub const MAILBOX_OFFSET: u32 = 32;") && mailbox.contains("Action::Crash => 2,"));
     assert!(mailbox.contains("put(&mut out, 4, &[a, b]);"), "the private encoder is a format item");
-    let exit = extract(ITEMS[8].1, ITEMS[8].2);
+    let exit = extract(ITEMS[9].1, ITEMS[9].2);
     assert!(exit.contains("pub const RECOVERY: u8 = 0x52;") && exit.contains("Exit::App(slot) => APP_BASE"));
-    assert!(extract(ITEMS[9].1, ITEMS[9].2).contains("out.write_str(\" kind=\")?;"));
-    let order = extract(ITEMS[10].1, ITEMS[10].2);
+    assert!(extract(ITEMS[10].1, ITEMS[10].2).contains("out.write_str(\" kind=\")?;"));
+    let order = extract(ITEMS[11].1, ITEMS[11].2);
     assert!(order.contains("\"appwfault\"]") && order.contains("Action::NoConfirm => \"noconfirm\","));
     // Comments and indentation do not matter.
     assert_eq!(

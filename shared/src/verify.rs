@@ -373,14 +373,9 @@ mod tests {
         let n = attacker.len();
         attacker[n - 16..].fill(0xA5);
         let len = genuine.len() as u32;
-        let good = hash_image(
-            &mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0 },
-            0,
-            0,
-            len,
-            &mut || {},
-        )
-        .unwrap();
+        let good =
+            hash_image(&mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0 }, 0, 0, len, &mut || {})
+                .unwrap();
         for read in 0..6 {
             for short in [0, 1, 8, 100, 84, CHUNK - 8, CHUNK - 1] {
                 let mut f = Skipping { bytes: attacker.clone(), skip: Some(read), reads: 0, short };

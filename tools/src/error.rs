@@ -63,6 +63,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An input of a Linux slot (`sign --linux`) is not what it should be.
+    #[error("{}: {reason}", path.display())]
+    Linux {
+        /// The input file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The image is empty or does not fit in its slot.
     #[error("image is {len} bytes but slot {slot} holds at most {max} bytes after its {header_size:#x}-byte header")]
     TooLarge {

@@ -44,7 +44,8 @@ pub fn load_image(path: &Path, bytes: Vec<u8>, target: &SlotTarget) -> Result<Ve
     Ok(image)
 }
 
-fn check_fits(len: usize, target: &SlotTarget) -> Result<u32, Error> {
+/// `len` as a `u32` when an image of that length fits `target`.
+pub(crate) fn check_fits(len: usize, target: &SlotTarget) -> Result<u32, Error> {
     let max = target.max_image_len();
     match u32::try_from(len) {
         Ok(n) if n <= max => Ok(n),

@@ -7,6 +7,7 @@ pub mod flash;
 pub mod image;
 pub mod inspect;
 pub mod keys;
+pub mod linux;
 pub mod output;
 pub mod slot;
 

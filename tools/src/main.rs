@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use safeslot_image::keys::{self, hex};
+use safeslot_image::linux;
 use safeslot_image::output::{self, Mode};
 use safeslot_image::{Error, SignParams, SlotTarget};
 use safeslot_layout::{Layout, LayoutError};
@@ -43,7 +44,7 @@ struct Cli {
 enum Cmd {
     /// Generate an ed25519 signing key (PKCS#8 PEM, mode 0600).
     Keygen(KeygenArgs),
-    /// Sign an ELF or raw binary into a slot image.
+    /// Sign an ELF or raw binary, or (--linux) a Linux kernel and initramfs, into a slot image.
     Sign(SignArgs),
     /// Verify a slot image with the boot stage's own verifier.
     Verify(VerifyArgs),
@@ -112,11 +113,28 @@ struct SignArgs {
     #[arg(long, value_name = "OFFSET", value_parser = parse_u64, default_value = "0")]
     entry: u64,
     /// The application: an ELF (detected by its magic) or a raw binary linked at the image address.
-    #[arg(value_name = "INPUT")]
-    input: PathBuf,
+    #[arg(value_name = "INPUT", required_unless_present = "linux", conflicts_with = "linux")]
+    input: Option<PathBuf>,
+    #[command(flatten)]
+    linux: LinuxArgs,
     /// Where to write the slot image.
     #[arg(short = 'o', long = "out", value_name = "OUT")]
     out: PathBuf,
+}
+
+/// A Linux slot (docs/FORMAT.md, "Linux payload") instead of INPUT.
+#[derive(Debug, Args)]
+struct LinuxArgs {
+    /// Build a Linux slot payload (payload table, gzip'd kernel, initramfs) and sign it.
+    #[arg(long, requires_all = ["kernel", "initramfs"])]
+    linux: bool,
+    /// With --linux: the arm64 kernel, an `Image` (gzip'd here) or an `Image.gz`.
+    #[arg(long, value_name = "FILE", requires = "linux")]
+    kernel: Option<PathBuf>,
+    /// With --linux: the initramfs, a directory (archived as newc cpio, gzip'd), a newc
+    /// cpio archive (gzip'd), or one already compressed with gzip, xz or zstd.
+    #[arg(long, value_name = "PATH", requires = "linux")]
+    initramfs: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -214,14 +232,30 @@ fn keygen(a: &KeygenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The image to sign and a name for it in messages: INPUT, or the Linux payload.
+fn sign_input(a: &SignArgs, target: &SlotTarget) -> Result<(Vec<u8>, String), Error> {
+    match (&a.input, &a.linux) {
+        (_, LinuxArgs { linux: true, kernel: Some(kernel), initramfs: Some(initramfs) }) => {
+            let inputs = linux::LinuxInputs { kernel, initramfs };
+            let what = format!("Linux payload ({} + {})", kernel.display(), initramfs.display());
+            Ok((linux::payload(&inputs, target)?, what))
+        }
+        (Some(input), LinuxArgs { linux: false, .. }) => {
+            let bytes = read_input(input)?;
+            Ok((safeslot_image::load_image(input, bytes, target)?, input.display().to_string()))
+        }
+        // clap's requires/conflicts make this unreachable.
+        _ => Err(Error::Slot("give INPUT, or --linux with --kernel and --initramfs".into())),
+    }
+}
+
 fn sign(a: &SignArgs) -> anyhow::Result<()> {
     let (_, target) = resolve_slot(&a.slot)?;
     let key = keys::load_signing_key(&a.key)?;
-    let input = read_input(&a.input)?;
-    let image = safeslot_image::load_image(&a.input, input, &target)?;
+    let (image, what) = sign_input(a, &target)?;
     let params = SignParams { version: a.image_version, security_counter: a.security_counter, entry: a.entry };
     let out = safeslot_image::sign(&image, &target, &key, params)
-        .with_context(|| format!("signing {} for slot {target}", a.input.display()))?;
+        .with_context(|| format!("signing {what} for slot {target}"))?;
     output::write_file(&a.out, &out, Mode::Public, true)?;
     println!(
         "{}: slot {target}, version {}, security counter {}, image {} bytes at {:#010x}, key id {}",
@@ -335,6 +369,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         | Error::TooLarge { .. }
         | Error::EmptyImage { .. }
         | Error::Header { .. }
+        | Error::Linux { .. }
         | Error::Verify { .. } => DATAERR,
         Error::Entry { .. } | Error::Version(_) | Error::NoKeys => USAGE,
         Error::Slot(_) => CONFIG,

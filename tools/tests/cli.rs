@@ -580,3 +580,69 @@ fn verify_defaults_to_the_layouts_keys() {
     assert_eq!(r.code, 66, "{}", r.stderr);
     assert!(r.stderr.contains("dev.pub.pem"), "{}", r.stderr);
 }
+
+/// `sign --linux`: a kernel `Image` and an initramfs directory become a signed Linux slot
+/// (the virtual SoC's layout) that verifies, whose image is the payload the boot stage
+/// reads; the argument rules are usage errors.
+#[test]
+fn sign_linux_builds_a_payload_the_stage_reads() {
+    let f = Fixture::new();
+    let (key, public) = f.keygen();
+    let mut kernel = vec![0u8; 8192];
+    kernel[0x10..0x18].copy_from_slice(&16384u64.to_le_bytes());
+    kernel[0x38..0x3C].copy_from_slice(b"ARM\x64");
+    let image = f.write("Image", &kernel);
+    let root = f.path("root");
+    std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+    std::fs::write(root.join("init"), b"#!/bin/sh\n").expect("init");
+    let soc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-virt-aarch64/layout.toml");
+    let out = f.path("linux.img");
+    let base = ["sign", "--key", p(&key), "--layout", p(&soc), "--slot", "b", "--version", "2.0.0"];
+    let r = ok(base.iter().copied().chain([
+        "--security-counter",
+        "1",
+        "--linux",
+        "--kernel",
+        p(&image),
+        "--initramfs",
+        p(&root),
+        "-o",
+        p(&out),
+    ]));
+    assert!(r.stdout.contains("slot b, version 2.0.0"), "{}", r.stdout);
+    let v = run(["verify", "--key", p(&public), "--layout", p(&soc), "--slot", "b", p(&out)]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+
+    let signed = std::fs::read(&out).expect("slot image");
+    let header = safeslot_shared::header::SlotHeader::decode(&signed).expect("header");
+    let payload = &signed[header.header_size as usize..];
+    let parts = safeslot_linux::parse_payload(payload).expect("the stage's reader accepts it");
+    let mut state = safeslot_linux::DecompressorOxide::new();
+    let mut ram = vec![0u8; 16384];
+    let n = safeslot_linux::inflate_kernel(&mut state, parts.kernel_gz, &mut ram).expect("inflates");
+    assert_eq!(&ram[..n], &kernel[..]);
+
+    // Usage: --linux needs both inputs, excludes INPUT; --kernel needs --linux.
+    let usage = |extra: &[&str]| {
+        let r = run(base.iter().copied().chain(["--security-counter", "1"]).chain(extra.iter().copied()));
+        assert_eq!(r.code, 64, "{extra:?}: {}", r.stderr);
+    };
+    usage(&["--linux", "--kernel", p(&image), "-o", p(&out)]);
+    usage(&["--linux", "--kernel", p(&image), "--initramfs", p(&root), p(&image), "-o", p(&out)]);
+    usage(&["--kernel", p(&image), p(&image), "-o", p(&out)]);
+    // Not a kernel: bad data (65).
+    let junk = f.write("junk", b"not a kernel");
+    let r = run(base.iter().copied().chain([
+        "--security-counter",
+        "1",
+        "--linux",
+        "--kernel",
+        p(&junk),
+        "--initramfs",
+        p(&root),
+        "-o",
+        p(&f.path("junk.img")),
+    ]));
+    assert_eq!(r.code, 65, "{}", r.stderr);
+    assert!(r.stderr.contains("not an arm64 kernel Image"), "{}", r.stderr);
+}

@@ -3,16 +3,18 @@
 //! images, then runs the SoC scenarios (`hil-tests/tests/soc_rig.rs`) in
 //! `qemu-system-aarch64`.
 //!
-//! A slot image's payload (docs/SOC.md, "Linux payload") is a 12-byte table, then the
-//! gzip'd kernel `Image`, then the gzip'd initramfs (newc cpio); `safeslot-image sign`
-//! signs it like any raw image, so the header's SHA-256 covers the table and both parts.
+//! A slot image's payload (docs/FORMAT.md, "Linux payload") is the payload table, then the
+//! gzip'd kernel `Image`, then the gzip'd initramfs (newc cpio), all written by
+//! `safeslot-linux` (the crate whose reader the stage runs); `safeslot-image sign` signs
+//! it like any raw image, so the header's SHA-256 covers the table and both parts.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use object::{Object, ObjectSegment};
+use safeslot_linux::cpio::CpioBuilder;
+use safeslot_linux::{gzip, payload, Payload};
 
 use crate::build;
 use crate::env::{self, cargo, run};
@@ -110,74 +112,32 @@ pub enum Health {
     Fail,
 }
 
-/// One cpio entry.
-enum Entry<'a> {
-    Dir,
-    File(&'a [u8], u32),
-    CharDev(u32, u32),
-}
-
-/// The initramfs: a newc cpio archive, gzip'd.
+/// The initramfs: a newc cpio archive (`safeslot_linux::cpio`), gzip'd.
 fn initramfs(assets: &SocAssets, agent: &[u8], config: &str, health: Health, version: &str) -> Result<Vec<u8>> {
     let init = std::fs::read(env::root().join("boards").join(BOARD).join("initramfs/init"))?;
     let busybox = std::fs::read(&assets.busybox)?;
-    let modules: Vec<(String, Vec<u8>)> = assets
-        .modules
-        .iter()
-        .map(|p| {
-            Ok((format!("lib/modules/{}", p.file_name().unwrap_or_default().to_string_lossy()), std::fs::read(p)?))
-        })
-        .collect::<Result<_>>()?;
     let health_text = match health {
         Health::Ok => "ok\n",
         Health::Fail => "fail\n",
     };
     let version_text = format!("{version}\n");
-    let mut entries: Vec<(String, Entry<'_>)> = Vec::new();
+    let mut b = CpioBuilder::new();
     for d in ["bin", "dev", "etc", "etc/safeslot", "lib", "lib/modules", "proc", "sys", "run", "tmp", "usr", "usr/bin"]
     {
-        entries.push((d.into(), Entry::Dir));
+        b.dir(d, 0o755)?;
     }
-    entries.push(("dev/console".into(), Entry::CharDev(5, 1)));
-    entries.push(("init".into(), Entry::File(&init, 0o755)));
-    entries.push(("bin/busybox".into(), Entry::File(&busybox, 0o755)));
-    entries.push(("usr/bin/safeslotctl".into(), Entry::File(agent, 0o755)));
-    entries.push(("etc/safeslot.toml".into(), Entry::File(config.as_bytes(), 0o644)));
-    entries.push(("etc/safeslot/health".into(), Entry::File(health_text.as_bytes(), 0o644)));
-    entries.push(("etc/safeslot/version".into(), Entry::File(version_text.as_bytes(), 0o644)));
-    for (name, bytes) in &modules {
-        entries.push((name.clone(), Entry::File(bytes, 0o644)));
+    b.char_dev("dev/console", 0o600, 5, 1)?;
+    b.file("init", 0o755, &init)?;
+    b.file("bin/busybox", 0o755, &busybox)?;
+    b.file("usr/bin/safeslotctl", 0o755, agent)?;
+    b.file("etc/safeslot.toml", 0o644, config.as_bytes())?;
+    b.file("etc/safeslot/health", 0o644, health_text.as_bytes())?;
+    b.file("etc/safeslot/version", 0o644, version_text.as_bytes())?;
+    for p in &assets.modules {
+        let name = format!("lib/modules/{}", p.file_name().unwrap_or_default().to_string_lossy());
+        b.file(&name, 0o644, &std::fs::read(p)?)?;
     }
-    let inputs = entries.iter().map(|(name, e)| {
-        let b = cpio::NewcBuilder::new(name).uid(0).gid(0);
-        match e {
-            Entry::Dir => (b.mode(0o040_755), Cursor::new(&[][..])),
-            Entry::File(data, mode) => (b.mode(0o100_000 | mode), Cursor::new(*data)),
-            Entry::CharDev(maj, min) => (b.mode(0o020_600).rdev_major(*maj).rdev_minor(*min), Cursor::new(&[][..])),
-        }
-    });
-    let cpio = cpio::write_cpio(inputs, Vec::new())?;
-    soc_assets::gzip(&cpio)
-}
-
-/// The payload table plus parts (docs/SOC.md).
-pub fn payload(kernel_gz: &[u8], initrd: &[u8]) -> Vec<u8> {
-    const TABLE: usize = 12 + 2 * 12;
-    let mut t = Vec::with_capacity(TABLE + kernel_gz.len() + initrd.len());
-    t.extend_from_slice(b"SSLX");
-    t.extend_from_slice(&1u16.to_le_bytes());
-    t.extend_from_slice(&2u16.to_le_bytes());
-    t.extend_from_slice(&[0; 4]);
-    let parts = [(1u16, TABLE, kernel_gz.len()), (2u16, TABLE + kernel_gz.len(), initrd.len())];
-    for (kind, off, len) in parts {
-        t.extend_from_slice(&kind.to_le_bytes());
-        t.extend_from_slice(&[0; 2]);
-        t.extend_from_slice(&(off as u32).to_le_bytes());
-        t.extend_from_slice(&(len as u32).to_le_bytes());
-    }
-    t.extend_from_slice(kernel_gz);
-    t.extend_from_slice(initrd);
-    t
+    Ok(gzip::compress(&b.finish())?)
 }
 
 /// Builds the stage, the agent, and signs slot images: `a-v1.img` (health ok),
@@ -204,14 +164,14 @@ pub fn build_all() -> Result<SocBuild> {
     for (slot, version, health, name) in images {
         let initrd = initramfs(&assets, &agent, &config, health, version)?;
         let blob = dir.join(format!("{name}.payload"));
-        std::fs::write(&blob, payload(&kernel_gz, &initrd))?;
+        std::fs::write(&blob, Payload { kernel_gz: &kernel_gz, initrd: &initrd }.encode()?)?;
         let img = build::sign(&fw, &blob, slot, version, 0)?;
         std::fs::write(dir.join(name), &img)?;
     }
     // Tampered: flip one byte inside the gzip'd kernel of a correctly signed image.
     let mut bad = std::fs::read(dir.join("b-v2.img"))?;
     let hs = layout.slot("b")?.header_size as usize;
-    let at = hs + 36 + kernel_gz.len() / 2;
+    let at = hs + payload::table_len(2) + kernel_gz.len() / 2;
     bad[at] ^= 0x01;
     std::fs::write(dir.join("b-v2-tampered.img"), bad)?;
     println!(

@@ -242,7 +242,7 @@ pub fn ensure() -> Result<SocAssets> {
     let image = std::fs::read(&vmlinuz).with_context(|| format!("reading {}", vmlinuz.display()))?;
     ensure!(image.get(0x38..0x3C) == Some(b"ARM\x64"), "{}: not an arm64 Image (no ARM\\x64 magic)", vmlinuz.display());
     std::fs::write(staging.join("Image"), &image)?;
-    std::fs::write(staging.join("Image.gz"), gzip(&image)?)?;
+    std::fs::write(staging.join("Image.gz"), safeslot_linux::gzip::compress(&image)?)?;
     std::fs::copy(sysroot.join("bin/busybox"), staging.join("busybox")).context("busybox-static has no bin/busybox")?;
     let kmod = sysroot.join(format!("lib/modules/{release}/kernel/drivers/mtd"));
     std::fs::copy(kmod.join("mtd.ko"), staging.join("modules/mtd.ko"))?;
@@ -344,14 +344,6 @@ fn build_modules(sysroot: &Path, work: &Path, release: &str, source: &str, out: 
     Ok(())
 }
 
-/// gzip at the best ratio (the slot carries the kernel compressed).
-pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    e.write_all(data)?;
-    Ok(e.finish()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,16 +376,5 @@ mod tests {
         assert_eq!(a.kernel_release, "6.1.0-11-arm64");
         assert_eq!(a.modules.len(), MODULE_ORDER.len());
         assert!(a.modules[MODULE_ORDER.len() - 1].ends_with("modules/physmap.ko"));
-    }
-
-    #[test]
-    fn gzip_round_trips() {
-        use std::io::Read;
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let gz = gzip(&data).unwrap();
-        assert!(gz.len() < data.len() / 10);
-        let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
-        assert_eq!(back, data);
     }
 }

@@ -9,7 +9,7 @@ use crate::env::{self, cargo, run as sh};
 pub fn run_all() -> Result<()> {
     let root = env::root();
     env::ensure_targets(&[build::TARGET, "thumbv6m-none-eabi"])?;
-    println!("== host tests (workspace: shared incl. power-cut sweep, boot, layout, agent, tools, hil)");
+    println!("== host tests (workspace: shared incl. power-cut sweep, boot, linux, layout, agent, tools, hil)");
     sh(cargo()
         .current_dir(&root)
         .args(["test", "--workspace", "--no-fail-fast", "--", "--nocapture"])
@@ -24,6 +24,8 @@ pub fn run_all() -> Result<()> {
             "safeslot-shared",
             "-p",
             "safeslot-boot",
+            "-p",
+            "safeslot-linux",
             "--target",
             target,
         ]))?;

@@ -15,10 +15,9 @@
 
 use core::fmt::Write as _;
 
-use miniz_oxide::inflate::core::DecompressorOxide;
-use safeslot_boot::linux::{inflate_kernel, parse_payload, patch_chosen, Chosen, LinuxError};
-use safeslot_boot::shadow::Shadow;
 use safeslot_boot::{ApprovedLaunch, Named};
+use safeslot_linux::shadow::Shadow;
+use safeslot_linux::{inflate_kernel, parse_payload, patch_chosen, Chosen, DecompressorOxide, LinuxError};
 
 use crate::cfi::Cfi;
 use crate::layout::{LINUX_CONSOLE, LINUX_KERNEL, SLOT_NAMES};
@@ -147,7 +146,7 @@ pub fn place(image: &[u8], slot: &str, kind: &str, handoff: &[u8]) -> Result<Pla
 ///
 /// The caller guarantees that:
 /// 1. `p` comes from [`place`] for an image whose signature and SHA-256 verified over the
-///    very RAM bytes `place` copied from (the `safeslot_boot::shadow::Shadow` copies);
+///    very RAM bytes `place` copied from (the `safeslot_linux::shadow::Shadow` copies);
 /// 2. nothing has written the kernel, initramfs or device-tree regions since;
 /// 3. nothing of the stage (stack, statics) is needed afterwards.
 unsafe fn jump(p: Placed) -> ! {

@@ -4,7 +4,7 @@
 //! The CPU starts at offset 0 of pflash0 at EL1 with the MMU off; [`start`] enables
 //! FP/SIMD, sets up the stack and `.data`/`.bss` and calls the stage's `main`. The stage
 //! copies each slot into RAM ([`ram`]) and runs the one boot main, `safeslot_boot::run`,
-//! over [`stage::SocStage`], whose flash is `safeslot_boot::shadow::Shadow`, a view whose
+//! over [`stage::SocStage`], whose flash is `safeslot_linux::shadow::Shadow`, a view whose
 //! slot reads come from those copies, so the bytes verified are the bytes then booted; its
 //! configuration is the generated [`config`]. [`cfi`] drives pflash1 (the record and the
 //! slots) with the Intel command set and enforces the NOR rules QEMU's model does not.

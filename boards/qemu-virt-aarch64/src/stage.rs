@@ -1,7 +1,7 @@
 //! The virtual SoC's boot-stage platform: what `safeslot_boot::run`, the one boot main,
 //! drives here.
 //!
-//! The flash is a `safeslot_boot::shadow::Shadow` over the CFI bank: the slots were copied
+//! The flash is a `safeslot_linux::shadow::Shadow` over the CFI bank: the slots were copied
 //! to RAM before the sequence, which verifies those copies; [`Platform::launch`] places the
 //! verified copy for Linux and jumps ([`handoff::launch`]), with the hand-off block in the
 //! device tree. The log goes to the serial port, with the stage's own timing (slot copies,
@@ -11,8 +11,8 @@
 use core::convert::Infallible;
 use core::fmt::Write as _;
 
-use safeslot_boot::shadow::Shadow;
 use safeslot_boot::{ApprovedLaunch, Event, Named, Platform, Stop};
+use safeslot_linux::shadow::Shadow;
 use safeslot_shared::handoff::HANDOFF_LEN;
 use safeslot_shared::protocol::log::{BootLine, StageLine};
 

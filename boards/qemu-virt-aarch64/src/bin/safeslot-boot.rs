@@ -14,7 +14,7 @@ use safeslot_board_qemu_virt_aarch64::stage::SocStage;
 use safeslot_board_qemu_virt_aarch64::timer::now_us;
 use safeslot_board_qemu_virt_aarch64::uart::Uart;
 use safeslot_board_qemu_virt_aarch64::{config, handoff, stack};
-use safeslot_boot::shadow::Shadow;
+use safeslot_linux::shadow::Shadow;
 
 // The staging regions below are taken for exactly two slots.
 const _: () = assert!(SLOT_COUNT == 2, "this stage copies two slots");

@@ -1,5 +1,8 @@
 //! Verify-in-RAM: a flash view whose slot reads come from RAM copies of the slots.
 //!
+//! It lives with the Linux hand-off, not the boot sequence: the sequence only sees a
+//! `NorFlash`; a stage that loads its image into RAM (this crate's users) gives it this one.
+//!
 //! A board that copies a slot into RAM before running it (an SoC stage loading Linux)
 //! must boot exactly the bytes it verified. [`Shadow::new`] copies each slot's header and
 //! image (as long as the not-yet-verified header claims, at most the slot and the RAM
@@ -98,7 +101,7 @@ impl<'a, F: NorFlash> Shadow<'a, F> {
     }
 
     /// The RAM copy of slot `index`'s image: `len` bytes after its header area. Call it with
-    /// a [`crate::Launch`]'s slot and `image_len`, whose verification read these bytes.
+    /// a `safeslot_boot::Launch`'s slot and `image_len`, whose verification read these bytes.
     pub fn image(&self, index: usize, len: u32) -> Option<&[u8]> {
         let c = self.copies.get(index)?.as_ref()?;
         let start = c.region.header_size;
@@ -160,5 +163,78 @@ impl<F: NorFlash> NorFlash for Shadow<'_, F> {
             return Err(ShadowError::Refused);
         }
         self.flash.write(offset, bytes).map_err(ShadowError::Flash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use ed25519_compact::{KeyPair, Seed};
+    use safeslot_shared::image::{build_slot_image, SignParams};
+    use safeslot_shared::nor::WriteCount;
+    use safeslot_shared::sim::{SimConfig, SimFlash};
+    use safeslot_shared::Version;
+    use std::vec;
+    use std::vec::Vec;
+
+    const HDR: u32 = 0x400;
+    const SLOT: u32 = 0x4000;
+    const SLOTS: [SlotRegion; 2] = [
+        SlotRegion { offset: 0x1000, size: SLOT, header_size: HDR, load_addr: Some(0x1000 + HDR as u64) },
+        SlotRegion { offset: 0x5000, size: SLOT, header_size: HDR, load_addr: Some(0x5000 + HDR as u64) },
+    ];
+
+    /// A flash with a signed image of `body_len` bytes in slot A; B erased.
+    fn flash_with_a(body_len: u32) -> (SimFlash, Vec<u8>) {
+        let cfg = SimConfig { size: 0x9000, write_size: 8, erase_size: 0x1000, write_count: WriteCount::Once };
+        let mut flash = SimFlash::new(cfg).unwrap();
+        let body: Vec<u8> = (0..body_len).map(|i| (i * 7) as u8).collect();
+        let p = SignParams {
+            header_size: HDR as u16,
+            load_addr: SLOTS[0].load_addr.unwrap(),
+            entry: 0,
+            version: Version { major: 1, minor: 0, revision: 0, build: 0 },
+            security_counter: 0,
+        };
+        let img = build_slot_image(&p, &body, &KeyPair::from_seed(Seed::new([1; 32])), SLOT).unwrap();
+        let mut padded = img.clone();
+        padded.resize(img.len().div_ceil(8) * 8, 0xFF);
+        flash.write(SLOTS[0].offset, &padded).unwrap();
+        (flash, img)
+    }
+
+    #[test]
+    fn copies_what_the_header_claims_and_refuses_slot_writes() {
+        let (flash, img) = flash_with_a(1000);
+        let (mut ra, mut rb) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
+        let mut s = Shadow::new(flash, &SLOTS, [Some(&mut ra), Some(&mut rb), None, None]);
+        assert_eq!(s.image(0, 1000), Some(&img[HDR as usize..]));
+        assert_eq!(s.image(0, 1001), None, "no byte past the copy");
+        // B is erased: only its header was copied, there is no image to hand out.
+        assert_eq!(s.image(1, 1), None);
+        // Slot reads come from the copy, and read as erased past it.
+        let mut b = [0u8; 4];
+        s.read(SLOTS[0].offset + HDR + 998, &mut b).unwrap();
+        assert_eq!(b, [img[img.len() - 2], img[img.len() - 1], 0xFF, 0xFF]);
+        // Writes and erases touching a slot are refused; the rest reaches the flash.
+        assert_eq!(s.write(SLOTS[1].offset + 8, &[0; 8]), Err(ShadowError::Refused));
+        assert_eq!(s.erase(0x4000, 0x6000), Err(ShadowError::Refused));
+        s.write(0, &[0; 8]).unwrap();
+        let mut r = [0xAAu8; 8];
+        s.read(0, &mut r).unwrap();
+        assert_eq!(r, [0; 8]);
+        // A flash change after the copy never reaches it.
+        s.flash_mut().bytes_mut()[(SLOTS[0].offset + HDR) as usize] ^= 0xFF;
+        assert_eq!(s.image(0, 1000), Some(&img[HDR as usize..]));
+    }
+
+    #[test]
+    fn a_header_claiming_more_than_the_ram_region_copies_only_the_region() {
+        let (flash, img) = flash_with_a(3000);
+        let mut small = vec![0u8; 0x800];
+        let s = Shadow::new(flash, &SLOTS, [Some(&mut small), None, None, None]);
+        assert_eq!(s.image(0, 0x800 - HDR), Some(&img[HDR as usize..0x800]));
+        assert_eq!(s.image(0, 3000), None);
     }
 }
