@@ -6,6 +6,7 @@
 //! ([`Need`]); a rig that cannot provide a need answers [`Rig::lacks`] with the reason,
 //! and [`run`] reports the scenario as skipped with that reason instead of faking it.
 
+use safeslot_shared::protocol::order::WriteFault;
 use safeslot_shared::{Reason, SlotId};
 
 use crate::rig::Rig;
@@ -89,8 +90,10 @@ pub fn catalogue<R: Rig + 'static>(journal_size: usize) -> Vec<Scenario<R>> {
         entry("rollback", &[], |r, k| scenarios::rollback(r, k)),
         entry("both-invalid", &[], |r, k| scenarios::both_invalid(r, k)),
         entry("recovery-input", &[Need::RecoveryInput], |r, k| scenarios::recovery_input(r, k)),
-        entry("write-fault-error", &[Need::WriteFault], |r, k| scenarios::write_fault_fallback(r, k, "error")),
-        entry("write-fault-drop", &[Need::WriteFault], |r, k| scenarios::write_fault_fallback(r, k, "drop")),
+        entry("write-fault-error", &[Need::WriteFault], |r, k| {
+            scenarios::write_fault_fallback(r, k, WriteFault::Error)
+        }),
+        entry("write-fault-drop", &[Need::WriteFault], |r, k| scenarios::write_fault_fallback(r, k, WriteFault::Drop)),
         entry("garbage", &[], move |r, k| {
             scenarios::garbage_record(r, k, &scenarios::noise(0x5AFE_5107, journal_size))
         }),
@@ -190,6 +193,7 @@ pub fn run_all<R: Rig>(rig: &mut R, kit: &Kit, list: &[Scenario<R>]) -> Summary 
 mod tests {
     use super::*;
     use crate::rig::{Boot, Ran, RigError};
+    use safeslot_shared::protocol::order::Order;
     use safeslot_shared::Record;
 
     /// A rig that refuses everything: only `lacks` matters here.
@@ -205,7 +209,7 @@ mod tests {
         fn write_record_raw(&mut self, _: &[u8]) -> Result<(), RigError> {
             Err(RigError::Record("no board".into()))
         }
-        fn power_on(&mut self, _: &str) -> Result<Boot, RigError> {
+        fn power_on(&mut self, _: &Order) -> Result<Boot, RigError> {
             Ok(Boot { ran: Ran::Other(None), boot_log: vec![], app_log: vec![] })
         }
         fn record(&mut self) -> Result<Option<Record>, RigError> {

@@ -23,11 +23,9 @@ use std::path::{Path, PathBuf};
 pub use ed25519_compact::KeyPair;
 use safeslot_image::{SignParams, SlotTarget};
 use safeslot_shared::header::field;
+use safeslot_shared::protocol::exit::Exit;
 use safeslot_shared::Version;
 use sha2::{Digest, Sha256};
-
-/// The boot stage's exit code for "nothing bootable, recovery" (`host::EXIT_RECOVERY`).
-pub const EXIT_RECOVERY: i32 = 0x52;
 
 /// What went wrong in the campaign's own logic (not in the guest).
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +253,7 @@ pub fn classify(report: Option<&Report>, exit_code: Option<i32>, timed_out: bool
         End::Stop { .. } => Outcome::Unverified,
         End::Fault(_) => Outcome::Crashed,
         End::Budget | End::Idle => Outcome::Hung,
-        End::Exit if exit_code == Some(EXIT_RECOVERY) => Outcome::Refused,
+        End::Exit if exit_code == Some(Exit::Recovery.status()) => Outcome::Refused,
         End::Exit => Outcome::Crashed,
     }
 }
@@ -527,7 +525,7 @@ mod tests {
         // Both slots invalid: a hand-off anywhere is unverified.
         assert_eq!(classify(Some(&stop(0)), Some(0), false, &[false, false]), Outcome::Unverified);
         let exit = report(End::Exit, SkipStatus::Applied);
-        assert_eq!(classify(Some(&exit), Some(EXIT_RECOVERY), false, &verified), Outcome::Refused);
+        assert_eq!(classify(Some(&exit), Some(Exit::Recovery.status()), false, &verified), Outcome::Refused);
         assert_eq!(classify(Some(&exit), Some(0x53), false, &verified), Outcome::Crashed);
         assert_eq!(classify(Some(&exit), Some(0), false, &verified), Outcome::Crashed);
         let fault = report(End::Fault(0x35b0), SkipStatus::Applied);

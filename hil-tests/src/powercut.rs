@@ -5,7 +5,7 @@
 //! erased sector is one store) and `cut=N` stops the machine just before store `N` lands
 //! (`torn=K` lets its first `K` bytes land first). The boot stage and the app each run
 //! their own driver and number their own stores from 1: `cut=N`/`torn=K` cut the boot
-//! stage, `appcut=N`/`apptorn=K` the app ([`Step::cut_keys`]). For a step cut in the app,
+//! stage, `appcut=N`/`apptorn=K` the app ([`Step::cuts_app`]). For a step cut in the app,
 //! the baseline is the record the boot stage left in the same power-on (read after
 //! `appcut=1`, which stops before the app's first store): a cut must leave that or the
 //! post-step record.
@@ -15,7 +15,7 @@
 //! `cut=S+1` does not), then for every `N` in `1..=S` (and a sample of torn stores)
 //! restores the pre-step record region, powers on with the cut and checks:
 //!
-//! * the machine stopped at the cut (exit [`EXIT_CUT`](crate::qemu::EXIT_CUT));
+//! * the machine stopped at the cut (exit [`Exit::Cut`](crate::qemu::Exit::Cut));
 //! * the record read right after the cut is exactly the pre-step or the post-step record;
 //! * a cold boot (no cut) runs an app, every slot confirmed before and after the step is
 //!   still confirmed, and the slot that ran confirmed itself and is last-known-good.
@@ -30,6 +30,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use safeslot_shared::journal::{Found, Head, Journal, JournalConfig};
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::{Reason, Record, SlotId};
 
@@ -45,9 +46,9 @@ pub trait CutRig: Rig + Sized + Send {
     fn region(&mut self) -> Result<Vec<u8>, RigError>;
     /// Puts back a record region saved with [`CutRig::region`].
     fn set_region(&mut self, bytes: &[u8]) -> Result<(), RigError>;
-    /// Powers on with `args` (a `cut=N` plan included), without decoding logs; with
+    /// Powers on with `order` (a cut plan included), without decoding logs; with
     /// `kill_after`, power is pulled after that long.
-    fn run(&mut self, args: &str, kill_after: Option<Duration>) -> Result<Ran, RigError>;
+    fn run(&mut self, order: &Order, kill_after: Option<Duration>) -> Result<Ran, RigError>;
     /// A second rig over a copy of this one's flash, for a worker thread.
     fn fork(&self, name: &str) -> Result<Self, RigError>;
     /// Releases what [`CutRig::fork`] made.
@@ -77,10 +78,10 @@ impl CutRig for VirtualRig {
         f.write_all_at(bytes, u64::from(j.offset)).map_err(io(&self.flash_img))
     }
 
-    fn run(&mut self, args: &str, kill_after: Option<Duration>) -> Result<Ran, RigError> {
+    fn run(&mut self, order: &Order, kill_after: Option<Duration>) -> Result<Ran, RigError> {
         let qemu = qemu_path()?;
         let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
-        run.append = args.to_string();
+        run.append = order.to_string();
         let code = run_quiet(run.command(&qemu), kill_after.unwrap_or(self.timeout)).map_err(io(&qemu))?;
         Ok(Ran::from_exit(code))
     }
@@ -193,21 +194,19 @@ impl Step {
         }
     }
 
-    /// The step's power-on. ([`Step::Rotation`] uses the cycle's next command line.)
-    fn args(self) -> &'static str {
+    /// The step's power-on. ([`Step::Rotation`] uses the cycle's next order.)
+    fn order(self) -> Order {
         match self {
-            Step::Create | Step::TrialDecrement | Step::Fallback | Step::Rotation => "app=noconfirm",
-            Step::TrialThenConfirm | Step::AppConfirm | Step::TrialAppConfirm => "app=confirm",
-            Step::AppActivate => "app=noconfirm activate=b",
+            Step::Create | Step::TrialDecrement | Step::Fallback | Step::Rotation => Order::noconfirm(),
+            Step::TrialThenConfirm | Step::AppConfirm | Step::TrialAppConfirm => Order::confirm(),
+            Step::AppActivate => Order::noconfirm().activate(SlotId::B),
         }
     }
 
-    /// The command-line keys that cut this step's stores: the boot stage's or the app's.
-    pub fn cut_keys(self) -> (&'static str, &'static str) {
-        match self {
-            Step::AppConfirm | Step::TrialAppConfirm | Step::AppActivate => ("appcut", "apptorn"),
-            _ => ("cut", "torn"),
-        }
+    /// Whether this step's stores are the app's (`appcut=`/`apptorn=`) rather than the
+    /// boot stage's (`cut=`/`torn=`).
+    pub fn cuts_app(self) -> bool {
+        matches!(self, Step::AppConfirm | Step::TrialAppConfirm | Step::AppActivate)
     }
 
     /// Stores the step's power-on makes with journal geometry `cfg`, and how many of them
@@ -237,46 +236,55 @@ pub struct SweepImages {
 
 /// The boot cycle that writes exactly one journal entry per power-on (from "A confirmed,
 /// B activated"): three trial boots of B, the fallback to A, A re-activating B.
-const CYCLE: [(&str, Ran); 5] = [
-    ("app=noconfirm", Ran::App(SlotId::B)),
-    ("app=noconfirm", Ran::App(SlotId::B)),
-    ("app=noconfirm", Ran::App(SlotId::B)),
-    ("app=noconfirm", Ran::App(SlotId::A)),
-    ("app=noconfirm activate=b", Ran::App(SlotId::A)),
+const CYCLE: [(Order, Ran); 5] = [
+    (Order::noconfirm(), Ran::App(SlotId::B)),
+    (Order::noconfirm(), Ran::App(SlotId::B)),
+    (Order::noconfirm(), Ran::App(SlotId::B)),
+    (Order::noconfirm(), Ran::App(SlotId::A)),
+    (Order::noconfirm().activate(SlotId::B), Ran::App(SlotId::A)),
 ];
 
-fn boot<R: CutRig>(rig: &mut R, args: &str, expect: Ran) -> Result<(), String> {
-    match rig.run(args, None) {
+fn boot<R: CutRig>(rig: &mut R, order: Order, expect: Ran) -> Result<(), String> {
+    match rig.run(&order, None) {
         Ok(ran) if ran == expect => Ok(()),
-        Ok(ran) => Err(format!("preparing: `{args}` ran {ran:?}, expected {expect:?}")),
-        Err(e) => Err(format!("preparing: `{args}`: {e}")),
+        Ok(ran) => Err(format!("preparing: `{order}` ran {ran:?}, expected {expect:?}")),
+        Err(e) => Err(format!("preparing: `{order}`: {e}")),
     }
 }
 
-/// Brings the rig to the state before `step`; returns the step's command line.
-fn prepare<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages) -> Result<String, String> {
+/// `order` with a cut at store `cut` (`torn` bytes landing) in the app or the boot stage.
+fn with_cut(order: Order, app: bool, cut: u32, torn: u32) -> Order {
+    if app {
+        order.app_cut(cut, torn)
+    } else {
+        order.cut(cut, torn)
+    }
+}
+
+/// Brings the rig to the state before `step`; returns the step's order.
+fn prepare<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages) -> Result<Order, String> {
     use SlotId::{A, B};
     let e = |e: RigError| e.to_string();
     rig.erase_record().map_err(e)?;
     rig.install(A, &img.a).map_err(e)?;
     rig.install(B, &img.b).map_err(e)?;
-    let start = |rig: &mut R| boot(rig, "app=confirm activate=b", Ran::App(A));
+    let start = |rig: &mut R| boot(rig, Order::confirm().activate(B), Ran::App(A));
     match step {
         Step::Create => {}
         Step::TrialDecrement | Step::TrialThenConfirm | Step::TrialAppConfirm => start(rig)?,
         Step::AppConfirm => {
             start(rig)?;
-            boot(rig, "app=confirm", Ran::App(B))?;
+            boot(rig, Order::confirm(), Ran::App(B))?;
             rig.install(B, &img.b_bad).map_err(e)?;
-            boot(rig, "app=noconfirm", Ran::App(A))?;
+            boot(rig, Order::noconfirm(), Ran::App(A))?;
         }
         Step::Fallback => {
             start(rig)?;
             for _ in 0..3 {
-                boot(rig, "app=noconfirm", Ran::App(B))?;
+                boot(rig, Order::noconfirm(), Ran::App(B))?;
             }
         }
-        Step::AppActivate => boot(rig, "app=confirm", Ran::App(A))?,
+        Step::AppActivate => boot(rig, Order::confirm(), Ran::App(A))?,
         Step::Rotation => {
             start(rig)?;
             let cfg = rig.journal();
@@ -285,19 +293,19 @@ fn prepare<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages) -> Result<Stri
                 let (head, _) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
                 let head = head.ok_or("preparing rotation: no record")?;
                 if head.pos.sector == last && head.pos.index + 1 >= cfg.entries_per_sector() {
-                    return Ok(CYCLE[i % CYCLE.len()].0.to_string());
+                    return Ok(CYCLE[i % CYCLE.len()].0);
                 }
-                let (args, ran) = &CYCLE[i % CYCLE.len()];
-                boot(rig, args, ran.clone())?;
+                let (order, ran) = &CYCLE[i % CYCLE.len()];
+                boot(rig, *order, ran.clone())?;
                 let (next, _) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
                 if next.map(|h| h.seq) != Some(head.seq + 1) {
-                    return Err(format!("preparing rotation: `{args}` did not write exactly one entry"));
+                    return Err(format!("preparing rotation: `{order}` did not write exactly one entry"));
                 }
             }
             return Err("preparing rotation: the head never reached the end of the last sector".into());
         }
     }
-    Ok(step.args().to_string())
+    Ok(step.order())
 }
 
 /// One cut point: the store and how many of its bytes land.
@@ -346,7 +354,7 @@ pub fn cut_points(stores: u32, erases: u32, torn: Torn) -> Vec<CutPoint> {
 pub struct StepReport {
     /// The step.
     pub step: Step,
-    /// Its command line.
+    /// Its order, as the command line.
     pub args: String,
     /// Stores it makes (checked exactly).
     pub stores: u32,
@@ -361,7 +369,7 @@ pub struct StepReport {
 
 /// What one step looks like without a cut.
 struct Reference {
-    args: String,
+    order: Order,
     pre_region: Vec<u8>,
     pre: Option<Record>,
     post: Option<Record>,
@@ -373,10 +381,8 @@ struct Reference {
     keep: Vec<SlotId>,
     /// The sector an erase store of this step erases.
     erased_sector: u32,
-    /// The command-line keys of a cut (see [`Step::cut_keys`]).
-    cut_key: &'static str,
-    /// The command-line key of a torn store.
-    torn_key: &'static str,
+    /// The cuts are the app's (see [`Step::cuts_app`]).
+    app: bool,
 }
 
 /// Sweeps one step; `workers` rigs (forked from `rig`) run the cut points in parallel.
@@ -389,20 +395,20 @@ pub fn sweep<R: CutRig>(
 ) -> Result<StepReport, String> {
     let e = |e: RigError| e.to_string();
     let cfg = rig.journal();
-    let args = prepare(rig, step, img)?;
-    let (cut_key, torn_key) = step.cut_keys();
+    let order = prepare(rig, step, img)?;
+    let app = step.cuts_app();
     let pre_region = rig.region().map_err(e)?;
     let (mut pre_head, mut pre) = decode_region(cfg, &pre_region).map_err(e)?;
-    if cut_key != "cut" {
+    if app {
         // Cut in the app: the baseline is what the boot stage wrote before the app ran.
-        let ran = rig.run(&format!("{cut_key}=1 {args}"), None).map_err(e)?;
+        let ran = rig.run(&order.app_cut(1, 0), None).map_err(e)?;
         if ran != Ran::PowerCut {
-            return Err(format!("{}: {cut_key}=1 ran {ran:?}: the app made no store", step.name()));
+            return Err(format!("{}: appcut=1 ran {ran:?}: the app made no store", step.name()));
         }
         (pre_head, pre) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
         rig.set_region(&pre_region).map_err(e)?;
     }
-    let uncut = rig.run(&args, None).map_err(e)?;
+    let uncut = rig.run(&order, None).map_err(e)?;
     if !matches!(uncut, Ran::App(_)) {
         return Err(format!("{}: the uncut step ran {uncut:?}", step.name()));
     }
@@ -412,8 +418,8 @@ pub fn sweep<R: CutRig>(
         return Err(format!("{}: the uncut step wrote no record", step.name()));
     }
     rig.set_region(&pre_region).map_err(e)?;
-    let stage = if cut_key == "cut" {
-        let ran = rig.run(&format!("appcut=1 {args}"), None).map_err(e)?;
+    let stage = if !app {
+        let ran = rig.run(&order.app_cut(1, 0), None).map_err(e)?;
         let (_, mid) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
         rig.set_region(&pre_region).map_err(e)?;
         (ran == Ran::PowerCut).then_some(mid).flatten()
@@ -424,7 +430,7 @@ pub fn sweep<R: CutRig>(
     // The exact store count: cut=S fires, cut=S+1 does not (and then equals the uncut run).
     let (stores, erases) = step.stores(&cfg);
     let fires = |rig: &mut R, n: u32| -> Result<(bool, Ran, Vec<u8>), String> {
-        let ran = rig.run(&format!("{cut_key}={n} {args}"), None).map_err(e)?;
+        let ran = rig.run(&with_cut(order, app, n, 0), None).map_err(e)?;
         let region = rig.region().map_err(e)?;
         rig.set_region(&pre_region).map_err(e)?;
         Ok((ran == Ran::PowerCut, ran, region))
@@ -457,7 +463,7 @@ pub fn sweep<R: CutRig>(
         Some(h) => (h.pos.sector + 1) % cfg.sectors(),
         None => 0,
     };
-    let reference = Reference { args, pre_region, pre, post, stage, keep, erased_sector, cut_key, torn_key };
+    let reference = Reference { order, pre_region, pre, post, stage, keep, erased_sector, app };
 
     let points = cut_points(stores, erases, torn);
     let workers = workers.clamp(1, points.len());
@@ -478,10 +484,9 @@ pub fn sweep<R: CutRig>(
                         match check_point(&mut wrig, cfg, reference, p, erases) {
                             Ok(post) => at_post += usize::from(post),
                             Err(why) => failures.push(format!(
-                                "{} {cut_key}={} {torn_key}={}: {why}",
+                                "{} `{}`: {why}",
                                 step.name(),
-                                p.store,
-                                p.torn
+                                with_cut(reference.order, reference.app, p.store, p.torn)
                             )),
                         }
                     }
@@ -499,7 +504,7 @@ pub fn sweep<R: CutRig>(
         all
     });
     let (failures, at_post) = failures;
-    Ok(StepReport { step, args: reference.args, stores, points: points.len(), at_post, failures })
+    Ok(StepReport { step, args: reference.order.to_string(), stores, points: points.len(), at_post, failures })
 }
 
 fn confirmed(r: &Record, s: SlotId) -> bool {
@@ -517,9 +522,7 @@ fn check_point<R: CutRig>(
 ) -> Result<bool, String> {
     let e = |e: RigError| e.to_string();
     rig.set_region(&refr.pre_region).map_err(e)?;
-    let ran = rig
-        .run(&format!("{}={} {}={} {}", refr.cut_key, p.store, refr.torn_key, p.torn, refr.args), None)
-        .map_err(e)?;
+    let ran = rig.run(&with_cut(refr.order, refr.app, p.store, p.torn), None).map_err(e)?;
     if ran != Ran::PowerCut {
         return Err(format!("did not stop at the cut: {ran:?}"));
     }
@@ -541,7 +544,7 @@ fn check_point<R: CutRig>(
             return Err(format!("store {} is not the erase of sector {}", p.store, refr.erased_sector));
         }
     }
-    let cold = rig.run("app=confirm", None).map_err(e)?;
+    let cold = rig.run(&Order::confirm(), None).map_err(e)?;
     let Ran::App(slot) = cold else {
         return Err(format!("cold boot after the cut ran {cold:?}"));
     };
@@ -586,15 +589,15 @@ pub struct SoakReport {
 }
 
 /// The command lines a soak picks from.
-const SOAK_ARGS: [&str; 8] = [
-    "app=confirm",
-    "app=noconfirm",
-    "app=crash",
-    "app=confirm activate=b",
-    "app=noconfirm activate=b",
-    "app=confirm activate=a",
-    "app=noconfirm activate=a",
-    "recovery app=confirm",
+const SOAK_ARGS: [Order; 8] = [
+    Order::confirm(),
+    Order::noconfirm(),
+    Order::crash(),
+    Order::confirm().activate(SlotId::B),
+    Order::noconfirm().activate(SlotId::B),
+    Order::confirm().activate(SlotId::A),
+    Order::noconfirm().activate(SlotId::A),
+    Order::confirm().recovery(),
 ];
 
 /// Kills the firmware at pseudo-random times (from `seed`) over `boots` power-ons with
@@ -629,7 +632,7 @@ pub fn soak<R: CutRig>(rig: &mut R, a: &[u8], b: &[u8], seed: u64, boots: usize)
         let args = SOAK_ARGS[usize::from(next()) % SOAK_ARGS.len()];
         // QEMU takes a few tens of ms to start; the firmware then runs for a few more.
         let kill = Duration::from_millis(20 + u64::from(next()) * 80 / 255);
-        let ran = rig.run(args, Some(kill)).map_err(e)?;
+        let ran = rig.run(&args, Some(kill)).map_err(e)?;
         report.boots += 1;
         if ran == Ran::Other(None) {
             report.killed += 1;
@@ -639,7 +642,7 @@ pub fn soak<R: CutRig>(rig: &mut R, a: &[u8], b: &[u8], seed: u64, boots: usize)
             first_seq = Some(seq);
         }
         if next() < 64 || i + 1 == boots {
-            let cold = rig.run("app=confirm", None).map_err(e)?;
+            let cold = rig.run(&Order::confirm(), None).map_err(e)?;
             report.boots += 1;
             report.cold += 1;
             let Ran::App(slot) = cold else {

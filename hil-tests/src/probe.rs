@@ -6,11 +6,11 @@
 //! 1. optionally a true cold power cycle through a relay ([`RELAY_ENV`]), with the
 //!    probe holding nRESET while power comes back so no boot runs unobserved;
 //! 2. reset and halt at the boot stage's reset vector; zero the layout's hand-off area
-//!    (hand-off block and mailbox) and write the [`Command`] that [`command_for`] made of
-//!    the scenario's firmware arguments into the mailbox; a hardware breakpoint on each
+//!    (hand-off block and mailbox) and write the [`Command`] that [`command_for`] took
+//!    from the scenario's rig [`Order`] into the mailbox; a hardware breakpoint on each
 //!    demo app's entry; HardFault vector catch;
-//! 3. run. Until the breakpoint, a fault, or the boot stage's `safeslot: recovery` log
-//!    line (RTT read and decoded while it runs), or the timeout;
+//! 3. run. Until the breakpoint, a fault, or the boot stage's recovery log line
+//!    ([`is_recovery_line`]) (RTT read and decoded while it runs), or the timeout;
 //! 4. at the breakpoint: read the boot stage's RTT log and the hand-off block it left,
 //!    then a breakpoint on the boot stage's own entry instead (a firmware-initiated reset
 //!    is caught, never counted as a boot) and run the app until its [`Report`] appears in
@@ -31,8 +31,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
-use safeslot_shared::mailbox::{Action, Command, Report, MAILBOX_LEN, MAILBOX_OFFSET};
-use safeslot_shared::SlotId;
+use safeslot_shared::mailbox::{Command, Report, MAILBOX_LEN, MAILBOX_OFFSET};
+use safeslot_shared::protocol::log::StageLine;
+use safeslot_shared::protocol::order::Order;
 
 use crate::catalogue::Need;
 use crate::rig::Ran;
@@ -55,28 +56,25 @@ pub const RELAY_ENV: &str = "SAFESLOT_RELAY_CMD";
 pub const PROBE_ENV: &str = "SAFESLOT_PROBE";
 /// How long probe enumeration may take before the rig gives up (it can hang without USB).
 pub const ENUMERATION_TIMEOUT: Duration = Duration::from_secs(5);
-/// The boot stage's log line prefix that means "recovery, nothing booted"
-/// (`safeslot: recovery reason=...`; every board's boot stage logs it).
-pub const RECOVERY_LOG: &str = "safeslot: recovery";
+/// Whether a decoded log line is the boot stage's recovery line ("nothing booted":
+/// `safeslot: recovery reason=...`, every board's stage logs it; the one parser,
+/// [`StageLine::parse`]).
+pub fn is_recovery_line(line: &str) -> bool {
+    matches!(StageLine::parse(line), Ok(Some(StageLine::Recovery { .. })))
+}
 
-/// Why a firmware argument string cannot be turned into a mailbox command.
+/// Why a rig order cannot be carried out through a probe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArgsError {
-    /// The word needs something a probe cannot do on a real board.
+    /// The order needs something a probe cannot do on a real board.
     #[error("`{word}` cannot be done on a real board through a probe: {why}")]
     Unsupported {
-        /// The word.
+        /// The order's word (as on the virtual board's command line).
         word: String,
         /// Why.
         why: &'static str,
     },
-    /// The word is not a firmware argument the demo apps know.
-    #[error("unknown firmware argument `{0}`")]
-    Unknown(String),
-    /// The key was given twice.
-    #[error("`{0}` given twice")]
-    Twice(String),
 }
 
 /// Why the recovery input cannot be exercised through a probe.
@@ -86,50 +84,27 @@ pub const NO_RECOVERY_INPUT: &str =
 pub const NO_POWER_CUT: &str = "a power cut at the N-th flash store needs the virtual board's flash hooks \
      (the power-cut sweep runs on the virtual rig)";
 
-/// Translates a firmware argument string (what [`crate::rig::Rig::power_on`] takes:
-/// `app=confirm|noconfirm|crash`, `activate=<slot letter>`) into the mailbox command
-/// the demo app acts on. No `app=` means `confirm`, as on the virtual board.
+/// The mailbox command of a rig order: its app part (`app=`, `activate=`), which the demo
+/// app acts on. `mailbox` (the virtual stage writes the mailbox) is what this rig does
+/// anyway.
 ///
 /// # Errors
-/// `recovery` and the power-cut words are [`ArgsError::Unsupported`]; anything else
-/// unknown, or a key given twice, is refused rather than ignored.
-pub fn command_for(args: &str) -> Result<Command, ArgsError> {
-    let mut action = None;
-    let mut activate = None;
-    for word in args.split_whitespace() {
-        let (key, value) = word.split_once('=').unwrap_or((word, ""));
-        match key {
-            "recovery" if value.is_empty() => {
-                return Err(ArgsError::Unsupported { word: word.into(), why: NO_RECOVERY_INPUT })
-            }
-            "cut" | "torn" | "appcut" | "apptorn" => {
-                return Err(ArgsError::Unsupported { word: word.into(), why: NO_POWER_CUT })
-            }
-            "app" => {
-                let a = match value {
-                    "confirm" => Action::Confirm,
-                    "noconfirm" => Action::NoConfirm,
-                    "crash" => Action::Crash,
-                    _ => return Err(ArgsError::Unknown(word.into())),
-                };
-                if action.replace(a).is_some() {
-                    return Err(ArgsError::Twice(key.into()));
-                }
-            }
-            "activate" => {
-                let mut letters = value.chars();
-                let slot = match (letters.next().and_then(SlotId::from_letter), letters.next()) {
-                    (Some(s), None) => s,
-                    _ => return Err(ArgsError::Unknown(word.into())),
-                };
-                if activate.replace(slot).is_some() {
-                    return Err(ArgsError::Twice(key.into()));
-                }
-            }
-            _ => return Err(ArgsError::Unknown(word.into())),
+/// The virtual board's hooks — the recovery input, power cuts, write faults — are
+/// [`ArgsError::Unsupported`]: refused rather than ignored.
+pub fn command_for(order: &Order) -> Result<Command, ArgsError> {
+    let unsupported = |word: String, why| Err(ArgsError::Unsupported { word, why });
+    if order.recovery {
+        return unsupported("recovery".into(), NO_RECOVERY_INPUT);
+    }
+    for (plan, keys) in [(&order.boot, ["cut", "wfault"]), (&order.app, ["appcut", "appwfault"])] {
+        if plan.cut.is_some() || plan.torn != 0 {
+            return unsupported(format!("{}={}", keys[0], plan.cut.unwrap_or(0)), NO_POWER_CUT);
+        }
+        if let Some(f) = plan.fault {
+            return unsupported(format!("{}={}", keys[1], f.name()), NO_WRITE_FAULT);
         }
     }
-    Ok(Command { action: action.unwrap_or(Action::Confirm), activate })
+    Ok(order.command)
 }
 
 /// Why a real board cannot run the write-fault scenarios.
@@ -174,7 +149,7 @@ pub fn classify(o: &Observation) -> Ran {
     match (&o.report, &o.handoff) {
         (Some(r), Some(h)) if r.slot == h.slot => Ran::App(r.slot),
         (Some(_), _) => Ran::Other(None),
-        (None, None) if o.boot_log.iter().any(|l| l.starts_with(RECOVERY_LOG)) => Ran::Recovery,
+        (None, None) if o.boot_log.iter().any(|l| is_recovery_line(l)) => Ran::Recovery,
         (None, _) => Ran::Other(None),
     }
 }
@@ -331,37 +306,48 @@ pub fn elf32_entry(elf: &[u8]) -> Option<u32> {
 mod tests {
     use super::*;
     use safeslot_shared::policy::BootKind;
+    use safeslot_shared::SlotId;
     use safeslot_shared::{Reason, Tries, Version};
 
     #[test]
-    fn every_args_string_the_scenarios_use_translates() {
-        use Action::*;
+    fn the_app_part_of_an_order_is_the_command() {
+        use safeslot_shared::mailbox::Action::*;
         let cases = [
-            ("", Confirm, None),
-            ("app=confirm", Confirm, None),
-            ("app=noconfirm", NoConfirm, None),
-            ("app=crash", Crash, None),
-            ("app=confirm activate=b", Confirm, Some(SlotId::B)),
-            ("activate=a  app=confirm", Confirm, Some(SlotId::A)),
+            (Order::confirm(), Confirm, None),
+            (Order::noconfirm(), NoConfirm, None),
+            (Order::crash(), Crash, None),
+            (Order::confirm().activate(SlotId::B), Confirm, Some(SlotId::B)),
+            (Order::noconfirm().activate(SlotId::A).mailbox(), NoConfirm, Some(SlotId::A)),
         ];
-        for (args, action, activate) in cases {
-            assert_eq!(command_for(args), Ok(Command { action, activate }), "{args:?}");
+        for (order, action, activate) in cases {
+            assert_eq!(command_for(&order), Ok(Command { action, activate }), "{order}");
             // What the app decodes from the mailbox is exactly this command.
-            let c = command_for(args).unwrap();
+            let c = command_for(&order).unwrap();
             assert_eq!(Command::decode(&c.encode()), Ok(c));
         }
     }
 
     #[test]
     fn what_a_probe_cannot_do_is_refused_not_ignored() {
-        for args in ["recovery app=confirm", "cut=3", "cut=2 torn=1", "appcut=1", "app=confirm apptorn=4"] {
-            assert!(matches!(command_for(args), Err(ArgsError::Unsupported { .. })), "{args}");
+        use safeslot_shared::protocol::order::WriteFault;
+        let c = Order::confirm();
+        for (order, why) in [
+            (c.recovery(), NO_RECOVERY_INPUT),
+            (c.cut(3, 0), NO_POWER_CUT),
+            (c.cut(2, 1), NO_POWER_CUT),
+            (c.app_cut(1, 0), NO_POWER_CUT),
+            (c.app_cut(1, 4), NO_POWER_CUT),
+            (c.wfault(WriteFault::Error), NO_WRITE_FAULT),
+            (
+                Order {
+                    app: safeslot_shared::protocol::order::CutPlan { fault: Some(WriteFault::Drop), ..c.app },
+                    ..c
+                },
+                NO_WRITE_FAULT,
+            ),
+        ] {
+            assert!(matches!(command_for(&order), Err(ArgsError::Unsupported { why: w, .. }) if w == why), "{order}");
         }
-        assert_eq!(command_for("app=reboot"), Err(ArgsError::Unknown("app=reboot".into())));
-        assert_eq!(command_for("activate=z"), Err(ArgsError::Unknown("activate=z".into())));
-        assert_eq!(command_for("activate=ab"), Err(ArgsError::Unknown("activate=ab".into())));
-        assert_eq!(command_for("verbose"), Err(ArgsError::Unknown("verbose".into())));
-        assert_eq!(command_for("app=crash app=confirm"), Err(ArgsError::Twice("app".into())));
         assert_eq!(lacks(Need::RecoveryInput).as_deref(), Some(NO_RECOVERY_INPUT));
     }
 

@@ -7,7 +7,8 @@
 //! lands in the file and survives a kill), semihosting carries the command
 //! line (`-append`), the defmt log (stdout) and the exit code. `-no-reboot`
 //! turns a guest reset into QEMU exit 0, so exit 0 never means success here:
-//! the firmware reports success with its own code ([`EXIT_APP_OK`]).
+//! the firmware reports how it ended with its own code ([`Exit`], safeslot-shared's one
+//! table: [`QemuOutcome::exit`]).
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+pub use safeslot_shared::protocol::exit::Exit;
 
 use crate::qmp::Qmp;
 
@@ -27,14 +30,6 @@ pub const MACHINE: &str = "mps2-an386";
 /// Size of the flash file: the 16 MiB PSRAM window it replaces.
 pub const FLASH_SIZE: usize = 16 << 20;
 
-/// Firmware exit code: the bring-up app ran (`host::EXIT_APP_OK` on the board).
-pub const EXIT_APP_OK: i32 = 0x42;
-/// Firmware exit code: a cut plan cut power (`host::EXIT_CUT`).
-pub const EXIT_CUT: i32 = 0x5C;
-/// Firmware exit code: the firmware panicked (`host::EXIT_PANIC`).
-pub const EXIT_PANIC: i32 = 0x50;
-/// Firmware exit code: bad `-append` command line (`host::EXIT_BAD_CMDLINE`).
-pub const EXIT_BAD_CMDLINE: i32 = 0x51;
 /// Raw bytes the boot stage writes to stdout just before the hand-off
 /// (`host::HANDOFF_MARKER`); see [`QemuOutcome::log_segments`].
 pub const HANDOFF_MARKER: &[u8] = b"\0SAFESLOT:HANDOFF\0";
@@ -173,6 +168,12 @@ pub struct QemuOutcome {
 }
 
 impl QemuOutcome {
+    /// The firmware's exit code, decoded; `None` when killed, for a guest reset (0) or a
+    /// code no firmware uses (see [`QemuOutcome::exit_code`]).
+    pub fn exit(&self) -> Option<Exit> {
+        self.exit_code.and_then(Exit::from_code)
+    }
+
     /// Splits stdout at each [`HANDOFF_MARKER`]: segment 0 is the boot
     /// stage's defmt log, segment 1 the log of the image it started, and so on.
     /// Each must be decoded with its own ELF.
@@ -448,7 +449,8 @@ mod tests {
         cmd.args(["-c", "printf hi; exit 66"]);
         let outcome = run_bounded(cmd, Duration::from_secs(60)).unwrap();
         assert!(!outcome.timed_out);
-        assert_eq!(outcome.exit_code, Some(EXIT_APP_OK));
+        assert_eq!(outcome.exit_code, Some(66));
+        assert_eq!(outcome.exit(), Some(Exit::BringupApp), "66 is 0x42");
         assert_eq!(outcome.stdout, b"hi");
     }
 }

@@ -11,18 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::{Record, SlotId};
 
 use crate::catalogue::Need;
-use crate::qemu::{self, QemuError, QemuRun, FLASH_SIZE};
-
-/// Firmware exit code: the boot stage entered recovery (`host::EXIT_RECOVERY`).
-pub const EXIT_RECOVERY: i32 = 0x52;
-/// Firmware exit code: the demo app ran from slot index `code - EXIT_APP_BASE`.
-pub const EXIT_APP_BASE: i32 = 0x60;
-/// Firmware exit code: a fault handler ran (`host::EXIT_CRASH`).
-pub const EXIT_CRASH: i32 = 0x53;
+use crate::qemu::{self, Exit, QemuError, QemuRun, FLASH_SIZE};
 
 /// Errors of a rig.
 #[derive(Debug, thiserror::Error)]
@@ -63,14 +57,12 @@ pub enum Ran {
 impl Ran {
     /// Reads the firmware's semihosting exit code (`None`: QEMU was killed).
     pub fn from_exit(code: Option<i32>) -> Ran {
-        match code {
-            Some(c) if (EXIT_APP_BASE..EXIT_APP_BASE + 4).contains(&c) => {
-                SlotId::from_index((c - EXIT_APP_BASE) as u8).map_or(Ran::Other(Some(c)), Ran::App)
-            }
-            Some(EXIT_RECOVERY) => Ran::Recovery,
-            Some(EXIT_CRASH) => Ran::Crash,
-            Some(qemu::EXIT_CUT) => Ran::PowerCut,
-            c => Ran::Other(c),
+        match code.and_then(Exit::from_code) {
+            Some(Exit::App(slot)) => Ran::App(slot),
+            Some(Exit::Recovery) => Ran::Recovery,
+            Some(Exit::Crash) => Ran::Crash,
+            Some(Exit::Cut) => Ran::PowerCut,
+            _ => Ran::Other(code),
         }
     }
 }
@@ -95,9 +87,11 @@ pub trait Rig {
     fn erase_record(&mut self) -> Result<(), RigError>;
     /// Overwrites the record region with `bytes` (garbage, foreign data).
     fn write_record_raw(&mut self, bytes: &[u8]) -> Result<(), RigError>;
-    /// Power-cycles the board with a command line for the firmware (`app=noconfirm`,
-    /// `recovery`, `cut=N`...) and waits for the boot to end.
-    fn power_on(&mut self, args: &str) -> Result<Boot, RigError>;
+    /// Power-cycles the board with the rig order `order` (the app's command, and the
+    /// virtual board's hooks: recovery input, write faults, power cuts) and waits for the
+    /// boot to end. A rig that cannot carry out part of the order refuses it
+    /// ([`RigError::Unsupported`]) rather than ignoring it.
+    fn power_on(&mut self, order: &Order) -> Result<Boot, RigError>;
     /// Reads the record back; `Ok(None)` when the region is blank or holds no valid record.
     fn record(&mut self) -> Result<Option<Record>, RigError>;
     /// Why this rig cannot provide `need` (`None`: it can). Scenarios needing it are
@@ -232,9 +226,9 @@ impl Rig for VirtualRig {
         self.patch(j.offset, j.size, bytes)
     }
 
-    fn power_on(&mut self, args: &str) -> Result<Boot, RigError> {
+    fn power_on(&mut self, order: &Order) -> Result<Boot, RigError> {
         let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
-        run.append = args.to_string();
+        run.append = order.to_string();
         run.timeout = self.timeout;
         let out = run.run()?;
         let ran = Ran::from_exit(out.exit_code);

@@ -11,6 +11,7 @@
 use ed25519_compact::{KeyPair, Seed};
 use safeslot_shared::header::{field, SlotHeader, HEADER_LEN};
 use safeslot_shared::image::{build_slot_image, sign_header, SignParams};
+use safeslot_shared::protocol::order::{Order, WriteFault};
 use safeslot_shared::{Event, Reason, Record, SlotId, Tries};
 
 use crate::rig::{Ran, Rig};
@@ -322,7 +323,7 @@ pub fn start_update<R: Rig>(s: &mut Story<'_, R>, a: &[u8], b: &[u8]) -> Result<
     s.rig().erase_record()?;
     s.rig().install(A, a)?;
     s.rig().install(B, b)?;
-    s.boot("A (factory trial) activates B and confirms", "app=confirm activate=b", Ran::App(A), |r| {
+    s.boot("A (factory trial) activates B and confirms", Order::confirm().activate(B), Ran::App(A), |r| {
         slot_is(r, A, true, TRIES - 1)?;
         lkg_is(r, Some(A))?;
         slot_is(r, B, false, TRIES)?;
@@ -341,20 +342,20 @@ pub fn fresh_device<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryE
         return Err(unexpected(0, "blank record region", format!("reads as a record: {r:?}")));
     }
     let mut s = Story::new(rig, false);
-    s.boot("blank record: created, A boots on trial", "app=noconfirm", Ran::App(A), |r| {
+    s.boot("blank record: created, A boots on trial", Order::noconfirm(), Ran::App(A), |r| {
         slot_is(r, A, false, TRIES - 1)?;
         fallback_is(r, Reason::None)?;
         lkg_is(r, None)?;
         has_event(r, Some(A), Event::Created, Reason::None)?;
         has_event(r, Some(A), Event::TrialBoot, Reason::None)
     })?;
-    s.boot("A on trial confirms", "app=confirm", Ran::App(A), |r| {
+    s.boot("A on trial confirms", Order::confirm(), Ran::App(A), |r| {
         slot_is(r, A, true, TRIES - 2)?;
         lkg_is(r, Some(A))?;
         has_event(r, Some(A), Event::Confirmed, Reason::None)
     })?;
     let before = s.timeline.last().and_then(|e| e.record.clone());
-    s.boot("confirmed boot writes nothing", "app=confirm", Ran::App(A), |r| {
+    s.boot("confirmed boot writes nothing", Order::confirm(), Ran::App(A), |r| {
         if Some(r) == before.as_ref() {
             Ok(())
         } else {
@@ -368,12 +369,12 @@ pub fn fresh_device<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryE
 pub fn update_confirmed<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
     let mut s = Story::new(rig, false);
     start_update(&mut s, &kit.original(A), &kit.original(B))?;
-    s.boot("B on trial confirms", "app=confirm", Ran::App(B), |r| {
+    s.boot("B on trial confirms", Order::confirm(), Ran::App(B), |r| {
         slot_is(r, B, true, TRIES - 1)?;
         lkg_is(r, Some(B))?;
         slot_is(r, A, true, TRIES - 1)
     })?;
-    s.boot("B stays", "app=confirm", Ran::App(B), |r| {
+    s.boot("B stays", Order::confirm(), Ran::App(B), |r| {
         slot_is(r, B, true, TRIES - 1)?;
         lkg_is(r, Some(B))?;
         fallback_is(r, Reason::None)
@@ -387,7 +388,7 @@ pub fn update_confirmed<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, St
 pub fn update_never_confirms<R: Rig>(rig: &mut R, kit: &Kit, crash: bool) -> Result<Vec<Entry>, StoryError> {
     let mut s = Story::new(rig, false);
     start_update(&mut s, &kit.original(A), &kit.original(B))?;
-    let (args, ran) = if crash { ("app=crash", Ran::Crash) } else { ("app=noconfirm", Ran::App(B)) };
+    let (args, ran) = if crash { (Order::crash(), Ran::Crash) } else { (Order::noconfirm(), Ran::App(B)) };
     let mut b_runs = 0;
     for left in (0..TRIES).rev() {
         s.boot("B on trial, does not confirm", args, ran.clone(), |r| {
@@ -400,14 +401,14 @@ pub fn update_never_confirms<R: Rig>(rig: &mut R, kit: &Kit, crash: bool) -> Res
         })?;
         b_runs += 1;
     }
-    s.boot("B out of tries: back on A", "app=confirm", Ran::App(A), |r| {
+    s.boot("B out of tries: back on A", Order::confirm(), Ran::App(A), |r| {
         fallback_is(r, Reason::TriesExhausted)?;
         unbootable_is(r, B, &[Reason::TriesExhausted])?;
         slot_is(r, A, true, TRIES - 1)?;
         lkg_is(r, Some(A))?;
         has_event(r, Some(A), Event::Fallback, Reason::TriesExhausted)
     })?;
-    s.boot("A stays", "app=confirm", Ran::App(A), |r| unbootable_is(r, B, &[Reason::TriesExhausted]))?;
+    s.boot("A stays", Order::confirm(), Ran::App(A), |r| unbootable_is(r, B, &[Reason::TriesExhausted]))?;
     if b_runs != usize::from(TRIES) {
         return Err(unexpected(s.timeline.len(), "count B's runs", format!("B ran {b_runs} times, expected {TRIES}")));
     }
@@ -419,13 +420,12 @@ pub fn update_never_confirms<R: Rig>(rig: &mut R, kit: &Kit, crash: bool) -> Res
 /// confirmed while the record still names B as last booted. A confirms itself (the slot the
 /// hand-off names, A: nothing to write), never B: B runs its remaining tries, then A for
 /// good, and the floor and last-known-good slot are A's throughout.
-pub fn write_fault_fallback<R: Rig>(rig: &mut R, kit: &Kit, fault: &str) -> Result<Vec<Entry>, StoryError> {
+pub fn write_fault_fallback<R: Rig>(rig: &mut R, kit: &Kit, fault: WriteFault) -> Result<Vec<Entry>, StoryError> {
     let mut s = Story::new(rig, false);
     // B carries a higher security counter than A: confirming B would raise the floor past A.
     start_update(&mut s, &kit.original(A), &kit.sign(B, 1))?;
-    s.boot("B on trial, does not confirm", "app=noconfirm", Ran::App(B), |r| slot_is(r, B, false, TRIES - 1))?;
-    let args = format!("wfault={fault} app=confirm");
-    s.boot("writes fail: A boots read-only and confirms itself", &args, Ran::App(A), |r| {
+    s.boot("B on trial, does not confirm", Order::noconfirm(), Ran::App(B), |r| slot_is(r, B, false, TRIES - 1))?;
+    s.boot("writes fail: A boots read-only and confirms itself", Order::confirm().wfault(fault), Ran::App(A), |r| {
         slot_is(r, B, false, TRIES - 1)?;
         lkg_is(r, Some(A))?;
         if r.last_booted != Some(B) {
@@ -434,12 +434,12 @@ pub fn write_fault_fallback<R: Rig>(rig: &mut R, kit: &Kit, fault: &str) -> Resu
         Ok(())
     })?;
     for left in (0..TRIES - 1).rev() {
-        s.boot("B runs its remaining tries", "app=noconfirm", Ran::App(B), |r| {
+        s.boot("B runs its remaining tries", Order::noconfirm(), Ran::App(B), |r| {
             slot_is(r, B, false, left)?;
             lkg_is(r, Some(A))
         })?;
     }
-    s.boot("B out of tries: back on A", "app=confirm", Ran::App(A), |r| {
+    s.boot("B out of tries: back on A", Order::confirm(), Ran::App(A), |r| {
         unbootable_is(r, B, &[Reason::TriesExhausted])?;
         lkg_is(r, Some(A))?;
         if r.rollback_floor != 0 {
@@ -455,7 +455,7 @@ pub fn write_fault_fallback<R: Rig>(rig: &mut R, kit: &Kit, fault: &str) -> Resu
 pub fn rejected_b<R: Rig>(rig: &mut R, kit: &Kit, b: &[u8], reasons: &[Reason]) -> Result<Vec<Entry>, StoryError> {
     let mut s = Story::new(rig, false);
     start_update(&mut s, &kit.original(A), b)?;
-    s.boot("bad B refused: A boots", "app=confirm", Ran::App(A), |r| {
+    s.boot("bad B refused: A boots", Order::confirm(), Ran::App(A), |r| {
         unbootable_is(r, B, reasons)?;
         let why = r.slot(B).and_then(|st| st.unbootable).unwrap_or(Reason::None);
         if !why.is_image_fault() {
@@ -474,7 +474,7 @@ pub fn rejected_b<R: Rig>(rig: &mut R, kit: &Kit, b: &[u8], reasons: &[Reason]) 
 pub fn rollback<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
     let mut s = Story::new(rig, false);
     start_update(&mut s, &kit.sign(A, 0), &kit.sign(B, 5))?;
-    s.boot("B (counter 5) confirms: floor 5", "app=confirm", Ran::App(B), |r| {
+    s.boot("B (counter 5) confirms: floor 5", Order::confirm(), Ran::App(B), |r| {
         slot_is(r, B, true, TRIES - 1)?;
         if r.rollback_floor == 5 {
             Ok(())
@@ -483,11 +483,11 @@ pub fn rollback<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError
         }
     })?;
     s.rig().install(A, &kit.sign(A, 4))?;
-    s.boot("A re-signed with counter 4, activated from B", "app=confirm activate=a", Ran::App(B), |r| {
+    s.boot("A re-signed with counter 4, activated from B", Order::confirm().activate(A), Ran::App(B), |r| {
         slot_is(r, A, false, TRIES)?;
         primary_is(r, A)
     })?;
-    s.boot("A below the floor: refused, B boots", "app=confirm", Ran::App(B), |r| {
+    s.boot("A below the floor: refused, B boots", Order::confirm(), Ran::App(B), |r| {
         unbootable_is(r, A, &[Reason::Rollback])?;
         fallback_is(r, Reason::Rollback)?;
         lkg_is(r, Some(B))?;
@@ -517,7 +517,7 @@ pub fn both_invalid<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryE
     for what in ["both slots invalid: recovery", "still recovery, nothing written"] {
         let before = s.rig().record()?;
         let n = s.timeline.len() + 1;
-        let e = s.boot(what, "app=confirm", Ran::Recovery, check)?;
+        let e = s.boot(what, Order::confirm(), Ran::Recovery, check)?;
         if !e.boot.app_log.is_empty() {
             return Err(unexpected(n, what, format!("an app ran: {:?}", e.boot.app_log)));
         }
@@ -533,13 +533,13 @@ pub fn both_invalid<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryE
 pub fn recovery_input<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
     let mut s = Story::new(rig, false);
     start_update(&mut s, &kit.original(A), &kit.original(B))?;
-    s.boot("recovery input held: last-known-good A", "recovery app=confirm", Ran::App(A), |r| {
+    s.boot("recovery input held: last-known-good A", Order::confirm().recovery(), Ran::App(A), |r| {
         fallback_is(r, Reason::RecoveryInput)?;
         slot_is(r, B, false, TRIES)?;
         lkg_is(r, Some(A))?;
         has_event(r, Some(A), Event::Fallback, Reason::RecoveryInput)
     })?;
-    s.boot("released: B gets its trial", "app=noconfirm", Ran::App(B), |r| slot_is(r, B, false, TRIES - 1))?;
+    s.boot("released: B gets its trial", Order::noconfirm(), Ran::App(B), |r| slot_is(r, B, false, TRIES - 1))?;
     Ok(s.timeline)
 }
 
@@ -553,12 +553,12 @@ pub fn garbage_record<R: Rig>(rig: &mut R, kit: &Kit, garbage: &[u8]) -> Result<
         return Err(unexpected(0, "garbage record region", format!("reads as a record: {r:?}")));
     }
     let mut s = Story::new(rig, false);
-    s.boot("garbage record: re-created, A on trial", "app=noconfirm", Ran::App(A), |r| {
+    s.boot("garbage record: re-created, A on trial", Order::noconfirm(), Ran::App(A), |r| {
         fallback_is(r, Reason::RecordReset)?;
         slot_is(r, A, false, TRIES - 1)?;
         has_event(r, None, Event::Created, Reason::RecordReset)
     })?;
-    s.boot("A confirms", "app=confirm", Ran::App(A), |r| {
+    s.boot("A confirms", Order::confirm(), Ran::App(A), |r| {
         slot_is(r, A, true, TRIES - 2)?;
         lkg_is(r, Some(A))
     })?;

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use safeslot_shared::protocol::log::{BootLine, LogError, StageLine};
 use safeslot_shared::Record;
 
 use crate::qemu::{self, QemuError};
@@ -37,20 +38,33 @@ pub struct SocBoot {
 }
 
 impl SocBoot {
-    /// The values of the stage's `safeslot: boot ...` line, e.g. `[("slot", "a"), ...]`.
-    pub fn stage_boot(&self) -> Option<Vec<(String, String)>> {
-        let line = self.log.lines().find_map(|l| l.trim_end().strip_prefix("safeslot: boot "))?;
-        Some(
-            line.split_whitespace()
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
+    /// The stage's result lines in the serial log, parsed by the one parser
+    /// ([`StageLine::parse`]); a line that starts like one but does not parse is an `Err`.
+    pub fn stage_lines(&self) -> Vec<Result<StageLine<'_>, LogError>> {
+        self.log.lines().filter_map(|l| StageLine::parse(l).transpose()).collect()
     }
 
-    /// One value of the stage's boot line.
+    /// The stage's `safeslot: boot ...` line (the first that parses).
+    pub fn stage_boot(&self) -> Option<BootLine> {
+        self.stage_lines().into_iter().find_map(|l| match l {
+            Ok(StageLine::Boot(b)) => Some(b),
+            _ => None,
+        })
+    }
+
+    /// One field of the stage's boot line, as it is written in the line (`slot` → `a`,
+    /// `version` → `1.0.0`); `None` without a boot line or for an unknown key.
     pub fn stage(&self, key: &str) -> Option<String> {
-        self.stage_boot()?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        let b = self.stage_boot()?;
+        Some(match key {
+            "slot" => b.slot.letter().to_string(),
+            "kind" => b.kind.name().to_owned(),
+            "tries" => b.tries.to_string(),
+            "fallback" => b.fallback.name().to_owned(),
+            "version" => format!("{}.{}.{}", b.version.major, b.version.minor, b.version.revision),
+            "seq" => b.seq.to_string(),
+            _ => return None,
+        })
     }
 
     /// The stage's own time from its start to the jump, in ms (its `safeslot: timing` line:
@@ -60,9 +74,14 @@ impl SocBoot {
         line.split_whitespace().find_map(|kv| kv.strip_prefix("total=")?.strip_suffix("ms")?.parse().ok())
     }
 
-    /// The reason of the stage's `safeslot: recovery reason=...` line.
+    /// The reason of the stage's `safeslot: recovery reason=...` line (with its detail:
+    /// `linux/bad-table`).
     pub fn recovery(&self) -> Option<String> {
-        self.log.lines().find_map(|l| l.trim_end().strip_prefix("safeslot: recovery reason=").map(str::to_owned))
+        self.stage_lines().into_iter().find_map(|l| match l {
+            Ok(StageLine::Recovery { reason, detail: None }) => Some(reason.to_owned()),
+            Ok(StageLine::Recovery { reason, detail: Some(d) }) => Some(format!("{reason}/{d}")),
+            _ => None,
+        })
     }
 
     /// The init script's lines (without the `safeslot-init: ` prefix).
@@ -329,4 +348,37 @@ pub fn story(rig: &SocRig, img: &SocImages) -> Result<usize, RigError> {
     })?;
     step(rig, &mut n, "power cycle: B stays", &[], |b| want(b, "b", "confirmed"))?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boot(log: &str) -> SocBoot {
+        SocBoot { log: log.into(), timed_out: false, wall: Duration::ZERO }
+    }
+
+    #[test]
+    fn the_stage_lines_are_read_with_the_shared_parser() {
+        let b = boot(
+            "safeslot: stage 0.1.0 on qemu-virt-aarch64\r\n\
+             safeslot: boot slot=b kind=trial tries=2 fallback=none version=2.0.0 seq=7\r\n\
+             safeslot: timing copy=1ms boot=2ms place=3ms total=6ms\r\n",
+        );
+        let line = b.stage_boot().unwrap();
+        assert_eq!((line.slot, line.tries, line.seq), (safeslot_shared::SlotId::B, 2, 7));
+        assert_eq!(b.stage("slot").as_deref(), Some("b"));
+        assert_eq!(b.stage("version").as_deref(), Some("2.0.0"));
+        assert_eq!(b.stage("fallback").as_deref(), Some("none"));
+        assert_eq!(b.stage("nope"), None);
+        assert_eq!(b.stage_ms(), Some(6));
+        assert_eq!(b.recovery(), None);
+        let r = boot("safeslot: recovery reason=linux detail=bad-table\n");
+        assert_eq!(r.recovery().as_deref(), Some("linux/bad-table"));
+        assert_eq!(r.stage_boot(), None);
+        // A line that starts like a boot line but does not parse is no boot line.
+        let broken = boot("safeslot: boot slot=b kind=trial\n");
+        assert_eq!(broken.stage_boot(), None);
+        assert_eq!(broken.stage_lines(), vec![Err(LogError::Field)]);
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::{Reason, Record, SlotId};
 
 use crate::rig::{Boot, Ran, Rig, RigError};
@@ -95,16 +96,16 @@ impl<'a, R: Rig> Story<'a, R> {
         self.rig
     }
 
-    /// Powers on with `args`; checks that `expect` ran and `check` holds for the record.
+    /// Powers on with `order`; checks that `expect` ran and `check` holds for the record.
     pub fn boot(
         &mut self,
         what: &str,
-        args: &str,
+        order: Order,
         expect: Ran,
         check: impl FnOnce(&Record) -> Result<(), String>,
     ) -> Result<&Entry, StoryError> {
         let n = self.timeline.len() + 1;
-        let boot = self.rig.power_on(args)?;
+        let boot = self.rig.power_on(&order)?;
         let record = self.rig.record()?;
         let entry = Entry { n, what: what.to_string(), ran: boot.ran.clone(), record: record.clone(), boot };
         if self.echo {
@@ -141,25 +142,25 @@ pub fn demo<R: Rig>(rig: &mut R, images: &Images, echo: bool) -> Result<Vec<Entr
     rig.erase_record()?;
     rig.install(A, &images.a_v1)?;
     let mut s = Story::new(rig, echo);
-    s.boot("factory-fresh device: v1 boots and confirms", "app=confirm", Ran::App(A), |r| slot_is(r, A, true, 2))?;
-    s.boot("confirmed boot writes nothing", "app=confirm", Ran::App(A), |r| slot_is(r, A, true, 2))?;
+    s.boot("factory-fresh device: v1 boots and confirms", Order::confirm(), Ran::App(A), |r| slot_is(r, A, true, 2))?;
+    s.boot("confirmed boot writes nothing", Order::confirm(), Ran::App(A), |r| slot_is(r, A, true, 2))?;
     s.rig().install(B, &images.b_v2)?;
-    s.boot("v2 written to B; v1 activates it (3 tries)", "app=confirm activate=b", Ran::App(A), |r| {
+    s.boot("v2 written to B; v1 activates it (3 tries)", Order::confirm().activate(B), Ran::App(A), |r| {
         slot_is(r, B, false, 3).and_then(|()| if r.primary() == Some(B) { Ok(()) } else { Err("B is not next".into()) })
     })?;
     for left in [2u8, 1, 0] {
-        s.boot("v2 on trial, never confirms", "app=noconfirm", Ran::App(B), |r| slot_is(r, B, false, left))?;
+        s.boot("v2 on trial, never confirms", Order::noconfirm(), Ran::App(B), |r| slot_is(r, B, false, left))?;
     }
-    s.boot("v2 out of tries: back on v1", "app=confirm", Ran::App(A), |r| {
+    s.boot("v2 out of tries: back on v1", Order::confirm(), Ran::App(A), |r| {
         let b = r.slot(B).ok_or("no B")?;
         match (r.last_fallback, b.unbootable) {
             (Reason::TriesExhausted, Some(Reason::TriesExhausted)) => Ok(()),
             other => Err(format!("expected tries-exhausted, got {other:?}")),
         }
     })?;
-    s.boot("v1 activates v2 again", "app=confirm activate=b", Ran::App(A), |r| slot_is(r, B, false, 3))?;
-    s.boot("good v2 boots on trial and confirms", "app=confirm", Ran::App(B), |r| slot_is(r, B, true, 2))?;
-    s.boot("v2 stays", "app=confirm", Ran::App(B), |r| {
+    s.boot("v1 activates v2 again", Order::confirm().activate(B), Ran::App(A), |r| slot_is(r, B, false, 3))?;
+    s.boot("good v2 boots on trial and confirms", Order::confirm(), Ran::App(B), |r| slot_is(r, B, true, 2))?;
+    s.boot("v2 stays", Order::confirm(), Ran::App(B), |r| {
         slot_is(r, B, true, 2)
             .and_then(|()| if r.last_known_good == Some(B) { Ok(()) } else { Err("B is not LKG".into()) })
     })?;
@@ -169,7 +170,7 @@ pub fn demo<R: Rig>(rig: &mut R, images: &Images, echo: bool) -> Result<Vec<Entr
         *b ^= 0x01;
     }
     s.rig().install(B, &tampered)?;
-    s.boot("v2 image tampered (one bit): rejected, v1 boots", "app=confirm", Ran::App(A), |r| {
+    s.boot("v2 image tampered (one bit): rejected, v1 boots", Order::confirm(), Ran::App(A), |r| {
         match (r.last_fallback, r.slot(B).and_then(|b| b.unbootable)) {
             (Reason::BadHash, Some(Reason::BadHash)) => Ok(()),
             other => Err(format!("expected bad-hash, got {other:?}")),

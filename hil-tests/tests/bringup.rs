@@ -14,8 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use safeslot_hil::qemu::{
-    compose_flash, decode_defmt, defmt_print_available, qemu_available, QemuOutcome, QemuRun, EXIT_APP_OK,
-    EXIT_BAD_CMDLINE, EXIT_CUT, FLASH_SIZE,
+    compose_flash, decode_defmt, defmt_print_available, qemu_available, Exit, QemuOutcome, QemuRun, FLASH_SIZE,
 };
 
 /// These mirror `boards/qemu-mps2-an386/layout.toml` and `src/bin/bringup-boot.rs`.
@@ -127,7 +126,7 @@ fn boot_stage_hands_off_to_slot_a() {
     let Some(rig) = rig("handoff") else { return };
     let flash = rig.compose();
     let outcome = rig.run(&flash, "");
-    assert_eq!(outcome.exit_code, Some(EXIT_APP_OK), "stderr: {}", outcome.stderr);
+    assert_eq!(outcome.exit(), Some(Exit::BringupApp), "stderr: {}", outcome.stderr);
     assert_eq!(record(&flash), expected_record(5, 0));
     if let Some((boot, app)) = rig.logs(&outcome) {
         assert!(boot.contains("stage up"), "boot log: {boot}");
@@ -142,7 +141,7 @@ fn cut_stops_before_the_store() {
     for (cut, torn) in [(1, 0), (2, 0), (3, 0), (3, 3), (4, 100), (5, 7)] {
         let flash = rig.compose();
         let outcome = rig.run(&flash, &format!("cut={cut} torn={torn}"));
-        assert_eq!(outcome.exit_code, Some(EXIT_CUT), "cut={cut}; stderr: {}", outcome.stderr);
+        assert_eq!(outcome.exit(), Some(Exit::Cut), "cut={cut}; stderr: {}", outcome.stderr);
         assert_eq!(record(&flash), expected_record(cut - 1, torn), "cut={cut} torn={torn}");
         if let Some((boot, _)) = rig.logs(&outcome) {
             assert!(boot.contains(&format!("power cut at store {cut}")), "boot log: {boot}");
@@ -155,10 +154,10 @@ fn relaunch_after_cut_reuses_the_flash_file() {
     let Some(rig) = rig("relaunch") else { return };
     let flash = rig.compose();
     let cut = rig.run(&flash, "cut=3");
-    assert_eq!(cut.exit_code, Some(EXIT_CUT));
+    assert_eq!(cut.exit(), Some(Exit::Cut));
     assert_eq!(record(&flash), expected_record(2, 0));
     let again = rig.run(&flash, "");
-    assert_eq!(again.exit_code, Some(EXIT_APP_OK), "stderr: {}", again.stderr);
+    assert_eq!(again.exit(), Some(Exit::BringupApp), "stderr: {}", again.stderr);
     assert_eq!(record(&flash), expected_record(5, 0));
 }
 
@@ -167,6 +166,6 @@ fn bad_cut_value_is_refused() {
     let Some(rig) = rig("badcut") else { return };
     let flash = rig.compose();
     let outcome = rig.run(&flash, "cut=x");
-    assert_eq!(outcome.exit_code, Some(EXIT_BAD_CMDLINE));
+    assert_eq!(outcome.exit(), Some(Exit::BadCmdline));
     assert_eq!(record(&flash), vec![FILL; 2 * SECTOR], "a refused plan must store nothing");
 }

@@ -3,10 +3,10 @@
 //! `cargo xtask test` builds the firmware, signs the images and runs this with
 //! `SAFESLOT_RIG_*` set; run by hand without them, it says so and skips.
 //!
-//! * `scenario_catalogue`: every scenario of `safeslot_hil::catalogue` (each on its own
-//!   flash file; the probe-rs rig runs the same list on a real board);
-//! * `scenario_catalogue_through_the_mailbox`: the same list driven as the probe-rs rig
-//!   drives a board (mailbox command in RAM, report read back over QMP);
+//! * `scenario_catalogue`: every scenario of `safeslot_hil::catalogue`, once (each on its
+//!   own flash file), driven as the probe-rs rig drives a real board (mailbox command in
+//!   RAM, report read back over QMP; the virtual board's recovery input and write faults on
+//!   its command line);
 //! * `firmware_power_cut_sweep`: every store of every record-writing step cut
 //!   (`SAFESLOT_CUT_TORN=all` adds every torn program store);
 //! * `soak` (ignored; or `SAFESLOT_SOAK=<boots>` [`SAFESLOT_SOAK_SEED=<n>`]): QEMU
@@ -24,6 +24,7 @@ use safeslot_hil::powercut::{self, SweepImages, Torn};
 use safeslot_hil::rig::{BoardFlash, Rig, VirtualRig};
 use safeslot_hil::scenarios::Kit;
 use safeslot_hil::story::{self, Images};
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::SlotId;
 
 struct Setup {
@@ -110,49 +111,30 @@ fn run_catalogue<R: Rig + 'static>(
     (sum, list.len(), filter.is_none())
 }
 
-/// Every scenario of the catalogue (the same list the probe-rs rig runs), each on its own
-/// flash file, on `workers()` threads; `SAFESLOT_SCENARIO=<substring>` runs only those
+/// Every scenario of the catalogue (the same list the probe-rs rig runs), once, each on its
+/// own flash file, on `workers()` threads; `SAFESLOT_SCENARIO=<substring>` runs only those
 /// whose name contains it (`cargo xtask rig FILTER` sets it).
+///
+/// Through the rig mailbox (`MailboxRig`), as the probe-rs rig drives a real board: the
+/// app's command loaded into RAM, hand-off block and report read back over QMP, classified
+/// as the probe rig does. The virtual board's own hooks (recovery input, write faults) go
+/// on its command line, so no scenario is skipped. The command-line transport of the app's
+/// orders is still exercised by the demo story and the power-cut sweep below.
 #[test]
 fn scenario_catalogue() {
     let Some(s) = setup() else {
         println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
         return;
     };
-    let (sum, n, all) = run_catalogue(&s, rig, |r| r.flash_img.clone());
+    let handoff = u64::from(s.layout.handoff().base);
+    let (sum, n, all) =
+        run_catalogue(&s, |s, name| MailboxRig::new(rig(s, name), handoff), |r| r.inner.flash_img.clone());
     println!("virtual rig: {n} scenarios, {} passed, {} skipped, {} failed", sum.passed, sum.skipped, sum.failed.len());
     assert!(sum.failed.is_empty(), "failed scenarios: {:?}", sum.failed);
     // The virtual board provides every need: nothing may be skipped here.
     assert_eq!(sum.skipped, 0, "the virtual rig skipped scenarios");
     if all {
         assert_eq!(sum.passed, 29, "the whole catalogue");
-    }
-}
-
-/// The same catalogue through the rig mailbox (`MailboxRig`): the probe rig's protocol on
-/// the real firmware — commands loaded into RAM, hand-off block and report read back over
-/// QMP, classified as the probe rig does. Like a real board, it has no recovery input.
-#[test]
-fn scenario_catalogue_through_the_mailbox() {
-    let Some(s) = setup() else {
-        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
-        return;
-    };
-    let handoff = u64::from(s.layout.handoff().base);
-    let (sum, n, all) = run_catalogue(
-        &s,
-        |s, name| MailboxRig::new(rig(s, &format!("mbx-{name}")), handoff),
-        |r| r.inner.flash_img.clone(),
-    );
-    println!(
-        "virtual rig, mailbox mode: {n} scenarios, {} passed, {} skipped, {} failed",
-        sum.passed,
-        sum.skipped,
-        sum.failed.len()
-    );
-    assert!(sum.failed.is_empty(), "failed scenarios: {:?}", sum.failed);
-    if all {
-        assert_eq!((sum.passed, sum.skipped), (26, 3), "all but recovery-input and the two write-fault scenarios");
     }
 }
 
@@ -258,7 +240,7 @@ fn rig_mailbox_drives_the_demo_app() {
     let has = |log: &[String], want: &str| log.iter().any(|l| l.contains(want));
 
     // A on trial; the command: activate B, do not confirm.
-    let boot = r.power_on("mailbox app=noconfirm activate=b").unwrap();
+    let boot = r.power_on(&Order::noconfirm().activate(SlotId::B).mailbox()).unwrap();
     assert_eq!(boot.ran, Ran::App(SlotId::A), "{boot:?}");
     assert!(has(&boot.app_log, "app: not confirming"), "{:?}", boot.app_log);
     assert!(has(&boot.app_log, "app: report slot=0 confirmed=false"), "{:?}", boot.app_log);
@@ -267,7 +249,7 @@ fn rig_mailbox_drives_the_demo_app() {
     assert!(rec.slot(SlotId::B).unwrap().is_bootable(), "B activated");
 
     // B on trial; the command: confirm. The report names B.
-    let boot = r.power_on("mailbox app=confirm").unwrap();
+    let boot = r.power_on(&Order::confirm().mailbox()).unwrap();
     assert_eq!(boot.ran, Ran::App(SlotId::B), "{boot:?}");
     assert!(has(&boot.app_log, "app: report slot=1 confirmed=true"), "{:?}", boot.app_log);
     let rec = r.record().unwrap().expect("record");
@@ -275,7 +257,7 @@ fn rig_mailbox_drives_the_demo_app() {
     assert_eq!(rec.last_known_good, Some(SlotId::B));
 
     // The command: crash. No report is written.
-    let boot = r.power_on("mailbox app=crash").unwrap();
+    let boot = r.power_on(&Order::crash().mailbox()).unwrap();
     assert_eq!(boot.ran, Ran::Crash, "{boot:?}");
     assert!(has(&boot.app_log, "app: crashing"), "{:?}", boot.app_log);
     let _ = std::fs::remove_file(&r.flash_img);

@@ -8,6 +8,8 @@
 //! * [`policy`] and [`ops`]: the pure slot-selection policy and the operations that change a record;
 //! * [`handoff`]: the small RAM block the boot stage leaves for the application;
 //! * [`mailbox`]: the RAM mailbox through which a hardware test rig drives a demo app;
+//! * [`protocol`]: the firmware ↔ host protocols of the test rigs (exit codes, the boot
+//!   log line, rig orders), one typed encoder/decoder each;
 //! * [`nor`]: the NOR flash rules (geometry checks, 1→0 only, write-count modes) that the
 //!   simulator, the agent's file backend and the board drivers all enforce.
 //!
@@ -42,6 +44,7 @@ mod model;
 pub mod nor;
 pub mod ops;
 pub mod policy;
+pub mod protocol;
 pub mod reason;
 pub mod record;
 pub mod select;

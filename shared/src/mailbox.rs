@@ -1,11 +1,11 @@
 //! The rig mailbox: how a hardware test rig tells a board's demo app what to do, and how
 //! the app reports back, through a few bytes of RAM that survive a reset.
 //!
-//! On the virtual board the demo app reads its orders from the QEMU command line. A real
-//! board has no command line, so the probe-rs rig halts the core after reset, writes a
-//! [`Command`] into the [`MAILBOX_LEN`] bytes at `handoff.address + MAILBOX_OFFSET` (the
-//! second half of the layout's hand-off area, which the boot stage never writes), and
-//! lets it run; the app writes a [`Report`] into the same place once it has acted, for the
+//! On the virtual board the demo app can also read its orders from the QEMU command line
+//! ([`crate::protocol::order`]). A real board has no command line, so the probe-rs rig
+//! halts the core after reset, writes a [`Command`] into the [`MAILBOX_LEN`] bytes at
+//! `handoff.address + MAILBOX_OFFSET` (the second half of the layout's hand-off area, which
+//! the boot stage never writes), and lets it run; the app writes a [`Report`] into the same place once it has acted, for the
 //! rig to read back. Both are CRC-protected, so stale or random RAM decodes as an error
 //! and the app then does what it does in the field: confirm itself.
 //!
@@ -34,7 +34,7 @@
 //!
 //! * **Boot stage**: never touch the mailbox bytes (it writes only the
 //!   [`crate::handoff::HANDOFF_LEN`] bytes of the hand-off block); log with defmt over RTT;
-//!   on recovery log a line starting with `safeslot: recovery` (e.g.
+//!   on recovery log the recovery line of [`crate::protocol::log`] (e.g.
 //!   `safeslot: recovery reason=bad-hash`) and then idle — neither reset nor jump.
 //! * **Demo app**, at start: read the [`MAILBOX_LEN`] bytes and [`Command::decode`] them.
 //!   If that fails (no rig: the field), behave as in the field (confirm) and never write a

@@ -45,6 +45,29 @@ const ITEMS: &[(&str, &str, &[&str])] = &[
             "pub fn encode",
         ],
     ),
+    // The rig protocols (FORMAT.md "Rig protocols"): RAM and text, not flash, but two
+    // programs agree on them all the same.
+    (
+        "mailbox.rs",
+        include_str!("mailbox.rs"),
+        &[
+            "pub const X",
+            "const NONE",
+            "fn code",
+            "fn from_code",
+            "fn encode(",
+            "fn decode(",
+            "pub fn encode",
+            "pub fn decode",
+        ],
+    ),
+    ("protocol/exit.rs", include_str!("protocol/exit.rs"), &["pub const X", "pub const fn code", "pub fn from_code"]),
+    ("protocol/log.rs", include_str!("protocol/log.rs"), &["pub const X", "pub fn encode", "fn parse_boot"]),
+    (
+        "protocol/order.rs",
+        include_str!("protocol/order.rs"),
+        &["pub const fn name", "const KEYS", "pub fn encode", "pub fn parse"],
+    ),
 ];
 
 fn starts_item(line: &str, anchor: &str) -> bool {
@@ -134,6 +157,14 @@ fn extraction_finds_every_format_item() {
     }
     assert!(payload.contains("put(&mut out, field::COUNT"), "the writer is hashed");
     assert!(!payload.contains("fn parse_payload"), "only format items are hashed");
+    let mailbox = extract(ITEMS[8].1, ITEMS[8].2);
+    assert!(mailbox.contains("pub const MAILBOX_OFFSET: u32 = 32;") && mailbox.contains("Action::Crash => 2,"));
+    assert!(mailbox.contains("put(&mut out, 4, &[a, b]);"), "the private encoder is a format item");
+    let exit = extract(ITEMS[9].1, ITEMS[9].2);
+    assert!(exit.contains("pub const RECOVERY: u8 = 0x52;") && exit.contains("Exit::App(slot) => APP_BASE"));
+    assert!(extract(ITEMS[10].1, ITEMS[10].2).contains("out.write_str(\" kind=\")?;"));
+    let order = extract(ITEMS[11].1, ITEMS[11].2);
+    assert!(order.contains("\"appwfault\"]") && order.contains("Action::NoConfirm => \"noconfirm\","));
     // Comments and indentation do not matter.
     assert_eq!(
         extract("pub const A: u8 = 1;\n", &["pub const X"]),

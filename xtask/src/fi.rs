@@ -26,6 +26,8 @@ use safeslot_hil::fi::{self, Attack, End, Kind, Outcome, PluginArgs, Report, Ski
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
 use safeslot_hil::rig::BoardFlash;
 use safeslot_image::{SignParams, SlotTarget};
+use safeslot_shared::protocol::exit::Exit;
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::{SlotId, Version};
 
 use crate::bench::plugin;
@@ -33,8 +35,6 @@ use crate::bench::profile::{phase_of, Code, Profiler};
 use crate::build::{self, Firmware};
 use crate::env;
 
-/// The demo app's exit code base (`host::EXIT_APP_BASE`): it exits with this + its slot.
-const EXIT_APP_BASE: i32 = 0x60;
 /// Instructions kept before the end of each crypto run (the final comparison's run-up).
 const CRYPTO_TAIL: u64 = 64;
 /// Uniform samples per boot outside the windows by default.
@@ -152,13 +152,13 @@ impl Campaign {
         let (off_a, off_b) = (board.slot_offsets[0] as usize, board.slot_offsets[1] as usize);
         let state = dir.join("base.img");
         qemu::compose_flash(&state, FLASH_SIZE, &[(off_a, &a_img)])?;
-        setup_boot(&fw, &state, "app=confirm", EXIT_APP_BASE)?;
+        setup_boot(&fw, &state, &Order::confirm(), Exit::App(SlotId::A))?;
         let rec = board.read_record(&std::fs::read(&state)?)?.context("no record after the first boot")?;
         ensure!(rec.slot(SlotId::A).is_some_and(|s| s.confirmed), "A not confirmed after setup: {rec:?}");
         let mut bytes = std::fs::read(&state)?;
         bytes.get_mut(off_b..off_b + b_img.len()).context("slot b outside the flash")?.copy_from_slice(&b_img);
         std::fs::write(&state, &bytes)?;
-        setup_boot(&fw, &state, "app=confirm activate=b", EXIT_APP_BASE)?;
+        setup_boot(&fw, &state, &Order::confirm().activate(SlotId::B), Exit::App(SlotId::A))?;
         let base_state = std::fs::read(&state)?;
         let rec = board.read_record(&base_state)?.context("no record after activation")?;
         ensure!(
@@ -396,11 +396,11 @@ fn logging(names: &[String]) -> bool {
 }
 
 /// Boots `state` with the real firmware and no plugin; checks the exit code.
-fn setup_boot(fw: &Firmware, state: &Path, append: &str, want: i32) -> Result<()> {
+fn setup_boot(fw: &Firmware, state: &Path, order: &Order, want: Exit) -> Result<()> {
     let mut run = QemuRun::new(&fw.boot_elf, state);
-    run.append = append.into();
+    run.append = order.to_string();
     let out = run.run()?;
-    ensure!(out.exit_code == Some(want), "setup boot `{append}`: exit {:?}, expected {want:#x}", out.exit_code);
+    ensure!(out.exit() == Some(want), "setup boot `{order}`: exit {:?}, expected {want:?}", out.exit_code);
     Ok(())
 }
 

@@ -100,7 +100,7 @@ fn stack_peak(fw: &build::Firmware) -> Result<u32> {
         fw.work.join("size-flash.img"),
     )?;
     rig.install(safeslot_shared::SlotId::A, &a)?;
-    let boot = rig.power_on("app=noconfirm")?;
+    let boot = rig.power_on(&safeslot_shared::protocol::order::Order::noconfirm())?;
     boot.boot_log
         .iter()
         .find_map(|l| l.split("stack peak=").nth(1).and_then(|v| v.trim().parse().ok()))

@@ -9,12 +9,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-/// Exit code of a run that did all its work (and, for the verifier, every signature verified).
-pub const EXIT_DONE: i32 = 0x46;
-/// Exit code of a verifier run where a signature did not verify.
-pub const EXIT_BAD_SIGNATURE: i32 = 0x47;
-/// Exit code of a run whose command line is not one number.
-pub const EXIT_BAD_CMDLINE: i32 = 0x51;
+pub use safeslot_shared::protocol::exit::Exit;
+
+/// A run that did all its work (and, for the verifier, every signature verified).
+pub const EXIT_DONE: Exit = Exit::FloorDone;
+/// A verifier run where a signature did not verify.
+pub const EXIT_BAD_SIGNATURE: Exit = Exit::FloorBadSignature;
+/// A run whose command line is not one number.
+pub const EXIT_BAD_CMDLINE: Exit = Exit::BadCmdline;
 
 /// The repetition count from the command line (the first word after the program name).
 pub fn count() -> u32 {
@@ -25,12 +27,12 @@ pub fn count() -> u32 {
     }
 }
 
-/// Stops the machine; QEMU exits with `code`.
-pub fn exit(code: i32) -> ! {
-    semihosting::process::exit(code)
+/// Stops the machine; QEMU exits with `code`'s exit code (safeslot-shared's one table).
+pub fn exit(code: Exit) -> ! {
+    semihosting::process::exit(code.status())
 }
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    exit(0x50)
+    exit(Exit::Panic)
 }

@@ -79,23 +79,19 @@ pub fn main<F: NorFlash, W: FnMut()>(mut stage: Stage<F, W>, cfg: &BootConfig<'_
     match safeslot_boot::run(&mut stage, cfg) {}
 }
 
-/// Logs an event of the boot main: one line each, which the rigs parse
-/// (`safeslot: boot slot=…`, `safeslot: recovery reason=…`).
+/// Logs an event of the boot main: the stage's result line, which the rigs parse
+/// (`safeslot_shared::protocol::log::StageLine`: `safeslot: boot slot=…`,
+/// `safeslot: recovery reason=…`), encoded by the shared encoder and logged as one string.
 #[cfg(feature = "defmt")]
 pub fn log<E: safeslot_boot::Named>(event: Event<'_, E>) {
     use safeslot_boot::Named as _;
-    match event {
-        Event::Boot(h) => defmt::println!(
-            "safeslot: boot slot={=u8} kind={=str} tries={=u8} fallback={=str} version={=u8}.{=u8}.{=u16} seq={=u32}",
-            h.slot.index() as u8,
-            h.kind.name(),
-            h.tries_left.get(),
-            h.last_fallback.name(),
-            h.version.major,
-            h.version.minor,
-            h.version.revision,
-            h.record_seq
-        ),
-        Event::Recovery(stop) => defmt::println!("safeslot: recovery reason={=str}", stop.name()),
-    }
+    use safeslot_shared::protocol::log::{BootLine, LineBuf, StageLine};
+    let line = match event {
+        Event::Boot(h) => StageLine::Boot(BootLine::from_handoff(h)),
+        Event::Recovery(stop) => StageLine::Recovery { reason: stop.name(), detail: None },
+    };
+    let mut buf = LineBuf::new();
+    // A line that does not fit is logged as far as it got: the rig then reports it unparsed.
+    let _ = line.encode(&mut buf);
+    defmt::println!("{=str}", buf.as_str());
 }

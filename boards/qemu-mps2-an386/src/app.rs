@@ -1,4 +1,5 @@
-//! The demo application: reports how it was booted, then (per the command line)
+//! The demo application: reports how it was booted, then (per the rig order on the command
+//! line, safeslot-shared's `protocol::order::Order`)
 //! confirms itself, does not, or crashes.
 //!
 //! `app=confirm` (default) marks the running slot good through the shared crate — the
@@ -17,25 +18,25 @@
 
 use safeslot_cortex_m::app::{act, log_running};
 use safeslot_shared::handoff::Handoff;
-use safeslot_shared::mailbox::{Action, Command, Report};
-use safeslot_shared::SlotId;
+use safeslot_shared::mailbox::{Command, Report};
+use safeslot_shared::protocol::order::Order;
 
-use crate::flash::{CutPlan, Flash, Program};
-use crate::host::{self, CmdLine, EXIT_APP_BASE, EXIT_BAD_CMDLINE};
+use crate::flash::Flash;
+use crate::host::{self, CmdLine, Exit};
 use crate::{config, HANDOFF};
 
 /// Runs the demo app; never returns (exits through semihosting).
 pub fn run() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
-    let Ok(plan) = CutPlan::from_cmdline(&line, Program::App) else { host::exit(EXIT_BAD_CMDLINE) };
-    let Some(mut flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
+    let Ok(order) = Order::parse(line.as_str()) else { host::exit(Exit::BadCmdline) };
+    let Some(mut flash) = Flash::take(order.app) else { host::exit(Exit::BadCmdline) };
     let Ok(h) = Handoff::decode(&HANDOFF.read_block()) else {
         defmt::println!("app: no hand-off block");
-        host::exit(EXIT_BAD_CMDLINE)
+        host::exit(Exit::BadCmdline)
     };
     if Command::decode(&HANDOFF.read_mailbox()).is_ok() {
         let ran = safeslot_cortex_m::app::run(&mut flash, config::BOOT.journal, &HANDOFF);
-        if !line.words().any(|w| w == "mailbox") {
+        if !order.mailbox {
             // A rig loaded the command (the mailbox rig, as the probe-rs rig on a real
             // board): idle as the protocol asks, busy (no wfi), while the rig reads the
             // report from RAM.
@@ -47,21 +48,10 @@ pub fn run() -> ! {
             Ok(r) => defmt::println!("app: report slot={=u8} confirmed={=bool}", r.slot.index() as u8, r.confirmed),
             Err(_) => defmt::println!("app: no report in the mailbox"),
         }
-        host::exit(EXIT_APP_BASE + ran.map_or(0, |r| r.slot.index() as i32))
+        host::exit(Exit::App(ran.map_or(h.slot, |r| r.slot)))
     }
     log_running(&h);
-    act(&mut flash, config::BOOT.journal, orders(&line), h.slot);
-    host::exit(EXIT_APP_BASE + h.slot.index() as i32)
-}
-
-/// The orders on the command line: `app=confirm|noconfirm|crash`, `activate=<slot>`. The
-/// command line plays the rig mailbox of the real boards.
-pub fn orders(line: &CmdLine) -> Command {
-    let action = match line.value("app").unwrap_or("confirm") {
-        "crash" => Action::Crash,
-        "noconfirm" => Action::NoConfirm,
-        _ => Action::Confirm,
-    };
-    let activate = line.value("activate").and_then(|s| s.chars().next()).and_then(SlotId::from_letter);
-    Command { action, activate }
+    // The command line's `app=`/`activate=` play the rig mailbox of the real boards.
+    act(&mut flash, config::BOOT.journal, order.command, h.slot);
+    host::exit(Exit::App(h.slot))
 }

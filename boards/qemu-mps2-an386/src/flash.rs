@@ -22,9 +22,9 @@
 //!
 //! Every mutating store is counted: each programmed write-word and each erased
 //! sector is one store, numbered from 1 in each program (boot stage, app). A
-//! [`CutPlan`] (from the command line: `cut=N` and optionally `torn=K` for the boot
-//! stage, `appcut=N` and `apptorn=K` for the app) stops the machine through semihosting with
-//! [`EXIT_CUT`] just before store `N` would land, so stores `1 ..= N-1` are in
+//! [`CutPlan`] (from the rig order on the command line: `cut=N` and optionally `torn=K`
+//! for the boot stage, `appcut=N` and `apptorn=K` for the app) stops the machine through semihosting with
+//! [`Exit::Cut`] just before store `N` would land, so stores `1 ..= N-1` are in
 //! the file and nothing after them is. With `torn=K`, the first `K` bytes of
 //! store `N` land first (for an erase: the first `K` bytes of the sector
 //! become `0xFF`), modelling a program or erase cut half-way.
@@ -40,7 +40,7 @@ use embedded_storage::nor_flash::{
 
 use safeslot_shared::nor::{self, ProgramError, WriteCount};
 
-use crate::host::{self, CmdLine, EXIT_CUT};
+use crate::host::{self, Exit};
 use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, PROGRAM_ONCE, WRITE_SIZE};
 
 /// [`WRITE_SIZE`] as a `usize`, for buffers.
@@ -103,69 +103,10 @@ impl core::fmt::Display for FlashError {
 
 impl core::error::Error for FlashError {}
 
-/// Where to cut power: store number `cut` (from 1), optionally letting its
-/// first `torn` bytes land first; and whether every program and erase of this run fails
-/// (`wfault=error`) or is silently dropped (`wfault=drop`), as a worn or locked flash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, defmt::Format)]
-pub struct CutPlan {
-    /// The store that never completes; `None` runs without a cut.
-    pub cut: Option<u32>,
-    /// How many leading bytes of that store land before the cut.
-    pub torn: u32,
-    /// Every program and erase fails or is dropped.
-    pub fault: Option<WriteFault>,
-}
-
-/// What every program and erase does under `wfault=` (boot stage) or `appwfault=` (app).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
-pub enum WriteFault {
-    /// Returns [`FlashError::Injected`]; nothing changes.
-    Error,
-    /// Returns success; nothing changes (a silently dropped write).
-    Drop,
-}
-
-/// Which program's cut keys a [`CutPlan`] reads: each numbers its own stores from 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Program {
-    /// The boot stage: `cut=N`, `torn=K`.
-    Boot,
-    /// The application: `appcut=N`, `apptorn=K`.
-    App,
-}
-
-/// A `cut=` or `torn=` value on the command line is not a number (or `cut=0`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
-pub struct BadCutPlan;
-
-impl CutPlan {
-    /// No cut.
-    pub const NONE: Self = Self { cut: None, torn: 0, fault: None };
-
-    /// Reads `program`'s cut keys (`cut=N`, N ≥ 1, and `torn=K`; `appcut`/`apptorn` for
-    /// the app) from the command line; absent keys mean no cut.
-    ///
-    /// # Errors
-    /// A value is not a decimal `u32`, or `cut=0`.
-    pub fn from_cmdline(line: &CmdLine, program: Program) -> Result<Self, BadCutPlan> {
-        let (cut_key, torn_key, fault_key) = match program {
-            Program::Boot => ("cut", "torn", "wfault"),
-            Program::App => ("appcut", "apptorn", "appwfault"),
-        };
-        let number = |key| line.value(key).map(str::parse::<u32>).transpose().map_err(|_| BadCutPlan);
-        let cut = number(cut_key)?;
-        if cut == Some(0) {
-            return Err(BadCutPlan);
-        }
-        let fault = match line.value(fault_key) {
-            None => None,
-            Some("error") => Some(WriteFault::Error),
-            Some("drop") => Some(WriteFault::Drop),
-            Some(_) => return Err(BadCutPlan),
-        };
-        Ok(Self { cut, torn: number(torn_key)?.unwrap_or(0), fault })
-    }
-}
+/// The cut plan and write faults of one program (the rig order's `cut=`/`torn=`/`wfault=`
+/// for the boot stage, `appcut=`/`apptorn=`/`appwfault=` for the app): safeslot-shared's
+/// [`Order`](safeslot_shared::protocol::order::Order), parsed from the command line.
+pub use safeslot_shared::protocol::order::{CutPlan, WriteFault};
 
 /// Set once the one [`Flash`] has been handed out.
 static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -208,7 +149,7 @@ impl Flash {
             let torn = usize::try_from(self.plan.torn).unwrap_or(usize::MAX);
             partial(torn);
             defmt::println!("power cut at store {=u32} (torn {=u32})", self.stores, self.plan.torn);
-            host::exit(EXIT_CUT);
+            host::exit(Exit::Cut);
         }
     }
 }

@@ -3,25 +3,13 @@
 //!
 //! QEMU must run with `-semihosting-config enable=on,target=native`; the exit
 //! code comes from `SYS_EXIT_EXTENDED`, so any value reaches the host.
-//! The exit codes below are mirrored in `hil-tests/src/qemu.rs`.
+//! The exit codes are safeslot-shared's [`Exit`] (`protocol::exit`), which the
+//! host rigs decode with the same type.
+
+pub use safeslot_shared::protocol::exit::Exit;
 
 /// Longest command line [`cmdline`] reads (program name included).
 pub const CMDLINE_MAX: usize = 256;
-
-/// Exit code: a [`crate::flash::CutPlan`] cut power at its store.
-pub const EXIT_CUT: i32 = 0x5C;
-/// Exit code: the firmware panicked.
-pub const EXIT_PANIC: i32 = 0x50;
-/// Exit code: the command line could not be read or parsed.
-pub const EXIT_BAD_CMDLINE: i32 = 0x51;
-/// Exit code: `bringup-app-a` ran.
-pub const EXIT_APP_OK: i32 = 0x42;
-/// The boot stage found nothing bootable (or a check failed) and stopped.
-pub const EXIT_RECOVERY: i32 = 0x52;
-/// The demo app exits with this plus its slot index.
-pub const EXIT_APP_BASE: i32 = 0x60;
-/// A fault handler ran (the demo app's `app=crash`).
-pub const EXIT_CRASH: i32 = 0x53;
 
 /// Separates the log streams of two images on the host's stdout.
 ///
@@ -41,9 +29,9 @@ pub fn mark_handoff() {
     }
 }
 
-/// Stops the machine; QEMU exits with `code`.
-pub fn exit(code: i32) -> ! {
-    semihosting::process::exit(code)
+/// Stops the machine; QEMU exits with `code`'s exit code.
+pub fn exit(code: Exit) -> ! {
+    semihosting::process::exit(code.status())
 }
 
 /// Why [`CmdLine::read`] failed.
@@ -103,16 +91,5 @@ impl CmdLine {
     pub fn as_str(&self) -> &str {
         // Only whole `&str` words and ASCII spaces were copied in.
         core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
-    }
-
-    /// The words, in order.
-    pub fn words(&self) -> impl Iterator<Item = &str> {
-        self.as_str().split(' ').filter(|w| !w.is_empty())
-    }
-
-    /// The value of the first `key=value` word with this key.
-    #[must_use]
-    pub fn value(&self, key: &str) -> Option<&str> {
-        self.words().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
     }
 }

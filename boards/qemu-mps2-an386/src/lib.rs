@@ -35,22 +35,22 @@ safeslot_cortex_m::board!();
 
 use defmt_semihosting as _; // the global defmt logger: frames go to the host's stdout
 
-/// Logs the panic location and leaves QEMU with [`host::EXIT_PANIC`].
+/// Logs the panic location and leaves QEMU with [`host::Exit::Panic`].
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     match info.location() {
         Some(at) => defmt::error!("panic at {=str}:{=u32}", at.file(), at.line()),
         None => defmt::error!("panic"),
     }
-    host::exit(host::EXIT_PANIC)
+    host::exit(host::Exit::Panic)
 }
 
-/// A fault (the demo app's `app=crash`, or a bug) ends the run with [`host::EXIT_CRASH`]
+/// A fault (the demo app's `app=crash`, or a bug) ends the run with [`host::Exit::Crash`]
 /// instead of cortex-m-rt's default endless loop, so the harness sees it at once.
 #[allow(unsafe_code)]
 #[cortex_m_rt::exception]
 // SAFETY: cortex-m-rt requires the HardFault handler to be declared `unsafe`; it only
 // reports and leaves through semihosting, touching no state.
 unsafe fn HardFault(_frame: &cortex_m_rt::ExceptionFrame) -> ! {
-    host::exit(host::EXIT_CRASH)
+    host::exit(host::Exit::Crash)
 }

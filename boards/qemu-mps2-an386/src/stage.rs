@@ -16,7 +16,7 @@ use safeslot_cortex_m::handoff::{self, JumpRefused};
 use safeslot_shared::handoff::HANDOFF_LEN;
 
 use crate::flash::Flash;
-use crate::host::{self, EXIT_RECOVERY};
+use crate::host::{self, Exit};
 use crate::{stack, HANDOFF};
 
 /// The virtual board's boot stage.
@@ -56,6 +56,6 @@ impl Platform for VirtualStage {
     }
 
     fn recover(&mut self, _: Stop<JumpRefused>) -> Infallible {
-        host::exit(EXIT_RECOVERY)
+        host::exit(Exit::Recovery)
     }
 }

@@ -14,9 +14,10 @@ use core::fmt::Write as _;
 use safeslot_boot::{ApprovedLaunch, Event, Named, Platform, Stop};
 use safeslot_linux::shadow::Shadow;
 use safeslot_shared::handoff::HANDOFF_LEN;
+use safeslot_shared::protocol::log::{BootLine, StageLine};
 
 use crate::cfi::Cfi;
-use crate::handoff::{self, slot_name, LaunchError};
+use crate::handoff::{self, LaunchError};
 use crate::stack;
 use crate::timer::now_us;
 use crate::uart::Uart;
@@ -53,28 +54,19 @@ impl<'a> Platform for SocStage<'a> {
     }
 
     fn log(&mut self, event: Event<'_, LaunchError>) {
-        let mut u = Uart;
-        let _ = match event {
+        // The stage's result line: the shared encoder (`protocol::log`), which the rig parses.
+        let line = match event {
             Event::Boot(h) => {
                 self.decided = now_us();
-                writeln!(
-                    u,
-                    "safeslot: boot slot={} kind={} tries={} fallback={} version={}.{}.{} seq={}",
-                    slot_name(h.slot.index()),
-                    h.kind.name(),
-                    h.tries_left.get(),
-                    h.last_fallback.name(),
-                    h.version.major,
-                    h.version.minor,
-                    h.version.revision,
-                    h.record_seq
-                )
+                StageLine::Boot(BootLine::from_handoff(h))
             }
             Event::Recovery(Stop::Launch(LaunchError::Linux(e))) => {
-                writeln!(u, "safeslot: recovery reason=linux-{}", e.name())
+                StageLine::Recovery { reason: "linux", detail: Some(e.name()) }
             }
-            Event::Recovery(stop) => writeln!(u, "safeslot: recovery reason={}", stop.name()),
+            Event::Recovery(stop) => StageLine::Recovery { reason: stop.name(), detail: None },
         };
+        let mut u = Uart;
+        let _ = line.encode(&mut u).and_then(|()| u.write_str("\n"));
     }
 
     fn leave_handoff(&mut self, block: &[u8; HANDOFF_LEN]) {

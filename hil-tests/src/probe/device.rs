@@ -15,9 +15,10 @@ use probe_rs::rtt::Rtt;
 use probe_rs::{Core, CoreStatus, HaltReason, MemoryInterface, Permissions, Session, VectorCatchCondition};
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::mailbox::Report;
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::{Record, SlotId};
 
-use super::{classify, elf32_entry, Observation, ProbeBoard, CLEARED, RECOVERY_LOG};
+use super::{classify, elf32_entry, is_recovery_line, Observation, ProbeBoard, CLEARED};
 use crate::catalogue::Need;
 use crate::qemu;
 use crate::rig::{BoardFlash, Boot, Rig, RigError};
@@ -263,7 +264,7 @@ impl ProbeRig {
             if boot_log.bytes.len() != decoded_len && decoded_at.elapsed() >= DECODE_EVERY {
                 decoded_len = boot_log.bytes.len();
                 decoded_at = Instant::now();
-                if boot.decode(&boot_log.bytes).iter().any(|l| l.starts_with(RECOVERY_LOG)) {
+                if boot.decode(&boot_log.bytes).iter().any(|l| is_recovery_line(l)) {
                     break false;
                 }
             }
@@ -383,8 +384,8 @@ impl Rig for ProbeRig {
         self.write_region(j.offset, j.size, bytes.get(..n).unwrap_or_default())
     }
 
-    fn power_on(&mut self, args: &str) -> Result<Boot, RigError> {
-        let command = super::command_for(args).map_err(|e| RigError::Unsupported(e.to_string()))?;
+    fn power_on(&mut self, order: &Order) -> Result<Boot, RigError> {
+        let command = super::command_for(order).map_err(|e| RigError::Unsupported(e.to_string()))?;
         if let Some(relay) = self.relay.clone() {
             self.cold_cycle(&relay)?;
         }

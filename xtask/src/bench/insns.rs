@@ -18,6 +18,8 @@ use anyhow::{bail, ensure, Context, Result};
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
 use safeslot_hil::rig::BoardFlash;
 use safeslot_shared::header::{SlotHeader, SIGNED_LEN};
+use safeslot_shared::protocol::exit::Exit;
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::SlotId;
 
 use super::plugin::{self, Counts};
@@ -27,10 +29,6 @@ use crate::env;
 
 /// Image sizes measured, in KiB.
 pub const SIZES_KIB: [u32; 3] = [64, 256, 1024];
-/// Exit code of the floor firmware that did its work (`safeslot_bench_floor::EXIT_DONE`).
-const FLOOR_DONE: i32 = 0x46;
-/// The demo app's exit code base (`host::EXIT_APP_BASE`): it exits with this + its slot.
-const EXIT_APP_BASE: i32 = 0x60;
 
 /// The kind of boot measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -163,16 +161,16 @@ impl Bench {
         Ok(u64::from(reset & !1))
     }
 
-    fn run(&self, flash: &Path, append: &str) -> QemuRun {
+    fn run(&self, flash: &Path, order: &Order) -> QemuRun {
         let mut run = QemuRun::new(&self.fw.boot_elf, flash);
-        run.append = append.into();
+        run.append = order.to_string();
         run
     }
 
     /// Boots `flash` without the plugin and checks the exit code.
-    fn setup_boot(&self, flash: &Path, append: &str, want: i32) -> Result<()> {
-        let out = self.run(flash, append).run()?;
-        ensure!(out.exit_code == Some(want), "setup boot `{append}`: exit {:?}, expected {want:#x}", out.exit_code);
+    fn setup_boot(&self, flash: &Path, order: &Order, want: Exit) -> Result<()> {
+        let out = self.run(flash, order).run()?;
+        ensure!(out.exit() == Some(want), "setup boot `{order}`: exit {:?}, expected {want:?}", out.exit_code);
         Ok(())
     }
 
@@ -183,14 +181,14 @@ impl Bench {
         let (off_a, off_b) = (self.board.slot_offsets[0] as usize, self.board.slot_offsets[1] as usize);
         let confirmed = self.dir.join(format!("confirmed-{kib}k.img"));
         qemu::compose_flash(&confirmed, FLASH_SIZE, &[(off_a, &a)])?;
-        self.setup_boot(&confirmed, "app=confirm", EXIT_APP_BASE)?;
+        self.setup_boot(&confirmed, &Order::confirm(), Exit::App(SlotId::A))?;
         let rec = self.board.read_record(&std::fs::read(&confirmed)?)?.context("no record after the first boot")?;
         ensure!(rec.slot(SlotId::A).is_some_and(|s| s.confirmed), "A not confirmed after setup: {rec:?}");
         let trial = self.dir.join(format!("trial-{kib}k.img"));
         let mut bytes = std::fs::read(&confirmed)?;
         bytes.get_mut(off_b..off_b + b.len()).context("slot b outside the flash")?.copy_from_slice(&b);
         std::fs::write(&trial, bytes)?;
-        self.setup_boot(&trial, "app=confirm activate=b", EXIT_APP_BASE)?;
+        self.setup_boot(&trial, &Order::confirm().activate(SlotId::B), Exit::App(SlotId::A))?;
         let rec = self.board.read_record(&std::fs::read(&trial)?)?.context("no record after activation")?;
         ensure!(
             rec.slot(SlotId::B).is_some_and(|s| !s.confirmed && s.tries.get() > 0),
@@ -201,12 +199,12 @@ impl Bench {
 
     /// Boots a copy of `state` under the plugin, twice; the counts must be identical.
     fn measure(&self, kind: Kind, state: &Path, entry: u64) -> Result<BootCount> {
-        let want = EXIT_APP_BASE + if kind == Kind::Confirmed { 0 } else { 1 };
+        let want = Exit::App(if kind == Kind::Confirmed { SlotId::A } else { SlotId::B }).status();
         let mut runs = Vec::new();
         for i in 0..2 {
             let flash = self.dir.join("run.img");
             std::fs::copy(state, &flash)?;
-            let run = self.run(&flash, "app=noconfirm");
+            let run = self.run(&flash, &Order::noconfirm());
             let marks = [entry, self.signature_word];
             let c = plugin::count(&self.plugin, &run, &marks, Some(&self.phase_map), &self.dir.join("out.txt"))
                 .with_context(|| format!("{kind:?} boot, run {i}"))?;
@@ -272,7 +270,7 @@ impl Bench {
             let mut runs = Vec::new();
             for _ in 0..2 {
                 let c = plugin::count(&self.plugin, &run, &[], None, &self.dir.join("floor-out.txt"))?;
-                ensure!(c.exit_code == Some(FLOOR_DONE), "{} {n}: exit {:?}", elf.display(), c.exit_code);
+                ensure!(c.exit_code == Some(Exit::FloorDone.status()), "{} {n}: exit {:?}", elf.display(), c.exit_code);
                 runs.push(c);
             }
             ensure!(runs[0] == runs[1], "{} {n}: two runs counted differently", elf.display());

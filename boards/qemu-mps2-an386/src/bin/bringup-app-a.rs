@@ -1,11 +1,11 @@
 //! Bring-up image for slot a: says where it runs from and exits with
-//! `EXIT_APP_OK` (0x42), so the harness knows the hand-off reached it.
+//! `Exit::BringupApp` (0x42), so the harness knows the hand-off reached it.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code, missing_docs)]
 
 use cortex_m_rt::entry;
-use safeslot_board_qemu_mps2_an386::host::{self, EXIT_APP_OK};
+use safeslot_board_qemu_mps2_an386::host::{self, Exit};
 
 #[entry]
 fn main() -> ! {
@@ -14,5 +14,5 @@ fn main() -> ! {
     };
     let vtor = core.SCB.vtor.read();
     defmt::println!("app running from {=u32:#x}", vtor);
-    host::exit(EXIT_APP_OK)
+    host::exit(Exit::BringupApp)
 }

@@ -16,10 +16,11 @@
 
 use cortex_m_rt::entry;
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
-use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, FlashError, Program};
-use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE};
+use safeslot_board_qemu_mps2_an386::flash::{Flash, FlashError};
+use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, Exit};
 use safeslot_board_qemu_mps2_an386::layout;
 use safeslot_cortex_m::handoff;
+use safeslot_shared::protocol::order::Order;
 
 /// First test word.
 const MAGIC0: [u8; 8] = *b"SAFESLOT";
@@ -31,14 +32,14 @@ fn main() -> ! {
     defmt::println!("stage up");
     let line = CmdLine::read().unwrap_or_else(|e| {
         defmt::error!("cmdline: {}", e);
-        host::exit(EXIT_BAD_CMDLINE)
+        host::exit(Exit::BadCmdline)
     });
     defmt::println!("cmdline: {=str}", line.as_str());
-    let plan = CutPlan::from_cmdline(&line, Program::Boot).unwrap_or_else(|e| {
-        defmt::error!("cut plan: {}", e);
-        host::exit(EXIT_BAD_CMDLINE)
+    let order = Order::parse(line.as_str()).unwrap_or_else(|e| {
+        defmt::error!("rig order: {}", defmt::Display2Format(&e));
+        host::exit(Exit::BadCmdline)
     });
-    let Some(mut flash) = Flash::take(plan) else {
+    let Some(mut flash) = Flash::take(order.boot) else {
         defmt::panic!("flash taken twice");
     };
     if let Err(e) = exercise(&mut flash) {

@@ -1,9 +1,10 @@
 //! The safeslot boot stage for the virtual board: the one boot main
 //! (`safeslot_boot::run`) over [`VirtualStage`].
 //!
-//! Reads the cut plan (`cut=N [torn=K]`, for power-cut tests), the virtual recovery
-//! input (`recovery`) and `mailbox` (write the app's orders into the rig mailbox, as the
-//! probe-rs rig does) from the semihosting command line, paints the stack for the peak
+//! Reads the rig order (safeslot-shared's `protocol::order::Order`) from the semihosting
+//! command line: the cut plan (`cut=N [torn=K]`, for power-cut tests), the virtual
+//! recovery input (`recovery`) and `mailbox` (write the app's orders into the rig mailbox,
+//! as the probe-rs rig does); a line that is no order exits with `Exit::BadCmdline`. It paints the stack for the peak
 //! measurement, then runs the boot main: it leaves the hand-off block and jumps, or
 //! reports recovery and exits.
 #![no_std]
@@ -11,21 +12,22 @@
 #![deny(unsafe_code, missing_docs, clippy::undocumented_unsafe_blocks)]
 
 use cortex_m_rt::entry;
-use safeslot_board_qemu_mps2_an386::flash::{CutPlan, Flash, Program};
-use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, EXIT_BAD_CMDLINE};
+use safeslot_board_qemu_mps2_an386::flash::Flash;
+use safeslot_board_qemu_mps2_an386::host::{self, CmdLine, Exit};
 use safeslot_board_qemu_mps2_an386::stage::VirtualStage;
-use safeslot_board_qemu_mps2_an386::{app, config, stack, HANDOFF};
+use safeslot_board_qemu_mps2_an386::{config, stack, HANDOFF};
+use safeslot_shared::protocol::order::Order;
 
 #[entry]
 fn main() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
-    let Ok(plan) = CutPlan::from_cmdline(&line, Program::Boot) else { host::exit(EXIT_BAD_CMDLINE) };
-    let Some(flash) = Flash::take(plan) else { host::exit(EXIT_BAD_CMDLINE) };
-    let recovery = line.words().any(|w| w == "recovery");
-    if line.words().any(|w| w == "mailbox") {
+    let Ok(order) = Order::parse(line.as_str()) else { host::exit(Exit::BadCmdline) };
+    let Some(flash) = Flash::take(order.boot) else { host::exit(Exit::BadCmdline) };
+    let recovery = order.recovery;
+    if order.mailbox {
         // Plays the probe-rs rig, which writes the command into RAM while the core is halted
         // at reset: the app's orders go into the mailbox instead of its command line.
-        HANDOFF.write_mailbox(&app::orders(&line).encode());
+        HANDOFF.write_mailbox(&order.command.encode());
     }
     stack::paint();
     match safeslot_boot::run(&mut VirtualStage { flash, recovery }, &config::BOOT) {}
