@@ -2,7 +2,6 @@
 
 use core::cell::Cell;
 
-use embedded_hal::digital::InputPin;
 use embedded_storage::nor_flash::NorFlash;
 use safeslot_shared::handoff::Handoff;
 use safeslot_shared::journal::{Journal, JournalConfig};
@@ -67,12 +66,6 @@ pub enum Outcome {
     Launch(Launch),
     /// Nothing may be booted; the board enters recovery (and reports the reason).
     Recovery(Reason),
-}
-
-/// Samples a recovery button: `true` when it is held (active low, as most boards wire it).
-/// A pin that cannot be read counts as not held.
-pub fn recovery_held<P: InputPin>(pin: &mut P) -> bool {
-    pin.is_low().unwrap_or(false)
 }
 
 /// Runs the boot sequence over `flash`. A board whose watchdog must be fed during long
