@@ -28,14 +28,12 @@ use crate::reason::Reason;
 use crate::record::{Event, HistoryEntry, Record};
 use crate::slot::{SlotId, Tries};
 
-/// What [`select`] decided and whether the record was (re)created.
+/// What [`select`] decided and whether it was stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Selection {
     /// The decision (its record is now the journal's head when it changed).
     pub decision: Decision,
-    /// The record region was blank or corrupt and a fresh record was written.
-    pub created: Option<Reason>,
     /// The journal's sequence number after this boot.
     pub seq: u32,
     /// The record in flash shows this boot (`last_booted` is the booted slot). `false`
@@ -118,16 +116,16 @@ pub fn select<F: NorFlash>(
     mut verify: impl FnMut(&mut F, SlotId) -> Verdict,
 ) -> Result<Selection, Error<F::Error>> {
     let (current, created) = match journal.found() {
-        Found::Valid(_) => (journal.record()?.clone(), None),
-        Found::Blank => (fresh.record(false), Some(Reason::None)),
-        Found::Garbage => (fresh.record(true), Some(Reason::RecordReset)),
+        Found::Valid(_) => (journal.record()?.clone(), false),
+        Found::Blank => (fresh.record(false), true),
+        Found::Garbage => (fresh.record(true), true),
     };
     let decision = decide(&current, inputs, |slot| verify(journal.flash_mut(), slot));
     let (to_write, changed, kind) = match &decision {
         Decision::Boot(p) => (&p.record, p.changed, Some(p.kind)),
         Decision::Recovery(n) => (&n.record, n.changed, None),
     };
-    let persisted = if created.is_some() {
+    let persisted = if created {
         journal.initialize(to_write)
     } else if changed || !journal.head_is_solid() {
         journal.append(to_write)
@@ -138,10 +136,10 @@ pub fn select<F: NorFlash>(
         Ok(()) => true,
         // A confirmed slot may boot even if its bookkeeping could not be stored: it needs
         // no tries. A trial or last-resort boot must not happen without a durable record.
-        Err(_) if kind == Some(BootKind::Confirmed) && created.is_none() => false,
+        Err(_) if kind == Some(BootKind::Confirmed) && !created => false,
         Err(e) => return Err(e),
     };
-    Ok(Selection { decision, created, seq: journal.seq(), recorded })
+    Ok(Selection { decision, seq: journal.seq(), recorded })
 }
 
 #[cfg(test)]
