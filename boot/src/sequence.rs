@@ -7,7 +7,7 @@ use safeslot_shared::handoff::Handoff;
 use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use safeslot_shared::reason::Reason;
-use safeslot_shared::select::{select, FreshPolicy};
+use safeslot_shared::select::{select, FreshRecord};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
 use safeslot_shared::verify::{verify_slot_hardened, SlotRegion};
 
@@ -23,7 +23,7 @@ pub struct BootConfig<'a> {
     /// Trusted ed25519 public keys, embedded at build time.
     pub keys: &'a [[u8; 32]],
     /// What a blank or corrupt record region is replaced with.
-    pub fresh: FreshPolicy,
+    pub fresh: FreshRecord,
 }
 
 /// A verified image, ready to be handed off to. Only [`boot`] builds one, and only from
@@ -79,7 +79,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         Err(_) => return Outcome::Recovery(Reason::FlashError),
     };
     // Filled by `verify` as the policy asks; read when building the launch.
-    let checked: Cell<Checked> = Cell::new([None; MAX_SLOTS]);
+    let checked: Cell<VerifiedSlots> = Cell::new([None; MAX_SLOTS]);
     let mut verify = |flash: &mut &mut F, slot: SlotId| -> Verdict {
         let Some(region) = cfg.slots.get(slot.index()).copied() else {
             return Verdict::Invalid(Reason::NoImage);
@@ -93,7 +93,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
                 let v = e.verified;
                 let mut all = checked.get();
                 if let Some(c) = all.get_mut(slot.index()) {
-                    *c = Some(Checked1 {
+                    *c = Some(VerifiedSlot {
                         load_addr: v.header.load_addr,
                         entry: v.header.entry,
                         image_len: v.header.image_len,
@@ -114,7 +114,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         Ok(sel) => match sel.decision {
             Decision::Boot(plan) => {
                 let tries = plan.record.slot(plan.slot).map_or(Tries::ZERO, |s| s.tries);
-                let handoff = |v: &Checked1| Handoff {
+                let handoff = |v: &VerifiedSlot| Handoff {
                     slot: plan.slot,
                     kind: plan.kind,
                     tries_left: tries,
@@ -138,7 +138,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
 /// What a successful verification of one slot leaves for the launch (kept small: it is
 /// copied in and out of a `Cell`).
 #[derive(Clone, Copy)]
-struct Checked1 {
+struct VerifiedSlot {
     load_addr: u64,
     entry: u64,
     image_len: u32,
@@ -149,12 +149,12 @@ struct Checked1 {
     flow: Flow,
 }
 
-type Checked = [Option<Checked1>; MAX_SLOTS];
+type VerifiedSlots = [Option<VerifiedSlot>; MAX_SLOTS];
 
 /// The launch of `slot` if its verification's proof holds and its security counter is at
 /// least `floor` (checked here for either path, again in [`crate::run()`]); recovery
 /// otherwise. Failure is the fall-through.
-fn launch(checked: &Checked, slot: SlotId, floor: u32, handoff: impl Fn(&Checked1) -> Handoff) -> Outcome {
+fn launch(checked: &VerifiedSlots, slot: SlotId, floor: u32, handoff: impl Fn(&VerifiedSlot) -> Handoff) -> Outcome {
     if let Some(mut v) = checked.get(slot.index()).copied().flatten() {
         if v.proof.holds(v.tag) && v.security_counter >= floor {
             v.flow.step(Step::Built);
@@ -179,7 +179,7 @@ fn launch(checked: &Checked, slot: SlotId, floor: u32, handoff: impl Fn(&Checked
 
 fn fallback_read_only<F: NorFlash>(
     journal: &mut Journal<F>,
-    checked: &Cell<Checked>,
+    checked: &Cell<VerifiedSlots>,
     verify: &mut impl FnMut(&mut F, SlotId) -> Verdict,
 ) -> Outcome {
     let Ok(record) = journal.record().cloned() else {

@@ -661,7 +661,7 @@ mod tests {
     use super::*;
     use crate::ops;
     use crate::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
-    use crate::select::{select, FreshPolicy};
+    use crate::select::{select, FreshRecord};
     use crate::sim::{CutKind, SimConfig, SimFlash, Stats, WriteFault};
     use crate::slot::{SlotId, Tries};
 
@@ -713,7 +713,7 @@ mod tests {
 
     /// Boots with A valid and B absent, as the boot stage does; the boot kind.
     fn boot(j: &mut Journal<impl NorFlash>) -> Option<BootKind> {
-        let sel = select(j, Inputs::default(), FreshPolicy::default(), |_, s| {
+        let sel = select(j, Inputs::default(), FreshRecord::default(), |_, s| {
             if s == SlotId::A {
                 valid()
             } else {
@@ -908,7 +908,7 @@ mod tests {
         let c = cfg(W, 512, 2);
         let mut j = Journal::open(flash(c, true), c).unwrap();
         j.flash_mut().reset_stats();
-        let sel = select(&mut j, Inputs::default(), FreshPolicy::default(), |_, _| valid()).unwrap();
+        let sel = select(&mut j, Inputs::default(), FreshRecord::default(), |_, _| valid()).unwrap();
         // A blank region gets a fresh record whose history starts with its creation.
         assert!(j.record().unwrap().history().any(|h| h.event == crate::record::Event::Created));
         assert_eq!(sel.seq, 1);

@@ -46,18 +46,18 @@ pub struct Selection {
 /// tries would boot as a last resort forever and could never be confirmed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct FreshPolicy {
+pub struct FreshRecord {
     slots: u8,
     tries: Tries,
 }
 
-impl FreshPolicy {
+impl FreshRecord {
     /// `slots` (2..=4) and `tries` (1..=15); `None` otherwise.
-    pub const fn new(slots: u8, tries: Tries) -> Option<FreshPolicy> {
+    pub const fn new(slots: u8, tries: Tries) -> Option<FreshRecord> {
         if slots < 2 || slots as usize > crate::slot::MAX_SLOTS || tries.get() == 0 {
             return None;
         }
-        Some(FreshPolicy { slots, tries })
+        Some(FreshRecord { slots, tries })
     }
 
     /// Number of slots.
@@ -87,23 +87,23 @@ impl FreshPolicy {
     }
 }
 
-impl FreshPolicy {
+impl FreshRecord {
     /// Two slots, [`Tries::DEFAULT`] tries.
-    pub const DEFAULT: FreshPolicy = FreshPolicy { slots: 2, tries: Tries::DEFAULT };
+    pub const DEFAULT: FreshRecord = FreshRecord { slots: 2, tries: Tries::DEFAULT };
 
     /// `slots` slots with [`Tries::DEFAULT`] tries (for a layout's validated slot count;
-    /// [`FreshPolicy::DEFAULT`] if `slots` is out of range).
-    pub const fn for_slots(slots: u8) -> FreshPolicy {
-        match FreshPolicy::new(slots, Tries::DEFAULT) {
+    /// [`FreshRecord::DEFAULT`] if `slots` is out of range).
+    pub const fn for_slots(slots: u8) -> FreshRecord {
+        match FreshRecord::new(slots, Tries::DEFAULT) {
             Some(p) => p,
-            None => FreshPolicy::DEFAULT,
+            None => FreshRecord::DEFAULT,
         }
     }
 }
 
-impl Default for FreshPolicy {
+impl Default for FreshRecord {
     fn default() -> Self {
-        FreshPolicy::DEFAULT
+        FreshRecord::DEFAULT
     }
 }
 
@@ -112,7 +112,7 @@ impl Default for FreshPolicy {
 pub fn select<F: NorFlash>(
     journal: &mut Journal<F>,
     inputs: Inputs,
-    fresh: FreshPolicy,
+    fresh: FreshRecord,
     mut verify: impl FnMut(&mut F, SlotId) -> Verdict,
 ) -> Result<Selection, Error<F::Error>> {
     let (current, created) = match journal.found() {
@@ -148,12 +148,12 @@ mod tests {
 
     #[test]
     fn a_fresh_policy_never_has_zero_tries() {
-        assert_eq!(FreshPolicy::new(2, Tries::ZERO), None);
-        assert_eq!(FreshPolicy::new(1, Tries::DEFAULT), None);
-        assert_eq!(FreshPolicy::new(5, Tries::DEFAULT), None);
-        let p = FreshPolicy::new(4, Tries::MAX).unwrap();
+        assert_eq!(FreshRecord::new(2, Tries::ZERO), None);
+        assert_eq!(FreshRecord::new(1, Tries::DEFAULT), None);
+        assert_eq!(FreshRecord::new(5, Tries::DEFAULT), None);
+        let p = FreshRecord::new(4, Tries::MAX).unwrap();
         assert_eq!((p.slots(), p.tries()), (4, Tries::MAX));
-        assert_eq!(FreshPolicy::for_slots(9), FreshPolicy::DEFAULT);
-        assert_eq!(FreshPolicy::for_slots(3).slots(), 3);
+        assert_eq!(FreshRecord::for_slots(9), FreshRecord::DEFAULT);
+        assert_eq!(FreshRecord::for_slots(3).slots(), 3);
     }
 }

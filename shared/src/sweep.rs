@@ -27,7 +27,7 @@ use crate::ops;
 use crate::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
 use crate::record::Record;
-use crate::select::{select, FreshPolicy};
+use crate::select::{select, FreshRecord};
 use crate::sim::{CutKind, SimConfig, SimFlash};
 use crate::slot::{SlotId, Tries, MAX_SLOTS};
 use crate::version::Version;
@@ -69,7 +69,7 @@ fn run(flash: &mut SimFlash, cfg: JournalConfig, world: &World, action: Action) 
     match action {
         Action::Boot => {
             let images = world.images;
-            let sel = select(&mut j, Inputs::default(), FreshPolicy::default(), |_, s| {
+            let sel = select(&mut j, Inputs::default(), FreshRecord::default(), |_, s| {
                 images[s.index()].unwrap_or(Verdict::Invalid(Reason::NoImage))
             });
             match sel {

@@ -20,7 +20,7 @@ use safeslot_shared::{Record, SlotId};
 use super::{classify, elf32_entry, Observation, ProbeBoard, CLEARED, RECOVERY_LOG};
 use crate::catalogue::Need;
 use crate::qemu;
-use crate::rig::{BoardFlash, Boot, Rig, RigError};
+use crate::rig::{BoardLayout, Boot, Rig, RigError};
 
 /// How often a running board is polled (status, mailbox, RTT).
 const POLL: Duration = Duration::from_millis(10);
@@ -108,7 +108,7 @@ pub struct ProbeRig {
     probe: DebugProbeSelector,
     chip: String,
     board: ProbeBoard,
-    flash: BoardFlash,
+    flash: BoardLayout,
     boot: Watched,
     apps: Vec<Watched>,
     relay: Option<String>,
@@ -138,7 +138,7 @@ impl ProbeRig {
     pub fn open(
         probe: &DebugProbeInfo,
         board: ProbeBoard,
-        flash: BoardFlash,
+        flash: BoardLayout,
         boot_elf: &Path,
         app_elfs: &[PathBuf],
         relay: Option<String>,
