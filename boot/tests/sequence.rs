@@ -239,7 +239,7 @@ fn garbage_record_region_is_recreated_and_reported() {
     rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
     rig.flash.bytes_mut()[..0x2000].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 31) as u8);
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
-    assert_eq!(rig.record().last_fallback, Reason::RecordReset);
+    assert_eq!(rig.record().last_fallback, Reason::NoValidRecord);
 }
 
 #[test]

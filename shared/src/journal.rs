@@ -224,7 +224,7 @@ pub enum Found {
     /// Every entry position is erased.
     Blank,
     /// Something is written, but no entry is valid.
-    Garbage,
+    NoValidRecord,
     /// The head.
     Valid(Head),
 }
@@ -325,7 +325,7 @@ impl<F: NorFlash> Journal<F> {
             }
             None => {
                 self.keep = None;
-                self.found = if any_written { Found::Garbage } else { Found::Blank };
+                self.found = if any_written { Found::NoValidRecord } else { Found::Blank };
                 self.record = None;
             }
         }
@@ -435,7 +435,7 @@ impl<F: NorFlash> Journal<F> {
         let head = match self.found {
             Found::Valid(h) => h,
             Found::Blank => return Err(Error::Blank),
-            Found::Garbage => return Err(Error::NoValidRecord),
+            Found::NoValidRecord => return Err(Error::NoValidRecord),
         };
         match head.seq.checked_add(1).filter(|&s| s != SEQ_ERASED) {
             Some(seq) => self.place(Some(head), seq, head.crc, record, false),
@@ -473,7 +473,7 @@ impl<F: NorFlash> Journal<F> {
     pub fn initialize(&mut self, record: &Record) -> Result<(), Error<F::Error>> {
         match self.found {
             Found::Valid(_) => self.append(record),
-            Found::Blank | Found::Garbage => self.place(None, 1, 0, record, true),
+            Found::Blank | Found::NoValidRecord => self.place(None, 1, 0, record, true),
         }
     }
 
@@ -748,7 +748,7 @@ mod tests {
             *b = (i as u8).wrapping_mul(31);
         }
         let mut j = Journal::open(f, c).unwrap();
-        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.found(), Found::NoValidRecord);
         assert_eq!(j.record(), Err(Error::NoValidRecord));
         assert_eq!(j.append(&Record::fresh(2, Tries::DEFAULT)), Err(Error::NoValidRecord));
         assert_eq!(j.append_expecting(0, &Record::fresh(2, Tries::DEFAULT)), Err(Error::NoValidRecord));
@@ -775,7 +775,7 @@ mod tests {
         body[field::CRC..].copy_from_slice(&crc.to_le_bytes());
         f.bytes_mut()[..ENTRY_LEN].copy_from_slice(&body);
         let j = Journal::open(f, c).unwrap();
-        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.found(), Found::NoValidRecord);
     }
 
     #[test]
@@ -1181,11 +1181,11 @@ mod tests {
         let f = j.into_inner();
         let other = JournalConfig { write_size: 16, ..c };
         let j = Journal::open(f.clone(), other).unwrap();
-        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.found(), Found::NoValidRecord);
         assert_eq!(j.geometry_mismatch(), Some([3, 9, 4]));
         let other = JournalConfig { erase_size: 1024, size: 2048, ..c };
         let j = Journal::open(f.clone(), other).unwrap();
-        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.found(), Found::NoValidRecord);
         let j = Journal::open(f, c).unwrap();
         assert_eq!(j.geometry_mismatch(), None);
     }

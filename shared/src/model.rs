@@ -133,7 +133,7 @@ enum State {
     Blank,
     /// Written but without a valid entry: only a power cut during the very first write
     /// of a blank (or garbage) region can leave this.
-    Garbage,
+    NoValidRecord,
     /// The newest valid record.
     Valid(Record),
 }
@@ -153,7 +153,7 @@ fn model_step(pre: &State, fresh: FreshRecord, action: Action, running: Option<S
                 State::Valid(r) => r.clone(),
                 State::Blank => fresh.record(false),
                 // As `select` documents: a corrupt region is remembered as record-reset.
-                State::Garbage => fresh.record(true),
+                State::NoValidRecord => fresh.record(true),
             };
             let d = decide(&current, Inputs { recovery }, |s| verdicts[s.index()]);
             let rec = match &d {
@@ -214,7 +214,7 @@ fn read(flash: &mut SimFlash, cfg: JournalConfig) -> Result<State, String> {
     let j = Journal::open(flash, cfg).map_err(|e| format!("open after power cycle: {e:?}"))?;
     Ok(match j.found() {
         Found::Blank => State::Blank,
-        Found::Garbage => State::Garbage,
+        Found::NoValidRecord => State::NoValidRecord,
         Found::Valid(_) => State::Valid(j.record().map_err(|e| format!("{e:?}"))?.clone()),
     })
 }

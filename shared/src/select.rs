@@ -10,7 +10,7 @@
 //!   foreign) gets a fresh record: slot A active on trial, nothing assumed good. The
 //!   decision is made on that fresh record in memory and written as the region's first
 //!   entry, so the first boot costs one erase and one program. A corrupt region is
-//!   remembered as [`Reason::RecordReset`] in `last_fallback` and in the history.
+//!   remembered as [`Reason::NoValidRecord`] in `last_fallback` and in the history.
 //! * The decision's record is persisted when it changed (a confirmed boot of the same
 //!   slot writes nothing) or when the journal's head is not solid (a write was cut during
 //!   its acknowledgement: the state read is made durable before anything relies on it).
@@ -75,11 +75,11 @@ impl FreshRecord {
     pub fn record(&self, corrupt: bool) -> Record {
         let mut r = Record::fresh(self.slots, self.tries);
         if corrupt {
-            r.last_fallback = Reason::RecordReset;
+            r.last_fallback = Reason::NoValidRecord;
             r.push_history(HistoryEntry {
                 slot: None,
                 event: Event::Created,
-                reason: Reason::RecordReset,
+                reason: Reason::NoValidRecord,
                 tries: self.tries,
             });
         }
@@ -118,7 +118,7 @@ pub fn select<F: NorFlash>(
     let (current, created) = match journal.found() {
         Found::Valid(_) => (journal.record()?.clone(), false),
         Found::Blank => (fresh.record(false), true),
-        Found::Garbage => (fresh.record(true), true),
+        Found::NoValidRecord => (fresh.record(true), true),
     };
     let decision = decide(&current, inputs, |slot| verify(journal.flash_mut(), slot));
     let (to_write, changed, kind) = match &decision {
