@@ -11,7 +11,7 @@ use safeslot_shared::select::{select, FreshRecord};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
 use safeslot_shared::verify::{verify_slot_hardened, SlotRegion};
 
-use crate::fih::{Flow, Proof, Step};
+use crate::fih::{Checkpoint, Flow, Proof};
 
 /// Everything the sequence needs to know about the board, from its generated layout.
 #[derive(Clone, Copy, Debug)]
@@ -87,9 +87,9 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         match verify_slot_hardened(flash, region, cfg.keys, &mut || {}) {
             Ok(e) => {
                 let mut flow = Flow::START;
-                flow.step(Step::Verified);
+                flow.step(Checkpoint::Verified);
                 let (proof, tag) = Proof::from_evidence(slot.index(), &e);
-                flow.step(Step::Proved);
+                flow.step(Checkpoint::Proved);
                 let v = e.verified;
                 let mut all = checked.get();
                 if let Some(c) = all.get_mut(slot.index()) {
@@ -157,7 +157,7 @@ type VerifiedSlots = [Option<VerifiedSlot>; MAX_SLOTS];
 fn launch(checked: &VerifiedSlots, slot: SlotId, floor: u32, handoff: impl Fn(&VerifiedSlot) -> Handoff) -> Outcome {
     if let Some(mut v) = checked.get(slot.index()).copied().flatten() {
         if v.proof.holds(v.tag) && v.security_counter >= floor {
-            v.flow.step(Step::Built);
+            v.flow.step(Checkpoint::Built);
             return Outcome::Launch(Launch {
                 slot,
                 load_addr: v.load_addr,
