@@ -4,12 +4,5 @@
 use safeslot_board_build::{emit, Image};
 
 fn main() {
-    emit(
-        &[
-            ("safeslot-boot", Image::Boot),
-            ("demo-app-a", Image::App("a")),
-            ("demo-app-b", Image::App("b")),
-        ],
-        &[],
-    );
+    emit(&[("safeslot-boot", Image::Boot), ("demo-app-a", Image::App("a")), ("demo-app-b", Image::App("b"))], &[]);
 }
