@@ -371,7 +371,7 @@ impl Agent {
                     h.seq
                 )))
             }
-            (Found::Garbage, false) => {
+            (Found::NoValidRecord, false) => {
                 return Err(Error::Unavailable(
                     "the region holds data that is not a valid record (corrupt, or the config's offset is \
                      wrong); pass --force to erase it and create a record"

@@ -4,7 +4,6 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use ed25519_compact::PublicKey;
 use embedded_storage::nor_flash::{ErrorType, ReadNorFlash};
 use safeslot_shared::header::{SlotHeader, HEADER_LEN};
 use safeslot_shared::verify::SlotRegion;
@@ -13,17 +12,13 @@ use safeslot_shared::Reason;
 use crate::error::Error;
 use crate::storage::StorageError;
 
-/// Loads an ed25519 public key: PEM SubjectPublicKeyInfo, or a file of 32 raw bytes.
+/// Loads an ed25519 public key with the workspace's one key-file loader
+/// ([`safeslot_layout::keys::load_public_key`]: PEM or 32 raw bytes).
 pub fn load_key(path: &Path) -> Result<[u8; 32], Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::from_io(path, e))?;
-    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
-        return Ok(raw);
-    }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Error::BadData(format!("{}: neither PEM nor 32 raw key bytes", path.display())))?;
-    let pk = PublicKey::from_pem(text)
-        .map_err(|e| Error::BadData(format!("{}: not an ed25519 public key: {e}", path.display())))?;
-    Ok(*pk)
+    safeslot_layout::keys::load_public_key(path).map_err(|e| match e {
+        safeslot_layout::keys::KeyFileError::Read { path, source } => Error::from_io(path, source),
+        other => Error::BadData(other.to_string()),
+    })
 }
 
 /// Loads every key in `paths`; at least one is required.

@@ -4,14 +4,5 @@
 use safeslot_board_build::{emit, Image};
 
 fn main() {
-    emit(
-        &[
-            ("bringup-boot", Image::Boot),
-            ("safeslot-boot", Image::Boot),
-            ("bringup-app-a", Image::App("a")),
-            ("demo-app-a", Image::App("a")),
-            ("demo-app-b", Image::App("b")),
-        ],
-        &[],
-    );
+    emit(&[("safeslot-boot", Image::Boot), ("demo-app-a", Image::App("a")), ("demo-app-b", Image::App("b"))], &[]);
 }

@@ -7,7 +7,7 @@
 //! names every type through this module, so a board needs no other crate to include it.
 
 pub use safeslot_shared::journal::JournalConfig;
-pub use safeslot_shared::select::FreshPolicy;
+pub use safeslot_shared::select::FreshRecord;
 pub use safeslot_shared::slot::Tries;
 pub use safeslot_shared::verify::SlotRegion;
 

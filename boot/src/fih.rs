@@ -120,7 +120,7 @@ pub struct Flow(u32);
 /// The mandatory steps, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
-pub enum Step {
+pub enum Checkpoint {
     /// The slot's verification returned its evidence (sequence: `verify`).
     Verified = 0x1B87_3593,
     /// The proof was built from that evidence (sequence: `verify`).
@@ -135,7 +135,7 @@ pub enum Step {
     Proof = 0x68E3_1DA4,
 }
 
-const fn fold(f: u32, s: Step) -> u32 {
+const fn fold(f: u32, s: Checkpoint) -> u32 {
     (f ^ s as u32).rotate_left(7).wrapping_add(0x9E37_79B9)
 }
 
@@ -146,17 +146,17 @@ impl Flow {
     /// The counter after every step, in order.
     pub const EXPECTED: Flow = {
         let mut f = Flow::START.0;
-        f = fold(f, Step::Verified);
-        f = fold(f, Step::Proved);
-        f = fold(f, Step::Built);
-        f = fold(f, Step::Address);
-        f = fold(f, Step::Floor);
-        f = fold(f, Step::Proof);
+        f = fold(f, Checkpoint::Verified);
+        f = fold(f, Checkpoint::Proved);
+        f = fold(f, Checkpoint::Built);
+        f = fold(f, Checkpoint::Address);
+        f = fold(f, Checkpoint::Floor);
+        f = fold(f, Checkpoint::Proof);
         Flow(f)
     };
 
     /// Folds `s` in.
-    pub fn step(&mut self, s: Step) {
+    pub fn step(&mut self, s: Checkpoint) {
         self.0 = black_box(fold(black_box(self.0), s));
     }
 
@@ -244,8 +244,15 @@ mod tests {
 
     #[test]
     fn the_flow_counter_needs_every_step_once_in_order() {
-        let all = [Step::Verified, Step::Proved, Step::Built, Step::Address, Step::Floor, Step::Proof];
-        let run = |steps: &[Step]| {
+        let all = [
+            Checkpoint::Verified,
+            Checkpoint::Proved,
+            Checkpoint::Built,
+            Checkpoint::Address,
+            Checkpoint::Floor,
+            Checkpoint::Proof,
+        ];
+        let run = |steps: &[Checkpoint]| {
             let mut f = Flow::START;
             for s in steps {
                 f.step(*s);

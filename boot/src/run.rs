@@ -25,7 +25,7 @@ use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::policy::Inputs;
 use safeslot_shared::reason::Reason;
 
-use crate::fih::Step;
+use crate::fih::Checkpoint;
 use crate::sequence::{boot, BootConfig, Launch, Outcome};
 
 /// A short, stable name for logs (the recovery line `safeslot: recovery reason=<name>`).
@@ -204,11 +204,11 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     // platform checks the proof once more right before its jump.
     let region = cfg.slots.get(launch.slot.index()).copied();
     let address_ok = region.is_some_and(|r| r.load_addr.is_none_or(|a| a == launch.load_addr));
-    launch.flow.step(Step::Address);
+    launch.flow.step(Checkpoint::Address);
     let floor_ok = black_box(launch.security_counter) >= black_box(launch.floor);
-    launch.flow.step(Step::Floor);
+    launch.flow.step(Checkpoint::Floor);
     let proof_ok = launch.holds();
-    launch.flow.step(Step::Proof);
+    launch.flow.step(Checkpoint::Proof);
     if address_ok && floor_ok && proof_ok && launch.flow.complete() {
         // The same decisions, computed another way.
         let address_again = region.map_or(u64::MAX, |r| r.load_addr.map_or(0, |a| black_box(a) ^ launch.load_addr));

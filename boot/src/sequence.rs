@@ -2,17 +2,16 @@
 
 use core::cell::Cell;
 
-use embedded_hal::digital::InputPin;
 use embedded_storage::nor_flash::NorFlash;
 use safeslot_shared::handoff::Handoff;
 use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use safeslot_shared::reason::Reason;
-use safeslot_shared::select::{select, FreshPolicy};
+use safeslot_shared::select::{select, FreshRecord};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
 use safeslot_shared::verify::{verify_slot_hardened, SlotRegion};
 
-use crate::fih::{Flow, Proof, Step};
+use crate::fih::{Checkpoint, Flow, Proof};
 
 /// Everything the sequence needs to know about the board, from its generated layout.
 #[derive(Clone, Copy, Debug)]
@@ -24,7 +23,7 @@ pub struct BootConfig<'a> {
     /// Trusted ed25519 public keys, embedded at build time.
     pub keys: &'a [[u8; 32]],
     /// What a blank or corrupt record region is replaced with.
-    pub fresh: FreshPolicy,
+    pub fresh: FreshRecord,
 }
 
 /// A verified image, ready to be handed off to. Only [`boot`] builds one, and only from
@@ -69,12 +68,6 @@ pub enum Outcome {
     Recovery(Reason),
 }
 
-/// Samples a recovery button: `true` when it is held (active low, as most boards wire it).
-/// A pin that cannot be read counts as not held.
-pub fn recovery_held<P: InputPin>(pin: &mut P) -> bool {
-    pin.is_low().unwrap_or(false)
-}
-
 /// Runs the boot sequence over `flash`. A board whose watchdog must be fed during long
 /// verifications feeds it from the flash driver ([`crate::run()`] wraps the platform's flash
 /// so that every operation feeds it).
@@ -86,7 +79,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         Err(_) => return Outcome::Recovery(Reason::FlashError),
     };
     // Filled by `verify` as the policy asks; read when building the launch.
-    let checked: Cell<Checked> = Cell::new([None; MAX_SLOTS]);
+    let checked: Cell<VerifiedSlots> = Cell::new([None; MAX_SLOTS]);
     let mut verify = |flash: &mut &mut F, slot: SlotId| -> Verdict {
         let Some(region) = cfg.slots.get(slot.index()).copied() else {
             return Verdict::Invalid(Reason::NoImage);
@@ -94,13 +87,13 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         match verify_slot_hardened(flash, region, cfg.keys, &mut || {}) {
             Ok(e) => {
                 let mut flow = Flow::START;
-                flow.step(Step::Verified);
+                flow.step(Checkpoint::Verified);
                 let (proof, tag) = Proof::from_evidence(slot.index(), &e);
-                flow.step(Step::Proved);
+                flow.step(Checkpoint::Proved);
                 let v = e.verified;
                 let mut all = checked.get();
                 if let Some(c) = all.get_mut(slot.index()) {
-                    *c = Some(Checked1 {
+                    *c = Some(VerifiedSlot {
                         load_addr: v.header.load_addr,
                         entry: v.header.entry,
                         image_len: v.header.image_len,
@@ -121,7 +114,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         Ok(sel) => match sel.decision {
             Decision::Boot(plan) => {
                 let tries = plan.record.slot(plan.slot).map_or(Tries::ZERO, |s| s.tries);
-                let handoff = |v: &Checked1| Handoff {
+                let handoff = |v: &VerifiedSlot| Handoff {
                     slot: plan.slot,
                     kind: plan.kind,
                     tries_left: tries,
@@ -145,7 +138,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
 /// What a successful verification of one slot leaves for the launch (kept small: it is
 /// copied in and out of a `Cell`).
 #[derive(Clone, Copy)]
-struct Checked1 {
+struct VerifiedSlot {
     load_addr: u64,
     entry: u64,
     image_len: u32,
@@ -156,15 +149,15 @@ struct Checked1 {
     flow: Flow,
 }
 
-type Checked = [Option<Checked1>; MAX_SLOTS];
+type VerifiedSlots = [Option<VerifiedSlot>; MAX_SLOTS];
 
 /// The launch of `slot` if its verification's proof holds and its security counter is at
 /// least `floor` (checked here for either path, again in [`crate::run()`]); recovery
 /// otherwise. Failure is the fall-through.
-fn launch(checked: &Checked, slot: SlotId, floor: u32, handoff: impl Fn(&Checked1) -> Handoff) -> Outcome {
+fn launch(checked: &VerifiedSlots, slot: SlotId, floor: u32, handoff: impl Fn(&VerifiedSlot) -> Handoff) -> Outcome {
     if let Some(mut v) = checked.get(slot.index()).copied().flatten() {
         if v.proof.holds(v.tag) && v.security_counter >= floor {
-            v.flow.step(Step::Built);
+            v.flow.step(Checkpoint::Built);
             return Outcome::Launch(Launch {
                 slot,
                 load_addr: v.load_addr,
@@ -186,7 +179,7 @@ fn launch(checked: &Checked, slot: SlotId, floor: u32, handoff: impl Fn(&Checked
 
 fn fallback_read_only<F: NorFlash>(
     journal: &mut Journal<F>,
-    checked: &Cell<Checked>,
+    checked: &Cell<VerifiedSlots>,
     verify: &mut impl FnMut(&mut F, SlotId) -> Verdict,
 ) -> Outcome {
     let Ok(record) = journal.record().cloned() else {

@@ -44,7 +44,7 @@ use safeslot_boot::{boot, BootConfig, Outcome};
 use safeslot_shared::image::{build_slot_image, SignParams};
 use safeslot_shared::journal::{decode_entry, Journal, JournalConfig};
 use safeslot_shared::policy::{BootKind, Inputs};
-use safeslot_shared::select::FreshPolicy;
+use safeslot_shared::select::FreshRecord;
 use safeslot_shared::sim::{CutKind, SimConfig, SimError, SimFlash, WriteFault, VARIANT_SEEDS, WEAK_SEED};
 use safeslot_shared::verify::SlotRegion;
 use safeslot_shared::{ops, Record, SlotId, Tries, Version};
@@ -206,7 +206,7 @@ impl Device {
     /// One reset: boot stage, then the application. Returns the launched slot and kind.
     fn cycle(&mut self, ctx: &str) -> Option<(SlotId, BootKind, bool)> {
         let cfg =
-            BootConfig { journal: self.journal, slots: &self.slots, keys: &self.keys, fresh: FreshPolicy::default() };
+            BootConfig { journal: self.journal, slots: &self.slots, keys: &self.keys, fresh: FreshRecord::default() };
         let mut rec = Recording { flash: &mut self.flash, seen: &mut self.attempted };
         let out = boot(&mut rec, &cfg, Inputs::default());
         if self.flash.is_dead() {

@@ -17,7 +17,7 @@ use safeslot_shared::header::field;
 use safeslot_shared::image::{build_slot_image, SignParams};
 use safeslot_shared::journal::JournalConfig;
 use safeslot_shared::policy::Inputs;
-use safeslot_shared::select::FreshPolicy;
+use safeslot_shared::select::FreshRecord;
 use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::verify::seam::{self, Skip};
 use safeslot_shared::verify::{verify_slot_hardened, SlotRegion};
@@ -85,7 +85,7 @@ fn flash_with(a: &[u8]) -> SimFlash {
 fn boot_with(a: &[u8], skips: &[Skip]) -> Outcome {
     let mut f = flash_with(a);
     let keys = [*key().pk];
-    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshPolicy::default() };
+    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshRecord::default() };
     seam::skip(skips);
     let o = boot(&mut f, &cfg, Inputs::default());
     seam::clear();

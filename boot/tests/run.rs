@@ -17,7 +17,7 @@ use safeslot_shared::image::{build_slot_image, SignParams};
 use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::ops;
 use safeslot_shared::policy::BootKind;
-use safeslot_shared::select::FreshPolicy;
+use safeslot_shared::select::FreshRecord;
 use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::verify::SlotRegion;
 use safeslot_shared::{Reason, SlotId, Version};
@@ -154,7 +154,7 @@ impl<F: NorFlash> Platform for Host<F> {
 }
 
 fn cfg(keys: &[[u8; 32]]) -> BootConfig<'_> {
-    BootConfig { journal: JOURNAL, slots: &SLOTS, keys, fresh: FreshPolicy::default() }
+    BootConfig { journal: JOURNAL, slots: &SLOTS, keys, fresh: FreshRecord::default() }
 }
 
 #[test]

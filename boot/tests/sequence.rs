@@ -15,7 +15,7 @@ use safeslot_shared::image::{build_slot_image, SignParams};
 use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::ops;
 use safeslot_shared::policy::{BootKind, Inputs};
-use safeslot_shared::select::FreshPolicy;
+use safeslot_shared::select::FreshRecord;
 use safeslot_shared::sim::{CutKind, SimConfig, SimFlash};
 use safeslot_shared::verify::SlotRegion;
 use safeslot_shared::{Reason, SlotId, Tries, Version};
@@ -72,7 +72,7 @@ impl Rig {
     }
 
     fn boot(&mut self, inputs: Inputs) -> Outcome {
-        let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &self.keys, fresh: FreshPolicy::default() };
+        let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &self.keys, fresh: FreshRecord::default() };
         boot(&mut self.flash, &cfg, inputs)
     }
 
@@ -239,7 +239,7 @@ fn garbage_record_region_is_recreated_and_reported() {
     rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
     rig.flash.bytes_mut()[..0x2000].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 31) as u8);
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
-    assert_eq!(rig.record().last_fallback, Reason::RecordReset);
+    assert_eq!(rig.record().last_fallback, Reason::NoValidRecord);
 }
 
 #[test]
@@ -287,7 +287,7 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
     let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
-    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshPolicy::default() };
+    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshRecord::default() };
     let o = boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default());
     match o {
         Outcome::Launch(l) => {
@@ -374,7 +374,7 @@ fn the_read_only_fallback_refuses_an_image_below_the_floor() {
     rig.install(SlotId::A, &Rig::image(SlotId::A, 0, 1, &key(1)));
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
-    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshPolicy::default() };
+    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshRecord::default() };
     match boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default()) {
         Outcome::Recovery(r) => assert_eq!(r, Reason::Rollback),
         Outcome::Launch(l) => panic!("booted {:?} below the floor", l.slot),
@@ -391,7 +391,7 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
     let a = Rig::image(SlotId::A, 1, 0, &key(1));
     rig.install(SlotId::A, &a);
     let cfg_keys = rig.keys.clone();
-    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &cfg_keys, fresh: FreshPolicy::default() };
+    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &cfg_keys, fresh: FreshRecord::default() };
     let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
     let mut shadow = Shadow::new(&mut rig.flash, &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);
     // After the copy, the flash changes under the stage: a tampered image in slot A.

@@ -446,11 +446,11 @@ mod tests {
     #[test]
     fn exit_code_is_reported() {
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "printf hi; exit 66"]);
+        cmd.args(["-c", "printf hi; exit 82"]);
         let outcome = run_bounded(cmd, Duration::from_secs(60)).unwrap();
         assert!(!outcome.timed_out);
-        assert_eq!(outcome.exit_code, Some(66));
-        assert_eq!(outcome.exit(), Some(Exit::BringupApp), "66 is 0x42");
+        assert_eq!(outcome.exit_code, Some(82));
+        assert_eq!(outcome.exit(), Some(Exit::Recovery), "82 is 0x52");
         assert_eq!(outcome.stdout, b"hi");
     }
 }

@@ -104,7 +104,7 @@ pub trait Rig {
 
 /// The board facts a rig needs, from the board's layout.
 #[derive(Debug, Clone)]
-pub struct BoardFlash {
+pub struct BoardLayout {
     /// Record journal geometry.
     pub journal: JournalConfig,
     /// Slot offsets in the flash device, by index.
@@ -115,11 +115,11 @@ pub struct BoardFlash {
     pub program_once: bool,
 }
 
-impl BoardFlash {
+impl BoardLayout {
     /// From a validated layout.
-    pub fn from_layout(l: &safeslot_layout::Layout) -> BoardFlash {
+    pub fn from_layout(l: &safeslot_layout::Layout) -> BoardLayout {
         let f = l.flash();
-        BoardFlash {
+        BoardLayout {
             journal: JournalConfig {
                 offset: l.record().offset,
                 size: l.record().size,
@@ -154,7 +154,7 @@ impl BoardFlash {
 #[derive(Debug, Clone)]
 pub struct VirtualRig {
     /// Board facts.
-    pub board: BoardFlash,
+    pub board: BoardLayout,
     /// The boot stage ELF.
     pub boot_elf: PathBuf,
     /// The app ELFs by slot index (to decode their logs).
@@ -168,7 +168,7 @@ pub struct VirtualRig {
 impl VirtualRig {
     /// A rig with a fresh (all 0xFF) flash file at `flash_img`.
     pub fn new(
-        board: BoardFlash,
+        board: BoardLayout,
         boot_elf: PathBuf,
         app_elfs: Vec<PathBuf>,
         flash_img: PathBuf,

@@ -554,9 +554,9 @@ pub fn garbage_record<R: Rig>(rig: &mut R, kit: &Kit, garbage: &[u8]) -> Result<
     }
     let mut s = Story::new(rig, false);
     s.boot("garbage record: re-created, A on trial", Order::noconfirm(), Ran::App(A), |r| {
-        fallback_is(r, Reason::RecordReset)?;
+        fallback_is(r, Reason::NoValidRecord)?;
         slot_is(r, A, false, TRIES - 1)?;
-        has_event(r, None, Event::Created, Reason::RecordReset)
+        has_event(r, None, Event::Created, Reason::NoValidRecord)
     })?;
     s.boot("A confirms", Order::confirm(), Ran::App(A), |r| {
         slot_is(r, A, true, TRIES - 2)?;

@@ -19,7 +19,7 @@ use safeslot_shared::protocol::log::{BootLine, LogError, StageLine};
 use safeslot_shared::Record;
 
 use crate::qemu::{self, QemuError};
-use crate::rig::{BoardFlash, RigError};
+use crate::rig::{BoardLayout, RigError};
 
 /// The QEMU binary of the SoC rig (Debian package `qemu-system-arm`).
 pub const QEMU_AARCH64: &str = "qemu-system-aarch64";
@@ -111,7 +111,7 @@ impl SocBoot {
 #[derive(Debug, Clone)]
 pub struct SocRig {
     /// Board facts from the layout.
-    pub board: BoardFlash,
+    pub board: BoardLayout,
     /// Slot names, by index.
     pub slot_names: Vec<String>,
     /// pflash0: the stage at offset 0, read-only to the guest.
@@ -134,7 +134,7 @@ impl SocRig {
         qemu::compose_flash(&pflash0, BANK_SIZE, &[(0, stage_bin)])?;
         qemu::compose_flash(&pflash1, BANK_SIZE, &[])?;
         Ok(SocRig {
-            board: BoardFlash::from_layout(layout),
+            board: BoardLayout::from_layout(layout),
             slot_names: layout.slot_names().iter().map(|s| (*s).to_owned()).collect(),
             pflash0,
             pflash1,

@@ -21,7 +21,7 @@ use std::time::Instant;
 use safeslot_hil::catalogue;
 use safeslot_hil::mailbox_rig::MailboxRig;
 use safeslot_hil::powercut::{self, SweepImages, Torn};
-use safeslot_hil::rig::{BoardFlash, Rig, VirtualRig};
+use safeslot_hil::rig::{BoardLayout, Rig, VirtualRig};
 use safeslot_hil::scenarios::Kit;
 use safeslot_hil::story::{self, Images};
 use safeslot_shared::protocol::order::Order;
@@ -44,7 +44,7 @@ fn setup() -> Option<Setup> {
 
 fn rig(s: &Setup, name: &str) -> VirtualRig {
     let img = std::env::temp_dir().join(format!("safeslot-rig-{}-{name}.img", std::process::id()));
-    VirtualRig::new(BoardFlash::from_layout(&s.layout), s.boot.clone(), s.apps.clone(), img).unwrap()
+    VirtualRig::new(BoardLayout::from_layout(&s.layout), s.boot.clone(), s.apps.clone(), img).unwrap()
 }
 
 fn images(s: &Setup) -> Images {
@@ -59,7 +59,7 @@ fn kit(s: &Setup) -> Kit {
         std::env::var_os("SAFESLOT_RIG_KEY").expect("SAFESLOT_RIG_KEY (the signing key; `cargo xtask test` sets it)");
     let pem = std::fs::read_to_string(&key).unwrap();
     let i = images(s);
-    let board = BoardFlash::from_layout(&s.layout);
+    let board = BoardLayout::from_layout(&s.layout);
     Kit::new(&pem, &i.a_v1, &i.b_v2, board.slot_sizes[SlotId::B.index()]).unwrap()
 }
 
@@ -84,7 +84,7 @@ fn run_catalogue<R: Rig + 'static>(
     flash_img: impl Fn(&R) -> PathBuf + Sync,
 ) -> (catalogue::Summary, usize, bool) {
     let k = kit(s);
-    let journal = BoardFlash::from_layout(&s.layout).journal.size as usize;
+    let journal = BoardLayout::from_layout(&s.layout).journal.size as usize;
     let filter = std::env::var("SAFESLOT_SCENARIO").ok().filter(|f| !f.is_empty());
     let list = catalogue::select(catalogue::catalogue::<R>(journal), filter.as_deref());
     let next = AtomicUsize::new(0);

@@ -70,7 +70,7 @@ impl Layout {
         }
         let _ = writeln!(o, "    ],");
         let _ = writeln!(o, "    keys: &PUBLIC_KEYS,");
-        let _ = writeln!(o, "    fresh: {TYPES}::FreshPolicy::for_slots({}),", self.slots().len());
+        let _ = writeln!(o, "    fresh: {TYPES}::FreshRecord::for_slots({}),", self.slots().len());
         let _ = writeln!(o, "}};");
         let _ = writeln!(
             o,

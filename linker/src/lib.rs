@@ -6,6 +6,7 @@ mod boot_config;
 mod build_script;
 mod consts;
 mod error;
+pub mod keys;
 mod layout;
 mod memory_x;
 mod raw;

@@ -37,20 +37,22 @@ use crate::error::LayoutError;
 use crate::layout::{Board, Flash, Layout, Linux, MemRange, Region, Slot};
 use crate::raw::{RawLayout, RawLinux, RawRegion, RawSlot};
 
+// The flash and slot limits are the ones the firmware enforces (safeslot-shared), so a
+// layout that validates here is one the journal and the slot header accept.
 /// Smallest allowed erase sector.
-pub(crate) const MIN_ERASE_SIZE: u64 = 256;
+pub(crate) const MIN_ERASE_SIZE: u64 = safeslot_shared::journal::MIN_ERASE_SIZE as u64;
 /// Largest allowed erase sector.
-pub(crate) const MAX_ERASE_SIZE: u64 = 256 * 1024;
-/// Allowed program granularities.
-pub(crate) const WRITE_SIZES: [u64; 6] = [1, 2, 4, 8, 16, 32];
+pub(crate) const MAX_ERASE_SIZE: u64 = safeslot_shared::journal::MAX_ERASE_SIZE as u64;
+/// Largest allowed program granularity (any power of two up to it is allowed).
+pub(crate) const MAX_WRITE_SIZE: u64 = safeslot_shared::journal::MAX_WRITE_SIZE as u64;
 /// Smallest allowed slot header.
-pub(crate) const MIN_HEADER_SIZE: u64 = 256;
+pub(crate) const MIN_HEADER_SIZE: u64 = safeslot_shared::header::MIN_HEADER_SIZE as u64;
 /// Space a slot must leave for the image after its header.
 pub(crate) const MIN_IMAGE_SIZE: u64 = 1024;
 /// Fewest slots.
 pub(crate) const MIN_SLOTS: usize = 2;
 /// Most slots.
-pub(crate) const MAX_SLOTS: usize = 4;
+pub(crate) const MAX_SLOTS: usize = safeslot_shared::slot::MAX_SLOTS;
 /// The end of the 32-bit address space.
 const FOUR_GIB: u64 = 1 << 32;
 
@@ -220,7 +222,7 @@ pub(crate) fn check_erase_size(value: u64) -> Result<u32, LayoutError> {
 }
 
 pub(crate) fn check_write_size(value: u64) -> Result<u32, LayoutError> {
-    if !WRITE_SIZES.contains(&value) {
+    if !value.is_power_of_two() || value > MAX_WRITE_SIZE {
         return Err(LayoutError::WriteSize { value });
     }
     u32::try_from(value).map_err(|_| LayoutError::WriteSize { value })

@@ -43,14 +43,14 @@ impl<E: NorFlashError> NorFlashError for ShadowError<E> {
 
 /// One slot's RAM copy.
 #[derive(Debug)]
-struct Copy<'a> {
+struct SlotCopy<'a> {
     region: SlotRegion,
     /// Bytes copied from the slot's start.
     copied: u32,
     ram: &'a mut [u8],
 }
 
-impl Copy<'_> {
+impl SlotCopy<'_> {
     fn holds(&self, offset: u32) -> bool {
         offset.checked_sub(self.region.offset).is_some_and(|d| d < self.region.size)
     }
@@ -67,14 +67,14 @@ impl Copy<'_> {
 #[derive(Debug)]
 pub struct Shadow<'a, F> {
     flash: F,
-    copies: [Option<Copy<'a>>; MAX_COPIES],
+    copies: [Option<SlotCopy<'a>>; MAX_COPIES],
 }
 
 impl<'a, F: NorFlash> Shadow<'a, F> {
     /// Copies each of `slots` into the RAM region of the same index in `ram` (a slot
     /// without a region, or whose flash cannot be read, reads as erased).
     pub fn new(mut flash: F, slots: &[SlotRegion], ram: [Option<&'a mut [u8]>; MAX_COPIES]) -> Self {
-        let mut copies: [Option<Copy<'a>>; MAX_COPIES] = [const { None }; MAX_COPIES];
+        let mut copies: [Option<SlotCopy<'a>>; MAX_COPIES] = [const { None }; MAX_COPIES];
         for ((region, ram), c) in slots.iter().zip(ram).zip(copies.iter_mut()) {
             let Some(ram) = ram else { continue };
             let limit = region.size.min(u32::try_from(ram.len()).unwrap_or(u32::MAX));
@@ -95,7 +95,7 @@ impl<'a, F: NorFlash> Shadow<'a, F> {
                     }
                 }
             }
-            *c = Some(Copy { region: *region, copied, ram });
+            *c = Some(SlotCopy { region: *region, copied, ram });
         }
         Shadow { flash, copies }
     }

@@ -145,7 +145,7 @@ impl JournalConfig {
 
     /// Checks the geometry on its own and against flash driver `F` of `capacity` bytes.
     pub fn validate<F: NorFlash>(&self, capacity: usize) -> Result<(), &'static str> {
-        if !matches!(self.write_size, 1 | 2 | 4 | 8 | 16 | 32) {
+        if !self.write_size.is_power_of_two() || self.write_size > MAX_WRITE_SIZE {
             return Err("write size must be 1, 2, 4, 8, 16 or 32");
         }
         if !self.erase_size.is_power_of_two() || !(MIN_ERASE_SIZE..=MAX_ERASE_SIZE).contains(&self.erase_size) {
@@ -224,7 +224,7 @@ pub enum Found {
     /// Every entry position is erased.
     Blank,
     /// Something is written, but no entry is valid.
-    Garbage,
+    NoValidRecord,
     /// The head.
     Valid(Head),
 }
@@ -325,7 +325,7 @@ impl<F: NorFlash> Journal<F> {
             }
             None => {
                 self.keep = None;
-                self.found = if any_written { Found::Garbage } else { Found::Blank };
+                self.found = if any_written { Found::NoValidRecord } else { Found::Blank };
                 self.record = None;
             }
         }
@@ -435,7 +435,7 @@ impl<F: NorFlash> Journal<F> {
         let head = match self.found {
             Found::Valid(h) => h,
             Found::Blank => return Err(Error::Blank),
-            Found::Garbage => return Err(Error::NoValidRecord),
+            Found::NoValidRecord => return Err(Error::NoValidRecord),
         };
         match head.seq.checked_add(1).filter(|&s| s != SEQ_ERASED) {
             Some(seq) => self.place(Some(head), seq, head.crc, record, false),
@@ -473,7 +473,7 @@ impl<F: NorFlash> Journal<F> {
     pub fn initialize(&mut self, record: &Record) -> Result<(), Error<F::Error>> {
         match self.found {
             Found::Valid(_) => self.append(record),
-            Found::Blank | Found::Garbage => self.place(None, 1, 0, record, true),
+            Found::Blank | Found::NoValidRecord => self.place(None, 1, 0, record, true),
         }
     }
 
@@ -661,7 +661,7 @@ mod tests {
     use super::*;
     use crate::ops;
     use crate::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
-    use crate::select::{select, FreshPolicy};
+    use crate::select::{select, FreshRecord};
     use crate::sim::{CutKind, SimConfig, SimFlash, Stats, WriteFault};
     use crate::slot::{SlotId, Tries};
 
@@ -713,7 +713,7 @@ mod tests {
 
     /// Boots with A valid and B absent, as the boot stage does; the boot kind.
     fn boot(j: &mut Journal<impl NorFlash>) -> Option<BootKind> {
-        let sel = select(j, Inputs::default(), FreshPolicy::default(), |_, s| {
+        let sel = select(j, Inputs::default(), FreshRecord::default(), |_, s| {
             if s == SlotId::A {
                 valid()
             } else {
@@ -748,7 +748,7 @@ mod tests {
             *b = (i as u8).wrapping_mul(31);
         }
         let mut j = Journal::open(f, c).unwrap();
-        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.found(), Found::NoValidRecord);
         assert_eq!(j.record(), Err(Error::NoValidRecord));
         assert_eq!(j.append(&Record::fresh(2, Tries::DEFAULT)), Err(Error::NoValidRecord));
         assert_eq!(j.append_expecting(0, &Record::fresh(2, Tries::DEFAULT)), Err(Error::NoValidRecord));
@@ -775,7 +775,7 @@ mod tests {
         body[field::CRC..].copy_from_slice(&crc.to_le_bytes());
         f.bytes_mut()[..ENTRY_LEN].copy_from_slice(&body);
         let j = Journal::open(f, c).unwrap();
-        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.found(), Found::NoValidRecord);
     }
 
     #[test]
@@ -908,8 +908,9 @@ mod tests {
         let c = cfg(W, 512, 2);
         let mut j = Journal::open(flash(c, true), c).unwrap();
         j.flash_mut().reset_stats();
-        let sel = select(&mut j, Inputs::default(), FreshPolicy::default(), |_, _| valid()).unwrap();
-        assert_eq!(sel.created, Some(crate::Reason::None));
+        let sel = select(&mut j, Inputs::default(), FreshRecord::default(), |_, _| valid()).unwrap();
+        // A blank region gets a fresh record whose history starts with its creation.
+        assert!(j.record().unwrap().history().any(|h| h.event == crate::record::Event::Created));
         assert_eq!(sel.seq, 1);
         assert!(sel.recorded);
         assert_eq!(ops_only(j.flash_mut().stats()), (2, 1));
@@ -1180,11 +1181,11 @@ mod tests {
         let f = j.into_inner();
         let other = JournalConfig { write_size: 16, ..c };
         let j = Journal::open(f.clone(), other).unwrap();
-        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.found(), Found::NoValidRecord);
         assert_eq!(j.geometry_mismatch(), Some([3, 9, 4]));
         let other = JournalConfig { erase_size: 1024, size: 2048, ..c };
         let j = Journal::open(f.clone(), other).unwrap();
-        assert_eq!(j.found(), Found::Garbage);
+        assert_eq!(j.found(), Found::NoValidRecord);
         let j = Journal::open(f, c).unwrap();
         assert_eq!(j.geometry_mismatch(), None);
     }

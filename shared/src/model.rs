@@ -36,7 +36,7 @@ use crate::ops;
 use crate::policy::{decide, Decision, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
 use crate::record::Record;
-use crate::select::{select, FreshPolicy};
+use crate::select::{select, FreshRecord};
 use crate::sim::{SimConfig, SimFlash};
 use crate::slot::{SlotId, Tries, MAX_SLOTS};
 use crate::version::Version;
@@ -133,7 +133,7 @@ enum State {
     Blank,
     /// Written but without a valid entry: only a power cut during the very first write
     /// of a blank (or garbage) region can leave this.
-    Garbage,
+    NoValidRecord,
     /// The newest valid record.
     Valid(Record),
 }
@@ -146,14 +146,14 @@ impl State {
 
 /// The reference model: what the region must hold after `action`, from `pre` alone.
 /// A refused operation leaves the state as it is (and the journal writes nothing).
-fn model_step(pre: &State, fresh: FreshPolicy, action: Action, running: Option<SlotId>) -> (State, Option<Decision>) {
+fn model_step(pre: &State, fresh: FreshRecord, action: Action, running: Option<SlotId>) -> (State, Option<Decision>) {
     match action {
         Action::Boot { verdicts, recovery } => {
             let current = match pre {
                 State::Valid(r) => r.clone(),
                 State::Blank => fresh.record(false),
                 // As `select` documents: a corrupt region is remembered as record-reset.
-                State::Garbage => fresh.record(true),
+                State::NoValidRecord => fresh.record(true),
             };
             let d = decide(&current, Inputs { recovery }, |s| verdicts[s.index()]);
             let rec = match &d {
@@ -186,7 +186,7 @@ fn model_step(pre: &State, fresh: FreshPolicy, action: Action, running: Option<S
 fn device_step(
     flash: &mut SimFlash,
     cfg: JournalConfig,
-    fresh: FreshPolicy,
+    fresh: FreshRecord,
     action: Action,
     running: Option<SlotId>,
 ) -> Result<Option<Decision>, String> {
@@ -214,7 +214,7 @@ fn read(flash: &mut SimFlash, cfg: JournalConfig) -> Result<State, String> {
     let j = Journal::open(flash, cfg).map_err(|e| format!("open after power cycle: {e:?}"))?;
     Ok(match j.found() {
         Found::Blank => State::Blank,
-        Found::Garbage => State::Garbage,
+        Found::NoValidRecord => State::NoValidRecord,
         Found::Valid(_) => State::Valid(j.record().map_err(|e| format!("{e:?}"))?.clone()),
     })
 }
@@ -238,7 +238,7 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
         write_count: geo.write_count,
     };
     let cfg = sim_cfg.whole_journal();
-    let fresh = FreshPolicy::for_slots(geo.slots);
+    let fresh = FreshRecord::for_slots(geo.slots);
     let mut flash = SimFlash::new(sim_cfg).unwrap();
     // The states a read may return, and the slot that runs (from the last hand-off).
     let mut model: Vec<State> = std::vec![State::Blank];

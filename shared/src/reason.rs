@@ -35,7 +35,7 @@ pub enum Reason {
     /// The recovery input was held at reset.
     RecoveryInput = 11,
     /// The record region held no valid record (blank or corrupt) and was re-created.
-    RecordReset = 12,
+    NoValidRecord = 12,
     /// Reading the slot from flash failed.
     FlashError = 13,
     /// Every slot was exhausted; a slot that still verifies was booted rather than brick.
@@ -62,7 +62,7 @@ impl Reason {
             9 => Reason::Rollback,
             10 => Reason::MarkedBad,
             11 => Reason::RecoveryInput,
-            12 => Reason::RecordReset,
+            12 => Reason::NoValidRecord,
             13 => Reason::FlashError,
             14 => Reason::LastResort,
             15 => Reason::NothingBootable,
@@ -91,7 +91,7 @@ impl Reason {
             Reason::Rollback => "rollback",
             Reason::MarkedBad => "marked-bad",
             Reason::RecoveryInput => "recovery-input",
-            Reason::RecordReset => "record-reset",
+            Reason::NoValidRecord => "record-reset",
             Reason::FlashError => "flash-error",
             Reason::LastResort => "last-resort",
             Reason::NothingBootable => "nothing-bootable",

@@ -10,7 +10,7 @@
 //!   foreign) gets a fresh record: slot A active on trial, nothing assumed good. The
 //!   decision is made on that fresh record in memory and written as the region's first
 //!   entry, so the first boot costs one erase and one program. A corrupt region is
-//!   remembered as [`Reason::RecordReset`] in `last_fallback` and in the history.
+//!   remembered as [`Reason::NoValidRecord`] in `last_fallback` and in the history.
 //! * The decision's record is persisted when it changed (a confirmed boot of the same
 //!   slot writes nothing) or when the journal's head is not solid (a write was cut during
 //!   its acknowledgement: the state read is made durable before anything relies on it).
@@ -28,14 +28,12 @@ use crate::reason::Reason;
 use crate::record::{Event, HistoryEntry, Record};
 use crate::slot::{SlotId, Tries};
 
-/// What [`select`] decided and whether the record was (re)created.
+/// What [`select`] decided and whether it was stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Selection {
     /// The decision (its record is now the journal's head when it changed).
     pub decision: Decision,
-    /// The record region was blank or corrupt and a fresh record was written.
-    pub created: Option<Reason>,
     /// The journal's sequence number after this boot.
     pub seq: u32,
     /// The record in flash shows this boot (`last_booted` is the booted slot). `false`
@@ -48,18 +46,18 @@ pub struct Selection {
 /// tries would boot as a last resort forever and could never be confirmed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct FreshPolicy {
+pub struct FreshRecord {
     slots: u8,
     tries: Tries,
 }
 
-impl FreshPolicy {
+impl FreshRecord {
     /// `slots` (2..=4) and `tries` (1..=15); `None` otherwise.
-    pub const fn new(slots: u8, tries: Tries) -> Option<FreshPolicy> {
+    pub const fn new(slots: u8, tries: Tries) -> Option<FreshRecord> {
         if slots < 2 || slots as usize > crate::slot::MAX_SLOTS || tries.get() == 0 {
             return None;
         }
-        Some(FreshPolicy { slots, tries })
+        Some(FreshRecord { slots, tries })
     }
 
     /// Number of slots.
@@ -77,11 +75,11 @@ impl FreshPolicy {
     pub fn record(&self, corrupt: bool) -> Record {
         let mut r = Record::fresh(self.slots, self.tries);
         if corrupt {
-            r.last_fallback = Reason::RecordReset;
+            r.last_fallback = Reason::NoValidRecord;
             r.push_history(HistoryEntry {
                 slot: None,
                 event: Event::Created,
-                reason: Reason::RecordReset,
+                reason: Reason::NoValidRecord,
                 tries: self.tries,
             });
         }
@@ -89,23 +87,23 @@ impl FreshPolicy {
     }
 }
 
-impl FreshPolicy {
+impl FreshRecord {
     /// Two slots, [`Tries::DEFAULT`] tries.
-    pub const DEFAULT: FreshPolicy = FreshPolicy { slots: 2, tries: Tries::DEFAULT };
+    pub const DEFAULT: FreshRecord = FreshRecord { slots: 2, tries: Tries::DEFAULT };
 
     /// `slots` slots with [`Tries::DEFAULT`] tries (for a layout's validated slot count;
-    /// [`FreshPolicy::DEFAULT`] if `slots` is out of range).
-    pub const fn for_slots(slots: u8) -> FreshPolicy {
-        match FreshPolicy::new(slots, Tries::DEFAULT) {
+    /// [`FreshRecord::DEFAULT`] if `slots` is out of range).
+    pub const fn for_slots(slots: u8) -> FreshRecord {
+        match FreshRecord::new(slots, Tries::DEFAULT) {
             Some(p) => p,
-            None => FreshPolicy::DEFAULT,
+            None => FreshRecord::DEFAULT,
         }
     }
 }
 
-impl Default for FreshPolicy {
+impl Default for FreshRecord {
     fn default() -> Self {
-        FreshPolicy::DEFAULT
+        FreshRecord::DEFAULT
     }
 }
 
@@ -114,20 +112,20 @@ impl Default for FreshPolicy {
 pub fn select<F: NorFlash>(
     journal: &mut Journal<F>,
     inputs: Inputs,
-    fresh: FreshPolicy,
+    fresh: FreshRecord,
     mut verify: impl FnMut(&mut F, SlotId) -> Verdict,
 ) -> Result<Selection, Error<F::Error>> {
     let (current, created) = match journal.found() {
-        Found::Valid(_) => (journal.record()?.clone(), None),
-        Found::Blank => (fresh.record(false), Some(Reason::None)),
-        Found::Garbage => (fresh.record(true), Some(Reason::RecordReset)),
+        Found::Valid(_) => (journal.record()?.clone(), false),
+        Found::Blank => (fresh.record(false), true),
+        Found::NoValidRecord => (fresh.record(true), true),
     };
     let decision = decide(&current, inputs, |slot| verify(journal.flash_mut(), slot));
     let (to_write, changed, kind) = match &decision {
         Decision::Boot(p) => (&p.record, p.changed, Some(p.kind)),
         Decision::Recovery(n) => (&n.record, n.changed, None),
     };
-    let persisted = if created.is_some() {
+    let persisted = if created {
         journal.initialize(to_write)
     } else if changed || !journal.head_is_solid() {
         journal.append(to_write)
@@ -138,10 +136,10 @@ pub fn select<F: NorFlash>(
         Ok(()) => true,
         // A confirmed slot may boot even if its bookkeeping could not be stored: it needs
         // no tries. A trial or last-resort boot must not happen without a durable record.
-        Err(_) if kind == Some(BootKind::Confirmed) && created.is_none() => false,
+        Err(_) if kind == Some(BootKind::Confirmed) && !created => false,
         Err(e) => return Err(e),
     };
-    Ok(Selection { decision, created, seq: journal.seq(), recorded })
+    Ok(Selection { decision, seq: journal.seq(), recorded })
 }
 
 #[cfg(test)]
@@ -150,12 +148,12 @@ mod tests {
 
     #[test]
     fn a_fresh_policy_never_has_zero_tries() {
-        assert_eq!(FreshPolicy::new(2, Tries::ZERO), None);
-        assert_eq!(FreshPolicy::new(1, Tries::DEFAULT), None);
-        assert_eq!(FreshPolicy::new(5, Tries::DEFAULT), None);
-        let p = FreshPolicy::new(4, Tries::MAX).unwrap();
+        assert_eq!(FreshRecord::new(2, Tries::ZERO), None);
+        assert_eq!(FreshRecord::new(1, Tries::DEFAULT), None);
+        assert_eq!(FreshRecord::new(5, Tries::DEFAULT), None);
+        let p = FreshRecord::new(4, Tries::MAX).unwrap();
         assert_eq!((p.slots(), p.tries()), (4, Tries::MAX));
-        assert_eq!(FreshPolicy::for_slots(9), FreshPolicy::DEFAULT);
-        assert_eq!(FreshPolicy::for_slots(3).slots(), 3);
+        assert_eq!(FreshRecord::for_slots(9), FreshRecord::DEFAULT);
+        assert_eq!(FreshRecord::for_slots(3).slots(), 3);
     }
 }

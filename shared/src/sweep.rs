@@ -27,7 +27,7 @@ use crate::ops;
 use crate::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
 use crate::record::Record;
-use crate::select::{select, FreshPolicy};
+use crate::select::{select, FreshRecord};
 use crate::sim::{CutKind, SimConfig, SimFlash};
 use crate::slot::{SlotId, Tries, MAX_SLOTS};
 use crate::version::Version;
@@ -57,39 +57,43 @@ fn valid(major: u8, sc: u32) -> Option<Verdict> {
 
 /// What the device ends up doing on a boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+enum DeviceAction {
     Booted(SlotId, BootKind),
     Recovery,
     NoBootFlashError,
     Done,
 }
 
-fn run(flash: &mut SimFlash, cfg: JournalConfig, world: &World, action: Action) -> Result<Outcome, String> {
+fn run(flash: &mut SimFlash, cfg: JournalConfig, world: &World, action: Action) -> Result<DeviceAction, String> {
     let mut j = Journal::open(flash, cfg).map_err(|e| format!("open: {e:?}"))?;
     match action {
         Action::Boot => {
             let images = world.images;
-            let sel = select(&mut j, Inputs::default(), FreshPolicy::default(), |_, s| {
+            let sel = select(&mut j, Inputs::default(), FreshRecord::default(), |_, s| {
                 images[s.index()].unwrap_or(Verdict::Invalid(Reason::NoImage))
             });
             match sel {
                 Ok(s) => match s.decision {
-                    Decision::Boot(p) => Ok(Outcome::Booted(p.slot, p.kind)),
-                    Decision::Recovery(_) => Ok(Outcome::Recovery),
+                    Decision::Boot(p) => Ok(DeviceAction::Booted(p.slot, p.kind)),
+                    Decision::Recovery(_) => Ok(DeviceAction::Recovery),
                 },
-                Err(_) => Ok(Outcome::NoBootFlashError),
+                Err(_) => Ok(DeviceAction::NoBootFlashError),
             }
         }
         Action::Confirm => match world.running {
-            Some(slot) => j.update(|r| ops::mark_good(r, slot)).map(|_| Outcome::Done).map_err(|e| format!("{e:?}")),
+            Some(slot) => {
+                j.update(|r| ops::mark_good(r, slot)).map(|_| DeviceAction::Done).map_err(|e| format!("{e:?}"))
+            }
             None => Err(String::from("confirm with nothing running")),
         },
         Action::Activate(s, t) => j
             .update(|r| ops::set_active(r, s, Tries::new(t).unwrap_or(Tries::DEFAULT)))
-            .map(|_| Outcome::Done)
+            .map(|_| DeviceAction::Done)
             .map_err(|e| format!("{e:?}")),
-        Action::MarkBad(s) => j.update(|r| ops::mark_bad(r, s)).map(|_| Outcome::Done).map_err(|e| format!("{e:?}")),
-        Action::Image(..) => Ok(Outcome::Done),
+        Action::MarkBad(s) => {
+            j.update(|r| ops::mark_bad(r, s)).map(|_| DeviceAction::Done).map_err(|e| format!("{e:?}"))
+        }
+        Action::Image(..) => Ok(DeviceAction::Done),
     }
 }
 
@@ -100,10 +104,10 @@ fn read(flash: &mut SimFlash, cfg: JournalConfig) -> Option<Record> {
 
 /// The scenario script: a fresh device, an update confirmed, an update that never
 /// confirms, an update that does not verify, marks, and enough writes to rotate sectors.
-fn script() -> Vec<(&'static str, Action, Option<Outcome>)> {
+fn script() -> Vec<(&'static str, Action, Option<DeviceAction>)> {
     use Action::*;
     use BootKind::{Confirmed, Trial};
-    use Outcome::Booted;
+    use DeviceAction::Booted;
     use SlotId::*;
     let mut s = std::vec![
         ("first boot on a blank record", Image(A, valid(1, 0)), None),
@@ -220,7 +224,7 @@ fn check_cut(
         let mut f = recovered.clone();
         run(&mut f, cfg, world, action).unwrap_or_else(|e| panic!("{}: retry failed: {e}", ctx()));
         let out = run(&mut f, cfg, world, Action::Boot).unwrap_or_else(|e| panic!("{}: boot failed: {e}", ctx()));
-        assert!(matches!(out, Outcome::Booted(..)), "{}: nothing boots after recovery: {out:?}", ctx());
+        assert!(matches!(out, DeviceAction::Booted(..)), "{}: nothing boots after recovery: {out:?}", ctx());
         assert!(read(&mut f, cfg).is_some(), "{}: no record after recovery", ctx());
     }
 }
@@ -248,9 +252,9 @@ fn sweep(geo: &Geometry) -> u64 {
         let pre = read(&mut flash, cfg);
         let base = flash.mutating_ops();
         let out = run(&mut flash, cfg, &world, action).unwrap_or_else(|e| panic!("{name}: {action:?}: {e}"));
-        assert_eq!(out, expect.unwrap_or(Outcome::Done), "{name}: {action:?}");
+        assert_eq!(out, expect.unwrap_or(DeviceAction::Done), "{name}: {action:?}");
         let running_after = match out {
-            Outcome::Booted(s, _) => Some(s),
+            DeviceAction::Booted(s, _) => Some(s),
             _ => world.running,
         };
         let post = read(&mut flash, cfg);

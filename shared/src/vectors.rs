@@ -29,7 +29,7 @@ use crate::ops;
 use crate::policy::{BootKind, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
 use crate::record::{Record, RECORD_LEN};
-use crate::select::{select, FreshPolicy};
+use crate::select::{select, FreshRecord};
 use crate::sim::{CutKind, SimConfig, SimFlash};
 use crate::slot::{Priority, SlotId, Tries};
 use crate::verify::{key_id, verify_slot, SlotRegion};
@@ -215,7 +215,7 @@ fn journal_v1_record() -> Record {
         crate::policy::Decision::Boot(p) => p.record,
         crate::policy::Decision::Recovery(n) => n.record,
     };
-    let mut r = boot(&FreshPolicy::default().record(false));
+    let mut r = boot(&FreshRecord::default().record(false));
     ops::mark_good(&mut r, SlotId::A).unwrap();
     ops::set_active(&mut r, SlotId::B, Tries::DEFAULT).unwrap();
     let mut r = boot(&r);
@@ -246,7 +246,7 @@ fn journal_vector(write_size: u32) -> JournalVector {
     let mut j = Journal::open(&mut f, cfg).unwrap();
     let images = [valid(v(1, 0, 0, 0), 1), valid(v(2, 0, 0, 0), 1)];
     let boot = |j: &mut Journal<&mut SimFlash>| {
-        select(j, Inputs::default(), FreshPolicy::default(), |_, s| images[s.index()]).unwrap();
+        select(j, Inputs::default(), FreshRecord::default(), |_, s| images[s.index()]).unwrap();
     };
     boot(&mut j);
     j.update(|r| ops::mark_good(r, SlotId::A)).unwrap();

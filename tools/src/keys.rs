@@ -11,7 +11,7 @@ use safeslot_shared::verify;
 use crate::{output, Error};
 
 /// Length of a raw ed25519 public key.
-pub const RAW_PUBLIC_KEY_LEN: usize = 32;
+pub use safeslot_layout::keys::RAW_PUBLIC_KEY_LEN;
 
 /// Generates a fresh key pair from the operating system's random source.
 pub fn generate() -> KeyPair {
@@ -69,30 +69,26 @@ pub fn load_signing_key(path: &Path) -> Result<KeyPair, Error> {
     })
 }
 
-/// Loads a public key: a SubjectPublicKeyInfo PEM, a PKCS#8 private key PEM
-/// (its public half is used), or exactly 32 raw bytes (as `pubkey --raw` writes).
+/// Loads a public key with the workspace's one key-file loader
+/// ([`safeslot_layout::keys::load_public_key`]): a SubjectPublicKeyInfo PEM, a PKCS#8
+/// private key PEM (its public half is used), or exactly 32 raw bytes (as `pubkey --raw`
+/// writes).
 ///
 /// # Errors
 ///
-/// [`Error::Read`] or [`Error::Key`].
+/// [`Error::Read`] or [`Error::Key`] (which says what the file holds instead).
 pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-    if bytes.len() == RAW_PUBLIC_KEY_LEN && !bytes.starts_with(b"-----") {
-        return PublicKey::from_slice(&bytes).map_err(|_| Error::Key {
+    use safeslot_layout::keys::{self as loader, KeyFileError};
+    let raw = loader::load_public_key(path).map_err(|e| match e {
+        KeyFileError::Read { path, source } => Error::Read { path, source },
+        KeyFileError::NotEd25519 { path, text } => Error::Key { path, reason: explain(&text) },
+        KeyFileError::BadRaw { path } => Error::Key { path, reason: "not a valid raw ed25519 public key".to_owned() },
+        _ => Error::Key {
             path: path.to_path_buf(),
-            reason: "not a valid raw ed25519 public key".to_owned(),
-        });
-    }
-    let text = String::from_utf8(bytes).map_err(|_| Error::Key {
-        path: path.to_path_buf(),
-        reason: "neither a PEM file nor a 32-byte raw ed25519 public key".to_owned(),
+            reason: "neither a PEM file nor a 32-byte raw ed25519 public key".to_owned(),
+        },
     })?;
-    if let Ok(pk) = PublicKey::from_pem(&text) {
-        return Ok(pk);
-    }
-    KeyPair::from_pem(&text)
-        .map(|kp| kp.pk)
-        .map_err(|_| Error::Key { path: path.to_path_buf(), reason: explain(&text) })
+    Ok(PublicKey::new(raw))
 }
 
 fn read_text(path: &Path) -> Result<String, Error> {

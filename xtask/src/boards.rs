@@ -162,14 +162,10 @@ fn newest_out_dir(target: &str, crate_name: &str) -> Result<PathBuf> {
         .with_context(|| format!("no build-script output of {crate_name} under {}", build_dir.display()))
 }
 
-/// The firmware's embedded public key as its 32 raw bytes (exported by the image tool).
+/// The firmware's embedded public key as its 32 raw bytes (through the workspace's one
+/// key-file loader, as the board build script reads it).
 fn public_key_raw(fw: &build::Firmware) -> Result<[u8; 32]> {
-    let raw = fw.work.join("dev-key.pub.raw");
-    let mut export = build::image_tool()?;
-    export.args(["pubkey", "--raw", "--key"]).arg(&fw.key).arg("-o").arg(&raw);
-    crate::env::run(export.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()))?;
-    let bytes = std::fs::read(&raw).with_context(|| raw.display().to_string())?;
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("{}: not 32 bytes", raw.display()))
+    Ok(safeslot_layout::keys::load_public_key(&fw.public_key)?)
 }
 
 /// One board's checked figures.

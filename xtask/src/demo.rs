@@ -1,7 +1,7 @@
 //! `cargo xtask demo`: the A/B story on the virtual board.
 
 use anyhow::Result;
-use safeslot_hil::rig::{BoardFlash, VirtualRig};
+use safeslot_hil::rig::{BoardLayout, VirtualRig};
 use safeslot_hil::story::{self, Images};
 
 use crate::build;
@@ -45,7 +45,7 @@ pub fn story() -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     };
     let layout = safeslot_layout::Layout::load(&fw.layout)?;
     let mut rig = VirtualRig::new(
-        BoardFlash::from_layout(&layout),
+        BoardLayout::from_layout(&layout),
         fw.boot_elf.clone(),
         fw.app_elfs.clone(),
         fw.work.join("demo-flash.img"),

@@ -24,7 +24,7 @@ use clap::Parser;
 use object::{Object, ObjectSymbol};
 use safeslot_hil::fi::{self, Attack, End, Kind, Outcome, PluginArgs, Report, SkipPoint};
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
-use safeslot_hil::rig::BoardFlash;
+use safeslot_hil::rig::BoardLayout;
 use safeslot_image::{SignParams, SlotTarget};
 use safeslot_shared::protocol::exit::Exit;
 use safeslot_shared::protocol::order::Order;
@@ -92,7 +92,7 @@ pub struct Campaign {
     /// semihosting), which decides nothing.
     codes: HashMap<u64, (Code, bool)>,
     base_state: Vec<u8>,
-    board: BoardFlash,
+    board: BoardLayout,
     a: SlotTarget,
     b: SlotTarget,
     b_payload: Vec<u8>,
@@ -131,7 +131,7 @@ impl Campaign {
         let so = plugin::ensure_named("insn_skip")?;
         let fw = build::firmware()?;
         let layout = safeslot_layout::Layout::load(&fw.layout)?;
-        let board = BoardFlash::from_layout(&layout);
+        let board = BoardLayout::from_layout(&layout);
         let dir = fw.work.join("fi");
         std::fs::create_dir_all(&dir)?;
         let target = |n: &str| SlotTarget::from_loaded(&layout, n).map_err(|e| anyhow::anyhow!("{e}"));

@@ -88,13 +88,13 @@ fn probe_in(root: &std::path::Path, fw: &build::Firmware) -> Result<Vec<(&'stati
 /// Runs the virtual board's boot stage once in QEMU (blank record: A is created and
 /// booted on trial, its signature and hash verified) and reads the stack peak it logs.
 fn stack_peak(fw: &build::Firmware) -> Result<u32> {
-    use safeslot_hil::rig::{BoardFlash, Rig, VirtualRig};
+    use safeslot_hil::rig::{BoardLayout, Rig, VirtualRig};
     crate::env::ensure_qemu()?;
     crate::env::ensure_defmt_print()?;
     let layout = safeslot_layout::Layout::load(&fw.layout)?;
     let a = build::sign(fw, &fw.app_elfs[0], "a", "1.0.0", 0)?;
     let mut rig = VirtualRig::new(
-        BoardFlash::from_layout(&layout),
+        BoardLayout::from_layout(&layout),
         fw.boot_elf.clone(),
         fw.app_elfs.clone(),
         fw.work.join("size-flash.img"),

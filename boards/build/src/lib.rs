@@ -98,22 +98,12 @@ fn public_keys(layout: &safeslot_layout::Layout) -> Vec<[u8; 32]> {
     let mut keys = Vec::new();
     for p in &paths {
         println!("cargo:rerun-if-changed={}", p.display());
-        let bytes = std::fs::read(p).unwrap_or_else(|e| {
+        let key = safeslot_layout::keys::load_public_key(p).unwrap_or_else(|e| {
             panic!(
-                "public key {}: {e}\nset {}=<path to an ed25519 public key> (cargo xtask does this for you)",
-                p.display(),
+                "public key: {e}\nset {}=<path to an ed25519 public key> (cargo xtask does this for you)",
                 safeslot_layout::PUBLIC_KEYS_ENV
             )
         });
-        let key: [u8; 32] = match <[u8; 32]>::try_from(bytes.as_slice()) {
-            Ok(raw) => raw,
-            Err(_) => {
-                let text = String::from_utf8(bytes)
-                    .unwrap_or_else(|_| panic!("{}: neither PEM nor 32 raw bytes", p.display()));
-                *ed25519_compact::PublicKey::from_pem(&text)
-                    .unwrap_or_else(|e| panic!("{}: not an ed25519 public key PEM: {e}", p.display()))
-            }
-        };
         keys.push(key);
     }
     assert!(!keys.is_empty(), "no public key configured: set {}", safeslot_layout::PUBLIC_KEYS_ENV);

@@ -23,7 +23,7 @@ use probe_rs::probe::list::Lister;
 use probe_rs::probe::{DebugProbeInfo, DebugProbeSelector};
 use safeslot_hil::catalogue;
 use safeslot_hil::probe::{enumerate_bounded, ProbeBoard, ProbeRig, Probes, ENUMERATION_TIMEOUT, PROBE_ENV, RELAY_ENV};
-use safeslot_hil::rig::BoardFlash;
+use safeslot_hil::rig::BoardLayout;
 use safeslot_hil::scenarios::Kit;
 use safeslot_shared::SlotId;
 
@@ -157,7 +157,7 @@ fn run(args: &[String]) -> Result<u8, String> {
     let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
     let (img_a, img_b) = (read(a.images.join("a-v1.img"))?, read(a.images.join("b-v2.img"))?);
     let pem = String::from_utf8(read(a.key.clone())?).map_err(|_| format!("{}: not PEM text", a.key.display()))?;
-    let flash = BoardFlash::from_layout(&layout);
+    let flash = BoardLayout::from_layout(&layout);
     let slot_b = flash.slot_sizes.get(SlotId::B.index()).copied().ok_or("the layout has no slot b")?;
     let kit = Kit::new(&pem, &img_a, &img_b, slot_b).map_err(|e| e.to_string())?;
     let journal = flash.journal.size as usize;

@@ -21,7 +21,7 @@ use safeslot_shared::{Record, SlotId};
 use super::{classify, elf32_entry, is_recovery_line, Observation, ProbeBoard, CLEARED};
 use crate::catalogue::Need;
 use crate::qemu;
-use crate::rig::{BoardFlash, Boot, Rig, RigError};
+use crate::rig::{BoardLayout, Boot, Rig, RigError};
 
 /// How often a running board is polled (status, mailbox, RTT).
 const POLL: Duration = Duration::from_millis(10);
@@ -109,7 +109,7 @@ pub struct ProbeRig {
     probe: DebugProbeSelector,
     chip: String,
     board: ProbeBoard,
-    flash: BoardFlash,
+    flash: BoardLayout,
     boot: Watched,
     apps: Vec<Watched>,
     relay: Option<String>,
@@ -139,7 +139,7 @@ impl ProbeRig {
     pub fn open(
         probe: &DebugProbeInfo,
         board: ProbeBoard,
-        flash: BoardFlash,
+        flash: BoardLayout,
         boot_elf: &Path,
         app_elfs: &[PathBuf],
         relay: Option<String>,

@@ -15,7 +15,7 @@ pub const BOOT: ::safeslot_boot::config::BootConfig<'static> = ::safeslot_boot::
         ::safeslot_boot::config::SlotRegion { offset: 0x41_0000, size: 0x40_0000, header_size: 0x400, load_addr: Some(0x2141_0400) },
     ],
     keys: &PUBLIC_KEYS,
-    fresh: ::safeslot_boot::config::FreshPolicy::for_slots(2),
+    fresh: ::safeslot_boot::config::FreshRecord::for_slots(2),
 };
 /// The RAM reserved for the hand-off block and the rig mailbox (`[handoff]`), outside both RAM ranges.
 pub const HANDOFF: ::safeslot_boot::config::HandoffRegion = ::safeslot_boot::config::HandoffRegion { address: 0x203F_FF00, size: 0x40 };

@@ -7,8 +7,6 @@
 
 use crate::slot::SlotId;
 
-/// `bringup-app-a` ran.
-pub const APP_OK: u8 = 0x42;
 /// Bench floor: the work was done (and every signature verified).
 pub const FLOOR_DONE: u8 = 0x46;
 /// Bench floor: a signature did not verify.
@@ -30,8 +28,6 @@ pub const APP_BASE: u8 = 0x60;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Exit {
-    /// [`APP_OK`]: the bring-up app ran.
-    BringupApp,
     /// [`FLOOR_DONE`]: a bench floor run did its work.
     FloorDone,
     /// [`FLOOR_BAD_SIGNATURE`]: a bench floor signature did not verify.
@@ -55,7 +51,6 @@ impl Exit {
     #[must_use]
     pub const fn code(self) -> u8 {
         match self {
-            Exit::BringupApp => APP_OK,
             Exit::FloorDone => FLOOR_DONE,
             Exit::FloorBadSignature => FLOOR_BAD_SIGNATURE,
             Exit::Panic => PANIC,
@@ -79,7 +74,6 @@ impl Exit {
     pub fn from_code(code: i32) -> Option<Exit> {
         let c = u8::try_from(code).ok()?;
         Some(match c {
-            APP_OK => Exit::BringupApp,
             FLOOR_DONE => Exit::FloorDone,
             FLOOR_BAD_SIGNATURE => Exit::FloorBadSignature,
             PANIC => Exit::Panic,
@@ -99,7 +93,6 @@ mod tests {
     #[test]
     fn every_exit_round_trips_and_codes_are_distinct() {
         let all = [
-            Exit::BringupApp,
             Exit::FloorDone,
             Exit::FloorBadSignature,
             Exit::Panic,

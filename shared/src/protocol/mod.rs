@@ -2,7 +2,7 @@
 //! one typed encoder and one decoder (docs/FORMAT.md, "Rig protocols"):
 //!
 //! * [`exit`]: the semihosting exit codes of the QEMU firmware (boot stage, demo apps,
-//!   bring-up and bench floor), read by the virtual rig, the fault-injection campaign and
+//!   and bench floor), read by the virtual rig, the fault-injection campaign and
 //!   the instruction bench;
 //! * [`log`]: the boot stage's result line (`safeslot: boot ...` / `safeslot: recovery
 //!   ...`), written by every board and parsed by every rig;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
-use safeslot_hil::rig::BoardFlash;
+use safeslot_hil::rig::BoardLayout;
 use safeslot_shared::header::{SlotHeader, SIGNED_LEN};
 use safeslot_shared::protocol::exit::Exit;
 use safeslot_shared::protocol::order::Order;
@@ -87,7 +87,7 @@ pub struct Measured {
 
 struct Bench {
     fw: Firmware,
-    board: BoardFlash,
+    board: BoardLayout,
     layout: safeslot_layout::Layout,
     plugin: PathBuf,
     dir: PathBuf,
@@ -103,7 +103,7 @@ impl Bench {
         let plugin = plugin::ensure()?;
         let fw = build::firmware()?;
         let layout = safeslot_layout::Layout::load(&fw.layout)?;
-        let board = BoardFlash::from_layout(&layout);
+        let board = BoardLayout::from_layout(&layout);
         let dir = fw.work.join("bench");
         std::fs::create_dir_all(&dir)?;
         let profiler = Profiler::new(&fw.boot_elf)?;
