@@ -54,9 +54,17 @@ impl Proof {
     /// claimed hash). It holds only if the computed digest equals the claimed hash, both
     /// signature checks verified and the key check agreed: each failure sets bits in one of
     /// the two words (see the module docs), computed by different code.
+    ///
+    /// The proof is also bound to the authenticated header's launch fields ([`bind`]): it
+    /// holds for `tag ^ bind(load address, entry, length, security counter)` of exactly
+    /// these values, so whoever checks it recomputes that from the copies it is about to
+    /// use, and a copy glitched on the way (a skipped load leaving another field's value in
+    /// the security counter, found by `cargo xtask fi`) breaks the proof.
     pub fn from_evidence(slot_index: usize, evidence: &Evidence) -> (Proof, u32) {
-        let claimed = &evidence.verified.header.image_hash;
-        let t = tag(slot_index, claimed);
+        let h = &evidence.verified.header;
+        let claimed = &h.image_hash;
+        let base = tag(slot_index, claimed);
+        let t = base ^ bind(h.load_addr, h.entry, h.image_len, h.security_counter);
         let bad =
             spread(diff_bytes(black_box(&evidence.digest), claimed)) | (black_box(evidence.signature) ^ SIGNATURE_OK);
         let word = black_box(SUCCESS ^ t) ^ bad;
@@ -64,7 +72,7 @@ impl Proof {
             | (black_box(evidence.signature_again) ^ SIGNATURE_OK)
             | (black_box(evidence.key_again) ^ SIGNATURE_OK);
         let complement = !black_box(SUCCESS ^ t) ^ bad_again;
-        (Proof { word, complement }, t)
+        (Proof { word, complement }, base)
     }
 
     /// True only for a successful proof with the same `tag`; evaluated twice,
@@ -94,6 +102,26 @@ fn diff_words(a: &[u8; 32], b: &[u8; 32]) -> u32 {
 /// A nonzero byte to a word with every byte nonzero (0 stays 0).
 fn spread(d: u8) -> u32 {
     u32::from(d).wrapping_mul(0x0101_0101)
+}
+
+/// The launch fields of a header folded into one word (each field mixed in turn, so no
+/// two fields cancel): [`Proof::from_evidence`] binds its proof to them.
+pub fn bind(load_addr: u64, entry: u64, image_len: u32, security_counter: u32) -> u32 {
+    let words = [
+        load_addr.to_le_bytes(),
+        entry.to_le_bytes(),
+        u64::from(image_len).to_le_bytes(),
+        u64::from(security_counter).to_le_bytes(),
+    ];
+    words.iter().flat_map(|w| w.chunks_exact(4)).fold(0x2545_F491u32, |h, c| {
+        let w = u32::from_le_bytes([
+            c.first().copied().unwrap_or(0),
+            c.get(1).copied().unwrap_or(0),
+            c.get(2).copied().unwrap_or(0),
+            c.get(3).copied().unwrap_or(0),
+        ]);
+        (h ^ w).wrapping_mul(0x9E37_79B1).rotate_left(13)
+    })
 }
 
 /// A tag binding a proof to a slot and the image hash (all 32 bytes folded).
@@ -184,6 +212,40 @@ mod tests {
         assert!(!Proof { word: p.word ^ 0x100, complement: p.complement }.holds(42));
     }
 
+    fn fields(e: &Evidence) -> u32 {
+        let h = &e.verified.header;
+        bind(h.load_addr, h.entry, h.image_len, h.security_counter)
+    }
+
+    #[test]
+    fn the_proof_binds_the_launch_fields() {
+        let e = evidence();
+        let (p, t) = Proof::from_evidence(1, &e);
+        let h = e.verified.header;
+        assert!(p.holds(t ^ bind(h.load_addr, h.entry, h.image_len, h.security_counter)));
+        // Any one field copied wrong (another field's value, a neighbour, zero): no proof.
+        for wrong in [0u32, 1, 2, 4, 0x1000, u32::MAX] {
+            if wrong != h.security_counter {
+                assert!(!p.holds(t ^ bind(h.load_addr, h.entry, h.image_len, wrong)), "counter {wrong}");
+            }
+            if wrong != h.image_len {
+                assert!(!p.holds(t ^ bind(h.load_addr, h.entry, wrong, h.security_counter)), "length {wrong}");
+            }
+            if u64::from(wrong) != h.load_addr {
+                assert!(
+                    !p.holds(t ^ bind(u64::from(wrong), h.entry, h.image_len, h.security_counter)),
+                    "address {wrong}"
+                );
+            }
+            if u64::from(wrong) != h.entry {
+                assert!(
+                    !p.holds(t ^ bind(h.load_addr, u64::from(wrong), h.image_len, h.security_counter)),
+                    "entry {wrong}"
+                );
+            }
+        }
+    }
+
     fn evidence() -> Evidence {
         let header = SlotHeader {
             header_size: 256,
@@ -208,8 +270,10 @@ mod tests {
     #[test]
     fn the_proof_binds_the_computed_digest_and_every_check_word() {
         let (p, t) = Proof::from_evidence(1, &evidence());
-        assert!(p.holds(t));
+        assert!(p.holds(t ^ fields(&evidence())));
+        assert!(!p.holds(t), "the proof holds only with the launch fields bound");
         assert_eq!(t, tag(1, &[0x11; 32]));
+        let t = t ^ fields(&evidence());
         // Any single byte of the computed digest differing from the claim, any check word
         // wrong (a skipped check, a skipped store): the proof does not hold.
         for i in 0..32 {
@@ -217,6 +281,7 @@ mod tests {
                 let mut e = evidence();
                 e.digest[i] ^= 1 << bit;
                 let (p, t) = Proof::from_evidence(1, &e);
+                let t = t ^ fields(&e);
                 assert!(!p.holds(t), "digest byte {i} bit {bit}");
                 // Each half on its own catches it.
                 assert_ne!(p.word, SUCCESS ^ t);
@@ -227,15 +292,15 @@ mod tests {
             let mut e = evidence();
             e.signature = bad;
             let (p, t) = Proof::from_evidence(1, &e);
-            assert!(!p.holds(t));
+            assert!(!p.holds(t ^ fields(&e)));
             let mut e = evidence();
             e.signature_again = bad;
             let (p, t) = Proof::from_evidence(1, &e);
-            assert!(!p.holds(t));
+            assert!(!p.holds(t ^ fields(&e)));
             let mut e = evidence();
             e.key_again = bad;
             let (p, t) = Proof::from_evidence(1, &e);
-            assert!(!p.holds(t));
+            assert!(!p.holds(t ^ fields(&e)));
         }
         // Bound to the slot.
         let (p, _) = Proof::from_evidence(1, &evidence());

@@ -11,7 +11,7 @@ use safeslot_shared::select::{select, FreshRecord};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
 use safeslot_shared::verify::{verify_slot_hardened, SlotRegion};
 
-use crate::fih::{Checkpoint, Flow, Proof};
+use crate::fih::{bind, Checkpoint, Flow, Proof};
 
 /// Everything the sequence needs to know about the board, from its generated layout.
 #[derive(Clone, Copy, Debug)]
@@ -52,9 +52,10 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// Re-checks the redundant verification proof (fault-injection hardening).
+    /// Re-checks the redundant verification proof (fault-injection hardening), bound to
+    /// this launch's own copies of the header fields it will use.
     pub fn holds(&self) -> bool {
-        self.proof.holds(self.tag)
+        self.proof.holds(self.tag ^ bind(self.load_addr, self.entry, self.image_len, self.security_counter))
     }
 }
 
@@ -156,7 +157,8 @@ type VerifiedSlots = [Option<VerifiedSlot>; MAX_SLOTS];
 /// otherwise. Failure is the fall-through.
 fn launch(checked: &VerifiedSlots, slot: SlotId, floor: u32, handoff: impl Fn(&VerifiedSlot) -> Handoff) -> Outcome {
     if let Some(mut v) = checked.get(slot.index()).copied().flatten() {
-        if v.proof.holds(v.tag) && v.security_counter >= floor {
+        let fields = bind(v.load_addr, v.entry, v.image_len, v.security_counter);
+        if v.proof.holds(v.tag ^ fields) && v.security_counter >= floor {
             v.flow.step(Checkpoint::Built);
             return Outcome::Launch(Launch {
                 slot,
