@@ -33,8 +33,9 @@
  *  would see the NOP: the boot stage never reads its own instructions as data.
  *
  * Outcome detection (each ends the run at once with `_exit(0)` after writing FILE):
- *  - `stop=0xLO:0xHI` (up to 8, HI exclusive): the first block that starts in a range
- *    (a hand-off: the images' slots) -> `end stop INDEX 0xPC`;
+ *  - `stop=0xLO:0xHI` (up to 8, HI exclusive): the first block of two or more
+ *    instructions that starts in a range and whose first instruction completed (a
+ *    hand-off: the images' slots) -> `end stop INDEX 0xPC` (see `on_translate`);
  *  - `fault=0xADDR` (up to 8): a block starting there (a fault handler that spins)
  *    -> `end fault 0xADDR`;
  *  - `budget=N`: more than N instructions executed -> `end budget` (checked in every
@@ -275,13 +276,25 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             ram_host = h - start;
         }
     }
-    /* A stop: report before the block runs, without counting it. */
+    /*
+     * A stop: a block in a slot whose first instruction completed. The report comes as the
+     * block's second instruction starts, without counting the block. A one-instruction
+     * block is left to run: on M-profile, a jump to an address with bit 0 clear (no Thumb
+     * state) gives a block of the single instruction that raises INVSTATE, which executes
+     * nothing of the image and goes on to the boot stage's fault handler (a crash); a
+     * genuine one-instruction block (a branch) goes on to the image's next block, which
+     * stops the run there.
+     */
     for (size_t r = 0; r < n_stops; r++) {
         if (stops[r].lo <= start && start < stops[r].hi) {
+            if (n < 2) {
+                break;
+            }
             char *end = malloc(64);
             if (end) {
                 snprintf(end, 64, "stop %zu 0x%" PRIx64, r, start);
-                qemu_plugin_register_vcpu_insn_exec_cb(first, on_stop, QEMU_PLUGIN_CB_NO_REGS, end);
+                qemu_plugin_register_vcpu_insn_exec_cb(qemu_plugin_tb_get_insn(tb, 1), on_stop,
+                                                       QEMU_PLUGIN_CB_NO_REGS, end);
             }
             return;
         }
