@@ -15,7 +15,7 @@
 //!
 //! The watchdog is fed by a flash wrapper (`Fed`, as embassy-boot-nrf's `WatchdogFlash`):
 //! every flash operation of the sequence — journal scan, record write, each hashed chunk of
-//! an image — feeds it first, so no `tick` closure runs through the sequence.
+//! an image — feeds it first, so nothing in the sequence takes a watchdog callback.
 
 use core::convert::Infallible;
 use core::hint::black_box;

@@ -85,7 +85,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         let Some(region) = cfg.slots.get(slot.index()).copied() else {
             return Verdict::Invalid(Reason::NoImage);
         };
-        match verify_slot_hardened(flash, region, cfg.keys, &mut || {}) {
+        match verify_slot_hardened(flash, region, cfg.keys) {
             Ok(e) => {
                 let mut flow = Flow::START;
                 flow.step(Checkpoint::Verified);

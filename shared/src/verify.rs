@@ -52,19 +52,15 @@ pub struct Verified {
     pub key_index: usize,
 }
 
-/// Verifies the image in `slot` against the trusted `keys`.
+/// Verifies the image in `slot` against the trusted `keys`: [`verify_slot_hardened`]
+/// (the boot stage's checks, every one of them) without the evidence. The agent, the image
+/// tool and the test vectors call this; there is one verification path.
+///
+/// # Errors
+///
+/// As [`verify_slot_hardened`].
 pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8; 32]]) -> Result<Verified, Reason> {
-    verify_slot_with(flash, slot, keys, &mut || {})
-}
-
-/// [`verify_slot`], calling `tick` once per hashed chunk (boards feed their watchdog there).
-pub fn verify_slot_with<F: ReadNorFlash>(
-    flash: &mut F,
-    slot: SlotRegion,
-    keys: &[[u8; 32]],
-    tick: &mut dyn FnMut(),
-) -> Result<Verified, Reason> {
-    verify_first(flash, slot, keys, tick).map(|(v, _, _)| v)
+    verify_slot_hardened(flash, slot, keys).map(|e| e.verified)
 }
 
 /// The value [`signature_word`] gives for a signature that verified (any other value: it
@@ -92,23 +88,26 @@ pub struct Evidence {
     pub key_again: u32,
 }
 
-/// [`verify_slot_with`] for the boot stage: the same checks, then a second, independent
-/// signature check and key check, returning the computed digest and the check words
-/// ([`Evidence`]) for the caller to bind into its proof. Costs one more ed25519 verify
-/// (about 1.8 M instructions on a Cortex-M4) and one more header read; the image is hashed
-/// once.
+/// Verifies the image in `slot` against the trusted `keys` (header, bounds, load address,
+/// key, ed25519 signature, SHA-256 of the image bytes), then makes a second, independent
+/// signature check and key check, and returns the computed digest and the check words
+/// ([`Evidence`]) for the boot stage to bind into its proof. The second check costs one
+/// more ed25519 verify (about 1.8 M instructions on a Cortex-M4) and one more header read;
+/// the image is hashed once.
+///
+/// A board's watchdog is fed by its flash driver (the boot stage wraps it: `run`'s `Fed`),
+/// so verification takes no callback.
 ///
 /// # Errors
 ///
-/// As [`verify_slot_with`]; [`Reason::BadSignature`] or [`Reason::UnknownKey`] when the
-/// second check disagrees with the first (a glitch).
+/// The [`Reason`] the image is refused for; [`Reason::BadSignature`] or
+/// [`Reason::UnknownKey`] also when the second check disagrees with the first (a glitch).
 pub fn verify_slot_hardened<F: ReadNorFlash>(
     flash: &mut F,
     slot: SlotRegion,
     keys: &[[u8; 32]],
-    tick: &mut dyn FnMut(),
 ) -> Result<Evidence, Reason> {
-    let (verified, digest, signature) = verify_first(flash, slot, keys, tick)?;
+    let (verified, digest, signature) = verify_first(flash, slot, keys)?;
     // Second check, by a separate read of the header: a fault in the first check's
     // buffers or branches does not carry over.
     let mut hb = [0x5Au8; HEADER_LEN];
@@ -152,7 +151,6 @@ fn verify_first<F: ReadNorFlash>(
     flash: &mut F,
     slot: SlotRegion,
     keys: &[[u8; 32]],
-    tick: &mut dyn FnMut(),
 ) -> Result<(Verified, [u8; 32], u32), Reason> {
     let mut hb = [0u8; HEADER_LEN];
     flash.read(slot.offset, &mut hb).map_err(|_| Reason::FlashError)?;
@@ -176,7 +174,7 @@ fn verify_first<F: ReadNorFlash>(
         return Err(Reason::BadSignature);
     }
 
-    let digest = hash_image(flash, slot.offset, u32::from(header.header_size), header.image_len, tick)?;
+    let digest = hash_image(flash, slot.offset, u32::from(header.header_size), header.image_len)?;
     #[cfg(feature = "fi-seam")]
     let hash_skipped = seam::skipped(seam::Skip::HashCompare);
     #[cfg(not(feature = "fi-seam"))]
@@ -230,7 +228,7 @@ pub mod seam {
 compile_error!("the fi-seam feature (fault-injection test seam) is host-only");
 
 /// SHA-256 of `len` bytes starting `header_size` bytes into the slot at `offset`,
-/// read in [`CHUNK`]-byte pieces, calling `tick` after each.
+/// read in [`CHUNK`]-byte pieces.
 ///
 /// Fault-injection hardening (docs/DESIGN.md, "Fault-injection hardening"): one skipped
 /// instruction in this loop must not make it hash bytes other than the ones in flash.
@@ -243,13 +241,7 @@ compile_error!("the fi-seam feature (fault-injection test seam) is host-only");
 ///   redirected or shortened leaves the pattern in what is hashed, never the previous
 ///   chunk's bytes (where a genuine image repeats a chunk, e.g. padding, those would
 ///   hash as the genuine chunk while the attacker's bytes sit in flash).
-pub fn hash_image<F: ReadNorFlash>(
-    flash: &mut F,
-    offset: u32,
-    header_size: u32,
-    len: u32,
-    tick: &mut dyn FnMut(),
-) -> Result<[u8; 32], Reason> {
+pub fn hash_image<F: ReadNorFlash>(flash: &mut F, offset: u32, header_size: u32, len: u32) -> Result<[u8; 32], Reason> {
     let mut at = offset.checked_add(header_size).ok_or(Reason::ImageBounds)?;
     let end = at.checked_add(len).ok_or(Reason::ImageBounds)?;
     let mut h = Sha256::new();
@@ -261,7 +253,6 @@ pub fn hash_image<F: ReadNorFlash>(
         let part = buf.get_mut(..n).ok_or(Reason::Internal)?;
         flash.read(at, part).map_err(|_| Reason::FlashError)?;
         h.update(&*part);
-        tick();
         at = at.saturating_add(n as u32);
         prefill(&mut buf, at);
     }
@@ -355,14 +346,7 @@ mod tests {
         attacker[2 * CHUNK..3 * CHUNK].fill(0xBE);
         let len = genuine.len() as u32;
         let hash = |bytes: &Vec<u8>, skip| {
-            hash_image(
-                &mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0, hole: None },
-                0,
-                0,
-                len,
-                &mut || {},
-            )
-            .unwrap()
+            hash_image(&mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0, hole: None }, 0, 0, len).unwrap()
         };
         let good = hash(&genuine, None);
         assert_ne!(hash(&attacker, None), good);
@@ -388,18 +372,13 @@ mod tests {
         let n = attacker.len();
         attacker[n - 16..].fill(0xA5);
         let len = genuine.len() as u32;
-        let good = hash_image(
-            &mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None },
-            0,
-            0,
-            len,
-            &mut || {},
-        )
-        .unwrap();
+        let good =
+            hash_image(&mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None }, 0, 0, len)
+                .unwrap();
         for read in 0..6 {
             for short in [0, 1, 8, 100, 84, CHUNK - 8, CHUNK - 1] {
                 let mut f = Skipping { bytes: attacker.clone(), skip: Some(read), reads: 0, short, hole: None };
-                let h = hash_image(&mut f, 0, 0, len, &mut || {}).unwrap();
+                let h = hash_image(&mut f, 0, 0, len).unwrap();
                 assert_ne!(h, good, "read {read} copying {short} bytes");
             }
         }
@@ -410,20 +389,15 @@ mod tests {
         let mut genuine = vec![0u8; 6 * CHUNK];
         genuine[..CHUNK].iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
         let len = genuine.len() as u32;
-        let good = hash_image(
-            &mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None },
-            0,
-            0,
-            len,
-            &mut || {},
-        )
-        .unwrap();
+        let good =
+            hash_image(&mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None }, 0, 0, len)
+                .unwrap();
         for chunk in 1..6 {
             for word in [0, 4, 100, CHUNK - 4] {
                 let mut attacker = genuine.clone();
                 attacker[chunk * CHUNK + word..chunk * CHUNK + word + 4].copy_from_slice(&[0xDE, 0xAD, 0xBE, 0xEF]);
                 let mut f = Skipping { bytes: attacker, skip: Some(chunk), reads: 0, short: 0, hole: Some(word) };
-                let h = hash_image(&mut f, 0, 0, len, &mut || {}).unwrap();
+                let h = hash_image(&mut f, 0, 0, len).unwrap();
                 assert_ne!(h, good, "chunk {chunk}, unwritten word at {word}");
             }
         }

@@ -341,7 +341,7 @@ impl Profiler {
     }
 
     /// Where `pc` is, for a person: the symbol, the inlined frames (innermost first) and
-    /// the source line, e.g. `main <- verify_slot_with (shared/src/verify.rs:86)`.
+    /// the source line, e.g. `main <- verify_first (shared/src/verify.rs:86)`.
     pub fn describe(&self, pc: u64) -> Result<String> {
         let file = object::File::parse(&*self.elf)?;
         let sym = Symbols::new(&file)?;
