@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use object::elf::{ELFOSABI_NONE, EM_ARM, ET_EXEC, PF_R, PT_LOAD};
-use object::write::elf::{FileHeader, ProgramHeader, Writer};
-use object::Endianness;
+mod support;
+use support::elf::build_elf;
 
 const BIN: &str = env!("CARGO_BIN_EXE_safeslot-image");
 /// The qemu board's slot a: flash base 0x2100_0000, offset 0x10000, 4 MiB, 1 KiB header.
@@ -122,42 +121,6 @@ fn have_openssl() -> bool {
 
 fn openssl(args: &[&str]) -> Output {
     Command::new("openssl").args(args).output().expect("run openssl")
-}
-
-/// A little-endian ELF32 ARM executable with one `PT_LOAD` segment per `(paddr, vaddr, data)`.
-fn build_elf(segs: &[(u64, u64, &[u8])]) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let mut w = Writer::new(Endianness::Little, false, &mut buf);
-    w.reserve_file_header();
-    w.reserve_program_headers(segs.len() as u32);
-    let offsets: Vec<u64> = segs.iter().map(|(_, _, d)| w.reserve(d.len() as u64, 4)).collect();
-    w.write_file_header(&FileHeader {
-        os_abi: ELFOSABI_NONE,
-        abi_version: 0,
-        e_type: ET_EXEC,
-        e_machine: EM_ARM,
-        e_entry: segs.first().map_or(0, |s| s.0),
-        e_flags: Default::default(),
-    })
-    .expect("ELF header");
-    w.write_align_program_headers();
-    for ((paddr, vaddr, d), off) in segs.iter().zip(&offsets) {
-        w.write_program_header(&ProgramHeader {
-            p_type: PT_LOAD,
-            p_flags: PF_R,
-            p_offset: *off,
-            p_vaddr: *vaddr,
-            p_paddr: *paddr,
-            p_filesz: d.len() as u64,
-            p_memsz: d.len() as u64,
-            p_align: 4,
-        });
-    }
-    for (_, _, d) in segs {
-        w.write_align(4);
-        w.write(d);
-    }
-    buf
 }
 
 #[test]

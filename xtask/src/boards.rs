@@ -19,8 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Context, Result};
-use object::{Object, ObjectSegment, SegmentFlags};
+use anyhow::{ensure, Context, Result};
 use safeslot_layout::Layout;
 
 use crate::build;
@@ -63,51 +62,41 @@ pub struct Footprint {
     pub first_load: u64,
 }
 
-/// Checks `elf`'s loadable segments: load images inside `flash`, writable data inside
-/// `ram`, read-only segments run where they are loaded.
+/// Checks `elf`'s loadable segments (read by the image tool's ELF reader,
+/// `safeslot_image::elf`): load images inside `flash`, writable data inside `ram`,
+/// read-only segments run where they are loaded.
 fn check_elf(elf: &Path, flash: Span, ram: Span) -> Result<Footprint> {
     let data = std::fs::read(elf).with_context(|| elf.display().to_string())?;
-    let file = object::File::parse(&*data).with_context(|| format!("{}: not an ELF", elf.display()))?;
+    let segs = safeslot_image::elf::load_segments(elf, &data).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut fp = Footprint { first_load: u64::MAX, ..Footprint::default() };
-    let mut count = 0;
-    for seg in file.segments() {
-        let writable = match seg.flags() {
-            SegmentFlags::Elf { p_flags } => p_flags & object::elf::PF_W != 0,
-            _ => false,
-        };
-        let (file_off, file_size) = seg.file_range();
-        let _ = file_off;
-        let load = Span::new(elf_paddr(&file, &seg)?, file_size);
-        let run = Span::new(seg.address(), seg.size());
+    for seg in &segs {
+        let file_size = seg.data.len() as u64;
+        let load = Span::new(seg.load_addr, file_size);
+        let run = Span::new(seg.run_addr, seg.mem_size);
         if file_size > 0 {
             ensure!(flash.holds(load), "{}: segment loaded at {load} is outside {flash}", elf.display());
             fp.flash += file_size;
             fp.first_load = fp.first_load.min(load.start);
         }
-        if writable {
+        if seg.writable {
             ensure!(ram.holds(run), "{}: writable segment at {run} is outside RAM {ram}", elf.display());
-            fp.ram += seg.size();
-        } else if seg.size() > 0 {
+            fp.ram += seg.mem_size;
+        } else if seg.mem_size > 0 {
             ensure!(flash.holds(run), "{}: read-only segment runs at {run}, outside {flash}", elf.display());
         }
-        count += 1;
     }
-    ensure!(count > 0 && fp.flash > 0, "{}: no loadable segment", elf.display());
+    ensure!(fp.flash > 0, "{}: no loadable segment", elf.display());
     Ok(fp)
 }
 
 /// Checks that the initial stack pointer (cortex-m-rt's `_stack_start`, or `__stack_top`
-/// of the aarch64 stage's own link.x: where the stack grows down from) lies inside `ram`: with the hand-off area outside that range (the
-/// layout validates it), neither stack nor statics can reach the hand-off block or the rig
-/// mailbox.
+/// of the aarch64 stage's own link.x: where the stack grows down from) lies inside `ram`:
+/// with the hand-off area outside that range (the layout validates it), neither stack nor
+/// statics can reach the hand-off block or the rig mailbox.
 fn check_stack_top(elf: &Path, ram: Span) -> Result<u64> {
-    use object::ObjectSymbol;
     let data = std::fs::read(elf).with_context(|| elf.display().to_string())?;
-    let file = object::File::parse(&*data)?;
-    let top = file
-        .symbols()
-        .find(|s| matches!(s.name(), Ok("_stack_start" | "__stack_top")))
-        .map(|s| s.address())
+    let top = safeslot_image::elf::symbol_address(elf, &data, &["_stack_start", "__stack_top"])
+        .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_context(|| format!("{}: no _stack_start (or __stack_top) symbol", elf.display()))?;
     ensure!(
         top > ram.start && top <= ram.end,
@@ -115,31 +104,6 @@ fn check_stack_top(elf: &Path, ram: Span) -> Result<u64> {
         elf.display()
     );
     Ok(top)
-}
-
-/// A segment's physical (load) address: `object` exposes only the virtual one, so read
-/// the program header table.
-fn elf_paddr(file: &object::File<'_>, seg: &object::Segment<'_, '_>) -> Result<u64> {
-    use object::read::elf::ProgramHeader;
-    let e = object::Endianness::Little;
-    match file {
-        object::File::Elf32(f) => {
-            for ph in f.elf_program_headers() {
-                if u64::from(ph.p_vaddr(e)) == seg.address() && u64::from(ph.p_memsz(e)) == seg.size() {
-                    return Ok(u64::from(ph.p_paddr(e)));
-                }
-            }
-        }
-        object::File::Elf64(f) => {
-            for ph in f.elf_program_headers() {
-                if ph.p_vaddr(e) == seg.address() && ph.p_memsz(e) == seg.size() {
-                    return Ok(ph.p_paddr(e));
-                }
-            }
-        }
-        _ => {}
-    }
-    bail!("segment at {:#x}: no program header", seg.address())
 }
 
 /// The newest build-script output directory of `crate_name` for `target`.

@@ -11,8 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{ensure, Context, Result};
-use object::{Object, ObjectSegment};
+use anyhow::{Context, Result};
 use safeslot_linux::cpio::CpioBuilder;
 use safeslot_linux::{gzip, payload, Payload};
 
@@ -37,42 +36,13 @@ pub struct SocBuild {
 }
 
 /// The stage's ELF as the flat image the CPU runs from offset 0 of pflash0: every loadable
-/// segment at its load (physical) address, which for `.data` is its copy in flash.
+/// segment at its load (physical) address, which for `.data` is its copy in flash (the
+/// image tool's ELF reader, `safeslot_image::elf`).
 fn flat_binary(elf: &Path, flash_size: u32) -> Result<Vec<u8>> {
     let data = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
-    let file = object::File::parse(&*data)?;
-    let mut out = Vec::new();
-    for seg in file.segments() {
-        let bytes = seg.data()?;
-        if bytes.is_empty() {
-            continue;
-        }
-        // The object crate gives the segment's virtual address; `.data` runs in RAM but is
-        // stored in flash, so place it by the program header's physical (load) address.
-        let lma = lma_of(&data, seg.address())?;
-        ensure!(lma < u64::from(flash_size), "segment at {lma:#x} outside the bootloader partition");
-        let end = lma as usize + bytes.len();
-        if out.len() < end {
-            out.resize(end, 0xFF);
-        }
-        out[lma as usize..end].copy_from_slice(bytes);
-    }
-    Ok(out)
-}
-
-/// The load address (p_paddr) of the program header whose p_vaddr is `vaddr`.
-fn lma_of(data: &[u8], vaddr: u64) -> Result<u64> {
-    use object::elf::{FileHeader64, PT_LOAD};
-    use object::read::elf::{FileHeader, ProgramHeader};
-    use object::LittleEndian as LE;
-    let h = FileHeader64::<LE>::parse(data)?;
-    let e = h.endian()?;
-    for ph in h.program_headers(e, data)? {
-        if ph.p_type(e) == PT_LOAD && ph.p_vaddr(e) == vaddr && ph.p_filesz(e) > 0 {
-            return Ok(ph.p_paddr(e));
-        }
-    }
-    anyhow::bail!("no PT_LOAD at {vaddr:#x}")
+    let segs = safeslot_image::elf::load_segments(elf, &data).map_err(|e| anyhow::anyhow!("{e}"))?;
+    safeslot_image::elf::place(elf, &segs, 0, u64::from(flash_size))
+        .map_err(|e| anyhow::anyhow!("{e} (the bootloader partition)"))
 }
 
 /// Builds `safeslotctl` for the initramfs: static musl, linked by rust-lld, stripped.

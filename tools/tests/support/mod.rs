@@ -1,0 +1,3 @@
+//! Helpers shared by the image tool's tests.
+
+pub mod elf;
