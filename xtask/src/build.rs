@@ -1,6 +1,8 @@
 //! Building the firmware for the virtual board and signing the demo images.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use safeslot_shared::version::Version;
 
 use anyhow::{Context, Result};
 
@@ -35,15 +37,10 @@ fn dev_key(work: &std::path::Path) -> Result<(PathBuf, PathBuf)> {
     if !key.exists() || !public.exists() {
         let _ = std::fs::remove_file(&key);
         let _ = std::fs::remove_file(&public);
-        image_tool()?.args(["keygen", "--out"]).arg(&key).arg("--pub").arg(&public).status()?;
+        let pair = safeslot_image::keys::generate();
+        safeslot_image::keys::write_key_pair(&pair, &key, Some(&public), false).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok((key, public))
-}
-
-/// The image tool, built from this workspace.
-pub fn image_tool() -> Result<std::process::Command> {
-    run(cargo().current_dir(env::root()).args(["build", "-q", "-p", "safeslot-image"]))?;
-    Ok(std::process::Command::new(env::root().join("target/debug/safeslot-image")))
 }
 
 /// `cargo xtask build [--board B]`: builds one board, or all of them.
@@ -121,17 +118,22 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
     Ok(Firmware { boot_elf, app_elfs, key, public_key: public, layout: layout_path, work })
 }
 
-/// Signs `elf` for `slot` with the demo key; returns the slot image bytes.
-pub fn sign(fw: &Firmware, elf: &std::path::Path, slot: &str, version: &str, sc: u32) -> Result<Vec<u8>> {
+/// Signs `input` (an ELF or raw payload) for `slot` with the demo key through the image
+/// tool's library (as `safeslot-image sign` does), keeps a copy in
+/// `target/safeslot/slot-<slot>-<version>.img` and returns the slot image bytes.
+pub fn sign(fw: &Firmware, input: &Path, slot: &str, version: &str, sc: u32) -> Result<Vec<u8>> {
+    let e = |e: safeslot_image::Error| anyhow::anyhow!("{e}");
+    let layout = safeslot_layout::Layout::load(&fw.layout)?;
+    let target = safeslot_image::SlotTarget::from_loaded(&layout, slot).map_err(e)?;
+    let key = safeslot_image::keys::load_signing_key(&fw.key).map_err(e)?;
+    let bytes = std::fs::read(input).with_context(|| input.display().to_string())?;
+    let payload = safeslot_image::load_image(input, bytes, &target).map_err(e)?;
+    let parsed = Version::parse(version).with_context(|| format!("version {version:?}"))?;
+    let params = safeslot_image::SignParams { version: parsed, security_counter: sc, entry: 0 };
+    let image = safeslot_image::sign(&payload, &target, &key, params)
+        .map_err(e)
+        .with_context(|| format!("signing {} for slot {slot}", input.display()))?;
     let out = fw.work.join(format!("slot-{slot}-{version}.img"));
-    run(image_tool()?
-        .arg("sign")
-        .arg("--key")
-        .arg(&fw.key)
-        .arg("--layout")
-        .arg(&fw.layout)
-        .args(["--slot", slot, "--version", version, "--security-counter", &sc.to_string(), "-o"])
-        .arg(&out)
-        .arg(elf))?;
-    std::fs::read(&out).with_context(|| format!("reading {}", out.display()))
+    std::fs::write(&out, &image).with_context(|| out.display().to_string())?;
+    Ok(image)
 }

@@ -119,36 +119,17 @@ impl Bench {
         let version = if slot == SlotId::A { "1.0.0" } else { "2.0.0" };
         let header = self.layout.slot(name)?.header_size as usize;
         let elf = self.fw.app_elfs.get(slot.index()).context("no app ELF for the slot")?;
-        let signed = self.sign(elf, name, version)?;
+        let signed = build::sign(&self.fw, elf, name, version, 0)?;
         let mut flat = signed.get(header..).context("signed image shorter than its header")?.to_vec();
         let len = kib as usize * 1024;
         ensure!(flat.len() <= len, "the demo app ({} B) is larger than {kib} KiB", flat.len());
         flat.resize(len, 0xFF);
         let raw = self.dir.join(format!("app-{name}-{kib}k.bin"));
         std::fs::write(&raw, &flat)?;
-        let image = self.sign(&raw, name, version)?;
+        let image = build::sign(&self.fw, &raw, name, version, 0)?;
         let h = SlotHeader::decode(&image).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         ensure!(h.image_len as usize == len, "signed image_len {} != {len}", h.image_len);
         Ok(image)
-    }
-
-    /// Signs `input` (ELF or raw) for slot `name` with the demo key, as [`build::sign`] does,
-    /// without the image tool's summary on stdout (it would land in the tables).
-    fn sign(&self, input: &Path, name: &str, version: &str) -> Result<Vec<u8>> {
-        let out = self.dir.join(format!("signed-{name}.img"));
-        env::run(
-            build::image_tool()?
-                .arg("sign")
-                .arg("--key")
-                .arg(&self.fw.key)
-                .arg("--layout")
-                .arg(&self.fw.layout)
-                .args(["--slot", name, "--version", version, "--security-counter", "0", "-o"])
-                .arg(&out)
-                .arg(input)
-                .stdout(std::process::Stdio::null()),
-        )?;
-        std::fs::read(&out).with_context(|| out.display().to_string())
     }
 
     /// The address of the first instruction of the image in `slot` (its reset vector).
@@ -240,12 +221,9 @@ impl Bench {
 
     fn floor(&self, a64: &[u8], sizes: &[u32]) -> Result<Floor> {
         // The floor verifies exactly the signature of the 64 KiB image of A.
-        let raw_key = self.fw.work.join("dev-key.pub.raw");
-        let mut export = build::image_tool()?;
-        export.args(["pubkey", "--raw", "--key"]).arg(&self.fw.key).arg("-o").arg(&raw_key);
-        env::run(export.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()))?;
+        let pair = safeslot_image::keys::load_signing_key(&self.fw.key).map_err(|e| anyhow::anyhow!("{e}"))?;
         let h = SlotHeader::decode(a64).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let mut sig = std::fs::read(&raw_key)?;
+        let mut sig = pair.pk.as_ref().to_vec();
         ensure!(sig.len() == 32, "raw public key is {} bytes", sig.len());
         sig.extend_from_slice(&h.signature);
         sig.extend_from_slice(a64.get(..SIGNED_LEN).context("short header")?);
