@@ -44,11 +44,10 @@ fn dev_key(work: &std::path::Path) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// `cargo xtask build [--board B]`: builds one board, or all of them.
-pub fn command(args: &[String]) -> Result<()> {
-    let boards = match args {
-        [] => boards()?,
-        [flag, b] if flag == "--board" => vec![b.clone()],
-        _ => anyhow::bail!("usage: cargo xtask build [--board BOARD]"),
+pub fn command(board: Option<&str>) -> Result<()> {
+    let boards = match board {
+        None => boards()?,
+        Some(b) => vec![b.to_owned()],
     };
     for b in &boards {
         let fw = board_firmware(b)?;

@@ -7,12 +7,12 @@ use safeslot_hil::story::{self, Images};
 use crate::build;
 
 /// `cargo xtask demo [--board B]`: the virtual board's story, or the virtual SoC's.
-pub fn command(args: &[String]) -> Result<()> {
-    match args {
-        [] => run(),
-        [flag, b] if flag == "--board" && b == build::BOARD => run(),
-        [flag, b] if flag == "--board" && b == crate::soc::BOARD => crate::soc::demo(),
-        _ => anyhow::bail!("usage: cargo xtask demo [--board {}|{}]", build::BOARD, crate::soc::BOARD),
+pub fn command(board: Option<&str>) -> Result<()> {
+    match board {
+        None => run(),
+        Some(b) if b == build::BOARD => run(),
+        Some(b) if b == crate::soc::BOARD => crate::soc::demo(),
+        Some(b) => anyhow::bail!("no demo for board {b}: use {} or {}", build::BOARD, crate::soc::BOARD),
     }
 }
 

@@ -20,7 +20,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use clap::Parser;
 use object::{Object, ObjectSymbol};
 use safeslot_hil::fi::{self, Attack, End, Kind, Outcome, PluginArgs, Report, SkipPoint};
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
@@ -45,8 +44,7 @@ const WORKERS: usize = 2;
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `cargo xtask fi`: instruction-skip fault injection on the real boot stage (QEMU).
-#[derive(Parser, Debug)]
-#[command(name = "cargo xtask fi")]
+#[derive(clap::Args, Debug)]
 pub struct Args {
     /// Only this attack boot (forged-header, altered-payload, untrusted-key,
     /// counter-below-floor, load-address-outside, both-invalid); repeatable.
@@ -489,9 +487,7 @@ fn print(c: &Campaign, results: &[BootResult]) -> Result<()> {
 }
 
 /// `cargo xtask fi ...`.
-pub fn command(args: &[String]) -> Result<()> {
-    let args = Args::try_parse_from(std::iter::once("fi".to_owned()).chain(args.iter().cloned()))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+pub fn command(args: &Args) -> Result<()> {
     if args.smoke {
         return smoke();
     }

@@ -18,26 +18,31 @@ use crate::env::{self, cargo, run as sh};
 const EXIT_NONE: i32 = 10;
 const EXIT_TIMEOUT: i32 = 11;
 
+/// `cargo xtask hil` / `rig`: the arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A real board through a debug probe (probe-rs) instead of the virtual board. Without
+    /// a probe it says so and exits 0 (skipped). SAFESLOT_PROBE=VID:PID[:SERIAL] picks a
+    /// probe, SAFESLOT_RELAY_CMD a power relay (run as `$SAFESLOT_RELAY_CMD off|on`) for
+    /// true cold boots.
+    #[arg(long)]
+    probe: bool,
+    /// The real board (default: SAFESLOT_BOARD).
+    #[arg(long, requires = "probe")]
+    board: Option<String>,
+    /// The probe-rs chip name (default: SAFESLOT_CHIP, else the board's layout.toml).
+    #[arg(long, requires = "probe")]
+    chip: Option<String>,
+    /// Only tests and scenarios whose name contains this.
+    filter: Option<String>,
+}
+
 /// `cargo xtask hil ...`.
-pub fn command(args: &[String]) -> Result<()> {
-    let (mut probe, mut board, mut chip, mut filter) = (false, None, None, None);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--probe" => probe = true,
-            "--board" => board = Some(it.next().context("--board needs a board name")?.clone()),
-            "--chip" => chip = Some(it.next().context("--chip needs a probe-rs chip name")?.clone()),
-            f if !f.starts_with('-') && filter.is_none() => filter = Some(f.to_string()),
-            other => bail!("usage: cargo xtask hil [--probe] [--board B] [--chip C] [FILTER] (unknown `{other}`)"),
-        }
+pub fn command(args: &Args) -> Result<()> {
+    if !args.probe {
+        return crate::test::virtual_rig(args.filter.as_deref());
     }
-    if !probe {
-        if board.is_some() || chip.is_some() {
-            bail!("--board/--chip choose a real board: add --probe (the virtual rig has one board)");
-        }
-        return crate::test::virtual_rig(filter.as_deref());
-    }
-    probe_rig(&Choice::from_env(board.as_deref(), chip.as_deref()), filter.as_deref())
+    probe_rig(&Choice::from_env(args.board.as_deref(), args.chip.as_deref()), args.filter.as_deref())
 }
 
 /// The `cargo xtask test` step: the probe rig and its unit tests compile and pass, then

@@ -19,12 +19,7 @@ use crate::env;
 pub const PAGE: &str = "agent/man/safeslotctl.1";
 
 /// `cargo xtask man [--check]`.
-pub fn run(args: &[String]) -> Result<()> {
-    let check = match args {
-        [] => false,
-        [flag] if flag == "--check" => true,
-        other => bail!("usage: cargo xtask man [--check] (got {other:?})"),
-    };
+pub fn run(check: bool) -> Result<()> {
     let path: PathBuf = env::root().join(PAGE);
     let page = render()?;
     if check {

@@ -108,11 +108,10 @@ fn stack_peak(fw: &build::Firmware) -> Result<u32> {
 }
 
 /// `cargo xtask size [--baseline REV]`.
-pub fn command(args: &[String]) -> Result<()> {
-    match args {
-        [] => run(),
-        [flag, rev] if flag == "--baseline" => baseline(rev),
-        _ => bail!("usage: cargo xtask size [--baseline REV]"),
+pub fn command(baseline_rev: Option<&str>) -> Result<()> {
+    match baseline_rev {
+        None => run(),
+        Some(rev) => baseline(rev),
     }
 }
 

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
 use probe_rs::probe::list::Lister;
 use probe_rs::probe::{DebugProbeInfo, DebugProbeSelector};
 use safeslot_hil::catalogue;
@@ -32,14 +33,22 @@ const EXIT_NONE: u8 = 10;
 /// Exit code of `probes` when the enumeration timed out.
 const EXIT_TIMEOUT: u8 = 11;
 
+/// The probe-rs rig's runner (see the module docs).
+#[derive(Parser, Debug)]
+#[command(name = "safeslot-probe-rig")]
+enum Cli {
+    /// List the probes (enumeration bounded to 5 s): exit 0 with at least one, 10 with
+    /// none, 11 when the enumeration did not answer in time.
+    Probes,
+    /// Run the scenario catalogue; without a probe, say so and exit 0 (a skip); exit 1
+    /// when a scenario failed.
+    Run(Args),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("probes") => probes(),
-        Some("run") => run(args.get(1..).unwrap_or_default()),
-        _ => Err("usage: safeslot-probe-rig probes | run --layout L --boot-elf E --app-elf A... --images DIR --key K \
-                  [--chip C] [--filter F] [--timeout SECS]"
-            .to_string()),
+    let result = match Cli::parse() {
+        Cli::Probes => probes(),
+        Cli::Run(args) => run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -91,52 +100,36 @@ fn probes() -> Result<u8, String> {
     Ok(0)
 }
 
+/// `run`'s arguments.
+#[derive(clap::Args, Debug)]
 struct Args {
+    /// The board's layout.toml.
+    #[arg(long)]
     layout: PathBuf,
+    /// The boot stage ELF (flashed once per run).
+    #[arg(long)]
     boot_elf: PathBuf,
+    /// A demo app ELF (symbols for the rig); repeatable.
+    #[arg(long = "app-elf")]
     app_elfs: Vec<PathBuf>,
+    /// The directory holding a-v1.img and b-v2.img.
+    #[arg(long)]
     images: PathBuf,
+    /// The PEM key the images were signed with.
+    #[arg(long)]
     key: PathBuf,
+    /// The probe-rs chip name (default: the layout's `board.chip`).
+    #[arg(long)]
     chip: Option<String>,
+    /// Only scenarios whose name contains this.
+    #[arg(long)]
     filter: Option<String>,
-    timeout: Duration,
+    /// Seconds to wait for one boot's report.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    timeout: u64,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut it = args.iter();
-    let (mut layout, mut boot_elf, mut images, mut key) = (None, None, None, None);
-    let (mut app_elfs, mut chip, mut filter, mut timeout) = (Vec::new(), None, None, Duration::from_secs(10));
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--layout" => layout = Some(PathBuf::from(value)),
-            "--boot-elf" => boot_elf = Some(PathBuf::from(value)),
-            "--app-elf" => app_elfs.push(PathBuf::from(value)),
-            "--images" => images = Some(PathBuf::from(value)),
-            "--key" => key = Some(PathBuf::from(value)),
-            "--chip" => chip = Some(value.clone()),
-            "--filter" => filter = Some(value.clone()),
-            "--timeout" => {
-                timeout = Duration::from_secs(value.parse().map_err(|_| format!("--timeout {value}: not seconds"))?)
-            }
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    let need = |v: Option<PathBuf>, f: &str| v.ok_or_else(|| format!("{f} is required"));
-    Ok(Args {
-        layout: need(layout, "--layout")?,
-        boot_elf: need(boot_elf, "--boot-elf")?,
-        app_elfs,
-        images: need(images, "--images")?,
-        key: need(key, "--key")?,
-        chip,
-        filter,
-        timeout,
-    })
-}
-
-fn run(args: &[String]) -> Result<u8, String> {
-    let a = parse(args)?;
+fn run(a: &Args) -> Result<u8, String> {
     let layout = safeslot_layout::Layout::load(&a.layout).map_err(|e| format!("{}: {e}", a.layout.display()))?;
     let board = ProbeBoard::from_layout(&layout, a.chip.clone()).map_err(|e| e.to_string())?;
     let chip = board.chip().map_err(|e| e.to_string())?.to_string();
@@ -169,7 +162,7 @@ fn run(args: &[String]) -> Result<u8, String> {
     );
     let mut rig =
         ProbeRig::open(probe, board.clone(), flash, &a.boot_elf, &a.app_elfs, relay).map_err(|e| e.to_string())?;
-    rig.timeout = a.timeout;
+    rig.timeout = Duration::from_secs(a.timeout);
     let list = catalogue::select(catalogue::catalogue::<ProbeRig>(journal), a.filter.as_deref());
     let sum = catalogue::run_all(&mut rig, &kit, &list);
     println!(
@@ -187,22 +180,27 @@ fn run(args: &[String]) -> Result<u8, String> {
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
+    fn parse(s: &str) -> Result<Args, clap::Error> {
+        match Cli::try_parse_from(["safeslot-probe-rig", "run"].into_iter().chain(s.split_whitespace()))? {
+            Cli::Run(a) => Ok(a),
+            Cli::Probes => unreachable!("parsed `run`"),
+        }
     }
 
     #[test]
     fn run_flags_parse_and_required_ones_are_required() {
-        let a = parse(&args(
+        let a = parse(
             "--layout l.toml --boot-elf boot --app-elf a --app-elf b --images d --key k.pem --chip RP2040 --timeout 3",
-        ))
+        )
         .unwrap();
         assert_eq!(a.app_elfs, vec![PathBuf::from("a"), PathBuf::from("b")]);
-        assert_eq!((a.chip.as_deref(), a.timeout), (Some("RP2040"), Duration::from_secs(3)));
+        assert_eq!((a.chip.as_deref(), a.timeout), (Some("RP2040"), 3));
         assert_eq!(a.filter, None);
-        assert_eq!(parse(&args("--boot-elf b --images d --key k")).err().as_deref(), Some("--layout is required"));
-        assert_eq!(parse(&args("--layout")).err().as_deref(), Some("--layout needs a value"));
-        assert!(parse(&args("--verbose 1")).is_err());
-        assert!(parse(&args("--layout l --boot-elf b --images d --key k --timeout soon")).is_err());
+        let missing = parse("--boot-elf b --images d --key k").unwrap_err().to_string();
+        assert!(missing.contains("--layout"), "{missing}");
+        assert!(parse("--layout").is_err());
+        assert!(parse("--verbose 1").is_err());
+        assert!(parse("--layout l --boot-elf b --images d --key k --timeout soon").is_err());
+        assert_eq!(parse("--layout l --boot-elf b --images d --key k").unwrap().timeout, 10);
     }
 }

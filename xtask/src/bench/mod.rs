@@ -13,8 +13,7 @@ pub mod profile;
 use anyhow::Result;
 
 /// `cargo xtask bench [agent|insns]`: both parts, or one.
-pub fn run(args: &[String]) -> Result<()> {
-    let part = args.first().map(String::as_str);
+pub fn run(part: Option<&str>) -> Result<()> {
     if matches!(part, None | Some("agent")) {
         agent::run()?;
         println!();
