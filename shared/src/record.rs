@@ -301,7 +301,10 @@ impl Record {
                     flags |= FLAG_UNBOOTABLE;
                 }
                 let reason = s.unbootable.map_or(0, Reason::code);
-                put(&mut b, at, &[s.priority.get(), s.tries.get(), flags, reason]);
+                put(&mut b, at.saturating_add(field::SLOT_PRIORITY), &[s.priority.get()]);
+                put(&mut b, at.saturating_add(field::SLOT_TRIES), &[s.tries.get()]);
+                put(&mut b, at.saturating_add(field::SLOT_FLAGS), &[flags]);
+                put(&mut b, at.saturating_add(field::SLOT_REASON), &[reason]);
                 put(&mut b, at.saturating_add(field::SLOT_SECURITY), &s.security_counter.to_le_bytes());
                 put(&mut b, at.saturating_add(field::SLOT_VERSION), &s.version.to_bytes());
             }
@@ -370,7 +373,7 @@ impl Record {
             if i >= usize::from(slot_count) {
                 zero(at, field::SLOT_LEN, "unused slot")?;
             } else {
-                let priority = Priority::new(byte(at)?).ok_or(DecodeError::Field("priority"))?;
+                let priority = Priority::new(byte(at.saturating_add(field::SLOT_PRIORITY))?).ok_or(DecodeError::Field("priority"))?;
                 let tries =
                     Tries::new(byte(at.saturating_add(field::SLOT_TRIES))?).ok_or(DecodeError::Field("tries"))?;
                 let flags = byte(at.saturating_add(field::SLOT_FLAGS))?;
