@@ -30,7 +30,7 @@ use safeslot_shared::protocol::order::Order;
 use safeslot_shared::{SlotId, Version};
 
 use crate::bench::plugin;
-use crate::bench::profile::{phase_of, Code, Profiler};
+use safeslot_profile::{phase_of, Code, Profiler};
 use crate::build::{self, Firmware};
 use crate::env;
 

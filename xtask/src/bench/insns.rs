@@ -23,7 +23,7 @@ use safeslot_shared::protocol::order::Order;
 use safeslot_shared::SlotId;
 
 use super::plugin::{self, Counts};
-use super::profile::{Code, Phase, Profiler};
+use safeslot_profile::{Code, Phase, Profiler};
 use crate::build::{self, Firmware};
 use crate::env;
 

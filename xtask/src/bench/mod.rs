@@ -2,13 +2,12 @@
 //!
 //! * [`agent`]: wall time of `safeslotctl status` on a 128 KiB record region;
 //! * [`insns`]: instructions the real boot stage executes from reset to hand-off in QEMU,
-//!   counted by a TCG plugin ([`plugin`]), split into phases ([`profile`]), against the
+//!   counted by a TCG plugin ([`plugin`]), split into phases (`safeslot_profile`, xtask/profile), against the
 //!   floor of the bare crates.
 
 pub mod agent;
 pub mod insns;
 pub mod plugin;
-pub mod profile;
 
 use anyhow::Result;
 
