@@ -373,7 +373,8 @@ impl Record {
             if i >= usize::from(slot_count) {
                 zero(at, field::SLOT_LEN, "unused slot")?;
             } else {
-                let priority = Priority::new(byte(at.saturating_add(field::SLOT_PRIORITY))?).ok_or(DecodeError::Field("priority"))?;
+                let priority = Priority::new(byte(at.saturating_add(field::SLOT_PRIORITY))?)
+                    .ok_or(DecodeError::Field("priority"))?;
                 let tries =
                     Tries::new(byte(at.saturating_add(field::SLOT_TRIES))?).ok_or(DecodeError::Field("tries"))?;
                 let flags = byte(at.saturating_add(field::SLOT_FLAGS))?;

@@ -30,9 +30,9 @@ use safeslot_shared::protocol::order::Order;
 use safeslot_shared::{SlotId, Version};
 
 use crate::bench::plugin;
-use safeslot_profile::{phase_of, Code, Profiler};
 use crate::build::{self, Firmware};
 use crate::env;
+use safeslot_profile::{phase_of, Code, Profiler};
 
 /// Instructions kept before the end of each crypto run (the final comparison's run-up).
 const CRYPTO_TAIL: u64 = 64;

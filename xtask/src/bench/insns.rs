@@ -23,9 +23,9 @@ use safeslot_shared::protocol::order::Order;
 use safeslot_shared::SlotId;
 
 use super::plugin::{self, Counts};
-use safeslot_profile::{Code, Phase, Profiler};
 use crate::build::{self, Firmware};
 use crate::env;
+use safeslot_profile::{Code, Phase, Profiler};
 
 /// Image sizes measured, in KiB.
 pub const SIZES_KIB: [u32; 3] = [64, 256, 1024];
