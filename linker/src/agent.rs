@@ -18,7 +18,7 @@
 //! header_size = 0x400
 //!
 //! [keys]                   # optional; paths as written in layout.toml
-//! public = ["keys/dev.pub.pem"]
+//! public = ["keys/release.pub.pem"]
 //! ```
 //!
 //! Reading it back applies the same geometry rules as the layout (erase and
@@ -295,7 +295,7 @@ size = 0x40_0000
 header_size = 0x400
 
 [keys]
-public = ["keys/dev.pub.pem"]
+public = ["keys/release.pub.pem"]
 "#;
 
     #[test]
@@ -320,13 +320,14 @@ public = ["keys/dev.pub.pem"]
         assert_eq!((c.erase_size, c.write_size, c.program_once), (0x1000, 8, true));
         assert_eq!(c.slot("b").unwrap().offset, 0x41_0000);
         assert_eq!(c.slots, layout.slots());
-        assert_eq!(c.public_keys, ["keys/dev.pub.pem"]);
+        assert_eq!(c.public_keys, ["keys/release.pub.pem"]);
     }
 
     #[test]
     fn device_and_keys_are_optional() {
-        let text =
-            GOLDEN.replace("device = \"/dev/mtd0\"\n", "").replace("\n[keys]\npublic = [\"keys/dev.pub.pem\"]\n", "");
+        let text = GOLDEN
+            .replace("device = \"/dev/mtd0\"\n", "")
+            .replace("\n[keys]\npublic = [\"keys/release.pub.pem\"]\n", "");
         let c = AgentConfig::parse(&text).unwrap();
         assert_eq!(c.device, None);
         assert!(c.public_keys.is_empty());
@@ -356,7 +357,7 @@ public = ["keys/dev.pub.pem"]
             ("name = \"b\"", "name = \"a\""),
             ("header_size = 0x400\n\n[keys]", "header_size = 0x40_0000\n\n[keys]"),
             ("device = \"/dev/mtd0\"", "device = \"\""),
-            ("public = [\"keys/dev.pub.pem\"]", "public = []"),
+            ("public = [\"keys/release.pub.pem\"]", "public = []"),
         ] {
             assert!(GOLDEN.contains(from), "{from}");
             let r = AgentConfig::parse(&GOLDEN.replacen(from, to, 1));

@@ -57,8 +57,8 @@ fn real_board_layout_loads() {
     assert_eq!(l.slot_names(), ["a", "b"]);
     let b = l.slot("b").unwrap();
     assert_eq!((b.offset, b.size, b.header_size), (0x41_0000, 0x40_0000, 0x400));
-    assert_eq!(l.public_key_entries(), ["keys/dev.pub.pem"]);
-    assert!(l.public_keys()[0].ends_with("qemu-mps2-an386/keys/dev.pub.pem"));
+    assert_eq!(l.public_key_entries(), ["keys/release.pub.pem"]);
+    assert!(l.public_keys()[0].ends_with("qemu-mps2-an386/keys/release.pub.pem"));
 }
 
 #[test]

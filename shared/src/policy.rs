@@ -4,7 +4,9 @@
 //! (its [`Verdict`], `None` while unverified) and answers with the next thing to do:
 //! verify a slot, boot a slot (with the record to persist *before* the hand-off), or
 //! give up (recovery). [`decide`] drives `step` with a verification callback and is
-//! bounded: each slot is verified at most once, so it ends after at most five steps.
+//! bounded: its loop is capped at `2 * MAX_SLOTS + 1` steps, and since each slot is
+//! verified at most once (a slot asked about twice ends it in recovery, `internal`), it
+//! takes at most `MAX_SLOTS + 1` of them.
 //!
 //! Semantics follow Android A/B and barebox bootchooser (the full decision table is in
 //! `docs/DESIGN.md`):
@@ -284,7 +286,9 @@ fn plan(
 }
 
 /// Runs the policy to a decision, calling `verify` for each slot it needs to know
-/// about (at most once per slot). Bounded: ends after at most `2 * MAX_SLOTS + 1` steps.
+/// about (at most once per slot). Bounded: the loop is capped at `2 * MAX_SLOTS + 1`
+/// steps; a slot asked about twice (a policy bug) ends it in recovery (`internal`), so at
+/// most `MAX_SLOTS + 1` steps are taken.
 pub fn decide(current: &Record, inputs: Inputs, mut verify: impl FnMut(SlotId) -> Verdict) -> Decision {
     let mut verdicts: Verdicts = [None; MAX_SLOTS];
     for _ in 0..=2 * MAX_SLOTS {

@@ -532,16 +532,16 @@ fn verify_defaults_to_the_layouts_keys() {
     std::fs::copy(layout(), f.path("layout.toml")).expect("copy layout");
     std::fs::create_dir(f.path("keys")).expect("keys dir");
     let key = f.path("dev.pem");
-    ok(["keygen", "--out", p(&key), "--pub", p(&f.path("keys/dev.pub.pem"))]);
+    ok(["keygen", "--out", p(&key), "--pub", p(&f.path("keys/release.pub.pem"))]);
     let input = f.write("app.bin", &sample_image());
     let out = f.sign(&key, &input, "app.slot");
     let r = ok(["verify", "--layout", p(&f.path("layout.toml")), "--slot", "a", p(&out)]);
-    assert!(r.stdout.contains("dev.pub.pem"), "{}", r.stdout);
+    assert!(r.stdout.contains("release.pub.pem"), "{}", r.stdout);
     // The layout's key file is missing: no input.
-    std::fs::remove_file(f.path("keys/dev.pub.pem")).expect("remove key");
+    std::fs::remove_file(f.path("keys/release.pub.pem")).expect("remove key");
     let r = run(["verify", "--layout", p(&f.path("layout.toml")), "--slot", "a", p(&out)]);
     assert_eq!(r.code, 66, "{}", r.stderr);
-    assert!(r.stderr.contains("dev.pub.pem"), "{}", r.stderr);
+    assert!(r.stderr.contains("release.pub.pem"), "{}", r.stderr);
 }
 
 /// `sign --linux`: a kernel `Image` and an initramfs directory become a signed Linux slot
