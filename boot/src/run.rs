@@ -122,7 +122,7 @@ impl ApprovedLaunch {
 ///
 /// Power-loss behaviour: [`run`] writes flash only through [`Platform::flash`] and only in
 /// the boot sequence (one journal append at most, which a cut leaves as the old or the new
-/// record: docs/DESIGN.md, "Power-cut argument"); the hand-off block goes to RAM after that
+/// record: docs/DESIGN.md, "The journal under faults"); the hand-off block goes to RAM after that
 /// write, so a cut anywhere in [`run`] repeats the boot from a durable record.
 pub trait Platform {
     /// The NOR flash that holds the record and the slots (offsets from the layout's

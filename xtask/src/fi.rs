@@ -65,7 +65,7 @@ pub struct Args {
     /// Only the decision windows, no uniform samples.
     #[arg(long, conflicts_with_all = ["full", "sample"])]
     windows_only: bool,
-    /// The test suite's smoke ([`smoke`]) instead of a campaign.
+    /// The test suite's smoke (the verifier's own instructions in two boots) instead of a campaign.
     #[arg(long)]
     smoke: bool,
 }
