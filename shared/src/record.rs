@@ -73,6 +73,14 @@ pub mod field {
     pub const CRC: usize = 124;
 }
 
+/// Priority, tries, flags and reason are adjacent bytes in this order (the encoder stores
+/// them at once).
+const _: () = assert!(
+    field::SLOT_TRIES == field::SLOT_PRIORITY + 1
+        && field::SLOT_FLAGS == field::SLOT_PRIORITY + 2
+        && field::SLOT_REASON == field::SLOT_PRIORITY + 3
+);
+
 const FLAG_CONFIRMED: u8 = 1 << 0;
 const FLAG_UNBOOTABLE: u8 = 1 << 1;
 
@@ -301,10 +309,9 @@ impl Record {
                     flags |= FLAG_UNBOOTABLE;
                 }
                 let reason = s.unbootable.map_or(0, Reason::code);
-                put(&mut b, at.saturating_add(field::SLOT_PRIORITY), &[s.priority.get()]);
-                put(&mut b, at.saturating_add(field::SLOT_TRIES), &[s.tries.get()]);
-                put(&mut b, at.saturating_add(field::SLOT_FLAGS), &[flags]);
-                put(&mut b, at.saturating_add(field::SLOT_REASON), &[reason]);
+                // One store of the four adjacent one-byte fields (four cost 108 B of boot
+                // stage flash); a const assertion after `field` pins the order.
+                put(&mut b, at.saturating_add(field::SLOT_PRIORITY), &[s.priority.get(), s.tries.get(), flags, reason]);
                 put(&mut b, at.saturating_add(field::SLOT_SECURITY), &s.security_counter.to_le_bytes());
                 put(&mut b, at.saturating_add(field::SLOT_VERSION), &s.version.to_bytes());
             }
