@@ -24,6 +24,7 @@ use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::policy::Inputs;
 use safeslot_shared::reason::Reason;
+pub use safeslot_shared::reset::ResetCause;
 
 use crate::fih::Checkpoint;
 use crate::sequence::{boot, BootConfig, Launch, Outcome};
@@ -76,23 +77,6 @@ pub enum Event<'a, E> {
     Boot(&'a Handoff),
     /// The stage stops without handing off ([`Platform::recover`] follows).
     Recovery(&'a Stop<E>),
-}
-
-/// Why the chip last reset, as a platform reports it ([`Platform::reset_cause`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum ResetCause {
-    /// The platform does not tell (the default).
-    Unknown,
-    /// Power-on or brown-out.
-    PowerOn,
-    /// The reset pin.
-    Pin,
-    /// A watchdog expired.
-    Watchdog,
-    /// Software asked for it (`SYSRESETREQ`, PSCI).
-    Software,
 }
 
 /// The verified image [`run`] hands to [`Platform::launch`]: the [`Launch`] that
@@ -169,8 +153,10 @@ pub trait Platform {
     /// update path, or reset. Never returns on a board.
     fn recover(&mut self, stop: Stop<Self::LaunchError>) -> Self::End;
 
-    /// Why the chip reset. Not consulted by [`run`] yet: reserved for the platforms and the
-    /// policy input of a later change (watchdog resets counting against a trial).
+    /// Why the chip reset, read from the chip (and cleared as the chip requires, so the
+    /// next reset reports its own cause). [`run`] calls it once, before the boot sequence:
+    /// the policy may let a bounded number of power-loss resets during a trial not use a
+    /// try, the history and the hand-off block carry it. Default: unknown.
     fn reset_cause(&mut self) -> ResetCause {
         ResetCause::Unknown
     }

@@ -228,7 +228,7 @@ fn both_slots_invalid_means_recovery_never_a_jump() {
 #[test]
 fn recovery_input_boots_last_known_good() {
     let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
-    let o = rig.boot(Inputs { recovery: true });
+    let o = rig.boot(Inputs { recovery: true, ..Inputs::default() });
     assert_eq!(launched(o), (SlotId::A, BootKind::Confirmed, 1));
     assert_eq!(rig.record().last_fallback, Reason::RecoveryInput);
 }

@@ -47,6 +47,7 @@ pub mod policy;
 pub mod protocol;
 pub mod reason;
 pub mod record;
+pub mod reset;
 pub mod select;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;

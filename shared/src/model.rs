@@ -155,7 +155,7 @@ fn model_step(pre: &State, fresh: FreshRecord, action: Action, running: Option<S
                 // As `select` documents: a corrupt region is remembered as record-reset.
                 State::NoValidRecord => fresh.record(true),
             };
-            let d = decide(&current, Inputs { recovery }, |s| verdicts[s.index()]);
+            let d = decide(&current, Inputs { recovery, ..Inputs::default() }, |s| verdicts[s.index()]);
             let rec = match &d {
                 Decision::Boot(p) => p.record.clone(),
                 Decision::Recovery(n) => n.record.clone(),
@@ -193,7 +193,7 @@ fn device_step(
     let mut j = Journal::open(flash, cfg).map_err(|e| format!("open: {e:?}"))?;
     let res = match action {
         Action::Boot { verdicts, recovery } => {
-            return select(&mut j, Inputs { recovery }, fresh, |_, s| verdicts[s.index()])
+            return select(&mut j, Inputs { recovery, ..Inputs::default() }, fresh, |_, s| verdicts[s.index()])
                 .map(|s| Some(s.decision))
                 .map_err(|e| format!("select: {e:?}"))
         }

@@ -7,6 +7,7 @@
 use crate::error::OpError;
 use crate::reason::Reason;
 use crate::record::{Event, HistoryEntry, Record};
+use crate::reset::ResetCause;
 use crate::slot::{Priority, SlotId, Tries};
 
 /// Marks `running`, the slot that is running now (as the boot stage handed it over: the
@@ -36,7 +37,15 @@ pub fn mark_good(r: &mut Record, running: SlotId) -> Result<(), OpError> {
     let (tries, sc) = (s.tries, s.security_counter);
     r.last_known_good = Some(running);
     r.rollback_floor = r.rollback_floor.max(sc);
-    r.push_history(HistoryEntry { slot: Some(running), event: Event::Confirmed, reason: Reason::None, tries });
+    // The trial is over: the next one starts with no free retries used.
+    r.free_retries = 0;
+    r.push_history(HistoryEntry {
+        slot: Some(running),
+        event: Event::Confirmed,
+        reason: Reason::None,
+        tries,
+        cause: ResetCause::Unknown,
+    });
     Ok(())
 }
 
@@ -60,6 +69,7 @@ pub fn mark_bad(r: &mut Record, slot: SlotId) -> Result<(), OpError> {
         event: Event::Unbootable,
         reason: Reason::MarkedBad,
         tries: Tries::ZERO,
+        cause: ResetCause::Unknown,
     });
     Ok(())
 }
@@ -91,7 +101,15 @@ pub fn set_active(r: &mut Record, slot: SlotId, tries: Tries) -> Result<(), OpEr
     s.tries = tries;
     s.confirmed = false;
     s.unbootable = None;
-    r.push_history(HistoryEntry { slot: Some(slot), event: Event::Activated, reason: Reason::None, tries });
+    // A new trial: its power-loss resets start from none used.
+    r.free_retries = 0;
+    r.push_history(HistoryEntry {
+        slot: Some(slot),
+        event: Event::Activated,
+        reason: Reason::None,
+        tries,
+        cause: ResetCause::Unknown,
+    });
     Ok(())
 }
 

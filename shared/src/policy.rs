@@ -25,6 +25,7 @@
 
 use crate::reason::Reason;
 use crate::record::{Event, HistoryEntry, Record};
+use crate::reset::ResetCause;
 use crate::slot::{Priority, SlotId, Tries, MAX_SLOTS};
 use crate::version::Version;
 
@@ -57,6 +58,13 @@ pub type Verdicts = [Option<Verdict>; MAX_SLOTS];
 pub struct Inputs {
     /// The recovery input is held: prefer the last-known-good slot.
     pub recovery: bool,
+    /// Why the chip reset before this boot.
+    pub reset_cause: ResetCause,
+    /// The layout's bound on free retries: how many power-loss resets (power-on,
+    /// brown-out) of a running trial may repeat it without using a try, per trial (0: every
+    /// reset uses a try). A trial activated with `t` tries then boots at most `t + K`
+    /// times before it runs out, whatever the resets.
+    pub free_retries: u8,
 }
 
 /// How a slot is being booted.
@@ -144,7 +152,13 @@ fn refuse(r: &mut Record, id: SlotId, reason: Reason) {
     if r.last_known_good == Some(id) {
         r.last_known_good = None;
     }
-    r.push_history(HistoryEntry { slot: Some(id), event: Event::Unbootable, reason, tries });
+    r.push_history(HistoryEntry {
+        slot: Some(id),
+        event: Event::Unbootable,
+        reason,
+        tries,
+        cause: ResetCause::Unknown,
+    });
 }
 
 /// Slots ordered by priority (highest first), then index, filtered by `keep`,
@@ -245,6 +259,7 @@ fn plan(
 ) -> BootPlan {
     let mut kind = BootKind::Confirmed;
     let mut tries = Tries::ZERO;
+    let mut free_retries = r.free_retries;
     if let Some(s) = r.slot_mut(id) {
         s.version = info.version;
         s.security_counter = info.security_counter;
@@ -252,10 +267,22 @@ fn plan(
             kind = BootKind::LastResort;
         } else if !s.confirmed {
             kind = BootKind::Trial;
-            s.tries = s.tries.decremented();
+            // A power loss while this trial ran (it was the last slot handed off to) is not
+            // the image's fault: repeat the trial without using a try, at most
+            // `inputs.free_retries` times per trial (the count is reset only when a trial is
+            // activated or confirmed, so the bound holds whatever the resets).
+            if inputs.reset_cause.is_power_loss()
+                && current.last_booted == Some(id)
+                && free_retries < inputs.free_retries
+            {
+                free_retries = free_retries.saturating_add(1);
+            } else {
+                s.tries = s.tries.decremented();
+            }
         }
         tries = s.tries;
     }
+    r.free_retries = free_retries;
     let fell_back = preferred != Some(id);
     if fell_back || last_resort {
         let reason = if last_resort {
@@ -270,13 +297,19 @@ fn plan(
         // A repeat of the newest event (a reset loop while the recovery input is held, or
         // in last resort) is not recorded again: otherwise every such boot would cost a
         // flash write and wear the record region out.
-        let e = HistoryEntry { slot: Some(id), event, reason, tries };
+        let e = HistoryEntry { slot: Some(id), event, reason, tries, cause: inputs.reset_cause };
         if r.history().last() != Some(&e) {
             r.push_history(e);
         }
     }
     if kind == BootKind::Trial {
-        r.push_history(HistoryEntry { slot: Some(id), event: Event::TrialBoot, reason: Reason::None, tries });
+        r.push_history(HistoryEntry {
+            slot: Some(id),
+            event: Event::TrialBoot,
+            reason: Reason::None,
+            tries,
+            cause: inputs.reset_cause,
+        });
     }
     r.last_booted = Some(id);
     // Compared as stored bytes: a change nothing persists is no change (and the derived

@@ -11,6 +11,7 @@
 use crate::codec::{crc32, get_u32, put};
 use crate::error::DecodeError;
 use crate::reason::Reason;
+use crate::reset::ResetCause;
 use crate::slot::{Priority, SlotId, Tries, MAX_SLOTS};
 use crate::version::Version;
 
@@ -18,8 +19,11 @@ use crate::version::Version;
 pub const RECORD_LEN: usize = 128;
 /// "SSBR": safeslot boot record.
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"SSBR");
-/// The record format version this code writes and reads.
-pub const RECORD_FORMAT: u8 = 1;
+/// The record format version this code writes. It also reads format 1 (see [`Record::decode`]).
+pub const RECORD_FORMAT: u8 = 2;
+/// The previous format, which this code still reads (its history entries carry no reset
+/// cause and it has no free-retry count).
+pub const RECORD_FORMAT_1: u8 = 1;
 /// Events kept in the history.
 pub const HISTORY_LEN: usize = 8;
 /// The "no slot" byte.
@@ -61,14 +65,18 @@ pub mod field {
     pub const SLOT_VERSION: usize = 8;
     /// Number of valid history entries, 0..=8 (u8).
     pub const HISTORY_COUNT: usize = 80;
-    /// Reserved, zero (3 bytes).
-    pub const RESERVED1: usize = 81;
+    /// Power-loss resets the running trial has had for free, without using a try (u8;
+    /// format 2; format 1: reserved, zero).
+    pub const FREE_RETRIES: usize = 81;
+    /// Reserved, zero (2 bytes).
+    pub const RESERVED1: usize = 82;
     /// History entries, oldest first, [`HISTORY_ENTRY_LEN`] bytes each, eight of them.
     pub const HISTORY: usize = 84;
-    /// Size of one history entry: slot, event, reason, tries left.
-    pub const HISTORY_ENTRY_LEN: usize = 4;
-    /// Reserved, zero (8 bytes).
-    pub const RESERVED2: usize = 116;
+    /// Size of one history entry: slot, event, reason, tries left, reset cause.
+    pub const HISTORY_ENTRY_LEN: usize = 5;
+    /// Format 1's history entry: slot, event, reason, tries left (followed by 8 reserved
+    /// zero bytes at 116).
+    pub const HISTORY_ENTRY_LEN_1: usize = 4;
     /// CRC-32 over bytes 0..124 (u32).
     pub const CRC: usize = 124;
 }
@@ -177,6 +185,9 @@ pub struct HistoryEntry {
     pub reason: Reason,
     /// The slot's tries after the event.
     pub tries: Tries,
+    /// Why the chip reset before the boot that recorded the event ([`ResetCause::Unknown`]
+    /// for events not recorded by the boot stage, and in format-1 records).
+    pub cause: ResetCause,
 }
 
 /// The boot-control record.
@@ -193,6 +204,9 @@ pub struct Record {
     pub last_fallback: Reason,
     /// Anti-rollback floor: images with a lower security counter are refused.
     pub rollback_floor: u32,
+    /// Power-loss resets the running trial has had for free (the layout's bound keeps it
+    /// finite; see the policy). Back to 0 whenever a boot is not such a free retry.
+    pub free_retries: u8,
     history: [Option<HistoryEntry>; HISTORY_LEN],
 }
 
@@ -213,9 +227,16 @@ impl Record {
             last_known_good: None,
             last_fallback: Reason::None,
             rollback_floor: 0,
+            free_retries: 0,
             history: [None; HISTORY_LEN],
         };
-        r.push_history(HistoryEntry { slot: Some(SlotId::A), event: Event::Created, reason: Reason::None, tries });
+        r.push_history(HistoryEntry {
+            slot: Some(SlotId::A),
+            event: Event::Created,
+            reason: Reason::None,
+            tries,
+            cause: ResetCause::Unknown,
+        });
         r
     }
 
@@ -319,9 +340,10 @@ impl Record {
         }
         let count = self.history.iter().flatten().count();
         put(&mut b, field::HISTORY_COUNT, &[count as u8]);
+        put(&mut b, field::FREE_RETRIES, &[self.free_retries]);
         let mut at = field::HISTORY;
         for h in self.history.iter().flatten() {
-            put(&mut b, at, &[slot_byte(h.slot), h.event as u8, h.reason.code(), h.tries.get()]);
+            put(&mut b, at, &[slot_byte(h.slot), h.event as u8, h.reason.code(), h.tries.get(), h.cause.code()]);
             at = at.saturating_add(field::HISTORY_ENTRY_LEN);
         }
         let crc = crc32(b.get(..field::CRC).unwrap_or(&[]));
@@ -339,9 +361,10 @@ impl Record {
             return Err(DecodeError::Magic);
         }
         let format = byte(field::FORMAT)?;
-        if format != RECORD_FORMAT {
+        if format != RECORD_FORMAT && format != RECORD_FORMAT_1 {
             return Err(DecodeError::UnsupportedVersion(format));
         }
+        let v1 = format == RECORD_FORMAT_1;
         let stored = get_u32(b, field::CRC).ok_or(DecodeError::Length)?;
         if crc32(b.get(..field::CRC).ok_or(DecodeError::Length)?) != stored {
             return Err(DecodeError::Crc);
@@ -370,8 +393,15 @@ impl Record {
             }
         };
         zero(field::RESERVED0, 3, "reserved")?;
-        zero(field::RESERVED1, 3, "reserved")?;
-        zero(field::RESERVED2, 8, "reserved")?;
+        // Format 1: bytes 81..84 and the 8 bytes after its shorter history are reserved.
+        let (entry_len, free_retries) = if v1 {
+            zero(field::FREE_RETRIES, 3, "reserved")?;
+            zero(field::HISTORY.saturating_add(HISTORY_LEN * field::HISTORY_ENTRY_LEN_1), 8, "reserved")?;
+            (field::HISTORY_ENTRY_LEN_1, 0)
+        } else {
+            zero(field::RESERVED1, 2, "reserved")?;
+            (field::HISTORY_ENTRY_LEN, byte(field::FREE_RETRIES)?)
+        };
         let rollback_floor = get_u32(b, field::ROLLBACK_FLOOR).ok_or(DecodeError::Length)?;
 
         let mut slots = [SlotState::default(); MAX_SLOTS];
@@ -426,18 +456,32 @@ impl Record {
         let mut at = field::HISTORY;
         for (i, h) in history.iter_mut().enumerate() {
             if i >= count {
-                zero(at, field::HISTORY_ENTRY_LEN, "unused history")?;
+                zero(at, entry_len, "unused history")?;
             } else {
                 let slot = slot_ref(byte(at)?, "history slot")?;
                 let event = Event::from_u8(byte(at.saturating_add(1))?).ok_or(DecodeError::Field("history event"))?;
                 let reason =
                     Reason::from_u8(byte(at.saturating_add(2))?).ok_or(DecodeError::Field("history reason"))?;
                 let tries = Tries::new(byte(at.saturating_add(3))?).ok_or(DecodeError::Field("history tries"))?;
-                *h = Some(HistoryEntry { slot, event, reason, tries });
+                let cause = if v1 {
+                    ResetCause::Unknown
+                } else {
+                    ResetCause::from_u8(byte(at.saturating_add(4))?).ok_or(DecodeError::Field("history reset cause"))?
+                };
+                *h = Some(HistoryEntry { slot, event, reason, tries, cause });
             }
-            at = at.saturating_add(field::HISTORY_ENTRY_LEN);
+            at = at.saturating_add(entry_len);
         }
-        Ok(Record { slot_count, slots, last_booted, last_known_good, last_fallback, rollback_floor, history })
+        Ok(Record {
+            slot_count,
+            slots,
+            last_booted,
+            last_known_good,
+            last_fallback,
+            rollback_floor,
+            free_retries,
+            history,
+        })
     }
 }
 
@@ -460,7 +504,7 @@ pub(crate) mod tests {
                 security_counter: sc,
                 version: Version::from_bytes(v),
             });
-        let hist = (proptest::option::of(0u8..4), 1u8..=8, 0u8..=16, 0u8..=15);
+        let hist = (proptest::option::of(0u8..4), 1u8..=8, 0u8..=16, 0u8..=15, 0u8..=6);
         (
             2u8..=4,
             proptest::array::uniform4(slot),
@@ -469,8 +513,9 @@ pub(crate) mod tests {
             0u8..=16,
             any::<u32>(),
             proptest::collection::vec(hist, 0..12),
+            any::<u8>(),
         )
-            .prop_map(|(n, mut slots, lb, lkg, fb, floor, hist)| {
+            .prop_map(|(n, mut slots, lb, lkg, fb, floor, hist, free_retries)| {
                 let fix = |s: Option<u8>| s.filter(|&i| i < n).and_then(SlotId::from_index);
                 for (i, s) in slots.iter_mut().enumerate() {
                     if i >= usize::from(n) {
@@ -484,14 +529,16 @@ pub(crate) mod tests {
                     last_known_good: fix(lkg),
                     last_fallback: Reason::from_u8(fb).unwrap(),
                     rollback_floor: floor,
+                    free_retries,
                     history: [None; HISTORY_LEN],
                 };
-                for (s, e, reason, t) in hist {
+                for (s, e, reason, t, c) in hist {
                     r.push_history(HistoryEntry {
                         slot: fix(s),
                         event: Event::from_u8(e).unwrap(),
                         reason: Reason::from_u8(reason).unwrap(),
                         tries: Tries::new(t).unwrap(),
+                        cause: ResetCause::from_u8(c).unwrap(),
                     });
                 }
                 r
@@ -524,6 +571,7 @@ pub(crate) mod tests {
                 slot: Some(SlotId::B),
                 event: Event::TrialBoot,
                 reason: Reason::None,
+                cause: ResetCause::Unknown,
                 tries: Tries::new(t).unwrap(),
             });
         }

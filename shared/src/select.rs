@@ -26,6 +26,7 @@ use crate::journal::{Found, Journal};
 use crate::policy::{decide, BootKind, Decision, Inputs, Verdict};
 use crate::reason::Reason;
 use crate::record::{Event, HistoryEntry, Record};
+use crate::reset::ResetCause;
 use crate::slot::{SlotId, Tries};
 
 /// What [`select`] decided and whether it was stored.
@@ -81,6 +82,7 @@ impl FreshRecord {
                 event: Event::Created,
                 reason: Reason::NoValidRecord,
                 tries: self.tries,
+                cause: ResetCause::Unknown,
             });
         }
         r

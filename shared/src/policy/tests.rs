@@ -243,7 +243,7 @@ fn row_8_security_counter_below_floor_is_rollback() {
 #[test]
 fn row_9_recovery_input_boots_last_known_good_first() {
     let r = update_pending(3);
-    let rec = Inputs { recovery: true };
+    let rec = Inputs { recovery: true, ..Inputs::default() };
     let (d, calls) = run(&r, rec, [valid(1, 1), valid(2, 1), NONE, NONE]);
     let plan = boot(d);
     assert_eq!((plan.slot, plan.kind, plan.fell_back), (SlotId::A, BootKind::Confirmed, true));
@@ -259,11 +259,13 @@ fn row_9_recovery_input_boots_last_known_good_first() {
 #[test]
 fn row_10_recovery_input_without_last_known_good_is_ignored() {
     let r = Record::fresh(2, Tries::DEFAULT);
-    let plan = boot(run(&r, Inputs { recovery: true }, [valid(1, 0), NONE, NONE, NONE]).0);
+    let plan = boot(run(&r, Inputs { recovery: true, ..Inputs::default() }, [valid(1, 0), NONE, NONE, NONE]).0);
     assert_eq!((plan.slot, plan.kind, plan.fell_back), (SlotId::A, BootKind::Trial, false));
     // A last-known-good slot that no longer verifies: the normal order applies.
     let r = update_pending(3);
-    let plan = boot(run(&r, Inputs { recovery: true }, [bad(Reason::BadHash), valid(2, 1), NONE, NONE]).0);
+    let plan = boot(
+        run(&r, Inputs { recovery: true, ..Inputs::default() }, [bad(Reason::BadHash), valid(2, 1), NONE, NONE]).0,
+    );
     assert_eq!((plan.slot, plan.kind), (SlotId::B, BootKind::Trial));
     assert_eq!(plan.record.slot(SlotId::A).unwrap().unbootable, Some(Reason::BadHash));
     assert_eq!(plan.record.last_known_good, None, "a refused slot stops being last-known-good");
@@ -388,7 +390,7 @@ fn row_15_four_slots() {
     assert_eq!(plan.record.last_fallback, Reason::BadSignature);
     assert_eq!(calls, [1, 0, 1, 0]);
     // Recovery input: D (last-known-good) first.
-    let plan = boot(run(&r, Inputs { recovery: true }, v).0);
+    let plan = boot(run(&r, Inputs { recovery: true, ..Inputs::default() }, v).0);
     assert_eq!((plan.slot, plan.record.last_fallback), (SlotId::D, Reason::RecoveryInput));
     // A and C bad too: D.
     let v = [bad(Reason::BadHash), valid(3, 2), bad(Reason::BadSignature), valid(3, 2)];
@@ -417,7 +419,7 @@ fn step_asks_for_the_next_unverified_candidate() {
     let v = [None, Some(bad(Reason::BadHash)), None, None];
     assert_eq!(step(&r, &v, Inputs::default()), Step::Verify(SlotId::A));
     let v = [None, None, None, None];
-    assert_eq!(step(&r, &v, Inputs { recovery: true }), Step::Verify(SlotId::A));
+    assert_eq!(step(&r, &v, Inputs { recovery: true, ..Inputs::default() }), Step::Verify(SlotId::A));
 }
 
 fn arb_verdict() -> impl Strategy<Value = Verdict> {
@@ -434,7 +436,7 @@ proptest! {
     /// always ends, and it never reports an internal error.
     #[test]
     fn decide_verifies_each_slot_at_most_once(r in arb_record(), v in proptest::array::uniform4(arb_verdict()), rec in any::<bool>()) {
-        let (d, calls) = run(&r, Inputs { recovery: rec }, v);
+        let (d, calls) = run(&r, Inputs { recovery: rec, ..Inputs::default() }, v);
         for (i, &c) in calls.iter().enumerate() {
             prop_assert!(c <= 1, "slot {} verified {} times", i, c);
             if i >= usize::from(r.slot_count()) {
@@ -449,7 +451,7 @@ proptest! {
     /// floor, never an image fault; a trial spends exactly one try; `changed` is exact.
     #[test]
     fn boot_invariants(r in arb_record(), v in proptest::array::uniform4(arb_verdict()), rec in any::<bool>()) {
-        let (d, calls) = run(&r, Inputs { recovery: rec }, v);
+        let (d, calls) = run(&r, Inputs { recovery: rec, ..Inputs::default() }, v);
         match d {
             Decision::Boot(plan) => {
                 let i = plan.slot.index();
@@ -521,12 +523,12 @@ fn repeated_recovery_or_last_resort_boots_write_nothing() {
     r.last_booted = Some(SlotId::A);
     crate::ops::mark_good(&mut r, SlotId::A).unwrap();
     crate::ops::set_active(&mut r, SlotId::B, Tries::DEFAULT).unwrap();
-    let first = match decide(&r, Inputs { recovery: true }, valid) {
+    let first = match decide(&r, Inputs { recovery: true, ..Inputs::default() }, valid) {
         Decision::Boot(p) => p,
         d => panic!("{d:?}"),
     };
     assert!(first.changed);
-    match decide(&first.record, Inputs { recovery: true }, valid) {
+    match decide(&first.record, Inputs { recovery: true, ..Inputs::default() }, valid) {
         Decision::Boot(p) => assert!(!p.changed, "a repeated recovery boot must not write"),
         d => panic!("{d:?}"),
     }
@@ -542,4 +544,76 @@ fn repeated_recovery_or_last_resort_boots_write_nothing() {
         Decision::Boot(p) => assert!(!p.changed, "a repeated last-resort boot must not write"),
         d => panic!("{d:?}"),
     }
+}
+
+/// Boots `r` again and again with `cause` before every boot (the cause of the reset that
+/// ended the previous run) and the layout's bound `k`, as the boot stage would, until the
+/// policy stops booting B on trial; returns how many trial boots of B there were. Bounded by
+/// `limit` boots (a policy without the bound would loop: the test then fails).
+fn trial_boots_of_b(mut r: Record, causes: impl Fn(usize) -> ResetCause, k: u8, limit: usize) -> usize {
+    let v = [valid(1, 1), valid(2, 1), NONE, NONE];
+    let mut trial_boots = 0;
+    for n in 0..limit {
+        let inputs = Inputs { reset_cause: causes(n), free_retries: k, ..Inputs::default() };
+        let plan = boot(run(&r, inputs, v).0);
+        if (plan.slot, plan.kind) != (SlotId::B, BootKind::Trial) {
+            return trial_boots;
+        }
+        trial_boots += 1;
+        r = plan.record;
+    }
+    panic!("B was still booted on trial after {limit} boots: the free retries are not bounded");
+}
+
+#[test]
+fn row_17_power_loss_during_a_trial_is_free_at_most_k_times_per_trial() {
+    // Every reset a power-on: B, activated with 2 tries and a bound of 3, boots 2 + 3 times.
+    for k in 0..=4u8 {
+        assert_eq!(trial_boots_of_b(update_pending(2), |_| ResetCause::PowerOn, k, 100), 2 + usize::from(k), "k={k}");
+        assert_eq!(trial_boots_of_b(update_pending(2), |_| ResetCause::BrownOut, k, 100), 2 + usize::from(k), "k={k}");
+    }
+    // Watchdog, software, pin, lockup or unknown resets always use a try.
+    for cause in [ResetCause::Watchdog, ResetCause::Software, ResetCause::Pin, ResetCause::Lockup, ResetCause::Unknown]
+    {
+        assert_eq!(trial_boots_of_b(update_pending(2), |_| cause, 3, 100), 2, "{cause:?}");
+    }
+}
+
+#[test]
+fn row_17_free_retries_are_counted_in_the_record_and_only_for_the_running_trial() {
+    let k = 2;
+    let on = |r: &Record, cause| {
+        boot(
+            run(
+                r,
+                Inputs { reset_cause: cause, free_retries: k, ..Inputs::default() },
+                [valid(1, 1), valid(2, 1), NONE, NONE],
+            )
+            .0,
+        )
+    };
+    // The first trial boot follows A's run: a power-on then was not B's fault, but B was not
+    // running, so it uses a try.
+    let first = on(&update_pending(3), ResetCause::PowerOn);
+    assert_eq!(
+        (first.slot, first.record.slot(SlotId::B).unwrap().tries, first.record.free_retries),
+        (SlotId::B, t(2), 0)
+    );
+    // A power-on while B ran: free, counted.
+    let second = on(&first.record, ResetCause::PowerOn);
+    assert_eq!((second.record.slot(SlotId::B).unwrap().tries, second.record.free_retries), (t(2), 1));
+    assert!(second.changed, "the count must be written before the hand-off");
+    let last = second.record.history().last().copied().unwrap();
+    assert_eq!((last.event, last.cause, last.tries), (Event::TrialBoot, ResetCause::PowerOn, t(2)));
+    // A watchdog reset: a try, and the count stays (it is per trial, not per try).
+    let third = on(&second.record, ResetCause::Watchdog);
+    assert_eq!((third.record.slot(SlotId::B).unwrap().tries, third.record.free_retries), (t(1), 1));
+    // Confirming ends the trial: the count is back to 0 for the next one.
+    let mut confirmed = third.record.clone();
+    ops::mark_good(&mut confirmed, SlotId::B).unwrap();
+    assert_eq!(confirmed.free_retries, 0);
+    // Activating a slot starts a trial with no free retries used.
+    let mut again = third.record;
+    ops::set_active(&mut again, SlotId::B, t(3)).unwrap();
+    assert_eq!(again.free_retries, 0);
 }
