@@ -1,7 +1,7 @@
 //! Model-based test of the journal, the policy and the record operations together.
 //!
-//! Random sequences of device actions (boots with random per-slot verdicts and the
-//! recovery input, mark good, mark bad, set active) run through the real code
+//! Random sequences of device actions (boots with random per-slot verdicts, the recovery
+//! input, reset cause and free-retry bound, mark good, mark bad, set active) run through the real code
 //! ([`select`], [`Journal::update`] with [`ops`]) on a [`SimFlash`] of random geometry,
 //! some of them with a power cut at a random operation of the action and a random
 //! [`CutKind`] from [`SimFlash::cut_variants`]. The reference model is the pure in-memory
@@ -36,6 +36,7 @@ use crate::ops;
 use crate::policy::{decide, Decision, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
 use crate::record::Record;
+use crate::reset::ResetCause;
 use crate::select::{select, FreshRecord};
 use crate::sim::{SimConfig, SimFlash};
 use crate::slot::{SlotId, Tries, MAX_SLOTS};
@@ -45,7 +46,8 @@ use crate::version::Version;
 enum Action {
     Boot {
         verdicts: [Verdict; MAX_SLOTS],
-        recovery: bool,
+        /// Recovery input, reset cause and the free-retry bound.
+        inputs: Inputs,
     },
     /// Confirm the slot that runs (the last boot's hand-off), if one runs.
     MarkGood,
@@ -94,8 +96,11 @@ fn arb_slot() -> impl Strategy<Value = SlotId> {
 
 fn arb_action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        5 => (proptest::array::uniform4(arb_verdict()), proptest::bool::weighted(0.1))
-            .prop_map(|(verdicts, recovery)| Action::Boot { verdicts, recovery }),
+        5 => (proptest::array::uniform4(arb_verdict()), proptest::bool::weighted(0.1), 0u8..=6, 0u8..=2)
+            .prop_map(|(verdicts, recovery, cause, free_retries)| Action::Boot {
+                verdicts,
+                inputs: Inputs { recovery, reset_cause: ResetCause::from_u8(cause).unwrap(), free_retries },
+            }),
         3 => Just(Action::MarkGood),
         1 => arb_slot().prop_map(Action::MarkBad),
         2 => (arb_slot(), 0u8..=15).prop_map(|(s, t)| Action::SetActive(s, Tries::new(t).unwrap())),
@@ -148,14 +153,14 @@ impl State {
 /// A refused operation leaves the state as it is (and the journal writes nothing).
 fn model_step(pre: &State, fresh: FreshRecord, action: Action, running: Option<SlotId>) -> (State, Option<Decision>) {
     match action {
-        Action::Boot { verdicts, recovery } => {
+        Action::Boot { verdicts, inputs } => {
             let current = match pre {
                 State::Valid(r) => r.clone(),
                 State::Blank => fresh.record(false),
                 // As `select` documents: a corrupt region is remembered as record-reset.
                 State::NoValidRecord => fresh.record(true),
             };
-            let d = decide(&current, Inputs { recovery, ..Inputs::default() }, |s| verdicts[s.index()]);
+            let d = decide(&current, inputs, |s| verdicts[s.index()]);
             let rec = match &d {
                 Decision::Boot(p) => p.record.clone(),
                 Decision::Recovery(n) => n.record.clone(),
@@ -192,8 +197,8 @@ fn device_step(
 ) -> Result<Option<Decision>, String> {
     let mut j = Journal::open(flash, cfg).map_err(|e| format!("open: {e:?}"))?;
     let res = match action {
-        Action::Boot { verdicts, recovery } => {
-            return select(&mut j, Inputs { recovery, ..Inputs::default() }, fresh, |_, s| verdicts[s.index()])
+        Action::Boot { verdicts, inputs } => {
+            return select(&mut j, inputs, fresh, |_, s| verdicts[s.index()])
                 .map(|s| Some(s.decision))
                 .map_err(|e| format!("select: {e:?}"))
         }
@@ -331,7 +336,7 @@ fn long_runs_every_write_size() {
         let to = SlotId::from_index(i % 2).unwrap();
         steps.push((Action::SetActive(to, Tries::new(2).unwrap()), None));
         steps.push((
-            Action::Boot { verdicts: [valid; MAX_SLOTS], recovery: false },
+            Action::Boot { verdicts: [valid; MAX_SLOTS], inputs: Inputs::default() },
             (i % 3 == 0).then_some(Cut { op: i / 3, variant: i / 3 }),
         ));
         steps.push((Action::MarkGood, (i % 5 == 0).then_some(Cut { op: 0, variant: i / 5 })));

@@ -617,3 +617,34 @@ fn row_17_free_retries_are_counted_in_the_record_and_only_for_the_running_trial(
     ops::set_active(&mut again, SlotId::B, t(3)).unwrap();
     assert_eq!(again.free_retries, 0);
 }
+
+proptest! {
+    /// Row 17's bound, whatever the resets, the recovery input and A's verdicts between
+    /// them: a trial activated with `t` tries is booted at most `t + K` times (each boot
+    /// either uses a try or one of the K free retries, and the free-retry count is reset only
+    /// by activating or confirming).
+    #[test]
+    fn free_retries_never_extend_a_trial_beyond_tries_plus_k(
+        tries in 1u8..=15,
+        k in 0u8..=4,
+        boots in proptest::collection::vec((0u8..=6, proptest::bool::weighted(0.1), any::<bool>()), 0..80),
+    ) {
+        let mut r = update_pending(tries);
+        let mut trial_boots = 0u32;
+        for (cause, recovery, a_valid) in boots {
+            let inputs = Inputs { recovery, reset_cause: ResetCause::from_u8(cause).unwrap(), free_retries: k };
+            let a = if a_valid { valid(1, 1) } else { bad(Reason::BadHash) };
+            r = match run(&r, inputs, [a, valid(2, 1), NONE, NONE]).0 {
+                Decision::Boot(plan) => {
+                    if (plan.slot, plan.kind) == (SlotId::B, BootKind::Trial) {
+                        trial_boots += 1;
+                    }
+                    plan.record
+                }
+                Decision::Recovery(n) => n.record,
+            };
+            prop_assert!(trial_boots <= u32::from(tries) + u32::from(k), "{trial_boots} trial boots of B");
+            prop_assert!(r.free_retries <= k);
+        }
+    }
+}
