@@ -205,9 +205,14 @@ pub struct Record {
     /// Anti-rollback floor: images with a lower security counter are refused.
     pub rollback_floor: u32,
     /// Power-loss resets the running trial has had for free (the layout's bound keeps it
-    /// finite; see the policy). Back to 0 whenever a boot is not such a free retry.
+    /// finite; see the policy). Back to 0 when a trial is activated or confirmed.
     pub free_retries: u8,
     history: [Option<HistoryEntry>; HISTORY_LEN],
+    /// The format [`Record::encode`] writes: the one it was decoded from, so that a writer
+    /// never upgrades a record that an older boot stage may have to read
+    /// (`docs/FORMAT.md`, "Version rule"); [`Record::upgrade`] moves it to
+    /// [`RECORD_FORMAT`]. Format 1 cannot store reset causes or the free-retry count.
+    format: u8,
 }
 
 impl Record {
@@ -229,6 +234,7 @@ impl Record {
             rollback_floor: 0,
             free_retries: 0,
             history: [None; HISTORY_LEN],
+            format: RECORD_FORMAT,
         };
         r.push_history(HistoryEntry {
             slot: Some(SlotId::A),
@@ -309,11 +315,26 @@ impl Record {
     }
 
     /// Encodes the record into its [`RECORD_LEN`] bytes.
+    /// The format [`Record::encode`] writes.
+    pub fn format(&self) -> u8 {
+        self.format
+    }
+
+    /// Writes [`RECORD_FORMAT`] from now on. The boot stage does this before it persists a
+    /// record (it reads every format, so the record region moves forward with it); the
+    /// agent and the record operations keep the format they read.
+    pub fn upgrade(&mut self) {
+        self.format = RECORD_FORMAT;
+    }
+
+    /// Encodes the record into its [`RECORD_LEN`] bytes, in [`Record::format`] (format 1
+    /// leaves out the reset causes and the free-retry count).
     pub fn encode(&self) -> [u8; RECORD_LEN] {
         let mut b = [0u8; RECORD_LEN];
         // All offsets below are constants inside RECORD_LEN: `put` cannot fail.
         put(&mut b, field::MAGIC, &RECORD_MAGIC.to_le_bytes());
-        put(&mut b, field::FORMAT, &[RECORD_FORMAT]);
+        let v1 = self.format == RECORD_FORMAT_1;
+        put(&mut b, field::FORMAT, &[if v1 { RECORD_FORMAT_1 } else { RECORD_FORMAT }]);
         put(&mut b, field::SLOT_COUNT, &[self.slot_count]);
         put(&mut b, field::LAST_BOOTED, &[slot_byte(self.last_booted)]);
         put(&mut b, field::LAST_KNOWN_GOOD, &[slot_byte(self.last_known_good)]);
@@ -340,11 +361,15 @@ impl Record {
         }
         let count = self.history.iter().flatten().count();
         put(&mut b, field::HISTORY_COUNT, &[count as u8]);
-        put(&mut b, field::FREE_RETRIES, &[self.free_retries]);
+        let entry_len = if v1 { field::HISTORY_ENTRY_LEN_1 } else { field::HISTORY_ENTRY_LEN };
+        if !v1 {
+            put(&mut b, field::FREE_RETRIES, &[self.free_retries]);
+        }
         let mut at = field::HISTORY;
         for h in self.history.iter().flatten() {
-            put(&mut b, at, &[slot_byte(h.slot), h.event as u8, h.reason.code(), h.tries.get(), h.cause.code()]);
-            at = at.saturating_add(field::HISTORY_ENTRY_LEN);
+            let e = [slot_byte(h.slot), h.event as u8, h.reason.code(), h.tries.get(), h.cause.code()];
+            put(&mut b, at, e.get(..entry_len).unwrap_or(&e));
+            at = at.saturating_add(entry_len);
         }
         let crc = crc32(b.get(..field::CRC).unwrap_or(&[]));
         put(&mut b, field::CRC, &crc.to_le_bytes());
@@ -481,6 +506,7 @@ impl Record {
             rollback_floor,
             free_retries,
             history,
+            format,
         })
     }
 }
@@ -531,6 +557,7 @@ pub(crate) mod tests {
                     rollback_floor: floor,
                     free_retries,
                     history: [None; HISTORY_LEN],
+                    format: RECORD_FORMAT,
                 };
                 for (s, e, reason, t, c) in hist {
                     r.push_history(HistoryEntry {

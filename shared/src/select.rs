@@ -117,11 +117,15 @@ pub fn select<F: NorFlash>(
     fresh: FreshRecord,
     mut verify: impl FnMut(&mut F, SlotId) -> Verdict,
 ) -> Result<Selection, Error<F::Error>> {
-    let (current, created) = match journal.found() {
+    let (mut current, created) = match journal.found() {
         Found::Valid(_) => (journal.record()?.clone(), false),
         Found::Blank => (fresh.record(false), true),
         Found::NoValidRecord => (fresh.record(true), true),
     };
+    // The boot stage reads every record format and writes its own: a record of an older
+    // format moves forward the next time this boot changes it (an unchanged one is left as
+    // it is). Writers other than the boot stage keep the format they read.
+    current.upgrade();
     let decision = decide(&current, inputs, |slot| verify(journal.flash_mut(), slot));
     let (to_write, changed, kind) = match &decision {
         Decision::Boot(p) => (&p.record, p.changed, Some(p.kind)),

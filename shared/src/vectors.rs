@@ -28,7 +28,8 @@ use crate::journal::{decode_v1_entry, encode_entry, Found, Head, Journal, Journa
 use crate::ops;
 use crate::policy::{BootKind, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
-use crate::record::{Record, RECORD_LEN};
+use crate::record::{Record, RECORD_FORMAT, RECORD_LEN};
+use crate::reset::ResetCause;
 use crate::select::{select, FreshRecord};
 use crate::sim::{CutKind, SimConfig, SimFlash};
 use crate::slot::{Priority, SlotId, Tries};
@@ -88,6 +89,26 @@ fn record_history() -> Record {
     r
 }
 
+/// [`record_history`], then A activated again and booted after a power-on (A was not
+/// running: a try), after a power-on while A ran (free: the layout allows one), after a
+/// watchdog reset (a try). Reset causes in the history, one free retry counted.
+fn record_history_v2() -> Record {
+    let mut r = record_history();
+    let images = [valid(v(1, 3, 0, 0), 2), valid(v(1, 1, 0, 7), 2)];
+    let boot = |r: &mut Record, cause: ResetCause| {
+        let inputs = Inputs { reset_cause: cause, free_retries: 1, ..Inputs::default() };
+        *r = match crate::policy::decide(r, inputs, |s| images[s.index()]) {
+            crate::policy::Decision::Boot(p) => p.record,
+            crate::policy::Decision::Recovery(n) => n.record,
+        };
+    };
+    ops::set_active(&mut r, SlotId::A, Tries::new(3).unwrap()).unwrap();
+    boot(&mut r, ResetCause::PowerOn);
+    boot(&mut r, ResetCause::PowerOn);
+    boot(&mut r, ResetCause::Watchdog);
+    r
+}
+
 /// Four slots in four different states.
 fn record_4slot() -> Record {
     let mut r = Record::fresh(4, Tries::DEFAULT);
@@ -120,6 +141,157 @@ fn record_4slot() -> Record {
     r.last_fallback = Reason::RecoveryInput;
     r
 }
+
+/// Vectors written with record format 1 (`docs/FORMAT.md`, "Record"): the records and the
+/// format-2 journals holding them, frozen when the record format became 2 (history entries
+/// with a reset cause, the free-retry count). The current code must keep reading them.
+const FROZEN_RECORD_1: [(&str, &str); 5] = [
+    (
+        "record-fresh.bin",
+        r#"{
+      "file": "record-fresh.bin",
+      "kind": "record",
+      "description": "factory state: slot A on trial with 3 tries, B disabled",
+      "length": 128,
+      "decoded": {
+        "format": 1,
+        "slot_count": 2,
+        "last_booted": null,
+        "last_known_good": null,
+        "last_fallback": "none",
+        "rollback_floor": 0,
+        "slots": [
+          {"slot": "a", "priority": 15, "tries": 3, "confirmed": false, "unbootable": null, "security_counter": 0, "version": {"major": 0, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 0, "tries": 0, "confirmed": false, "unbootable": null, "security_counter": 0, "version": {"major": 0, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3}
+        ]
+      }
+    }"#,
+    ),
+    (
+        "record-history.bin",
+        r#"{
+      "file": "record-history.bin",
+      "kind": "record",
+      "description": "after three updates; the 8-entry history has wrapped",
+      "length": 128,
+      "decoded": {
+        "format": 1,
+        "slot_count": 2,
+        "last_booted": "b",
+        "last_known_good": "b",
+        "last_fallback": "bad-signature",
+        "rollback_floor": 2,
+        "slots": [
+          {"slot": "a", "priority": 15, "tries": 3, "confirmed": false, "unbootable": "bad-signature", "security_counter": 2, "version": {"major": 1, "minor": 2, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 14, "tries": 1, "confirmed": true, "unbootable": null, "security_counter": 2, "version": {"major": 1, "minor": 1, "revision": 0, "build": 7}}
+        ],
+        "history": [
+          {"slot": "b", "event": "confirmed", "reason": "none", "tries": 1},
+          {"slot": "a", "event": "activated", "reason": "none", "tries": 1},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 0},
+          {"slot": "a", "event": "unbootable", "reason": "tries-exhausted", "tries": 0},
+          {"slot": "b", "event": "fallback", "reason": "tries-exhausted", "tries": 1},
+          {"slot": "a", "event": "activated", "reason": "none", "tries": 3},
+          {"slot": "a", "event": "unbootable", "reason": "bad-signature", "tries": 3},
+          {"slot": "b", "event": "fallback", "reason": "bad-signature", "tries": 1}
+        ]
+      }
+    }"#,
+    ),
+    (
+        "record-4slot.bin",
+        r#"{
+      "file": "record-4slot.bin",
+      "kind": "record",
+      "description": "four slots: confirmed, on trial, bad hash, marked bad",
+      "length": 128,
+      "decoded": {
+        "format": 1,
+        "slot_count": 4,
+        "last_booted": "b",
+        "last_known_good": "a",
+        "last_fallback": "recovery-input",
+        "rollback_floor": 3,
+        "slots": [
+          {"slot": "a", "priority": 14, "tries": 0, "confirmed": true, "unbootable": null, "security_counter": 3, "version": {"major": 3, "minor": 1, "revision": 4, "build": 159}},
+          {"slot": "b", "priority": 15, "tries": 2, "confirmed": false, "unbootable": null, "security_counter": 4, "version": {"major": 4, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "c", "priority": 1, "tries": 0, "confirmed": false, "unbootable": "bad-hash", "security_counter": 0, "version": {"major": 0, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "d", "priority": 0, "tries": 0, "confirmed": false, "unbootable": "marked-bad", "security_counter": 0, "version": {"major": 0, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3}
+        ]
+      }
+    }"#,
+    ),
+    (
+        "journal-v2-w8.bin",
+        r#"{
+      "file": "journal-v2-w8.bin",
+      "kind": "journal",
+      "format": 2,
+      "description": "2 x 1024-byte region, write size 8: five entries (rotated into sector 1), then a claim and a torn sixth body",
+      "geometry": {"offset": 0, "size": 2048, "write_size": 8, "erase_size": 1024, "entry_size": 160, "body_size": 144, "mark_size": 8, "entries_per_sector": 6},
+      "head": {"seq": 5, "sector": 0, "index": 4, "acked": true, "crc": 803233205},
+      "torn": {"sector": 0, "index": 5, "bytes_landed": 72},
+      "record": {
+        "format": 1,
+        "slot_count": 2,
+        "last_booted": "b",
+        "last_known_good": "b",
+        "last_fallback": "none",
+        "rollback_floor": 1,
+        "slots": [
+          {"slot": "a", "priority": 14, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 15, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 2, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 2},
+          {"slot": "a", "event": "confirmed", "reason": "none", "tries": 2},
+          {"slot": "b", "event": "activated", "reason": "none", "tries": 3},
+          {"slot": "b", "event": "trial-boot", "reason": "none", "tries": 2},
+          {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2}
+        ]
+      }
+    }"#,
+    ),
+    (
+        "journal-v2-w1.bin",
+        r#"{
+      "file": "journal-v2-w1.bin",
+      "kind": "journal",
+      "format": 2,
+      "description": "2 x 1024-byte region, write size 1: five entries (rotated into sector 1), then a claim and a torn sixth body",
+      "geometry": {"offset": 0, "size": 2048, "write_size": 1, "erase_size": 1024, "entry_size": 152, "body_size": 144, "mark_size": 4, "entries_per_sector": 6},
+      "head": {"seq": 5, "sector": 0, "index": 4, "acked": true, "crc": 2136006140},
+      "torn": {"sector": 0, "index": 5, "bytes_landed": 72},
+      "record": {
+        "format": 1,
+        "slot_count": 2,
+        "last_booted": "b",
+        "last_known_good": "b",
+        "last_fallback": "none",
+        "rollback_floor": 1,
+        "slots": [
+          {"slot": "a", "priority": 14, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 15, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 2, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 2},
+          {"slot": "a", "event": "confirmed", "reason": "none", "tries": 2},
+          {"slot": "b", "event": "activated", "reason": "none", "tries": 3},
+          {"slot": "b", "event": "trial-boot", "reason": "none", "tries": 2},
+          {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2}
+        ]
+      }
+    }"#,
+    ),
+];
 
 /// Vectors of an earlier format, kept byte for byte and never regenerated: the current
 /// code must keep reading them (`docs/FORMAT.md`, "Version rule"). Their descriptions are
@@ -357,12 +529,13 @@ fn hex(b: &[u8]) -> String {
 fn record_json(r: &Record, indent: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{{");
-    let _ = writeln!(o, "{indent}  \"format\": 1,");
+    let _ = writeln!(o, "{indent}  \"format\": {RECORD_FORMAT},");
     let _ = writeln!(o, "{indent}  \"slot_count\": {},", r.slot_count());
     let _ = writeln!(o, "{indent}  \"last_booted\": {},", slot_json(r.last_booted));
     let _ = writeln!(o, "{indent}  \"last_known_good\": {},", slot_json(r.last_known_good));
     let _ = writeln!(o, "{indent}  \"last_fallback\": \"{}\",", r.last_fallback.name());
     let _ = writeln!(o, "{indent}  \"rollback_floor\": {},", r.rollback_floor);
+    let _ = writeln!(o, "{indent}  \"free_retries\": {},", r.free_retries);
     let _ = writeln!(o, "{indent}  \"slots\": [");
     let n = r.slot_ids().count();
     for (i, id) in r.slot_ids().enumerate() {
@@ -387,11 +560,12 @@ fn record_json(r: &Record, indent: &str) -> String {
     for (i, h) in r.history().enumerate() {
         let _ = writeln!(
             o,
-            "{indent}    {{\"slot\": {}, \"event\": \"{}\", \"reason\": \"{}\", \"tries\": {}}}{}",
+            "{indent}    {{\"slot\": {}, \"event\": \"{}\", \"reason\": \"{}\", \"tries\": {}, \"reset_cause\": \"{}\"}}{}",
             slot_json(h.slot),
             h.event.name(),
             h.reason.name(),
             h.tries.get(),
+            h.cause.name(),
             if i + 1 < n { "," } else { "" }
         );
     }
@@ -439,10 +613,17 @@ struct Vector {
 
 fn all() -> Vec<Vector> {
     let mut out = Vec::new();
+    for (file, json) in FROZEN_RECORD_1.iter().take(3) {
+        out.push(Vector { file, bytes: load(file), json: String::from(*json) });
+    }
     for (file, desc, r) in [
-        ("record-fresh.bin", "factory state: slot A on trial with 3 tries, B disabled", record_fresh()),
-        ("record-history.bin", "after three updates; the 8-entry history has wrapped", record_history()),
-        ("record-4slot.bin", "four slots: confirmed, on trial, bad hash, marked bad", record_4slot()),
+        ("record-v2-fresh.bin", "factory state: slot A on trial with 3 tries, B disabled", record_fresh()),
+        (
+            "record-v2-history.bin",
+            "after three updates and power losses during a trial; the 8-entry history has wrapped",
+            record_history_v2(),
+        ),
+        ("record-v2-4slot.bin", "four slots: confirmed, on trial, bad hash, marked bad", record_4slot()),
     ] {
         out.push(Vector {
             file,
@@ -456,7 +637,10 @@ fn all() -> Vec<Vector> {
     for (file, json) in FROZEN.iter().take(2) {
         out.push(Vector { file, bytes: load(file), json: String::from(*json) });
     }
-    for (file, w) in [("journal-v2-w8.bin", 8u32), ("journal-v2-w1.bin", 1)] {
+    for (file, json) in FROZEN_RECORD_1.iter().skip(3) {
+        out.push(Vector { file, bytes: load(file), json: String::from(*json) });
+    }
+    for (file, w) in [("journal-v2-r2-w8.bin", 8u32), ("journal-v2-r2-w1.bin", 1)] {
         let jv = journal_vector(w);
         out.push(Vector {
             file,
@@ -586,9 +770,9 @@ fn vectors_match_the_committed_files() {
 #[test]
 fn record_vectors_decode_and_reencode() {
     for (file, r) in [
-        ("record-fresh.bin", record_fresh()),
-        ("record-history.bin", record_history()),
-        ("record-4slot.bin", record_4slot()),
+        ("record-v2-fresh.bin", record_fresh()),
+        ("record-v2-history.bin", record_history_v2()),
+        ("record-v2-4slot.bin", record_4slot()),
     ] {
         let b = load(file);
         let got = Record::decode(&b).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -596,11 +780,73 @@ fn record_vectors_decode_and_reencode() {
         assert_eq!(&got.encode()[..], &b[..], "{file}: re-encoding changes bytes");
     }
     assert_eq!(record_history().history().count(), 8);
+    let h = record_history_v2();
+    assert_eq!(h.free_retries, 1);
+    assert!(
+        h.history().any(|e| e.cause == ResetCause::PowerOn) && h.history().any(|e| e.cause == ResetCause::Watchdog)
+    );
+}
+
+/// A record read from a journal, moved to the current format (the values, not the
+/// format they were read in, are compared).
+fn upgraded<E>(r: Result<&Record, E>) -> Option<Record> {
+    r.ok().cloned().map(|mut r| {
+        r.upgrade();
+        r
+    })
+}
+
+/// The record-format-1 vectors still decode, to the same values (reset causes unknown, no
+/// free retries), and re-encode as format 2 that decodes to them again.
+#[test]
+fn format_1_record_vectors_still_read() {
+    for (file, r) in [
+        ("record-fresh.bin", record_fresh()),
+        ("record-history.bin", record_history()),
+        ("record-4slot.bin", record_4slot()),
+    ] {
+        let b = load(file);
+        assert_eq!(b[crate::record::field::FORMAT], crate::record::RECORD_FORMAT_1, "{file}");
+        let mut got = Record::decode(&b).unwrap_or_else(|e| panic!("{file}: {e}"));
+        // A writer that keeps the format (the agent) writes the same bytes back.
+        assert_eq!((got.format(), &got.encode()[..]), (crate::record::RECORD_FORMAT_1, &b[..]), "{file}");
+        // Upgraded (the boot stage), the values are the same and the bytes format 2.
+        got.upgrade();
+        assert_eq!(got, r, "{file}");
+        let again = got.encode();
+        assert_eq!(again[crate::record::field::FORMAT], RECORD_FORMAT, "{file}");
+        assert_eq!(
+            Record::decode(&again).map(|mut x| {
+                x.upgrade();
+                x
+            }),
+            Ok(r),
+            "{file}"
+        );
+    }
+    for (file, w) in [("journal-v2-w8.bin", 8u32), ("journal-v2-w1.bin", 1)] {
+        let jv = journal_vector(w);
+        let b = load(file);
+        let sim = SimConfig {
+            size: b.len(),
+            write_size: w as usize,
+            erase_size: 1024,
+            write_count: crate::nor::WriteCount::Once,
+        };
+        let mut j = Journal::open(SimFlash::from_bytes(sim, b).unwrap(), jv.cfg).unwrap();
+        assert_eq!(j.found(), Found::Valid(jv.head), "{file}");
+        assert_eq!(upgraded(j.record()), Some(jv.record.clone()), "{file}");
+        j.update(|x| ops::set_active(x, SlotId::A, Tries::DEFAULT)).unwrap();
+        assert_eq!(j.seq(), jv.head.seq + 1, "{file}");
+        // A writer other than the boot stage (here the record operations, as the agent
+        // runs them) keeps format 1: an older boot stage can still read the record.
+        assert_eq!(j.record().unwrap().format(), crate::record::RECORD_FORMAT_1, "{file}");
+    }
 }
 
 #[test]
 fn journal_vectors_scan_to_the_expected_head() {
-    for (file, w) in [("journal-v2-w8.bin", 8u32), ("journal-v2-w1.bin", 1)] {
+    for (file, w) in [("journal-v2-r2-w8.bin", 8u32), ("journal-v2-r2-w1.bin", 1)] {
         let jv = journal_vector(w);
         let b = load(file);
         let sim = SimConfig {
@@ -652,7 +898,7 @@ fn format_1_journal_vectors_still_read() {
         let mut j = Journal::open(SimFlash::from_bytes(sim, b.clone()).unwrap(), cfg).unwrap();
         let Found::Valid(h) = j.found() else { panic!("{file}: no head") };
         assert_eq!((h.seq, h.format, h.pos), (5, 1, Pos { sector: 1, index: 1 }), "{file}");
-        assert_eq!(j.record(), Ok(&journal_v1_record()), "{file}");
+        assert_eq!(upgraded(j.record()), Some(journal_v1_record()), "{file}");
         assert_eq!(decode_v1_entry(&b[512 + 136..512 + 272]).map(|e| e.0), Some(5), "{file}");
         // The torn sixth entry (136 B positions) does not decode.
         assert!(b[512 + 272..512 + 272 + landed].iter().any(|&x| x != 0xFF));
