@@ -219,6 +219,16 @@ pub enum LayoutError {
         /// `bootloader.flash_size`.
         flash_size: u64,
     },
+    /// A `[watchdog]` or `[trial]` value breaks a rule.
+    #[error("[{table}] {field}: {rule}")]
+    Policy {
+        /// The table.
+        table: &'static str,
+        /// The field.
+        field: &'static str,
+        /// The rule it breaks.
+        rule: String,
+    },
     /// A `[linux]` address breaks a rule (order, alignment, inside app RAM).
     #[error("[linux] {field} = {value:#x}: {rule}")]
     Linux {

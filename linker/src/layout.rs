@@ -142,6 +142,24 @@ pub struct Linux {
     pub console: String,
 }
 
+/// When the boot stage arms the watchdog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchdogArm {
+    /// Before handing off a trial or last-resort slot (an image not known to be good).
+    Trial,
+    /// Before every hand-off.
+    Always,
+}
+
+/// `[watchdog]`, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watchdog {
+    /// Milliseconds without a feed before the watchdog resets the chip (1..=3_600_000).
+    pub timeout_ms: u32,
+    /// When it is armed.
+    pub arm: WatchdogArm,
+}
+
 /// A validated `layout.toml`: the one source of truth for a board's memory map.
 ///
 /// Get one from [`Layout::load`] or [`Layout::parse`]; generate `memory.x`
@@ -160,6 +178,8 @@ pub struct Layout {
     pub(crate) record: Region,
     pub(crate) slots: Vec<Slot>,
     pub(crate) linux: Option<Linux>,
+    pub(crate) watchdog: Option<Watchdog>,
+    pub(crate) power_loss_retries: u8,
     /// `[keys] public` as written (relative to the layout file).
     pub(crate) public_key_entries: Vec<String>,
     /// The same, resolved against the layout file's directory.
@@ -233,6 +253,20 @@ impl Layout {
     #[must_use]
     pub fn app_ram(&self) -> MemRange {
         self.app_ram
+    }
+
+    /// `[watchdog]`: the timeout and when the boot stage arms the watchdog; `None` when the
+    /// board's layout has no such table (the stage then arms nothing).
+    #[must_use]
+    pub fn watchdog(&self) -> Option<Watchdog> {
+        self.watchdog
+    }
+
+    #[must_use]
+    /// `[trial] power_loss_retries`: power-loss resets of a running trial that repeat it
+    /// without using a try, per trial (0 when the table is absent).
+    pub fn power_loss_retries(&self) -> u8 {
+        self.power_loss_retries
     }
 
     /// The hand-off block (`handoff.address`, `size`), outside both RAM ranges.

@@ -22,6 +22,12 @@ pub(crate) struct RawLayout {
     /// `[linux]`: present when the slots hold a Linux payload (see docs/SOC.md).
     #[serde(default)]
     pub(crate) linux: Option<RawLinux>,
+    /// `[watchdog]`: the hardware watchdog the boot stage arms before a hand-off.
+    #[serde(default)]
+    pub(crate) watchdog: Option<RawWatchdog>,
+    /// `[trial]`: how trial boots are counted.
+    #[serde(default)]
+    pub(crate) trial: Option<RawTrial>,
     /// `[[slot]]` in the file; absent means zero slots, which validation rejects.
     #[serde(default)]
     pub(crate) slot: Vec<RawSlot>,
@@ -56,6 +62,28 @@ pub(crate) struct RawBootloader {
 pub(crate) struct RawApp {
     pub(crate) ram_base: u64,
     pub(crate) ram_size: u64,
+}
+
+/// `[watchdog]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWatchdog {
+    /// Milliseconds without a feed before the watchdog resets the chip.
+    pub(crate) timeout_ms: u64,
+    /// `"trial"` (default): arm it before handing off a trial or last-resort slot;
+    /// `"always"`: before every hand-off.
+    #[serde(default)]
+    pub(crate) arm: Option<String>,
+}
+
+/// `[trial]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrial {
+    /// Power-loss resets (power-on, brown-out) of a running trial that repeat it without
+    /// using a try, at most this many per trial (0..=15).
+    #[serde(default)]
+    pub(crate) power_loss_retries: u64,
 }
 
 /// `[handoff]`.

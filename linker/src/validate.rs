@@ -26,6 +26,8 @@
 //! 10. `[linux]`, when present: `kernel < initrd < dtb < staging`, all inside app RAM,
 //!     with room at `staging` for a copy of every slot; `kernel` 2 MiB-aligned, `dtb` and
 //!     `dtb_in` 8-byte aligned; `console` non-empty.
+//! 11. `[watchdog]`, when present: `timeout_ms` in 1 ..= 3 600 000, `arm` "trial" (the
+//!     default) or "always"; `[trial] power_loss_retries` at most 15.
 //!
 //! Rules 3–6 are shared with [`crate::AgentConfig`] (without the device-size
 //! checks, which the agent learns from the device).
@@ -34,8 +36,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::error::LayoutError;
-use crate::layout::{Board, Flash, Layout, Linux, MemRange, Region, Slot};
-use crate::raw::{RawLayout, RawLinux, RawRegion, RawSlot};
+use crate::layout::{Board, Flash, Layout, Linux, MemRange, Region, Slot, Watchdog, WatchdogArm};
+use crate::raw::{RawLayout, RawLinux, RawRegion, RawSlot, RawWatchdog};
 
 // The flash and slot limits are the ones the firmware enforces (safeslot-shared), so a
 // layout that validates here is one the journal and the slot header accept.
@@ -114,6 +116,19 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
     let boot2_size = raw.bootloader.boot2_size.map(|v| check_boot2(v, bootloader_flash)).transpose()?;
     // 10. Linux payload.
     let linux = raw.linux.map(|l| check_linux(l, app_ram, &slots)).transpose()?;
+    // 11. Watchdog and trial counting.
+    let watchdog = raw.watchdog.map(check_watchdog).transpose()?;
+    let power_loss_retries = match raw.trial {
+        None => 0,
+        Some(t) if t.power_loss_retries <= u64::from(MAX_POWER_LOSS_RETRIES) => t.power_loss_retries as u8,
+        Some(t) => {
+            return Err(LayoutError::Policy {
+                table: "trial",
+                field: "power_loss_retries",
+                rule: format!("{} is above {MAX_POWER_LOSS_RETRIES}", t.power_loss_retries),
+            })
+        }
+    };
 
     Ok(Layout {
         board,
@@ -126,9 +141,29 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         record,
         slots,
         linux,
+        watchdog,
+        power_loss_retries,
         public_key_entries,
         public_keys,
     })
+}
+
+/// Most free retries a trial may get (a trial then boots at most tries + this many times).
+pub(crate) const MAX_POWER_LOSS_RETRIES: u8 = 15;
+/// Longest watchdog timeout: an hour (longer is no watchdog).
+pub(crate) const MAX_WATCHDOG_MS: u64 = 3_600_000;
+
+fn check_watchdog(raw: RawWatchdog) -> Result<Watchdog, LayoutError> {
+    let err = |field, rule: String| LayoutError::Policy { table: "watchdog", field, rule };
+    if raw.timeout_ms == 0 || raw.timeout_ms > MAX_WATCHDOG_MS {
+        return Err(err("timeout_ms", format!("{} is not in 1..={MAX_WATCHDOG_MS}", raw.timeout_ms)));
+    }
+    let arm = match raw.arm.as_deref() {
+        None | Some("trial") => WatchdogArm::Trial,
+        Some("always") => WatchdogArm::Always,
+        Some(other) => return Err(err("arm", format!("{other:?} is neither \"trial\" nor \"always\""))),
+    };
+    Ok(Watchdog { timeout_ms: raw.timeout_ms as u32, arm })
 }
 
 fn check_linux(raw: RawLinux, app_ram: MemRange, slots: &[Slot]) -> Result<Linux, LayoutError> {

@@ -524,3 +524,25 @@ fn linux_payload_is_optional_and_validated() {
         assert!(matches!(&e, LayoutError::Linux { field: f, .. } if *f == field), "{from} -> {to}: {e}");
     }
 }
+
+#[test]
+fn rule_11_watchdog_and_trial_counting() {
+    let good = parse(GOOD).unwrap();
+    assert_eq!((good.watchdog(), good.power_loss_retries()), (None, 0));
+    let text = format!("{GOOD}\n[watchdog]\ntimeout_ms = 4000\n\n[trial]\npower_loss_retries = 2\n");
+    let l = parse(&text).unwrap();
+    assert_eq!(l.watchdog(), Some(crate::Watchdog { timeout_ms: 4000, arm: crate::WatchdogArm::Trial }));
+    assert_eq!(l.power_loss_retries(), 2);
+    let always = parse(&format!("{GOOD}\n[watchdog]\ntimeout_ms = 1\narm = \"always\"\n")).unwrap();
+    assert_eq!(always.watchdog().map(|w| w.arm), Some(crate::WatchdogArm::Always));
+    for (bad, says) in [
+        ("[watchdog]\ntimeout_ms = 0\n", "[watchdog] timeout_ms: 0 is not in 1..=3600000"),
+        ("[watchdog]\ntimeout_ms = 3600001\n", "[watchdog] timeout_ms: 3600001 is not in 1..=3600000"),
+        ("[watchdog]\ntimeout_ms = 10\narm = \"sometimes\"\n", "[watchdog] arm: \"sometimes\" is neither"),
+        ("[trial]\npower_loss_retries = 16\n", "[trial] power_loss_retries: 16 is above 15"),
+    ] {
+        let (_, msg) = err(&format!("{GOOD}\n{bad}"));
+        assert!(msg.contains(says), "{bad:?}: {msg}");
+    }
+    assert!(matches!(parse(&format!("{GOOD}\n[watchdog]\ntimeout = 10\n")), Err(LayoutError::Parse { .. })));
+}
