@@ -46,6 +46,9 @@ pub struct HistoryView {
     pub reason: &'static str,
     /// The slot's tries afterwards.
     pub tries: u8,
+    /// Why the chip reset before the boot that recorded it (`unknown` for events the
+    /// agent records and in format-1 records).
+    pub reset_cause: &'static str,
 }
 
 /// `status --json`.
@@ -69,6 +72,10 @@ pub struct StatusView {
     pub last_fallback: &'static str,
     /// Anti-rollback floor.
     pub rollback_floor: u32,
+    /// Power-loss resets the running trial has had without using a try.
+    pub free_retries: u8,
+    /// The record format in flash (the agent writes the same format back).
+    pub record_format: u8,
     /// Every slot.
     pub slots: Vec<SlotView>,
     /// The boot history, oldest first.
@@ -110,6 +117,7 @@ fn history(s: &Settings, r: &Record) -> Vec<HistoryView> {
             event: h.event.name(),
             reason: h.reason.name(),
             tries: h.tries.get(),
+            reset_cause: h.cause.name(),
         })
         .collect()
 }
@@ -147,6 +155,8 @@ pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running) -> StatusVi
         last_known_good: name(r.last_known_good),
         last_fallback: r.last_fallback.name(),
         rollback_floor: r.rollback_floor,
+        free_retries: r.free_retries,
+        record_format: r.format(),
         slots,
         history: history(s, r),
     }
@@ -165,6 +175,9 @@ fn history_lines(out: &mut String, h: &[HistoryView]) {
         if e.reason != "none" {
             let _ = write!(out, "  ({})", e.reason);
         }
+        if e.reset_cause != "unknown" {
+            let _ = write!(out, "  after a {} reset", e.reset_cause);
+        }
         out.push('\n');
     }
 }
@@ -181,6 +194,9 @@ pub fn status_text(v: &StatusView) -> String {
     let _ = writeln!(out, "last known good: {}", opt(&v.last_known_good));
     let _ = writeln!(out, "last fallback:   {}", v.last_fallback);
     let _ = writeln!(out, "rollback floor:  {}", v.rollback_floor);
+    if v.free_retries > 0 {
+        let _ = writeln!(out, "free retries:    {} (power losses during this trial that used no try)", v.free_retries);
+    }
     let _ = writeln!(out, "journal seq:     {}", v.seq);
     let _ = writeln!(out, "\nslot  prio  tries  state        version  security");
     for s in &v.slots {

@@ -313,3 +313,30 @@ fn mark_good_confirms_the_running_slot_from_the_stage() {
     assert!(e.stderr.contains("could not record this boot"), "{}", e.stderr);
     assert_eq!(rig.ok(&["status", "--json"]).json()["slots"][1]["confirmed"], false);
 }
+
+#[test]
+fn status_shows_reset_causes_and_free_retries() {
+    use safeslot_shared::policy::Inputs;
+    use safeslot_shared::reset::ResetCause;
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    rig.reboot();
+    rig.ok(&["mark-good"]);
+    rig.ok(&["set-active", "b"]);
+    let on = |cause| Inputs { reset_cause: cause, free_retries: 1, ..Inputs::default() };
+    // A's run ended by a power loss: B's first trial boot uses a try; B's run ended by one
+    // too: free (the bound is 1); the next uses a try again.
+    assert_eq!(rig.reboot_with(on(ResetCause::PowerOn)), safeslot_shared::SlotId::B);
+    assert_eq!(rig.reboot_with(on(ResetCause::BrownOut)), safeslot_shared::SlotId::B);
+    let st = rig.ok(&["status", "--json"]).json();
+    assert_eq!((st["free_retries"].as_u64(), st["record_format"].as_u64()), (Some(1), Some(2)), "{st}");
+    let last = st["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["event"].as_str(), last["reset_cause"].as_str()), (Some("trial-boot"), Some("brown-out")), "{st}");
+    let b = st["slots"].as_array().unwrap().iter().find(|s| s["name"] == "b").unwrap().clone();
+    assert_eq!(b["tries"], 2, "the free retry used no try: {st}");
+    let human = rig.ok(&["status"]).stdout;
+    assert!(human.contains("after a brown-out reset") && human.contains("free retries:    1"), "{human}");
+    // Confirming ends the trial: no free retries counted any more.
+    rig.ok(&["mark-good"]);
+    assert_eq!(rig.ok(&["status", "--json"]).json()["free_retries"], 0);
+}

@@ -173,7 +173,8 @@ pub trait Platform {
 /// generated configuration), then hands off or stops. See the module docs.
 pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     p.feed_watchdog();
-    let inputs = Inputs { recovery: p.recovery_requested() };
+    let inputs =
+        Inputs { recovery: p.recovery_requested(), reset_cause: p.reset_cause(), free_retries: cfg.power_loss_retries };
     let capacity = p.flash().capacity();
     let launch = match boot(&mut Fed { p: &mut *p, capacity }, cfg, inputs) {
         Outcome::Launch(l) => l,

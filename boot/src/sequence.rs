@@ -24,6 +24,9 @@ pub struct BootConfig<'a> {
     pub keys: &'a [[u8; 32]],
     /// What a blank or corrupt record region is replaced with.
     pub fresh: FreshRecord,
+    /// `[trial] power_loss_retries`: power-loss resets of a running trial that repeat it
+    /// without using a try, per trial (the policy's [`Inputs::free_retries`]).
+    pub power_loss_retries: u8,
 }
 
 /// A verified image, ready to be handed off to. Only [`boot`] builds one, and only from

@@ -205,8 +205,13 @@ impl Device {
 
     /// One reset: boot stage, then the application. Returns the launched slot and kind.
     fn cycle(&mut self, ctx: &str) -> Option<(SlotId, BootKind, bool)> {
-        let cfg =
-            BootConfig { journal: self.journal, slots: &self.slots, keys: &self.keys, fresh: FreshRecord::default() };
+        let cfg = BootConfig {
+            journal: self.journal,
+            slots: &self.slots,
+            keys: &self.keys,
+            fresh: FreshRecord::default(),
+            power_loss_retries: 0,
+        };
         let mut rec = Recording { flash: &mut self.flash, seen: &mut self.attempted };
         let out = boot(&mut rec, &cfg, Inputs::default());
         if self.flash.is_dead() {

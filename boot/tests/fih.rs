@@ -85,7 +85,13 @@ fn flash_with(a: &[u8]) -> SimFlash {
 fn boot_with(a: &[u8], skips: &[Skip]) -> Outcome {
     let mut f = flash_with(a);
     let keys = [*key().pk];
-    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshRecord::default() };
+    let cfg = BootConfig {
+        journal: JOURNAL,
+        slots: &SLOTS,
+        keys: &keys,
+        fresh: FreshRecord::default(),
+        power_loss_retries: 0,
+    };
     seam::skip(skips);
     let o = boot(&mut f, &cfg, Inputs::default());
     seam::clear();

@@ -154,7 +154,7 @@ impl<F: NorFlash> Platform for Host<F> {
 }
 
 fn cfg(keys: &[[u8; 32]]) -> BootConfig<'_> {
-    BootConfig { journal: JOURNAL, slots: &SLOTS, keys, fresh: FreshRecord::default() }
+    BootConfig { journal: JOURNAL, slots: &SLOTS, keys, fresh: FreshRecord::default(), power_loss_retries: 0 }
 }
 
 #[test]

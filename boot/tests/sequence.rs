@@ -72,7 +72,13 @@ impl Rig {
     }
 
     fn boot(&mut self, inputs: Inputs) -> Outcome {
-        let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &self.keys, fresh: FreshRecord::default() };
+        let cfg = BootConfig {
+            journal: JOURNAL,
+            slots: &SLOTS,
+            keys: &self.keys,
+            fresh: FreshRecord::default(),
+            power_loss_retries: 0,
+        };
         boot(&mut self.flash, &cfg, inputs)
     }
 
@@ -287,7 +293,13 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
     let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
-    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshRecord::default() };
+    let cfg = BootConfig {
+        journal: JOURNAL,
+        slots: &SLOTS,
+        keys: &keys,
+        fresh: FreshRecord::default(),
+        power_loss_retries: 0,
+    };
     let o = boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default());
     match o {
         Outcome::Launch(l) => {
@@ -374,7 +386,13 @@ fn the_read_only_fallback_refuses_an_image_below_the_floor() {
     rig.install(SlotId::A, &Rig::image(SlotId::A, 0, 1, &key(1)));
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
-    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &keys, fresh: FreshRecord::default() };
+    let cfg = BootConfig {
+        journal: JOURNAL,
+        slots: &SLOTS,
+        keys: &keys,
+        fresh: FreshRecord::default(),
+        power_loss_retries: 0,
+    };
     match boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default()) {
         Outcome::Recovery(r) => assert_eq!(r, Reason::Rollback),
         Outcome::Launch(l) => panic!("booted {:?} below the floor", l.slot),
@@ -391,7 +409,13 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
     let a = Rig::image(SlotId::A, 1, 0, &key(1));
     rig.install(SlotId::A, &a);
     let cfg_keys = rig.keys.clone();
-    let cfg = BootConfig { journal: JOURNAL, slots: &SLOTS, keys: &cfg_keys, fresh: FreshRecord::default() };
+    let cfg = BootConfig {
+        journal: JOURNAL,
+        slots: &SLOTS,
+        keys: &cfg_keys,
+        fresh: FreshRecord::default(),
+        power_loss_retries: 0,
+    };
     let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
     let mut shadow = Shadow::new(&mut rig.flash, &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);
     // After the copy, the flash changes under the stage: a tampered image in slot A.

@@ -71,6 +71,7 @@ impl Layout {
         let _ = writeln!(o, "    ],");
         let _ = writeln!(o, "    keys: &PUBLIC_KEYS,");
         let _ = writeln!(o, "    fresh: {TYPES}::FreshRecord::for_slots({}),", self.slots().len());
+        let _ = writeln!(o, "    power_loss_retries: {},", self.power_loss_retries());
         let _ = writeln!(o, "}};");
         let _ = writeln!(
             o,

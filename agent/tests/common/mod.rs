@@ -107,10 +107,17 @@ impl Rig {
     /// A reboot: the boot stage's policy decides on the record (every image verifies)
     /// and its plan's record is appended through the journal, as the boot stage does.
     pub fn reboot(&self) -> safeslot_shared::SlotId {
+        self.reboot_with(Inputs::default())
+    }
+
+    /// [`Rig::reboot`] with the given policy inputs (reset cause, free-retry bound). Like
+    /// the boot stage, it moves the record to the newest format when it writes.
+    pub fn reboot_with(&self, inputs: Inputs) -> safeslot_shared::SlotId {
         let mut j = self.journal();
         let seq = j.seq();
-        let rec = j.record().unwrap().clone();
-        match decide(&rec, Inputs::default(), |_| Verdict::Valid(ImageInfo::default())) {
+        let mut rec = j.record().unwrap().clone();
+        rec.upgrade();
+        match decide(&rec, inputs, |_| Verdict::Valid(ImageInfo::default())) {
             Decision::Boot(plan) => {
                 if plan.changed {
                     j.append_expecting(seq, &plan.record).unwrap();

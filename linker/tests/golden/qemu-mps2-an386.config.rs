@@ -16,6 +16,7 @@ pub const BOOT: ::safeslot_boot::config::BootConfig<'static> = ::safeslot_boot::
     ],
     keys: &PUBLIC_KEYS,
     fresh: ::safeslot_boot::config::FreshRecord::for_slots(2),
+    power_loss_retries: 0,
 };
 /// The RAM reserved for the hand-off block and the rig mailbox (`[handoff]`), outside both RAM ranges.
 pub const HANDOFF: ::safeslot_boot::config::HandoffRegion = ::safeslot_boot::config::HandoffRegion { address: 0x203F_FF00, size: 0x40 };
