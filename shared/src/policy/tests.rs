@@ -552,14 +552,12 @@ fn repeated_recovery_or_last_resort_boots_write_nothing() {
 /// `limit` boots (a policy without the bound would loop: the test then fails).
 fn trial_boots_of_b(mut r: Record, causes: impl Fn(usize) -> ResetCause, k: u8, limit: usize) -> usize {
     let v = [valid(1, 1), valid(2, 1), NONE, NONE];
-    let mut trial_boots = 0;
-    for n in 0..limit {
-        let inputs = Inputs { reset_cause: causes(n), free_retries: k, ..Inputs::default() };
+    for trial_boots in 0..limit {
+        let inputs = Inputs { reset_cause: causes(trial_boots), free_retries: k, ..Inputs::default() };
         let plan = boot(run(&r, inputs, v).0);
         if (plan.slot, plan.kind) != (SlotId::B, BootKind::Trial) {
             return trial_boots;
         }
-        trial_boots += 1;
         r = plan.record;
     }
     panic!("B was still booted on trial after {limit} boots: the free retries are not bounded");
