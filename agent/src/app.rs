@@ -25,25 +25,25 @@ pub enum Answer {
 
 /// What a command printed and how it ends.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Reply {
     /// Text for stdout.
     pub stdout: String,
     /// Exit 0 or 1.
     pub answer: Answer,
 }
 
-impl Outcome {
-    fn yes(stdout: impl Into<String>) -> Outcome {
-        Outcome { stdout: stdout.into(), answer: Answer::Yes }
+impl Reply {
+    fn yes(stdout: impl Into<String>) -> Reply {
+        Reply { stdout: stdout.into(), answer: Answer::Yes }
     }
 
-    fn answer(yes: bool) -> Outcome {
-        Outcome { stdout: String::new(), answer: if yes { Answer::Yes } else { Answer::No } }
+    fn answer(yes: bool) -> Reply {
+        Reply { stdout: String::new(), answer: if yes { Answer::Yes } else { Answer::No } }
     }
 }
 
 /// Runs the command `cli` describes.
-pub fn run(cli: &Cli) -> Result<Outcome, Error> {
+pub fn run(cli: &Cli) -> Result<Reply, Error> {
     let agent = Agent { s: Settings::load(&cli.global)?, json: cli.global.json };
     agent.dispatch(&cli.command)
 }
@@ -86,13 +86,13 @@ fn json_line<T: Serialize>(v: &T) -> Result<String, Error> {
 }
 
 impl Agent {
-    fn dispatch(&self, cmd: &Command) -> Result<Outcome, Error> {
+    fn dispatch(&self, cmd: &Command) -> Result<Reply, Error> {
         match cmd {
             Command::Status => self.status(),
             Command::History => {
                 let (r, _) = self.read()?;
                 let v = view::history_list(&self.s, &r);
-                Ok(Outcome::yes(if self.json { json_line(&v)? } else { view::history_text(&v) }))
+                Ok(Reply::yes(if self.json { json_line(&v)? } else { view::history_text(&v) }))
             }
             Command::MarkGood => self.mark_good("mark-good"),
             Command::MarkBad { slot } => self.change("mark-bad", |s, r| {
@@ -119,57 +119,57 @@ impl Agent {
             Command::GetPrimary => {
                 let (r, _) = self.read()?;
                 let id = r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))?;
-                Ok(Outcome::yes(self.s.slot_name(id) + "\n"))
+                Ok(Reply::yes(self.s.slot_name(id) + "\n"))
             }
-            Command::SetPrimary { bootname } => self.set_primary(bootname).map(|_| Outcome::yes("")),
+            Command::SetPrimary { bootname } => self.set_primary(bootname).map(|_| Reply::yes("")),
             Command::GetState { bootname } => {
                 let (r, _) = self.read()?;
                 let id = self.s.slot_by_name(bootname, &r)?;
                 let good = r.slot(id).is_some_and(|s| s.is_bootable());
-                Ok(Outcome::yes(if good { "good\n" } else { "bad\n" }))
+                Ok(Reply::yes(if good { "good\n" } else { "bad\n" }))
             }
-            Command::SetState { bootname, state } => self.set_state(bootname, *state).map(|_| Outcome::yes("")),
+            Command::SetState { bootname, state } => self.set_state(bootname, *state).map(|_| Reply::yes("")),
             Command::GetCurrent => {
                 let (r, _) = self.read()?;
                 let id = self.current(&r)?;
-                Ok(Outcome::yes(self.s.slot_name(id) + "\n"))
+                Ok(Reply::yes(self.s.slot_name(id) + "\n"))
             }
 
             Command::GetNumberSlots => {
                 let (r, _) = self.read()?;
-                Ok(Outcome::yes(format!("{}\n", r.slot_count())))
+                Ok(Reply::yes(format!("{}\n", r.slot_count())))
             }
             Command::GetCurrentSlot => {
                 let (r, _) = self.read()?;
-                Ok(Outcome::yes(format!("{}\n", self.current(&r)?.index())))
+                Ok(Reply::yes(format!("{}\n", self.current(&r)?.index())))
             }
-            Command::MarkBootSuccessful => self.mark_good("mark-boot-successful").map(|_| Outcome::yes("")),
+            Command::MarkBootSuccessful => self.mark_good("mark-boot-successful").map(|_| Reply::yes("")),
             Command::SetActiveBootSlot { n } => self
                 .modify(|s, r| {
                     let id = s.slot_by_index(*n, r)?;
                     ops::set_active(r, id, Tries::DEFAULT).map_err(Error::from)
                 })
-                .map(|_| Outcome::yes("")),
+                .map(|_| Reply::yes("")),
             Command::SetSlotAsUnbootable { n } => self
                 .modify(|s, r| {
                     let id = s.slot_by_index(*n, r)?;
                     ops::mark_bad(r, id).map_err(Error::from)
                 })
-                .map(|_| Outcome::yes("")),
+                .map(|_| Reply::yes("")),
             Command::IsSlotBootable { n } => {
                 let (r, _) = self.read()?;
                 let id = self.s.slot_by_index(*n, &r)?;
-                Ok(Outcome::answer(r.slot(id).is_some_and(|s| s.is_bootable())))
+                Ok(Reply::answer(r.slot(id).is_some_and(|s| s.is_bootable())))
             }
             Command::IsSlotMarkedSuccessful { n } => {
                 let (r, _) = self.read()?;
                 let id = self.s.slot_by_index(*n, &r)?;
-                Ok(Outcome::answer(r.slot(id).is_some_and(|s| s.confirmed && s.unbootable.is_none())))
+                Ok(Reply::answer(r.slot(id).is_some_and(|s| s.confirmed && s.unbootable.is_none())))
             }
             Command::GetSuffix { n } => {
                 let (r, _) = self.read()?;
                 let id = self.s.slot_by_index(*n, &r)?;
-                Ok(Outcome::yes(format!("_{}\n", self.s.slot_name(id))))
+                Ok(Reply::yes(format!("_{}\n", self.s.slot_name(id))))
             }
         }
     }
@@ -239,7 +239,7 @@ impl Agent {
         &self,
         command: &'static str,
         f: impl FnOnce(&Settings, &mut Record) -> Result<SlotId, Error>,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Reply, Error> {
         let mut slot = None;
         let c = self.modify(|s, r| {
             slot = Some(f(s, r)?);
@@ -248,10 +248,10 @@ impl Agent {
         self.report(command, slot, &c)
     }
 
-    fn report(&self, command: &'static str, slot: Option<SlotId>, c: &Change) -> Result<Outcome, Error> {
+    fn report(&self, command: &'static str, slot: Option<SlotId>, c: &Change) -> Result<Reply, Error> {
         let name = slot.map(|id| self.s.slot_name(id));
         if self.json {
-            return Ok(Outcome::yes(json_line(&ChangeView {
+            return Ok(Reply::yes(json_line(&ChangeView {
                 schema: SCHEMA,
                 command,
                 slot: name,
@@ -260,7 +260,7 @@ impl Agent {
             })?));
         }
         let what = name.map(|n| format!(" slot {n}")).unwrap_or_default();
-        Ok(Outcome::yes(if c.changed {
+        Ok(Reply::yes(if c.changed {
             format!("{command}{what}: written (journal seq {})\n", c.seq)
         } else {
             format!("{command}{what}: already so, nothing written\n")
@@ -298,7 +298,7 @@ impl Agent {
 
     // ----- commands -----
 
-    fn status(&self) -> Result<Outcome, Error> {
+    fn status(&self) -> Result<Reply, Error> {
         let (r, seq) = self.read()?;
         let running = self.running(&r);
         let v = view::status(&self.s, &r, seq, &running);
@@ -309,10 +309,10 @@ impl Agent {
                 r.slot_count()
             );
         }
-        Ok(Outcome::yes(if self.json { json_line(&v)? } else { view::status_text(&v) }))
+        Ok(Reply::yes(if self.json { json_line(&v)? } else { view::status_text(&v) }))
     }
 
-    fn mark_good(&self, command: &'static str) -> Result<Outcome, Error> {
+    fn mark_good(&self, command: &'static str) -> Result<Reply, Error> {
         let mut slot = None;
         let c = self.modify(|_, r| {
             let running = self.current(r)?;
@@ -354,7 +354,7 @@ impl Agent {
         })
     }
 
-    fn init(&self, slots: Option<u8>, force: bool) -> Result<Outcome, Error> {
+    fn init(&self, slots: Option<u8>, force: bool) -> Result<Reply, Error> {
         let n = match slots {
             Some(n) => n,
             None if (2..=4).contains(&self.s.slots.len()) => self.s.slots.len() as u8,
@@ -385,7 +385,7 @@ impl Agent {
         self.report("init", None, &c)
     }
 
-    fn verify(&self, target: &str) -> Result<Outcome, Error> {
+    fn verify(&self, target: &str) -> Result<Reply, Error> {
         let keys = load_keys(&self.s.keys)?;
         let by_name = self
             .s
@@ -440,8 +440,8 @@ impl Agent {
                 print!("{}", json_line(&v)?);
                 Err(Error::Verify { target: target.to_owned(), reason })
             }
-            Ok(_) if self.json => Ok(Outcome::yes(json_line(&v)?)),
-            Ok(ok) => Ok(Outcome::yes(format!(
+            Ok(_) if self.json => Ok(Reply::yes(json_line(&v)?)),
+            Ok(ok) => Ok(Reply::yes(format!(
                 "{target}: valid, version {}, security counter {}, signed by key #{} ({})\n",
                 ok.header.version,
                 ok.header.security_counter,

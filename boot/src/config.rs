@@ -23,3 +23,14 @@ pub struct HandoffRegion {
     /// Its size in bytes.
     pub size: u32,
 }
+
+/// One region of CPU address space that must not be executed before the launch: a
+/// naturally aligned power of two (`base` a multiple of `1 << size_log2`), as an MPU region
+/// of PMSAv6/PMSAv7 (Cortex-M0+/M3/M4) describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecuteNever {
+    /// Its first address.
+    pub base: u32,
+    /// log2 of its size in bytes (8 ..= 32).
+    pub size_log2: u8,
+}

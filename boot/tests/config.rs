@@ -34,6 +34,8 @@ fn golden_config_matches_the_virtual_board_layout() {
     let l = Layout::load(&root.join("boards/qemu-mps2-an386/layout.toml")).unwrap();
     check(&golden::BOOT, golden::HANDOFF, &l);
     assert_eq!(golden::BOOT.keys, &[[0xA5; 32]]);
+    let xn: Vec<(u64, u8)> = golden::EXECUTE_NEVER.iter().map(|r| (u64::from(r.base), r.size_log2)).collect();
+    assert_eq!(xn, l.execute_never_regions());
 }
 
 /// Every board's generated text has the same shape as the golden one (the golden is

@@ -103,7 +103,7 @@ pub fn catalogue<R: Rig + 'static>(journal_size: usize) -> Vec<Scenario<R>> {
 
 /// How one scenario ended.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum ScenarioResult {
     /// Every step did what it should: the timeline.
     Passed(Vec<Entry>),
     /// Not run: the rig lacks what the scenario needs (the reason).
@@ -113,13 +113,13 @@ pub enum Outcome {
 }
 
 /// Runs one scenario on `rig`, or skips it when the rig lacks one of its needs.
-pub fn run<R: Rig>(rig: &mut R, kit: &Kit, s: &Scenario<R>) -> Outcome {
+pub fn run<R: Rig>(rig: &mut R, kit: &Kit, s: &Scenario<R>) -> ScenarioResult {
     if let Some(why) = s.needs.iter().find_map(|&n| rig.lacks(n)) {
-        return Outcome::Skipped(why);
+        return ScenarioResult::Skipped(why);
     }
     match (s.body)(rig, kit) {
-        Ok(t) => Outcome::Passed(t),
-        Err(e) => Outcome::Failed(e),
+        Ok(t) => ScenarioResult::Passed(t),
+        Err(e) => ScenarioResult::Failed(e),
     }
 }
 
@@ -129,20 +129,20 @@ pub fn select<R>(list: Vec<Scenario<R>>, filter: Option<&str>) -> Vec<Scenario<R
 }
 
 /// Prints one outcome (name, boots, each timeline line) and says whether it failed.
-pub fn report(name: &str, outcome: &Outcome) -> bool {
+pub fn report(name: &str, outcome: &ScenarioResult) -> bool {
     match outcome {
-        Outcome::Passed(t) => {
+        ScenarioResult::Passed(t) => {
             println!("scenario {name}: passed, {} boots", t.len());
             for e in t {
                 println!("  {}", e.line());
             }
             false
         }
-        Outcome::Skipped(why) => {
+        ScenarioResult::Skipped(why) => {
             println!("scenario {name}: skipped: {why}");
             false
         }
-        Outcome::Failed(e) => {
+        ScenarioResult::Failed(e) => {
             println!("scenario {name}: FAILED: {e}");
             true
         }
@@ -162,10 +162,10 @@ pub struct Summary {
 
 impl Summary {
     /// Adds one outcome (printed with [`report`]).
-    pub fn add(&mut self, name: &str, outcome: &Outcome) {
+    pub fn add(&mut self, name: &str, outcome: &ScenarioResult) {
         if report(name, outcome) {
             self.failed.push(name.to_string());
-        } else if matches!(outcome, Outcome::Skipped(_)) {
+        } else if matches!(outcome, ScenarioResult::Skipped(_)) {
             self.skipped += 1;
         } else {
             self.passed += 1;
@@ -237,14 +237,14 @@ mod tests {
         let kit = test_kit();
         let rec = list.iter().find(|s| s.name == "recovery-input").unwrap();
         let mut rig = NoBoard(Some(Need::RecoveryInput));
-        assert!(matches!(run(&mut rig, &kit, rec), Outcome::Skipped(why) if why == "no RecoveryInput"));
+        assert!(matches!(run(&mut rig, &kit, rec), ScenarioResult::Skipped(why) if why == "no RecoveryInput"));
         // A rig with the input runs it (and this one fails at its first flash write).
         let mut rig = NoBoard(None);
-        assert!(matches!(run(&mut rig, &kit, rec), Outcome::Failed(StoryError::Rig(_))));
+        assert!(matches!(run(&mut rig, &kit, rec), ScenarioResult::Failed(StoryError::Rig(_))));
         // Scenarios without needs are never skipped.
         let fresh = list.iter().find(|s| s.name == "fresh").unwrap();
         let mut rig = NoBoard(Some(Need::RecoveryInput));
-        assert!(matches!(run(&mut rig, &kit, fresh), Outcome::Failed(_)));
+        assert!(matches!(run(&mut rig, &kit, fresh), ScenarioResult::Failed(_)));
     }
 
     #[test]

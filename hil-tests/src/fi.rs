@@ -198,7 +198,7 @@ impl Report {
 
 /// What one run did, as the campaign counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Outcome {
+pub enum RunEnd {
     /// The boot stage refused everything and entered recovery.
     Refused,
     /// It handed off to a slot holding a genuine valid image (the fallback).
@@ -213,26 +213,20 @@ pub enum Outcome {
     NotApplied,
 }
 
-impl Outcome {
+impl RunEnd {
     /// Every outcome, in table order.
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Refused,
-        Outcome::Fallback,
-        Outcome::Crashed,
-        Outcome::Hung,
-        Outcome::Unverified,
-        Outcome::NotApplied,
-    ];
+    pub const ALL: [RunEnd; 6] =
+        [RunEnd::Refused, RunEnd::Fallback, RunEnd::Crashed, RunEnd::Hung, RunEnd::Unverified, RunEnd::NotApplied];
 
     /// The table's column name.
     pub fn name(self) -> &'static str {
         match self {
-            Outcome::Refused => "refused/recovery",
-            Outcome::Fallback => "booted valid fallback",
-            Outcome::Crashed => "crashed",
-            Outcome::Hung => "hung",
-            Outcome::Unverified => "UNVERIFIED LAUNCH",
-            Outcome::NotApplied => "skip not applied",
+            RunEnd::Refused => "refused/recovery",
+            RunEnd::Fallback => "booted valid fallback",
+            RunEnd::Crashed => "crashed",
+            RunEnd::Hung => "hung",
+            RunEnd::Unverified => "UNVERIFIED LAUNCH",
+            RunEnd::NotApplied => "skip not applied",
         }
     }
 }
@@ -240,21 +234,21 @@ impl Outcome {
 /// Classifies one run: `report` is the plugin's (`None`: QEMU died without one),
 /// `exit_code` QEMU's, `timed_out` the wall-clock safety net, and `verified[i]` whether
 /// stop range `i` holds a genuine valid image.
-pub fn classify(report: Option<&Report>, exit_code: Option<i32>, timed_out: bool, verified: &[bool]) -> Outcome {
+pub fn classify(report: Option<&Report>, exit_code: Option<i32>, timed_out: bool, verified: &[bool]) -> RunEnd {
     if timed_out {
-        return Outcome::Hung;
+        return RunEnd::Hung;
     }
-    let Some(r) = report else { return Outcome::Crashed };
+    let Some(r) = report else { return RunEnd::Crashed };
     if r.skip == SkipStatus::Missed {
-        return Outcome::NotApplied;
+        return RunEnd::NotApplied;
     }
     match r.end {
-        End::Stop { range, .. } if verified.get(range).copied().unwrap_or(false) => Outcome::Fallback,
-        End::Stop { .. } => Outcome::Unverified,
-        End::Fault(_) => Outcome::Crashed,
-        End::Budget | End::Idle => Outcome::Hung,
-        End::Exit if exit_code == Some(Exit::Recovery.status()) => Outcome::Refused,
-        End::Exit => Outcome::Crashed,
+        End::Stop { range, .. } if verified.get(range).copied().unwrap_or(false) => RunEnd::Fallback,
+        End::Stop { .. } => RunEnd::Unverified,
+        End::Fault(_) => RunEnd::Crashed,
+        End::Budget | End::Idle => RunEnd::Hung,
+        End::Exit if exit_code == Some(Exit::Recovery.status()) => RunEnd::Refused,
+        End::Exit => RunEnd::Crashed,
     }
 }
 
@@ -520,23 +514,23 @@ mod tests {
     fn classification() {
         let verified = [true, false];
         let stop = |range| report(End::Stop { range, pc: 0 }, SkipStatus::Applied);
-        assert_eq!(classify(Some(&stop(0)), Some(0), false, &verified), Outcome::Fallback);
-        assert_eq!(classify(Some(&stop(1)), Some(0), false, &verified), Outcome::Unverified);
+        assert_eq!(classify(Some(&stop(0)), Some(0), false, &verified), RunEnd::Fallback);
+        assert_eq!(classify(Some(&stop(1)), Some(0), false, &verified), RunEnd::Unverified);
         // Both slots invalid: a hand-off anywhere is unverified.
-        assert_eq!(classify(Some(&stop(0)), Some(0), false, &[false, false]), Outcome::Unverified);
+        assert_eq!(classify(Some(&stop(0)), Some(0), false, &[false, false]), RunEnd::Unverified);
         let exit = report(End::Exit, SkipStatus::Applied);
-        assert_eq!(classify(Some(&exit), Some(Exit::Recovery.status()), false, &verified), Outcome::Refused);
-        assert_eq!(classify(Some(&exit), Some(0x53), false, &verified), Outcome::Crashed);
-        assert_eq!(classify(Some(&exit), Some(0), false, &verified), Outcome::Crashed);
+        assert_eq!(classify(Some(&exit), Some(Exit::Recovery.status()), false, &verified), RunEnd::Refused);
+        assert_eq!(classify(Some(&exit), Some(0x53), false, &verified), RunEnd::Crashed);
+        assert_eq!(classify(Some(&exit), Some(0), false, &verified), RunEnd::Crashed);
         let fault = report(End::Fault(0x35b0), SkipStatus::Applied);
-        assert_eq!(classify(Some(&fault), Some(0), false, &verified), Outcome::Crashed);
+        assert_eq!(classify(Some(&fault), Some(0), false, &verified), RunEnd::Crashed);
         for end in [End::Budget, End::Idle] {
-            assert_eq!(classify(Some(&report(end, SkipStatus::Applied)), Some(0), false, &verified), Outcome::Hung);
+            assert_eq!(classify(Some(&report(end, SkipStatus::Applied)), Some(0), false, &verified), RunEnd::Hung);
         }
-        assert_eq!(classify(None, None, true, &verified), Outcome::Hung);
-        assert_eq!(classify(None, Some(-6), false, &verified), Outcome::Crashed);
+        assert_eq!(classify(None, None, true, &verified), RunEnd::Hung);
+        assert_eq!(classify(None, Some(-6), false, &verified), RunEnd::Crashed);
         let missed = report(End::Stop { range: 1, pc: 0 }, SkipStatus::Missed);
-        assert_eq!(classify(Some(&missed), Some(0), false, &verified), Outcome::NotApplied);
+        assert_eq!(classify(Some(&missed), Some(0), false, &verified), RunEnd::NotApplied);
     }
 
     #[test]

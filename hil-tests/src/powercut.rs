@@ -5,12 +5,12 @@
 //! erased sector is one store) and `cut=N` stops the machine just before store `N` lands
 //! (`torn=K` lets its first `K` bytes land first). The boot stage and the app each run
 //! their own driver and number their own stores from 1: `cut=N`/`torn=K` cut the boot
-//! stage, `appcut=N`/`apptorn=K` the app ([`Step::cuts_app`]). For a step cut in the app,
+//! stage, `appcut=N`/`apptorn=K` the app ([`WriteStep::cuts_app`]). For a step cut in the app,
 //! the baseline is the record the boot stage left in the same power-on (read after
 //! `appcut=1`, which stops before the app's first store): a cut must leave that or the
 //! post-step record.
 //!
-//! For each [`Step`], [`sweep`] prepares the state with real boots, runs the step once
+//! For each [`WriteStep`], [`sweep`] prepares the state with real boots, runs the step once
 //! uncut (the post-step record), checks the step's store count exactly (`cut=S` fires,
 //! `cut=S+1` does not), then for every `N` in `1..=S` (and a sample of torn stores)
 //! restores the pre-step record region, powers on with the cut and checks:
@@ -145,13 +145,13 @@ pub fn decode_region(cfg: JournalConfig, region: &[u8]) -> Result<(Option<Head>,
 
 /// A record-writing step of the firmware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub enum WriteStep {
     /// Boot stage, blank region: erase sector 0 and write the first record.
     Create,
     /// Boot stage: an activated B boots on trial (its tries decremented first).
     TrialDecrement,
     /// A trial boot with `app=confirm`: every cut lands in the boot stage's decrement;
-    /// the app's confirm numbers its stores from 1 again (see [`Step::AppConfirm`]).
+    /// the app's confirm numbers its stores from 1 again (see [`WriteStep::AppConfirm`]).
     TrialThenConfirm,
     /// The app confirms (mark-good) on a boot where the boot stage writes nothing:
     /// A is confirmed but not last-known-good (after B, the previous one, was refused).
@@ -167,46 +167,48 @@ pub enum Step {
     Rotation,
 }
 
-impl Step {
+impl WriteStep {
     /// Every step.
-    pub const ALL: [Step; 8] = [
-        Step::Create,
-        Step::TrialDecrement,
-        Step::TrialThenConfirm,
-        Step::AppConfirm,
-        Step::TrialAppConfirm,
-        Step::Fallback,
-        Step::AppActivate,
-        Step::Rotation,
+    pub const ALL: [WriteStep; 8] = [
+        WriteStep::Create,
+        WriteStep::TrialDecrement,
+        WriteStep::TrialThenConfirm,
+        WriteStep::AppConfirm,
+        WriteStep::TrialAppConfirm,
+        WriteStep::Fallback,
+        WriteStep::AppActivate,
+        WriteStep::Rotation,
     ];
 
     /// A readable name.
     pub fn name(self) -> &'static str {
         match self {
-            Step::Create => "create record (boot stage, blank region)",
-            Step::TrialDecrement => "trial decrement (boot stage)",
-            Step::TrialThenConfirm => "trial boot, app=confirm",
-            Step::AppConfirm => "confirm (app)",
-            Step::TrialAppConfirm => "confirm on a trial boot (app)",
-            Step::Fallback => "fallback marking (boot stage)",
-            Step::AppActivate => "activate B (app)",
-            Step::Rotation => "journal rotation (boot stage)",
+            WriteStep::Create => "create record (boot stage, blank region)",
+            WriteStep::TrialDecrement => "trial decrement (boot stage)",
+            WriteStep::TrialThenConfirm => "trial boot, app=confirm",
+            WriteStep::AppConfirm => "confirm (app)",
+            WriteStep::TrialAppConfirm => "confirm on a trial boot (app)",
+            WriteStep::Fallback => "fallback marking (boot stage)",
+            WriteStep::AppActivate => "activate B (app)",
+            WriteStep::Rotation => "journal rotation (boot stage)",
         }
     }
 
-    /// The step's power-on. ([`Step::Rotation`] uses the cycle's next order.)
+    /// The step's power-on. ([`WriteStep::Rotation`] uses the cycle's next order.)
     fn order(self) -> Order {
         match self {
-            Step::Create | Step::TrialDecrement | Step::Fallback | Step::Rotation => Order::noconfirm(),
-            Step::TrialThenConfirm | Step::AppConfirm | Step::TrialAppConfirm => Order::confirm(),
-            Step::AppActivate => Order::noconfirm().activate(SlotId::B),
+            WriteStep::Create | WriteStep::TrialDecrement | WriteStep::Fallback | WriteStep::Rotation => {
+                Order::noconfirm()
+            }
+            WriteStep::TrialThenConfirm | WriteStep::AppConfirm | WriteStep::TrialAppConfirm => Order::confirm(),
+            WriteStep::AppActivate => Order::noconfirm().activate(SlotId::B),
         }
     }
 
     /// Whether this step's stores are the app's (`appcut=`/`apptorn=`) rather than the
     /// boot stage's (`cut=`/`torn=`).
     pub fn cuts_app(self) -> bool {
-        matches!(self, Step::AppConfirm | Step::TrialAppConfirm | Step::AppActivate)
+        matches!(self, WriteStep::AppConfirm | WriteStep::TrialAppConfirm | WriteStep::AppActivate)
     }
 
     /// Stores the step's power-on makes with journal geometry `cfg`, and how many of them
@@ -217,7 +219,7 @@ impl Step {
         let w = cfg.write_size.max(1);
         let (body, mark) = (cfg.body_size() / w, cfg.mark_size() / w);
         match self {
-            Step::Create | Step::Rotation => (1 + body + mark, 1),
+            WriteStep::Create | WriteStep::Rotation => (1 + body + mark, 1),
             _ => (mark + body + mark, 0),
         }
     }
@@ -262,7 +264,7 @@ fn with_cut(order: Order, app: bool, cut: u32, torn: u32) -> Order {
 }
 
 /// Brings the rig to the state before `step`; returns the step's order.
-fn prepare<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages) -> Result<Order, String> {
+fn prepare<R: CutRig>(rig: &mut R, step: WriteStep, img: &SweepImages) -> Result<Order, String> {
     use SlotId::{A, B};
     let e = |e: RigError| e.to_string();
     rig.erase_record().map_err(e)?;
@@ -270,22 +272,22 @@ fn prepare<R: CutRig>(rig: &mut R, step: Step, img: &SweepImages) -> Result<Orde
     rig.install(B, &img.b).map_err(e)?;
     let start = |rig: &mut R| boot(rig, Order::confirm().activate(B), Ran::App(A));
     match step {
-        Step::Create => {}
-        Step::TrialDecrement | Step::TrialThenConfirm | Step::TrialAppConfirm => start(rig)?,
-        Step::AppConfirm => {
+        WriteStep::Create => {}
+        WriteStep::TrialDecrement | WriteStep::TrialThenConfirm | WriteStep::TrialAppConfirm => start(rig)?,
+        WriteStep::AppConfirm => {
             start(rig)?;
             boot(rig, Order::confirm(), Ran::App(B))?;
             rig.install(B, &img.b_bad).map_err(e)?;
             boot(rig, Order::noconfirm(), Ran::App(A))?;
         }
-        Step::Fallback => {
+        WriteStep::Fallback => {
             start(rig)?;
             for _ in 0..3 {
                 boot(rig, Order::noconfirm(), Ran::App(B))?;
             }
         }
-        Step::AppActivate => boot(rig, Order::confirm(), Ran::App(A))?,
-        Step::Rotation => {
+        WriteStep::AppActivate => boot(rig, Order::confirm(), Ran::App(A))?,
+        WriteStep::Rotation => {
             start(rig)?;
             let cfg = rig.journal();
             let last = cfg.sectors().saturating_sub(1);
@@ -353,7 +355,7 @@ pub fn cut_points(stores: u32, erases: u32, torn: Torn) -> Vec<CutPoint> {
 #[derive(Debug, Clone)]
 pub struct StepReport {
     /// The step.
-    pub step: Step,
+    pub step: WriteStep,
     /// Its order, as the command line.
     pub args: String,
     /// Stores it makes (checked exactly).
@@ -381,14 +383,14 @@ struct Reference {
     keep: Vec<SlotId>,
     /// The sector an erase store of this step erases.
     erased_sector: u32,
-    /// The cuts are the app's (see [`Step::cuts_app`]).
+    /// The cuts are the app's (see [`WriteStep::cuts_app`]).
     app: bool,
 }
 
 /// Sweeps one step; `workers` rigs (forked from `rig`) run the cut points in parallel.
 pub fn sweep<R: CutRig>(
     rig: &mut R,
-    step: Step,
+    step: WriteStep,
     img: &SweepImages,
     torn: Torn,
     workers: usize,
@@ -561,14 +563,14 @@ fn check_point<R: CutRig>(
     Ok(after == refr.post)
 }
 
-/// Sweeps every [`Step`]; returns the reports.
+/// Sweeps every [`WriteStep`]; returns the reports.
 pub fn sweep_all<R: CutRig>(
     rig: &mut R,
     img: &SweepImages,
     torn: Torn,
     workers: usize,
 ) -> Result<Vec<StepReport>, String> {
-    Step::ALL.into_iter().map(|s| sweep(rig, s, img, torn, workers)).collect()
+    WriteStep::ALL.into_iter().map(|s| sweep(rig, s, img, torn, workers)).collect()
 }
 
 /// What a soak run did.

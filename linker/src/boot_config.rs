@@ -73,6 +73,17 @@ impl Layout {
         let _ = writeln!(o, "    fresh: {TYPES}::FreshRecord::for_slots({}),", self.slots().len());
         let _ = writeln!(o, "    power_loss_retries: {},", self.power_loss_retries());
         let _ = writeln!(o, "}};");
+        let xn = self.execute_never_regions();
+        let _ = writeln!(
+            o,
+            "/// The slots' CPU addresses as naturally aligned power-of-two regions ({} of them), which the\n/// boot stage keeps execute-never until its jump: a branch into an image before the launch\n/// (a fault that corrupts a return address) faults instead of running image code.",
+            xn.len()
+        );
+        let _ = writeln!(o, "pub const EXECUTE_NEVER: &[{TYPES}::ExecuteNever] = &[");
+        for (base, log2) in &xn {
+            let _ = writeln!(o, "    {TYPES}::ExecuteNever {{ base: {}, size_log2: {log2} }},", hex_grouped(*base));
+        }
+        let _ = writeln!(o, "];");
         let _ = writeln!(
             o,
             "/// The RAM reserved for the hand-off block and the rig mailbox (`[handoff]`), outside both RAM ranges."
@@ -84,5 +95,100 @@ impl Layout {
             hex_grouped(u64::from(self.handoff().size)),
         );
         out
+    }
+}
+
+/// Splits `[lo, hi)` into the fewest naturally aligned power-of-two blocks of at least
+/// `min_log2` bits that cover exactly it (`lo` and `hi` must be multiples of
+/// `1 << min_log2`): `(base, log2 size)`, in address order.
+#[must_use]
+pub fn aligned_blocks(lo: u64, hi: u64, min_log2: u32) -> Vec<(u64, u8)> {
+    let mut out = Vec::new();
+    let mut at = lo;
+    while at < hi {
+        // The largest block that starts at `at` (alignment) and ends by `hi`.
+        let mut log2 = if at == 0 { 32 } else { at.trailing_zeros().min(32) };
+        while log2 > min_log2 && at + (1u64 << log2) > hi {
+            log2 -= 1;
+        }
+        if at + (1u64 << log2) > hi {
+            break; // `hi` not aligned to `min_log2`: leave the tail (the caller checked it is).
+        }
+        out.push((at, log2 as u8));
+        at += 1u64 << log2;
+    }
+    out
+}
+
+impl Layout {
+    /// The execute-never regions of the boot stage (`config::EXECUTE_NEVER`): naturally
+    /// aligned power-of-two blocks of at least 256 bytes (the Cortex-M0+'s smallest MPU
+    /// region) that cover every slot, stay inside the flash device and never touch the boot
+    /// stage's own partition. They may cover more than the slots (the record, unused flash:
+    /// data that is never executed) when that takes fewer blocks: of the spans from the
+    /// slots' lowest start, rounded down, to their highest end, rounded up, to each power of
+    /// two within those bounds, the one needing the fewest blocks.
+    #[must_use]
+    pub fn execute_never_regions(&self) -> Vec<(u64, u8)> {
+        let base = u64::from(self.flash().base);
+        let Some(lo) = self.slots().iter().map(|s| base + u64::from(s.offset)).min() else { return Vec::new() };
+        let hi = self.slots().iter().map(|s| base + u64::from(s.offset) + u64::from(s.size)).max().unwrap_or(lo);
+        let boot = self.bootloader_flash();
+        let (boot_lo, boot_hi) = (u64::from(boot.base), boot.end());
+        // The bounds the span may grow to: the flash device, minus the boot partition on
+        // the side of it the slots are on.
+        let mut floor = base;
+        let mut ceil = base + u64::from(self.flash().size);
+        if boot_hi <= lo {
+            floor = floor.max(boot_hi);
+        } else if boot_lo >= hi {
+            ceil = ceil.min(boot_lo);
+        } else {
+            // The boot partition lies between the slots: only the slots themselves.
+            let mut out = Vec::new();
+            for s in self.slots() {
+                let start = base + u64::from(s.offset);
+                out.extend(aligned_blocks(start, start + u64::from(s.size), 8));
+            }
+            return out;
+        }
+        let mut best = aligned_blocks(lo, hi, 8);
+        for k in 8..=32u32 {
+            let down = lo & !((1u64 << k) - 1);
+            for j in 8..=32u32 {
+                let up = (hi + (1u64 << j) - 1) & !((1u64 << j) - 1);
+                if down < floor || up > ceil {
+                    continue;
+                }
+                let blocks = aligned_blocks(down, up, 8);
+                if blocks.len() < best.len() {
+                    best = blocks;
+                }
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod xn_tests {
+    use super::aligned_blocks;
+
+    #[test]
+    fn blocks_cover_exactly_and_are_aligned() {
+        for (lo, hi) in [(0x1_0000u64, 0x81_0000u64), (0x1_0000, 0xF_4000), (0x2101_0000, 0x2181_0000), (0, 0x100)] {
+            let b = aligned_blocks(lo, hi, 8);
+            let mut at = lo;
+            for (base, log2) in &b {
+                assert_eq!(*base, at, "{lo:#x}..{hi:#x}: contiguous");
+                assert_eq!(base % (1u64 << log2), 0, "{base:#x} aligned to 2^{log2}");
+                assert!(*log2 >= 8);
+                at += 1u64 << log2;
+            }
+            assert_eq!(at, hi, "{lo:#x}..{hi:#x}: covered exactly");
+        }
+        // The virtual board's two slots: 64 KiB + 2 x 4 MiB from 0x2101_0000.
+        assert_eq!(aligned_blocks(0x2101_0000, 0x2181_0000, 8).len(), 8);
+        assert_eq!(aligned_blocks(0x2100_0000, 0x2200_0000, 8), [(0x2100_0000, 24)]);
     }
 }

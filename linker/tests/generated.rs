@@ -165,3 +165,51 @@ fn stale_file_gets_a_diff() {
     std::fs::write(&path, expected.replace('\n', "\r\n")).unwrap();
     check_memory_x(&path, &expected).unwrap();
 }
+
+/// Every Cortex-M board's slots fit the MPU's eight regions as execute-never blocks (the
+/// boot stage keeps them execute-never until its jump; `safeslot_cortex_m::mpu`), and the
+/// blocks cover every slot, stay inside the flash device and touch nothing of the boot
+/// stage's own partition.
+#[test]
+fn every_cortex_m_board_has_its_slots_in_at_most_eight_mpu_regions() {
+    let boards = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&boards).unwrap() {
+        let path = entry.unwrap().path().join("layout.toml");
+        if !path.is_file() {
+            continue;
+        }
+        let layout = Layout::load(&path).unwrap();
+        if !layout.board().target.starts_with("thumb") {
+            continue;
+        }
+        let xn = layout.execute_never_regions();
+        assert!(!xn.is_empty() && xn.len() <= 8, "{}: {} regions", path.display(), xn.len());
+        let flash = layout.flash();
+        let inside = |a: u64| xn.iter().any(|(b, l)| *b <= a && a < b + (1u64 << l));
+        for s in layout.slots() {
+            let start = u64::from(flash.base) + u64::from(s.offset);
+            for a in (start..start + u64::from(s.size)).step_by(256) {
+                assert!(inside(a), "{}: slot {} at {a:#x} not execute-never", path.display(), s.name);
+            }
+        }
+        for (b, l) in &xn {
+            assert!(
+                *b >= u64::from(flash.base) && b + (1u64 << l) <= u64::from(flash.base) + u64::from(flash.size),
+                "{}: region {b:#x}+2^{l} outside the flash device",
+                path.display()
+            );
+        }
+        let boot = layout.bootloader_flash();
+        for (base, log2) in &xn {
+            let end = base + (1u64 << log2);
+            assert!(
+                end <= u64::from(boot.base) || *base >= boot.end(),
+                "{}: region {base:#x}+2^{log2} overlaps the boot stage",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} Cortex-M boards found");
+}

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use object::{Object, ObjectSymbol};
-use safeslot_hil::fi::{self, Attack, End, Kind, Outcome, PluginArgs, Report, SkipPoint};
+use safeslot_hil::fi::{self, Attack, End, Kind, PluginArgs, Report, RunEnd, SkipPoint};
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
 use safeslot_hil::rig::BoardLayout;
 use safeslot_image::{SignParams, SlotTarget};
@@ -103,7 +103,7 @@ pub struct BootResult {
     /// The attack.
     pub attack: Attack,
     /// How the boot ends without a fault.
-    pub reference: Outcome,
+    pub reference: RunEnd,
     /// Instructions from reset to the hand-off or recovery.
     pub instructions: u64,
     /// Indices in the decision windows (within the span).
@@ -111,7 +111,7 @@ pub struct BootResult {
     /// Skips run.
     pub runs: u64,
     /// Runs per outcome.
-    pub outcomes: BTreeMap<Outcome, u64>,
+    pub outcomes: BTreeMap<RunEnd, u64>,
     /// Each unverified launch: the skipped instruction, its size, where it handed off.
     pub unverified: Vec<(SkipPoint, u32, u64)>,
     /// Skips the plugin could not apply (none expected).
@@ -267,7 +267,7 @@ impl Campaign {
         };
         let (report, code, timed_out) = self.run(&state, &reference)?;
         let ref_outcome = fi::classify(report.as_ref(), code, timed_out, &verified);
-        let want = if attack.a_valid() { Outcome::Fallback } else { Outcome::Refused };
+        let want = if attack.a_valid() { RunEnd::Fallback } else { RunEnd::Refused };
         ensure!(
             ref_outcome == want,
             "{}: the boot without a fault ended {ref_outcome:?} (exit {code:?}, {report:?}), expected {want:?}",
@@ -366,10 +366,10 @@ impl Campaign {
         let mut not_applied = Vec::new();
         for (p, o, size, to) in &results {
             *outcomes.entry(*o).or_insert(0) += 1;
-            if *o == Outcome::Unverified {
+            if *o == RunEnd::Unverified {
                 unverified.push((*p, *size, *to));
             }
-            if *o == Outcome::NotApplied {
+            if *o == RunEnd::NotApplied {
                 not_applied.push(*p);
             }
         }
@@ -422,11 +422,11 @@ fn spinning_handlers(elf: &Path) -> Result<Vec<u64>> {
 fn print(c: &Campaign, results: &[BootResult]) -> Result<()> {
     println!("## Instruction-skip campaign (QEMU mps2-an386, real boot stage, one skipped instruction per run)\n");
     print!("| boot | without a fault | instructions | indices in windows | skips run |");
-    for o in Outcome::ALL {
+    for o in RunEnd::ALL {
         print!(" {} |", o.name());
     }
     println!(" ms per run (2 workers) |");
-    println!("| --- | --- |{}", " ---: |".repeat(4 + Outcome::ALL.len()));
+    println!("| --- | --- |{}", " ---: |".repeat(4 + RunEnd::ALL.len()));
     for r in results {
         print!(
             "| {} | {} | {} | {} | {} |",
@@ -436,7 +436,7 @@ fn print(c: &Campaign, results: &[BootResult]) -> Result<()> {
             r.window_indices,
             r.runs
         );
-        for o in Outcome::ALL {
+        for o in RunEnd::ALL {
             print!(" {} |", r.outcomes.get(&o).copied().unwrap_or(0));
         }
         let per = if r.runs > 0 { r.elapsed.as_secs_f64() * 1000.0 / r.runs as f64 } else { 0.0 };
@@ -534,7 +534,7 @@ pub fn smoke() -> Result<()> {
     for r in &results {
         let name = r.attack.name();
         ensure!(r.runs > 0, "{name}: the smoke ran no skip");
-        ensure!(!r.outcomes.contains_key(&Outcome::NotApplied), "{name}: the plugin failed to apply some skips");
+        ensure!(!r.outcomes.contains_key(&RunEnd::NotApplied), "{name}: the plugin failed to apply some skips");
         ensure!(
             r.unverified.is_empty(),
             "{name}: {} single-instruction skips launch the attack image",

@@ -152,8 +152,8 @@ pub unsafe fn jump(vector_table: u32) -> ! {
     // looked up in the new table too early, and duty 1 means the table is valid once the
     // image runs. We are single-core and alone, so the raw SCB pointer races with nothing.
     unsafe { (*SCB::PTR).vtor.write(vector_table) };
-    cortex_m::asm::dsb();
-    cortex_m::asm::isb();
+    // The slots were execute-never since reset (`mpu::protect`); the image may run now.
+    crate::mpu::release();
     // SAFETY: duty 1 gives a valid stack pointer and reset vector at `vector_table`, duty 2
     // keeps them valid, and duty 4 allows `bootload` to abandon the current stack.
     unsafe { cortex_m::asm::bootload(vector_table as *const u32) }

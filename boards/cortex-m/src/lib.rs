@@ -2,6 +2,7 @@
 //!
 //! * [`handoff`]: the one audited jump into a verified image ([`handoff::launch`]) and the
 //!   hand-off area in RAM ([`handoff::HandoffArea`]: the hand-off block and the rig mailbox);
+//! * [`mpu`]: the slots execute-never from reset until the jump;
 //! * [`stage`]: the boot stage's platform over any `NorFlash` ([`stage::Stage`]) for the
 //!   one boot main, `safeslot_boot::run`;
 //! * [`board!`]: a board's generated layout consts and boot configuration, and its
@@ -11,13 +12,15 @@
 //!
 //! A board crate adds only what is its own: HAL init, the HAL's flash driver, the watchdog,
 //! the recovery input, the defmt transport and its bins. Unsafe code lives only in
-//! [`handoff`]. Without the `defmt` feature (the size probe) nothing logs.
+//! [`handoff`] and [`mpu`]. Without the `defmt` feature (the size probe) nothing logs.
 #![no_std]
 
 #[cfg(feature = "defmt")]
 pub mod app;
 #[allow(unsafe_code)]
 pub mod handoff;
+#[allow(unsafe_code)]
+pub mod mpu;
 pub mod stage;
 
 /// Declares, in a board crate, the modules `layout` (the consts generated from its

@@ -12,6 +12,7 @@ use core::convert::Infallible;
 use embedded_storage::nor_flash::NorFlash;
 #[cfg(feature = "defmt")]
 use safeslot_boot::Event;
+use safeslot_boot::config::ExecuteNever;
 use safeslot_boot::{ApprovedLaunch, BootConfig, Platform, Stop};
 use safeslot_shared::handoff::HANDOFF_LEN;
 
@@ -74,8 +75,10 @@ impl<F: NorFlash, W: FnMut()> Platform for Stage<F, W> {
 }
 
 /// Runs the one boot main (`safeslot_boot::run`) over `stage` with the board's generated
-/// `cfg`; never returns.
-pub fn main<F: NorFlash, W: FnMut()>(mut stage: Stage<F, W>, cfg: &BootConfig<'_>) -> ! {
+/// `cfg`, the slots (`execute_never`, the generated `config::EXECUTE_NEVER`) execute-never
+/// until the jump ([`crate::mpu`]); never returns.
+pub fn main<F: NorFlash, W: FnMut()>(mut stage: Stage<F, W>, cfg: &BootConfig<'_>, execute_never: &[ExecuteNever]) -> ! {
+    crate::mpu::protect(execute_never);
     match safeslot_boot::run(&mut stage, cfg) {}
 }
 

@@ -46,7 +46,7 @@ pub fn feed_watchdog() {
 /// The boot stage: the one boot main over this board's platform.
 pub fn boot_main() -> ! {
     let (flash, recovery) = init();
-    safeslot_cortex_m::stage::main(Stage::new(flash, feed_watchdog, recovery, HANDOFF), &config::BOOT)
+    safeslot_cortex_m::stage::main(Stage::new(flash, feed_watchdog, recovery, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
 }
 
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.

@@ -58,7 +58,7 @@ pub fn init() -> Hw {
 /// The boot stage: the one boot main over this board's platform.
 pub fn boot_main() -> ! {
     let Hw { flash, recovery, mut watchdog } = init();
-    safeslot_cortex_m::stage::main(Stage::new(flash, || watchdog.pet(), recovery, HANDOFF), &config::BOOT)
+    safeslot_cortex_m::stage::main(Stage::new(flash, || watchdog.pet(), recovery, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
 }
 
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.

@@ -55,7 +55,7 @@ pub fn init() -> Hw {
 pub fn boot_main() -> ! {
     let Hw { flash, recovery, mut watchdog } = init();
     let feed = || watchdog.feed(WATCHDOG_TIMEOUT);
-    safeslot_cortex_m::stage::main(Stage::new(flash, feed, recovery, HANDOFF), &config::BOOT)
+    safeslot_cortex_m::stage::main(Stage::new(flash, feed, recovery, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
 }
 
 /// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.

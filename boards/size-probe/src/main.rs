@@ -41,7 +41,7 @@ extern "C" fn never() {
 fn main() -> ! {
     let flash = flash::Flash { base: layout::FLASH_BASE as usize, size: layout::FLASH_SIZE as usize };
     // No watchdog and no recovery input: a board's are a register access each.
-    stage::main(Stage::new(flash, || {}, false, HANDOFF), &config::BOOT)
+    stage::main(Stage::new(flash, || {}, false, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
 }
 
 #[panic_handler]

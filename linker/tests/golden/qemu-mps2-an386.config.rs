@@ -18,5 +18,11 @@ pub const BOOT: ::safeslot_boot::config::BootConfig<'static> = ::safeslot_boot::
     fresh: ::safeslot_boot::config::FreshRecord::for_slots(2),
     power_loss_retries: 0,
 };
+/// The slots' CPU addresses as naturally aligned power-of-two regions (1 of them), which the
+/// boot stage keeps execute-never until its jump: a branch into an image before the launch
+/// (a fault that corrupts a return address) faults instead of running image code.
+pub const EXECUTE_NEVER: &[::safeslot_boot::config::ExecuteNever] = &[
+    ::safeslot_boot::config::ExecuteNever { base: 0x2100_0000, size_log2: 24 },
+];
 /// The RAM reserved for the hand-off block and the rig mailbox (`[handoff]`), outside both RAM ranges.
 pub const HANDOFF: ::safeslot_boot::config::HandoffRegion = ::safeslot_boot::config::HandoffRegion { address: 0x203F_FF00, size: 0x40 };

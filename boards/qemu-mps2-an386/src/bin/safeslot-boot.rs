@@ -30,5 +30,8 @@ fn main() -> ! {
         HANDOFF.write_mailbox(&order.command.encode());
     }
     stack::paint();
+    // The slots are execute-never until the jump, as on every Cortex-M board
+    // (`safeslot_cortex_m::mpu`).
+    safeslot_cortex_m::mpu::protect(config::EXECUTE_NEVER);
     match safeslot_boot::run(&mut VirtualStage { flash, recovery }, &config::BOOT) {}
 }
