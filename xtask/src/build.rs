@@ -118,8 +118,8 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
 }
 
 /// Signs `input` (an ELF or raw payload) for `slot` with the demo key through the image
-/// tool's library (as `safeslot-image sign` does), keeps a copy in
-/// `target/safeslot/slot-<slot>-<version>.img` and returns the slot image bytes.
+/// tool's library (as `safeslot-image sign` does) and returns the slot image bytes; callers
+/// that need a file write it where they need it.
 pub fn sign(fw: &Firmware, input: &Path, slot: &str, version: &str, sc: u32) -> Result<Vec<u8>> {
     let e = |e: safeslot_image::Error| anyhow::anyhow!("{e}");
     let layout = safeslot_layout::Layout::load(&fw.layout)?;
@@ -129,10 +129,7 @@ pub fn sign(fw: &Firmware, input: &Path, slot: &str, version: &str, sc: u32) -> 
     let payload = safeslot_image::load_image(input, bytes, &target).map_err(e)?;
     let parsed = Version::parse(version).with_context(|| format!("version {version:?}"))?;
     let params = safeslot_image::SignParams { version: parsed, security_counter: sc, entry: 0 };
-    let image = safeslot_image::sign(&payload, &target, &key, params)
+    safeslot_image::sign(&payload, &target, &key, params)
         .map_err(e)
-        .with_context(|| format!("signing {} for slot {slot}", input.display()))?;
-    let out = fw.work.join(format!("slot-{slot}-{version}.img"));
-    std::fs::write(&out, &image).with_context(|| out.display().to_string())?;
-    Ok(image)
+        .with_context(|| format!("signing {} for slot {slot}", input.display()))
 }

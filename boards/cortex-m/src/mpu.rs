@@ -36,6 +36,7 @@ const CTRL_ON: u32 = 1 | (1 << 2);
 /// size outside 256 B ..= 4 GiB are not programmed (the layout's tests keep every board's
 /// list inside both limits).
 pub fn protect(regions: &[ExecuteNever]) {
+    let mut programmed = false;
     for (i, r) in regions.iter().take(REGIONS).enumerate() {
         if !(8..=32).contains(&r.size_log2) {
             continue;
@@ -48,8 +49,12 @@ pub fn protect(regions: &[ExecuteNever]) {
             (*MPU::PTR).rnr.write(i as u32);
             (*MPU::PTR).rbar.write(r.base);
             (*MPU::PTR).rasr.write(rasr);
-            (*MPU::PTR).ctrl.write(CTRL_ON);
         }
+        programmed = true;
+    }
+    if programmed {
+        // SAFETY: as above; the MPU is turned on once, after every region is programmed.
+        unsafe { (*MPU::PTR).ctrl.write(CTRL_ON) };
     }
     cortex_m::asm::dsb();
     cortex_m::asm::isb();
