@@ -67,7 +67,7 @@ use crate::slot::SlotId;
 
 /// Offset of the mailbox inside the layout's hand-off area (the hand-off block uses the
 /// first [`crate::handoff::HANDOFF_LEN`] bytes).
-pub const MAILBOX_OFFSET: u32 = 32;
+pub const MAILBOX_OFFSET: u32 = 48;
 /// Bytes of the mailbox (the hand-off area must be at least `MAILBOX_OFFSET + MAILBOX_LEN`).
 pub const MAILBOX_LEN: usize = 12;
 /// "SSRC": a command from the rig.
@@ -88,6 +88,14 @@ pub enum Action {
     NoConfirm,
     /// Fault before confirming.
     Crash,
+    /// Hang before confirming: spin forever without feeding the watchdog, resetting or
+    /// writing a report (a deadlock in init). Only the watchdog the stage armed gets the
+    /// board out of it.
+    Hang,
+    /// Confirm, then keep running for three of the watchdog's timeouts (the hand-off
+    /// block's `watchdog_ms`; 3 s without one), feeding it, before reporting: a confirmed
+    /// app that lives on under the watchdog the stage armed.
+    Serve,
 }
 
 impl Action {
@@ -96,6 +104,8 @@ impl Action {
             Action::Confirm => 0,
             Action::NoConfirm => 1,
             Action::Crash => 2,
+            Action::Hang => 3,
+            Action::Serve => 4,
         }
     }
 
@@ -104,6 +114,8 @@ impl Action {
             0 => Some(Action::Confirm),
             1 => Some(Action::NoConfirm),
             2 => Some(Action::Crash),
+            3 => Some(Action::Hang),
+            4 => Some(Action::Serve),
             _ => None,
         }
     }

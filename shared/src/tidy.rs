@@ -158,7 +158,7 @@ fn extraction_finds_every_format_item() {
     assert!(payload.contains("put(&mut out, field::COUNT"), "the writer is hashed");
     assert!(!payload.contains("fn parse_payload"), "only format items are hashed");
     let mailbox = extract(ITEMS[8].1, ITEMS[8].2);
-    assert!(mailbox.contains("pub const MAILBOX_OFFSET: u32 = 32;") && mailbox.contains("Action::Crash => 2,"));
+    assert!(mailbox.contains("pub const MAILBOX_OFFSET: u32 = 48;") && mailbox.contains("Action::Crash => 2,"));
     assert!(mailbox.contains("put(&mut out, 4, &[a, b]);"), "the private encoder is a format item");
     let exit = extract(ITEMS[9].1, ITEMS[9].2);
     assert!(exit.contains("pub const RECOVERY: u8 = 0x52;") && exit.contains("Exit::App(slot) => APP_BASE"));

@@ -379,6 +379,38 @@ const FROZEN: [(&str, &str); 4] = [
     ),
 ];
 
+/// The format-2 hand-off vectors (32 bytes), frozen when format 3 was introduced: a format-3
+/// decoder reads them as format 2 (reset cause unknown, no watchdog).
+const FROZEN_HANDOFF_2: [(&str, &str); 3] = [
+    (
+        "handoff-v2-trial.bin",
+        r#"{
+      "file": "handoff-v2-trial.bin",
+      "kind": "handoff",
+      "length": 32,
+      "decoded": {"slot": "b", "kind": "trial", "tries_left": 2, "last_fallback": "none", "version": {"major": 2, "minor": 0, "revision": 1, "build": 0}, "record_seq": 4}
+    }"#,
+    ),
+    (
+        "handoff-v2-last-resort.bin",
+        r#"{
+      "file": "handoff-v2-last-resort.bin",
+      "kind": "handoff",
+      "length": 32,
+      "decoded": {"slot": "a", "kind": "last-resort", "tries_left": 0, "last_fallback": "last-resort", "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}, "record_seq": 16909060}
+    }"#,
+    ),
+    (
+        "handoff-v2-not-recorded.bin",
+        r#"{
+      "file": "handoff-v2-not-recorded.bin",
+      "kind": "handoff",
+      "length": 32,
+      "decoded": {"slot": "a", "kind": "confirmed", "tries_left": 0, "last_fallback": "flash-error", "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}, "record_seq": 9}
+    }"#,
+    ),
+];
+
 /// The record the format-1 journal vectors hold: factory boot, confirm, activate B, trial
 /// boot of B, confirm (the activation of A after it was torn).
 fn journal_v1_record() -> Record {
@@ -478,6 +510,8 @@ fn handoff_trial() -> Handoff {
         version: v(2, 0, 1, 0),
         record_seq: 4,
         recorded: true,
+        reset_cause: ResetCause::Watchdog,
+        watchdog_ms: 4000,
         format: HANDOFF_FORMAT,
     }
 }
@@ -491,6 +525,8 @@ fn handoff_last_resort() -> Handoff {
         version: v(1, 0, 0, 0),
         record_seq: 0x0102_0304,
         recorded: true,
+        reset_cause: ResetCause::PowerOn,
+        watchdog_ms: 0,
         format: HANDOFF_FORMAT,
     }
 }
@@ -505,6 +541,8 @@ fn handoff_not_recorded() -> Handoff {
         version: v(1, 0, 0, 0),
         record_seq: 9,
         recorded: false,
+        reset_cause: ResetCause::Unknown,
+        watchdog_ms: 0,
         format: HANDOFF_FORMAT,
     }
 }
@@ -591,15 +629,18 @@ fn header_json(h: &SlotHeader, indent: &str) -> String {
 
 fn handoff_json(h: &Handoff) -> String {
     format!(
-        "{{\"slot\": \"{}\", \"kind\": \"{}\", \"tries_left\": {}, \"last_fallback\": \"{}\", \"version\": {}, \"record_seq\": {}}}",
+        "{{\"slot\": \"{}\", \"kind\": \"{}\", \"tries_left\": {}, \"last_fallback\": \"{}\", \"version\": {}, \"record_seq\": {}, \"recorded\": {}, \"reset_cause\": \"{}\", \"watchdog_ms\": {}, \"format\": {}}}",
         h.slot.letter(),
         h.kind.name(),
         h.tries_left.get(),
         h.last_fallback.name(),
         version_json(h.version),
-        h.record_seq
+        h.record_seq,
+        h.recorded,
+        h.reset_cause.name(),
+        h.watchdog_ms,
+        h.format
     )
-    .replace("}}", &format!("}}, \"recorded\": {}, \"format\": {}}}", h.recorded, h.format))
 }
 
 // ---- the vector set -------------------------------------------------------------------
@@ -705,10 +746,13 @@ fn all() -> Vec<Vector> {
     for (file, json) in FROZEN.iter().skip(2) {
         out.push(Vector { file, bytes: load(file), json: String::from(*json) });
     }
+    for (file, json) in FROZEN_HANDOFF_2 {
+        out.push(Vector { file, bytes: load(file), json: String::from(json) });
+    }
     for (file, h) in [
-        ("handoff-v2-trial.bin", handoff_trial()),
-        ("handoff-v2-last-resort.bin", handoff_last_resort()),
-        ("handoff-v2-not-recorded.bin", handoff_not_recorded()),
+        ("handoff-v3-trial.bin", handoff_trial()),
+        ("handoff-v3-last-resort.bin", handoff_last_resort()),
+        ("handoff-v3-not-recorded.bin", handoff_not_recorded()),
     ] {
         out.push(Vector {
             file,
@@ -949,25 +993,41 @@ fn header_and_slot_vectors_verify_with_the_test_key() {
 #[test]
 fn handoff_vectors_decode_and_reencode() {
     for (file, h) in [
-        ("handoff-v2-trial.bin", handoff_trial()),
-        ("handoff-v2-last-resort.bin", handoff_last_resort()),
-        ("handoff-v2-not-recorded.bin", handoff_not_recorded()),
+        ("handoff-v3-trial.bin", handoff_trial()),
+        ("handoff-v3-last-resort.bin", handoff_last_resort()),
+        ("handoff-v3-not-recorded.bin", handoff_not_recorded()),
     ] {
         let b = load(file);
+        assert_eq!(b.len(), HANDOFF_LEN, "{file}");
         let got = Handoff::decode(&b).unwrap();
         assert_eq!(got, h, "{file}");
         assert_eq!(&got.encode()[..], &b[..], "{file}");
-        // A format-1 reader reads the first 24 bytes and their own CRC.
+        // A format-2 reader reads the first 32 bytes: the frozen format-2 vector of the
+        // same boot, byte for byte; a format-1 reader the first 24.
+        let v2 = load(&file.replace("-v3-", "-v2-"));
+        assert_eq!(b[..crate::handoff::HANDOFF_V2_LEN], v2[..], "{file}: format-2 prefix");
         if let Some(v1) = ["handoff-trial.bin", "handoff-last-resort.bin"].into_iter().find(|f| file.ends_with(&f[8..]))
         {
             assert_eq!(b[..24], load(v1)[..], "{file}: format-1 prefix");
         }
     }
+    // The format-2 blocks (32 bytes) still decode, as format 2, the newer facts unknown.
+    for (file, h) in [
+        ("handoff-v2-trial.bin", handoff_trial()),
+        ("handoff-v2-last-resort.bin", handoff_last_resort()),
+        ("handoff-v2-not-recorded.bin", handoff_not_recorded()),
+    ] {
+        let b = load(file);
+        assert_eq!(b.len(), crate::handoff::HANDOFF_V2_LEN);
+        let old = Handoff { reset_cause: ResetCause::Unknown, watchdog_ms: 0, format: 2, ..h };
+        assert_eq!(Handoff::decode(&b), Ok(old), "{file}");
+    }
     // The format-1 blocks (24 bytes) still decode, as format 1.
     for (file, h) in [("handoff-trial.bin", handoff_trial()), ("handoff-last-resort.bin", handoff_last_resort())] {
         let b = load(file);
         assert_eq!(b.len(), crate::handoff::HANDOFF_V1_LEN);
-        assert_eq!(Handoff::decode(&b), Ok(Handoff { format: 1, ..h }), "{file}");
+        let old = Handoff { reset_cause: ResetCause::Unknown, watchdog_ms: 0, format: 1, ..h };
+        assert_eq!(Handoff::decode(&b), Ok(old), "{file}");
     }
 }
 

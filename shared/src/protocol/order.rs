@@ -17,6 +17,7 @@
 use core::fmt::{self, Write};
 
 use crate::mailbox::{Action, Command};
+use crate::reset::ResetCause;
 use crate::slot::SlotId;
 
 /// What every program and erase of one program's run does instead of its work.
@@ -72,6 +73,9 @@ pub struct Order {
     pub boot: CutPlan,
     /// The app's flash hooks (`appcut=`, `apptorn=`, `appwfault=`).
     pub app: CutPlan,
+    /// The reset cause the virtual board's stage reports (`reset=`; `None`: unknown). The
+    /// virtual board has no reset-cause register: the rig tells it why it "reset".
+    pub reset: Option<ResetCause>,
 }
 
 /// Why a command line is not an [`Order`].
@@ -107,6 +111,8 @@ impl Action {
             Action::Confirm => "confirm",
             Action::NoConfirm => "noconfirm",
             Action::Crash => "crash",
+            Action::Hang => "hang",
+            Action::Serve => "serve",
         }
     }
 }
@@ -127,6 +133,7 @@ impl Order {
             mailbox: false,
             boot: CutPlan::NONE,
             app: CutPlan::NONE,
+            reset: None,
         }
     }
 
@@ -146,6 +153,25 @@ impl Order {
     #[must_use]
     pub const fn crash() -> Order {
         Order::app(Action::Crash)
+    }
+
+    /// The app hangs (never confirms, feeds or resets).
+    #[must_use]
+    pub const fn hang() -> Order {
+        Order::app(Action::Hang)
+    }
+
+    /// The app confirms, then runs on for three watchdog timeouts, feeding it.
+    #[must_use]
+    pub const fn serve() -> Order {
+        Order::app(Action::Serve)
+    }
+
+    /// The virtual board's stage reports `cause` as the reason of this reset.
+    #[must_use]
+    pub const fn reset(mut self, cause: ResetCause) -> Order {
+        self.reset = Some(cause);
+        self
     }
 
     /// The app first activates `slot` for a trial.
@@ -220,6 +246,10 @@ impl Order {
             out.write_str(" activate=")?;
             out.write_str(s.letter().encode_utf8(&mut b))?;
         }
+        if let Some(c) = self.reset {
+            out.write_str(" reset=")?;
+            out.write_str(c.name())?;
+        }
         for (plan, keys) in [(&self.boot, ["cut", "torn", "wfault"]), (&self.app, ["appcut", "apptorn", "appwfault"])] {
             let [cut, torn, fault] = keys;
             if let Some(n) = plan.cut {
@@ -259,7 +289,7 @@ impl Order {
                 ("recovery", None) => o.recovery = true,
                 ("mailbox", None) => o.mailbox = true,
                 ("app", Some(v)) => {
-                    o.command.action = [Action::Confirm, Action::NoConfirm, Action::Crash]
+                    o.command.action = [Action::Confirm, Action::NoConfirm, Action::Crash, Action::Hang, Action::Serve]
                         .into_iter()
                         .find(|a| a.name() == v)
                         .ok_or(OrderError::Value)?;
@@ -270,6 +300,13 @@ impl Order {
                         (Some(s), None) => Some(s),
                         _ => return Err(OrderError::Value),
                     };
+                }
+                ("reset", Some(v)) => {
+                    o.reset = Some(
+                        (0..=u8::MAX)
+                            .find_map(|c| ResetCause::from_u8(c).filter(|r| r.name() == v))
+                            .ok_or(OrderError::Value)?,
+                    );
                 }
                 ("cut", Some(v)) => o.boot.cut = Some(cut(v)?),
                 ("torn", Some(v)) => o.boot.torn = number(v)?,
@@ -285,8 +322,8 @@ impl Order {
 }
 
 /// Every key, in encoding order.
-const KEYS: [&str; 10] =
-    ["recovery", "mailbox", "app", "activate", "cut", "torn", "wfault", "appcut", "apptorn", "appwfault"];
+const KEYS: [&str; 11] =
+    ["recovery", "mailbox", "app", "activate", "reset", "cut", "torn", "wfault", "appcut", "apptorn", "appwfault"];
 
 fn word(out: &mut impl Write, key: &str, n: u32) -> fmt::Result {
     out.write_str(" ")?;
@@ -340,6 +377,9 @@ mod tests {
             ("wfault=error app=confirm", Order::confirm().wfault(WriteFault::Error)),
             ("cut=3 torn=2 app=noconfirm", Order::noconfirm().cut(3, 2)),
             ("appcut=1 app=confirm", Order::confirm().app_cut(1, 0)),
+            ("app=hang", Order::hang()),
+            ("app=serve reset=watchdog", Order::serve().reset(ResetCause::Watchdog)),
+            ("reset=power-on app=noconfirm", Order::noconfirm().reset(ResetCause::PowerOn)),
             (
                 "appwfault=drop",
                 Order { app: CutPlan { fault: Some(WriteFault::Drop), ..CutPlan::NONE }, ..Order::confirm() },
@@ -368,6 +408,9 @@ mod tests {
             ("cut=-1", OrderError::Value),
             ("torn=4294967296", OrderError::Value),
             ("wfault=maybe", OrderError::Value),
+            ("reset=cosmic-ray", OrderError::Value),
+            ("reset=", OrderError::Value),
+            ("reset=watchdog reset=pin", OrderError::Twice),
             ("app=crash app=confirm", OrderError::Twice),
             ("recovery recovery", OrderError::Twice),
         ] {
@@ -379,7 +422,14 @@ mod tests {
     fn only_a_plain_order_is_a_mailbox_command() {
         let c = Order::noconfirm().activate(SlotId::B);
         assert_eq!(c.command_only(), Some(Command { action: Action::NoConfirm, activate: Some(SlotId::B) }));
-        for hooked in [c.recovery(), c.mailbox(), c.cut(1, 0), c.app_cut(2, 0), c.wfault(WriteFault::Error)] {
+        for hooked in [
+            c.recovery(),
+            c.mailbox(),
+            c.cut(1, 0),
+            c.app_cut(2, 0),
+            c.wfault(WriteFault::Error),
+            c.reset(ResetCause::PowerOn),
+        ] {
             assert_eq!(hooked.command_only(), None, "{hooked}");
         }
     }
@@ -396,13 +446,16 @@ mod tests {
     proptest! {
         #[test]
         fn orders_round_trip(
-            action in prop_oneof![Just(Action::Confirm), Just(Action::NoConfirm), Just(Action::Crash)],
+            action in prop_oneof![
+                Just(Action::Confirm), Just(Action::NoConfirm), Just(Action::Crash), Just(Action::Hang), Just(Action::Serve)
+            ],
             activate in proptest::option::of(0u8..4),
             recovery: bool, mailbox: bool, boot in plan(), app in plan(),
+            reset in proptest::option::of(0u8..7),
         ) {
             let o = Order {
                 command: Command { action, activate: activate.and_then(SlotId::from_index) },
-                recovery, mailbox, boot, app,
+                recovery, mailbox, boot, app, reset: reset.and_then(ResetCause::from_u8),
             };
             let mut line = String::new();
             o.encode(&mut line).unwrap();
