@@ -34,3 +34,40 @@ pub struct ExecuteNever {
     /// log2 of its size in bytes (8 ..= 32).
     pub size_log2: u8,
 }
+
+/// When the boot stage arms the hardware watchdog (`[watchdog] arm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WatchdogArm {
+    /// Before handing off a trial boot only (`"trial"`): a trial that hangs is reset and
+    /// uses a try; confirmed boots run without it unless the application starts one.
+    Trial,
+    /// Before every hand-off (`"always"`).
+    Always,
+}
+
+/// `[watchdog]`: the hardware watchdog the boot stage arms right before it jumps, so that
+/// an image that hangs (never confirms, never resets) is reset by the chip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Watchdog {
+    /// Milliseconds without a feed before the chip resets (validated by safeslot-layout:
+    /// 1..=3_600_000; each board checks its own chip's range at build time).
+    pub timeout_ms: u32,
+    /// When it is armed.
+    pub arm: WatchdogArm,
+}
+
+impl Watchdog {
+    /// The timeout to arm before handing off a boot of `kind`, or `None`. A last-resort
+    /// boot is armed only with [`WatchdogArm::Always`]: resetting it would boot the same
+    /// image again.
+    #[must_use]
+    pub fn timeout_for(&self, kind: safeslot_shared::policy::BootKind) -> Option<u32> {
+        use safeslot_shared::policy::BootKind;
+        match (self.arm, kind) {
+            (WatchdogArm::Always, _) | (WatchdogArm::Trial, BootKind::Trial) => Some(self.timeout_ms),
+            (WatchdogArm::Trial, BootKind::Confirmed | BootKind::LastResort) => None,
+        }
+    }
+}

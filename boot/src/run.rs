@@ -3,7 +3,8 @@
 //! ```text
 //! feed watchdog → sample recovery input → boot() (journal → policy + verify → persist)
 //!   ├─ Launch:   log → hand-off block → feed → re-check address, floor, proof and
-//!   │            control-flow counter (twice) → Platform::launch
+//!   │            control-flow counter (twice) → arm the watchdog (layout
+//!   │            `[watchdog]`) → Platform::launch
 //!   └─ Recovery: log → Platform::recover
 //! ```
 //!
@@ -127,6 +128,14 @@ pub trait Platform {
     /// sequence, before every flash operation of it, and before the hand-off.
     fn feed_watchdog(&mut self) {}
 
+    /// Starts (or restarts) the chip's watchdog with a timeout of `timeout_ms`, so that it
+    /// resets the chip unless the image feeds it. [`run`] calls it once, after every check
+    /// of the launch and right before [`Platform::launch`], when the layout's `[watchdog]`
+    /// asks for it on this boot (the hand-off block already says `timeout_ms`). No default:
+    /// a board whose layout has no `[watchdog]` table is never called and says so; a board
+    /// must reject at build time a timeout its watchdog cannot count.
+    fn arm_watchdog(&mut self, timeout_ms: u32);
+
     /// Whether the recovery input is held (sampled once, at the start). Boots the
     /// last-known-good slot first (docs/DESIGN.md, decision table row 9).
     fn recovery_requested(&mut self) -> bool;
@@ -201,6 +210,9 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
         let address_again = region.map_or(u64::MAX, |r| r.load_addr.map_or(0, |a| black_box(a) ^ launch.load_addr));
         let floor_again = black_box(launch.security_counter).checked_sub(black_box(launch.floor));
         if black_box(address_again) == 0 && floor_again.is_some() && launch.holds() {
+            if launch.handoff.watchdog_ms != 0 {
+                p.arm_watchdog(launch.handoff.watchdog_ms);
+            }
             return match p.launch(ApprovedLaunch { launch }) {
                 Ok(end) => end,
                 Err(e) => stop(p, Stop::Launch(e)),

@@ -27,6 +27,8 @@ pub struct BootConfig<'a> {
     /// `[trial] power_loss_retries`: power-loss resets of a running trial that repeat it
     /// without using a try, per trial (the policy's [`Inputs::free_retries`]).
     pub power_loss_retries: u8,
+    /// `[watchdog]`: the hardware watchdog armed right before the jump, or `None`.
+    pub watchdog: Option<crate::config::Watchdog>,
 }
 
 /// A verified image, ready to be handed off to. Only [`boot`] builds one, and only from
@@ -126,6 +128,8 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
                     version: v.version,
                     record_seq: sel.seq,
                     recorded: sel.recorded,
+                    reset_cause: inputs.reset_cause,
+                    watchdog_ms: cfg.watchdog.and_then(|w| w.timeout_for(plan.kind)).unwrap_or(0),
                     format: safeslot_shared::handoff::HANDOFF_FORMAT,
                 };
                 launch(&checked.get(), plan.slot, plan.record.rollback_floor, handoff)
@@ -134,7 +138,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         },
         // The record update could not be made durable: never boot a trial without it.
         // Boot the last-known-good slot read-only if it is confirmed and verifies.
-        Err(_) => fallback_read_only(&mut journal, &checked, &mut verify),
+        Err(_) => fallback_read_only(&mut journal, &checked, &mut verify, cfg, inputs),
     };
     outcome
 }
@@ -186,6 +190,8 @@ fn fallback_read_only<F: NorFlash>(
     journal: &mut Journal<F>,
     checked: &Cell<VerifiedSlots>,
     verify: &mut impl FnMut(&mut F, SlotId) -> Verdict,
+    cfg: &BootConfig<'_>,
+    inputs: Inputs,
 ) -> Outcome {
     let Ok(record) = journal.record().cloned() else {
         return Outcome::Recovery(Reason::FlashError);
@@ -213,6 +219,8 @@ fn fallback_read_only<F: NorFlash>(
         version: v.version,
         record_seq: seq,
         recorded: false,
+        reset_cause: inputs.reset_cause,
+        watchdog_ms: cfg.watchdog.and_then(|w| w.timeout_for(BootKind::Confirmed)).unwrap_or(0),
         format: safeslot_shared::handoff::HANDOFF_FORMAT,
     })
 }

@@ -211,6 +211,7 @@ impl Device {
             keys: &self.keys,
             fresh: FreshRecord::default(),
             power_loss_retries: 0,
+            watchdog: None,
         };
         let mut rec = Recording { flash: &mut self.flash, seen: &mut self.attempted };
         let out = boot(&mut rec, &cfg, Inputs::default());

@@ -91,6 +91,7 @@ fn boot_with(a: &[u8], skips: &[Skip]) -> Outcome {
         keys: &keys,
         fresh: FreshRecord::default(),
         power_loss_retries: 0,
+        watchdog: None,
     };
     seam::skip(skips);
     let o = boot(&mut f, &cfg, Inputs::default());

@@ -10,7 +10,8 @@
 
 use ed25519_compact::{KeyPair, Seed};
 use embedded_storage::nor_flash::NorFlash;
-use safeslot_boot::{run, ApprovedLaunch, BootConfig, Event, Named, Platform, Stop};
+use safeslot_boot::config::{Watchdog, WatchdogArm};
+use safeslot_boot::{run, ApprovedLaunch, BootConfig, Event, Named, Platform, ResetCause, Stop};
 use safeslot_linux::shadow::Shadow;
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::image::{build_slot_image, SignParams};
@@ -97,11 +98,25 @@ struct Host<F> {
     calls: Vec<&'static str>,
     log: Vec<String>,
     block: Option<[u8; HANDOFF_LEN]>,
+    /// The reset cause the chip reports.
+    reset: ResetCause,
+    /// The timeouts the stage armed the watchdog with.
+    armed: Vec<u32>,
 }
 
 impl<F> Host<F> {
     fn new(flash: F) -> Self {
-        Host { flash, recovery: false, refuse_launch: false, feeds: 0, calls: vec![], log: vec![], block: None }
+        Host {
+            flash,
+            recovery: false,
+            refuse_launch: false,
+            feeds: 0,
+            calls: vec![],
+            log: vec![],
+            block: None,
+            reset: ResetCause::Unknown,
+            armed: vec![],
+        }
     }
 }
 
@@ -123,6 +138,16 @@ impl<F: NorFlash> Platform for Host<F> {
     fn recovery_requested(&mut self) -> bool {
         self.calls.push("recovery-input");
         self.recovery
+    }
+
+    fn arm_watchdog(&mut self, timeout_ms: u32) {
+        self.calls.push("arm");
+        self.armed.push(timeout_ms);
+    }
+
+    fn reset_cause(&mut self) -> ResetCause {
+        self.calls.push("reset-cause");
+        self.reset
     }
 
     fn log(&mut self, event: Event<'_, NoJump>) {
@@ -154,7 +179,18 @@ impl<F: NorFlash> Platform for Host<F> {
 }
 
 fn cfg(keys: &[[u8; 32]]) -> BootConfig<'_> {
-    BootConfig { journal: JOURNAL, slots: &SLOTS, keys, fresh: FreshRecord::default(), power_loss_retries: 0 }
+    BootConfig {
+        journal: JOURNAL,
+        slots: &SLOTS,
+        keys,
+        fresh: FreshRecord::default(),
+        power_loss_retries: 0,
+        watchdog: None,
+    }
+}
+
+fn with_watchdog(keys: &[[u8; 32]], arm: WatchdogArm) -> BootConfig<'_> {
+    BootConfig { watchdog: Some(Watchdog { timeout_ms: 2500, arm }), ..cfg(keys) }
 }
 
 #[test]
@@ -169,10 +205,10 @@ fn trial_boot_leaves_the_block_then_launches_and_feeds_the_watchdog_throughout()
     assert_eq!((h.slot, h.kind, h.version.major), (SlotId::A, BootKind::Trial, 1));
     // The order of what a board sees: feed, input, the flash (its capacity), the sequence's
     // flash operations (each fed first), then the hand-off block, a last feed and the jump.
-    assert_eq!(host.calls[..3], ["feed", "recovery-input", "flash"]);
+    assert_eq!(host.calls[..4], ["feed", "recovery-input", "reset-cause", "flash"]);
     let tail = &host.calls[host.calls.len() - 3..];
     assert_eq!(tail, ["handoff", "feed", "launch"]);
-    let ops = &host.calls[3..host.calls.len() - 3];
+    let ops = &host.calls[4..host.calls.len() - 3];
     assert!(ops.chunks(2).all(|c| c == ["feed", "flash"]), "every flash operation is fed first: {ops:?}");
     // Journal scan, record write and the image hash (at least one read per 256 B).
     let s = host.flash.stats();
@@ -239,6 +275,9 @@ fn a_shadow_platform_launches_the_verified_ram_copy() {
         fn recovery_requested(&mut self) -> bool {
             false
         }
+        fn arm_watchdog(&mut self, timeout_ms: u32) {
+            self.0.arm_watchdog(timeout_ms);
+        }
         fn leave_handoff(&mut self, block: &[u8; HANDOFF_LEN]) {
             self.0.leave_handoff(block);
         }
@@ -258,4 +297,48 @@ fn a_shadow_platform_launches_the_verified_ram_copy() {
     let booted = run(&mut Soc(Host::new(shadow)), &cfg(&keys));
     assert_eq!(booted, &a[HDR as usize..HDR as usize + booted.len()]);
     assert_eq!(booted.len(), a.len() - HDR as usize);
+}
+
+/// Issue #15: the watchdog is armed right before the jump of a trial boot, with the layout's
+/// timeout, and the hand-off block says so; the reset cause read once goes into the block.
+#[test]
+fn a_trial_boot_is_armed_right_before_the_jump_and_the_block_says_so() {
+    let keys = [*key().pk];
+    let mut host = Host::new(flash_with(&[(SlotId::A, image(SlotId::A, 1))]));
+    host.reset = ResetCause::Watchdog;
+    assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Trial)), End::Jumped { slot: SlotId::A, .. }));
+    assert_eq!(host.armed, [2500]);
+    assert_eq!(host.calls[host.calls.len() - 4..], ["handoff", "feed", "arm", "launch"]);
+    assert_eq!(host.calls.iter().filter(|c| **c == "reset-cause").count(), 1);
+    let h = Handoff::decode(&host.block.unwrap()).unwrap();
+    assert_eq!((h.kind, h.watchdog_ms, h.reset_cause, h.format), (BootKind::Trial, 2500, ResetCause::Watchdog, 3));
+    // Without a [watchdog] table nothing is armed and the block says 0.
+    let mut host = Host::new(flash_with(&[(SlotId::A, image(SlotId::A, 1))]));
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { .. }));
+    assert!(host.armed.is_empty() && !host.calls.contains(&"arm"));
+    assert_eq!(Handoff::decode(&host.block.unwrap()).unwrap().watchdog_ms, 0);
+}
+
+#[test]
+fn a_confirmed_boot_is_armed_only_with_arm_always() {
+    let keys = [*key().pk];
+    let mut flash = flash_with(&[(SlotId::A, image(SlotId::A, 1))]);
+    assert!(matches!(run(&mut Host::new(&mut flash), &cfg(&keys)), End::Jumped { .. }));
+    Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::A)).unwrap();
+    for (arm, expect) in [(WatchdogArm::Trial, 0), (WatchdogArm::Always, 2500)] {
+        let mut host = Host::new(&mut flash);
+        assert!(matches!(run(&mut host, &with_watchdog(&keys, arm)), End::Jumped { slot: SlotId::A, .. }));
+        let h = Handoff::decode(&host.block.unwrap()).unwrap();
+        assert_eq!(h.kind, BootKind::Confirmed);
+        assert_eq!(h.watchdog_ms, expect, "{arm:?}");
+        assert_eq!(host.armed, if expect == 0 { vec![] } else { vec![expect] }, "{arm:?}");
+    }
+}
+
+#[test]
+fn recovery_never_arms_the_watchdog() {
+    let keys = [*key().pk];
+    let mut host = Host::new(flash_with(&[]));
+    assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Always)), End::Recovered(_)));
+    assert!(host.armed.is_empty());
 }

@@ -78,6 +78,7 @@ impl Rig {
             keys: &self.keys,
             fresh: FreshRecord::default(),
             power_loss_retries: 0,
+            watchdog: None,
         };
         boot(&mut self.flash, &cfg, inputs)
     }
@@ -299,6 +300,7 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
         keys: &keys,
         fresh: FreshRecord::default(),
         power_loss_retries: 0,
+        watchdog: None,
     };
     let o = boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default());
     match o {
@@ -392,6 +394,7 @@ fn the_read_only_fallback_refuses_an_image_below_the_floor() {
         keys: &keys,
         fresh: FreshRecord::default(),
         power_loss_retries: 0,
+        watchdog: None,
     };
     match boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default()) {
         Outcome::Recovery(r) => assert_eq!(r, Reason::Rollback),
@@ -415,6 +418,7 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
         keys: &cfg_keys,
         fresh: FreshRecord::default(),
         power_loss_retries: 0,
+        watchdog: None,
     };
     let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
     let mut shadow = Shadow::new(&mut rig.flash, &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);

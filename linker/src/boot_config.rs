@@ -72,6 +72,22 @@ impl Layout {
         let _ = writeln!(o, "    keys: &PUBLIC_KEYS,");
         let _ = writeln!(o, "    fresh: {TYPES}::FreshRecord::for_slots({}),", self.slots().len());
         let _ = writeln!(o, "    power_loss_retries: {},", self.power_loss_retries());
+        match self.watchdog() {
+            None => {
+                let _ = writeln!(o, "    watchdog: None,");
+            }
+            Some(w) => {
+                let arm = match w.arm {
+                    crate::WatchdogArm::Trial => "Trial",
+                    crate::WatchdogArm::Always => "Always",
+                };
+                let _ = writeln!(
+                    o,
+                    "    watchdog: Some({TYPES}::Watchdog {{ timeout_ms: {}, arm: {TYPES}::WatchdogArm::{arm} }}),",
+                    w.timeout_ms
+                );
+            }
+        }
         let _ = writeln!(o, "}};");
         let xn = self.execute_never_regions();
         let _ = writeln!(
