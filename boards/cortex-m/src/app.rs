@@ -30,8 +30,9 @@ pub fn log_running(h: &Handoff) {
 /// Carries out `command` for the running slot `running` (the hand-off block's, never the
 /// record's `last_booted`, which is stale when the stage could not write) over the record
 /// journal `journal` (the board's `config::BOOT.journal`): activate another slot first if
-/// asked, then confirm, not, or crash ([`Action::Crash`] does not return). Returns whether
-/// the slot was marked good.
+/// asked, then confirm, not, crash or hang ([`Action::Crash`] and [`Action::Hang`] do not
+/// return; [`Action::Serve`] confirms here, and the caller then runs on feeding the
+/// watchdog). Returns whether the slot was marked good.
 pub fn act<F: NorFlash>(flash: F, journal: JournalConfig, command: Command, running: safeslot_shared::SlotId) -> bool {
     let Ok(mut journal) = Journal::open(flash, journal) else {
         defmt::println!("app: record unreadable");
@@ -50,7 +51,15 @@ pub fn act<F: NorFlash>(flash: F, journal: JournalConfig, command: Command, runn
             defmt::println!("app: not confirming");
             false
         }
-        Action::Confirm => {
+        Action::Hang => {
+            // A deadlock in init: no confirm, no feed, no reset, no report. Only a watchdog
+            // the boot stage armed ends it.
+            defmt::println!("app: hanging");
+            loop {
+                cortex_m::asm::nop();
+            }
+        }
+        Action::Confirm | Action::Serve => {
             let confirmed = journal.update(|r| ops::mark_good(r, running)).is_ok();
             defmt::println!("app: confirmed={=bool}", confirmed);
             confirmed
@@ -59,8 +68,16 @@ pub fn act<F: NorFlash>(flash: F, journal: JournalConfig, command: Command, runn
 }
 
 /// Runs the demo app's work once, driven by the rig mailbox in `area`, and returns what it
-/// reported (`None`: no hand-off block, so the boot stage did not start it).
-pub fn run<F: NorFlash>(flash: F, journal: JournalConfig, area: &HandoffArea) -> Option<Report> {
+/// reported (`None`: no hand-off block, so the boot stage did not start it). On
+/// [`Action::Serve`], `serve` runs after the confirmation and before the report (a board
+/// with a clock runs on for a while feeding the watchdog; one without passes a no-op and
+/// serves in [`main`]'s idle loop, which feeds it forever).
+pub fn run<F: NorFlash>(
+    flash: F,
+    journal: JournalConfig,
+    area: &HandoffArea,
+    serve: impl FnOnce(&Handoff),
+) -> Option<Report> {
     let Ok(h) = Handoff::decode(&area.read_block()) else {
         defmt::println!("app: no hand-off block");
         return None;
@@ -72,6 +89,9 @@ pub fn run<F: NorFlash>(flash: F, journal: JournalConfig, area: &HandoffArea) ->
     area.write_mailbox(&[0; MAILBOX_LEN]);
     let command = command.unwrap_or(Command { action: Action::Confirm, activate: None });
     let report = Report { slot: h.slot, confirmed: act(flash, journal, command, h.slot) };
+    if command.action == Action::Serve {
+        serve(&h);
+    }
     area.write_mailbox(&report.encode());
     Some(report)
 }
@@ -80,7 +100,7 @@ pub fn run<F: NorFlash>(flash: F, journal: JournalConfig, area: &HandoffArea) ->
 /// now and then so a watchdog the boot stage found running does not reset the app while a
 /// rig reads its report.
 pub fn main<F: NorFlash>(flash: F, journal: JournalConfig, area: &HandoffArea, mut feed: impl FnMut()) -> ! {
-    let _ = run(flash, journal, area);
+    let _ = run(flash, journal, area, |_| {});
     loop {
         feed();
         cortex_m::asm::delay(1_000_000);

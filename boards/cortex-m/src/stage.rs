@@ -1,40 +1,57 @@
 //! The boot stage of a Cortex-M board: the [`Platform`] that `safeslot_boot::run` drives,
 //! and the log lines every Cortex-M board prints.
 //!
-//! A board supplies its HAL's `NorFlash` driver, its watchdog feed, the recovery input it
-//! sampled and its hand-off area ([`crate::board!`]); [`main`] runs the one boot main over
-//! them. The virtual board implements its own [`Platform`] (semihosting exit codes, a
+//! A board supplies its HAL's `NorFlash` driver, its [`Chip`] (watchdog and reset reason),
+//! the recovery input it sampled and its hand-off area ([`crate::board!`]); [`main`] runs
+//! the one boot main over them. The virtual board implements its own [`Platform`] (semihosting exit codes, a
 //! hand-off marker on stdout, the stack measurement) over the same [`log`] and
 //! [`handoff::launch`].
 
 use core::convert::Infallible;
 
 use embedded_storage::nor_flash::NorFlash;
+use safeslot_boot::config::ExecuteNever;
 #[cfg(feature = "defmt")]
 use safeslot_boot::Event;
-use safeslot_boot::config::ExecuteNever;
-use safeslot_boot::{ApprovedLaunch, BootConfig, Platform, Stop};
+use safeslot_boot::{ApprovedLaunch, BootConfig, Platform, ResetCause, Stop};
 use safeslot_shared::handoff::HANDOFF_LEN;
 
 use crate::handoff::{self, HandoffArea, JumpRefused};
 
-/// A Cortex-M board's boot stage: flash, watchdog feed, recovery input, hand-off area.
-pub struct Stage<F, W> {
+/// What a board's chip gives the boot stage beyond flash: its watchdog and its reset reason.
+pub trait Chip {
+    /// Feeds the watchdog if it runs (an application may have started it before the reset
+    /// that led here; on some chips it survives a reset and cannot be stopped).
+    fn feed_watchdog(&mut self);
+
+    /// Starts the watchdog with `timeout_ms` (the layout's `[watchdog]`, which the board
+    /// checks at build time against the chip's range). Called once, right before the jump,
+    /// only on a boot the layout arms.
+    fn arm_watchdog(&mut self, timeout_ms: u32);
+
+    /// Why the chip reset, read from its reset-reason register and cleared as the chip
+    /// requires (so the next reset reports its own cause); unknown where it cannot tell.
+    fn reset_cause(&mut self) -> ResetCause;
+}
+
+/// A Cortex-M board's boot stage: flash, chip (watchdog, reset reason), recovery input,
+/// hand-off area.
+pub struct Stage<F, C> {
     flash: F,
-    feed: W,
+    chip: C,
     recovery: bool,
     handoff: HandoffArea,
 }
 
-impl<F: NorFlash, W: FnMut()> Stage<F, W> {
-    /// The stage over `flash`; `feed` reloads the watchdog if it runs (a no-op closure on a
-    /// board without one), `recovery` is the recovery input's level at reset.
-    pub fn new(flash: F, feed: W, recovery: bool, handoff: HandoffArea) -> Self {
-        Stage { flash, feed, recovery, handoff }
+impl<F: NorFlash, C: Chip> Stage<F, C> {
+    /// The stage over `flash` and `chip`; `recovery` is the recovery input's level at
+    /// reset.
+    pub fn new(flash: F, chip: C, recovery: bool, handoff: HandoffArea) -> Self {
+        Stage { flash, chip, recovery, handoff }
     }
 }
 
-impl<F: NorFlash, W: FnMut()> Platform for Stage<F, W> {
+impl<F: NorFlash, C: Chip> Platform for Stage<F, C> {
     type Flash = F;
     type LaunchError = JumpRefused;
     type End = Infallible;
@@ -44,7 +61,15 @@ impl<F: NorFlash, W: FnMut()> Platform for Stage<F, W> {
     }
 
     fn feed_watchdog(&mut self) {
-        (self.feed)();
+        self.chip.feed_watchdog();
+    }
+
+    fn arm_watchdog(&mut self, timeout_ms: u32) {
+        self.chip.arm_watchdog(timeout_ms);
+    }
+
+    fn reset_cause(&mut self) -> ResetCause {
+        self.chip.reset_cause()
     }
 
     fn recovery_requested(&mut self) -> bool {
@@ -77,7 +102,7 @@ impl<F: NorFlash, W: FnMut()> Platform for Stage<F, W> {
 /// Runs the one boot main (`safeslot_boot::run`) over `stage` with the board's generated
 /// `cfg`, the slots (`execute_never`, the generated `config::EXECUTE_NEVER`) execute-never
 /// until the jump ([`crate::mpu`]); never returns.
-pub fn main<F: NorFlash, W: FnMut()>(mut stage: Stage<F, W>, cfg: &BootConfig<'_>, execute_never: &[ExecuteNever]) -> ! {
+pub fn main<F: NorFlash, C: Chip>(mut stage: Stage<F, C>, cfg: &BootConfig<'_>, execute_never: &[ExecuteNever]) -> ! {
     crate::mpu::protect(execute_never);
     match safeslot_boot::run(&mut stage, cfg) {}
 }

@@ -1,10 +1,10 @@
 //! The demo application: reports how it was booted, then (per the rig order on the command
 //! line, safeslot-shared's `protocol::order::Order`)
-//! confirms itself, does not, or crashes.
+//! confirms itself, does not, crashes, hangs, or confirms and serves on under the watchdog.
 //!
 //! `app=confirm` (default) marks the running slot good through the shared crate — the
 //! microcontroller equivalent of `safeslotctl mark-good`; `app=noconfirm` stops without
-//! confirming (a reset before the health check passed); `app=crash` faults. `activate=b`
+//! confirming (a reset before the health check passed); `app=crash` faults; `app=hang` spins without confirming or feeding the watchdog; `app=serve` confirms and runs on for three watchdog timeouts, feeding it. `activate=b`
 //! additionally activates slot b for a trial (what an updater does after writing it).
 //!
 //! With `mailbox` on the command line the boot stage instead writes those orders into the
@@ -18,12 +18,12 @@
 
 use safeslot_cortex_m::app::{act, log_running};
 use safeslot_shared::handoff::Handoff;
-use safeslot_shared::mailbox::{Command, Report};
+use safeslot_shared::mailbox::{Action, Command, Report};
 use safeslot_shared::protocol::order::Order;
 
 use crate::flash::Flash;
 use crate::host::{self, CmdLine, Exit};
-use crate::{config, HANDOFF};
+use crate::{config, watchdog, HANDOFF};
 
 /// Runs the demo app; never returns (exits through semihosting).
 pub fn run() -> ! {
@@ -35,7 +35,7 @@ pub fn run() -> ! {
         host::exit(Exit::BadCmdline)
     };
     if Command::decode(&HANDOFF.read_mailbox()).is_ok() {
-        let ran = safeslot_cortex_m::app::run(&mut flash, config::BOOT.journal, &HANDOFF);
+        let ran = safeslot_cortex_m::app::run(&mut flash, config::BOOT.journal, &HANDOFF, serve);
         if !order.mailbox {
             // A rig loaded the command (the mailbox rig, as the probe-rs rig on a real
             // board): idle as the protocol asks, busy (no wfi), while the rig reads the
@@ -53,5 +53,36 @@ pub fn run() -> ! {
     log_running(&h);
     // The command line's `app=`/`activate=` play the rig mailbox of the real boards.
     act(&mut flash, config::BOOT.journal, order.command, h.slot);
+    if order.command.action == Action::Serve {
+        serve(&h);
+    }
     host::exit(Exit::App(h.slot))
+}
+
+/// `app=serve` after confirming: runs on for three watchdog timeouts of QEMU virtual time
+/// (3 s when the stage armed none), feeding the watchdog every quarter timeout, then logs
+/// `app: served <ms> ms, fed <n> times`. Had the feed failed, the watchdog would have reset
+/// the machine first, and the rig would have seen a watchdog reset instead of an app exit.
+fn serve(h: &Handoff) {
+    let timeout = if h.watchdog_ms != 0 { h.watchdog_ms } else { 1000 };
+    let (span, quarter) = (timeout.saturating_mul(3) / 10, (timeout / 40).max(1));
+    let start = watchdog::centiseconds();
+    let (mut fed_at, mut feeds) = (start, 0u32);
+    loop {
+        let now = watchdog::centiseconds();
+        if now.wrapping_sub(start) >= span {
+            break;
+        }
+        if h.watchdog_ms != 0 && now.wrapping_sub(fed_at) >= quarter {
+            watchdog::feed();
+            (fed_at, feeds) = (now, feeds.saturating_add(1));
+        }
+        cortex_m::asm::delay(10_000);
+    }
+    defmt::println!(
+        "app: served {=u32} ms, fed {=u32} times, watchdog armed={=bool}",
+        span.saturating_mul(10),
+        feeds,
+        watchdog::armed()
+    );
 }

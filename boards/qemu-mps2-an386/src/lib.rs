@@ -11,8 +11,8 @@
 //! and the jump into an image are safeslot-cortex-m's, shared with the real boards, and
 //! the configuration is the generated [`config`].
 //!
-//! Unsafe code lives only in [`flash`] (volatile accesses to the window) and [`stack`]
-//! (painting the free stack to measure its peak); the jump and the hand-off area's
+//! Unsafe code lives only in [`flash`] (volatile accesses to the window), [`stack`]
+//! (painting the free stack to measure its peak) and [`watchdog`] (its registers); the jump and the hand-off area's
 //! accesses are audited once, in safeslot-cortex-m's `handoff`.
 #![no_std]
 #![deny(
@@ -30,8 +30,16 @@ pub mod host;
 #[allow(unsafe_code)]
 pub mod stack;
 pub mod stage;
+#[allow(unsafe_code)]
+pub mod watchdog;
 
 safeslot_cortex_m::board!();
+
+// The layout's watchdog timeout must be one the CMSDK watchdog can count.
+const _: () = assert!(match config::BOOT.watchdog {
+    Some(w) => w.timeout_ms <= watchdog::MAX_TIMEOUT_MS,
+    None => true,
+});
 
 use defmt_semihosting as _; // the global defmt logger: frames go to the host's stdout
 

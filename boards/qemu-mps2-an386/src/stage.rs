@@ -5,13 +5,13 @@
 //! the block in the same hand-off area and jumps through the same audited
 //! `safeslot_cortex_m::handoff::launch`. What differs is the rig's view: the flash driver
 //! cuts power where the command line says ([`crate::flash::CutPlan`]), the recovery input
-//! is the command line's `recovery`, the stage writes [`host::HANDOFF_MARKER`] before the
+//! is the command line's `recovery`, the reset cause its `reset=`, the stage writes [`host::HANDOFF_MARKER`] before the
 //! jump (so the harness can split the two programs' logs), logs its measured stack peak,
 //! and ends recovery with a semihosting exit code instead of waiting.
 
 use core::convert::Infallible;
 
-use safeslot_boot::{ApprovedLaunch, Event, Platform, Stop};
+use safeslot_boot::{ApprovedLaunch, Event, Platform, ResetCause, Stop};
 use safeslot_cortex_m::handoff::{self, JumpRefused};
 use safeslot_shared::handoff::HANDOFF_LEN;
 
@@ -25,6 +25,9 @@ pub struct VirtualStage {
     pub flash: Flash,
     /// The command line's `recovery` word.
     pub recovery: bool,
+    /// The command line's `reset=` (the machine has no reset-cause register: the rig says
+    /// why it reset; unknown without it).
+    pub reset: ResetCause,
 }
 
 impl Platform for VirtualStage {
@@ -38,6 +41,14 @@ impl Platform for VirtualStage {
 
     fn recovery_requested(&mut self) -> bool {
         self.recovery
+    }
+
+    fn reset_cause(&mut self) -> ResetCause {
+        self.reset
+    }
+
+    fn arm_watchdog(&mut self, timeout_ms: u32) {
+        crate::watchdog::arm(timeout_ms);
     }
 
     fn log(&mut self, event: Event<'_, JumpRefused>) {

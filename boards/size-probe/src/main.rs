@@ -10,6 +10,8 @@
 #![deny(unsafe_code, missing_docs)]
 
 #[allow(unsafe_code)]
+mod chip;
+#[allow(unsafe_code)]
 mod flash;
 
 use core::panic::PanicInfo;
@@ -40,8 +42,8 @@ extern "C" fn never() {
 #[entry]
 fn main() -> ! {
     let flash = flash::Flash { base: layout::FLASH_BASE as usize, size: layout::FLASH_SIZE as usize };
-    // No watchdog and no recovery input: a board's are a register access each.
-    stage::main(Stage::new(flash, || {}, false, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
+    // No recovery input: a board's is a register access.
+    stage::main(Stage::new(flash, chip::Probe, false, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
 }
 
 #[panic_handler]

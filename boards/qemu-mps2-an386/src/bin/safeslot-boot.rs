@@ -23,7 +23,7 @@ fn main() -> ! {
     let line = CmdLine::read().unwrap_or(CmdLine::EMPTY);
     let Ok(order) = Order::parse(line.as_str()) else { host::exit(Exit::BadCmdline) };
     let Some(flash) = Flash::take(order.boot) else { host::exit(Exit::BadCmdline) };
-    let recovery = order.recovery;
+    let (recovery, reset) = (order.recovery, order.reset.unwrap_or(safeslot_boot::ResetCause::Unknown));
     if order.mailbox {
         // Plays the probe-rs rig, which writes the command into RAM while the core is halted
         // at reset: the app's orders go into the mailbox instead of its command line.
@@ -33,5 +33,5 @@ fn main() -> ! {
     // The slots are execute-never until the jump, as on every Cortex-M board
     // (`safeslot_cortex_m::mpu`).
     safeslot_cortex_m::mpu::protect(config::EXECUTE_NEVER);
-    match safeslot_boot::run(&mut VirtualStage { flash, recovery }, &config::BOOT) {}
+    match safeslot_boot::run(&mut VirtualStage { flash, recovery, reset }, &config::BOOT) {}
 }

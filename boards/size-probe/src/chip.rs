@@ -1,0 +1,47 @@
+//! The probe's chip: what a real board's watchdog arming and reset-reason read cost, with
+//! the virtual board's CMSDK watchdog registers (a few register writes) and a reset-reason
+//! register read and cleared as the real chips' are (one read, one write).
+
+use core::ptr;
+
+use safeslot_boot::ResetCause;
+use safeslot_cortex_m::stage::Chip;
+
+/// CMSDK APB watchdog: LOCK, LOAD and CTRL (see the virtual board's `watchdog` module).
+const WDOG_LOCK: usize = 0x4000_8C00;
+const WDOG_LOAD: usize = 0x4000_8000;
+const WDOG_CTRL: usize = 0x4000_8008;
+/// A reset-reason register as on the nRF52 (`RESETREAS`: read, then write 1s to clear).
+const RESETREAS: usize = 0x4000_0400;
+
+/// The probe's chip.
+pub struct Probe;
+
+impl Chip for Probe {
+    fn feed_watchdog(&mut self) {}
+
+    fn arm_watchdog(&mut self, timeout_ms: u32) {
+        // SAFETY: device registers (never run: the probe is only sized); 32-bit volatile
+        // accesses; no Rust object lives there.
+        unsafe {
+            ptr::write_volatile(WDOG_LOCK as *mut u32, 0x1ACC_E551);
+            ptr::write_volatile(WDOG_LOAD as *mut u32, timeout_ms.saturating_mul(12_500));
+            ptr::write_volatile(WDOG_CTRL as *mut u32, 3);
+        }
+    }
+
+    fn reset_cause(&mut self) -> ResetCause {
+        // SAFETY: as above.
+        let r = unsafe { ptr::read_volatile(RESETREAS as *const u32) };
+        // SAFETY: as above; writing the bits read clears them.
+        unsafe { ptr::write_volatile(RESETREAS as *mut u32, r) };
+        match r {
+            0 => ResetCause::PowerOn,
+            r if r & 0b10 != 0 => ResetCause::Watchdog,
+            r if r & 0b100 != 0 => ResetCause::Software,
+            r if r & 0b1000 != 0 => ResetCause::Lockup,
+            r if r & 0b1 != 0 => ResetCause::Pin,
+            _ => ResetCause::Unknown,
+        }
+    }
+}
