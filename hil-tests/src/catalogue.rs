@@ -21,6 +21,9 @@ pub enum Need {
     RecoveryInput,
     /// A flash whose programs and erases fail (or are dropped) for one boot, on demand.
     WriteFault,
+    /// Telling a reset by the board's watchdog from any other ending (the hang scenarios),
+    /// and a reset cause the rig chooses (`reset=`).
+    WatchdogReset,
 }
 
 /// The scenario body: runs on a rig with the kit of images, returns the timeline.
@@ -63,13 +66,19 @@ fn kebab(f: HeaderField) -> String {
 }
 
 /// Every scenario, in a fixed order. `journal_size` is the board's record region size
-/// (the garbage scenario fills all of it).
-pub fn catalogue<R: Rig + 'static>(journal_size: usize) -> Vec<Scenario<R>> {
+/// (the garbage scenario fills all of it); `power_loss_retries` its layout's
+/// `[trial] power_loss_retries`.
+pub fn catalogue<R: Rig + 'static>(journal_size: usize, power_loss_retries: u8) -> Vec<Scenario<R>> {
     let mut list = vec![
         entry("fresh", &[], |r, k| scenarios::fresh_device(r, k)),
         entry("update", &[], |r, k| scenarios::update_confirmed(r, k)),
         entry("noconfirm", &[], |r, k| scenarios::update_never_confirms(r, k, false)),
         entry("crash", &[], |r, k| scenarios::update_never_confirms(r, k, true)),
+        entry("hang", &[Need::WatchdogReset], |r, k| scenarios::trial_hangs(r, k)),
+        entry("serve", &[Need::WatchdogReset], |r, k| scenarios::confirmed_app_feeds_the_watchdog(r, k)),
+        entry("power-loss-retries", &[Need::WatchdogReset], move |r, k| {
+            scenarios::power_loss_retries(r, k, power_loss_retries)
+        }),
     ];
     for f in HeaderField::ALL {
         list.push(entry(format!("header-{}", kebab(f)), &[], move |r, k| {
@@ -222,9 +231,9 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_cover_every_header_field() {
-        let list = catalogue::<NoBoard>(0x2000);
+        let list = catalogue::<NoBoard>(0x2000, 2);
         let mut names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names.len(), 4 + HeaderField::ALL.len() + 3 + 9, "the 29 scenarios of the virtual rig");
+        assert_eq!(names.len(), 7 + HeaderField::ALL.len() + 3 + 9, "the 32 scenarios of the virtual rig");
         assert!(names.contains(&"header-header-size") && names.contains(&"header-key-id"));
         names.sort_unstable();
         names.dedup();
@@ -233,7 +242,7 @@ mod tests {
 
     #[test]
     fn a_missing_need_skips_with_the_rigs_reason_and_others_run() {
-        let list = catalogue::<NoBoard>(0x2000);
+        let list = catalogue::<NoBoard>(0x2000, 2);
         let kit = test_kit();
         let rec = list.iter().find(|s| s.name == "recovery-input").unwrap();
         let mut rig = NoBoard(Some(Need::RecoveryInput));
@@ -249,11 +258,11 @@ mod tests {
 
     #[test]
     fn select_filters_by_substring() {
-        let all = catalogue::<NoBoard>(0x2000).len();
-        assert_eq!(select(catalogue::<NoBoard>(0x2000), None).len(), all);
-        let headers = select(catalogue::<NoBoard>(0x2000), Some("header-"));
+        let all = catalogue::<NoBoard>(0x2000, 2).len();
+        assert_eq!(select(catalogue::<NoBoard>(0x2000, 2), None).len(), all);
+        let headers = select(catalogue::<NoBoard>(0x2000, 2), Some("header-"));
         assert_eq!(headers.len(), HeaderField::ALL.len());
-        assert!(select(catalogue::<NoBoard>(0x2000), Some("no-such-scenario")).is_empty());
+        assert!(select(catalogue::<NoBoard>(0x2000, 2), Some("no-such-scenario")).is_empty());
     }
 
     fn test_kit() -> Kit {

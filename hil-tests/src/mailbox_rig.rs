@@ -68,12 +68,13 @@ impl Rig for MailboxRig {
     }
 
     fn power_on(&mut self, order: &Order) -> Result<Boot, RigError> {
+        let order = &self.inner.with_reset_cause(order);
         if order.mailbox {
             return Err(RigError::Unsupported("`mailbox`: this rig loads the mailbox itself".into()));
         }
         let load = self.inner.flash_img.with_extension("mailbox");
         fs::write(&load, area_with(&order.command.encode())).map_err(|e| RigError::Io(load.clone(), e))?;
-        let qmp = self.inner.flash_img.with_extension("qmp");
+        let qmp = self.inner.qmp_socket();
         let _ = fs::remove_file(&qmp);
         let mut run = QemuRun::new(&self.inner.boot_elf, &self.inner.flash_img);
         run.timeout = self.inner.timeout;
@@ -98,6 +99,7 @@ impl Rig for MailboxRig {
         let segs = out.log_segments();
         let boot_log = VirtualRig::decode(&self.inner.boot_elf, segs.first().copied().unwrap_or_default());
         let o = Observation {
+            watchdog: Ran::from_outcome(&out) == Ran::Watchdog,
             fault: out.exit() == Some(Exit::Crash),
             // -no-reboot: a guest reset ends QEMU with 0.
             reset: out.exit_code == Some(0),
@@ -112,6 +114,7 @@ impl Rig for MailboxRig {
             (_, Some(Exit::Cut)) => Ran::PowerCut,
             (ran, _) => ran,
         };
+        self.inner.ended(&ran);
         let app_elf = match &ran {
             Ran::App(s) => self.inner.app_elfs.get(s.index()),
             _ => self.inner.app_elfs.first(),
@@ -131,7 +134,7 @@ impl Rig for MailboxRig {
         // The virtual board's command line provides both the recovery input and the write
         // faults.
         match need {
-            Need::RecoveryInput | Need::WriteFault => None,
+            Need::RecoveryInput | Need::WriteFault | Need::WatchdogReset => None,
         }
     }
 }

@@ -30,7 +30,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use safeslot_shared::journal::{Found, Head, Journal, JournalConfig};
+use safeslot_shared::mailbox::Action;
 use safeslot_shared::protocol::order::Order;
+use safeslot_shared::reset::ResetCause;
 use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::{Reason, Record, SlotId};
 
@@ -82,6 +84,16 @@ impl CutRig for VirtualRig {
         let qemu = qemu_path()?;
         let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
         run.append = order.to_string();
+        if order.command.action == Action::Hang {
+            // Only a watchdog reset ends a hang: QMP tells it from other guest resets.
+            let qmp = self.flash_img.with_extension("qmp");
+            let _ = fs::remove_file(&qmp);
+            run.qmp = Some(qmp.clone());
+            run.timeout = kill_after.unwrap_or(self.timeout);
+            let (out, _) = run.run_watched(|_| Ok(false))?;
+            let _ = fs::remove_file(&qmp);
+            return Ok(Ran::from_outcome(&out));
+        }
         let code = run_quiet(run.command(&qemu), kill_after.unwrap_or(self.timeout)).map_err(io(&qemu))?;
         Ok(Ran::from_exit(code))
     }
@@ -165,11 +177,19 @@ pub enum WriteStep {
     AppActivate,
     /// Boot stage: the head sector is full, so the write erases the other sector first.
     Rotation,
+    /// Boot stage, issue #15: B's trial hung and the watchdog reset the board; the next
+    /// boot (`reset=watchdog`) decrements B's tries (recording the cause), arms the
+    /// watchdog and hands off to B, which hangs again (the uncut run ends in a watchdog
+    /// reset).
+    HangTrial,
+    /// Boot stage, issue #15: B hung on its last try; the boot after the watchdog reset
+    /// marks B and falls back to A.
+    HangFallback,
 }
 
 impl WriteStep {
     /// Every step.
-    pub const ALL: [WriteStep; 8] = [
+    pub const ALL: [WriteStep; 10] = [
         WriteStep::Create,
         WriteStep::TrialDecrement,
         WriteStep::TrialThenConfirm,
@@ -178,6 +198,8 @@ impl WriteStep {
         WriteStep::Fallback,
         WriteStep::AppActivate,
         WriteStep::Rotation,
+        WriteStep::HangTrial,
+        WriteStep::HangFallback,
     ];
 
     /// A readable name.
@@ -191,6 +213,8 @@ impl WriteStep {
             WriteStep::Fallback => "fallback marking (boot stage)",
             WriteStep::AppActivate => "activate B (app)",
             WriteStep::Rotation => "journal rotation (boot stage)",
+            WriteStep::HangTrial => "trial after a watchdog reset, app hangs",
+            WriteStep::HangFallback => "fallback after the last hang (boot stage)",
         }
     }
 
@@ -202,6 +226,8 @@ impl WriteStep {
             }
             WriteStep::TrialThenConfirm | WriteStep::AppConfirm | WriteStep::TrialAppConfirm => Order::confirm(),
             WriteStep::AppActivate => Order::noconfirm().activate(SlotId::B),
+            WriteStep::HangTrial => Order::hang().reset(ResetCause::Watchdog),
+            WriteStep::HangFallback => Order::confirm().reset(ResetCause::Watchdog),
         }
     }
 
@@ -287,6 +313,14 @@ fn prepare<R: CutRig>(rig: &mut R, step: WriteStep, img: &SweepImages) -> Result
             }
         }
         WriteStep::AppActivate => boot(rig, Order::confirm(), Ran::App(A))?,
+        WriteStep::HangTrial | WriteStep::HangFallback => {
+            start(rig)?;
+            let hangs = if step == WriteStep::HangTrial { 1 } else { 3 };
+            for i in 0..hangs {
+                let order = if i == 0 { Order::hang() } else { Order::hang().reset(ResetCause::Watchdog) };
+                boot(rig, order, Ran::Watchdog)?;
+            }
+        }
         WriteStep::Rotation => {
             start(rig)?;
             let cfg = rig.journal();
@@ -411,7 +445,8 @@ pub fn sweep<R: CutRig>(
         rig.set_region(&pre_region).map_err(e)?;
     }
     let uncut = rig.run(&order, None).map_err(e)?;
-    if !matches!(uncut, Ran::App(_)) {
+    let hangs = order.command.action == Action::Hang;
+    if !matches!(uncut, Ran::App(_)) && !(hangs && uncut == Ran::Watchdog) {
         return Err(format!("{}: the uncut step ran {uncut:?}", step.name()));
     }
     let post_region = rig.region().map_err(e)?;

@@ -96,6 +96,9 @@ pub fn command_for(order: &Order) -> Result<Command, ArgsError> {
     if order.recovery {
         return unsupported("recovery".into(), NO_RECOVERY_INPUT);
     }
+    if let Some(c) = order.reset {
+        return unsupported(format!("reset={}", c.name()), NO_RESET_CAUSE);
+    }
     for (plan, keys) in [(&order.boot, ["cut", "wfault"]), (&order.app, ["appcut", "appwfault"])] {
         if plan.cut.is_some() || plan.torn != 0 {
             return unsupported(format!("{}={}", keys[0], plan.cut.unwrap_or(0)), NO_POWER_CUT);
@@ -107,6 +110,12 @@ pub fn command_for(order: &Order) -> Result<Command, ArgsError> {
     Ok(order.command)
 }
 
+/// Why the probe rig does not run the watchdog scenarios yet.
+pub const NO_WATCHDOG_RESET: &str = "telling a watchdog reset from another reset needs the board's reset-reason register \
+     read after the reset, which the probe rig does not do yet (and the nRF52 WDT and STM32 IWDG pause while a probe halts the core)";
+/// Why `reset=` cannot be given to a real board.
+pub const NO_RESET_CAUSE: &str = "a real board reports its own reset cause (`reset=` is the virtual board's stand-in)";
+
 /// Why a real board cannot run the write-fault scenarios.
 pub const NO_WRITE_FAULT: &str =
     "a real board's flash cannot be made to fail or drop its writes for one boot (the virtual board's can)";
@@ -116,12 +125,15 @@ pub fn lacks(need: Need) -> Option<String> {
     match need {
         Need::RecoveryInput => Some(NO_RECOVERY_INPUT.to_string()),
         Need::WriteFault => Some(NO_WRITE_FAULT.to_string()),
+        Need::WatchdogReset => Some(NO_WATCHDOG_RESET.to_string()),
     }
 }
 
 /// What the rig saw during one power-on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
+    /// The board's watchdog reset it (the virtual board: QEMU's `WATCHDOG` event).
+    pub watchdog: bool,
     /// The core halted on a fault (HardFault vector catch) or locked up.
     pub fault: bool,
     /// The firmware reset itself during the boot (the boot stage's entry was hit again).
@@ -140,6 +152,9 @@ pub struct Observation {
 /// boot stage's hand-off block names the same slot (anything else is [`Ran::Other`]);
 /// no hand-off and the boot stage's recovery log line is recovery.
 pub fn classify(o: &Observation) -> Ran {
+    if o.watchdog {
+        return Ran::Watchdog;
+    }
     if o.reset {
         return Ran::Other(None);
     }
@@ -338,6 +353,7 @@ mod tests {
             (c.app_cut(1, 0), NO_POWER_CUT),
             (c.app_cut(1, 4), NO_POWER_CUT),
             (c.wfault(WriteFault::Error), NO_WRITE_FAULT),
+            (c.reset(safeslot_shared::reset::ResetCause::PowerOn), NO_RESET_CAUSE),
             (
                 Order {
                     app: safeslot_shared::protocol::order::CutPlan { fault: Some(WriteFault::Drop), ..c.app },
@@ -360,6 +376,8 @@ mod tests {
             version: Version { major: 2, minor: 0, revision: 0, build: 0 },
             record_seq: 7,
             recorded: true,
+            reset_cause: safeslot_shared::reset::ResetCause::Unknown,
+            watchdog_ms: 0,
             format: safeslot_shared::handoff::HANDOFF_FORMAT,
         }
     }
@@ -379,6 +397,8 @@ mod tests {
         assert_eq!(classify(&crash), Ran::Crash);
         // A firmware-initiated reset is never counted as the boot the step expects.
         assert_eq!(classify(&Observation { reset: true, ..app.clone() }), Ran::Other(None));
+        let hung = Observation { reset: true, watchdog: true, report: None, ..app.clone() };
+        assert_eq!(classify(&hung), Ran::Watchdog);
         let recovery = Observation {
             boot_log: vec!["safeslot: stack peak=8908".into(), "safeslot: recovery reason=bad-hash".into()],
             ..Default::default()
@@ -409,7 +429,7 @@ mod tests {
         let l = safeslot_layout::Layout::load(&dir.join("layout.toml")).unwrap();
         let b = ProbeBoard::from_layout(&l, None).unwrap();
         assert_eq!(b.flash_base, u64::from(l.flash().base));
-        assert_eq!(b.mailbox(), u64::from(l.handoff().base) + 32);
+        assert_eq!(b.mailbox(), u64::from(l.handoff().base) + 48);
         assert_eq!(b.chip(), Ok("mps2-an386"));
         let b = ProbeBoard::from_layout(&l, Some("STM32L476RGTx".into())).unwrap();
         assert_eq!(b.chip(), Ok("STM32L476RGTx"));

@@ -165,6 +165,9 @@ pub struct QemuOutcome {
     pub stderr: String,
     /// QEMU outlived [`QemuRun::timeout`] and was killed.
     pub timed_out: bool,
+    /// QEMU reported a `WATCHDOG` event on the QMP socket ([`QemuRun::run_watched`] only):
+    /// the machine's watchdog fired, and with `-no-reboot` its reset ended QEMU (exit 0).
+    pub watchdog: bool,
 }
 
 impl QemuOutcome {
@@ -286,11 +289,13 @@ impl QemuRun {
             }
             thread::sleep(POLL);
         };
+        let events = session.map(Qmp::finish).unwrap_or_default();
         let _ = fs::remove_file(&scratch);
         let stdout = stdout.join().unwrap_or_default();
         let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
         let exit_code = if timed_out || stopped { None } else { status.code() };
-        Ok((QemuOutcome { exit_code, stdout, stderr, timed_out }, stopped))
+        let watchdog = events.iter().any(|e| e == "WATCHDOG");
+        Ok((QemuOutcome { exit_code, stdout, stderr, timed_out, watchdog }, stopped))
     }
 
     /// Runs QEMU to its end or the timeout, whichever comes first.
@@ -317,7 +322,13 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<QemuOutcome, Q
     let (status, timed_out) = wait_bounded(&mut child, timeout).map_err(process)?;
     let stdout = stdout.join().unwrap_or_default();
     let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-    Ok(QemuOutcome { exit_code: if timed_out { None } else { status.code() }, stdout, stderr, timed_out })
+    Ok(QemuOutcome {
+        exit_code: if timed_out { None } else { status.code() },
+        stdout,
+        stderr,
+        timed_out,
+        watchdog: false,
+    })
 }
 
 /// Waits for `child` until `timeout`, then kills it; returns its status and
@@ -430,7 +441,8 @@ mod tests {
         let mut stdout = b"boot".to_vec();
         stdout.extend_from_slice(HANDOFF_MARKER);
         stdout.extend_from_slice(b"app");
-        let outcome = QemuOutcome { exit_code: Some(0x42), stdout, stderr: String::new(), timed_out: false };
+        let outcome =
+            QemuOutcome { exit_code: Some(0x42), stdout, stderr: String::new(), timed_out: false, watchdog: false };
         assert_eq!(outcome.log_segments(), vec![&b"boot"[..], &b"app"[..]]);
     }
 

@@ -1,5 +1,6 @@
 //! A minimal QMP (QEMU Machine Protocol) client: enough to read guest RAM while the
-//! guest runs, as a debug probe does on a real board.
+//! guest runs, as a debug probe does on a real board, and to see QEMU's events (a
+//! `WATCHDOG` event tells a watchdog reset from any other guest reset).
 //!
 //! The mailbox mode of the virtual rig ([`crate::mailbox_rig`]) starts QEMU with
 //! `-qmp unix:<socket>,server=on,wait=off` and polls the hand-off area with `pmemsave`
@@ -21,6 +22,8 @@ pub struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     scratch: PathBuf,
+    /// The names of the events seen so far (`WATCHDOG`, `SHUTDOWN`, ...), in order.
+    events: Vec<String>,
 }
 
 impl Qmp {
@@ -34,7 +37,7 @@ impl Qmp {
         let writer = UnixStream::connect(socket)?;
         writer.set_read_timeout(Some(ANSWER))?;
         writer.set_write_timeout(Some(ANSWER))?;
-        let mut q = Qmp { reader: BufReader::new(writer.try_clone()?), writer, scratch };
+        let mut q = Qmp { reader: BufReader::new(writer.try_clone()?), writer, scratch, events: Vec::new() };
         let mut greeting = String::new();
         q.reader.read_line(&mut greeting)?;
         if !greeting.contains("\"QMP\"") {
@@ -56,10 +59,30 @@ impl Qmp {
             match answer(&line) {
                 Answer::Return => return Ok(()),
                 Answer::Error(e) => return Err(io::Error::other(e)),
+                Answer::Event(name) => self.events.push(name),
                 Answer::Other => {}
             }
         }
         Err(io::Error::other("no QMP answer"))
+    }
+
+    /// Reads what QEMU still sent before it closed the socket (call once QEMU has exited:
+    /// an event it sent right before exiting, as `WATCHDOG` before a `-no-reboot` reset),
+    /// and returns every event seen in this session, in order.
+    pub fn finish(mut self) -> Vec<String> {
+        let mut line = String::new();
+        for _ in 0..MAX_LINES {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if let Answer::Event(name) = answer(&line) {
+                        self.events.push(name);
+                    }
+                }
+            }
+        }
+        self.events
     }
 
     /// Reads `len` bytes of guest physical memory at `addr`.
@@ -84,6 +107,7 @@ impl Qmp {
 enum Answer {
     Return,
     Error(String),
+    Event(String),
     Other,
 }
 
@@ -93,6 +117,8 @@ fn answer(line: &str) -> Answer {
         Answer::Return
     } else if let Some(e) = v.get("error") {
         Answer::Error(e.to_string())
+    } else if let Some(name) = v.get("event").and_then(serde_json::Value::as_str) {
+        Answer::Event(name.to_owned())
     } else {
         Answer::Other
     }
@@ -105,7 +131,8 @@ mod tests {
     #[test]
     fn answers_are_told_from_events() {
         assert_eq!(answer("{\"return\": {}}\r\n"), Answer::Return);
-        assert_eq!(answer("{\"event\": \"STOP\", \"timestamp\": {}}"), Answer::Other);
+        assert_eq!(answer("{\"event\": \"STOP\", \"timestamp\": {}}"), Answer::Event("STOP".into()));
+        assert_eq!(answer("{\"timestamp\": {}}"), Answer::Other);
         assert!(matches!(answer("{\"error\": {\"class\": \"GenericError\"}}"), Answer::Error(_)));
         assert_eq!(answer("garbage"), Answer::Other);
     }

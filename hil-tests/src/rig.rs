@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::protocol::order::Order;
+use safeslot_shared::reset::ResetCause;
 use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::{Record, SlotId};
 
@@ -50,6 +51,8 @@ pub enum Ran {
     Crash,
     /// A power-cut plan stopped the machine at a flash store.
     PowerCut,
+    /// The hardware watchdog the boot stage armed reset the board (the app hung).
+    Watchdog,
     /// Anything else: exit code (or `None` when killed at the timeout).
     Other(Option<i32>),
 }
@@ -63,6 +66,16 @@ impl Ran {
             Some(Exit::Crash) => Ran::Crash,
             Some(Exit::Cut) => Ran::PowerCut,
             _ => Ran::Other(code),
+        }
+    }
+
+    /// How a QEMU run ended: [`Ran::Watchdog`] when QEMU reported a watchdog reset (exit 0
+    /// after a QMP `WATCHDOG` event under `-no-reboot`), else [`Ran::from_exit`].
+    pub fn from_outcome(out: &qemu::QemuOutcome) -> Ran {
+        if out.watchdog && out.exit_code == Some(0) {
+            Ran::Watchdog
+        } else {
+            Ran::from_exit(out.exit_code)
         }
     }
 }
@@ -163,6 +176,12 @@ pub struct VirtualRig {
     pub flash_img: PathBuf,
     /// Per-boot timeout.
     pub timeout: Duration,
+    /// The reset cause the next power-on reports: the board has no reset-cause register,
+    /// so the rig plays it. Set to [`ResetCause::Watchdog`] after a watchdog reset
+    /// ([`Ran::Watchdog`]); every other ending leaves it unknown (a fresh QEMU process is
+    /// a cold start, which the rig does not call a power-on unless an order says
+    /// `reset=power-on`).
+    pub next_reset: Option<ResetCause>,
 }
 
 impl VirtualRig {
@@ -174,7 +193,24 @@ impl VirtualRig {
         flash_img: PathBuf,
     ) -> Result<Self, RigError> {
         qemu::compose_flash(&flash_img, FLASH_SIZE, &[])?;
-        Ok(VirtualRig { board, boot_elf, app_elfs, flash_img, timeout: Duration::from_secs(20) })
+        Ok(VirtualRig { board, boot_elf, app_elfs, flash_img, timeout: Duration::from_secs(20), next_reset: None })
+    }
+
+    /// `order` with the reset cause of the previous ending ([`VirtualRig::next_reset`])
+    /// unless it names one itself; the pending cause is used up either way.
+    pub fn with_reset_cause(&mut self, order: &Order) -> Order {
+        let pending = self.next_reset.take();
+        Order { reset: order.reset.or(pending), ..*order }
+    }
+
+    /// Remembers how a power-on ended, for the next one's reset cause.
+    pub fn ended(&mut self, ran: &Ran) {
+        self.next_reset = (*ran == Ran::Watchdog).then_some(ResetCause::Watchdog);
+    }
+
+    /// The QMP socket path of this rig's runs.
+    pub(crate) fn qmp_socket(&self) -> PathBuf {
+        self.flash_img.with_extension("qmp")
     }
 
     /// The whole flash file.
@@ -227,11 +263,18 @@ impl Rig for VirtualRig {
     }
 
     fn power_on(&mut self, order: &Order) -> Result<Boot, RigError> {
+        let order = self.with_reset_cause(order);
         let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
         run.append = order.to_string();
         run.timeout = self.timeout;
-        let out = run.run()?;
-        let ran = Ran::from_exit(out.exit_code);
+        // QMP tells a watchdog reset from other guest resets.
+        let qmp = self.qmp_socket();
+        let _ = fs::remove_file(&qmp);
+        run.qmp = Some(qmp.clone());
+        let (out, _) = run.run_watched(|_| Ok(false))?;
+        let _ = fs::remove_file(&qmp);
+        let ran = Ran::from_outcome(&out);
+        self.ended(&ran);
         let segs = out.log_segments();
         let boot_log = Self::decode(&self.boot_elf, segs.first().copied().unwrap_or_default());
         let app_elf = match &ran {

@@ -12,6 +12,7 @@ use ed25519_compact::{KeyPair, Seed};
 use safeslot_shared::header::{field, SlotHeader, HEADER_LEN};
 use safeslot_shared::image::{build_slot_image, sign_header, SignParams};
 use safeslot_shared::protocol::order::{Order, WriteFault};
+use safeslot_shared::reset::ResetCause;
 use safeslot_shared::{Event, Reason, Record, SlotId, Tries};
 
 use crate::rig::{Ran, Rig};
@@ -303,6 +304,21 @@ fn has_event(r: &Record, slot: Option<SlotId>, event: Event, reason: Reason) -> 
     Err(format!("history lacks {slot:?} {} {reason}: {:?}", event.name(), r.history().collect::<Vec<_>>()))
 }
 
+/// The newest history entry of `event` for `slot` was recorded after a reset of `cause`.
+fn newest_cause_is(r: &Record, slot: SlotId, event: Event, cause: ResetCause) -> Check {
+    match r.history().filter(|h| h.slot == Some(slot) && h.event == event).last() {
+        Some(h) if h.cause == cause => Ok(()),
+        other => Err(format!("newest {} of {slot}: {other:?}, expected reset cause {}", event.name(), cause.name())),
+    }
+}
+
+fn free_retries_are(r: &Record, n: u8) -> Check {
+    if r.free_retries != n {
+        return Err(format!("free retries used {}, expected {n}", r.free_retries));
+    }
+    Ok(())
+}
+
 fn primary_is(r: &Record, slot: SlotId) -> Check {
     if r.primary() != Some(slot) {
         return Err(format!("primary {:?}, expected {slot}", r.primary()));
@@ -412,6 +428,92 @@ pub fn update_never_confirms<R: Rig>(rig: &mut R, kit: &Kit, crash: bool) -> Res
     if b_runs != usize::from(TRIES) {
         return Err(unexpected(s.timeline.len(), "count B's runs", format!("B ran {b_runs} times, expected {TRIES}")));
     }
+    Ok(s.timeline)
+}
+
+/// Issue #15: B's trial hangs (`app=hang`: it never confirms, feeds the watchdog the boot
+/// stage armed, or resets). The watchdog resets the board each time (the rig sees the
+/// reset and tells the next boot its cause, as a chip's reset-reason register would): each
+/// hang uses one try, the trial boots after a hang record the `watchdog` cause, and after
+/// [`TRIES`] hangs A boots with `tries-exhausted` recorded and stays.
+pub fn trial_hangs<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), &kit.original(B))?;
+    for left in (0..TRIES).rev() {
+        s.boot("B on trial hangs: the watchdog resets the board", Order::hang(), Ran::Watchdog, |r| {
+            slot_is(r, B, false, left)?;
+            lkg_is(r, Some(A))?;
+            if r.last_booted != Some(B) {
+                return Err(format!("last booted {:?}", r.last_booted));
+            }
+            let cause = if left + 1 == TRIES { ResetCause::Unknown } else { ResetCause::Watchdog };
+            newest_cause_is(r, B, Event::TrialBoot, cause)
+        })?;
+    }
+    s.boot("B out of tries after the last hang: back on A", Order::confirm(), Ran::App(A), |r| {
+        fallback_is(r, Reason::TriesExhausted)?;
+        unbootable_is(r, B, &[Reason::TriesExhausted])?;
+        slot_is(r, A, true, TRIES - 1)?;
+        lkg_is(r, Some(A))?;
+        has_event(r, Some(A), Event::Fallback, Reason::TriesExhausted)?;
+        newest_cause_is(r, A, Event::Fallback, ResetCause::Watchdog)
+    })?;
+    s.boot("A stays", Order::confirm(), Ran::App(A), |r| unbootable_is(r, B, &[Reason::TriesExhausted]))?;
+    Ok(s.timeline)
+}
+
+/// Issue #15: B's trial confirms and then serves on under the watchdog the stage armed
+/// (`app=serve`: three of its timeouts of QEMU virtual time, feeding it) without being
+/// reset; confirmed, B boots unarmed (the layout arms trial boots only) and serves again.
+pub fn confirmed_app_feeds_the_watchdog<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), &kit.original(B))?;
+    for (what, armed) in [("B on trial confirms, then serves fed", true), ("B confirmed serves, unarmed", false)] {
+        let e = s.boot(what, Order::serve(), Ran::App(B), |r| {
+            slot_is(r, B, true, TRIES - 1)?;
+            lkg_is(r, Some(B))
+        })?;
+        let (n, served) = (e.n, e.boot.app_log.iter().find(|l| l.starts_with("app: served")).cloned());
+        let want = format!("watchdog armed={armed}");
+        match served {
+            Some(l) if l.ends_with(&want) => {}
+            other => return Err(unexpected(n, what, format!("app log {other:?}, expected `... {want}`"))),
+        }
+    }
+    Ok(s.timeline)
+}
+
+/// Issue #15, item 3: resets that are not the image's fault do not burn its tries, a
+/// bounded number of times. B's trial is interrupted by power-on resets (`reset=power-on`,
+/// the virtual board's stand-in for its reset-reason register): the first `free` of them
+/// repeat the trial without using a try; after that every reset uses one, so a trial that
+/// never confirms still falls back to A after [`TRIES`] tried boots.
+pub fn power_loss_retries<R: Rig>(rig: &mut R, kit: &Kit, free: u8) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), &kit.original(B))?;
+    s.boot("B on trial, does not confirm", Order::noconfirm(), Ran::App(B), |r| {
+        slot_is(r, B, false, TRIES - 1)?;
+        free_retries_are(r, 0)
+    })?;
+    let power_on = Order::noconfirm().reset(ResetCause::PowerOn);
+    for used in 1..=free {
+        s.boot("power lost during B's trial: repeated for free", power_on, Ran::App(B), |r| {
+            slot_is(r, B, false, TRIES - 1)?;
+            free_retries_are(r, used)?;
+            newest_cause_is(r, B, Event::TrialBoot, ResetCause::PowerOn)
+        })?;
+    }
+    for left in (0..TRIES - 1).rev() {
+        s.boot("power lost again: the bound is reached, a try is used", power_on, Ran::App(B), |r| {
+            slot_is(r, B, false, left)?;
+            free_retries_are(r, free)
+        })?;
+    }
+    s.boot("B out of tries: back on A", power_on, Ran::App(A), |r| {
+        fallback_is(r, Reason::TriesExhausted)?;
+        unbootable_is(r, B, &[Reason::TriesExhausted])?;
+        lkg_is(r, Some(A))
+    })?;
     Ok(s.timeline)
 }
 

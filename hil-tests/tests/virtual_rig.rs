@@ -86,7 +86,7 @@ fn run_catalogue<R: Rig + 'static>(
     let k = kit(s);
     let journal = BoardLayout::from_layout(&s.layout).journal.size as usize;
     let filter = std::env::var("SAFESLOT_SCENARIO").ok().filter(|f| !f.is_empty());
-    let list = catalogue::select(catalogue::catalogue::<R>(journal), filter.as_deref());
+    let list = catalogue::select(catalogue::catalogue::<R>(journal, s.layout.power_loss_retries()), filter.as_deref());
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {

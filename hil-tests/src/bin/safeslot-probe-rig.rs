@@ -163,7 +163,8 @@ fn run(a: &Args) -> Result<u8, String> {
     let mut rig =
         ProbeRig::open(probe, board.clone(), flash, &a.boot_elf, &a.app_elfs, relay).map_err(|e| e.to_string())?;
     rig.timeout = Duration::from_secs(a.timeout);
-    let list = catalogue::select(catalogue::catalogue::<ProbeRig>(journal), a.filter.as_deref());
+    let list =
+        catalogue::select(catalogue::catalogue::<ProbeRig>(journal, layout.power_loss_retries()), a.filter.as_deref());
     let sum = catalogue::run_all(&mut rig, &kit, &list);
     println!(
         "probe rig on {} ({chip}): {} scenarios, {} passed, {} skipped, {} failed",
