@@ -298,10 +298,23 @@ impl Agent {
 
     // ----- commands -----
 
+    /// The hand-off block the stage left for this boot, if there is one that decodes (a
+    /// file that exists but does not decode is reported on stderr).
+    fn this_boot(&self) -> Option<view::BootView> {
+        let bytes = std::fs::read(&self.s.handoff).ok()?;
+        match safeslot_shared::handoff::Handoff::decode(&bytes) {
+            Ok(h) => Some(view::BootView::new(&self.s, &h)),
+            Err(e) => {
+                eprintln!("safeslotctl: warning: {}: not a hand-off block: {e}", self.s.handoff.display());
+                None
+            }
+        }
+    }
+
     fn status(&self) -> Result<Reply, Error> {
         let (r, seq) = self.read()?;
         let running = self.running(&r);
-        let v = view::status(&self.s, &r, seq, &running);
+        let v = view::status(&self.s, &r, seq, &running, self.this_boot());
         if self.s.slots.len() != usize::from(r.slot_count()) && !self.s.slots.is_empty() {
             eprintln!(
                 "safeslotctl: warning: the config names {} slots, the record has {}",

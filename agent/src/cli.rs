@@ -94,6 +94,10 @@ pub struct GlobalOpts {
     /// Kernel command line to cross-check the booted slot against.
     #[arg(long, global = true, default_value = "/proc/cmdline", value_name = "FILE")]
     pub cmdline: PathBuf,
+    /// The hand-off block the boot stage left for this boot (the device tree's
+    /// `/chosen/safeslot,handoff`): the reset cause and the watchdog it armed.
+    #[arg(long, global = true, default_value = "/proc/device-tree/chosen/safeslot,handoff", value_name = "FILE")]
+    pub handoff: PathBuf,
 }
 
 /// A RAUC boot state.

@@ -51,6 +51,8 @@ pub struct Settings {
     pub lock_timeout: Duration,
     /// The kernel command line to cross-check the booted slot against.
     pub cmdline: PathBuf,
+    /// The hand-off block of this boot (device tree), if the stage left one.
+    pub handoff: PathBuf,
 }
 
 impl Settings {
@@ -116,6 +118,7 @@ impl Settings {
             lock,
             lock_timeout: opts.lock_timeout,
             cmdline: opts.cmdline.clone(),
+            handoff: opts.handoff.clone(),
         })
     }
 

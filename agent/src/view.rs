@@ -76,10 +76,44 @@ pub struct StatusView {
     pub free_retries: u8,
     /// The record format in flash (the agent writes the same format back).
     pub record_format: u8,
+    /// What the boot stage handed over for this boot (the device tree's hand-off block),
+    /// or `null` when there is none (no stage in front of the agent, or not Linux on a
+    /// safeslot SoC board).
+    pub this_boot: Option<BootView>,
     /// Every slot.
     pub slots: Vec<SlotView>,
     /// The boot history, oldest first.
     pub history: Vec<HistoryView>,
+}
+
+/// The hand-off block of this boot, as `status` shows it.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct BootView {
+    /// The slot the stage booted.
+    pub slot: String,
+    /// `confirmed`, `trial` or `last-resort`.
+    pub kind: &'static str,
+    /// Why the chip reset before this boot (`unknown` where it cannot tell).
+    pub reset_cause: &'static str,
+    /// The watchdog timeout the stage armed before the jump, in ms (0: none): the system
+    /// must feed the watchdog within it (on Linux: a watchdog daemon or systemd's
+    /// `RuntimeWatchdogSec`) until, and after, it marks the slot good.
+    pub watchdog_ms: u32,
+    /// The hand-off block's format (3; older stages: 1 or 2, the newer fields unknown).
+    pub format: u8,
+}
+
+impl BootView {
+    /// From a decoded hand-off block.
+    pub fn new(s: &Settings, h: &safeslot_shared::handoff::Handoff) -> BootView {
+        BootView {
+            slot: s.slot_name(h.slot),
+            kind: h.kind.name(),
+            reset_cause: h.reset_cause.name(),
+            watchdog_ms: h.watchdog_ms,
+            format: h.format,
+        }
+    }
 }
 
 /// `history --json`.
@@ -128,7 +162,7 @@ pub fn history_list(s: &Settings, r: &Record) -> HistoryList {
 }
 
 /// The status view.
-pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running) -> StatusView {
+pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running, this_boot: Option<BootView>) -> StatusView {
     let name = |id: Option<SlotId>| id.map(|i| s.slot_name(i));
     let slots = r
         .slot_ids()
@@ -157,6 +191,7 @@ pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running) -> StatusVi
         rollback_floor: r.rollback_floor,
         free_retries: r.free_retries,
         record_format: r.format(),
+        this_boot,
         slots,
         history: history(s, r),
     }
@@ -196,6 +231,13 @@ pub fn status_text(v: &StatusView) -> String {
     let _ = writeln!(out, "rollback floor:  {}", v.rollback_floor);
     if v.free_retries > 0 {
         let _ = writeln!(out, "free retries:    {} (power losses during this trial that used no try)", v.free_retries);
+    }
+    if let Some(b) = &v.this_boot {
+        let _ = write!(out, "this boot:       slot {} ({}), after a {} reset", b.slot, b.kind, b.reset_cause);
+        if b.watchdog_ms != 0 {
+            let _ = write!(out, "; watchdog armed: {} ms", b.watchdog_ms);
+        }
+        out.push('\n');
     }
     let _ = writeln!(out, "journal seq:     {}", v.seq);
     let _ = writeln!(out, "\nslot  prio  tries  state        version  security");

@@ -340,3 +340,53 @@ fn status_shows_reset_causes_and_free_retries() {
     rig.ok(&["mark-good"]);
     assert_eq!(rig.ok(&["status", "--json"]).json()["free_retries"], 0);
 }
+
+/// Issue #15, item 5: `status` shows what the boot stage handed over for this boot: the
+/// reset cause it read and the watchdog timeout it armed (the device tree's hand-off block).
+#[test]
+fn status_shows_the_reset_cause_and_watchdog_the_stage_handed_over() {
+    use safeslot_shared::handoff::Handoff;
+    use safeslot_shared::policy::BootKind;
+    use safeslot_shared::reset::ResetCause;
+    use safeslot_shared::{Reason, SlotId, Tries, Version};
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    rig.reboot();
+    let block = Handoff {
+        slot: SlotId::B,
+        kind: BootKind::Trial,
+        tries_left: Tries::new(2).unwrap(),
+        last_fallback: Reason::None,
+        version: Version { major: 2, minor: 0, revision: 0, build: 0 },
+        record_seq: 3,
+        recorded: true,
+        reset_cause: ResetCause::Watchdog,
+        watchdog_ms: 4000,
+        format: 3,
+    };
+    let path = rig.path("handoff");
+    std::fs::write(&path, block.encode()).unwrap();
+    let with = |args: &[&str]| {
+        let mut c = rig.command(args);
+        c.arg("--handoff").arg(&path);
+        common::output(c.output().unwrap())
+    };
+    let st = with(&["status", "--json"]).json();
+    let b = &st["this_boot"];
+    assert_eq!((b["slot"].as_str(), b["kind"].as_str()), (Some("b"), Some("trial")), "{st}");
+    assert_eq!(
+        (b["reset_cause"].as_str(), b["watchdog_ms"].as_u64(), b["format"].as_u64()),
+        (Some("watchdog"), Some(4000), Some(3))
+    );
+    let human = with(&["status"]).stdout;
+    assert!(
+        human.contains("this boot:       slot b (trial), after a watchdog reset; watchdog armed: 4000 ms"),
+        "{human}"
+    );
+    // No block (no stage in front of the agent): null; garbage: null and a warning.
+    assert!(rig.ok(&["status", "--json"]).json()["this_boot"].is_null());
+    std::fs::write(&path, [0u8; 44]).unwrap();
+    let r = with(&["status", "--json"]);
+    assert_eq!(r.code, 0);
+    assert!(r.json()["this_boot"].is_null() && r.stderr.contains("not a hand-off block"), "{}", r.stderr);
+}
