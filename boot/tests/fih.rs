@@ -10,44 +10,22 @@
     missing_docs
 )]
 
-use ed25519_compact::{KeyPair, Seed};
-use embedded_storage::nor_flash::NorFlash;
-use safeslot_boot::{boot, BootConfig, Outcome};
+mod common;
+
+use common::{cfg, flash_with, image, key, HDR, SLOTS};
+use safeslot_boot::{boot, Outcome};
 use safeslot_shared::header::field;
-use safeslot_shared::image::{build_slot_image, SignParams};
-use safeslot_shared::journal::JournalConfig;
 use safeslot_shared::policy::Inputs;
-use safeslot_shared::select::FreshRecord;
-use safeslot_shared::sim::{SimConfig, SimFlash};
 use safeslot_shared::verify::seam::{self, Skip};
-use safeslot_shared::verify::{verify_slot_hardened, SlotRegion};
-use safeslot_shared::{Reason, SlotId, Version};
+use safeslot_shared::verify::verify_slot_hardened;
+use safeslot_shared::{Reason, SlotId};
 use sha2::{Digest, Sha256};
 
-const HDR: u32 = 0x400;
-const SLOT: u32 = 0x8000;
-const SLOTS: [SlotRegion; 2] = [
-    SlotRegion { offset: 0x2000, size: SLOT, header_size: HDR, load_addr: Some(0x2000 + HDR as u64) },
-    SlotRegion { offset: 0xA000, size: SLOT, header_size: HDR, load_addr: Some(0xA000 + HDR as u64) },
-];
-const JOURNAL: JournalConfig = JournalConfig { offset: 0, size: 0x2000, write_size: 8, erase_size: 0x1000 };
-const LEN: usize = 3000;
-
-fn key() -> KeyPair {
-    KeyPair::from_seed(Seed::new([1; 32]))
-}
+const LEN: usize = common::BODY as usize;
 
 /// A genuine image for slot A (header + body).
 fn genuine() -> Vec<u8> {
-    let body: Vec<u8> = (0..LEN as u32).map(|i| (i * 7 + 1) as u8).collect();
-    let p = SignParams {
-        header_size: HDR as u16,
-        load_addr: SLOTS[0].load_addr.unwrap(),
-        entry: 0,
-        version: Version { major: 1, minor: 0, revision: 0, build: 0 },
-        security_counter: 0,
-    };
-    build_slot_image(&p, &body, &key(), SLOT).unwrap()
+    image(SlotId::A, 1)
 }
 
 /// The genuine header over an attacker's payload (bypass (b)).
@@ -67,34 +45,12 @@ fn forged_header(img: Vec<u8>) -> Vec<u8> {
     img
 }
 
-fn flash_with(a: &[u8]) -> SimFlash {
-    let mut f = SimFlash::new(SimConfig {
-        size: 0x12000,
-        write_size: 8,
-        erase_size: 0x1000,
-        write_count: safeslot_shared::nor::WriteCount::Once,
-    })
-    .unwrap();
-    let mut padded = a.to_vec();
-    padded.resize(a.len().div_ceil(8) * 8, 0xFF);
-    f.write(SLOTS[0].offset, &padded).unwrap();
-    f
-}
-
 /// Boots a device whose only image is `a` with the checks in `skips` passing regardless.
 fn boot_with(a: &[u8], skips: &[Skip]) -> Outcome {
-    let mut f = flash_with(a);
-    let keys = [*key().pk];
-    let cfg = BootConfig {
-        journal: JOURNAL,
-        slots: &SLOTS,
-        keys: &keys,
-        fresh: FreshRecord::default(),
-        power_loss_retries: 0,
-        watchdog: None,
-    };
+    let mut f = flash_with(&[(SlotId::A, a.to_vec())]);
+    let keys = [*key(1).pk];
     seam::skip(skips);
-    let o = boot(&mut f, &cfg, Inputs::default());
+    let o = boot(&mut f, &cfg(&keys), Inputs::default());
     seam::clear();
     o
 }
@@ -121,9 +77,9 @@ fn a_forged_header_with_the_first_signature_check_skipped_is_refused() {
     assert_eq!(refused(&boot_with(&img, &[])), Some(Reason::NothingBootable));
     // Bypass (a): the first ed25519 check (or its error branch) skipped. The second,
     // independent check refuses the image in the verifier.
-    let mut f = flash_with(&img);
+    let mut f = flash_with(&[(SlotId::A, img.clone())]);
     seam::skip(&[Skip::Signature]);
-    let r = verify_slot_hardened(&mut f, SLOTS[0], &[*key().pk]);
+    let r = verify_slot_hardened(&mut f, SLOTS[0], &[*key(1).pk]);
     seam::clear();
     assert_eq!(r.err(), Some(Reason::BadSignature));
     assert_eq!(refused(&boot_with(&img, &[Skip::Signature])), Some(Reason::NothingBootable));
@@ -141,9 +97,9 @@ fn an_attacker_payload_under_a_genuine_header_with_the_hash_compare_skipped_is_r
     // Bypass (b): the branch to the bad-hash exit skipped. The verifier now says Ok, but
     // its evidence carries the digest it computed, and the proof built from it does not
     // hold: the launch is refused as a glitch (`Internal`), not booted.
-    let mut f = flash_with(&img);
+    let mut f = flash_with(&[(SlotId::A, img.clone())]);
     seam::skip(&[Skip::HashCompare]);
-    let e = verify_slot_hardened(&mut f, SLOTS[0], &[*key().pk]).unwrap();
+    let e = verify_slot_hardened(&mut f, SLOTS[0], &[*key(1).pk]).unwrap();
     seam::clear();
     assert_ne!(e.digest, e.verified.header.image_hash);
     let (p, t) = safeslot_boot::fih::Proof::from_evidence(0, &e);

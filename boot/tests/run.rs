@@ -8,66 +8,19 @@
     missing_docs
 )]
 
-use ed25519_compact::{KeyPair, Seed};
+mod common;
+
+use common::{cfg, flash_with, image, key, BASE, BODY, HDR, JOURNAL, SLOT, SLOTS};
 use embedded_storage::nor_flash::NorFlash;
 use safeslot_boot::config::{Watchdog, WatchdogArm};
 use safeslot_boot::{run, ApprovedLaunch, BootConfig, Event, Named, Platform, ResetCause, Stop};
 use safeslot_linux::shadow::Shadow;
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
-use safeslot_shared::image::{build_slot_image, SignParams};
-use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::journal::Journal;
 use safeslot_shared::ops;
 use safeslot_shared::policy::BootKind;
-use safeslot_shared::select::FreshRecord;
-use safeslot_shared::sim::{SimConfig, SimFlash};
-use safeslot_shared::verify::SlotRegion;
-use safeslot_shared::{Reason, SlotId, Version};
-
-const BASE: u64 = 0x2100_0000;
-const HDR: u32 = 0x400;
-const SLOT: u32 = 0x8000;
-const SLOTS: [SlotRegion; 2] = [
-    SlotRegion { offset: 0x2000, size: SLOT, header_size: HDR, load_addr: Some(BASE + 0x2000 + HDR as u64) },
-    SlotRegion { offset: 0xA000, size: SLOT, header_size: HDR, load_addr: Some(BASE + 0xA000 + HDR as u64) },
-];
-const JOURNAL: JournalConfig = JournalConfig { offset: 0, size: 0x2000, write_size: 8, erase_size: 0x1000 };
-/// Bytes of each test image's body: hashed in several chunks.
-const BODY: u32 = 3000;
-
-fn key() -> KeyPair {
-    KeyPair::from_seed(Seed::new([1; 32]))
-}
-
-fn image(slot: SlotId, major: u8) -> Vec<u8> {
-    let r = SLOTS[slot.index()];
-    let body: Vec<u8> = (0..BODY).map(|i| (i * 7 + u32::from(major)) as u8).collect();
-    let p = SignParams {
-        header_size: HDR as u16,
-        load_addr: r.load_addr.unwrap(),
-        entry: 0,
-        version: Version { major, minor: 0, revision: 0, build: 0 },
-        security_counter: 0,
-    };
-    build_slot_image(&p, &body, &key(), r.size).unwrap()
-}
-
-fn flash_with(slots: &[(SlotId, Vec<u8>)]) -> SimFlash {
-    let mut flash = SimFlash::new(SimConfig {
-        size: 0x12000,
-        write_size: 8,
-        erase_size: 0x1000,
-        write_count: safeslot_shared::nor::WriteCount::Once,
-    })
-    .unwrap();
-    for (slot, bytes) in slots {
-        let r = SLOTS[slot.index()];
-        let mut padded = bytes.clone();
-        padded.resize(bytes.len().div_ceil(8) * 8, 0xFF);
-        flash.write(r.offset, &padded).unwrap();
-    }
-    flash.reset_stats();
-    flash
-}
+use safeslot_shared::sim::SimFlash;
+use safeslot_shared::{Reason, SlotId};
 
 /// Why the host platform's launch fails when told to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,24 +131,13 @@ impl<F: NorFlash> Platform for Host<F> {
     }
 }
 
-fn cfg(keys: &[[u8; 32]]) -> BootConfig<'_> {
-    BootConfig {
-        journal: JOURNAL,
-        slots: &SLOTS,
-        keys,
-        fresh: FreshRecord::default(),
-        power_loss_retries: 0,
-        watchdog: None,
-    }
-}
-
 fn with_watchdog(keys: &[[u8; 32]], arm: WatchdogArm) -> BootConfig<'_> {
     BootConfig { watchdog: Some(Watchdog { timeout_ms: 2500, arm }), ..cfg(keys) }
 }
 
 #[test]
 fn trial_boot_leaves_the_block_then_launches_and_feeds_the_watchdog_throughout() {
-    let keys = [*key().pk];
+    let keys = [*key(1).pk];
     let mut host = Host::new(flash_with(&[(SlotId::A, image(SlotId::A, 1))]));
     let end = run(&mut host, &cfg(&keys));
     let image_len = image(SlotId::A, 1).len() as u32 - HDR;
@@ -221,7 +163,7 @@ fn trial_boot_leaves_the_block_then_launches_and_feeds_the_watchdog_throughout()
 
 #[test]
 fn nothing_bootable_ends_in_recovery_without_a_handoff() {
-    let keys = [*key().pk];
+    let keys = [*key(1).pk];
     let mut host = Host::new(flash_with(&[]));
     let end = run(&mut host, &cfg(&keys));
     assert_eq!(end, End::Recovered(Stop::Sequence(Reason::NothingBootable)));
@@ -233,7 +175,7 @@ fn nothing_bootable_ends_in_recovery_without_a_handoff() {
 
 #[test]
 fn a_launch_the_platform_refuses_ends_in_recovery() {
-    let keys = [*key().pk];
+    let keys = [*key(1).pk];
     let mut host = Host::new(flash_with(&[(SlotId::A, image(SlotId::A, 1))]));
     host.refuse_launch = true;
     assert_eq!(run(&mut host, &cfg(&keys)), End::Recovered(Stop::Launch(NoJump)));
@@ -243,7 +185,7 @@ fn a_launch_the_platform_refuses_ends_in_recovery() {
 
 #[test]
 fn recovery_input_boots_last_known_good() {
-    let keys = [*key().pk];
+    let keys = [*key(1).pk];
     let mut flash = flash_with(&[(SlotId::A, image(SlotId::A, 1)), (SlotId::B, image(SlotId::B, 2))]);
     assert!(matches!(run(&mut Host::new(&mut flash), &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
     {
@@ -289,7 +231,7 @@ fn a_shadow_platform_launches_the_verified_ram_copy() {
             panic!("recovery: {stop:?}")
         }
     }
-    let keys = [*key().pk];
+    let keys = [*key(1).pk];
     let a = image(SlotId::A, 1);
     let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
     let shadow =
@@ -303,7 +245,7 @@ fn a_shadow_platform_launches_the_verified_ram_copy() {
 /// timeout, and the hand-off block says so; the reset cause read once goes into the block.
 #[test]
 fn a_trial_boot_is_armed_right_before_the_jump_and_the_block_says_so() {
-    let keys = [*key().pk];
+    let keys = [*key(1).pk];
     let mut host = Host::new(flash_with(&[(SlotId::A, image(SlotId::A, 1))]));
     host.reset = ResetCause::Watchdog;
     assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Trial)), End::Jumped { slot: SlotId::A, .. }));
@@ -321,7 +263,7 @@ fn a_trial_boot_is_armed_right_before_the_jump_and_the_block_says_so() {
 
 #[test]
 fn a_confirmed_boot_is_armed_only_with_arm_always() {
-    let keys = [*key().pk];
+    let keys = [*key(1).pk];
     let mut flash = flash_with(&[(SlotId::A, image(SlotId::A, 1))]);
     assert!(matches!(run(&mut Host::new(&mut flash), &cfg(&keys)), End::Jumped { .. }));
     Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::A)).unwrap();
@@ -337,7 +279,7 @@ fn a_confirmed_boot_is_armed_only_with_arm_always() {
 
 #[test]
 fn recovery_never_arms_the_watchdog() {
-    let keys = [*key().pk];
+    let keys = [*key(1).pk];
     let mut host = Host::new(flash_with(&[]));
     assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Always)), End::Recovered(_)));
     assert!(host.armed.is_empty());

@@ -7,31 +7,19 @@
     missing_docs
 )]
 
-use ed25519_compact::{KeyPair, Seed};
+mod common;
+
+use common::{cfg, install, key, HDR, JOURNAL, SLOT, SLOTS};
+use ed25519_compact::KeyPair;
 use embedded_storage::nor_flash::NorFlash;
 use safeslot_boot::{boot, BootConfig, Outcome};
 use safeslot_shared::header::field;
-use safeslot_shared::image::{build_slot_image, SignParams};
-use safeslot_shared::journal::{Journal, JournalConfig};
+use safeslot_shared::journal::Journal;
 use safeslot_shared::ops;
 use safeslot_shared::policy::{BootKind, Inputs};
 use safeslot_shared::select::FreshRecord;
 use safeslot_shared::sim::{CutKind, SimConfig, SimFlash};
-use safeslot_shared::verify::SlotRegion;
-use safeslot_shared::{Reason, SlotId, Tries, Version};
-
-const BASE: u64 = 0x2100_0000;
-const HDR: u32 = 0x400;
-const SLOT: u32 = 0x8000;
-const SLOTS: [SlotRegion; 2] = [
-    SlotRegion { offset: 0x2000, size: SLOT, header_size: HDR, load_addr: Some(BASE + 0x2000 + HDR as u64) },
-    SlotRegion { offset: 0xA000, size: SLOT, header_size: HDR, load_addr: Some(BASE + 0xA000 + HDR as u64) },
-];
-const JOURNAL: JournalConfig = JournalConfig { offset: 0, size: 0x2000, write_size: 8, erase_size: 0x1000 };
-
-fn key(n: u8) -> KeyPair {
-    KeyPair::from_seed(Seed::new([n; 32]))
-}
+use safeslot_shared::{Reason, SlotId, Tries};
 
 struct Rig {
     flash: SimFlash,
@@ -40,47 +28,19 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        let flash = SimFlash::new(SimConfig {
-            size: 0x12000,
-            write_size: 8,
-            erase_size: 0x1000,
-            write_count: safeslot_shared::nor::WriteCount::Once,
-        })
-        .unwrap();
-        Rig { flash, keys: vec![*key(1).pk] }
+        Rig { flash: common::blank_flash(), keys: vec![*key(1).pk] }
     }
 
     fn image(slot: SlotId, major: u8, sc: u32, signer: &KeyPair) -> Vec<u8> {
-        let r = SLOTS[slot.index()];
-        let body: Vec<u8> = (0..3000u32).map(|i| (i * 7 + u32::from(major)) as u8).collect();
-        let p = SignParams {
-            header_size: HDR as u16,
-            load_addr: r.load_addr.unwrap(),
-            entry: 0,
-            version: Version { major, minor: 0, revision: 0, build: 0 },
-            security_counter: sc,
-        };
-        build_slot_image(&p, &body, signer, r.size).unwrap()
+        common::image_signed(slot, major, sc, signer)
     }
 
     fn install(&mut self, slot: SlotId, bytes: &[u8]) {
-        let r = SLOTS[slot.index()];
-        self.flash.erase(r.offset, r.offset + r.size).unwrap();
-        let mut padded = bytes.to_vec();
-        padded.resize(bytes.len().div_ceil(8) * 8, 0xFF);
-        self.flash.write(r.offset, &padded).unwrap();
+        install(&mut self.flash, slot, bytes);
     }
 
     fn boot(&mut self, inputs: Inputs) -> Outcome {
-        let cfg = BootConfig {
-            journal: JOURNAL,
-            slots: &SLOTS,
-            keys: &self.keys,
-            fresh: FreshRecord::default(),
-            power_loss_retries: 0,
-            watchdog: None,
-        };
-        boot(&mut self.flash, &cfg, inputs)
+        boot(&mut self.flash, &cfg(&self.keys), inputs)
     }
 
     fn change(&mut self, f: impl FnOnce(&mut safeslot_shared::Record) -> Result<(), safeslot_shared::OpError>) {
