@@ -125,10 +125,8 @@ pub struct NoBoot {
 pub enum Step {
     /// Verify this slot's image and call [`step`] again with its verdict.
     Verify(SlotId),
-    /// Boot a slot.
-    Boot(BootPlan),
-    /// Nothing is bootable.
-    Recovery(NoBoot),
+    /// Nothing more to verify: the decision.
+    Decided(Decision),
 }
 
 /// The final decision of [`decide`].
@@ -224,7 +222,7 @@ pub fn step(current: &Record, verdicts: &Verdicts, inputs: Inputs) -> Step {
     for id in candidates.into_iter().flatten() {
         match verdict(id) {
             None => return Step::Verify(id),
-            Some(Verdict::Valid(info)) => return Step::Boot(plan(current, r, id, info, preferred, inputs, false)),
+            Some(Verdict::Valid(info)) => return Step::Decided(Decision::Boot(plan(current, r, id, info, preferred, inputs, false))),
             Some(Verdict::Invalid(_)) => {}
         }
     }
@@ -236,7 +234,7 @@ pub fn step(current: &Record, verdicts: &Verdicts, inputs: Inputs) -> Step {
         match verdict(id) {
             None => return Step::Verify(id),
             Some(Verdict::Valid(info)) if info.security_counter >= r.rollback_floor => {
-                return Step::Boot(plan(current, r, id, info, preferred, inputs, true))
+                return Step::Decided(Decision::Boot(plan(current, r, id, info, preferred, inputs, true)))
             }
             Some(_) => {}
         }
@@ -245,7 +243,7 @@ pub fn step(current: &Record, verdicts: &Verdicts, inputs: Inputs) -> Step {
     // Compared as stored bytes: a change nothing persists is no change (and the derived
     // `PartialEq` on `Record` costs 0.3 KiB of boot stage flash).
     let changed = r.encode() != current.encode();
-    Step::Recovery(NoBoot { record: r, changed, reason: Reason::NothingBootable })
+    Step::Decided(Decision::Recovery(NoBoot { record: r, changed, reason: Reason::NothingBootable }))
 }
 
 fn plan(
@@ -326,8 +324,7 @@ pub fn decide(current: &Record, inputs: Inputs, mut verify: impl FnMut(SlotId) -
     let mut verdicts: Verdicts = [None; MAX_SLOTS];
     for _ in 0..=2 * MAX_SLOTS {
         match step(current, &verdicts, inputs) {
-            Step::Boot(p) => return Decision::Boot(p),
-            Step::Recovery(n) => return Decision::Recovery(n),
+            Step::Decided(d) => return d,
             Step::Verify(id) => match verdicts.get_mut(id.index()) {
                 Some(v @ None) => *v = Some(verify(id)),
                 // Asked twice for the same slot: a policy bug. Never loop, never boot.
