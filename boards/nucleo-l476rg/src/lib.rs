@@ -1,5 +1,5 @@
 //! safeslot on the NUCLEO-L476RG (STM32L476RG): HAL init, the flash driver, the watchdog
-//! and the recovery button. Everything else is `safeslot-cortex-m`.
+//! and reset reason, and the recovery button. Everything else is `safeslot-cortex-m`.
 //!
 //! * Flash: embassy-stm32's blocking `Flash` (`NorFlash`: 8-byte double words, 2 KiB
 //!   pages, both banks), wrapped in [`L4Flash`] for the two traps of this chip's ECC flash:
@@ -12,9 +12,10 @@
 //!     torn programs;
 //!   - the flash's data and instruction caches (on from reset) can hold lines of a page that
 //!     was just erased or programmed: [`L4Flash`] resets both after every erase and program.
-//! * Watchdog: the IWDG may be started by the option bytes (IWDG_SW = 0) and then runs from
-//!   reset: it is reloaded between the boot stage's long steps (reloading a stopped IWDG does
-//!   nothing, and nothing here starts it).
+//! * Watchdog and reset reason: [`chip`]. The boot stage arms the IWDG right before it hands
+//!   off a boot the layout's `[watchdog]` arms; once started it cannot be stopped, so the app
+//!   feeds it for as long as it runs. The option bytes may also start it at reset
+//!   (IWDG_SW = 0): the boot stage then reloads it between its long steps.
 //! * Recovery input: the blue user button B1 (PC13, low while pressed) held at reset.
 #![no_std]
 #![deny(unsafe_code, missing_docs, clippy::undocumented_unsafe_blocks)]
@@ -22,17 +23,25 @@
 use defmt_rtt as _; // the global defmt logger: RTT, read by probe-rs
 use embassy_stm32::flash::Flash;
 use embassy_stm32::gpio::{Input, Pull};
-use embassy_stm32::wdg::IndependentWatchdog;
+use embassy_stm32::{peripherals, Peri};
 use safeslot_cortex_m::stage::Stage; // and the panic handler (log, reset)
 
+pub mod chip;
 pub mod flash;
 
 safeslot_cortex_m::board!();
 
+pub use chip::feed_watchdog;
 pub use flash::L4Flash;
 
-/// IWDG timeout set when it is reloaded (it is only reloaded, never started, here).
-const WATCHDOG_TIMEOUT_US: u32 = 8_000_000;
+// The layout's watchdog timeout must be one the IWDG can count.
+const _: () = assert!(
+    match config::BOOT.watchdog {
+        Some(w) => w.timeout_ms >= chip::MIN_TIMEOUT_MS && w.timeout_ms <= chip::MAX_TIMEOUT_MS,
+        None => true,
+    },
+    "layout.toml [watchdog] timeout_ms is outside the STM32L4 IWDG's range (1..=32768 ms)"
+);
 
 /// The chip after HAL init (default clocks: MSI 4 MHz, no interrupts).
 pub struct Hw {
@@ -40,8 +49,8 @@ pub struct Hw {
     pub flash: L4Flash,
     /// Whether the recovery button is held.
     pub recovery: bool,
-    /// The IWDG, for reloading.
-    pub watchdog: IndependentWatchdog<'static, embassy_stm32::peripherals::IWDG>,
+    /// The IWDG, for the boot stage to arm.
+    pub iwdg: Peri<'static, peripherals::IWDG>,
 }
 
 /// Initializes the HAL and reads the recovery button.
@@ -50,19 +59,20 @@ pub fn init() -> Hw {
     let button = Input::new(p.PC13, Pull::None); // B1 has an external pull-up
     cortex_m::asm::delay(400); // 100 us at 4 MHz
     let recovery = button.is_low();
-    let mut watchdog = IndependentWatchdog::new(p.IWDG, WATCHDOG_TIMEOUT_US);
-    watchdog.pet();
-    Hw { flash: L4Flash(Flash::new_blocking(p.FLASH)), recovery, watchdog }
+    Hw { flash: L4Flash(Flash::new_blocking(p.FLASH)), recovery, iwdg: p.IWDG }
 }
 
 /// The boot stage: the one boot main over this board's platform.
 pub fn boot_main() -> ! {
-    let Hw { flash, recovery, mut watchdog } = init();
-    safeslot_cortex_m::stage::main(Stage::new(flash, || watchdog.pet(), recovery, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
+    let Hw { flash, recovery, iwdg } = init();
+    let chip = chip::L476::new(iwdg);
+    safeslot_cortex_m::stage::main(Stage::new(flash, chip, recovery, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
 }
 
-/// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle.
+/// The demo app, linked for one slot: confirm (or what the rig mailbox says), then idle,
+/// reloading the IWDG the stage armed (with the stage's timeout: the app does not retime it).
 pub fn app_main() -> ! {
-    let mut hw = init();
-    safeslot_cortex_m::app::main(hw.flash, config::BOOT.journal, &HANDOFF, || hw.watchdog.pet())
+    let Hw { flash, .. } = init();
+    feed_watchdog();
+    safeslot_cortex_m::app::main(flash, config::BOOT.journal, &HANDOFF, feed_watchdog)
 }
