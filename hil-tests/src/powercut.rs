@@ -85,7 +85,7 @@ impl CutRig for VirtualRig {
         let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
         run.append = order.to_string();
         if order.command.action == Action::Hang {
-            // Only a watchdog reset ends a hang: QMP tells it from other guest resets.
+            // Only the watchdog ends a hang: QMP shows the VM it stopped.
             let qmp = self.flash_img.with_extension("qmp");
             let _ = fs::remove_file(&qmp);
             run.qmp = Some(qmp.clone());

@@ -132,7 +132,7 @@ pub fn lacks(need: Need) -> Option<String> {
 /// What the rig saw during one power-on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
-    /// The board's watchdog reset it (the virtual board: QEMU's `WATCHDOG` event).
+    /// The board's watchdog reset it (the virtual board: QEMU stopped the VM for its watchdog).
     pub watchdog: bool,
     /// The core halted on a fault (HardFault vector catch) or locked up.
     pub fault: bool,

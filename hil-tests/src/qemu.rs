@@ -165,8 +165,9 @@ pub struct QemuOutcome {
     pub stderr: String,
     /// QEMU outlived [`QemuRun::timeout`] and was killed.
     pub timed_out: bool,
-    /// QEMU reported a `WATCHDOG` event on the QMP socket ([`QemuRun::run_watched`] only):
-    /// the machine's watchdog fired, and with `-no-reboot` its reset ended QEMU (exit 0).
+    /// The machine's watchdog fired: QEMU stopped the VM in run state `watchdog` (the rig
+    /// runs it with `-action watchdog=pause`) and [`QemuRun::run_watched`] saw that state
+    /// over QMP and killed QEMU. Only runs with a QMP socket can tell.
     pub watchdog: bool,
 }
 
@@ -229,7 +230,12 @@ impl QemuRun {
             .arg("-kernel")
             .arg(&self.elf)
             .args(["-semihosting-config", "enable=on,target=native"])
-            .args(["-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot"]);
+            .args(["-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot"])
+            // A watchdog expiry stops the VM in run state `watchdog` instead of resetting
+            // it: a state the rig polls over QMP ([`QemuOutcome::watchdog`]), where a reset
+            // under -no-reboot would end QEMU like any other guest reset (exit 0) and the
+            // QMP `WATCHDOG` event that tells them apart can be missed by a client.
+            .args(["-action", "watchdog=pause"]);
         if !self.append.is_empty() {
             cmd.arg("-append").arg(&self.append);
         }
@@ -245,7 +251,8 @@ impl QemuRun {
 
     /// Runs QEMU like [`QemuRun::run`], calling `watch` every poll once the QMP socket
     /// ([`QemuRun::qmp`]) answers; when `watch` returns `true`, QEMU is killed and the
-    /// second value is `true`. A QMP error drops the session (it is retried).
+    /// second value is `true`. When the VM is found stopped by its watchdog, QEMU is killed
+    /// and [`QemuOutcome::watchdog`] is set. A QMP error drops the session (it is retried).
     ///
     /// # Errors
     /// QEMU is missing or cannot be started or waited for.
@@ -263,7 +270,7 @@ impl QemuRun {
         let stderr = drain(child.stderr.take());
         let scratch = self.flash_img.with_extension("pmem");
         let deadline = Instant::now() + self.timeout;
-        let (mut session, mut stopped, mut timed_out) = (None, false, false);
+        let (mut session, mut stopped, mut timed_out, mut watchdog) = (None, false, false, false);
         let status = loop {
             if let Some(status) = child.try_wait().map_err(process)? {
                 break status;
@@ -277,6 +284,11 @@ impl QemuRun {
                 session = self.qmp.as_ref().and_then(|s| Qmp::connect(s, scratch.clone()).ok());
             }
             if let Some(q) = session.as_mut() {
+                if q.status().is_ok_and(|s| s == "watchdog") {
+                    watchdog = true;
+                    child.kill().map_err(process)?;
+                    break child.wait().map_err(process)?;
+                }
                 match watch(q) {
                     Ok(true) => {
                         stopped = true;
@@ -289,12 +301,10 @@ impl QemuRun {
             }
             thread::sleep(POLL);
         };
-        let events = session.map(Qmp::finish).unwrap_or_default();
         let _ = fs::remove_file(&scratch);
         let stdout = stdout.join().unwrap_or_default();
         let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-        let exit_code = if timed_out || stopped { None } else { status.code() };
-        let watchdog = events.iter().any(|e| e == "WATCHDOG");
+        let exit_code = if timed_out || stopped || watchdog { None } else { status.code() };
         Ok((QemuOutcome { exit_code, stdout, stderr, timed_out, watchdog }, stopped))
     }
 

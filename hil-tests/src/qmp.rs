@@ -1,6 +1,6 @@
 //! A minimal QMP (QEMU Machine Protocol) client: enough to read guest RAM while the
-//! guest runs, as a debug probe does on a real board, and to see QEMU's events (a
-//! `WATCHDOG` event tells a watchdog reset from any other guest reset).
+//! guest runs, as a debug probe does on a real board, and the VM's run state (a VM that
+//! its watchdog stopped is in state `watchdog`).
 //!
 //! The mailbox mode of the virtual rig ([`crate::mailbox_rig`]) starts QEMU with
 //! `-qmp unix:<socket>,server=on,wait=off` and polls the hand-off area with `pmemsave`
@@ -22,8 +22,6 @@ pub struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     scratch: PathBuf,
-    /// The names of the events seen so far (`WATCHDOG`, `SHUTDOWN`, ...), in order.
-    events: Vec<String>,
 }
 
 impl Qmp {
@@ -37,7 +35,7 @@ impl Qmp {
         let writer = UnixStream::connect(socket)?;
         writer.set_read_timeout(Some(ANSWER))?;
         writer.set_write_timeout(Some(ANSWER))?;
-        let mut q = Qmp { reader: BufReader::new(writer.try_clone()?), writer, scratch, events: Vec::new() };
+        let mut q = Qmp { reader: BufReader::new(writer.try_clone()?), writer, scratch };
         let mut greeting = String::new();
         q.reader.read_line(&mut greeting)?;
         if !greeting.contains("\"QMP\"") {
@@ -47,8 +45,26 @@ impl Qmp {
         Ok(q)
     }
 
+    /// The VM's run state (`query-status`): `running`, `paused`, `watchdog` (stopped by a
+    /// watchdog under `-action watchdog=pause`), ...
+    ///
+    /// # Errors
+    /// QMP failed or the answer has no status.
+    pub fn status(&mut self) -> io::Result<String> {
+        let v = self.execute_value(r#"{"execute":"query-status"}"#)?;
+        v.get("status")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| io::Error::other(format!("query-status answered {v}")))
+    }
+
     /// Sends one command and waits for its `return` (skipping events).
     fn execute(&mut self, json: &str) -> io::Result<()> {
+        self.execute_value(json).map(|_| ())
+    }
+
+    /// Sends one command and returns its `return` value (skipping events).
+    fn execute_value(&mut self, json: &str) -> io::Result<serde_json::Value> {
         self.writer.write_all(json.as_bytes())?;
         self.writer.write_all(b"\n")?;
         for _ in 0..MAX_LINES {
@@ -57,32 +73,12 @@ impl Qmp {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "QMP closed"));
             }
             match answer(&line) {
-                Answer::Return => return Ok(()),
+                Answer::Return(v) => return Ok(v),
                 Answer::Error(e) => return Err(io::Error::other(e)),
-                Answer::Event(name) => self.events.push(name),
                 Answer::Other => {}
             }
         }
         Err(io::Error::other("no QMP answer"))
-    }
-
-    /// Reads what QEMU still sent before it closed the socket (call once QEMU has exited:
-    /// an event it sent right before exiting, as `WATCHDOG` before a `-no-reboot` reset),
-    /// and returns every event seen in this session, in order.
-    pub fn finish(mut self) -> Vec<String> {
-        let mut line = String::new();
-        for _ in 0..MAX_LINES {
-            line.clear();
-            match self.reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if let Answer::Event(name) = answer(&line) {
-                        self.events.push(name);
-                    }
-                }
-            }
-        }
-        self.events
     }
 
     /// Reads `len` bytes of guest physical memory at `addr`.
@@ -105,20 +101,17 @@ impl Qmp {
 /// What one QMP line is.
 #[derive(Debug, PartialEq, Eq)]
 enum Answer {
-    Return,
+    Return(serde_json::Value),
     Error(String),
-    Event(String),
     Other,
 }
 
 fn answer(line: &str) -> Answer {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { return Answer::Other };
-    if v.get("return").is_some() {
-        Answer::Return
+    if let Some(r) = v.get("return") {
+        Answer::Return(r.clone())
     } else if let Some(e) = v.get("error") {
         Answer::Error(e.to_string())
-    } else if let Some(name) = v.get("event").and_then(serde_json::Value::as_str) {
-        Answer::Event(name.to_owned())
     } else {
         Answer::Other
     }
@@ -130,9 +123,12 @@ mod tests {
 
     #[test]
     fn answers_are_told_from_events() {
-        assert_eq!(answer("{\"return\": {}}\r\n"), Answer::Return);
-        assert_eq!(answer("{\"event\": \"STOP\", \"timestamp\": {}}"), Answer::Event("STOP".into()));
-        assert_eq!(answer("{\"timestamp\": {}}"), Answer::Other);
+        assert_eq!(answer("{\"return\": {}}\r\n"), Answer::Return(serde_json::json!({})));
+        assert_eq!(
+            answer("{\"return\": {\"status\": \"watchdog\", \"running\": false}}"),
+            Answer::Return(serde_json::json!({"status": "watchdog", "running": false}))
+        );
+        assert_eq!(answer("{\"event\": \"STOP\", \"timestamp\": {}}"), Answer::Other);
         assert!(matches!(answer("{\"error\": {\"class\": \"GenericError\"}}"), Answer::Error(_)));
         assert_eq!(answer("garbage"), Answer::Other);
     }

@@ -69,10 +69,10 @@ impl Ran {
         }
     }
 
-    /// How a QEMU run ended: [`Ran::Watchdog`] when QEMU reported a watchdog reset (exit 0
-    /// after a QMP `WATCHDOG` event under `-no-reboot`), else [`Ran::from_exit`].
+    /// How a QEMU run ended: [`Ran::Watchdog`] when QEMU stopped the VM for its watchdog
+    /// ([`qemu::QemuOutcome::watchdog`]), else [`Ran::from_exit`].
     pub fn from_outcome(out: &qemu::QemuOutcome) -> Ran {
-        if out.watchdog && out.exit_code == Some(0) {
+        if out.watchdog {
             Ran::Watchdog
         } else {
             Ran::from_exit(out.exit_code)
@@ -267,7 +267,7 @@ impl Rig for VirtualRig {
         let mut run = QemuRun::new(&self.boot_elf, &self.flash_img);
         run.append = order.to_string();
         run.timeout = self.timeout;
-        // QMP tells a watchdog reset from other guest resets.
+        // QMP tells a VM the watchdog stopped.
         let qmp = self.qmp_socket();
         let _ = fs::remove_file(&qmp);
         run.qmp = Some(qmp.clone());

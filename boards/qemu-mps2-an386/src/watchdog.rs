@@ -10,8 +10,8 @@
 //! whatever INTEN says (9.2 made INTEN the counter enable); writing LOAD, then
 //! `CTRL = INTEN | RESEN`, works on both.
 //!
-//! QEMU turns the reset into a guest reset request: with `-no-reboot` (the rigs) QEMU
-//! exits 0 after a QMP `WATCHDOG` event, which is how the rig tells it from other resets.
+//! QEMU carries out the reset per its `-action watchdog=…`: the rigs ask for `pause`, which
+//! stops the VM in run state `watchdog` (polled over QMP) instead of resetting it.
 
 use core::ptr;
 

@@ -17,7 +17,7 @@ pub const BOOT: ::safeslot_boot::config::BootConfig<'static> = ::safeslot_boot::
     keys: &PUBLIC_KEYS,
     fresh: ::safeslot_boot::config::FreshRecord::for_slots(2),
     power_loss_retries: 2,
-    watchdog: Some(::safeslot_boot::config::Watchdog { timeout_ms: 1000, arm: ::safeslot_boot::config::WatchdogArm::Trial }),
+    watchdog: Some(::safeslot_boot::config::Watchdog { timeout_ms: 2000, arm: ::safeslot_boot::config::WatchdogArm::Trial }),
 };
 /// The slots' CPU addresses as naturally aligned power-of-two regions (1 of them), which the
 /// boot stage keeps execute-never until its jump: a branch into an image before the launch
