@@ -222,7 +222,9 @@ pub fn step(current: &Record, verdicts: &Verdicts, inputs: Inputs) -> Step {
     for id in candidates.into_iter().flatten() {
         match verdict(id) {
             None => return Step::Verify(id),
-            Some(Verdict::Valid(info)) => return Step::Decided(Decision::Boot(plan(current, r, id, info, preferred, inputs, false))),
+            Some(Verdict::Valid(info)) => {
+                return Step::Decided(Decision::Boot(plan(current, r, id, info, preferred, inputs, false)))
+            }
             Some(Verdict::Invalid(_)) => {}
         }
     }
