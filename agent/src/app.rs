@@ -3,7 +3,7 @@
 
 use safeslot_shared::journal::{Found, Journal};
 use safeslot_shared::verify::{verify_slot, SlotRegion};
-use safeslot_shared::{ops, OpError, Record, SlotId, Tries};
+use safeslot_shared::{ops, OpError, Reason, Record, SlotId, Tries};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, State};
@@ -65,6 +65,12 @@ struct VerifyView {
     target: String,
     valid: bool,
     reason: Option<&'static str>,
+    /// The slot whose checks were applied (for a file: the slot its load address names).
+    slot: Option<String>,
+    /// Whether the load address was checked (the config gives `flash_base`).
+    load_address_checked: bool,
+    /// The record's anti-rollback floor applied, if the record could be read.
+    floor: Option<u32>,
     version: Option<String>,
     security_counter: Option<u32>,
     key_index: Option<usize>,
@@ -398,6 +404,10 @@ impl Agent {
         self.report("init", None, &c)
     }
 
+    /// `verify SLOT|FILE`: the boot stage's checks, as its generated configuration has them
+    /// (the shared `verify_slot` over the slot's region, its required load address
+    /// included), then its anti-rollback rule against the record's floor. A file is checked
+    /// as the slot whose required load address its header carries (none: wrong-address).
     fn verify(&self, target: &str) -> Result<Reply, Error> {
         let keys = load_keys(&self.s.keys)?;
         let by_name = self
@@ -406,17 +416,27 @@ impl Agent {
             .iter()
             .position(|c| c.name == target)
             .or_else(|| self.s.slots.iter().position(|c| c.name.eq_ignore_ascii_case(target)));
-        let result = match by_name {
+        let addresses_known = self.s.slots.iter().any(|c| c.load_addr.is_some());
+        let (slot, result) = match by_name {
             Some(i) => {
                 let c = self.s.slots.get(i).ok_or_else(|| Error::Internal("slot index".into()))?;
-                let region = SlotRegion { offset: c.offset, size: c.size, header_size: c.header_size, load_addr: None };
                 let _guard = lock::acquire(&self.s.lock, false, self.s.lock_timeout)?;
                 let mut storage = self.open_storage()?;
-                verify_slot(&mut storage, region, &keys)
+                (Some(c.name.clone()), verify_slot(&mut storage, Settings::region(c), &keys))
             }
             None if std::path::Path::new(target).exists() => {
                 let mut f = ImageFile::open(std::path::Path::new(target))?;
-                f.region().and_then(|region| verify_slot(&mut f, region, &keys))
+                match f.header() {
+                    Err(reason) => (None, Err(reason)),
+                    Ok(h) if addresses_known => match self.s.slots.iter().find(|c| c.load_addr == Some(h.load_addr)) {
+                        Some(c) => {
+                            let region = SlotRegion { offset: 0, ..Settings::region(c) };
+                            (Some(c.name.clone()), verify_slot(&mut f, region, &keys))
+                        }
+                        None => (None, Err(Reason::WrongAddress)),
+                    },
+                    Ok(_) => (None, f.region().and_then(|region| verify_slot(&mut f, region, &keys))),
+                }
             }
             None => {
                 let names: Vec<&str> = self.s.slots.iter().map(|c| c.name.as_str()).collect();
@@ -426,12 +446,24 @@ impl Agent {
                 )));
             }
         };
+        // The stage refuses an image below the record's floor (decision table row 6).
+        let floor = self.read().ok().map(|(r, _)| r.rollback_floor);
+        let result = result.and_then(|v| match floor {
+            Some(f) if v.header.security_counter < f => Err(Reason::Rollback),
+            _ => Ok(v),
+        });
+        if !addresses_known {
+            eprintln!("safeslotctl: note: the config has no flash_base: the load address was not checked");
+        }
         let v = match &result {
             Ok(ok) => VerifyView {
                 schema: SCHEMA,
                 target: target.to_owned(),
                 valid: true,
                 reason: None,
+                slot: slot.clone(),
+                load_address_checked: addresses_known,
+                floor,
                 version: Some(ok.header.version.to_string()),
                 security_counter: Some(ok.header.security_counter),
                 key_index: Some(ok.key_index),
@@ -441,6 +473,9 @@ impl Agent {
                 target: target.to_owned(),
                 valid: false,
                 reason: Some(reason.name()),
+                slot: slot.clone(),
+                load_address_checked: addresses_known,
+                floor,
                 version: None,
                 security_counter: None,
                 key_index: None,
@@ -455,9 +490,11 @@ impl Agent {
             }
             Ok(_) if self.json => Ok(Reply::yes(json_line(&v)?)),
             Ok(ok) => Ok(Reply::yes(format!(
-                "{target}: valid, version {}, security counter {}, signed by key #{} ({})\n",
+                "{target}: valid{}, version {}, security counter {}{}, signed by key #{} ({})\n",
+                slot.map(|s| format!(" for slot {s}")).unwrap_or_default(),
                 ok.header.version,
                 ok.header.security_counter,
+                floor.map(|f| format!(" (floor {f})")).unwrap_or_default(),
                 ok.key_index,
                 self.s.keys.get(ok.key_index).map(|p| p.display().to_string()).unwrap_or_default()
             ))),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use safeslot_layout::AgentConfig;
 use safeslot_shared::journal::JournalConfig;
+use safeslot_shared::verify::SlotRegion;
 use safeslot_shared::{Record, SlotId};
 
 use crate::cli::GlobalOpts;
@@ -28,6 +29,9 @@ pub struct SlotConfig {
     pub size: u32,
     /// Header area size.
     pub header_size: u32,
+    /// The load address the boot stage requires of this slot's image (`flash_base +
+    /// offset + header_size`), when the config gives `flash_base`.
+    pub load_addr: Option<u64>,
 }
 
 /// Everything a command needs to know, resolved.
@@ -101,6 +105,9 @@ impl Settings {
                         offset: s.offset,
                         size: s.size,
                         header_size: s.header_size,
+                        load_addr: c
+                            .flash_base
+                            .and_then(|b| b.checked_add(u64::from(s.offset))?.checked_add(u64::from(s.header_size))),
                     })
                     .collect()
             })
@@ -172,6 +179,13 @@ impl Settings {
     /// The config of `slot`, for verification.
     pub fn slot_config(&self, slot: SlotId) -> Option<&SlotConfig> {
         self.slots.get(slot.index())
+    }
+
+    /// The region the boot stage verifies for the configured slot `c`: its place, header
+    /// area and required load address, exactly as the stage's generated configuration
+    /// has them.
+    pub fn region(c: &SlotConfig) -> SlotRegion {
+        SlotRegion { offset: c.offset, size: c.size, header_size: c.header_size, load_addr: c.load_addr }
     }
 }
 

@@ -45,11 +45,17 @@ impl ImageFile {
         Ok(ImageFile { file, len })
     }
 
-    /// The whole file as a slot, with the header area size its header declares.
-    pub fn region(&mut self) -> Result<SlotRegion, Reason> {
+    /// The file's slot header, decoded (not verified).
+    pub fn header(&mut self) -> Result<SlotHeader, Reason> {
         let mut hb = [0u8; HEADER_LEN];
         self.read(0, &mut hb).map_err(|_| Reason::NoImage)?;
-        let h = SlotHeader::decode(&hb).map_err(|_| Reason::BadHeader)?;
+        SlotHeader::decode(&hb).map_err(|_| Reason::BadHeader)
+    }
+
+    /// The whole file as a slot, with the header area size its header declares and no
+    /// load address check: for a config that does not say where the flash is mapped.
+    pub fn region(&mut self) -> Result<SlotRegion, Reason> {
+        let h = self.header()?;
         Ok(SlotRegion { offset: 0, size: self.len, header_size: u32::from(h.header_size), load_addr: None })
     }
 }

@@ -66,6 +66,14 @@ impl Rig {
         self.dir.path().join(name)
     }
 
+    /// Adds `flash_base` to the config, as configs generated from a layout have it (the
+    /// CPU address of device offset 0: the load addresses the stage requires follow).
+    pub fn set_flash_base(&self, base: u64) {
+        let cfg = std::fs::read_to_string(self.path("safeslot.toml")).unwrap();
+        let cfg = cfg.replacen("program_once = true\n", &format!("program_once = true\nflash_base = {base:#x}\n"), 1);
+        std::fs::write(self.path("safeslot.toml"), cfg).unwrap();
+    }
+
     pub fn set_cmdline(&self, text: &str) {
         std::fs::write(self.path("cmdline"), text).unwrap();
     }
