@@ -2,7 +2,7 @@
 //! is one guarded journal append (`Journal::append_expecting`) under the lock.
 
 use safeslot_shared::journal::{Found, Journal};
-use safeslot_shared::verify::{verify_slot, SlotRegion};
+use safeslot_shared::verify::{verify_bootable, SlotRegion};
 use safeslot_shared::{ops, OpError, Reason, Record, SlotId, Tries};
 use serde::Serialize;
 
@@ -417,12 +417,14 @@ impl Agent {
             .position(|c| c.name == target)
             .or_else(|| self.s.slots.iter().position(|c| c.name.eq_ignore_ascii_case(target)));
         let addresses_known = self.s.slots.iter().any(|c| c.load_addr.is_some());
+        // The stage refuses an image below the record's floor (decision table row 6).
+        let floor = self.read().ok().map(|(r, _)| r.rollback_floor);
         let (slot, result) = match by_name {
             Some(i) => {
                 let c = self.s.slots.get(i).ok_or_else(|| Error::Internal("slot index".into()))?;
                 let _guard = lock::acquire(&self.s.lock, false, self.s.lock_timeout)?;
                 let mut storage = self.open_storage()?;
-                (Some(c.name.clone()), verify_slot(&mut storage, Settings::region(c), &keys))
+                (Some(c.name.clone()), verify_bootable(&mut storage, Settings::region(c), &keys, floor.unwrap_or(0)))
             }
             None if std::path::Path::new(target).exists() => {
                 let mut f = ImageFile::open(std::path::Path::new(target))?;
@@ -431,11 +433,13 @@ impl Agent {
                     Ok(h) if addresses_known => match self.s.slots.iter().find(|c| c.load_addr == Some(h.load_addr)) {
                         Some(c) => {
                             let region = SlotRegion { offset: 0, ..Settings::region(c) };
-                            (Some(c.name.clone()), verify_slot(&mut f, region, &keys))
+                            (Some(c.name.clone()), verify_bootable(&mut f, region, &keys, floor.unwrap_or(0)))
                         }
                         None => (None, Err(Reason::WrongAddress)),
                     },
-                    Ok(_) => (None, f.region().and_then(|region| verify_slot(&mut f, region, &keys))),
+                    Ok(_) => {
+                        (None, f.region().and_then(|region| verify_bootable(&mut f, region, &keys, floor.unwrap_or(0))))
+                    }
                 }
             }
             None => {
@@ -446,12 +450,6 @@ impl Agent {
                 )));
             }
         };
-        // The stage refuses an image below the record's floor (decision table row 6).
-        let floor = self.read().ok().map(|(r, _)| r.rollback_floor);
-        let result = result.and_then(|v| match floor {
-            Some(f) if v.header.security_counter < f => Err(Reason::Rollback),
-            _ => Ok(v),
-        });
         if !addresses_known {
             eprintln!("safeslotctl: note: the config has no flash_base: the load address was not checked");
         }

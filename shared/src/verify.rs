@@ -63,6 +63,28 @@ pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8
     verify_slot_hardened(flash, slot, keys).map(|e| e.verified)
 }
 
+/// Whether the boot stage would accept the image in `slot` on a device whose record has
+/// the anti-rollback floor `floor`: [`verify_slot`] (every check of the stage's
+/// verification), then the floor (decision table row 6: a security counter below it is
+/// [`Reason::Rollback`]). The one answer to "would it boot?" that `safeslotctl verify` and
+/// `safeslot-image verify` give.
+///
+/// # Errors
+///
+/// The [`Reason`] the stage refuses the image for.
+pub fn verify_bootable<F: ReadNorFlash>(
+    flash: &mut F,
+    slot: SlotRegion,
+    keys: &[[u8; 32]],
+    floor: u32,
+) -> Result<Verified, Reason> {
+    let v = verify_slot(flash, slot, keys)?;
+    if v.header.security_counter < floor {
+        return Err(Reason::Rollback);
+    }
+    Ok(v)
+}
+
 /// The value [`signature_word`] gives for a signature that verified (any other value: it
 /// did not). Not 0, not all ones, not a value a skipped store leaves.
 pub const SIGNATURE_OK: u32 = 0x5AC3_3CA5;

@@ -97,19 +97,26 @@ pub fn sign(image: &[u8], target: &SlotTarget, key: &KeyPair, params: SignParams
             other => Error::Slot(other.to_string()),
         }
     })?;
-    verify_bytes(Path::new("<signed image>"), &out, target, &[*key.pk])?;
+    verify_bytes(Path::new("<signed image>"), &out, target, &[*key.pk], 0)?;
     Ok(out)
 }
 
-/// Verifies `bytes` as the content of `target` (header at offset 0) against
-/// `keys`, with [`verify::verify_slot`].
+/// Verifies `bytes` as the content of `target` (header at offset 0) against `keys` on a
+/// device whose anti-rollback floor is `floor`: the boot stage's checks, with
+/// [`verify::verify_bootable`] (the one function `safeslotctl verify` runs too).
 ///
 /// # Errors
 ///
 /// [`Error::Verify`] with the [`safeslot_shared::Reason`].
-pub fn verify_bytes(path: &Path, bytes: &[u8], target: &SlotTarget, keys: &[[u8; 32]]) -> Result<Verified, Error> {
+pub fn verify_bytes(
+    path: &Path,
+    bytes: &[u8],
+    target: &SlotTarget,
+    keys: &[[u8; 32]],
+    floor: u32,
+) -> Result<Verified, Error> {
     let mut flash = SliceFlash::new(bytes);
-    verify::verify_slot(&mut flash, target.file_region(), keys)
+    verify::verify_bootable(&mut flash, target.file_region(), keys, floor)
         .map_err(|reason| Error::Verify { path: path.to_path_buf(), reason })
 }
 
@@ -146,9 +153,9 @@ mod tests {
         assert_eq!(h.security_counter, 7);
         assert_eq!(sign(&image, &slot(), &key(), params()).unwrap(), out);
 
-        let v = verify_bytes(Path::new("f"), &out, &slot(), &[*key().pk]).unwrap();
+        let v = verify_bytes(Path::new("f"), &out, &slot(), &[*key().pk], 0).unwrap();
         assert_eq!(v.header, h);
-        let reason = |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(Path::new("f"), b, &slot(), keys) {
+        let reason = |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(Path::new("f"), b, &slot(), keys, 0) {
             Err(Error::Verify { reason, .. }) => reason,
             other => panic!("{other:?}"),
         };
@@ -163,7 +170,7 @@ mod tests {
         assert_eq!(reason(&out[..out.len() - 1], &[*key().pk]), Reason::FlashError);
         let b = SlotTarget::new(Some("b".into()), 0x2100_0000, 0x14000, 0x4000, 0x400).unwrap();
         assert!(matches!(
-            verify_bytes(Path::new("f"), &out, &b, &[*key().pk]),
+            verify_bytes(Path::new("f"), &out, &b, &[*key().pk], 0),
             Err(Error::Verify { reason: Reason::WrongAddress, .. })
         ));
     }

@@ -149,6 +149,10 @@ struct VerifyArgs {
     /// Print the result as JSON (schema 1) on stdout.
     #[arg(long)]
     json: bool,
+    /// The device's anti-rollback floor (its record's; `safeslotctl status` shows it): an
+    /// image below it is refused as the stage refuses it (rollback). 0 for a fresh device.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    floor: u32,
     /// The slot image (header at offset 0).
     #[arg(value_name = "FILE")]
     file: PathBuf,
@@ -279,7 +283,7 @@ fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
     let keys =
         key_paths.iter().map(|p| keys::load_public_key(p).map(|k| *k)).collect::<Result<Vec<[u8; 32]>, Error>>()?;
     let bytes = read_input(&a.file)?;
-    match safeslot_image::verify_bytes(&a.file, &bytes, &target, &keys) {
+    match safeslot_image::verify_bytes(&a.file, &bytes, &target, &keys, a.floor) {
         Ok(v) => {
             let h = v.header;
             let key_path = key_paths.get(v.key_index).map(|p| p.display().to_string()).unwrap_or_default();

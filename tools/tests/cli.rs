@@ -158,6 +158,13 @@ fn keygen_sign_verify_inspect() {
     assert_eq!(r.code, 65);
     assert!(r.stderr.contains("wrong-address"), "{}", r.stderr);
 
+    // On a device whose floor is above the image's security counter (7) the stage refuses
+    // it: so does verify, given the floor.
+    ok(["verify", "--floor", "7", "--key", p(&public), "--layout", p(&l), "--slot", "a", p(&out)]);
+    let r = run(["verify", "--floor", "8", "--key", p(&public), "--layout", p(&l), "--slot", "a", p(&out)]);
+    assert_eq!(r.code, 65);
+    assert!(r.stderr.contains("rollback"), "{}", r.stderr);
+
     // JSON verify output.
     let r = ok(["verify", "--json", "--key", p(&public), "--layout", p(&l), "--slot", "a", p(&out)]);
     let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
