@@ -119,7 +119,7 @@ impl Agent {
                     Ok(id)
                 })
             }
-            Command::Init { slots, force } => self.init(*slots, *force),
+            Command::Init { slots, force, allow_rollback } => self.init(*slots, *force, *allow_rollback),
             Command::Verify { target } => self.verify(target),
 
             Command::GetPrimary => {
@@ -373,7 +373,11 @@ impl Agent {
         })
     }
 
-    fn init(&self, slots: Option<u8>, force: bool) -> Result<Reply, Error> {
+    /// `init [--force [--allow-rollback]]`: a fresh record. Replacing a valid record keeps
+    /// its anti-rollback floor unless `--allow-rollback`; replacing a corrupt region (whose
+    /// floor cannot be read) needs `--allow-rollback`, and the new record says the floor was
+    /// lost (history `created` with `record-reset`, as the boot stage writes it).
+    fn init(&self, slots: Option<u8>, force: bool, allow_rollback: bool) -> Result<Reply, Error> {
         let n = match slots {
             Some(n) => n,
             None if (2..=4).contains(&self.s.slots.len()) => self.s.slots.len() as u8,
@@ -383,7 +387,8 @@ impl Agent {
             return Err(Error::Usage(format!("--slots {n}: must be 2..=4")));
         }
         let (_guard, mut j) = self.journal(true)?;
-        match (j.found(), force) {
+        let fresh = |corrupt| safeslot_shared::select::FreshRecord::new(n, Tries::DEFAULT).map(|f| f.record(corrupt));
+        let (record, note) = match (j.found(), force) {
             (Found::Valid(h), false) => {
                 return Err(Error::Unavailable(format!(
                     "the region already holds a valid record (journal seq {}); pass --force to replace it",
@@ -397,9 +402,34 @@ impl Agent {
                         .into(),
                 ))
             }
-            _ => {}
+            (Found::Valid(_), true) => {
+                let floor = j.record()?.rollback_floor;
+                let mut r = fresh(false).ok_or_else(|| Error::Internal("fresh record".into()))?;
+                if allow_rollback {
+                    (r, format!("anti-rollback floor {floor} dropped: the new record starts at 0"))
+                } else {
+                    r.rollback_floor = floor;
+                    (r, format!("anti-rollback floor {floor} kept (--allow-rollback would reset it to 0)"))
+                }
+            }
+            (Found::NoValidRecord, true) if !allow_rollback => {
+                return Err(Error::Unavailable(
+                    "the region holds no valid record, so its anti-rollback floor cannot be read: a new record \
+                     starts at floor 0 and images below the old floor would boot again; pass --allow-rollback \
+                     too if that is intended"
+                        .into(),
+                ))
+            }
+            (Found::NoValidRecord, true) => (
+                fresh(true).ok_or_else(|| Error::Internal("fresh record".into()))?,
+                "the anti-rollback floor of the corrupt region is lost: the new record starts at 0".to_owned(),
+            ),
+            (_, _) => (fresh(false).ok_or_else(|| Error::Internal("fresh record".into()))?, String::new()),
+        };
+        j.initialize(&record)?;
+        if !note.is_empty() {
+            eprintln!("safeslotctl: init: {note}");
         }
-        j.initialize(&Record::fresh(n, Tries::DEFAULT))?;
         let c = Change { changed: true, seq: j.seq() };
         self.report("init", None, &c)
     }

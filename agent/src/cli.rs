@@ -136,9 +136,15 @@ pub enum Command {
         /// Number of slots (2..=4) [default: the slots in the config, else 2].
         #[arg(long)]
         slots: Option<u8>,
-        /// Also replace a valid or corrupt record.
+        /// Also replace a valid or corrupt record. A valid record's anti-rollback floor is
+        /// kept in the new one.
         #[arg(long)]
         force: bool,
+        /// With --force: let the new record start at floor 0 (a valid record's floor is
+        /// dropped; a corrupt region's, which cannot be read, is lost). Images signed with a
+        /// lower security counter will boot again.
+        #[arg(long, requires = "force")]
+        allow_rollback: bool,
     },
     /// Check a slot's (or an image file's) header signature and hash.
     Verify {

@@ -72,6 +72,10 @@ pub struct StatusView {
     pub last_fallback: &'static str,
     /// Anti-rollback floor.
     pub rollback_floor: u32,
+    /// The record was recreated from a corrupt region (by the boot stage, or `init --force
+    /// --allow-rollback`): the floor before that is unknown, and images below it may boot.
+    /// True while that `created`/`record-reset` entry is in the history.
+    pub floor_lost: bool,
     /// Power-loss resets the running trial has had without using a try.
     pub free_retries: u8,
     /// The record format in flash (the agent writes the same format back).
@@ -189,6 +193,9 @@ pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running, this_boot: 
         last_known_good: name(r.last_known_good),
         last_fallback: r.last_fallback.name(),
         rollback_floor: r.rollback_floor,
+        floor_lost: r
+            .history()
+            .any(|h| h.event == safeslot_shared::Event::Created && h.reason == safeslot_shared::Reason::NoValidRecord),
         free_retries: r.free_retries,
         record_format: r.format(),
         this_boot,
@@ -228,7 +235,11 @@ pub fn status_text(v: &StatusView) -> String {
     let _ = writeln!(out, "next boot:       {}", v.primary.as_deref().unwrap_or("none (nothing bootable)"));
     let _ = writeln!(out, "last known good: {}", opt(&v.last_known_good));
     let _ = writeln!(out, "last fallback:   {}", v.last_fallback);
-    let _ = writeln!(out, "rollback floor:  {}", v.rollback_floor);
+    let _ = write!(out, "rollback floor:  {}", v.rollback_floor);
+    if v.floor_lost {
+        out.push_str("  (LOST: the record was recreated from a corrupt region; the floor before that is unknown)");
+    }
+    out.push('\n');
     if v.free_retries > 0 {
         let _ = writeln!(out, "free retries:    {} (power losses during this trial that used no try)", v.free_retries);
     }

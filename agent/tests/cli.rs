@@ -205,8 +205,15 @@ fn corrupt_region_is_reported_and_left_alone() {
         let r = rig.expect(69, &["init"]);
         assert!(r.stderr.contains("--force"), "{}", r.stderr);
         assert_eq!(rig.flash_bytes(), bytes, "nothing was repaired silently");
-        rig.ok(&["init", "--force"]);
-        rig.ok(&["status"]);
+        // Issue #16: the corrupt region's floor cannot be read, so replacing it needs
+        // --allow-rollback as well, and the new record says the floor was lost.
+        let r = rig.expect(69, &["init", "--force"]);
+        assert!(r.stderr.contains("--allow-rollback"), "{}", r.stderr);
+        assert_eq!(rig.flash_bytes(), bytes, "nothing was replaced");
+        rig.ok(&["init", "--force", "--allow-rollback"]);
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["floor_lost"], true, "{st}");
+        assert!(rig.ok(&["status"]).stdout.contains("LOST"));
     }
 }
 
@@ -389,4 +396,31 @@ fn status_shows_the_reset_cause_and_watchdog_the_stage_handed_over() {
     let r = with(&["status", "--json"]);
     assert_eq!(r.code, 0);
     assert!(r.json()["this_boot"].is_null() && r.stderr.contains("not a hand-off block"), "{}", r.stderr);
+}
+
+/// Issue #16: `init --force` over a valid record no longer resets the anti-rollback floor
+/// to 0 (a following `set-active` of an old, validly signed image would boot it); it keeps
+/// the floor unless `--allow-rollback`, and says which it did.
+#[test]
+fn init_force_keeps_the_floor_unless_rollback_is_allowed() {
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    {
+        let mut j = rig.journal();
+        j.update(|r| {
+            r.rollback_floor = 5;
+            Ok(())
+        })
+        .unwrap();
+    }
+    let r = rig.ok(&["init", "--force"]);
+    assert!(r.stderr.contains("floor 5 kept"), "{}", r.stderr);
+    let st = rig.ok(&["status", "--json"]).json();
+    assert_eq!((st["rollback_floor"].as_u64(), st["floor_lost"].as_bool()), (Some(5), Some(false)), "{st}");
+    assert_eq!(st["history"][0]["event"], "created");
+    let r = rig.ok(&["init", "--force", "--allow-rollback"]);
+    assert!(r.stderr.contains("floor 5 dropped"), "{}", r.stderr);
+    assert_eq!(rig.ok(&["status", "--json"]).json()["rollback_floor"], 0);
+    // --allow-rollback means nothing without --force.
+    rig.expect(64, &["init", "--allow-rollback"]);
 }
