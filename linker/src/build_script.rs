@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::LayoutError;
+use crate::keys::{self, KeyFileError, ALLOW_TEST_KEY_ENV, RAW_PUBLIC_KEY_LEN};
 use crate::layout::{Layout, PUBLIC_KEYS_ENV};
 
 /// Where [`Layout::write_outputs`] put each file.
@@ -78,10 +79,10 @@ impl Layout {
     }
 }
 
-/// The whole job of a board's `build.rs`, bar choosing a `memory.x`: prints
-/// `cargo:rerun-if-changed=<layout_path>` and
-/// `cargo:rerun-if-env-changed=SAFESLOT_PUBLIC_KEYS`, loads and validates
-/// the layout, and writes every generated file under `out_dir`.
+/// The whole job of a board's `build.rs`, bar choosing a `memory.x` and loading
+/// the keys ([`build_script_public_keys`]): prints
+/// `cargo:rerun-if-changed=<layout_path>`, loads and validates the layout, and
+/// writes every generated file under `out_dir`.
 ///
 /// ```no_run
 /// // build.rs of a boot-stage crate
@@ -98,8 +99,27 @@ impl Layout {
 pub fn build_script_emit(layout_path: &Path, out_dir: &Path) -> Result<(Layout, Generated), LayoutError> {
     // Printed before loading, so a broken layout is re-read once fixed.
     println!("cargo:rerun-if-changed={}", layout_path.display());
-    println!("cargo:rerun-if-env-changed={PUBLIC_KEYS_ENV}");
     let layout = Layout::load(layout_path)?;
     let generated = layout.write_outputs(out_dir)?;
     Ok((layout, generated))
+}
+
+/// The trusted public keys a board's `build.rs` embeds: read from the files named by
+/// [`PUBLIC_KEYS_ENV`] (else the layout's `[keys] public`, see
+/// [`Layout::resolve_public_keys`]) and checked by [`keys::load_board_keys`], which refuses
+/// the public TEST key unless [`ALLOW_TEST_KEY_ENV`] is `1`. Prints
+/// `cargo:rerun-if-env-changed` for both variables and `cargo:rerun-if-changed` for each
+/// key file.
+///
+/// # Errors
+///
+/// A key file that does not load, or [`KeyFileError::TestKey`].
+pub fn build_script_public_keys(layout: &Layout) -> Result<Vec<[u8; RAW_PUBLIC_KEY_LEN]>, KeyFileError> {
+    println!("cargo:rerun-if-env-changed={PUBLIC_KEYS_ENV}");
+    println!("cargo:rerun-if-env-changed={ALLOW_TEST_KEY_ENV}");
+    let paths = layout.resolve_public_keys(std::env::var_os(PUBLIC_KEYS_ENV).as_deref());
+    for p in &paths {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    keys::load_board_keys(&paths, std::env::var_os(ALLOW_TEST_KEY_ENV).as_deref())
 }

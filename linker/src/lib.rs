@@ -14,7 +14,7 @@ mod text;
 mod validate;
 
 pub use agent::AgentConfig;
-pub use build_script::{build_script_emit, Generated};
+pub use build_script::{build_script_emit, build_script_public_keys, Generated};
 pub use error::LayoutError;
 pub use layout::{Board, Flash, Layout, Linux, MemRange, Region, Slot, Watchdog, WatchdogArm, PUBLIC_KEYS_ENV};
 pub use memory_x::check_memory_x;

@@ -91,21 +91,15 @@ pub fn generate(layout_path: &Path) -> (safeslot_layout::Layout, safeslot_layout
 /// The trusted ed25519 public keys as raw 32-byte arrays, read from the files named by
 /// `SAFESLOT_PUBLIC_KEYS` (or the layout's `[keys] public`): PEM (SubjectPublicKeyInfo, as
 /// `openssl pkey -pubout` and `safeslot-image keygen` write) or 32 raw bytes. No key, no
-/// build: there is no default key.
+/// build: there is no default key, and the public TEST key (`docs/vectors/test-key.pub`) is
+/// refused unless `SAFESLOT_ALLOW_TEST_KEY=1` (see [`safeslot_layout::build_script_public_keys`]).
 fn public_keys(layout: &safeslot_layout::Layout) -> Vec<[u8; 32]> {
-    let env_value = env::var_os(safeslot_layout::PUBLIC_KEYS_ENV);
-    let paths = layout.resolve_public_keys(env_value.as_deref());
-    let mut keys = Vec::new();
-    for p in &paths {
-        println!("cargo:rerun-if-changed={}", p.display());
-        let key = safeslot_layout::keys::load_public_key(p).unwrap_or_else(|e| {
-            panic!(
-                "public key: {e}\nset {}=<path to an ed25519 public key> (cargo xtask does this for you)",
-                safeslot_layout::PUBLIC_KEYS_ENV
-            )
-        });
-        keys.push(key);
-    }
+    let keys = safeslot_layout::build_script_public_keys(layout).unwrap_or_else(|e| {
+        panic!(
+            "public key: {e}\nset {}=<path to an ed25519 public key> (cargo xtask does this for you)",
+            safeslot_layout::PUBLIC_KEYS_ENV
+        )
+    });
     assert!(!keys.is_empty(), "no public key configured: set {}", safeslot_layout::PUBLIC_KEYS_ENV);
     keys
 }
