@@ -254,14 +254,7 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
     let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
-    let cfg = BootConfig {
-        journal: JOURNAL,
-        slots: &SLOTS,
-        keys: &keys,
-        fresh: FreshRecord::default(),
-        power_loss_retries: 0,
-        watchdog: None,
-    };
+    let cfg = cfg(&keys);
     let o = boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default());
     match o {
         Outcome::Launch(l) => {
@@ -348,14 +341,7 @@ fn the_read_only_fallback_refuses_an_image_below_the_floor() {
     rig.install(SlotId::A, &Rig::image(SlotId::A, 0, 1, &key(1)));
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
-    let cfg = BootConfig {
-        journal: JOURNAL,
-        slots: &SLOTS,
-        keys: &keys,
-        fresh: FreshRecord::default(),
-        power_loss_retries: 0,
-        watchdog: None,
-    };
+    let cfg = cfg(&keys);
     match boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default()) {
         Outcome::Recovery(r) => assert_eq!(r, Reason::Rollback),
         Outcome::Launch(l) => panic!("booted {:?} below the floor", l.slot),
