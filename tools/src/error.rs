@@ -2,8 +2,9 @@
 //!
 //! The variants are grouped by what the caller can do about them, so `main`
 //! maps each to one sysexits code: a missing input, an output that cannot be
-//! created, an I/O failure, bad data (a key, an ELF, an image, a failed
-//! verification) and a bad configuration (the layout or the slot flags).
+//! created, an I/O failure, bad data (a key, an ELF, an image, a detached
+//! signature, a failed verification) and a bad configuration (the layout or the
+//! slot flags).
 
 use std::io;
 use std::path::PathBuf;
@@ -105,6 +106,23 @@ pub enum Error {
         /// The decode error.
         #[source]
         source: DecodeError,
+    },
+    /// A detached signature (`attach --signature`) is not 64 bytes, or does not verify.
+    #[error("{}: {reason}", path.display())]
+    Signature {
+        /// The signature file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The input of `attach` is not an unsigned slot image as `prepare` writes it, or was
+    /// prepared for another key.
+    #[error("{}: {reason}", path.display())]
+    Unsigned {
+        /// The unsigned slot image.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The slot image did not verify.
     #[error("{}: verification failed: {reason} ({})", path.display(), describe(*reason))]

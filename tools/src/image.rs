@@ -69,6 +69,20 @@ pub(crate) fn check_fits(len: usize, target: &SlotTarget) -> Result<u32, Error> 
 /// [`Error::Entry`] for an entry offset outside the image, and
 /// [`Error::Verify`] if the result does not verify (a bug).
 pub fn sign(image: &[u8], target: &SlotTarget, key: &KeyPair, params: SignParams) -> Result<Vec<u8>, Error> {
+    let shared_params = header_params(image, target, params)?;
+    let out = shared_image::build_slot_image(&shared_params, image, key, target.size())
+        .map_err(|e| image_error(e, image.len(), target))?;
+    verify_bytes(Path::new("<signed image>"), &out, target, &[*key.pk], 0)?;
+    Ok(out)
+}
+
+/// The header parameters for `image` in `target`, checked as [`sign`] documents: the
+/// image fits, is not empty, and the entry offset lies inside it.
+pub(crate) fn header_params(
+    image: &[u8],
+    target: &SlotTarget,
+    params: SignParams,
+) -> Result<shared_image::SignParams, Error> {
     let image_len = check_fits(image.len(), target)?;
     if image_len == 0 {
         return Err(Error::EmptyImage { path: "<image>".into() });
@@ -78,27 +92,27 @@ pub fn sign(image: &[u8], target: &SlotTarget, key: &KeyPair, params: SignParams
     }
     let header_size = u16::try_from(target.header_size())
         .map_err(|_| Error::Slot(format!("header size {:#x} does not fit the header field", target.header_size())))?;
-    let shared_params = shared_image::SignParams {
+    Ok(shared_image::SignParams {
         header_size,
         load_addr: target.image_address(),
         entry: params.entry,
         version: params.version,
         security_counter: params.security_counter,
-    };
-    let out = shared_image::build_slot_image(&shared_params, image, key, target.size()).map_err(|e| {
-        match e {
-            // Both checked above with better messages; kept for completeness.
-            ImageError::TooLarge { .. } | ImageError::ImageLength => Error::TooLarge {
-                len: image.len() as u64,
-                max: u64::from(target.max_image_len()),
-                header_size: target.header_size(),
-                slot: target.to_string(),
-            },
-            other => Error::Slot(other.to_string()),
-        }
-    })?;
-    verify_bytes(Path::new("<signed image>"), &out, target, &[*key.pk], 0)?;
-    Ok(out)
+    })
+}
+
+/// The [`Error`] for an [`ImageError`] building an image of `len` bytes for `target`.
+pub(crate) fn image_error(e: ImageError, len: usize, target: &SlotTarget) -> Error {
+    match e {
+        // Both checked by `header_params` with better messages; kept for completeness.
+        ImageError::TooLarge { .. } | ImageError::ImageLength => Error::TooLarge {
+            len: len as u64,
+            max: u64::from(target.max_image_len()),
+            header_size: target.header_size(),
+            slot: target.to_string(),
+        },
+        other => Error::Slot(other.to_string()),
+    }
 }
 
 /// Verifies `bytes` as the content of `target` (header at offset 0) against `keys` on a

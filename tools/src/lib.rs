@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod detached;
 pub mod elf;
 mod error;
 pub mod flash;
@@ -11,6 +12,7 @@ pub mod linux;
 pub mod output;
 pub mod slot;
 
+pub use detached::{attach, prepare, Attached, Prepared};
 pub use error::{describe, Error};
 pub use image::{load_image, sign, verify_bytes, SignParams};
 pub use inspect::{inspect, Inspection};

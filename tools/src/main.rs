@@ -21,7 +21,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0   success
   64  usage error (bad arguments)
-  65  bad data: an invalid key, ELF, image or header, or a failed verification
+  65  bad data: an invalid key, ELF, image, header or detached signature, or a failed
+      verification
   66  an input file does not exist or cannot be read
   70  internal error
   73  an output file cannot be created (or exists and --force was not given)
@@ -46,6 +47,25 @@ enum Cmd {
     Keygen(KeygenArgs),
     /// Sign an ELF or raw binary, or (--linux) a Linux kernel and initramfs, into a slot image.
     Sign(SignArgs),
+    /// Without the private key: write the bytes to sign and an unsigned slot image
+    ///
+    /// For a signer that keeps the private key (an HSM, a KMS, an offline machine): takes
+    /// sign's arguments, but the PUBLIC key. Sign the --to-sign bytes as they are (plain
+    /// ed25519, no pre-hashing) where the private key is, e.g.
+    ///
+    ///     openssl pkeyutl -sign -rawin -inkey key.pem -in to-sign.bin -out sig.bin
+    ///
+    /// then finish with `attach` and the same slot flags:
+    ///
+    ///     safeslot-image attach --signature sig.bin --key pub.pem --layout L --slot S -o OUT UNSIGNED
+    #[command(verbatim_doc_comment)]
+    Prepare(PrepareArgs),
+    /// Put a detached signature into an image from `prepare`, verify it, write the slot image.
+    ///
+    /// The result is checked with the boot stage's verifier against --key and the slot, and
+    /// is written only if it verifies; it is byte for byte what `sign` makes with the
+    /// private key.
+    Attach(AttachArgs),
     /// Verify a slot image with the boot stage's own verifier.
     Verify(VerifyArgs),
     /// Print every header field of a slot image and check its hash (no key needed).
@@ -102,6 +122,56 @@ struct SignArgs {
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
     #[command(flatten)]
+    image: ImageArgs,
+    /// Where to write the slot image.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+struct PrepareArgs {
+    /// The signer's ed25519 PUBLIC key: SubjectPublicKeyInfo PEM (`openssl pkey -pubout`)
+    /// or 32 raw bytes. Its key id goes into the header.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    #[command(flatten)]
+    image: ImageArgs,
+    /// Where to write the bytes to sign: the header's signed part (88 bytes), to be signed
+    /// as they are with plain ed25519 (no pre-hashing).
+    #[arg(long, value_name = "FILE")]
+    to_sign: PathBuf,
+    /// Where to write the unsigned slot image (its signature all zero), the input of `attach`.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+struct AttachArgs {
+    /// The detached ed25519 signature of the --to-sign bytes: 64 raw bytes, as
+    /// `openssl pkeyutl -sign -rawin` writes it.
+    #[arg(long, value_name = "SIG")]
+    signature: PathBuf,
+    /// The signer's public key, as given to `prepare` (public PEM or 32 raw bytes): the
+    /// result must verify with it.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The slot given to `prepare`: the result is verified as this slot's content.
+    #[command(flatten)]
+    slot: SlotArgs,
+    /// The unsigned slot image written by `prepare`.
+    #[arg(value_name = "UNSIGNED")]
+    unsigned: PathBuf,
+    /// Where to write the signed slot image; nothing is written unless it verifies.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    out: PathBuf,
+}
+
+/// What goes into a slot image besides the key: the slot, the header fields and the input.
+#[derive(Debug, Args)]
+struct ImageArgs {
+    #[command(flatten)]
     slot: SlotArgs,
     /// Image version: MAJOR.MINOR.REVISION[+BUILD].
     #[arg(long = "version", value_name = "VERSION", value_parser = parse_version)]
@@ -117,15 +187,12 @@ struct SignArgs {
     input: Option<PathBuf>,
     #[command(flatten)]
     linux: LinuxArgs,
-    /// Where to write the slot image.
-    #[arg(short = 'o', long = "out", value_name = "OUT")]
-    out: PathBuf,
 }
 
 /// A Linux slot (docs/FORMAT.md, "Linux payload") instead of INPUT.
 #[derive(Debug, Args)]
 struct LinuxArgs {
-    /// Build a Linux slot payload (payload table, gzip'd kernel, initramfs) and sign it.
+    /// Build a Linux slot payload (payload table, gzip'd kernel, initramfs) as the image.
     #[arg(long, requires_all = ["kernel", "initramfs"])]
     linux: bool,
     /// With --linux: the arm64 kernel, an `Image` (gzip'd here) or an `Image.gz`.
@@ -237,7 +304,7 @@ fn keygen(a: &KeygenArgs) -> anyhow::Result<()> {
 }
 
 /// The image to sign and a name for it in messages: INPUT, or the Linux payload.
-fn sign_input(a: &SignArgs, target: &SlotTarget) -> Result<(Vec<u8>, String), Error> {
+fn sign_input(a: &ImageArgs, target: &SlotTarget) -> Result<(Vec<u8>, String), Error> {
     match (&a.input, &a.linux) {
         (_, LinuxArgs { linux: true, kernel: Some(kernel), initramfs: Some(initramfs) }) => {
             let inputs = linux::LinuxInputs { kernel, initramfs };
@@ -253,22 +320,81 @@ fn sign_input(a: &SignArgs, target: &SlotTarget) -> Result<(Vec<u8>, String), Er
     }
 }
 
+impl ImageArgs {
+    fn params(&self) -> SignParams {
+        SignParams { version: self.image_version, security_counter: self.security_counter, entry: self.entry }
+    }
+}
+
 fn sign(a: &SignArgs) -> anyhow::Result<()> {
-    let (_, target) = resolve_slot(&a.slot)?;
+    let (_, target) = resolve_slot(&a.image.slot)?;
     let key = keys::load_signing_key(&a.key)?;
-    let (image, what) = sign_input(a, &target)?;
-    let params = SignParams { version: a.image_version, security_counter: a.security_counter, entry: a.entry };
-    let out = safeslot_image::sign(&image, &target, &key, params)
+    let (image, what) = sign_input(&a.image, &target)?;
+    let out = safeslot_image::sign(&image, &target, &key, a.image.params())
         .with_context(|| format!("signing {what} for slot {target}"))?;
     output::write_file(&a.out, &out, Mode::Public, true)?;
     println!(
         "{}: slot {target}, version {}, security counter {}, image {} bytes at {:#010x}, key id {}",
         a.out.display(),
-        a.image_version,
-        a.security_counter,
+        a.image.image_version,
+        a.image.security_counter,
         image.len(),
         target.image_address(),
         hex(&keys::key_id(&key.pk)),
+    );
+    Ok(())
+}
+
+fn prepare(a: &PrepareArgs) -> anyhow::Result<()> {
+    let (_, target) = resolve_slot(&a.image.slot)?;
+    let pk = keys::load_public_key(&a.key)?;
+    let (image, what) = sign_input(&a.image, &target)?;
+    let p = safeslot_image::prepare(&image, &target, &pk, a.image.params())
+        .with_context(|| format!("preparing {what} for slot {target}"))?;
+    output::write_file(&a.to_sign, &p.to_sign, Mode::Public, true)?;
+    output::write_file(&a.out, &p.unsigned, Mode::Public, true)?;
+    println!(
+        "unsigned image: {} (slot {target}, version {}, security counter {}, image {} bytes at {:#010x})",
+        a.out.display(),
+        a.image.image_version,
+        a.image.security_counter,
+        image.len(),
+        target.image_address(),
+    );
+    println!(
+        "to sign:        {} ({} bytes, SHA-256 {})",
+        a.to_sign.display(),
+        p.to_sign.len(),
+        hex(&safeslot_shared::image::sha256(&p.to_sign))
+    );
+    println!("key id:         {}", hex(&p.header.key_id));
+    Ok(())
+}
+
+fn attach(a: &AttachArgs) -> anyhow::Result<()> {
+    let (_, target) = resolve_slot(&a.slot)?;
+    let pk = keys::load_public_key(&a.key)?;
+    let unsigned = read_input(&a.unsigned)?;
+    let signature = read_input(&a.signature)?;
+    let refused = || {
+        format!(
+            "attaching {} to {} for slot {target}: refused, nothing written",
+            a.signature.display(),
+            a.unsigned.display()
+        )
+    };
+    let signed =
+        safeslot_image::attach(&a.unsigned, &unsigned, &a.signature, &signature, &target, &pk).with_context(refused)?;
+    output::write_file(&a.out, &signed.image, Mode::Public, true)?;
+    let h = signed.header;
+    println!(
+        "{}: slot {target}, version {}, security counter {}, image {} bytes at {:#010x}, key id {}",
+        a.out.display(),
+        h.version,
+        h.security_counter,
+        h.image_len,
+        h.load_addr,
+        hex(&h.key_id),
     );
     Ok(())
 }
@@ -374,6 +500,8 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         | Error::EmptyImage { .. }
         | Error::Header { .. }
         | Error::Linux { .. }
+        | Error::Signature { .. }
+        | Error::Unsigned { .. }
         | Error::Verify { .. } => DATAERR,
         Error::Entry { .. } | Error::Version(_) | Error::NoKeys => USAGE,
         Error::Slot(_) => CONFIG,
@@ -397,6 +525,8 @@ fn main() -> ExitCode {
     let result = match &cli.cmd {
         Cmd::Keygen(a) => keygen(a),
         Cmd::Sign(a) => sign(a),
+        Cmd::Prepare(a) => prepare(a),
+        Cmd::Attach(a) => attach(a),
         Cmd::Verify(a) => verify(a),
         Cmd::Inspect(a) => inspect(a),
         Cmd::Pubkey(a) => pubkey(a),

@@ -1,127 +1,15 @@
 //! End-to-end tests of the `safeslot-image` binary: exit codes, stdout/stderr,
 //! OpenSSL interoperability, determinism, tampering and ELF input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 mod support;
+use support::cli::{have_openssl, layout, ok, openssl, p, run, sample_image, Fixture, SLOT_A_FLAGS};
 use support::elf::build_elf;
 
-const BIN: &str = env!("CARGO_BIN_EXE_safeslot-image");
 /// The qemu board's slot a: flash base 0x2100_0000, offset 0x10000, 4 MiB, 1 KiB header.
 const IMAGE_A: u64 = 0x2101_0400;
 const IMAGE_B: u64 = 0x2141_0400;
-
-fn layout() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards/qemu-mps2-an386/layout.toml")
-}
-
-const SLOT_A_FLAGS: [&str; 8] =
-    ["--flash-base", "0x2100_0000", "--slot-offset", "0x10000", "--slot-size", "0x400000", "--header-size", "0x400"];
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run<I, S>(args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let Output { status, stdout, stderr } = Command::new(BIN).args(args).output().expect("run safeslot-image");
-    Run {
-        code: status.code().expect("exit code"),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
-fn ok<I, S>(args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let r = run(args);
-    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
-    r
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        Fixture { dir: tempfile::tempdir().expect("tempdir") }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, bytes).expect("write fixture");
-        path
-    }
-
-    /// `keygen --out key.pem --pub pub.pem`.
-    fn keygen(&self) -> (PathBuf, PathBuf) {
-        let (key, public) = (self.path("key.pem"), self.path("pub.pem"));
-        ok(["keygen", "--out", p(&key), "--pub", p(&public)]);
-        (key, public)
-    }
-
-    /// Signs `input` for slot a of the qemu layout into `out`.
-    fn sign(&self, key: &Path, input: &Path, out: &str) -> PathBuf {
-        let out = self.path(out);
-        let l = layout();
-        ok([
-            "sign",
-            "--key",
-            p(key),
-            "--layout",
-            p(&l),
-            "--slot",
-            "a",
-            "--version",
-            "1.2.3+4",
-            "--security-counter",
-            "7",
-            p(input),
-            "-o",
-            p(&out),
-        ]);
-        out
-    }
-
-    fn verify(&self, key: &Path, file: &Path) -> Run {
-        let l = layout();
-        run(["verify", "--key", p(key), "--layout", p(&l), "--slot", "a", p(file)])
-    }
-}
-
-fn sample_image() -> Vec<u8> {
-    (0..5000u32).map(|i| (i * 7 % 256) as u8).collect()
-}
-
-fn have_openssl() -> bool {
-    let found = Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("note: openssl is not installed; skipping the OpenSSL interoperability checks");
-    }
-    found
-}
-
-fn openssl(args: &[&str]) -> Output {
-    Command::new("openssl").args(args).output().expect("run openssl")
-}
 
 #[test]
 fn keygen_sign_verify_inspect() {
