@@ -115,7 +115,7 @@ impl Agent {
                     .ok_or_else(|| Error::Usage(format!("--tries {tries}: must be 1..=15")))?;
                 self.change("set-active", |s, r| {
                     let id = s.slot_by_name(slot, r)?;
-                    ops::set_active(r, id, tries)?;
+                    self.make_primary(r, id, tries)?;
                     Ok(id)
                 })
             }
@@ -153,7 +153,7 @@ impl Agent {
             Command::SetActiveBootSlot { n } => self
                 .modify(|s, r| {
                     let id = s.slot_by_index(*n, r)?;
-                    ops::set_active(r, id, Tries::DEFAULT).map_err(Error::from)
+                    self.make_primary(r, id, Tries::DEFAULT)
                 })
                 .map(|_| Reply::yes("")),
             Command::SetSlotAsUnbootable { n } => self
@@ -341,18 +341,27 @@ impl Agent {
         self.report(command, slot, &c)
     }
 
-    /// RAUC `set-primary`: the slot boots next. A slot that is already the primary
-    /// and confirmed is left alone; anything else is (re-)armed for a trial with
-    /// `ops::set_active`, which also re-arms a slot just marked bad.
+    /// RAUC `set-primary`: the slot boots next ([`Agent::make_primary`] with 3 tries).
     fn set_primary(&self, bootname: &str) -> Result<Change, Error> {
         self.modify(|s, r| {
             let id = s.slot_by_name(bootname, r)?;
-            let settled = r.primary() == Some(id) && r.slot(id).is_some_and(|st| st.confirmed);
-            if settled {
-                return Ok(());
-            }
-            ops::set_active(r, id, Tries::DEFAULT).map_err(Error::from)
+            self.make_primary(r, id, Tries::DEFAULT)
         })
+    }
+
+    /// Makes `id` the slot that boots next (`set-active`, `set-primary`,
+    /// `set-active-boot-slot`). A confirmed slot that already is the primary is left
+    /// alone. The running slot, when confirmed, stays confirmed: making it the primary
+    /// again cancels an update that was activated but has not run (`ops::reinstate`: the
+    /// other slot drops below it and boots only as a fallback). Anything else is
+    /// (re-)armed for a trial with `tries` (`ops::set_active`, which also re-arms a slot
+    /// just marked bad).
+    fn make_primary(&self, r: &mut Record, id: SlotId, tries: Tries) -> Result<(), Error> {
+        let confirmed = r.slot(id).is_some_and(|st| st.confirmed && st.unbootable.is_none());
+        if confirmed && (r.primary() == Some(id) || self.current(r).ok() == Some(id)) {
+            return ops::reinstate(r, id).map_err(Error::from);
+        }
+        ops::set_active(r, id, tries).map_err(Error::from)
     }
 
     /// RAUC `set-state`: `bad` marks the slot bad; `good` confirms it when it is the

@@ -123,7 +123,8 @@ pub enum Command {
         /// Slot name (from the config) or letter.
         slot: Option<String>,
     },
-    /// Make SLOT the next boot, on trial with --tries attempts until marked good.
+    /// Make SLOT the next boot, on trial with --tries attempts until marked good. The
+    /// running slot, if confirmed, stays confirmed (no trial): that cancels a pending update.
     SetActive {
         /// Slot name (from the config) or letter.
         slot: String,
@@ -154,7 +155,8 @@ pub enum Command {
 
     /// RAUC: Print the bootname of the slot that boots next.
     GetPrimary,
-    /// RAUC: Make BOOTNAME the slot that boots next (re-arms a slot marked bad).
+    /// RAUC: Make BOOTNAME the slot that boots next (re-arms a slot marked bad; the
+    /// running, confirmed slot stays confirmed, which cancels a pending update).
     SetPrimary {
         /// The slot's bootname.
         bootname: String,
@@ -180,7 +182,8 @@ pub enum Command {
     GetCurrentSlot,
     /// bootctl: Mark the running slot as successfully booted.
     MarkBootSuccessful,
-    /// bootctl: Make slot N the next boot (on trial).
+    /// bootctl: Make slot N the next boot (on trial; the running, confirmed slot stays
+    /// confirmed, which cancels a pending update).
     SetActiveBootSlot {
         /// Slot index (0 = first slot).
         n: u8,

@@ -424,3 +424,51 @@ fn init_force_keeps_the_floor_unless_rollback_is_allowed() {
     // --allow-rollback means nothing without --force.
     rig.expect(64, &["init", "--allow-rollback"]);
 }
+
+/// Issue #17, finding 4: cancelling an update by making the running, confirmed slot primary
+/// again (RAUC `mark-active booted` → `set-primary a`; AOSP `bootctl
+/// set-active-boot-slot` of the current slot; `set-active a`) keeps it confirmed and
+/// disarms the other slot's trial. Before, A lost its confirmation and B stayed armed, so
+/// four resets without `mark-good` booted the cancelled update.
+#[test]
+fn cancelling_an_update_keeps_the_running_slot_confirmed() {
+    let forms: [(&[&str], &[&str]); 3] = [
+        (&["set-primary", "b"], &["set-primary", "a"]),
+        (&["set-active-boot-slot", "1"], &["set-active-boot-slot", "0"]),
+        (&["set-active", "b"], &["set-active", "a"]),
+    ];
+    for (arm, cancel) in forms {
+        let rig = Rig::new(8);
+        rig.ok(&["init"]);
+        assert_eq!(rig.reboot(), SlotId::A);
+        rig.set_cmdline("root=/dev/x safeslot.slot=a\n");
+        rig.ok(&["mark-good"]);
+        rig.ok(arm);
+        assert_eq!(rig.ok(&["get-primary"]).stdout, "b\n", "{arm:?}");
+        rig.ok(cancel);
+
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["primary"], "a", "{cancel:?}: {st}");
+        assert_eq!(st["slots"][0]["confirmed"], true, "{cancel:?}: A stays confirmed: {st}");
+        assert_eq!(st["last_known_good"], "a", "{cancel:?}: {st}");
+        assert!(
+            st["slots"][1]["priority"].as_u64() < st["slots"][0]["priority"].as_u64(),
+            "{cancel:?}: B is below A: {st}"
+        );
+        rig.ok(&["is-slot-marked-successful", "0"]);
+        // Cancelling again changes nothing.
+        let seq = st["seq"].clone();
+        rig.ok(cancel);
+        assert_eq!(rig.ok(&["status", "--json"]).json()["seq"], seq, "{cancel:?}");
+
+        // Four resets without mark-good: A boots every time, confirmed, and B never runs.
+        for n in 1..=4 {
+            assert_eq!(rig.reboot(), SlotId::A, "{cancel:?}: reset {n} booted the cancelled update");
+        }
+        let st = rig.ok(&["status", "--json"]).json();
+        assert_eq!(st["slots"][0]["confirmed"], true, "{cancel:?}: {st}");
+        assert_eq!(st["booted"], "a");
+        let b_ran = st["history"].as_array().unwrap().iter().any(|h| h["slot"] == "b" && h["event"] == "trial-boot");
+        assert!(!b_ran, "{cancel:?}: {st}");
+    }
+}

@@ -107,6 +107,8 @@ pub enum OpError {
         /// The record's last-booted slot.
         recorded: Option<crate::slot::SlotId>,
     },
+    /// The slot is not confirmed, so it cannot become the primary without a trial.
+    NotConfirmed,
 }
 
 impl fmt::Display for OpError {
@@ -124,6 +126,7 @@ impl fmt::Display for OpError {
                 }
                 f.write_str(" (the boot stage could not record this boot); not confirming")
             }
+            OpError::NotConfirmed => f.write_str("slot is not confirmed"),
         }
     }
 }

@@ -113,6 +113,52 @@ pub fn set_active(r: &mut Record, slot: SlotId, tries: Tries) -> Result<(), OpEr
     Ok(())
 }
 
+/// Makes `slot`, a confirmed slot, the primary again and keeps it confirmed: the way to
+/// cancel an update that was activated but has not run (RAUC `mark-active booted`,
+/// Android's `setActiveBootSlot` of the current slot). `slot` gets the top priority and
+/// every other slot at the top is lowered below it; their tries are left as they are, so
+/// an activated update no longer boots next and is tried only as a fallback, if `slot`
+/// itself cannot boot (as Android leaves it). Unlike [`set_active`], `slot` is not put on
+/// trial: it has proved itself. A slot that already is the primary needs nothing.
+///
+/// Refused with [`OpError::Unbootable`] for an unbootable slot and
+/// [`OpError::NotConfirmed`] for one that is not confirmed (that needs a trial:
+/// [`set_active`]).
+pub fn reinstate(r: &mut Record, slot: SlotId) -> Result<(), OpError> {
+    let s = r.slot(slot).ok_or(OpError::NoSuchSlot)?;
+    if let Some(reason) = s.unbootable {
+        return Err(OpError::Unbootable(reason));
+    }
+    if !s.confirmed {
+        return Err(OpError::NotConfirmed);
+    }
+    if r.primary() == Some(slot) {
+        return Ok(());
+    }
+    for id in r.slot_ids() {
+        if id == slot {
+            continue;
+        }
+        if let Some(s) = r.slot_mut(id) {
+            if s.priority >= Priority::MAX {
+                s.priority = s.priority.lowered();
+            }
+        }
+    }
+    let s = r.slot_mut(slot).ok_or(OpError::NoSuchSlot)?;
+    s.priority = Priority::MAX;
+    let tries = s.tries;
+    r.free_retries = 0;
+    r.push_history(HistoryEntry {
+        slot: Some(slot),
+        event: Event::Activated,
+        reason: Reason::None,
+        tries,
+        cause: ResetCause::Unknown,
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +255,40 @@ mod tests {
             mark_good(&mut r, SlotId::A),
             Err(OpError::NotRecordedAsBooted { running: SlotId::A, recorded: Some(SlotId::B) })
         );
+    }
+
+    /// Issue #17, finding 4: activating B, then making the running, confirmed A the primary
+    /// again (cancelling the update) keeps A confirmed and B below it; the boot stage then
+    /// boots A, confirmed, on every reset and never tries B.
+    #[test]
+    fn reinstate_cancels_an_update_and_keeps_the_slot_confirmed() {
+        use crate::policy::{decide, Decision, ImageInfo, Inputs, Verdict};
+        let mut r = booted(SlotId::A);
+        mark_good(&mut r, SlotId::A).unwrap();
+        set_active(&mut r, SlotId::B, Tries::DEFAULT).unwrap();
+        assert_eq!(r.primary(), Some(SlotId::B));
+        reinstate(&mut r, SlotId::A).unwrap();
+        let (a, b) = (*r.slot(SlotId::A).unwrap(), *r.slot(SlotId::B).unwrap());
+        assert_eq!((a.priority, a.confirmed), (Priority::MAX, true));
+        assert!(b.priority < a.priority && !b.confirmed);
+        assert_eq!((r.primary(), r.last_known_good), (Some(SlotId::A), Some(SlotId::A)));
+        let again = r.clone();
+        reinstate(&mut r, SlotId::A).unwrap();
+        assert_eq!(r, again, "the primary needs nothing");
+        for _ in 0..5 {
+            match decide(&r, Inputs::default(), |_| Verdict::Valid(ImageInfo::default())) {
+                Decision::Boot(plan) => {
+                    assert_eq!(plan.slot, SlotId::A);
+                    r = plan.record;
+                }
+                Decision::Recovery(n) => panic!("{n:?}"),
+            }
+        }
+        assert!(r.slot(SlotId::A).unwrap().confirmed);
+        // Only a confirmed, bootable slot can be reinstated.
+        assert_eq!(reinstate(&mut r, SlotId::B), Err(OpError::NotConfirmed));
+        mark_bad(&mut r, SlotId::B).unwrap();
+        assert_eq!(reinstate(&mut r, SlotId::B), Err(OpError::Unbootable(Reason::MarkedBad)));
+        assert_eq!(reinstate(&mut r, SlotId::C), Err(OpError::NoSuchSlot));
     }
 }
