@@ -1,6 +1,9 @@
 //! The commands: each reads the record through the shared `Journal`, and each change
 //! is one guarded journal append (`Journal::append_expecting`) under the lock.
 
+use std::fs::OpenOptions;
+use std::io;
+
 use safeslot_shared::journal::{Found, Journal};
 use safeslot_shared::verify::{verify_bootable, SlotRegion};
 use safeslot_shared::{ops, OpError, Reason, Record, SlotId, Tries};
@@ -182,14 +185,39 @@ impl Agent {
 
     // ----- storage -----
 
-    fn open_storage(&self) -> Result<Storage, Error> {
+    /// Opens the device and locks it (exclusive for a writer, shared otherwise), after the
+    /// `--lock` file if one is given: see [`crate::lock`]. Nothing is created unless
+    /// `--lock` names a missing file.
+    fn open_locked(&self, write: bool) -> Result<(LockGuard, Storage), Error> {
         let dev = &self.s.device;
-        match self.s.backend {
+        let wait = lock::Wait::new(self.s.lock_timeout);
+        let mut guard = LockGuard::new();
+        if let Some(path) = &self.s.lock {
+            guard.join(lock::acquire_until(path, write, wait)?);
+        }
+        let file = OpenOptions::new().read(true).write(true).open(dev).map_err(|e| Error::from_io(dev, e))?;
+        if file.metadata().map_err(|e| Error::from_io(dev, e))?.is_dir() {
+            return Err(Error::from_io(dev, io::Error::from_raw_os_error(nix::libc::EISDIR)));
+        }
+        match lock::lock_open(&file, dev, write, wait)? {
+            Some(g) => guard.join(g),
+            None if self.s.lock.is_some() => {}
+            None => {
+                return Err(Error::from_io(
+                    dev,
+                    io::Error::other(
+                        "its file system does not support flock; pass --lock FILE (the same FILE for every \
+                         invocation) to serialise through a lock file",
+                    ),
+                ))
+            }
+        }
+        let storage = match self.s.backend {
             BackendKind::File => {
-                FileFlash::open(dev, self.s.geometry()).map(Storage::File).map_err(|e| Error::from_io(dev, e))
+                Storage::File(FileFlash::new(file, self.s.geometry()).map_err(|e| Error::from_io(dev, e))?)
             }
             BackendKind::Mtd => {
-                let m = MtdFlash::open(dev, self.s.program_once).map_err(|e| Error::from_io(dev, e))?;
+                let m = MtdFlash::new(file, self.s.program_once).map_err(|e| Error::from_io(dev, e))?;
                 let g = m.geometry();
                 let rec = &self.s.record;
                 if g.erase_size == 0
@@ -205,14 +233,15 @@ impl Agent {
                         rec.write_size
                     )));
                 }
-                Ok(Storage::Mtd(m))
+                Storage::Mtd(m)
             }
-        }
+        };
+        Ok((guard, storage))
     }
 
-    fn journal(&self, exclusive: bool) -> Result<(LockGuard, Journal<Storage>), Error> {
-        let guard = lock::acquire(&self.s.lock, exclusive, self.s.lock_timeout)?;
-        let storage = self.open_storage()?;
+    /// The journal, opened for writing (exclusive lock) or reading (shared lock).
+    fn journal(&self, write: bool) -> Result<(LockGuard, Journal<Storage>), Error> {
+        let (guard, storage) = self.open_locked(write)?;
         let j = Journal::open(storage, self.s.record)?;
         Ok((guard, j))
     }
@@ -461,8 +490,7 @@ impl Agent {
         let (slot, result) = match by_name {
             Some(i) => {
                 let c = self.s.slots.get(i).ok_or_else(|| Error::Internal("slot index".into()))?;
-                let _guard = lock::acquire(&self.s.lock, false, self.s.lock_timeout)?;
-                let mut storage = self.open_storage()?;
+                let (_guard, mut storage) = self.open_locked(false)?;
                 (Some(c.name.clone()), verify_bootable(&mut storage, Settings::region(c), &keys, floor.unwrap_or(0)))
             }
             None if std::path::Path::new(target).exists() => {

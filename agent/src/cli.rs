@@ -37,8 +37,8 @@ pub fn command() -> clap::Command {
 /// Reads and changes safeslot's boot-control record from Linux.
 ///
 /// Every change is one journal append through safeslot-shared, synced and read back;
-/// invocations are serialised with a lock file. Results go to stdout, diagnostics to
-/// stderr.
+/// invocations are serialised with a lock on the device itself. Results go to stdout,
+/// diagnostics to stderr.
 #[derive(Debug, Parser)]
 #[command(name = "safeslotctl", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -85,7 +85,10 @@ pub struct GlobalOpts {
     /// Whether a written word may not be programmed again (overrides the config).
     #[arg(long, global = true, value_name = "BOOL")]
     pub program_once: Option<bool>,
-    /// Lock file [default: DEVICE.lock for a file, /run/safeslot.lock for a device].
+    /// Also lock FILE (created if missing) before the device. Invocations always lock the
+    /// device itself (flock: shared for reads, exclusive for writes); where its file
+    /// system does not support flock, FILE alone serialises them, so every invocation
+    /// must then name the same FILE.
     #[arg(long, global = true, value_name = "FILE")]
     pub lock: Option<PathBuf>,
     /// Seconds to wait for the lock before giving up with exit code 75.

@@ -15,8 +15,6 @@ use crate::storage::{BackendKind, Geometry};
 
 /// Where the config is read from unless `--config` says otherwise.
 pub const DEFAULT_CONFIG: &str = "/etc/safeslot.toml";
-/// The lock file for device backends (a file backend locks `<file>.lock` beside it).
-pub const DEFAULT_LOCK: &str = "/run/safeslot.lock";
 
 /// One slot as the agent knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +47,8 @@ pub struct Settings {
     pub slots: Vec<SlotConfig>,
     /// Trusted public keys (PEM or 32 raw bytes).
     pub keys: Vec<PathBuf>,
-    /// The lock file serialising invocations.
-    pub lock: PathBuf,
+    /// A lock file taken before the device's own lock (`--lock`); see [`crate::lock`].
+    pub lock: Option<PathBuf>,
     /// How long to wait for the lock.
     pub lock_timeout: Duration,
     /// The kernel command line to cross-check the booted slot against.
@@ -114,7 +112,6 @@ impl Settings {
             .unwrap_or_default();
         let keys = cfg.map(|c| c.public_keys.iter().map(|k| base.join(k)).collect()).unwrap_or_default();
         let backend = opts.backend.unwrap_or_else(|| BackendKind::for_path(&device));
-        let lock = opts.lock.clone().unwrap_or_else(|| default_lock(&device));
         Ok(Settings {
             device,
             backend,
@@ -122,7 +119,7 @@ impl Settings {
             program_once,
             slots,
             keys,
-            lock,
+            lock: opts.lock.clone(),
             lock_timeout: opts.lock_timeout,
             cmdline: opts.cmdline.clone(),
             handoff: opts.handoff.clone(),
@@ -189,18 +186,6 @@ impl Settings {
     }
 }
 
-/// The lock file next to the device: `<file>.lock` for a file outside `/dev`,
-/// [`DEFAULT_LOCK`] for a device node.
-fn default_lock(device: &Path) -> PathBuf {
-    if device.starts_with("/dev") {
-        PathBuf::from(DEFAULT_LOCK)
-    } else {
-        let mut s = device.as_os_str().to_owned();
-        s.push(".lock");
-        PathBuf::from(s)
-    }
-}
-
 /// Parses a number written in decimal or `0x` hex (underscores allowed).
 pub fn parse_u32(s: &str) -> Result<u32, String> {
     let t = s.replace('_', "");
@@ -220,11 +205,5 @@ mod tests {
         assert_eq!(parse_u32("0x1_000"), Ok(4096));
         assert_eq!(parse_u32("4096"), Ok(4096));
         assert!(parse_u32("x").is_err());
-    }
-
-    #[test]
-    fn lock_path_is_next_to_the_device() {
-        assert_eq!(default_lock(Path::new("/tmp/x/flash.bin")), PathBuf::from("/tmp/x/flash.bin.lock"));
-        assert_eq!(default_lock(Path::new("/dev/mtd3")), PathBuf::from(DEFAULT_LOCK));
     }
 }

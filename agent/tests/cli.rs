@@ -221,9 +221,8 @@ fn corrupt_region_is_reported_and_left_alone() {
 fn a_held_lock_gives_busy_after_a_bounded_wait() {
     let rig = Rig::new(8);
     rig.ok(&["init"]);
-    let lock = rig.path("flash.bin.lock");
-    assert!(common::exists(&lock), "the lock file sits next to the device");
-    let held = safeslotctl::lock::acquire(&lock, true, std::time::Duration::ZERO).unwrap();
+    assert!(!common::exists(&rig.path("flash.bin.lock")), "the device itself is locked: no lock file");
+    let held = safeslotctl::lock::acquire(&rig.flash_path(), true, std::time::Duration::ZERO).unwrap();
     let before = rig.flash_bytes();
     let r = rig.expect(75, &["--lock-timeout", "0.2", "set-active", "b"]);
     assert!(r.stderr.contains("held by another"), "{}", r.stderr);
@@ -255,6 +254,17 @@ fn a_custom_lock_path_and_missing_device() {
     assert!(rig.path("other.lock").exists());
     let r = rig.expect(66, &["status", "--device", rig.path("nope.bin").to_str().unwrap()]);
     assert!(r.stderr.contains("nope.bin"), "{}", r.stderr);
+    // A missing device in a missing directory is reported as the device.
+    let r = rig.expect(66, &["set-active", "b", "--device", rig.path("no/dir.bin").to_str().unwrap()]);
+    assert!(r.stderr.contains("no/dir.bin") && !r.stderr.contains(".lock"), "{}", r.stderr);
+    // With --lock, writers lock both the file and the device.
+    let held = safeslotctl::lock::acquire(&rig.path("other.lock"), true, std::time::Duration::ZERO).unwrap();
+    rig.expect(75, &["--lock-timeout", "0", "set-active", "b", "--lock", rig.path("other.lock").to_str().unwrap()]);
+    rig.ok(&["--lock-timeout", "0", "set-active", "b"]);
+    drop(held);
+    rig.ok(&["--lock-timeout", "0", "set-active", "a", "--lock", rig.path("other.lock").to_str().unwrap()]);
+    // A directory is not a device.
+    rig.expect(74, &["status", "--device", rig.dir.path().to_str().unwrap()]);
 }
 
 #[test]

@@ -70,7 +70,6 @@ pub fn render() -> Result<Vec<u8>> {
     roff.control("SH", ["FILES"]);
     for (file, what) in [
         ("/etc/safeslot.toml", "the agent config (record geometry, slots, keys)"),
-        ("/run/safeslot.lock", "the lock file for a device backend (DEVICE.lock for a file)"),
         ("/proc/cmdline", "cross-checked for safeslot.slot= or rauc.slot="),
     ] {
         roff.control("TP", []);

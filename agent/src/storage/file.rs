@@ -31,7 +31,12 @@ pub struct FileFlash {
 impl FileFlash {
     /// Opens `path` read-write. The capacity is the file's (or block device's) size.
     pub fn open(path: &Path, geometry: Geometry) -> io::Result<FileFlash> {
-        let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+        FileFlash::new(OpenOptions::new().read(true).write(true).open(path)?, geometry)
+    }
+
+    /// Wraps an open file or block device. Opened read-only, it serves reads, and a write
+    /// or erase fails with the operating system's error.
+    pub fn new(mut file: File, geometry: Geometry) -> io::Result<FileFlash> {
         // Block devices report size 0 in their metadata; seeking to the end works for both.
         let len = file.seek(SeekFrom::End(0))?;
         Ok(FileFlash { file, len, geometry, writes: BTreeMap::new() })

@@ -72,7 +72,13 @@ impl MtdFlash {
     /// Opens `path` read-write and reads its geometry with `MEMGETINFO`.
     /// `program_once` is only recorded: the MTD driver enforces the hardware's rules.
     pub fn open(path: &Path, program_once: bool) -> io::Result<MtdFlash> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        MtdFlash::new(OpenOptions::new().read(true).write(true).open(path)?, program_once)
+    }
+
+    /// Wraps an open MTD character device and reads its geometry with `MEMGETINFO`
+    /// (allowed on a read-only open; `MEMERASE` and writes then fail with the kernel's
+    /// error).
+    pub fn new(file: File, program_once: bool) -> io::Result<MtdFlash> {
         let mut info = MtdInfoUser::default();
         // SAFETY: `file` is an open descriptor for the whole call; `info` is a live,
         // properly aligned `MtdInfoUser`, whose layout matches `struct mtd_info_user`
