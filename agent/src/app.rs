@@ -185,9 +185,9 @@ impl Agent {
 
     // ----- storage -----
 
-    /// Opens the device and locks it (exclusive for a writer, shared otherwise), after the
-    /// `--lock` file if one is given: see [`crate::lock`]. Nothing is created unless
-    /// `--lock` names a missing file.
+    /// Opens the device, read-write for a writer and read-only otherwise, and locks it
+    /// (exclusive for a writer, shared otherwise), after the `--lock` file if one is
+    /// given: see [`crate::lock`]. Nothing is created unless `--lock` names a missing file.
     fn open_locked(&self, write: bool) -> Result<(LockGuard, Storage), Error> {
         let dev = &self.s.device;
         let wait = lock::Wait::new(self.s.lock_timeout);
@@ -195,7 +195,7 @@ impl Agent {
         if let Some(path) = &self.s.lock {
             guard.join(lock::acquire_until(path, write, wait)?);
         }
-        let file = OpenOptions::new().read(true).write(true).open(dev).map_err(|e| Error::from_io(dev, e))?;
+        let file = OpenOptions::new().read(true).write(write).open(dev).map_err(|e| Error::from_io(dev, e))?;
         if file.metadata().map_err(|e| Error::from_io(dev, e))?.is_dir() {
             return Err(Error::from_io(dev, io::Error::from_raw_os_error(nix::libc::EISDIR)));
         }

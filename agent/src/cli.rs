@@ -37,8 +37,8 @@ pub fn command() -> clap::Command {
 /// Reads and changes safeslot's boot-control record from Linux.
 ///
 /// Every change is one journal append through safeslot-shared, synced and read back;
-/// invocations are serialised with a lock on the device itself. Results go to stdout,
-/// diagnostics to stderr.
+/// invocations are serialised with a lock on the device itself. Read-only commands open
+/// the device read-only. Results go to stdout, diagnostics to stderr.
 #[derive(Debug, Parser)]
 #[command(name = "safeslotctl", version, after_help = EXIT_CODES)]
 pub struct Cli {

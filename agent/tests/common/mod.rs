@@ -148,3 +148,71 @@ pub fn output(o: Output) -> Run {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Says on the real stderr (not captured by the test harness, so it shows in every
+/// `cargo test` run) that a test proved nothing here, and why. With
+/// `SAFESLOT_NO_SKIP=1` a skip fails the test instead.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    if std::env::var_os("SAFESLOT_NO_SKIP").is_some_and(|v| v == "1") {
+        panic!("{test}: cannot run here ({reason}) and SAFESLOT_NO_SKIP=1");
+    }
+    let _ = writeln!(std::io::stderr(), "\nSKIPPED {test}: {reason}. It proves nothing on this machine.\n");
+}
+
+/// Whether this process runs as root (uid 0), where permission bits do not stop it.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// The command prefix that runs a program as an unprivileged user: nothing when this
+/// process is not root, else `setpriv` (or `runuser`) to `nobody` (uid 65534), checked by
+/// running `true` through it. `Err` says why neither works.
+pub fn unprivileged_prefix() -> Result<Vec<String>, String> {
+    if !is_root() {
+        return Ok(Vec::new());
+    }
+    let candidates: [&[&str]; 2] =
+        [&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], &["runuser", "-u", "nobody", "--"]];
+    let mut why = Vec::new();
+    for c in candidates {
+        match Command::new(c[0]).args(&c[1..]).arg("true").output() {
+            Ok(o) if o.status.success() => return Ok(c.iter().map(|s| s.to_string()).collect()),
+            Ok(o) => why.push(format!("{} failed: {}", c[0], String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => why.push(format!("{}: {e}", c[0])),
+        }
+    }
+    Err(format!("running as root and cannot drop privileges ({})", why.join("; ")))
+}
+
+impl Rig {
+    /// [`Rig::command`] run through `prefix` (see [`unprivileged_prefix`]) with the binary
+    /// at `bin`.
+    pub fn command_via(&self, prefix: &[String], bin: &Path, args: &[&str]) -> Command {
+        let mut c = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        c.arg("--config").arg(self.path("safeslot.toml"));
+        c.arg("--cmdline").arg(self.path("cmdline"));
+        c.args(args);
+        c
+    }
+
+    /// The names of the files in the rig's directory, sorted.
+    pub fn listing(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
