@@ -43,6 +43,7 @@ use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use safeslot_boot::{boot, BootConfig, Outcome};
 use safeslot_shared::image::{build_slot_image, SignParams};
 use safeslot_shared::journal::{decode_entry, Journal, JournalConfig};
+use safeslot_shared::nor::WriteCount;
 use safeslot_shared::policy::{BootKind, Inputs};
 use safeslot_shared::select::FreshRecord;
 use safeslot_shared::sim::{CutKind, SimConfig, SimError, SimFlash, WriteFault, VARIANT_SEEDS, WEAK_SEED};
@@ -58,7 +59,7 @@ struct Geo {
     write: u32,
     erase: u32,
     sectors: u32,
-    once: bool,
+    words: WriteCount,
 }
 
 /// Records every entry body any writer programs, so a read can be checked against them.
@@ -139,7 +140,7 @@ impl Device {
             size,
             write_size: geo.write as usize,
             erase_size: geo.erase as usize,
-            write_count: safeslot_shared::nor::WriteCount::from_program_once(geo.once),
+            write_count: geo.words,
         })
         .unwrap();
         let mut d = Device {
@@ -414,11 +415,11 @@ fn random_run(geo: Geo, seed: u64, cycles: u32) -> Tally {
 fn geometries() -> Vec<Geo> {
     let mut v = Vec::new();
     for write in [1, 2, 4, 8, 16, 32] {
-        for once in [false, true] {
+        for words in [WriteCount::Unlimited, WriteCount::Twice, WriteCount::Once] {
             // One position per sector, a few per sector, many per sector.
-            v.push(Geo { write, erase: 256, sectors: 2, once });
-            v.push(Geo { write, erase: 1024, sectors: 2, once });
-            v.push(Geo { write, erase: 1024, sectors: 3, once });
+            v.push(Geo { write, erase: 256, sectors: 2, words });
+            v.push(Geo { write, erase: 1024, sectors: 2, words });
+            v.push(Geo { write, erase: 1024, sectors: 3, words });
         }
     }
     // Every board's geometry, read from its layout.toml (a new board is covered without
@@ -428,15 +429,16 @@ fn geometries() -> Vec<Geo> {
     let mut boards = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path().join("layout.toml");
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let t: toml::Table = text.parse().unwrap();
-        let int = |table: &str, key: &str| t[table][key].as_integer().unwrap() as u32;
-        let erase = int("flash", "erase_size");
+        if !path.exists() {
+            continue;
+        }
+        let l = safeslot_layout::Layout::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (f, r) = (l.flash(), l.record());
         boards.push(Geo {
-            write: int("flash", "write_size"),
-            erase: erase.min(4096),
-            sectors: int("record", "size") / erase,
-            once: t["flash"]["program_once"].as_bool().unwrap(),
+            write: f.write_size,
+            erase: f.erase_size.min(4096),
+            sectors: r.size / f.erase_size,
+            words: f.word_writes,
         });
     }
     assert!(boards.len() >= 5, "expected the boards' layouts under {}", dir.display());
@@ -451,7 +453,7 @@ fn cycles_per_geometry() -> u32 {
 #[test]
 #[ignore = "debugging aid: SAFESLOT_FAULT_TRACE=1 cargo test -p safeslot-boot --test faults trace_one -- --ignored"]
 fn trace_one() {
-    let g = Geo { write: 1, erase: 256, sectors: 2, once: false };
+    let g = Geo { write: 1, erase: 256, sectors: 2, words: WriteCount::Unlimited };
     random_run(g, 0x5AFE_0000, 100);
 }
 
@@ -506,9 +508,9 @@ fn every_pair_of_cuts_over_two_consecutive_boots() {
     let mut states = 0u64;
     let mut pairs = 0u64;
     for geo in [
-        Geo { write: 8, erase: 256, sectors: 2, once: true },
-        Geo { write: 1, erase: 1024, sectors: 2, once: false },
-        Geo { write: 32, erase: 1024, sectors: 2, once: true },
+        Geo { write: 8, erase: 256, sectors: 2, words: WriteCount::Once },
+        Geo { write: 1, erase: 1024, sectors: 2, words: WriteCount::Unlimited },
+        Geo { write: 32, erase: 1024, sectors: 2, words: WriteCount::Once },
     ] {
         // Reach a few starting points: after each cycle of a short story.
         let mut d = Device::new(geo);

@@ -124,8 +124,8 @@ pub struct BoardLayout {
     pub slot_offsets: Vec<u32>,
     /// Slot sizes, by index.
     pub slot_sizes: Vec<u32>,
-    /// Whether a write-word may be programmed once only.
-    pub program_once: bool,
+    /// How often a write-word may be programmed between erases.
+    pub word_writes: safeslot_shared::nor::WriteCount,
 }
 
 impl BoardLayout {
@@ -141,7 +141,7 @@ impl BoardLayout {
             },
             slot_offsets: l.slots().iter().map(|s| s.offset).collect(),
             slot_sizes: l.slots().iter().map(|s| s.size).collect(),
-            program_once: f.program_once,
+            word_writes: f.word_writes,
         }
     }
 
@@ -152,7 +152,7 @@ impl BoardLayout {
                 size: device.len(),
                 write_size: self.journal.write_size as usize,
                 erase_size: self.journal.erase_size as usize,
-                write_count: safeslot_shared::nor::WriteCount::from_program_once(self.program_once),
+                write_count: self.word_writes,
             },
             device.to_vec(),
         )

@@ -75,10 +75,21 @@ impl Layout {
         );
         item(
             o,
-            "Whether a write-word may be programmed only once per erase, as on ECC flash (`[flash] program_once`).",
+            "Whether a write-word may be programmed only once per erase, as on ECC flash (`[flash] word_writes = \"once\"`).",
             "PROGRAM_ONCE",
             "bool",
             &flash.program_once.to_string(),
+        );
+        item(
+            o,
+            "How many times a write-word may be programmed between erases; 0: any number (`[flash] word_writes`).",
+            "WORD_WRITES",
+            "u32",
+            match flash.word_writes {
+                safeslot_shared::nor::WriteCount::Once => "1",
+                safeslot_shared::nor::WriteCount::Twice => "2",
+                safeslot_shared::nor::WriteCount::Unlimited => "0",
+            },
         );
         item(
             o,

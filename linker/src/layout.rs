@@ -59,8 +59,13 @@ pub struct Flash {
     pub erase_size: u32,
     /// Program granularity: one of 1, 2, 4, 8, 16, 32 (so always `<= erase_size`).
     pub write_size: u32,
-    /// Whether a write-word may be programmed only once per erase (ECC flash).
+    /// Whether a write-word may be programmed only once per erase (ECC flash):
+    /// `word_writes == WriteCount::Once`.
     pub program_once: bool,
+    /// How often a write-word may be programmed between erases (`[flash] word_writes`, or
+    /// the legacy `program_once`): once (ECC flash such as the STM32L4's), twice (the
+    /// nRF52840's NVMC, `n_WRITE` = 2), or any number of times (CFI and QSPI NOR).
+    pub word_writes: safeslot_shared::nor::WriteCount,
     /// Where Linux sees this flash (e.g. `/dev/mtd0`), when given.
     pub device: Option<String>,
 }

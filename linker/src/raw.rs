@@ -102,7 +102,13 @@ pub(crate) struct RawFlash {
     pub(crate) size: u64,
     pub(crate) erase_size: u64,
     pub(crate) write_size: u64,
-    pub(crate) program_once: bool,
+    /// Legacy spelling of `word_writes` (`true` = "once", `false` = "unlimited").
+    #[serde(default)]
+    pub(crate) program_once: Option<bool>,
+    /// How often a write-word may be programmed between erases: "once", "twice",
+    /// "unlimited".
+    #[serde(default)]
+    pub(crate) word_writes: Option<String>,
     #[serde(default)]
     pub(crate) device: Option<String>,
 }

@@ -38,6 +38,7 @@ use std::path::Path;
 use crate::error::LayoutError;
 use crate::layout::{Board, Flash, Layout, Linux, MemRange, Region, Slot, Watchdog, WatchdogArm};
 use crate::raw::{RawLayout, RawLinux, RawRegion, RawSlot, RawWatchdog};
+use safeslot_shared::nor::WriteCount;
 
 // The flash and slot limits are the ones the firmware enforces (safeslot-shared), so a
 // layout that validates here is one the journal and the slot header accept.
@@ -86,12 +87,14 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
     let erase = u64::from(erase_size);
     check_aligned("flash.size", raw.flash.size, erase)?;
     let device = non_empty_opt("flash.device", raw.flash.device)?;
+    let word_writes = check_word_writes(raw.flash.program_once, raw.flash.word_writes.as_deref())?;
     let flash = Flash {
         base: flash_range.base,
         size: flash_range.size,
         erase_size,
         write_size,
-        program_once: raw.flash.program_once,
+        program_once: word_writes == WriteCount::Once,
+        word_writes,
         device,
     };
     let flash_size = Some(u64::from(flash.size));
@@ -152,6 +155,20 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
 pub(crate) const MAX_POWER_LOSS_RETRIES: u8 = 15;
 /// Longest watchdog timeout: an hour (longer is no watchdog).
 pub(crate) const MAX_WATCHDOG_MS: u64 = 3_600_000;
+
+/// `[flash] word_writes` ("once", "twice", "unlimited") or its legacy spelling
+/// `program_once` (true, false): exactly one of them.
+fn check_word_writes(program_once: Option<bool>, word_writes: Option<&str>) -> Result<WriteCount, LayoutError> {
+    let err = |rule: &str| LayoutError::Policy { table: "flash", field: "word_writes", rule: rule.to_owned() };
+    match (program_once, word_writes) {
+        (Some(true), None) | (None, Some("once")) => Ok(WriteCount::Once),
+        (None, Some("twice")) => Ok(WriteCount::Twice),
+        (Some(false), None) | (None, Some("unlimited")) => Ok(WriteCount::Unlimited),
+        (None, Some(other)) => Err(err(&format!("{other:?} is none of \"once\", \"twice\", \"unlimited\""))),
+        (Some(_), Some(_)) => Err(err("give word_writes or the older program_once, not both")),
+        (None, None) => Err(err("missing: how often a write-word may be programmed between erases")),
+    }
+}
 
 fn check_watchdog(raw: RawWatchdog) -> Result<Watchdog, LayoutError> {
     let err = |field, rule: String| LayoutError::Policy { table: "watchdog", field, rule };

@@ -68,6 +68,17 @@ pub enum WriteCount {
 }
 
 impl WriteCount {
+    /// The mode a layout's generated `WORD_WRITES` names: 1 once, 2 twice, anything else
+    /// (0) unlimited.
+    #[must_use]
+    pub const fn from_word_writes(n: u32) -> Self {
+        match n {
+            1 => WriteCount::Once,
+            2 => WriteCount::Twice,
+            _ => WriteCount::Unlimited,
+        }
+    }
+
     /// The mode a layout's `program_once` flag names: [`WriteCount::Once`] or
     /// [`WriteCount::Unlimited`].
     #[must_use]

@@ -138,7 +138,9 @@ pub enum Event {
     Created = 6,
     /// A slot was booted although every slot was exhausted (rather than brick).
     LastResort = 7,
-    /// A confirmed slot was booted and something in the record changed.
+    /// Reserved: never written by this version (an early draft meant "a confirmed slot
+    /// was booted and the record changed"; such boots record nothing, so they cost no
+    /// flash write). Still decoded, so a record that carries it is not refused.
     Boot = 8,
 }
 

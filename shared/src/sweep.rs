@@ -330,9 +330,18 @@ fn power_cut_sweep_board_geometries() {
             write_size: int("flash", "write_size"),
             erase_size: erase.min(SWEEP_MAX_ERASE),
             sectors: int("record", "size") / erase,
-            write_count: WriteCount::from_program_once(
-                t["flash"]["program_once"].as_bool().expect("flash.program_once"),
-            ),
+            // `[flash] word_writes`, or the older `program_once` (the layout crate
+            // validates which; shared cannot depend on it).
+            write_count: match (t["flash"].get("word_writes").and_then(|v| v.as_str()), t["flash"].get("program_once"))
+            {
+                (Some("once"), _) => WriteCount::Once,
+                (Some("twice"), _) => WriteCount::Twice,
+                (Some(_), _) => WriteCount::Unlimited,
+                (None, once) => WriteCount::from_program_once(
+                    once.and_then(toml::Value::as_bool)
+                        .unwrap_or_else(|| panic!("{}: flash.program_once", path.display())),
+                ),
+            },
         };
         let name = std::string::String::from(t["board"]["name"].as_str().expect("board.name"));
         boards.push((name, erase, g));
@@ -347,8 +356,8 @@ fn power_cut_sweep_board_geometries() {
             String::new()
         };
         println!(
-            "power-cut sweep [{name}: write {} B, {} sectors{scaled}]: {n} cut states checked, 0 violations",
-            g.write_size, g.sectors
+            "power-cut sweep [{name}: write {} B, {:?} per word, {} sectors{scaled}]: {n} cut states checked, 0 violations",
+            g.write_size, g.write_count, g.sectors
         );
         assert!(n > 500, "{name}: too few states ({n})");
     }

@@ -7,7 +7,7 @@
 //!
 //! * erase works on whole [`ERASE_SIZE`] sectors and fills them with `0xFF`;
 //! * program works on whole [`WRITE_SIZE`] words, each checked by
-//!   [`nor::check_word`]: with [`PROGRAM_ONCE`] a word may be programmed once per
+//!   [`nor::check_word`]: with [`WORD_WRITES`] = 1 a word may be programmed once per
 //!   erase ([`FlashError::NotErased`]), as ECC flash (STM32L4 `PROGERR`) demands,
 //!   and a word whose new value would set a bit is refused ([`FlashError::WouldSetBits`]).
 //!   The driver keeps no per-word state, so a word's write count is what its
@@ -41,7 +41,7 @@ use embedded_storage::nor_flash::{
 use safeslot_shared::nor::{self, ProgramError, WriteCount};
 
 use crate::host::{self, Exit};
-use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, PROGRAM_ONCE, WRITE_SIZE};
+use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, WORD_WRITES, WRITE_SIZE};
 
 /// [`WRITE_SIZE`] as a `usize`, for buffers.
 const WORD: usize = WRITE_SIZE as usize;
@@ -244,7 +244,7 @@ impl NorFlash for Flash {
             Some(WriteFault::Drop) => return Ok(()),
             None => {}
         }
-        let mode = WriteCount::from_program_once(PROGRAM_ONCE);
+        let mode = WriteCount::from_word_writes(WORD_WRITES);
         for (chunk, word) in bytes.chunks_exact(WORD).zip(offsets(offset, usize::MAX).step_by(WORD)) {
             let mut old = [0u8; WORD];
             for (o, at) in old.iter_mut().zip(offsets(word, WORD)) {

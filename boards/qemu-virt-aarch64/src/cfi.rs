@@ -11,7 +11,7 @@
 //! as the real part would, through the one rule set in [`safeslot_shared::nor`]: erase
 //! works on whole [`ERASE_SIZE`] blocks; program works on whole [`WRITE_SIZE`] words, each
 //! checked by [`nor::check_word`] before anything is written: the layout's write-count mode
-//! ([`PROGRAM_ONCE`]; [`CfiError::WriteLimit`]) and only clearing bits
+//! ([`WORD_WRITES`]; [`CfiError::WriteLimit`]) and only clearing bits
 //! ([`CfiError::WouldSetBits`]). Without per-word state, a word's write count is what its
 //! contents show ([`nor::writes_seen`]). Every word is programmed, all-ones ones included:
 //! a program of all `0xFF` counts as a write under the shared rules.
@@ -25,7 +25,7 @@ use embedded_storage::nor_flash::{
 
 use safeslot_shared::nor::{self, ProgramError, WriteCount};
 
-use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, PROGRAM_ONCE, WRITE_SIZE};
+use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, WORD_WRITES, WRITE_SIZE};
 
 const CMD_ERASE: u32 = 0x0020_0020;
 const CMD_CONFIRM: u32 = 0x00D0_00D0;
@@ -214,7 +214,7 @@ impl NorFlash for Cfi {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), CfiError> {
         check_write(self, offset, bytes.len())?;
         // Check every word first, so a refused request changes nothing.
-        let mode = WriteCount::from_program_once(PROGRAM_ONCE);
+        let mode = WriteCount::from_word_writes(WORD_WRITES);
         for (i, w) in bytes.chunks_exact(4).enumerate() {
             let at = offset.saturating_add((i as u32).saturating_mul(4));
             let old = self.read_word(at).to_le_bytes();

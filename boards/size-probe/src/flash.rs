@@ -3,7 +3,7 @@
 //!
 //! The range checks are embedded-storage's `check_read/check_write/check_erase`, and every
 //! word of a program is checked by the shared rule set ([`nor::check_word`], write-count
-//! mode from the layout's `PROGRAM_ONCE`, count from the contents: [`nor::writes_seen`])
+//! mode from the layout's `WORD_WRITES`, count from the contents: [`nor::writes_seen`])
 //! before the first byte is stored, so a refused program changes nothing.
 
 use embedded_storage::nor_flash::{
@@ -11,7 +11,7 @@ use embedded_storage::nor_flash::{
 };
 use safeslot_shared::nor::{self, WriteCount};
 
-use crate::layout::{ERASE_SIZE, PROGRAM_ONCE, WRITE_SIZE};
+use crate::layout::{ERASE_SIZE, WORD_WRITES, WRITE_SIZE};
 
 /// [`WRITE_SIZE`] as a `usize`, for buffers.
 const WORD: usize = WRITE_SIZE as usize;
@@ -96,7 +96,7 @@ impl NorFlash for Flash {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
         check_write(self, offset, bytes.len())?;
         let start = offset as usize;
-        let mode = WriteCount::from_program_once(PROGRAM_ONCE);
+        let mode = WriteCount::from_word_writes(WORD_WRITES);
         for (w, new) in bytes.chunks_exact(WORD).enumerate() {
             let mut old = [0u8; WORD];
             for (i, o) in old.iter_mut().enumerate() {

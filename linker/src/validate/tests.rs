@@ -132,9 +132,35 @@ fn unknown_field_is_a_parse_error() {
 
 #[test]
 fn missing_field_is_a_parse_error() {
-    let (e, msg) = err(&with("program_once = true\n", ""));
+    let (e, msg) = err(&with("write_size = 8\n", ""));
     assert!(matches!(e, LayoutError::Parse { .. }), "{e:?}");
-    assert!(msg.contains("program_once"), "{msg}");
+    assert!(msg.contains("write_size"), "{msg}");
+}
+
+/// `[flash] word_writes` names the chip's write-count rule, including the nRF52840's
+/// "twice" that the older boolean `program_once` could not say; exactly one of the two.
+#[test]
+fn word_writes_once_twice_unlimited_or_the_legacy_flag() {
+    use safeslot_shared::nor::WriteCount;
+    for (line, want) in [
+        ("program_once = true", WriteCount::Once),
+        ("program_once = false", WriteCount::Unlimited),
+        ("word_writes = \"once\"", WriteCount::Once),
+        ("word_writes = \"twice\"", WriteCount::Twice),
+        ("word_writes = \"unlimited\"", WriteCount::Unlimited),
+    ] {
+        let l = parse(&with("program_once = true", line)).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!((l.flash().word_writes, l.flash().program_once), (want, want == WriteCount::Once), "{line}");
+    }
+    for (line, why) in [
+        ("word_writes = \"thrice\"", "none of"),
+        ("program_once = true\nword_writes = \"once\"", "not both"),
+        ("", "missing"),
+    ] {
+        let (e, msg) = err(&with("program_once = true", line));
+        assert!(matches!(e, LayoutError::Policy { field: "word_writes", .. }), "{line}: {e:?}");
+        assert!(msg.contains(why), "{line}: {msg}");
+    }
 }
 
 #[test]
@@ -448,18 +474,19 @@ fn env_overrides_public_keys() {
 /// RP2040 QSPI NOR 1 B / 4 KiB with a 256 B boot2) are accepted as they are.
 #[test]
 fn real_board_layouts_validate() {
+    use safeslot_shared::nor::WriteCount;
     let boards = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards");
     let expect = [
-        ("nrf52840-dk", "nRF52840_xxAA", 4, 0x1000, false, None),
-        ("nucleo-l476rg", "STM32L476RGTx", 8, 0x800, true, None),
-        ("rpi-pico", "RP2040", 1, 0x1000, false, Some(0x100)),
+        ("nrf52840-dk", "nRF52840_xxAA", 4, 0x1000, WriteCount::Twice, None),
+        ("nucleo-l476rg", "STM32L476RGTx", 8, 0x800, WriteCount::Once, None),
+        ("rpi-pico", "RP2040", 1, 0x1000, WriteCount::Unlimited, Some(0x100)),
     ];
-    for (name, chip, write, erase, once, boot2) in expect {
+    for (name, chip, write, erase, words, boot2) in expect {
         let l = Layout::load(&boards.join(name).join("layout.toml")).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(l.board().name, name);
         assert_eq!(l.board().chip.as_deref(), Some(chip), "{name}: probe-rs chip name");
         let f = l.flash();
-        assert_eq!((f.write_size, f.erase_size, f.program_once), (write, erase, once), "{name}");
+        assert_eq!((f.write_size, f.erase_size, f.word_writes), (write, erase, words), "{name}");
         assert_eq!(l.boot2_size(), boot2, "{name}");
         assert_eq!(l.handoff().size, 0x40, "{name}: hand-off block + rig mailbox");
     }

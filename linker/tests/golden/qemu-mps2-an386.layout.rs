@@ -13,8 +13,10 @@ pub const FLASH_SIZE: u32 = 0x100_0000;
 pub const ERASE_SIZE: u32 = 0x1000;
 /// Program granularity in bytes (`[flash] write_size`).
 pub const WRITE_SIZE: u32 = 8;
-/// Whether a write-word may be programmed only once per erase, as on ECC flash (`[flash] program_once`).
+/// Whether a write-word may be programmed only once per erase, as on ECC flash (`[flash] word_writes = "once"`).
 pub const PROGRAM_ONCE: bool = true;
+/// How many times a write-word may be programmed between erases; 0: any number (`[flash] word_writes`).
+pub const WORD_WRITES: u32 = 1;
 /// Offset of the boot-control record area from `FLASH_BASE` (`[record] offset`).
 pub const RECORD_OFFSET: u32 = 0x0;
 /// Size of the record area in bytes, at least two erase sectors (`[record] size`).
