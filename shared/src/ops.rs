@@ -6,7 +6,7 @@
 
 use crate::error::OpError;
 use crate::reason::Reason;
-use crate::record::{Event, HistoryEntry, Record};
+use crate::record::{Event, HistoryEntry, Record, SlotState};
 use crate::reset::ResetCause;
 use crate::slot::{Priority, SlotId, Tries};
 
@@ -86,18 +86,7 @@ pub fn set_active(r: &mut Record, slot: SlotId, tries: Tries) -> Result<(), OpEr
     if !r.has_slot(slot) {
         return Err(OpError::NoSuchSlot);
     }
-    for id in r.slot_ids() {
-        if id == slot {
-            continue;
-        }
-        if let Some(s) = r.slot_mut(id) {
-            if s.priority >= Priority::MAX {
-                s.priority = s.priority.lowered();
-            }
-        }
-    }
-    let s = r.slot_mut(slot).ok_or(OpError::NoSuchSlot)?;
-    s.priority = Priority::MAX;
+    let s = make_primary(r, slot)?;
     s.tries = tries;
     s.confirmed = false;
     s.unbootable = None;
@@ -111,6 +100,24 @@ pub fn set_active(r: &mut Record, slot: SlotId, tries: Tries) -> Result<(), OpEr
         cause: ResetCause::Unknown,
     });
     Ok(())
+}
+
+/// Gives `slot` the top priority and lowers every other slot at the top below it; returns
+/// `slot`'s state for the caller to finish.
+fn make_primary(r: &mut Record, slot: SlotId) -> Result<&mut SlotState, OpError> {
+    for id in r.slot_ids() {
+        if id == slot {
+            continue;
+        }
+        if let Some(s) = r.slot_mut(id) {
+            if s.priority >= Priority::MAX {
+                s.priority = s.priority.lowered();
+            }
+        }
+    }
+    let s = r.slot_mut(slot).ok_or(OpError::NoSuchSlot)?;
+    s.priority = Priority::MAX;
+    Ok(s)
 }
 
 /// Makes `slot`, a confirmed slot, the primary again and keeps it confirmed: the way to
@@ -135,18 +142,7 @@ pub fn reinstate(r: &mut Record, slot: SlotId) -> Result<(), OpError> {
     if r.primary() == Some(slot) {
         return Ok(());
     }
-    for id in r.slot_ids() {
-        if id == slot {
-            continue;
-        }
-        if let Some(s) = r.slot_mut(id) {
-            if s.priority >= Priority::MAX {
-                s.priority = s.priority.lowered();
-            }
-        }
-    }
-    let s = r.slot_mut(slot).ok_or(OpError::NoSuchSlot)?;
-    s.priority = Priority::MAX;
+    let s = make_primary(r, slot)?;
     let tries = s.tries;
     r.free_retries = 0;
     r.push_history(HistoryEntry {
