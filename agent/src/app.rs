@@ -6,7 +6,7 @@ use std::io;
 
 use safeslot_shared::journal::{Found, Journal};
 use safeslot_shared::verify::{verify_bootable, SlotRegion};
-use safeslot_shared::{ops, OpError, Reason, Record, SlotId, Tries};
+use safeslot_shared::{ops, Reason, Record, SlotId, Tries};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, State};
@@ -85,6 +85,22 @@ struct Change {
     seq: u32,
 }
 
+/// `ops::mark_bad`, refused (unless `force`) when it would leave no bootable slot: the
+/// boot stage would then boot that slot anyway as a last resort, and `mark-bad` would only
+/// have lost its confirmation (issue #17, finding 5).
+fn mark_bad_leaving_a_bootable_slot(s: &Settings, r: &mut Record, id: SlotId, force: bool) -> Result<(), Error> {
+    let other_bootable = r.slot_ids().any(|o| o != id && r.slot(o).is_some_and(|st| st.is_bootable()));
+    let already = r.slot(id).is_some_and(|st| st.unbootable.is_some());
+    if !force && !other_bootable && !already {
+        return Err(Error::Unavailable(format!(
+            "slot {} is the only bootable slot: marking it bad leaves nothing bootable (the boot stage \
+             would boot it anyway, as a last resort); activate another slot first, or pass --force",
+            s.slot_name(id)
+        )));
+    }
+    ops::mark_bad(r, id).map_err(Error::from)
+}
+
 struct Agent {
     s: Settings,
     json: bool,
@@ -104,12 +120,12 @@ impl Agent {
                 Ok(Reply::yes(if self.json { json_line(&v)? } else { view::history_text(&v) }))
             }
             Command::MarkGood => self.mark_good("mark-good"),
-            Command::MarkBad { slot } => self.change("mark-bad", |s, r| {
+            Command::MarkBad { slot, force } => self.change("mark-bad", |s, r| {
                 let id = match slot {
                     Some(name) => s.slot_by_name(name, r)?,
-                    None => r.last_booted.ok_or(OpError::NothingBooted)?,
+                    None => self.current(r)?,
                 };
-                ops::mark_bad(r, id)?;
+                mark_bad_leaving_a_bootable_slot(s, r, id, *force)?;
                 Ok(id)
             }),
             Command::SetActive { slot, tries } => {
@@ -162,7 +178,7 @@ impl Agent {
             Command::SetSlotAsUnbootable { n } => self
                 .modify(|s, r| {
                     let id = s.slot_by_index(*n, r)?;
-                    ops::mark_bad(r, id).map_err(Error::from)
+                    mark_bad_leaving_a_bootable_slot(s, r, id, false)
                 })
                 .map(|_| Reply::yes("")),
             Command::IsSlotBootable { n } => {
@@ -400,7 +416,7 @@ impl Agent {
         self.modify(|s, r| {
             let id = s.slot_by_name(bootname, r)?;
             match state {
-                State::Bad => ops::mark_bad(r, id).map_err(Error::from),
+                State::Bad => mark_bad_leaving_a_bootable_slot(s, r, id, false),
                 State::Good if self.current(r).ok() == Some(id) => ops::mark_good(r, id).map_err(Error::from),
                 State::Good if r.slot(id).is_some_and(|st| st.is_bootable()) => Ok(()),
                 State::Good => Err(Error::Unavailable(format!(

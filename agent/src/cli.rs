@@ -125,6 +125,10 @@ pub enum Command {
     MarkBad {
         /// Slot name (from the config) or letter.
         slot: Option<String>,
+        /// Mark it even if no other slot is bootable (the boot stage then boots it anyway,
+        /// as a last resort).
+        #[arg(long)]
+        force: bool,
     },
     /// Make SLOT the next boot, on trial with --tries attempts until marked good. The
     /// running slot, if confirmed, stays confirmed (no trial): that cancels a pending update.

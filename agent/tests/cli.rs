@@ -482,3 +482,39 @@ fn cancelling_an_update_keeps_the_running_slot_confirmed() {
         assert!(!b_ran, "{cancel:?}: {st}");
     }
 }
+
+/// Issue #17, finding 5: `mark-bad` of the only good slot left nothing bootable (exit 0),
+/// and after the stage's last-resort boot `mark-good` and `set-state a good` failed with 69
+/// on every boot. Now `mark-bad` refuses unless `--force`, and a slot the stage booted as a
+/// last resort can confirm itself again.
+#[test]
+fn mark_bad_keeps_a_bootable_slot_and_a_last_resort_boot_can_confirm() {
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    rig.reboot();
+    rig.ok(&["mark-good"]);
+    let before = rig.flash_bytes();
+    for args in [&["mark-bad"][..], &["mark-bad", "a"], &["set-state", "a", "bad"], &["set-slot-as-unbootable", "0"]] {
+        let e = rig.expect(69, args);
+        assert!(e.stderr.contains("only bootable slot") && e.stderr.contains("--force"), "{args:?}: {}", e.stderr);
+        assert_eq!(rig.flash_bytes(), before, "{args:?} wrote");
+    }
+    rig.ok(&["mark-bad", "--force"]);
+    assert_eq!(rig.reboot(), safeslot_shared::SlotId::A, "the last resort");
+    let st = rig.ok(&["status", "--json"]).json();
+    assert_eq!(st["last_fallback"], "last-resort", "{st}");
+    rig.ok(&["mark-good"]);
+    let st = rig.ok(&["status", "--json"]).json();
+    let a = &st["slots"][0];
+    assert_eq!(
+        (a["confirmed"].as_bool(), a["bootable"].as_bool(), a["unbootable"].is_null()),
+        (Some(true), Some(true), true),
+        "{st}"
+    );
+    // The next boot is an ordinary confirmed boot; RAUC's form works too.
+    rig.reboot();
+    rig.ok(&["set-state", "a", "good"]);
+    // With another bootable slot, mark-bad needs no --force.
+    rig.ok(&["set-active", "b"]);
+    rig.ok(&["mark-bad", "b"]);
+}

@@ -23,16 +23,25 @@ use crate::slot::{Priority, SlotId, Tries};
 pub fn mark_good(r: &mut Record, running: SlotId) -> Result<(), OpError> {
     let already_lkg = r.last_known_good == Some(running);
     let recorded = r.last_booted;
-    let s = r.slot_mut(running).ok_or(OpError::NoSuchSlot)?;
-    if let Some(reason) = s.unbootable {
-        return Err(OpError::Unbootable(reason));
-    }
-    if s.confirmed && already_lkg {
-        return Ok(());
+    // The stage boots an unbootable slot only as a last resort (nothing else could boot),
+    // and only after verifying it: that slot, recorded as booted, may confirm itself, which
+    // lifts the mark and makes it the primary again. Otherwise a device whose only slot was
+    // marked bad could never be confirmed again (issue #17, finding 5).
+    let last_resort = r.last_fallback == Reason::LastResort && recorded == Some(running);
+    let s = r.slot(running).ok_or(OpError::NoSuchSlot)?;
+    match s.unbootable {
+        Some(_) if last_resort => {
+            let s = make_primary(r, running)?;
+            s.unbootable = None;
+        }
+        Some(reason) => return Err(OpError::Unbootable(reason)),
+        None if s.confirmed && already_lkg => return Ok(()),
+        None => {}
     }
     if recorded != Some(running) {
         return Err(OpError::NotRecordedAsBooted { running, recorded });
     }
+    let s = r.slot_mut(running).ok_or(OpError::NoSuchSlot)?;
     s.confirmed = true;
     let (tries, sc) = (s.tries, s.security_counter);
     r.last_known_good = Some(running);
@@ -251,6 +260,34 @@ mod tests {
             mark_good(&mut r, SlotId::A),
             Err(OpError::NotRecordedAsBooted { running: SlotId::A, recorded: Some(SlotId::B) })
         );
+    }
+
+    /// Issue #17, finding 5: the only good slot marked bad is booted as a last resort; it
+    /// can confirm itself, which lifts the mark, and the next boot is a normal confirmed one.
+    #[test]
+    fn a_last_resort_boot_of_a_slot_marked_bad_can_confirm_itself() {
+        use crate::policy::{decide, BootKind, Decision, ImageInfo, Inputs, Verdict};
+        let mut r = booted(SlotId::A);
+        mark_good(&mut r, SlotId::A).unwrap();
+        mark_bad(&mut r, SlotId::A).unwrap();
+        let boot = |r: &Record| match decide(r, Inputs::default(), |_| Verdict::Valid(ImageInfo::default())) {
+            Decision::Boot(plan) => plan,
+            Decision::Recovery(n) => panic!("{n:?}"),
+        };
+        let plan = boot(&r);
+        assert_eq!((plan.slot, plan.kind), (SlotId::A, BootKind::LastResort));
+        let mut r = plan.record;
+        mark_good(&mut r, SlotId::A).unwrap();
+        let a = *r.slot(SlotId::A).unwrap();
+        assert!(a.confirmed && a.unbootable.is_none() && a.is_bootable(), "{a:?}");
+        assert_eq!(r.last_known_good, Some(SlotId::A));
+        let plan = boot(&r);
+        assert_eq!((plan.slot, plan.kind), (SlotId::A, BootKind::Confirmed));
+        // A slot marked bad that the stage did not boot stays refused.
+        let mut r = booted(SlotId::A);
+        mark_good(&mut r, SlotId::A).unwrap();
+        mark_bad(&mut r, SlotId::B).unwrap();
+        assert_eq!(mark_good(&mut r, SlotId::B), Err(OpError::Unbootable(Reason::MarkedBad)));
     }
 
     /// Issue #17, finding 4: activating B, then making the running, confirmed A the primary
