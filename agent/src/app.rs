@@ -259,6 +259,23 @@ impl Agent {
     fn journal(&self, write: bool) -> Result<(LockGuard, Journal<Storage>), Error> {
         let (guard, storage) = self.open_locked(write)?;
         let j = Journal::open(storage, self.s.record)?;
+        // Entries carry the geometry they were written with: a region written with another
+        // one is not "no record" (which `init --force` would replace) but a configuration
+        // error, and nothing is read or written (issue #17, finding 3).
+        if let (false, Some([w, e, n])) = (matches!(j.found(), Found::Valid(_)), j.geometry_mismatch()) {
+            let size = |log2: u8| 1u64.checked_shl(u32::from(log2)).unwrap_or(0);
+            let c = self.s.record;
+            return Err(Error::Config(format!(
+                "the record region was written with write size {} B, erase size {} B, {n} sectors; the \
+                 configuration says write size {} B, erase size {} B, {} sectors: fix the config or the \
+                 --write-size/--erase-size/--size options (nothing was read or written)",
+                size(w),
+                size(e),
+                c.write_size,
+                c.erase_size,
+                c.size.checked_div(c.erase_size).unwrap_or(0)
+            )));
+        }
         Ok((guard, j))
     }
 

@@ -518,3 +518,29 @@ fn mark_bad_keeps_a_bootable_slot_and_a_last_resort_boot_can_confirm() {
     rig.ok(&["set-active", "b"]);
     rig.ok(&["mark-bad", "b"]);
 }
+
+/// Issue #17, finding 3: a record written with one geometry, read with another (a wrong
+/// `--write-size` or `--erase-size`), is a configuration error that says both geometries;
+/// before, reads answered from a stale entry and writes reported success the stage never
+/// saw. Nothing is written, not even by `init --force`.
+#[test]
+fn a_geometry_mismatch_is_a_config_error_and_writes_nothing() {
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    rig.reboot();
+    rig.ok(&["mark-good"]);
+    let before = rig.flash_bytes();
+    for args in [
+        &["status", "--write-size", "16"][..],
+        &["get-primary", "--write-size", "16"],
+        &["set-active", "b", "--write-size", "16"],
+        &["init", "--force", "--write-size", "16"],
+        &["status", "--erase-size", "0x2000", "--size", "0x4000"],
+    ] {
+        let e = rig.expect(78, args);
+        assert!(e.stderr.contains("written with write size 8 B"), "{args:?}: {}", e.stderr);
+        assert_eq!(rig.flash_bytes(), before, "{args:?} wrote");
+    }
+    // With the right geometry everything still reads.
+    assert_eq!(rig.ok(&["status", "--json"]).json()["slots"][0]["confirmed"], true);
+}
