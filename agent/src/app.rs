@@ -5,7 +5,8 @@ use std::fs::OpenOptions;
 use std::io;
 
 use safeslot_shared::journal::{Found, Journal};
-use safeslot_shared::verify::{verify_bootable, SlotRegion};
+use safeslot_shared::policy::Admission;
+use safeslot_shared::verify::{verify_bootable, SlotRegion, Trust};
 use safeslot_shared::{ops, Reason, Record, SlotId, Tries};
 use serde::Serialize;
 
@@ -518,27 +519,48 @@ impl Agent {
             .position(|c| c.name == target)
             .or_else(|| self.s.slots.iter().position(|c| c.name.eq_ignore_ascii_case(target)));
         let addresses_known = self.s.slots.iter().any(|c| c.load_addr.is_some());
-        // The stage refuses an image below the record's floor (decision table row 6).
-        let floor = self.read().ok().map(|(r, _)| r.rollback_floor);
+        // The stage refuses an image the record does not admit (decision table rows 6-8:
+        // below the floor, a revoked key, a downgrade or unmet requirement on trial).
+        let record = self.read().ok().map(|(r, _)| r);
+        let floor = record.as_ref().map(|r| r.rollback_floor);
+        let trust = Trust { keys: &keys, compatible: self.s.image.compatible.as_deref().map(str::as_bytes) };
+        let refuse_downgrade = self.s.image.refuse_downgrade;
+        // Slot `i` as the stage would boot it next: its admission, and whether on trial.
+        let admit = |i: usize| -> (Admission, bool) {
+            match (record.as_ref(), SlotId::from_index(i as u8)) {
+                (Some(r), Some(id)) => (
+                    Admission::for_slot(r, id, refuse_downgrade),
+                    r.slot(id).is_none_or(|s| !s.confirmed),
+                ),
+                _ => (Admission::default(), true),
+            }
+        };
         let (slot, result) = match by_name {
             Some(i) => {
                 let c = self.s.slots.get(i).ok_or_else(|| Error::Internal("slot index".into()))?;
                 let (_guard, mut storage) = self.open_locked(false)?;
-                (Some(c.name.clone()), verify_bootable(&mut storage, Settings::region(c), &keys, floor.unwrap_or(0)))
+                let (a, trial) = admit(i);
+                (Some(c.name.clone()), verify_bootable(&mut storage, Settings::region(c), &trust, &a, trial))
             }
             None if std::path::Path::new(target).exists() => {
                 let mut f = ImageFile::open(std::path::Path::new(target))?;
                 match f.header() {
                     Err(reason) => (None, Err(reason)),
-                    Ok(h) if addresses_known => match self.s.slots.iter().find(|c| c.load_addr == Some(h.load_addr)) {
-                        Some(c) => {
-                            let region = SlotRegion { offset: 0, ..Settings::region(c) };
-                            (Some(c.name.clone()), verify_bootable(&mut f, region, &keys, floor.unwrap_or(0)))
+                    Ok(h) if addresses_known => {
+                        match self.s.slots.iter().position(|c| c.load_addr == Some(h.load_addr)) {
+                            Some(i) => {
+                                let c = self.s.slots.get(i).ok_or_else(|| Error::Internal("slot index".into()))?;
+                                let region = SlotRegion { offset: 0, ..Settings::region(c) };
+                                // A file is an update: it would boot on trial.
+                                let (a, _) = admit(i);
+                                (Some(c.name.clone()), verify_bootable(&mut f, region, &trust, &a, true))
+                            }
+                            None => (None, Err(Reason::WrongAddress)),
                         }
-                        None => (None, Err(Reason::WrongAddress)),
-                    },
+                    }
                     Ok(_) => {
-                        (None, f.region().and_then(|region| verify_bootable(&mut f, region, &keys, floor.unwrap_or(0))))
+                        let a = Admission { confirmed: None, ..admit(0).0 };
+                        (None, f.region().and_then(|region| verify_bootable(&mut f, region, &trust, &a, true)))
                     }
                 }
             }

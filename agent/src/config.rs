@@ -47,6 +47,9 @@ pub struct Settings {
     pub slots: Vec<SlotConfig>,
     /// Trusted public keys (PEM or 32 raw bytes).
     pub keys: Vec<PathBuf>,
+    /// `[image]`: the board's compatible identifier and downgrade rule (what the stage
+    /// applies; `verify` applies it too).
+    pub image: safeslot_layout::ImageRules,
     /// A lock file taken before the device's own lock (`--lock`); see [`crate::lock`].
     pub lock: Option<PathBuf>,
     /// How long to wait for the lock.
@@ -119,6 +122,7 @@ impl Settings {
             program_once,
             slots,
             keys,
+            image: cfg.map(|c| c.image.clone()).unwrap_or_default(),
             lock: opts.lock.clone(),
             lock_timeout: opts.lock_timeout,
             cmdline: opts.cmdline.clone(),

@@ -5,7 +5,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use embedded_storage::nor_flash::{ErrorType, ReadNorFlash};
-use safeslot_shared::header::{SlotHeader, HEADER_LEN};
+use safeslot_shared::header::{SlotHeader, HEADER_LEN, MAX_HEADER_LEN};
 use safeslot_shared::verify::SlotRegion;
 use safeslot_shared::Reason;
 
@@ -45,10 +45,14 @@ impl ImageFile {
         Ok(ImageFile { file, len })
     }
 
-    /// The file's slot header, decoded (not verified).
+    /// The file's slot header with its protected TLVs, decoded (not verified).
     pub fn header(&mut self) -> Result<SlotHeader, Reason> {
-        let mut hb = [0u8; HEADER_LEN];
-        self.read(0, &mut hb).map_err(|_| Reason::NoImage)?;
+        let mut hb = [0xFFu8; MAX_HEADER_LEN];
+        let n = (self.len as usize).min(MAX_HEADER_LEN);
+        if n < HEADER_LEN {
+            return Err(Reason::NoImage);
+        }
+        self.read(0, &mut hb[..n]).map_err(|_| Reason::NoImage)?;
         SlotHeader::decode(&hb).map_err(|_| Reason::BadHeader)
     }
 

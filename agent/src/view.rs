@@ -76,6 +76,8 @@ pub struct StatusView {
     /// --allow-rollback`): the floor before that is unknown, and images below it may boot.
     /// True while that `created`/`record-reset` entry is in the history.
     pub floor_lost: bool,
+    /// Key floor: trusted keys with a lower index are revoked on this device.
+    pub key_floor: u8,
     /// Power-loss resets the running trial has had without using a try.
     pub free_retries: u8,
     /// The record format in flash (the agent writes the same format back).
@@ -196,6 +198,7 @@ pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running, this_boot: 
         floor_lost: r
             .history()
             .any(|h| h.event == safeslot_shared::Event::Created && h.reason == safeslot_shared::Reason::NoValidRecord),
+        key_floor: r.key_floor,
         free_retries: r.free_retries,
         record_format: r.format(),
         this_boot,
@@ -240,6 +243,9 @@ pub fn status_text(v: &StatusView) -> String {
         out.push_str("  (LOST: the record was recreated from a corrupt region; the floor before that is unknown)");
     }
     out.push('\n');
+    if v.key_floor > 0 {
+        let _ = writeln!(out, "key floor:       {} (keys with a lower index are revoked)", v.key_floor);
+    }
     if v.free_retries > 0 {
         let _ = writeln!(out, "free retries:    {} (power losses during this trial that used no try)", v.free_retries);
     }

@@ -17,6 +17,11 @@ fn signed_image(kp: &KeyPair, image: &[u8]) -> Vec<u8> {
 
 /// An image signed by `kp` carrying load address `load_addr` and security counter `sc`.
 fn signed_for(kp: &KeyPair, image: &[u8], load_addr: u64, sc: u32) -> Vec<u8> {
+    signed_with(kp, image, load_addr, sc, safeslot_shared::tlv::Tlvs::EMPTY)
+}
+
+/// [`signed_for`] with the protected TLVs `tlvs`.
+fn signed_with(kp: &KeyPair, image: &[u8], load_addr: u64, sc: u32, tlvs: safeslot_shared::tlv::Tlvs) -> Vec<u8> {
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&Sha256::digest(image));
     let mut h = SlotHeader {
@@ -29,6 +34,7 @@ fn signed_for(kp: &KeyPair, image: &[u8], load_addr: u64, sc: u32) -> Vec<u8> {
         image_hash: hash,
         key_id: key_id(&kp.pk),
         signature: [0; 64],
+        tlvs,
     };
     h.signature = *kp.sk.sign(h.signed_bytes(), None);
     let mut out = h.encode().to_vec();
@@ -82,6 +88,45 @@ fn verify_slots_and_files() {
     assert_eq!(r.json()["reason"], "unknown-key");
 
     rig.expect(64, &["verify", "zz"]);
+}
+
+/// Issue #16, item 4: an image signed for another product is refused by `verify` as the
+/// stage refuses it (`[image] compatible` in the config, generated from the layout's).
+#[test]
+fn verify_applies_the_boards_compatible_identifier() {
+    use safeslot_shared::tlv::{tag, Tlvs};
+    let kp = KeyPair::from_seed(Seed::new([7; 32]));
+    let rig = Rig::with_keys(8, &["keys/dev.pub.pem"]);
+    std::fs::create_dir(rig.path("keys")).unwrap();
+    std::fs::write(rig.path("keys/dev.pub.pem"), kp.pk.to_pem()).unwrap();
+    let mut cfg = std::fs::read_to_string(rig.path("safeslot.toml")).unwrap();
+    cfg.push_str("\n[image]\ncompatible = \"acme,widget-2\"\n");
+    std::fs::write(rig.path("safeslot.toml"), cfg).unwrap();
+    let image: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let with = |c: Option<&[u8]>| {
+        let mut t = Tlvs::EMPTY;
+        if let Some(c) = c {
+            t.push(tag::COMPATIBLE, c).unwrap();
+        }
+        signed_with(&kp, &image, 0, 4, t)
+    };
+    for (name, bytes, want) in [
+        ("ours.bin", with(Some(b"acme,widget-2")), None),
+        ("theirs.bin", with(Some(b"acme,widget-3")), Some("incompatible")),
+        ("unnamed.bin", with(None), Some("incompatible")),
+    ] {
+        std::fs::write(rig.path(name), bytes).unwrap();
+        let file = rig.path(name);
+        match want {
+            None => {
+                rig.ok(&["verify", file.to_str().unwrap()]);
+            }
+            Some(reason) => {
+                let r = rig.expect(65, &["verify", file.to_str().unwrap(), "--json"]);
+                assert_eq!(r.json()["reason"], reason, "{name}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -257,6 +257,7 @@ mod tests {
             image_hash: [0x11; 32],
             key_id: [0; 8],
             signature: [0; 64],
+            tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
         };
         Evidence {
             verified: Verified { header, key_index: 0 },

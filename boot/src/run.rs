@@ -182,8 +182,12 @@ pub trait Platform {
 /// generated configuration), then hands off or stops. See the module docs.
 pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     p.feed_watchdog();
-    let inputs =
-        Inputs { recovery: p.recovery_requested(), reset_cause: p.reset_cause(), free_retries: cfg.power_loss_retries };
+    let inputs = Inputs {
+        recovery: p.recovery_requested(),
+        reset_cause: p.reset_cause(),
+        free_retries: cfg.power_loss_retries,
+        refuse_downgrade: cfg.refuse_downgrade,
+    };
     let capacity = p.flash().capacity();
     let launch = match boot(&mut Fed { p: &mut *p, capacity }, cfg, inputs) {
         Outcome::Launch(l) => l,
@@ -201,14 +205,17 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     let region = cfg.slots.get(launch.slot.index()).copied();
     let address_ok = region.is_some_and(|r| r.load_addr.is_none_or(|a| a == launch.load_addr));
     launch.flow.step(Checkpoint::Address);
-    let floor_ok = black_box(launch.security_counter) >= black_box(launch.floor);
+    let floor_ok = black_box(launch.security_counter) >= black_box(launch.floor)
+        && black_box(launch.key_index) >= black_box(launch.key_floor);
     launch.flow.step(Checkpoint::Floor);
     let proof_ok = launch.holds();
     launch.flow.step(Checkpoint::Proof);
     if address_ok && floor_ok && proof_ok && launch.flow.complete() {
         // The same decisions, computed another way.
         let address_again = region.map_or(u64::MAX, |r| r.load_addr.map_or(0, |a| black_box(a) ^ launch.load_addr));
-        let floor_again = black_box(launch.security_counter).checked_sub(black_box(launch.floor));
+        let floor_again = black_box(launch.security_counter)
+            .checked_sub(black_box(launch.floor))
+            .and(black_box(launch.key_index).checked_sub(black_box(launch.key_floor)));
         if black_box(address_again) == 0 && floor_again.is_some() && launch.holds() {
             if launch.handoff.watchdog_ms != 0 {
                 p.arm_watchdog(launch.handoff.watchdog_ms);

@@ -5,11 +5,11 @@ use core::cell::Cell;
 use embedded_storage::nor_flash::NorFlash;
 use safeslot_shared::handoff::Handoff;
 use safeslot_shared::journal::{Journal, JournalConfig};
-use safeslot_shared::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
+use safeslot_shared::policy::{BootKind, Decision, Inputs, Verdict};
 use safeslot_shared::reason::Reason;
 use safeslot_shared::select::{select, FreshRecord};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
-use safeslot_shared::verify::{verify_slot_hardened, SlotRegion};
+use safeslot_shared::verify::{verify_slot_hardened, SlotRegion, Trust};
 
 use crate::fih::{bind, Checkpoint, Flow, Proof};
 
@@ -20,8 +20,13 @@ pub struct BootConfig<'a> {
     pub journal: JournalConfig,
     /// The slots, by index (A first).
     pub slots: &'a [SlotRegion],
-    /// Trusted ed25519 public keys, embedded at build time.
+    /// Trusted ed25519 public keys, embedded at build time; a key's index is its position.
     pub keys: &'a [[u8; 32]],
+    /// `[image] compatible`: the product identifier an image's signed `compatible` must
+    /// equal (`None`: images must name none).
+    pub compatible: Option<&'a [u8]>,
+    /// `[image] downgrade = "refuse"`: a trial image older than the confirmed one is refused.
+    pub refuse_downgrade: bool,
     /// What a blank or corrupt record region is replaced with.
     pub fresh: FreshRecord,
     /// `[trial] power_loss_retries`: power-loss resets of a running trial that repeat it
@@ -51,6 +56,10 @@ pub struct Launch {
     pub security_counter: u32,
     /// The anti-rollback floor the decision applied (the record's).
     pub floor: u32,
+    /// The index of the key that signed the image.
+    pub key_index: u8,
+    /// The key floor the decision applied (keys below it are revoked).
+    pub key_floor: u8,
     proof: Proof,
     tag: u32,
     pub(crate) flow: Flow,
@@ -90,13 +99,14 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         let Some(region) = cfg.slots.get(slot.index()).copied() else {
             return Verdict::Invalid(Reason::NoImage);
         };
-        match verify_slot_hardened(flash, region, cfg.keys) {
+        match verify_slot_hardened(flash, region, &Trust { keys: cfg.keys, compatible: cfg.compatible }) {
             Ok(e) => {
                 let mut flow = Flow::START;
                 flow.step(Checkpoint::Verified);
                 let (proof, tag) = Proof::from_evidence(slot.index(), &e);
                 flow.step(Checkpoint::Proved);
                 let v = e.verified;
+                let info = v.info();
                 let mut all = checked.get();
                 if let Some(c) = all.get_mut(slot.index()) {
                     *c = Some(VerifiedSlot {
@@ -105,13 +115,14 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
                         image_len: v.header.image_len,
                         version: v.header.version,
                         security_counter: v.header.security_counter,
+                        key_index: info.key_index,
                         proof,
                         tag,
                         flow,
                     });
                 }
                 checked.set(all);
-                Verdict::Valid(ImageInfo { version: v.header.version, security_counter: v.header.security_counter })
+                Verdict::Valid(info)
             }
             Err(r) => Verdict::Invalid(r),
         }
@@ -132,7 +143,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
                     watchdog_ms: cfg.watchdog.and_then(|w| w.timeout_for(plan.kind)).unwrap_or(0),
                     format: safeslot_shared::handoff::HANDOFF_FORMAT,
                 };
-                launch(&checked.get(), plan.slot, plan.record.rollback_floor, handoff)
+                launch(&checked.get(), plan.slot, (plan.record.rollback_floor, plan.record.key_floor), handoff)
             }
             Decision::Recovery(n) => Outcome::Recovery(n.reason),
         },
@@ -152,6 +163,7 @@ struct VerifiedSlot {
     image_len: u32,
     version: safeslot_shared::Version,
     security_counter: u32,
+    key_index: u8,
     proof: Proof,
     tag: u32,
     flow: Flow,
@@ -159,13 +171,20 @@ struct VerifiedSlot {
 
 type VerifiedSlots = [Option<VerifiedSlot>; MAX_SLOTS];
 
-/// The launch of `slot` if its verification's proof holds and its security counter is at
-/// least `floor` (checked here for either path, again in [`crate::run()`]); recovery
-/// otherwise. Failure is the fall-through.
-fn launch(checked: &VerifiedSlots, slot: SlotId, floor: u32, handoff: impl Fn(&VerifiedSlot) -> Handoff) -> Outcome {
+/// The launch of `slot` if its verification's proof holds, its security counter is at
+/// least the anti-rollback floor and its key index at least the key floor (`floors`;
+/// checked here for either path, again in [`crate::run()`]); recovery otherwise. Failure
+/// is the fall-through.
+fn launch(
+    checked: &VerifiedSlots,
+    slot: SlotId,
+    floors: (u32, u8),
+    handoff: impl Fn(&VerifiedSlot) -> Handoff,
+) -> Outcome {
+    let (floor, key_floor) = floors;
     if let Some(mut v) = checked.get(slot.index()).copied().flatten() {
         let fields = bind(v.load_addr, v.entry, v.image_len, v.security_counter);
-        if v.proof.holds(v.tag ^ fields) && v.security_counter >= floor {
+        if v.proof.holds(v.tag ^ fields) && v.security_counter >= floor && v.key_index >= key_floor {
             v.flow.step(Checkpoint::Built);
             return Outcome::Launch(Launch {
                 slot,
@@ -175,6 +194,8 @@ fn launch(checked: &VerifiedSlots, slot: SlotId, floor: u32, handoff: impl Fn(&V
                 handoff: handoff(&v),
                 security_counter: v.security_counter,
                 floor,
+                key_index: v.key_index,
+                key_floor,
                 proof: v.proof,
                 tag: v.tag,
                 flow: v.flow,
@@ -204,14 +225,15 @@ fn fallback_read_only<F: NorFlash>(
             return Outcome::Recovery(Reason::FlashError);
         }
     }
-    // The policy's anti-rollback rule holds here too: an image below the floor written
-    // into the last-known-good slot is refused, not booted "read-only".
+    // The policy's anti-rollback and revocation rules hold here too: an image below the
+    // floor, or signed with a revoked key, written into the last-known-good slot is
+    // refused, not booted "read-only".
     match checked.get().get(lkg.index()).copied().flatten() {
-        Some(v) if v.security_counter >= record.rollback_floor => {}
+        Some(v) if v.security_counter >= record.rollback_floor && v.key_index >= record.key_floor => {}
         _ => return Outcome::Recovery(Reason::Rollback),
     }
     let seq = journal.seq();
-    launch(&checked.get(), lkg, record.rollback_floor, |v| Handoff {
+    launch(&checked.get(), lkg, (record.rollback_floor, record.key_floor), |v| Handoff {
         slot: lkg,
         kind: BootKind::Confirmed,
         tries_left: Tries::ZERO,

@@ -171,6 +171,7 @@ impl Device {
             entry: 0,
             version: Version { major: counter as u8, minor: 0, revision: 0, build: 0 },
             security_counter: counter,
+            tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
         };
         let mut img = build_slot_image(&p, &body, &key(), r.size).unwrap();
         img.resize(img.len().div_ceil(self.geo.write as usize) * self.geo.write as usize, 0xFF);
@@ -213,6 +214,8 @@ impl Device {
             fresh: FreshRecord::default(),
             power_loss_retries: 0,
             watchdog: None,
+            compatible: None,
+            refuse_downgrade: false,
         };
         let mut rec = Recording { flash: &mut self.flash, seen: &mut self.attempted };
         let out = boot(&mut rec, &cfg, Inputs::default());

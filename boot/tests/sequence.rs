@@ -365,6 +365,8 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
         fresh: FreshRecord::default(),
         power_loss_retries: 0,
         watchdog: None,
+        compatible: None,
+        refuse_downgrade: false,
     };
     let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
     let mut shadow = Shadow::new(&mut rig.flash, &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);

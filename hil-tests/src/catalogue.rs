@@ -275,6 +275,7 @@ mod tests {
             entry: 0,
             version: safeslot_shared::Version { major: 1, minor: 0, revision: 0, build: 0 },
             security_counter: 0,
+            tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
         };
         let body = vec![0x5A; 2048];
         let a = build_slot_image(&params(0x2101_0400), &body, &key, 0x4_0000).unwrap();

@@ -414,6 +414,7 @@ fn sign(payload: &[u8], target: &SlotTarget, key: &KeyPair, counter: u32) -> Res
         version: Version { major: 2, minor: 0, revision: 0, build: 0 },
         security_counter: counter,
         entry: 0,
+        tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
     };
     safeslot_image::sign(payload, target, key, params).map_err(|e| FiError::Image(e.to_string()))
 }
@@ -459,6 +460,7 @@ pub fn attack_image(
                 entry: 0,
                 version: Version { major: 2, minor: 0, revision: 0, build: 0 },
                 security_counter: GENUINE_COUNTER,
+                tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
             };
             safeslot_shared::image::build_slot_image(&params, &evil, key, b.size())
                 .map_err(|e| FiError::Image(e.to_string()))?
@@ -574,7 +576,7 @@ mod tests {
             let mut flash = safeslot_image::flash::SliceFlash::new(&img);
             let region =
                 SlotRegion { offset: 0, size: 0x40_0000, header_size: 0x400, load_addr: Some(b.image_address()) };
-            verify_slot(&mut flash, region, &[*key.pk])
+            verify_slot(&mut flash, region, &safeslot_shared::verify::Trust::keys(&[*key.pk]))
         };
         assert_eq!(check(Attack::ForgedHeader).err(), Some(Reason::BadSignature));
         assert_eq!(check(Attack::AlteredPayload).err(), Some(Reason::BadHash));

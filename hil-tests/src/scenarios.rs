@@ -58,6 +58,7 @@ impl App {
             entry: h.entry,
             version: h.version,
             security_counter: h.security_counter,
+            tlvs: h.tlvs,
         };
         Ok(App { params, body })
     }
@@ -708,6 +709,7 @@ mod tests {
             entry: 0,
             version: safeslot_shared::Version { major: 1, minor: 0, revision: 0, build: 0 },
             security_counter: 0,
+            tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
         };
         let body: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
         let a = build_slot_image(&params(0x2101_0400), &body, &key, 0x40_0000).unwrap();

@@ -20,6 +20,10 @@
 //!
 //! [keys]                   # optional; paths as written in layout.toml
 //! public = ["keys/release.pub.pem"]
+//!
+//! [image]                  # optional: as the layout's, for `safeslotctl verify`
+//! compatible = "acme,widget-2"
+//! downgrade = "refuse"
 //! ```
 //!
 //! Reading it back applies the same geometry rules as the layout (erase and
@@ -67,6 +71,8 @@ pub struct AgentConfig {
     /// relative to the layout file there; the agent decides what they are
     /// relative to on the device). Empty when there is no `[keys]` table.
     pub public_keys: Vec<String>,
+    /// `[image]`: the compatible identifier and downgrade rule the boot stage applies.
+    pub image: crate::ImageRules,
 }
 
 /// The agent config as written.
@@ -78,6 +84,8 @@ struct RawAgentConfig {
     slot: Vec<RawSlot>,
     #[serde(default)]
     keys: Option<RawKeys>,
+    #[serde(default)]
+    image: Option<crate::raw::RawImage>,
 }
 
 /// `[record]` of the agent config.
@@ -114,6 +122,7 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
             None => Vec::new(),
             Some(k) => validate::check_key_entries(k.public)?,
         };
+        let image = validate::check_image(raw.image.unwrap_or_default())?;
         Ok(Self {
             device,
             record,
@@ -123,6 +132,7 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
             flash_base: raw.record.flash_base,
             slots,
             public_keys,
+            image,
         })
     }
 }
@@ -163,6 +173,7 @@ impl AgentConfig {
             flash_base: Some(u64::from(flash.base)),
             slots: layout.slots().to_vec(),
             public_keys: layout.public_key_entries().to_vec(),
+            image: layout.image_rules().clone(),
         }
     }
 
@@ -259,6 +270,15 @@ impl AgentConfig {
         if !self.public_keys.is_empty() {
             let keys: Vec<String> = self.public_keys.iter().map(|k| toml_string(k)).collect();
             let _ = writeln!(out, "\n[keys]\npublic = [{}]", keys.join(", "));
+        }
+        if self.image != crate::ImageRules::default() {
+            out.push_str("\n[image]\n");
+            if let Some(c) = &self.image.compatible {
+                let _ = writeln!(out, "compatible = {}", toml_string(c));
+            }
+            if self.image.refuse_downgrade {
+                out.push_str("downgrade = \"refuse\"\n");
+            }
         }
         out
     }

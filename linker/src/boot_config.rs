@@ -72,6 +72,17 @@ impl Layout {
         let _ = writeln!(o, "    keys: &PUBLIC_KEYS,");
         let _ = writeln!(o, "    fresh: {TYPES}::FreshRecord::for_slots({}),", self.slots().len());
         let _ = writeln!(o, "    power_loss_retries: {},", self.power_loss_retries());
+        let rules = self.image_rules();
+        match &rules.compatible {
+            None => {
+                let _ = writeln!(o, "    compatible: None,");
+            }
+            // Validated as printable ASCII without quotes' trouble: `{:?}` is a Rust literal.
+            Some(c) => {
+                let _ = writeln!(o, "    compatible: Some(b{c:?}),");
+            }
+        }
+        let _ = writeln!(o, "    refuse_downgrade: {},", rules.refuse_downgrade);
         match self.watchdog() {
             None => {
                 let _ = writeln!(o, "    watchdog: None,");

@@ -219,7 +219,7 @@ pub enum LayoutError {
         /// `bootloader.flash_size`.
         flash_size: u64,
     },
-    /// A `[watchdog]` or `[trial]` value breaks a rule.
+    /// A `[watchdog]`, `[trial]` or `[image]` value breaks a rule.
     #[error("[{table}] {field}: {rule}")]
     Policy {
         /// The table.

@@ -156,6 +156,18 @@ pub enum WatchdogArm {
     Always,
 }
 
+/// `[image]`, validated: what the boot stage asks of an image beyond its signature.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageRules {
+    /// The board's product identifier (1..=64 printable ASCII bytes, no space): an image is
+    /// accepted only when its signed `compatible` TLV is exactly this. `None`: the board
+    /// names none, and accepts only images that name none.
+    pub compatible: Option<String>,
+    /// Refuse a trial image whose version is lower than the confirmed image's
+    /// (`downgrade = "refuse"`).
+    pub refuse_downgrade: bool,
+}
+
 /// `[watchdog]`, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watchdog {
@@ -185,6 +197,8 @@ pub struct Layout {
     pub(crate) linux: Option<Linux>,
     pub(crate) watchdog: Option<Watchdog>,
     pub(crate) power_loss_retries: u8,
+    /// `[image]`.
+    pub(crate) image: ImageRules,
     /// `[keys] public` as written (relative to the layout file).
     pub(crate) public_key_entries: Vec<String>,
     /// The same, resolved against the layout file's directory.
@@ -272,6 +286,12 @@ impl Layout {
     /// without using a try, per trial (0 when the table is absent).
     pub fn power_loss_retries(&self) -> u8 {
         self.power_loss_retries
+    }
+
+    /// `[image]`: the board's compatible identifier and downgrade rule.
+    #[must_use]
+    pub fn image_rules(&self) -> &ImageRules {
+        &self.image
     }
 
     /// The hand-off block (`handoff.address`, `size`), outside both RAM ranges.

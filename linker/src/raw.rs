@@ -28,6 +28,9 @@ pub(crate) struct RawLayout {
     /// `[trial]`: how trial boots are counted.
     #[serde(default)]
     pub(crate) trial: Option<RawTrial>,
+    /// `[image]`: what the boot stage asks of an image beyond its signature.
+    #[serde(default)]
+    pub(crate) image: Option<RawImage>,
     /// `[[slot]]` in the file; absent means zero slots, which validation rejects.
     #[serde(default)]
     pub(crate) slot: Vec<RawSlot>,
@@ -62,6 +65,18 @@ pub(crate) struct RawBootloader {
 pub(crate) struct RawApp {
     pub(crate) ram_base: u64,
     pub(crate) ram_size: u64,
+}
+
+/// `[image]` (also in the agent config).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawImage {
+    /// The product identifier an image's signed `compatible` must equal.
+    #[serde(default)]
+    pub(crate) compatible: Option<String>,
+    /// "allow" (the default) or "refuse": a trial image older than the confirmed one.
+    #[serde(default)]
+    pub(crate) downgrade: Option<String>,
 }
 
 /// `[watchdog]`.

@@ -28,6 +28,9 @@
 //!     `dtb_in` 8-byte aligned; `console` non-empty.
 //! 11. `[watchdog]`, when present: `timeout_ms` in 1 ..= 3 600 000, `arm` "trial" (the
 //!     default) or "always"; `[trial] power_loss_retries` at most 15.
+//! 12. `[image]`, when present: `compatible` 1..=64 printable ASCII bytes without spaces
+//!     (what the image tool accepts for the signed TLV), `downgrade` "allow" (the default)
+//!     or "refuse".
 //!
 //! Rules 3–6 are shared with [`crate::AgentConfig`] (without the device-size
 //! checks, which the agent learns from the device).
@@ -36,8 +39,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::error::LayoutError;
-use crate::layout::{Board, Flash, Layout, Linux, MemRange, Region, Slot, Watchdog, WatchdogArm};
-use crate::raw::{RawLayout, RawLinux, RawRegion, RawSlot, RawWatchdog};
+use crate::layout::{Board, Flash, ImageRules, Layout, Linux, MemRange, Region, Slot, Watchdog, WatchdogArm};
+use crate::raw::{RawImage, RawLayout, RawLinux, RawRegion, RawSlot, RawWatchdog};
 use safeslot_shared::nor::WriteCount;
 
 // The flash and slot limits are the ones the firmware enforces (safeslot-shared), so a
@@ -133,6 +136,9 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         }
     };
 
+    // 12. Image rules.
+    let image = check_image(raw.image.unwrap_or_default())?;
+
     Ok(Layout {
         board,
         bootloader_flash,
@@ -146,9 +152,33 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         linux,
         watchdog,
         power_loss_retries,
+        image,
         public_key_entries,
         public_keys,
     })
+}
+
+/// `[image]` (rule 12): the compatible identifier must be one the signed TLV can carry.
+pub(crate) fn check_image(raw: RawImage) -> Result<ImageRules, LayoutError> {
+    let err = |field, rule: String| LayoutError::Policy { table: "image", field, rule };
+    if let Some(c) = &raw.compatible {
+        let mut t = safeslot_shared::tlv::Tlvs::EMPTY;
+        if t.push(safeslot_shared::tlv::tag::COMPATIBLE, c.as_bytes()).is_err() {
+            return Err(err(
+                "compatible",
+                format!(
+                    "{c:?} is not 1..={} printable ASCII characters without spaces",
+                    safeslot_shared::tlv::MAX_COMPATIBLE
+                ),
+            ));
+        }
+    }
+    let refuse_downgrade = match raw.downgrade.as_deref() {
+        None | Some("allow") => false,
+        Some("refuse") => true,
+        Some(other) => return Err(err("downgrade", format!("{other:?} is neither \"allow\" nor \"refuse\""))),
+    };
+    Ok(ImageRules { compatible: raw.compatible, refuse_downgrade })
 }
 
 /// Most free retries a trial may get (a trial then boots at most tries + this many times).

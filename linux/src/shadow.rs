@@ -15,7 +15,7 @@
 //! ([`ShadowError::Refused`]): the boot sequence never changes a slot.
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
-use safeslot_shared::header::{SlotHeader, HEADER_LEN};
+use safeslot_shared::header::{SlotHeader, HEADER_LEN, MAX_HEADER_LEN};
 use safeslot_shared::verify::SlotRegion;
 
 /// Most slots a `Shadow` copies.
@@ -79,18 +79,21 @@ impl<'a, F: NorFlash> Shadow<'a, F> {
             let Some(ram) = ram else { continue };
             let limit = region.size.min(u32::try_from(ram.len()).unwrap_or(u32::MAX));
             let mut copied = 0;
-            if let Some(h) = ram.get_mut(..HEADER_LEN) {
+            // The header with its protected TLVs: as much of the header area as a header can
+            // use.
+            let head = (region.header_size as usize).clamp(HEADER_LEN, MAX_HEADER_LEN).min(limit as usize);
+            if let Some(h) = ram.get_mut(..head) {
                 if flash.read(region.offset, h).is_ok() {
-                    copied = HEADER_LEN as u32;
+                    copied = head as u32;
                     // The claimed length decides how much to copy; verification of the
                     // copy decides whether it is believed.
                     let want = match SlotHeader::decode(h) {
                         Ok(hdr) => region.header_size.saturating_add(hdr.image_len).min(limit),
-                        Err(_) => HEADER_LEN as u32,
+                        Err(_) => head as u32,
                     };
-                    if let Some(rest) = ram.get_mut(HEADER_LEN..want as usize) {
-                        if flash.read(region.offset.saturating_add(HEADER_LEN as u32), rest).is_ok() {
-                            copied = want.max(HEADER_LEN as u32);
+                    if let Some(rest) = ram.get_mut(head..want as usize) {
+                        if flash.read(region.offset.saturating_add(head as u32), rest).is_ok() {
+                            copied = want.max(head as u32);
                         }
                     }
                 }
@@ -196,6 +199,7 @@ mod tests {
             entry: 0,
             version: Version { major: 1, minor: 0, revision: 0, build: 0 },
             security_counter: 0,
+            tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
         };
         let img = build_slot_image(&p, &body, &KeyPair::from_seed(Seed::new([1; 32])), SLOT).unwrap();
         let mut padded = img.clone();

@@ -9,6 +9,7 @@ use ed25519_compact::KeyPair;
 use sha2::{Digest, Sha256};
 
 use crate::header::{SlotHeader, HEADER_LEN, MIN_HEADER_SIZE};
+use crate::tlv::Tlvs;
 use crate::verify::key_id;
 use crate::version::Version;
 
@@ -25,6 +26,9 @@ pub struct SignParams {
     pub version: Version,
     /// Anti-rollback security counter.
     pub security_counter: u32,
+    /// The protected TLVs (signed metadata: compatible, revoke-below, requires-version,
+    /// build digest); empty for a format-1 header.
+    pub tlvs: Tlvs,
 }
 
 /// Why an image could not be built.
@@ -35,6 +39,13 @@ pub enum ImageError {
     HeaderSize,
     /// The image is empty or larger than 4 GiB.
     ImageLength,
+    /// The header with its TLV area does not fit in the header area.
+    HeaderTooLong {
+        /// Fixed header plus TLV area.
+        needed: usize,
+        /// The header area size.
+        header_size: u16,
+    },
     /// The slot image would not fit in `slot_size`.
     TooLarge {
         /// Header plus image.
@@ -49,6 +60,11 @@ impl core::fmt::Display for ImageError {
         match self {
             ImageError::HeaderSize => f.write_str("header size must be a power of two of at least 256 bytes"),
             ImageError::ImageLength => f.write_str("image must be 1 byte to 4 GiB long"),
+            ImageError::HeaderTooLong { needed, header_size } => write!(
+                f,
+                "the header with its TLVs needs {needed} bytes but the header area is {header_size}: \
+                 use fewer TLVs or a larger header_size"
+            ),
             ImageError::TooLarge { needed, slot_size } => {
                 write!(f, "header + image need {needed} bytes but the slot holds {slot_size}")
             }
@@ -84,7 +100,7 @@ pub fn unsigned_header(params: &SignParams, image: &[u8], public_key: &[u8; 32])
     if image_len == 0 {
         return Err(ImageError::ImageLength);
     }
-    Ok(SlotHeader {
+    let h = SlotHeader {
         header_size: params.header_size,
         image_len,
         version: params.version,
@@ -94,7 +110,12 @@ pub fn unsigned_header(params: &SignParams, image: &[u8], public_key: &[u8; 32])
         image_hash: sha256(image),
         key_id: key_id(public_key),
         signature: [0; 64],
-    })
+        tlvs: params.tlvs,
+    };
+    if h.len() > usize::from(params.header_size) {
+        return Err(ImageError::HeaderTooLong { needed: h.len(), header_size: params.header_size });
+    }
+    Ok(h)
 }
 
 /// The signed header for `image`: [`unsigned_header`] signed with `key`.
@@ -125,6 +146,9 @@ pub fn assemble_slot_image(header: &SlotHeader, image: &[u8], slot_size: u32) ->
     if !header_size_ok(header.header_size) {
         return Err(ImageError::HeaderSize);
     }
+    if header.len() > usize::from(header.header_size) {
+        return Err(ImageError::HeaderTooLong { needed: header.len(), header_size: header.header_size });
+    }
     if image.is_empty() || u32::try_from(image.len()) != Ok(header.image_len) {
         return Err(ImageError::ImageLength);
     }
@@ -151,6 +175,7 @@ mod tests {
             entry: 0,
             version: Version { major: 1, minor: 2, revision: 3, build: 4 },
             security_counter: 7,
+            tlvs: Tlvs::EMPTY,
         }
     }
 
@@ -188,5 +213,14 @@ mod tests {
             Err(ImageError::HeaderSize)
         );
         assert_eq!(unsigned_header(&params(), &[], &key.pk), Err(ImageError::ImageLength));
+        // A TLV area that does not fit in a 256-byte header area.
+        let mut tlvs = Tlvs::EMPTY;
+        tlvs.push(crate::tlv::tag::COMPATIBLE, &[b'x'; 64]).unwrap();
+        tlvs.push(crate::tlv::tag::BUILD_DIGEST, &[0; 32]).unwrap();
+        tlvs.push(0x90, &[0; 100]).unwrap();
+        assert_eq!(
+            unsigned_header(&SignParams { header_size: 0x100, tlvs, ..params() }, &image, &key.pk),
+            Err(ImageError::HeaderTooLong { needed: 152 + 66 + 34 + 102, header_size: 0x100 })
+        );
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! * [`record`]: the boot-control record (which slot boots, tries, confirmed, history);
 //! * [`journal`]: the append-only, power-fail-safe journal that stores the record in NOR flash;
-//! * [`header`] and [`verify`]: the signed slot header and the streaming image verification;
+//! * [`header`], [`tlv`] and [`verify`]: the signed slot header, its protected metadata and
+//!   the streaming image verification;
 //! * [`policy`] and [`ops`]: the pure slot-selection policy and the operations that change a record;
 //! * [`handoff`]: the small RAM block the boot stage leaves for the application;
 //! * [`mailbox`]: the RAM mailbox through which a hardware test rig drives a demo app;
@@ -52,6 +53,7 @@ pub mod select;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod slot;
+pub mod tlv;
 #[cfg(test)]
 mod sweep;
 #[cfg(test)]

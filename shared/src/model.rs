@@ -85,6 +85,7 @@ fn arb_verdict() -> impl Strategy<Value = Verdict> {
         4 => (0u8..3, 0u32..3).prop_map(|(major, sc)| Verdict::Valid(ImageInfo {
             version: Version { major, minor: 0, revision: 0, build: 0 },
             security_counter: sc,
+            ..ImageInfo::default()
         })),
         1 => image_fault.prop_map(Verdict::Invalid),
     ]
@@ -99,7 +100,7 @@ fn arb_action() -> impl Strategy<Value = Action> {
         5 => (proptest::array::uniform4(arb_verdict()), proptest::bool::weighted(0.1), 0u8..=6, 0u8..=2)
             .prop_map(|(verdicts, recovery, cause, free_retries)| Action::Boot {
                 verdicts,
-                inputs: Inputs { recovery, reset_cause: ResetCause::from_u8(cause).unwrap(), free_retries },
+                inputs: Inputs { recovery, reset_cause: ResetCause::from_u8(cause).unwrap(), free_retries, refuse_downgrade: false },
             }),
         3 => Just(Action::MarkGood),
         1 => arb_slot().prop_map(Action::MarkBad),

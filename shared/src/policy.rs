@@ -13,7 +13,9 @@
 //!
 //! 1. An unconfirmed, enabled slot with no tries left becomes unbootable (`tries-exhausted`).
 //! 2. A slot whose image failed verification becomes unbootable with the failure's
-//!    reason; a verified image whose security counter is below the floor, with `rollback`.
+//!    reason; a verified image the device's state does not admit ([`Admission`]: a
+//!    revoked key, a security counter below the floor, a downgrade or an unmet
+//!    requirement on trial), with that reason.
 //! 3. Candidates are the bootable slots (enabled, not unbootable, confirmed or tries left),
 //!    highest priority first, lowest index on a tie; with the recovery input held, the
 //!    last-known-good slot goes first. The first candidate that verifies is booted; an
@@ -47,6 +49,65 @@ pub struct ImageInfo {
     pub version: Version,
     /// The image's anti-rollback security counter.
     pub security_counter: u32,
+    /// The index, in the board's trusted key list, of the key that signed it.
+    pub key_index: u8,
+    /// Its signed `revoke-below` (0: none): applied when it boots confirmed.
+    pub revoke_below: u8,
+    /// Its signed `requires-version`, if any.
+    pub requires: Option<Version>,
+}
+
+/// What the device's state asks of a verified image beyond its signature: the one rule
+/// the policy (rule 2) and "would it boot?" (`verify::verify_bootable`) share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Admission {
+    /// Lowest security counter allowed (the record's anti-rollback floor).
+    pub floor: u32,
+    /// Lowest key index allowed (keys below it are revoked).
+    pub key_floor: u8,
+    /// The version of the confirmed image a trial would replace (the last-known-good
+    /// slot's, when it is another slot and confirmed); `None`: no version rule applies.
+    pub confirmed: Option<Version>,
+    /// Refuse a trial image older than `confirmed` (layout `[image] downgrade = "refuse"`).
+    pub refuse_downgrade: bool,
+}
+
+impl Admission {
+    /// The rule for slot `id` on a device whose record is `r`.
+    pub fn for_slot(r: &Record, id: SlotId, refuse_downgrade: bool) -> Admission {
+        let confirmed = r
+            .last_known_good
+            .filter(|&l| l != id)
+            .and_then(|l| r.slot(l))
+            .filter(|s| s.confirmed)
+            .map(|s| s.version);
+        Admission { floor: r.rollback_floor, key_floor: r.key_floor, confirmed, refuse_downgrade }
+    }
+
+    /// Whether an image with `info` may boot, `trial` when it is not confirmed yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Reason::RevokedKey`], [`Reason::Rollback`], then, on trial only,
+    /// [`Reason::Downgrade`] and [`Reason::UnmetRequirement`].
+    pub fn check(&self, info: &ImageInfo, trial: bool) -> Result<(), Reason> {
+        if info.key_index < self.key_floor {
+            return Err(Reason::RevokedKey);
+        }
+        if info.security_counter < self.floor {
+            return Err(Reason::Rollback);
+        }
+        if let (true, Some(c)) = (trial, self.confirmed) {
+            if self.refuse_downgrade && info.version < c {
+                return Err(Reason::Downgrade);
+            }
+            if info.requires.is_some_and(|v| c < v) {
+                return Err(Reason::UnmetRequirement);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Verdicts by slot index; `None` = not verified yet.
@@ -65,6 +126,8 @@ pub struct Inputs {
     /// reset uses a try). A trial activated with `t` tries then boots at most `t + K`
     /// times before it runs out, whatever the resets.
     pub free_retries: u8,
+    /// Refuse a trial image older than the confirmed one (layout `[image] downgrade`).
+    pub refuse_downgrade: bool,
 }
 
 /// How a slot is being booted.
@@ -208,10 +271,13 @@ pub fn step(current: &Record, verdicts: &Verdicts, inputs: Inputs) -> Step {
     for id in current.slot_ids() {
         match verdicts.get(id.index()).copied().flatten() {
             Some(Verdict::Invalid(reason)) => refuse(&mut r, id, reason),
-            Some(Verdict::Valid(info)) if info.security_counter < r.rollback_floor => {
-                refuse(&mut r, id, Reason::Rollback)
+            Some(Verdict::Valid(info)) => {
+                let trial = current.slot(id).is_some_and(|s| !s.confirmed);
+                if let Err(reason) = Admission::for_slot(current, id, inputs.refuse_downgrade).check(&info, trial) {
+                    refuse(&mut r, id, reason);
+                }
             }
-            _ => {}
+            None => {}
         }
     }
     let verdict = |id: SlotId| verdicts.get(id.index()).copied().flatten();
@@ -235,7 +301,8 @@ pub fn step(current: &Record, verdicts: &Verdicts, inputs: Inputs) -> Step {
     for id in fallback.into_iter().flatten() {
         match verdict(id) {
             None => return Step::Verify(id),
-            Some(Verdict::Valid(info)) if info.security_counter >= r.rollback_floor => {
+            // A last resort is never below the floors (a downgrade is allowed: rule 4).
+            Some(Verdict::Valid(info)) if Admission::for_slot(current, id, false).check(&info, false).is_ok() => {
                 return Step::Decided(Decision::Boot(plan(current, r, id, info, preferred, inputs, true)))
             }
             Some(_) => {}
@@ -260,12 +327,18 @@ fn plan(
     let mut kind = BootKind::Confirmed;
     let mut tries = Tries::ZERO;
     let mut free_retries = r.free_retries;
+    let mut key_floor = r.key_floor;
     if let Some(s) = r.slot_mut(id) {
         s.version = info.version;
         s.security_counter = info.security_counter;
         if last_resort {
             kind = BootKind::LastResort;
-        } else if !s.confirmed {
+        } else if s.confirmed {
+            // Key revocation follows the confirm-only rule of the floor: a confirmed image's
+            // `revoke-below` takes effect on its next boot, never on a trial. It never
+            // revokes the key that signed this image.
+            key_floor = key_floor.max(info.revoke_below.min(info.key_index));
+        } else {
             kind = BootKind::Trial;
             // A power loss while this trial ran (it was the last slot handed off to) is not
             // the image's fault: repeat the trial without using a try, at most
@@ -283,6 +356,7 @@ fn plan(
         tries = s.tries;
     }
     r.free_retries = free_retries;
+    r.key_floor = key_floor;
     let fell_back = preferred != Some(id);
     if fell_back || last_resort {
         let reason = if last_resort {

@@ -44,6 +44,15 @@ pub enum Reason {
     NothingBootable = 15,
     /// An internal consistency check failed (a would-be panic).
     Internal = 16,
+    /// The image names another product (its signed `compatible` differs from the board's).
+    Incompatible = 17,
+    /// The image is signed by a key that a confirmed image revoked.
+    RevokedKey = 18,
+    /// The image is older than the confirmed image (layout `[image] downgrade = "refuse"`).
+    Downgrade = 19,
+    /// The image requires a newer confirmed image than the device has (its signed
+    /// `requires-version`).
+    UnmetRequirement = 20,
 }
 
 impl Reason {
@@ -67,6 +76,10 @@ impl Reason {
             14 => Reason::LastResort,
             15 => Reason::NothingBootable,
             16 => Reason::Internal,
+            17 => Reason::Incompatible,
+            18 => Reason::RevokedKey,
+            19 => Reason::Downgrade,
+            20 => Reason::UnmetRequirement,
             _ => return None,
         })
     }
@@ -96,11 +109,17 @@ impl Reason {
             Reason::LastResort => "last-resort",
             Reason::NothingBootable => "nothing-bootable",
             Reason::Internal => "internal",
+            Reason::Incompatible => "incompatible",
+            Reason::RevokedKey => "revoked-key",
+            Reason::Downgrade => "downgrade",
+            Reason::UnmetRequirement => "unmet-requirement",
         }
     }
 
     /// True for reasons that come from verifying the image: the slot's bytes are
-    /// bad, so even a last-resort boot must not use it.
+    /// bad, or must never run on this device, so even a last-resort boot must not use it.
+    /// A downgrade or an unmet requirement is not one: such an image is authentic and
+    /// allowed by the security counter, and booting it beats bricking.
     pub const fn is_image_fault(self) -> bool {
         matches!(
             self,
@@ -113,6 +132,8 @@ impl Reason {
                 | Reason::BadHash
                 | Reason::Rollback
                 | Reason::FlashError
+                | Reason::Incompatible
+                | Reason::RevokedKey
         )
     }
 }
@@ -134,6 +155,7 @@ mod tests {
                 assert_eq!(r.code(), v);
             }
         }
-        assert_eq!(Reason::from_u8(17), None);
+        assert_eq!(Reason::from_u8(20), Some(Reason::UnmetRequirement));
+        assert_eq!(Reason::from_u8(21), None);
     }
 }

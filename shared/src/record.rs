@@ -19,8 +19,12 @@ use crate::version::Version;
 pub const RECORD_LEN: usize = 128;
 /// "SSBR": safeslot boot record.
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"SSBR");
-/// The record format version this code writes. It also reads format 1 (see [`Record::decode`]).
-pub const RECORD_FORMAT: u8 = 2;
+/// The record format version this code writes. It also reads formats 1 and 2 (see
+/// [`Record::decode`]).
+pub const RECORD_FORMAT: u8 = 3;
+/// Format 2: format 3 without the key floor (byte 9 reserved, zero). Still read and, by
+/// writers other than the boot stage, written.
+pub const RECORD_FORMAT_2: u8 = 2;
 /// The previous format, which this code still reads (its history entries carry no reset
 /// cause and it has no free-retry count).
 pub const RECORD_FORMAT_1: u8 = 1;
@@ -43,8 +47,11 @@ pub mod field {
     pub const LAST_KNOWN_GOOD: usize = 7;
     /// Reason of the last fallback (u8).
     pub const LAST_FALLBACK: usize = 8;
-    /// Reserved, zero (3 bytes).
-    pub const RESERVED0: usize = 9;
+    /// Key floor (u8, format 3; formats 1 and 2: reserved, zero): keys with a lower index
+    /// are revoked.
+    pub const KEY_FLOOR: usize = 9;
+    /// Reserved, zero (2 bytes; 3 bytes from 9 in formats 1 and 2).
+    pub const RESERVED0: usize = 10;
     /// Anti-rollback floor: minimum security counter (u32).
     pub const ROLLBACK_FLOOR: usize = 12;
     /// Slot entries, [`SLOT_LEN`] bytes each, four of them.
@@ -206,6 +213,10 @@ pub struct Record {
     pub last_fallback: Reason,
     /// Anti-rollback floor: images with a lower security counter are refused.
     pub rollback_floor: u32,
+    /// Key floor: images signed by a trusted key whose index is below it are refused
+    /// (revoked). Raised only by the boot stage, on a boot that finds a slot already
+    /// confirmed whose image declares `revoke-below` (docs/SECURITY.md).
+    pub key_floor: u8,
     /// Power-loss resets the running trial has had for free (the layout's bound keeps it
     /// finite; see the policy). Back to 0 when a trial is activated or confirmed.
     pub free_retries: u8,
@@ -234,6 +245,7 @@ impl Record {
             last_known_good: None,
             last_fallback: Reason::None,
             rollback_floor: 0,
+            key_floor: 0,
             free_retries: 0,
             history: [None; HISTORY_LEN],
             format: RECORD_FORMAT,
@@ -330,13 +342,18 @@ impl Record {
     }
 
     /// Encodes the record into its [`RECORD_LEN`] bytes, in [`Record::format`] (format 1
-    /// leaves out the reset causes and the free-retry count).
+    /// leaves out the reset causes and the free-retry count, formats 1 and 2 the key
+    /// floor). A key floor above 0 is written as format 3 whatever the record was read
+    /// as: a revocation is never dropped (only the boot stage raises it, and it writes
+    /// format 3 anyway).
     pub fn encode(&self) -> [u8; RECORD_LEN] {
         let mut b = [0u8; RECORD_LEN];
         // All offsets below are constants inside RECORD_LEN: `put` cannot fail.
         put(&mut b, field::MAGIC, &RECORD_MAGIC.to_le_bytes());
-        let v1 = self.format == RECORD_FORMAT_1;
-        put(&mut b, field::FORMAT, &[if v1 { RECORD_FORMAT_1 } else { RECORD_FORMAT }]);
+        let format = if self.key_floor != 0 { RECORD_FORMAT } else { self.format };
+        let v1 = format == RECORD_FORMAT_1;
+        put(&mut b, field::FORMAT, &[format]);
+        put(&mut b, field::KEY_FLOOR, &[self.key_floor]);
         put(&mut b, field::SLOT_COUNT, &[self.slot_count]);
         put(&mut b, field::LAST_BOOTED, &[slot_byte(self.last_booted)]);
         put(&mut b, field::LAST_KNOWN_GOOD, &[slot_byte(self.last_known_good)]);
@@ -388,7 +405,7 @@ impl Record {
             return Err(DecodeError::Magic);
         }
         let format = byte(field::FORMAT)?;
-        if format != RECORD_FORMAT && format != RECORD_FORMAT_1 {
+        if !matches!(format, RECORD_FORMAT | RECORD_FORMAT_2 | RECORD_FORMAT_1) {
             return Err(DecodeError::UnsupportedVersion(format));
         }
         let v1 = format == RECORD_FORMAT_1;
@@ -419,7 +436,11 @@ impl Record {
                 _ => Err(DecodeError::Field(name)),
             }
         };
-        zero(field::RESERVED0, 3, "reserved")?;
+        zero(field::RESERVED0, 2, "reserved")?;
+        let key_floor = byte(field::KEY_FLOOR)?;
+        if format != RECORD_FORMAT && key_floor != 0 {
+            return Err(DecodeError::Field("reserved"));
+        }
         // Format 1: bytes 81..84 and the 8 bytes after its shorter history are reserved.
         let (entry_len, free_retries) = if v1 {
             zero(field::FREE_RETRIES, 3, "reserved")?;
@@ -506,6 +527,7 @@ impl Record {
             last_known_good,
             last_fallback,
             rollback_floor,
+            key_floor,
             free_retries,
             history,
             format,
@@ -532,7 +554,7 @@ pub(crate) mod tests {
                 security_counter: sc,
                 version: Version::from_bytes(v),
             });
-        let hist = (proptest::option::of(0u8..4), 1u8..=8, 0u8..=16, 0u8..=15, 0u8..=6);
+        let hist = (proptest::option::of(0u8..4), 1u8..=8, 0u8..=20, 0u8..=15, 0u8..=6);
         (
             2u8..=4,
             proptest::array::uniform4(slot),
@@ -542,8 +564,9 @@ pub(crate) mod tests {
             any::<u32>(),
             proptest::collection::vec(hist, 0..12),
             any::<u8>(),
+            any::<u8>(),
         )
-            .prop_map(|(n, mut slots, lb, lkg, fb, floor, hist, free_retries)| {
+            .prop_map(|(n, mut slots, lb, lkg, fb, floor, hist, free_retries, key_floor)| {
                 let fix = |s: Option<u8>| s.filter(|&i| i < n).and_then(SlotId::from_index);
                 for (i, s) in slots.iter_mut().enumerate() {
                     if i >= usize::from(n) {
@@ -557,6 +580,7 @@ pub(crate) mod tests {
                     last_known_good: fix(lkg),
                     last_fallback: Reason::from_u8(fb).unwrap(),
                     rollback_floor: floor,
+                    key_floor,
                     free_retries,
                     history: [None; HISTORY_LEN],
                     format: RECORD_FORMAT,

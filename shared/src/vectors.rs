@@ -33,7 +33,7 @@ use crate::reset::ResetCause;
 use crate::select::{select, FreshRecord};
 use crate::sim::{CutKind, SimConfig, SimFlash};
 use crate::slot::{Priority, SlotId, Tries};
-use crate::verify::{key_id, verify_slot, SlotRegion};
+use crate::verify::{key_id, verify_slot, SlotRegion, Trust};
 use crate::version::Version;
 
 /// The seed of the TEST signing key. Public: never use it for a release.
@@ -52,7 +52,7 @@ fn v(major: u8, minor: u8, revision: u16, build: u32) -> Version {
 }
 
 fn valid(version: Version, sc: u32) -> Verdict {
-    Verdict::Valid(ImageInfo { version, security_counter: sc })
+    Verdict::Valid(ImageInfo { version, security_counter: sc, ..ImageInfo::default() })
 }
 
 // ---- the vectors' source values --------------------------------------------------------
@@ -139,6 +139,15 @@ fn record_4slot() -> Record {
     r.last_booted = Some(SlotId::B);
     r.last_known_good = Some(SlotId::A);
     r.last_fallback = Reason::RecoveryInput;
+    r
+}
+
+/// [`record_4slot`] on a device where a confirmed image revoked key 0: slot C's image is
+/// signed with it.
+fn record_4slot_v3() -> Record {
+    let mut r = record_4slot();
+    r.key_floor = 1;
+    r.slot_mut(SlotId::C).unwrap().unbootable = Some(Reason::RevokedKey);
     r
 }
 
@@ -287,6 +296,162 @@ const FROZEN_RECORD_1: [(&str, &str); 5] = [
           {"slot": "b", "event": "activated", "reason": "none", "tries": 3},
           {"slot": "b", "event": "trial-boot", "reason": "none", "tries": 2},
           {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2}
+        ]
+      }
+    }"#,
+    ),
+];
+
+/// Vectors written with record format 2 (`docs/FORMAT.md`, "Record"): the records and the
+/// journals holding them, frozen when the record format became 3 (the key floor). The
+/// current code must keep reading them.
+const FROZEN_RECORD_2: [(&str, &str); 5] = [
+    (
+        "record-v2-fresh.bin",
+        r#"{
+      "file": "record-v2-fresh.bin",
+      "kind": "record",
+      "description": "factory state: slot A on trial with 3 tries, B disabled",
+      "length": 128,
+      "decoded": {
+        "format": 2,
+        "slot_count": 2,
+        "last_booted": null,
+        "last_known_good": null,
+        "last_fallback": "none",
+        "rollback_floor": 0,
+        "free_retries": 0,
+        "slots": [
+          {"slot": "a", "priority": 15, "tries": 3, "confirmed": false, "unbootable": null, "security_counter": 0, "version": {"major": 0, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 0, "tries": 0, "confirmed": false, "unbootable": null, "security_counter": 0, "version": {"major": 0, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3, "reset_cause": "unknown"}
+        ]
+      }
+    }"#,
+    ),
+    (
+        "record-v2-history.bin",
+        r#"{
+      "file": "record-v2-history.bin",
+      "kind": "record",
+      "description": "after three updates and power losses during a trial; the 8-entry history has wrapped",
+      "length": 128,
+      "decoded": {
+        "format": 2,
+        "slot_count": 2,
+        "last_booted": "a",
+        "last_known_good": "b",
+        "last_fallback": "bad-signature",
+        "rollback_floor": 2,
+        "free_retries": 1,
+        "slots": [
+          {"slot": "a", "priority": 15, "tries": 1, "confirmed": false, "unbootable": null, "security_counter": 2, "version": {"major": 1, "minor": 3, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 14, "tries": 1, "confirmed": true, "unbootable": null, "security_counter": 2, "version": {"major": 1, "minor": 1, "revision": 0, "build": 7}}
+        ],
+        "history": [
+          {"slot": "b", "event": "fallback", "reason": "tries-exhausted", "tries": 1, "reset_cause": "unknown"},
+          {"slot": "a", "event": "activated", "reason": "none", "tries": 3, "reset_cause": "unknown"},
+          {"slot": "a", "event": "unbootable", "reason": "bad-signature", "tries": 3, "reset_cause": "unknown"},
+          {"slot": "b", "event": "fallback", "reason": "bad-signature", "tries": 1, "reset_cause": "unknown"},
+          {"slot": "a", "event": "activated", "reason": "none", "tries": 3, "reset_cause": "unknown"},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 2, "reset_cause": "power-on"},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 2, "reset_cause": "power-on"},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 1, "reset_cause": "watchdog"}
+        ]
+      }
+    }"#,
+    ),
+    (
+        "record-v2-4slot.bin",
+        r#"{
+      "file": "record-v2-4slot.bin",
+      "kind": "record",
+      "description": "four slots: confirmed, on trial, bad hash, marked bad",
+      "length": 128,
+      "decoded": {
+        "format": 2,
+        "slot_count": 4,
+        "last_booted": "b",
+        "last_known_good": "a",
+        "last_fallback": "recovery-input",
+        "rollback_floor": 3,
+        "free_retries": 0,
+        "slots": [
+          {"slot": "a", "priority": 14, "tries": 0, "confirmed": true, "unbootable": null, "security_counter": 3, "version": {"major": 3, "minor": 1, "revision": 4, "build": 159}},
+          {"slot": "b", "priority": 15, "tries": 2, "confirmed": false, "unbootable": null, "security_counter": 4, "version": {"major": 4, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "c", "priority": 1, "tries": 0, "confirmed": false, "unbootable": "bad-hash", "security_counter": 0, "version": {"major": 0, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "d", "priority": 0, "tries": 0, "confirmed": false, "unbootable": "marked-bad", "security_counter": 0, "version": {"major": 0, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3, "reset_cause": "unknown"}
+        ]
+      }
+    }"#,
+    ),
+    (
+        "journal-v2-r2-w8.bin",
+        r#"{
+      "file": "journal-v2-r2-w8.bin",
+      "kind": "journal",
+      "format": 2,
+      "description": "2 x 1024-byte region, write size 8: five entries (rotated into sector 1), then a claim and a torn sixth body",
+      "geometry": {"offset": 0, "size": 2048, "write_size": 8, "erase_size": 1024, "entry_size": 160, "body_size": 144, "mark_size": 8, "entries_per_sector": 6},
+      "head": {"seq": 5, "sector": 0, "index": 4, "acked": true, "crc": 803233205},
+      "torn": {"sector": 0, "index": 5, "bytes_landed": 72},
+      "record": {
+        "format": 2,
+        "slot_count": 2,
+        "last_booted": "b",
+        "last_known_good": "b",
+        "last_fallback": "none",
+        "rollback_floor": 1,
+        "free_retries": 0,
+        "slots": [
+          {"slot": "a", "priority": 14, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 15, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 2, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3, "reset_cause": "unknown"},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 2, "reset_cause": "unknown"},
+          {"slot": "a", "event": "confirmed", "reason": "none", "tries": 2, "reset_cause": "unknown"},
+          {"slot": "b", "event": "activated", "reason": "none", "tries": 3, "reset_cause": "unknown"},
+          {"slot": "b", "event": "trial-boot", "reason": "none", "tries": 2, "reset_cause": "unknown"},
+          {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2, "reset_cause": "unknown"}
+        ]
+      }
+    }"#,
+    ),
+    (
+        "journal-v2-r2-w1.bin",
+        r#"{
+      "file": "journal-v2-r2-w1.bin",
+      "kind": "journal",
+      "format": 2,
+      "description": "2 x 1024-byte region, write size 1: five entries (rotated into sector 1), then a claim and a torn sixth body",
+      "geometry": {"offset": 0, "size": 2048, "write_size": 1, "erase_size": 1024, "entry_size": 152, "body_size": 144, "mark_size": 4, "entries_per_sector": 6},
+      "head": {"seq": 5, "sector": 0, "index": 4, "acked": true, "crc": 2136006140},
+      "torn": {"sector": 0, "index": 5, "bytes_landed": 72},
+      "record": {
+        "format": 2,
+        "slot_count": 2,
+        "last_booted": "b",
+        "last_known_good": "b",
+        "last_fallback": "none",
+        "rollback_floor": 1,
+        "free_retries": 0,
+        "slots": [
+          {"slot": "a", "priority": 14, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 1, "minor": 0, "revision": 0, "build": 0}},
+          {"slot": "b", "priority": 15, "tries": 2, "confirmed": true, "unbootable": null, "security_counter": 1, "version": {"major": 2, "minor": 0, "revision": 0, "build": 0}}
+        ],
+        "history": [
+          {"slot": "a", "event": "created", "reason": "none", "tries": 3, "reset_cause": "unknown"},
+          {"slot": "a", "event": "trial-boot", "reason": "none", "tries": 2, "reset_cause": "unknown"},
+          {"slot": "a", "event": "confirmed", "reason": "none", "tries": 2, "reset_cause": "unknown"},
+          {"slot": "b", "event": "activated", "reason": "none", "tries": 3, "reset_cause": "unknown"},
+          {"slot": "b", "event": "trial-boot", "reason": "none", "tries": 2, "reset_cause": "unknown"},
+          {"slot": "b", "event": "confirmed", "reason": "none", "tries": 2, "reset_cause": "unknown"}
         ]
       }
     }"#,
@@ -479,6 +644,26 @@ const SLOT_HEADER_SIZE: u16 = 256;
 const SLOT_LOAD_ADDR: u64 = 0x0001_0100;
 
 fn slot_vector() -> SlotVector {
+    slot_vector_with(crate::tlv::Tlvs::EMPTY)
+}
+
+/// The compatible identifier of the format-2 vectors.
+const VECTOR_COMPATIBLE: &[u8] = b"safeslot,test-vector";
+
+/// The protected TLVs of the format-2 vectors: every known tag, and an unknown
+/// informational one (0x90), which readers skip.
+fn vector_tlvs() -> crate::tlv::Tlvs {
+    use crate::tlv::tag;
+    let mut t = crate::tlv::Tlvs::EMPTY;
+    t.push(tag::COMPATIBLE, VECTOR_COMPATIBLE).unwrap();
+    t.push(tag::REVOKE_BELOW, &[1]).unwrap();
+    t.push(tag::REQUIRES_VERSION, &v(1, 0, 0, 0).to_bytes()).unwrap();
+    t.push(tag::BUILD_DIGEST, &Sha256::digest(b"safeslot test-vector build info")).unwrap();
+    t.push(0x90, &[0xC0, 0xFF, 0xEE, 0x00]).unwrap();
+    t
+}
+
+fn slot_vector_with(tlvs: crate::tlv::Tlvs) -> SlotVector {
     let key = test_key();
     let image: Vec<u8> = (0..100u32).map(|i| (i * 7 + 3) as u8).collect();
     let mut image_hash = [0u8; 32];
@@ -493,6 +678,7 @@ fn slot_vector() -> SlotVector {
         image_hash,
         key_id: key_id(&key.pk),
         signature: [0; 64],
+        tlvs,
     };
     header.signature = *key.sk.sign(header.signed_bytes(), None);
     let mut slot = header.encode().to_vec();
@@ -568,6 +754,7 @@ fn record_json(r: &Record, indent: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{{");
     let _ = writeln!(o, "{indent}  \"format\": {RECORD_FORMAT},");
+    let _ = writeln!(o, "{indent}  \"key_floor\": {},", r.key_floor);
     let _ = writeln!(o, "{indent}  \"slot_count\": {},", r.slot_count());
     let _ = writeln!(o, "{indent}  \"last_booted\": {},", slot_json(r.last_booted));
     let _ = writeln!(o, "{indent}  \"last_known_good\": {},", slot_json(r.last_known_good));
@@ -613,8 +800,26 @@ fn record_json(r: &Record, indent: &str) -> String {
 }
 
 fn header_json(h: &SlotHeader, indent: &str) -> String {
+    let tlvs = if h.tlvs.is_empty() {
+        String::new()
+    } else {
+        let items: Vec<String> = crate::tlv::entries(h.tlvs.as_bytes())
+            .map(|e| {
+                let e = e.unwrap();
+                format!(
+                    "{{\"tag\": {}, \"critical\": {}, \"known\": {}, \"value\": \"{}\"}}",
+                    e.tag,
+                    e.is_critical(),
+                    e.is_known(),
+                    hex(e.value)
+                )
+            })
+            .collect();
+        format!(",\n{indent}  \"tlvs\": [\n{indent}    {}\n{indent}  ]", items.join(&format!(",\n{indent}    ")))
+    };
     format!(
-        "{{\n{indent}  \"format\": 1,\n{indent}  \"header_size\": {},\n{indent}  \"image_len\": {},\n{indent}  \"version\": {},\n{indent}  \"security_counter\": {},\n{indent}  \"load_addr\": {},\n{indent}  \"entry\": {},\n{indent}  \"image_sha256\": \"{}\",\n{indent}  \"key_id\": \"{}\",\n{indent}  \"signature\": \"{}\"\n{indent}}}",
+        "{{\n{indent}  \"format\": {},\n{indent}  \"header_size\": {},\n{indent}  \"image_len\": {},\n{indent}  \"version\": {},\n{indent}  \"security_counter\": {},\n{indent}  \"load_addr\": {},\n{indent}  \"entry\": {},\n{indent}  \"image_sha256\": \"{}\",\n{indent}  \"key_id\": \"{}\",\n{indent}  \"signature\": \"{}\"{tlvs}\n{indent}}}",
+        h.format(),
         h.header_size,
         h.image_len,
         version_json(h.version),
@@ -657,14 +862,21 @@ fn all() -> Vec<Vector> {
     for (file, json) in FROZEN_RECORD_1.iter().take(3) {
         out.push(Vector { file, bytes: load(file), json: String::from(*json) });
     }
+    for (file, json) in FROZEN_RECORD_2.iter().take(3) {
+        out.push(Vector { file, bytes: load(file), json: String::from(*json) });
+    }
     for (file, desc, r) in [
-        ("record-v2-fresh.bin", "factory state: slot A on trial with 3 tries, B disabled", record_fresh()),
+        ("record-v3-fresh.bin", "factory state: slot A on trial with 3 tries, B disabled", record_fresh()),
         (
-            "record-v2-history.bin",
+            "record-v3-history.bin",
             "after three updates and power losses during a trial; the 8-entry history has wrapped",
             record_history_v2(),
         ),
-        ("record-v2-4slot.bin", "four slots: confirmed, on trial, bad hash, marked bad", record_4slot()),
+        (
+            "record-v3-4slot.bin",
+            "four slots: confirmed, on trial, revoked key, marked bad; keys below index 1 revoked",
+            record_4slot_v3(),
+        ),
     ] {
         out.push(Vector {
             file,
@@ -681,7 +893,10 @@ fn all() -> Vec<Vector> {
     for (file, json) in FROZEN_RECORD_1.iter().skip(3) {
         out.push(Vector { file, bytes: load(file), json: String::from(*json) });
     }
-    for (file, w) in [("journal-v2-r2-w8.bin", 8u32), ("journal-v2-r2-w1.bin", 1)] {
+    for (file, json) in FROZEN_RECORD_2.iter().skip(3) {
+        out.push(Vector { file, bytes: load(file), json: String::from(*json) });
+    }
+    for (file, w) in [("journal-v2-r3-w8.bin", 8u32), ("journal-v2-r3-w1.bin", 1)] {
         let jv = journal_vector(w);
         out.push(Vector {
             file,
@@ -741,6 +956,25 @@ fn all() -> Vec<Vector> {
         json: format!(
             "{{\n      \"file\": \"slot-valid.bin\",\n      \"kind\": \"slot-image\",\n      \"description\": \"header-valid.bin, 0xFF padding to the 256-byte header area, then the 100-byte image; verifies with test-key.pub\",\n      \"header_size\": {SLOT_HEADER_SIZE},\n      \"load_addr\": {SLOT_LOAD_ADDR},\n      \"image_len\": {},\n      \"verify\": \"ok\"\n    }}",
             sv.image.len()
+        ),
+    });
+    let sv2 = slot_vector_with(vector_tlvs());
+    out.push(Vector {
+        file: "header-v2-valid.bin",
+        bytes: sv2.header.encode().to_vec(),
+        json: format!(
+            "{{\n      \"file\": \"header-v2-valid.bin\",\n      \"kind\": \"header\",\n      \"description\": \"format-2 slot header with a protected TLV area (every known tag and an unknown informational one), signed with test-key.pub\",\n      \"length\": {},\n      \"signature_valid\": true,\n      \"decoded\": {}\n    }}",
+            sv2.header.len(),
+            header_json(&sv2.header, "      ")
+        ),
+    });
+    out.push(Vector {
+        file: "slot-v2-valid.bin",
+        bytes: sv2.slot.clone(),
+        json: format!(
+            "{{\n      \"file\": \"slot-v2-valid.bin\",\n      \"kind\": \"slot-image\",\n      \"description\": \"header-v2-valid.bin, 0xFF padding to the 256-byte header area, then the 100-byte image; verifies with test-key.pub on a board whose compatible is the header's, and is incompatible elsewhere\",\n      \"header_size\": {SLOT_HEADER_SIZE},\n      \"load_addr\": {SLOT_LOAD_ADDR},\n      \"image_len\": {},\n      \"compatible\": \"{}\",\n      \"verify\": \"ok\"\n    }}",
+            sv2.image.len(),
+            String::from_utf8_lossy(VECTOR_COMPATIBLE)
         ),
     });
     for (file, json) in FROZEN.iter().skip(2) {
@@ -814,14 +1048,37 @@ fn vectors_match_the_committed_files() {
 #[test]
 fn record_vectors_decode_and_reencode() {
     for (file, r) in [
-        ("record-v2-fresh.bin", record_fresh()),
-        ("record-v2-history.bin", record_history_v2()),
-        ("record-v2-4slot.bin", record_4slot()),
+        ("record-v3-fresh.bin", record_fresh()),
+        ("record-v3-history.bin", record_history_v2()),
+        ("record-v3-4slot.bin", record_4slot_v3()),
     ] {
         let b = load(file);
         let got = Record::decode(&b).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(got, r, "{file}");
         assert_eq!(&got.encode()[..], &b[..], "{file}: re-encoding changes bytes");
+    }
+    // The frozen format-2 vectors: the same values, re-encoded byte for byte by a writer that
+    // keeps the format; the key floor reads as 0.
+    for (file, r) in [
+        ("record-v2-fresh.bin", record_fresh()),
+        ("record-v2-history.bin", record_history_v2()),
+        ("record-v2-4slot.bin", record_4slot()),
+    ] {
+        let b = load(file);
+        assert_eq!(b[crate::record::field::FORMAT], crate::record::RECORD_FORMAT_2, "{file}");
+        let got = Record::decode(&b).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!((got.format(), &got.encode()[..]), (crate::record::RECORD_FORMAT_2, &b[..]), "{file}");
+        assert_eq!(upgraded(Ok::<_, ()>(&got)), Some(r), "{file}");
+        // A format-2 record with a byte at the key floor does not decode (reserved there).
+        let mut c = got.clone();
+        c.key_floor = 1;
+        let mut bad = c.encode();
+        bad[crate::record::field::FORMAT] = crate::record::RECORD_FORMAT_2;
+        let crc = crate::codec::crc32(&bad[..crate::record::field::CRC]);
+        bad[crate::record::field::CRC..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Record::decode(&bad), Err(crate::DecodeError::Field("reserved")), "{file}");
+        // ... and a key floor is never dropped: such a record is written as format 3.
+        assert_eq!(c.encode()[crate::record::field::FORMAT], RECORD_FORMAT, "{file}");
     }
     assert_eq!(record_history().history().count(), 8);
     let h = record_history_v2();
@@ -890,7 +1147,7 @@ fn format_1_record_vectors_still_read() {
 
 #[test]
 fn journal_vectors_scan_to_the_expected_head() {
-    for (file, w) in [("journal-v2-r2-w8.bin", 8u32), ("journal-v2-r2-w1.bin", 1)] {
+    for (file, w) in [("journal-v2-r3-w8.bin", 8u32), ("journal-v2-r3-w1.bin", 1)] {
         let jv = journal_vector(w);
         let b = load(file);
         let sim = SimConfig {
@@ -923,6 +1180,30 @@ fn journal_vectors_scan_to_the_expected_head() {
         j.update(|x| ops::set_active(x, SlotId::A, Tries::DEFAULT)).unwrap();
         assert_eq!(j.seq(), jv.head.seq + 1);
         assert_ne!(j.record(), Ok(&jv.record));
+    }
+}
+
+/// The frozen journals of format-2 records still read: the same head position and
+/// sequence number, the same record values; an append by a writer other than the boot stage
+/// keeps format 2.
+#[test]
+fn format_2_record_journal_vectors_still_read() {
+    for (file, w) in [("journal-v2-r2-w8.bin", 8u32), ("journal-v2-r2-w1.bin", 1)] {
+        let jv = journal_vector(w);
+        let b = load(file);
+        let sim = SimConfig {
+            size: b.len(),
+            write_size: w as usize,
+            erase_size: 1024,
+            write_count: crate::nor::WriteCount::Once,
+        };
+        let mut j = Journal::open(SimFlash::from_bytes(sim, b).unwrap(), jv.cfg).unwrap();
+        let Found::Valid(h) = j.found() else { panic!("{file}: no head") };
+        assert_eq!((h.seq, h.pos, h.acked, h.format), (jv.head.seq, jv.head.pos, jv.head.acked, jv.head.format));
+        assert_eq!(j.record().unwrap().format(), crate::record::RECORD_FORMAT_2, "{file}");
+        assert_eq!(upgraded(j.record()), Some(jv.record.clone()), "{file}");
+        j.update(|x| ops::set_active(x, SlotId::A, Tries::DEFAULT)).unwrap();
+        assert_eq!(j.record().unwrap().format(), crate::record::RECORD_FORMAT_2, "{file}");
     }
 }
 
@@ -979,15 +1260,64 @@ fn header_and_slot_vectors_verify_with_the_test_key() {
     };
     let sim = SimConfig { size: len, write_size: 4, erase_size: 4, write_count: crate::nor::WriteCount::Unlimited };
     let mut f = SimFlash::from_bytes(sim, slot.clone()).unwrap();
-    let ok = verify_slot(&mut f, region, &[[0; 32], pk]).unwrap();
+    let ok = verify_slot(&mut f, region, &Trust::keys(&[[0; 32], pk])).unwrap();
     assert_eq!((ok.header, ok.key_index), (sv.header, 1));
     // The same slot with the bad-signature header.
-    let mut tampered = slot;
+    let mut tampered = slot.clone();
     tampered[..HEADER_LEN].copy_from_slice(&load("header-bad-signature.bin"));
     let mut f = SimFlash::from_bytes(sim, tampered).unwrap();
-    assert_eq!(verify_slot(&mut f, region, &[pk]).map(|_| ()), Err(Reason::BadSignature));
+    assert_eq!(verify_slot(&mut f, region, &Trust::keys(&[pk])).map(|_| ()), Err(Reason::BadSignature));
     let mut f = SimFlash::from_bytes(sim, sv.slot.clone()).unwrap();
-    assert_eq!(verify_slot(&mut f, region, &[[1; 32]]).map(|_| ()), Err(Reason::UnknownKey));
+    assert_eq!(verify_slot(&mut f, region, &Trust::keys(&[[1; 32]])).map(|_| ()), Err(Reason::UnknownKey));
+    // A format-1 image names no product: a board that names one refuses it.
+    let mut f = SimFlash::from_bytes(sim, slot).unwrap();
+    let on_product = Trust { keys: &[pk], compatible: Some(VECTOR_COMPATIBLE) };
+    assert_eq!(verify_slot(&mut f, region, &on_product).map(|_| ()), Err(Reason::Incompatible));
+}
+
+#[test]
+fn format_2_header_and_slot_vectors_verify_only_on_their_product() {
+    let sv = slot_vector_with(vector_tlvs());
+    let pk: [u8; 32] = load("test-key.pub").try_into().unwrap();
+    let b = load("header-v2-valid.bin");
+    let h = SlotHeader::decode(&b).unwrap();
+    assert_eq!(h, sv.header);
+    assert_eq!(&h.encode()[..], &b[..]);
+    assert_eq!(h.format(), crate::header::HEADER_FORMAT);
+    assert_eq!(h.tlvs.compatible(), Some(VECTOR_COMPATIBLE));
+    assert_eq!((h.tlvs.revoke_below(), h.tlvs.requires_version()), (1, Some(v(1, 0, 0, 0))));
+    let slot = load("slot-v2-valid.bin");
+    assert_eq!(slot, sv.slot);
+    let len = slot.len();
+    let region = SlotRegion {
+        offset: 0,
+        size: len as u32,
+        header_size: u32::from(SLOT_HEADER_SIZE),
+        load_addr: Some(SLOT_LOAD_ADDR),
+    };
+    let sim = SimConfig { size: len, write_size: 4, erase_size: 4, write_count: crate::nor::WriteCount::Unlimited };
+    let check = |bytes: &[u8], trust: &Trust<'_>| {
+        let mut f = SimFlash::from_bytes(sim, bytes.to_vec()).unwrap();
+        verify_slot(&mut f, region, trust)
+    };
+    let on_product = Trust { keys: &[pk], compatible: Some(VECTOR_COMPATIBLE) };
+    let ok = check(&slot, &on_product).unwrap();
+    assert_eq!(ok.info().revoke_below, 1);
+    assert_eq!(check(&slot, &Trust::keys(&[pk])).map(|_| ()), Err(Reason::Incompatible));
+    let other = Trust { keys: &[pk], compatible: Some(b"safeslot,test-vectoR") };
+    assert_eq!(check(&slot, &other).map(|_| ()), Err(Reason::Incompatible));
+    // Every single-bit flip of the signed area (fixed part, TLV length, TLVs) is refused.
+    let end = h.len();
+    for bit in 0..end * 8 {
+        let byte = bit / 8;
+        if (crate::header::field::SIGNATURE..HEADER_LEN).contains(&byte) && bit % 8 != 0 {
+            continue; // the signature: one bit per byte is enough (header-bad-signature.bin)
+        }
+        let mut c = slot.clone();
+        c[byte] ^= 1 << (bit % 8);
+        let got = check(&c, &on_product).map(|_| ());
+        assert!(got.is_err(), "bit {bit} (byte {byte}) flipped and still verified");
+    }
 }
 
 #[test]

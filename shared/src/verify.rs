@@ -12,9 +12,10 @@ use ed25519_compact::{PublicKey, Signature};
 use embedded_storage::nor_flash::ReadNorFlash;
 use sha2::{Digest, Sha256};
 
-use crate::header::{SlotHeader, HEADER_LEN, SIGNED_LEN};
-use crate::policy::{ImageInfo, Verdict};
+use crate::header::{SlotHeader, MAX_HEADER_LEN, MAX_SIGNED_LEN, SIGNED_LEN};
+use crate::policy::{Admission, ImageInfo, Verdict};
 use crate::reason::Reason;
+use crate::tlv::MAX_TLV_LEN;
 
 /// Bytes read per hashing step.
 pub const CHUNK: usize = 512;
@@ -32,6 +33,25 @@ pub struct SlotRegion {
     /// The address the image must carry as its load address (`None`: not checked, for
     /// images that are copied before running).
     pub load_addr: Option<u64>,
+}
+
+/// What a board trusts: its public keys (a key's index is its position in the list) and
+/// the product it is (`[image] compatible` in its layout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trust<'a> {
+    /// The trusted ed25519 public keys, in index order.
+    pub keys: &'a [[u8; 32]],
+    /// The board's compatible identifier; `None`: the board names none. An image is
+    /// accepted only when its signed `compatible` is exactly this (absent on both sides
+    /// counts as equal).
+    pub compatible: Option<&'a [u8]>,
+}
+
+impl<'a> Trust<'a> {
+    /// Trust in `keys`, on a board that names no compatible identifier.
+    pub const fn keys(keys: &'a [[u8; 32]]) -> Trust<'a> {
+        Trust { keys, compatible: None }
+    }
 }
 
 /// The key id of a public key: the first 8 bytes of its SHA-256.
@@ -52,6 +72,21 @@ pub struct Verified {
     pub key_index: usize,
 }
 
+impl Verified {
+    /// The facts the policy needs.
+    pub fn info(&self) -> ImageInfo {
+        let h = &self.header;
+        ImageInfo {
+            version: h.version,
+            security_counter: h.security_counter,
+            // A list of more than 255 keys cannot be built (`safeslot-layout`); saturate.
+            key_index: u8::try_from(self.key_index).unwrap_or(u8::MAX),
+            revoke_below: h.tlvs.revoke_below(),
+            requires: h.tlvs.requires_version(),
+        }
+    }
+}
+
 /// Verifies the image in `slot` against the trusted `keys`: [`verify_slot_hardened`]
 /// (the boot stage's checks, every one of them) without the evidence. The agent, the image
 /// tool and the test vectors call this; there is one verification path.
@@ -59,15 +94,15 @@ pub struct Verified {
 /// # Errors
 ///
 /// As [`verify_slot_hardened`].
-pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8; 32]]) -> Result<Verified, Reason> {
-    verify_slot_hardened(flash, slot, keys).map(|e| e.verified)
+pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, trust: &Trust<'_>) -> Result<Verified, Reason> {
+    verify_slot_hardened(flash, slot, trust).map(|e| e.verified)
 }
 
-/// Whether the boot stage would accept the image in `slot` on a device whose record has
-/// the anti-rollback floor `floor`: [`verify_slot`] (every check of the stage's
-/// verification), then the floor (decision table row 6: a security counter below it is
-/// [`Reason::Rollback`]). The one answer to "would it boot?" that `safeslotctl verify` and
-/// `safeslot-image verify` give.
+/// Whether the boot stage would accept the image in `slot` on a device in the state
+/// `admission` (its floors and, for a trial, the confirmed version), `trial` when the
+/// image would boot unconfirmed: [`verify_slot`] (every check of the stage's verification),
+/// then [`Admission::check`] (the policy's rule 2). The one answer to "would it boot?" that
+/// `safeslotctl verify` and `safeslot-image verify` give.
 ///
 /// # Errors
 ///
@@ -75,15 +110,41 @@ pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8
 pub fn verify_bootable<F: ReadNorFlash>(
     flash: &mut F,
     slot: SlotRegion,
-    keys: &[[u8; 32]],
-    floor: u32,
+    trust: &Trust<'_>,
+    admission: &Admission,
+    trial: bool,
 ) -> Result<Verified, Reason> {
-    let v = verify_slot(flash, slot, keys)?;
-    if v.header.security_counter < floor {
-        return Err(Reason::Rollback);
-    }
+    let v = verify_slot(flash, slot, trust)?;
+    admission.check(&v.info(), trial)?;
     Ok(v)
 }
+
+/// Reads the header of `slot` into `hb`: the fixed part and as much of a TLV area as the
+/// header area can hold (never more than [`MAX_HEADER_LEN`]). Bytes past the read are
+/// left as they were.
+fn read_header<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, hb: &mut [u8; MAX_HEADER_LEN]) -> Result<(), Reason> {
+    let n = black_box((slot.header_size as usize).min(MAX_HEADER_LEN));
+    let part = hb.get_mut(..n).ok_or(Reason::ImageBounds)?;
+    flash.read(slot.offset, part).map_err(|_| Reason::FlashError)
+}
+
+/// The signed message of the header read into `hb`: bytes `0..SIGNED_LEN`, then the TLV
+/// area of `header` (the decoded copy of those bytes).
+fn signed_message(hb: &[u8; MAX_HEADER_LEN], header: &SlotHeader) -> Result<([u8; MAX_SIGNED_LEN], usize), Reason> {
+    let mut m = [0u8; MAX_SIGNED_LEN];
+    let tlvs = header.tlvs.as_bytes();
+    let len = SIGNED_LEN.checked_add(tlvs.len()).ok_or(Reason::BadHeader)?;
+    m.get_mut(..SIGNED_LEN).ok_or(Reason::BadHeader)?.copy_from_slice(hb.get(..SIGNED_LEN).ok_or(Reason::BadHeader)?);
+    m.get_mut(SIGNED_LEN..len).ok_or(Reason::BadHeader)?.copy_from_slice(tlvs);
+    Ok((m, len))
+}
+
+/// Whether the image's signed `compatible` is the board's (both absent counts as equal).
+fn compatible(header: &SlotHeader, trust: &Trust<'_>) -> bool {
+    header.tlvs.compatible() == trust.compatible
+}
+
+const _: () = assert!(MAX_TLV_LEN < MAX_HEADER_LEN);
 
 /// The value [`signature_word`] gives for a signature that verified (any other value: it
 /// did not). Not 0, not all ones, not a value a skipped store leaves.
@@ -127,22 +188,27 @@ pub struct Evidence {
 pub fn verify_slot_hardened<F: ReadNorFlash>(
     flash: &mut F,
     slot: SlotRegion,
-    keys: &[[u8; 32]],
+    trust: &Trust<'_>,
 ) -> Result<Evidence, Reason> {
-    let (verified, digest, signature) = verify_first(flash, slot, keys)?;
+    let (verified, digest, signature) = verify_first(flash, slot, trust)?;
     // Second check, by a separate read of the header: a fault in the first check's
     // buffers or branches does not carry over.
-    let mut hb = [0x5Au8; HEADER_LEN];
-    flash.read(slot.offset, &mut hb).map_err(|_| Reason::FlashError)?;
+    let mut hb = [0x5Au8; MAX_HEADER_LEN];
+    read_header(flash, slot, &mut hb)?;
     let again = SlotHeader::decode(&hb).map_err(|_| Reason::BadHeader)?;
-    let key = keys.get(verified.key_index).ok_or(Reason::UnknownKey)?;
+    let key = trust.keys.get(verified.key_index).ok_or(Reason::UnknownKey)?;
     let key_again = check_word(key_id(key) == again.key_id);
-    let signature_again = signature_word(key, hb.get(..SIGNED_LEN).ok_or(Reason::BadHeader)?, &again.signature, 2);
+    let (msg, len) = signed_message(&hb, &again)?;
+    let signature_again = signature_word(key, msg.get(..len).ok_or(Reason::BadHeader)?, &again.signature, 2);
     if black_box(signature_again) != SIGNATURE_OK || black_box(again) != verified.header {
         return Err(Reason::BadSignature);
     }
     if black_box(key_again) != SIGNATURE_OK {
         return Err(Reason::UnknownKey);
+    }
+    // The board binding, checked again on the second copy.
+    if !black_box(compatible(&again, trust)) {
+        return Err(Reason::Incompatible);
     }
     Ok(Evidence { verified, digest, signature, signature_again, key_again })
 }
@@ -172,11 +238,11 @@ fn signature_word(key: &[u8; 32], msg: &[u8], sig: &[u8; 64], which: u8) -> u32 
 fn verify_first<F: ReadNorFlash>(
     flash: &mut F,
     slot: SlotRegion,
-    keys: &[[u8; 32]],
+    trust: &Trust<'_>,
 ) -> Result<(Verified, [u8; 32], u32), Reason> {
-    let mut hb = [0u8; HEADER_LEN];
-    flash.read(slot.offset, &mut hb).map_err(|_| Reason::FlashError)?;
-    if hb.iter().all(|&b| b == 0xFF) {
+    let mut hb = [0xFFu8; MAX_HEADER_LEN];
+    read_header(flash, slot, &mut hb)?;
+    if hb.get(..crate::header::HEADER_LEN).is_none_or(|h| h.iter().all(|&b| b == 0xFF)) {
         return Err(Reason::NoImage);
     }
     let header = SlotHeader::decode(&hb).map_err(|e| match e {
@@ -189,11 +255,17 @@ fn verify_first<F: ReadNorFlash>(
     if slot.load_addr.is_some_and(|a| a != header.load_addr) {
         return Err(Reason::WrongAddress);
     }
-    let key_index = keys.iter().position(|k| key_id(k) == header.key_id).ok_or(Reason::UnknownKey)?;
-    let key = keys.get(key_index).ok_or(Reason::UnknownKey)?;
-    let signature = signature_word(key, hb.get(..SIGNED_LEN).ok_or(Reason::BadHeader)?, &header.signature, 1);
+    let key_index = trust.keys.iter().position(|k| key_id(k) == header.key_id).ok_or(Reason::UnknownKey)?;
+    let key = trust.keys.get(key_index).ok_or(Reason::UnknownKey)?;
+    let (msg, len) = signed_message(&hb, &header)?;
+    let signature = signature_word(key, msg.get(..len).ok_or(Reason::BadHeader)?, &header.signature, 1);
     if signature != SIGNATURE_OK {
         return Err(Reason::BadSignature);
+    }
+    // After the signature: the identifier is authentic, so "incompatible" is a fact about
+    // the image, not about whoever wrote the slot.
+    if !compatible(&header, trust) {
+        return Err(Reason::Incompatible);
     }
 
     let digest = hash_image(flash, slot.offset, u32::from(header.header_size), header.image_len)?;
@@ -306,9 +378,9 @@ fn prefill(buf: &mut [u8; CHUNK], at: u32) {
 }
 
 /// [`verify_slot`] as the policy's [`Verdict`].
-pub fn verdict<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, keys: &[[u8; 32]]) -> Verdict {
-    match verify_slot(flash, slot, keys) {
-        Ok(v) => Verdict::Valid(ImageInfo { version: v.header.version, security_counter: v.header.security_counter }),
+pub fn verdict<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, trust: &Trust<'_>) -> Verdict {
+    match verify_slot(flash, slot, trust) {
+        Ok(v) => Verdict::Valid(v.info()),
         Err(r) => Verdict::Invalid(r),
     }
 }

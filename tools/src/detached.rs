@@ -3,7 +3,8 @@
 //!
 //! [`prepare`] builds the slot image with an all-zero signature for the signer's
 //! *public* key (its key id goes into the header) and returns the bytes that key must
-//! sign: the header's signed part, [`SlotHeader::signed_bytes`]. The signer signs them
+//! sign: the header's signed part followed by its protected TLVs,
+//! [`SlotHeader::signed_bytes`]. The signer signs them
 //! with plain ed25519 (no pre-hashing: `openssl pkeyutl -sign -rawin`). [`attach`] puts the
 //! detached 64-byte signature into the header and runs the boot stage's verifier over the
 //! result before returning it, so it never hands back an image the stage would refuse.
@@ -15,8 +16,10 @@
 use std::path::Path;
 
 use ed25519_compact::PublicKey;
-use safeslot_shared::header::{SlotHeader, HEADER_LEN, SIGNED_LEN};
+use safeslot_shared::header::SlotHeader;
 use safeslot_shared::image as shared_image;
+use safeslot_shared::policy::Admission;
+use safeslot_shared::verify::Trust;
 use safeslot_shared::Reason;
 
 use crate::image::{header_params, image_error, verify_bytes, SignParams};
@@ -32,8 +35,8 @@ pub const SIGNATURE_LEN: usize = 64;
 pub struct Prepared {
     /// The slot image with an all-zero signature: header, 0xFF padding, image.
     pub unsigned: Vec<u8>,
-    /// The bytes the signer signs: the unsigned header's signed part.
-    pub to_sign: [u8; SIGNED_LEN],
+    /// The bytes the signer signs: the unsigned header's signed part, then its TLVs.
+    pub to_sign: Vec<u8>,
     /// The unsigned header (its key id is the public key's).
     pub header: SlotHeader,
 }
@@ -66,7 +69,7 @@ pub fn prepare(
         Ok((header, unsigned))
     };
     let (header, unsigned) = build().map_err(|e| image_error(e, image.len(), target))?;
-    Ok(Prepared { unsigned, to_sign: header.signed_bytes(), header })
+    Ok(Prepared { unsigned, to_sign: header.signed_bytes().to_vec(), header })
 }
 
 /// Puts the detached `signature` into the header of `unsigned` (an unsigned slot image as
@@ -126,16 +129,18 @@ pub fn attach(
             header.image_len
         )));
     }
-    if unsigned.get(HEADER_LEN..header_size).is_none_or(|pad| pad.iter().any(|&b| b != 0xFF)) {
+    let header_len = header.len();
+    if unsigned.get(header_len..header_size).is_none_or(|pad| pad.iter().any(|&b| b != 0xFF)) {
         return Err(unsigned_error(format!(
-            "bytes {HEADER_LEN:#x}..{header_size:#x} between the header and the image are not all 0xFF: \
+            "bytes {header_len:#x}..{header_size:#x} between the header and the image are not all 0xFF: \
              changed since `prepare`"
         )));
     }
     header.signature = signature;
     let mut out = unsigned.to_vec();
-    out[..HEADER_LEN].copy_from_slice(&header.encode());
-    match verify_bytes(unsigned_path, &out, target, &[**public_key], 0) {
+    out[..header_len].copy_from_slice(&header.encode());
+    let trust = Trust { keys: &[**public_key], compatible: header.tlvs.compatible() };
+    match verify_bytes(unsigned_path, &out, target, &trust, &Admission::default(), false) {
         Ok(v) => Ok(Attached { image: out, header: v.header }),
         Err(Error::Verify { reason: Reason::BadSignature, .. }) => Err(Error::Signature {
             path: signature_path.to_path_buf(),
@@ -153,7 +158,7 @@ pub fn attach(
 mod tests {
     use super::*;
     use ed25519_compact::{KeyPair, Seed};
-    use safeslot_shared::header::field;
+    use safeslot_shared::header::{field, HEADER_LEN, SIGNED_LEN};
     use safeslot_shared::Version;
 
     fn slot() -> SlotTarget {
@@ -161,7 +166,9 @@ mod tests {
     }
 
     fn params() -> SignParams {
-        SignParams { version: Version::parse("1.2.3+4").unwrap(), security_counter: 7, entry: 0 }
+        let mut tlvs = safeslot_shared::tlv::Tlvs::EMPTY;
+        tlvs.push(safeslot_shared::tlv::tag::COMPATIBLE, b"acme,widget-2").unwrap();
+        SignParams { version: Version::parse("1.2.3+4").unwrap(), security_counter: 7, entry: 0, tlvs }
     }
 
     fn key() -> KeyPair {
@@ -181,9 +188,12 @@ mod tests {
         let p = prepare(&image(), &slot(), &key().pk, params()).unwrap();
         assert_eq!(p.header.signature, [0; 64]);
         assert_eq!(p.header.key_id, key_id(&key().pk));
-        assert_eq!(&p.unsigned[..SIGNED_LEN], &p.to_sign[..]);
+        assert_eq!(&p.unsigned[..SIGNED_LEN], &p.to_sign[..SIGNED_LEN]);
+        // The protected TLVs follow, signed too.
+        assert_eq!(&p.unsigned[HEADER_LEN..p.header.len()], &p.to_sign[SIGNED_LEN..]);
+        assert_eq!(p.to_sign.len(), SIGNED_LEN + 15);
         assert!(p.unsigned[field::SIGNATURE..HEADER_LEN].iter().all(|&b| b == 0));
-        let signature = key().sk.sign(p.to_sign, None);
+        let signature = key().sk.sign(&p.to_sign, None);
         let out = attach_to(&p.unsigned, &signature[..], &slot(), &key().pk).unwrap();
         assert_eq!(out, crate::sign(&image(), &slot(), &key(), params()).unwrap());
         // Only the signature differs from the unsigned image.
@@ -198,7 +208,7 @@ mod tests {
     #[test]
     fn attach_refuses_what_would_not_verify() {
         let p = prepare(&image(), &slot(), &key().pk, params()).unwrap();
-        let good = key().sk.sign(p.to_sign, None);
+        let good = key().sk.sign(&p.to_sign, None);
         let err = |unsigned: &[u8], signature: &[u8], target: &SlotTarget, pk: &PublicKey| {
             attach_to(unsigned, signature, target, pk).unwrap_err()
         };
@@ -207,7 +217,7 @@ mod tests {
         assert!(matches!(e, Error::Signature { .. }) && e.to_string().contains("63 bytes"), "{e}");
         // Another key's signature over the right bytes, and the right key over other bytes.
         let other = KeyPair::from_seed(Seed::new([1; 32]));
-        let e = err(&p.unsigned, &other.sk.sign(p.to_sign, None)[..], &slot(), &key().pk);
+        let e = err(&p.unsigned, &other.sk.sign(&p.to_sign, None)[..], &slot(), &key().pk);
         assert!(matches!(e, Error::Signature { .. }) && e.to_string().contains("another private key"), "{e}");
         let e = err(&p.unsigned, &key().sk.sign(b"other bytes", None)[..], &slot(), &key().pk);
         assert!(matches!(e, Error::Signature { .. }), "{e}");
@@ -223,6 +233,7 @@ mod tests {
             err(&u, &good[..], &slot(), &key().pk)
         };
         assert!(matches!(changed(field::SECURITY_COUNTER), Error::Signature { .. }));
+        assert!(matches!(changed(HEADER_LEN + 3), Error::Signature { .. }), "a signed TLV byte");
         assert!(matches!(changed(0x400 + 500), Error::Verify { reason: Reason::BadHash, .. }));
         assert!(matches!(changed(0x200), Error::Unsigned { .. }));
         assert!(matches!(changed(field::SIGNATURE), Error::Unsigned { .. }));

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use ed25519_compact::KeyPair;
 use safeslot_shared::image::{self as shared_image, ImageError};
-use safeslot_shared::verify::{self, Verified};
+use safeslot_shared::policy::Admission;
+use safeslot_shared::tlv::Tlvs;
+use safeslot_shared::verify::{self, Trust, Verified};
 use safeslot_shared::Version;
 
 use crate::flash::SliceFlash;
@@ -26,6 +28,23 @@ pub struct SignParams {
     pub security_counter: u32,
     /// Entry point offset from the load address (0: a Cortex-M vector table).
     pub entry: u64,
+    /// The protected TLVs (signed metadata); empty: a format-1 header.
+    pub tlvs: Tlvs,
+}
+
+/// The protected TLVs every image for `layout`'s board carries: its `[image] compatible`
+/// (none when the layout names none).
+///
+/// # Errors
+///
+/// [`Error::Slot`] if the identifier cannot be carried (the layout validates it already).
+pub fn board_tlvs(layout: &safeslot_layout::Layout) -> Result<Tlvs, Error> {
+    let mut tlvs = Tlvs::EMPTY;
+    if let Some(c) = &layout.image_rules().compatible {
+        tlvs.push(safeslot_shared::tlv::tag::COMPATIBLE, c.as_bytes())
+            .map_err(|e| Error::Slot(format!("[image] compatible {c:?}: {e}")))?;
+    }
+    Ok(tlvs)
 }
 
 /// Reads the image to sign from `bytes`: an ELF (by its magic) is flattened
@@ -72,7 +91,8 @@ pub fn sign(image: &[u8], target: &SlotTarget, key: &KeyPair, params: SignParams
     let shared_params = header_params(image, target, params)?;
     let out = shared_image::build_slot_image(&shared_params, image, key, target.size())
         .map_err(|e| image_error(e, image.len(), target))?;
-    verify_bytes(Path::new("<signed image>"), &out, target, &[*key.pk], 0)?;
+    let trust = Trust { keys: &[*key.pk], compatible: params.tlvs.compatible() };
+    verify_bytes(Path::new("<signed image>"), &out, target, &trust, &Admission::default(), false)?;
     Ok(out)
 }
 
@@ -98,6 +118,7 @@ pub(crate) fn header_params(
         entry: params.entry,
         version: params.version,
         security_counter: params.security_counter,
+        tlvs: params.tlvs,
     })
 }
 
@@ -115,9 +136,11 @@ pub(crate) fn image_error(e: ImageError, len: usize, target: &SlotTarget) -> Err
     }
 }
 
-/// Verifies `bytes` as the content of `target` (header at offset 0) against `keys` on a
-/// device whose anti-rollback floor is `floor`: the boot stage's checks, with
-/// [`verify::verify_bootable`] (the one function `safeslotctl verify` runs too).
+/// Verifies `bytes` as the content of `target` (header at offset 0) for a board that
+/// trusts `trust` (its keys, by index, and its compatible identifier), on a device in the
+/// state `admission` (its floors and confirmed version; `trial`: the image would boot
+/// unconfirmed): the boot stage's checks, with [`verify::verify_bootable`] (the one
+/// function `safeslotctl verify` runs too).
 ///
 /// # Errors
 ///
@@ -126,11 +149,12 @@ pub fn verify_bytes(
     path: &Path,
     bytes: &[u8],
     target: &SlotTarget,
-    keys: &[[u8; 32]],
-    floor: u32,
+    trust: &Trust<'_>,
+    admission: &Admission,
+    trial: bool,
 ) -> Result<Verified, Error> {
     let mut flash = SliceFlash::new(bytes);
-    verify::verify_bootable(&mut flash, target.file_region(), keys, floor)
+    verify::verify_bootable(&mut flash, target.file_region(), trust, admission, trial)
         .map_err(|reason| Error::Verify { path: path.to_path_buf(), reason })
 }
 
@@ -145,7 +169,7 @@ mod tests {
     }
 
     fn params() -> SignParams {
-        SignParams { version: Version::parse("1.2.3+4").unwrap(), security_counter: 7, entry: 0 }
+        SignParams { version: Version::parse("1.2.3+4").unwrap(), security_counter: 7, entry: 0, tlvs: Tlvs::EMPTY }
     }
 
     fn key() -> KeyPair {
@@ -167,9 +191,10 @@ mod tests {
         assert_eq!(h.security_counter, 7);
         assert_eq!(sign(&image, &slot(), &key(), params()).unwrap(), out);
 
-        let v = verify_bytes(Path::new("f"), &out, &slot(), &[*key().pk], 0).unwrap();
+        let none = Admission::default();
+        let v = verify_bytes(Path::new("f"), &out, &slot(), &Trust::keys(&[*key().pk]), &none, false).unwrap();
         assert_eq!(v.header, h);
-        let reason = |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(Path::new("f"), b, &slot(), keys, 0) {
+        let reason = |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(Path::new("f"), b, &slot(), &Trust::keys(keys), &none, false) {
             Err(Error::Verify { reason, .. }) => reason,
             other => panic!("{other:?}"),
         };
@@ -184,9 +209,31 @@ mod tests {
         assert_eq!(reason(&out[..out.len() - 1], &[*key().pk]), Reason::FlashError);
         let b = SlotTarget::new(Some("b".into()), 0x2100_0000, 0x14000, 0x4000, 0x400).unwrap();
         assert!(matches!(
-            verify_bytes(Path::new("f"), &out, &b, &[*key().pk], 0),
+            verify_bytes(Path::new("f"), &out, &b, &Trust::keys(&[*key().pk]), &none, false),
             Err(Error::Verify { reason: Reason::WrongAddress, .. })
         ));
+    }
+
+    #[test]
+    fn signed_metadata_binds_the_product_and_revokes_keys() {
+        use safeslot_shared::tlv::tag;
+        let image = [0x11u8; 300];
+        let mut tlvs = Tlvs::EMPTY;
+        tlvs.push(tag::COMPATIBLE, b"acme,widget-2").unwrap();
+        tlvs.push(tag::REVOKE_BELOW, &[1]).unwrap();
+        let out = sign(&image, &slot(), &key(), SignParams { tlvs, ..params() }).unwrap();
+        let h = SlotHeader::decode(&out).unwrap();
+        assert_eq!((h.format(), h.tlvs.compatible(), h.tlvs.revoke_below()), (2, Some(&b"acme,widget-2"[..]), 1));
+        let old = KeyPair::from_seed(ed25519_compact::Seed::new([1; 32]));
+        let keys = [*old.pk, *key().pk];
+        let check = |compatible: Option<&[u8]>, key_floor: u8| {
+            let a = Admission { key_floor, ..Admission::default() };
+            verify_bytes(Path::new("f"), &out, &slot(), &Trust { keys: &keys, compatible }, &a, false).map(|v| v.key_index)
+        };
+        assert_eq!(check(Some(b"acme,widget-2"), 1).unwrap(), 1);
+        assert!(matches!(check(Some(b"acme,widget-3"), 0), Err(Error::Verify { reason: Reason::Incompatible, .. })));
+        assert!(matches!(check(None, 0), Err(Error::Verify { reason: Reason::Incompatible, .. })));
+        assert!(matches!(check(Some(b"acme,widget-2"), 2), Err(Error::Verify { reason: Reason::RevokedKey, .. })));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 use std::fmt;
 use std::path::Path;
 
-use safeslot_shared::header::{SlotHeader, HEADER_FORMAT, HEADER_LEN};
+use safeslot_shared::header::{SlotHeader, HEADER_LEN};
+use safeslot_shared::tlv::{self, tag};
 use safeslot_shared::verify;
 use serde::Serialize;
 
@@ -53,6 +54,42 @@ pub struct VersionFields {
     pub build: u32,
 }
 
+/// One protected TLV, as `inspect` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlvView {
+    /// The tag byte.
+    pub tag: u8,
+    /// Its name (`unknown` for a tag this tool does not know).
+    pub name: &'static str,
+    /// Whether a boot stage that does not know it must refuse the image.
+    pub critical: bool,
+    /// The value as hex.
+    pub value: String,
+    /// The value as the stage reads it (text, a version, a key index).
+    pub meaning: String,
+}
+
+impl TlvView {
+    fn of(e: &tlv::Tlv<'_>) -> TlvView {
+        let (name, meaning) = match e.tag {
+            tag::COMPATIBLE => ("compatible", String::from_utf8_lossy(e.value).into_owned()),
+            tag::REVOKE_BELOW => (
+                "revoke-below",
+                format!("keys below index {} revoked once confirmed", e.value.first().copied().unwrap_or(0)),
+            ),
+            tag::REQUIRES_VERSION => (
+                "requires-version",
+                <[u8; 8]>::try_from(e.value)
+                    .map(|b| format!("tried only over a confirmed {} or later", safeslot_shared::Version::from_bytes(b)))
+                    .unwrap_or_default(),
+            ),
+            tag::BUILD_DIGEST => ("build-digest", "SHA-256 of the build information".to_owned()),
+            _ => ("unknown", if e.is_critical() { "critical: a boot stage refuses it" } else { "skipped" }.to_owned()),
+        };
+        TlvView { tag: e.tag, name, critical: e.is_critical(), value: hex(e.value), meaning }
+    }
+}
+
 /// Everything `inspect` reports (the `--json` object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Inspection {
@@ -78,6 +115,10 @@ pub struct Inspection {
     pub security_counter: u32,
     /// Reserved (0).
     pub reserved: u32,
+    /// Length of the protected TLV area (0 in format 1).
+    pub tlv_len: u16,
+    /// The protected TLVs, in order (signed with the header).
+    pub tlvs: Vec<TlvView>,
     /// Load address.
     pub load_addr: u64,
     /// Entry offset from the load address.
@@ -117,7 +158,7 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, Error> {
         schema: INSPECT_SCHEMA,
         file_len,
         magic: "SSIH",
-        format: HEADER_FORMAT,
+        format: h.format(),
         header_size: h.header_size,
         image_len: h.image_len,
         flags: 0,
@@ -130,6 +171,8 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, Error> {
         },
         security_counter: h.security_counter,
         reserved: 0,
+        tlv_len: h.tlvs.len(),
+        tlvs: tlv::entries(h.tlvs.as_bytes()).flatten().map(|e| TlvView::of(&e)).collect(),
         load_addr: h.load_addr,
         entry: h.entry,
         image_hash: hex(&h.image_hash),
@@ -164,6 +207,11 @@ impl fmt::Display for Inspection {
         ];
         for (k, val) in rows {
             writeln!(f, "{k:<17} {val}")?;
+        }
+        writeln!(f, "{:<17} {} bytes, {} entries", "tlvs", self.tlv_len, self.tlvs.len())?;
+        for t in &self.tlvs {
+            let crit = if t.critical { "critical" } else { "informational" };
+            writeln!(f, "  {:#04x} {:<16} {crit:<13} {} ({})", t.tag, t.name, t.meaning, t.value)?;
         }
         Ok(())
     }

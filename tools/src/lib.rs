@@ -14,6 +14,6 @@ pub mod slot;
 
 pub use detached::{attach, prepare, Attached, Prepared};
 pub use error::{describe, Error};
-pub use image::{load_image, sign, verify_bytes, SignParams};
+pub use image::{board_tlvs, load_image, sign, verify_bytes, SignParams};
 pub use inspect::{inspect, Inspection};
 pub use slot::SlotTarget;

@@ -15,6 +15,8 @@ use safeslot_image::linux;
 use safeslot_image::output::{self, Mode};
 use safeslot_image::{Error, SignParams, SlotTarget};
 use safeslot_layout::{Layout, LayoutError};
+use safeslot_shared::policy::Admission;
+use safeslot_shared::verify::Trust;
 use safeslot_shared::Version;
 
 const EXIT_CODES: &str = "\
@@ -182,11 +184,34 @@ struct ImageArgs {
     /// Entry point offset from the load address (0: the image starts with its vector table).
     #[arg(long, value_name = "OFFSET", value_parser = parse_u64, default_value = "0")]
     entry: u64,
+    #[command(flatten)]
+    meta: MetaArgs,
     /// The application: an ELF (detected by its magic) or a raw binary linked at the image address.
     #[arg(value_name = "INPUT", required_unless_present = "linux", conflicts_with = "linux")]
     input: Option<PathBuf>,
     #[command(flatten)]
     linux: LinuxArgs,
+}
+
+/// Signed metadata: the protected TLVs (docs/FORMAT.md, "Protected TLVs"). With any of
+/// them the header is format 2; without, format 1 (which every boot stage reads).
+#[derive(Debug, Args)]
+struct MetaArgs {
+    /// The product the image is for (1..=64 printable ASCII characters, no spaces); a board
+    /// whose layout names another `[image] compatible` refuses it. Defaults to the layout's
+    /// when --layout is given; `--compatible none` leaves it out.
+    #[arg(long, value_name = "ID")]
+    compatible: Option<String>,
+    /// Once this image is confirmed on a device, keys with an index below N are revoked
+    /// there (1..=255; the index is the key's position in the board's `[keys] public`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
+    revoke_below: Option<u8>,
+    /// The image is tried only over a confirmed image of at least this version.
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    requires_version: Option<Version>,
+    /// A file describing the build (an SBOM, build info): its SHA-256 goes into the header.
+    #[arg(long, value_name = "FILE")]
+    build_info: Option<PathBuf>,
 }
 
 /// A Linux slot (docs/FORMAT.md, "Linux payload") instead of INPUT.
@@ -220,6 +245,18 @@ struct VerifyArgs {
     /// image below it is refused as the stage refuses it (rollback). 0 for a fresh device.
     #[arg(long, default_value_t = 0, value_name = "N")]
     floor: u32,
+    /// The device's key floor (its record's `key_floor`): an image signed by a key with a
+    /// lower index is refused (revoked-key).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    key_floor: u8,
+    /// The board's product identifier. Defaults to the layout's `[image] compatible`;
+    /// `none` for a board that names none.
+    #[arg(long, value_name = "ID")]
+    compatible: Option<String>,
+    /// The version of the device's confirmed image: the image is checked as a trial over it
+    /// (its requires-version, and the layout's downgrade rule).
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    confirmed_version: Option<Version>,
     /// The slot image (header at offset 0).
     #[arg(value_name = "FILE")]
     file: PathBuf,
@@ -321,16 +358,50 @@ fn sign_input(a: &ImageArgs, target: &SlotTarget) -> Result<(Vec<u8>, String), E
 }
 
 impl ImageArgs {
-    fn params(&self) -> SignParams {
-        SignParams { version: self.image_version, security_counter: self.security_counter, entry: self.entry }
+    /// The header parameters; the compatible identifier defaults to `layout`'s.
+    fn params(&self, layout: Option<&Layout>) -> Result<SignParams, Error> {
+        use safeslot_shared::tlv::{tag, Tlvs};
+        let m = &self.meta;
+        let mut tlvs = Tlvs::EMPTY;
+        let bad = |what: &str, e: safeslot_shared::DecodeError| Error::Slot(format!("{what}: {e}"));
+        let compatible = compatible_arg(m.compatible.as_deref(), layout);
+        if let Some(c) = &compatible {
+            tlvs.push(tag::COMPATIBLE, c.as_bytes()).map_err(|_| {
+                Error::Slot(format!(
+                    "--compatible {c:?}: must be 1..={} printable ASCII characters without spaces",
+                    safeslot_shared::tlv::MAX_COMPATIBLE
+                ))
+            })?;
+        }
+        if let Some(n) = m.revoke_below {
+            tlvs.push(tag::REVOKE_BELOW, &[n]).map_err(|e| bad("--revoke-below", e))?;
+        }
+        if let Some(v) = m.requires_version {
+            tlvs.push(tag::REQUIRES_VERSION, &v.to_bytes()).map_err(|e| bad("--requires-version", e))?;
+        }
+        if let Some(p) = &m.build_info {
+            let digest = safeslot_shared::image::sha256(&read_input(p)?);
+            tlvs.push(tag::BUILD_DIGEST, &digest).map_err(|e| bad("--build-info", e))?;
+        }
+        Ok(SignParams { version: self.image_version, security_counter: self.security_counter, entry: self.entry, tlvs })
+    }
+}
+
+/// The compatible identifier: the argument (`none`: no identifier), else the layout's.
+fn compatible_arg(arg: Option<&str>, layout: Option<&Layout>) -> Option<String> {
+    match arg {
+        Some("none") => None,
+        Some(c) => Some(c.to_owned()),
+        None => layout.and_then(|l| l.image_rules().compatible.clone()),
     }
 }
 
 fn sign(a: &SignArgs) -> anyhow::Result<()> {
-    let (_, target) = resolve_slot(&a.image.slot)?;
+    let (layout, target) = resolve_slot(&a.image.slot)?;
     let key = keys::load_signing_key(&a.key)?;
+    let params = a.image.params(layout.as_ref())?;
     let (image, what) = sign_input(&a.image, &target)?;
-    let out = safeslot_image::sign(&image, &target, &key, a.image.params())
+    let out = safeslot_image::sign(&image, &target, &key, params)
         .with_context(|| format!("signing {what} for slot {target}"))?;
     output::write_file(&a.out, &out, Mode::Public, true)?;
     println!(
@@ -346,10 +417,11 @@ fn sign(a: &SignArgs) -> anyhow::Result<()> {
 }
 
 fn prepare(a: &PrepareArgs) -> anyhow::Result<()> {
-    let (_, target) = resolve_slot(&a.image.slot)?;
+    let (layout, target) = resolve_slot(&a.image.slot)?;
     let pk = keys::load_public_key(&a.key)?;
+    let params = a.image.params(layout.as_ref())?;
     let (image, what) = sign_input(&a.image, &target)?;
-    let p = safeslot_image::prepare(&image, &target, &pk, a.image.params())
+    let p = safeslot_image::prepare(&image, &target, &pk, params)
         .with_context(|| format!("preparing {what} for slot {target}"))?;
     output::write_file(&a.to_sign, &p.to_sign, Mode::Public, true)?;
     output::write_file(&a.out, &p.unsigned, Mode::Public, true)?;
@@ -402,14 +474,23 @@ fn attach(a: &AttachArgs) -> anyhow::Result<()> {
 fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
     let (layout, target) = resolve_slot(&a.slot)?;
     let key_paths: Vec<PathBuf> =
-        if a.keys.is_empty() { layout.map(|l| l.public_keys().to_vec()).unwrap_or_default() } else { a.keys.clone() };
+        if a.keys.is_empty() { layout.as_ref().map(|l| l.public_keys().to_vec()).unwrap_or_default() } else { a.keys.clone() };
     if key_paths.is_empty() {
         return Err(Error::NoKeys.into());
     }
     let keys =
         key_paths.iter().map(|p| keys::load_public_key(p).map(|k| *k)).collect::<Result<Vec<[u8; 32]>, Error>>()?;
     let bytes = read_input(&a.file)?;
-    match safeslot_image::verify_bytes(&a.file, &bytes, &target, &keys, a.floor) {
+    let compatible = compatible_arg(a.compatible.as_deref(), layout.as_ref());
+    let trust = Trust { keys: &keys, compatible: compatible.as_deref().map(str::as_bytes) };
+    let admission = Admission {
+        floor: a.floor,
+        key_floor: a.key_floor,
+        confirmed: a.confirmed_version,
+        refuse_downgrade: layout.as_ref().is_some_and(|l| l.image_rules().refuse_downgrade),
+    };
+    let trial = a.confirmed_version.is_some();
+    match safeslot_image::verify_bytes(&a.file, &bytes, &target, &trust, &admission, trial) {
         Ok(v) => {
             let h = v.header;
             let key_path = key_paths.get(v.key_index).map(|p| p.display().to_string()).unwrap_or_default();

@@ -128,7 +128,8 @@ pub fn sign(fw: &Firmware, input: &Path, slot: &str, version: &str, sc: u32) -> 
     let bytes = std::fs::read(input).with_context(|| input.display().to_string())?;
     let payload = safeslot_image::load_image(input, bytes, &target).map_err(e)?;
     let parsed = Version::parse(version).with_context(|| format!("version {version:?}"))?;
-    let params = safeslot_image::SignParams { version: parsed, security_counter: sc, entry: 0 };
+    let tlvs = safeslot_image::board_tlvs(&layout).map_err(e)?;
+    let params = safeslot_image::SignParams { version: parsed, security_counter: sc, entry: 0, tlvs };
     safeslot_image::sign(&payload, &target, &key, params)
         .map_err(e)
         .with_context(|| format!("signing {} for slot {slot}", input.display()))

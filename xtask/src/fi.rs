@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use safeslot_shared::tlv::Tlvs;
 use object::{Object, ObjectSymbol};
 use safeslot_hil::fi::{self, Attack, End, Kind, PluginArgs, Report, RunEnd, SkipPoint};
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
@@ -143,7 +144,7 @@ impl Campaign {
         let (a_payload, b_payload) = (payload(0, &a)?, payload(1, &b)?);
         let sign = |p: &[u8], t: &SlotTarget, major: u8| {
             let version = Version { major, minor: 0, revision: 0, build: 0 };
-            let params = SignParams { version, security_counter: fi::GENUINE_COUNTER, entry: 0 };
+            let params = SignParams { version, security_counter: fi::GENUINE_COUNTER, entry: 0, tlvs: Tlvs::EMPTY };
             safeslot_image::sign(p, t, &key, params).map_err(|e| anyhow::anyhow!("{e}"))
         };
         let (a_img, b_img) = (sign(&a_payload, &a, 1)?, sign(&b_payload, &b, 2)?);

@@ -43,6 +43,11 @@ pub fn body(major: u8) -> Vec<u8> {
 /// A slot image (header + body) for `slot`, version `major`.0.0, security counter `sc`,
 /// signed by `signer`.
 pub fn image_signed(slot: SlotId, major: u8, sc: u32, signer: &KeyPair) -> Vec<u8> {
+    image_with(slot, major, sc, signer, safeslot_shared::tlv::Tlvs::EMPTY)
+}
+
+/// [`image_signed`] with the protected TLVs `tlvs` (a format-2 header when not empty).
+pub fn image_with(slot: SlotId, major: u8, sc: u32, signer: &KeyPair, tlvs: safeslot_shared::tlv::Tlvs) -> Vec<u8> {
     let r = SLOTS[slot.index()];
     let p = SignParams {
         header_size: HDR as u16,
@@ -50,6 +55,7 @@ pub fn image_signed(slot: SlotId, major: u8, sc: u32, signer: &KeyPair) -> Vec<u
         entry: 0,
         version: Version { major, minor: 0, revision: 0, build: 0 },
         security_counter: sc,
+        tlvs,
     };
     build_slot_image(&p, &body(major), signer, r.size).unwrap()
 }
@@ -99,5 +105,7 @@ pub fn cfg(keys: &[[u8; 32]]) -> BootConfig<'_> {
         fresh: FreshRecord::default(),
         power_loss_retries: 0,
         watchdog: None,
+        compatible: None,
+        refuse_downgrade: false,
     }
 }

@@ -17,6 +17,8 @@ pub const BOOT: ::safeslot_boot::config::BootConfig<'static> = ::safeslot_boot::
     keys: &PUBLIC_KEYS,
     fresh: ::safeslot_boot::config::FreshRecord::for_slots(2),
     power_loss_retries: 2,
+    compatible: None,
+    refuse_downgrade: false,
     watchdog: Some(::safeslot_boot::config::Watchdog { timeout_ms: 2000, arm: ::safeslot_boot::config::WatchdogArm::Trial }),
 };
 /// The slots' CPU addresses as naturally aligned power-of-two regions (1 of them), which the

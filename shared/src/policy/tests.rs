@@ -13,7 +13,7 @@ use crate::record::tests::arb_record;
 use crate::record::SlotState;
 
 fn info(major: u8, sc: u32) -> ImageInfo {
-    ImageInfo { version: Version { major, minor: 0, revision: 0, build: 0 }, security_counter: sc }
+    ImageInfo { version: Version { major, minor: 0, revision: 0, build: 0 }, security_counter: sc, ..ImageInfo::default() }
 }
 
 fn valid(major: u8, sc: u32) -> Verdict {
@@ -238,6 +238,100 @@ fn row_8_security_counter_below_floor_is_rollback() {
     // Equal to the floor is fine.
     let plan = boot(run(&r, Inputs::default(), [valid(1, 5), valid(2, 5), NONE, NONE]).0);
     assert_eq!((plan.slot, plan.kind), (SlotId::B, BootKind::Trial));
+}
+
+/// An image signed by key `key` declaring `revoke_below`.
+fn keyed(major: u8, sc: u32, key: u8, revoke_below: u8) -> Verdict {
+    Verdict::Valid(ImageInfo { key_index: key, revoke_below, ..info(major, sc) })
+}
+
+#[test]
+fn row_8b_a_revoked_key_is_refused_and_never_a_last_resort() {
+    // Key 0 revoked: B's update signed with it is refused, A (key 1) boots.
+    let mut r = update_pending(3);
+    r.key_floor = 1;
+    let plan = boot(run(&r, Inputs::default(), [keyed(1, 1, 1, 0), keyed(2, 1, 0, 0), NONE, NONE]).0);
+    assert_eq!((plan.slot, plan.kind, plan.fell_back), (SlotId::A, BootKind::Confirmed, true));
+    assert_eq!(plan.record.slot(SlotId::B).unwrap().unbootable, Some(Reason::RevokedKey));
+    // Nothing else left: a revoked image is not booted as a last resort.
+    let n = no_boot(run(&r, Inputs::default(), [NONE, keyed(2, 1, 0, 0), NONE, NONE]).0);
+    assert_eq!(n.reason, Reason::NothingBootable);
+    let mut exhausted = r.clone();
+    exhausted.slot_mut(SlotId::A).unwrap().unbootable = Some(Reason::MarkedBad);
+    let n = no_boot(run(&exhausted, Inputs::default(), [keyed(1, 1, 0, 0), NONE, NONE, NONE]).0);
+    assert_eq!(n.record.slot(SlotId::A).unwrap().unbootable, Some(Reason::RevokedKey));
+}
+
+#[test]
+fn row_8c_revocation_takes_effect_only_from_a_confirmed_boot() {
+    // B (key 1) declares keys below 1 revoked. On trial nothing is revoked.
+    let r = update_pending(3);
+    let images = [keyed(1, 1, 0, 0), keyed(2, 1, 1, 1), NONE, NONE];
+    let plan = boot(run(&r, Inputs::default(), images).0);
+    assert_eq!((plan.slot, plan.kind, plan.record.key_floor), (SlotId::B, BootKind::Trial, 0));
+    // B confirms; its next boot is confirmed and raises the key floor.
+    let mut r = plan.record;
+    ops::mark_good(&mut r, SlotId::B).unwrap();
+    let plan = boot(run(&r, Inputs::default(), images).0);
+    assert_eq!((plan.slot, plan.kind, plan.record.key_floor, plan.changed), (SlotId::B, BootKind::Confirmed, 1, true));
+    // From then on A's key-0 image is refused: activated again, it falls back to B.
+    let mut r = plan.record;
+    ops::set_active(&mut r, SlotId::A, t(3)).unwrap();
+    let plan = boot(run(&r, Inputs::default(), images).0);
+    assert_eq!((plan.slot, plan.fell_back), (SlotId::B, true));
+    assert_eq!(plan.record.slot(SlotId::A).unwrap().unbootable, Some(Reason::RevokedKey));
+    // The next confirmed boot changes nothing more.
+    let again = boot(run(&plan.record, Inputs::default(), images).0);
+    assert!(!again.changed);
+}
+
+#[test]
+fn row_8d_an_image_never_revokes_its_own_key() {
+    let r = confirmed(2, SlotId::A, 1, 1);
+    let plan = boot(run(&r, Inputs::default(), [keyed(1, 1, 2, 9), NONE, NONE, NONE]).0);
+    assert_eq!((plan.slot, plan.record.key_floor), (SlotId::A, 2));
+    let plan = boot(run(&plan.record, Inputs::default(), [keyed(1, 1, 2, 9), NONE, NONE, NONE]).0);
+    assert_eq!((plan.slot, plan.kind), (SlotId::A, BootKind::Confirmed));
+}
+
+#[test]
+fn row_8e_downgrade_and_requirement_rules_apply_to_trials_only() {
+    // A runs 5.0 confirmed; B holds 4.0 (older) on trial.
+    let mut r = confirmed(2, SlotId::A, 5, 1);
+    r.slot_mut(SlotId::A).unwrap().priority = p(14);
+    let b = r.slot_mut(SlotId::B).unwrap();
+    b.priority = Priority::MAX;
+    b.tries = t(3);
+    let older = [valid(5, 1), valid(4, 1), NONE, NONE];
+    // Allowed by default.
+    let plan = boot(run(&r, Inputs::default(), older).0);
+    assert_eq!((plan.slot, plan.kind), (SlotId::B, BootKind::Trial));
+    // Refused with the layout option; the same version is not a downgrade.
+    let strict = Inputs { refuse_downgrade: true, ..Inputs::default() };
+    let plan = boot(run(&r, strict, older).0);
+    assert_eq!((plan.slot, plan.fell_back), (SlotId::A, true));
+    assert_eq!(plan.record.slot(SlotId::B).unwrap().unbootable, Some(Reason::Downgrade));
+    assert_eq!(plan.record.last_fallback, Reason::Downgrade);
+    let plan = boot(run(&r, strict, [valid(5, 1), valid(5, 1), NONE, NONE]).0);
+    assert_eq!(plan.slot, SlotId::B);
+    // A requirement above the confirmed version is refused, at or below it is met.
+    let needs = |major| {
+        Verdict::Valid(ImageInfo {
+            requires: Some(Version { major, minor: 0, revision: 0, build: 0 }),
+            ..info(6, 1)
+        })
+    };
+    let plan = boot(run(&r, Inputs::default(), [valid(5, 1), needs(6), NONE, NONE]).0);
+    assert_eq!((plan.slot, plan.record.slot(SlotId::B).unwrap().unbootable), (SlotId::A, Some(Reason::UnmetRequirement)));
+    let plan = boot(run(&r, Inputs::default(), [valid(5, 1), needs(5), NONE, NONE]).0);
+    assert_eq!((plan.slot, plan.kind), (SlotId::B, BootKind::Trial));
+    // A downgrade is not an image fault: with A gone, B boots as a last resort rather than
+    // nothing.
+    let plan = boot(run(&r, strict, [NONE, valid(4, 1), NONE, NONE]).0);
+    assert_eq!((plan.slot, plan.kind), (SlotId::B, BootKind::LastResort));
+    // A confirmed image is never refused by these rules (no version to compare against).
+    let plan = boot(run(&confirmed(2, SlotId::A, 1, 1), strict, [Verdict::Valid(ImageInfo { requires: Some(info(9, 0).version), ..info(1, 1) }), NONE, NONE, NONE]).0);
+    assert_eq!((plan.slot, plan.kind), (SlotId::A, BootKind::Confirmed));
 }
 
 #[test]
@@ -630,7 +724,7 @@ proptest! {
         let mut r = update_pending(tries);
         let mut trial_boots = 0u32;
         for (cause, recovery, a_valid) in boots {
-            let inputs = Inputs { recovery, reset_cause: ResetCause::from_u8(cause).unwrap(), free_retries: k };
+            let inputs = Inputs { recovery, reset_cause: ResetCause::from_u8(cause).unwrap(), free_retries: k, refuse_downgrade: false };
             let a = if a_valid { valid(1, 1) } else { bad(Reason::BadHash) };
             r = match run(&r, inputs, [a, valid(2, 1), NONE, NONE]).0 {
                 Decision::Boot(plan) => {
