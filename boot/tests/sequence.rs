@@ -402,3 +402,72 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
 fn shadow_flash<'s, 'f>(s: &'s mut safeslot_linux::shadow::Shadow<'_, &'f mut SimFlash>) -> &'s mut &'f mut SimFlash {
     s.flash_mut()
 }
+
+/// Protected TLVs for a test image.
+fn tlvs(compatible: Option<&[u8]>, revoke_below: Option<u8>) -> safeslot_shared::tlv::Tlvs {
+    use safeslot_shared::tlv::{tag, Tlvs};
+    let mut t = Tlvs::EMPTY;
+    if let Some(c) = compatible {
+        t.push(tag::COMPATIBLE, c).unwrap();
+    }
+    if let Some(n) = revoke_below {
+        t.push(tag::REVOKE_BELOW, &[n]).unwrap();
+    }
+    t
+}
+
+/// Issue #16, item 3: rotate from key 0 to key 1. The update signed with key 1 declares
+/// keys below 1 revoked; nothing is revoked while it is on trial; after it is confirmed,
+/// its next boot records the revocation, and from then on an image signed with key 0 (a
+/// leaked key) is refused, in either slot.
+#[test]
+fn a_confirmed_rotation_revokes_the_old_key() {
+    let (old, new) = (key(1), key(2));
+    let mut rig = Rig::new();
+    rig.keys = vec![*old.pk, *new.pk];
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &old));
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
+    rig.change(|r| ops::mark_good(r, SlotId::A));
+    rig.install(SlotId::B, &common::image_with(SlotId::B, 2, 0, &new, tlvs(None, Some(1))));
+    rig.change(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()));
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Trial, 2));
+    assert_eq!(rig.record().key_floor, 0, "a trial revokes nothing");
+    rig.change(|r| ops::mark_good(r, SlotId::B));
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Confirmed, 2));
+    assert_eq!(rig.record().key_floor, 1);
+    // An image signed with the old key, validly, in A and activated: refused.
+    rig.install(SlotId::A, &Rig::image(SlotId::A, 3, 0, &old));
+    rig.change(|r| ops::set_active(r, SlotId::A, Tries::new(3).unwrap()));
+    assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Confirmed, 2));
+    let r = rig.record();
+    assert_eq!((r.slot(SlotId::A).unwrap().unbootable, r.last_fallback), (Some(Reason::RevokedKey), Reason::RevokedKey));
+    // The same key's image written over the confirmed slot B is not booted either, not even
+    // as a last resort: nothing is bootable.
+    rig.install(SlotId::B, &Rig::image(SlotId::B, 4, 0, &old));
+    assert!(matches!(rig.boot(Inputs::default()), Outcome::Recovery(_)));
+}
+
+/// Issue #16, item 4: an image signed for another product does not boot, whatever slot it
+/// is in; an image for this product does.
+#[test]
+fn an_image_for_another_product_is_refused() {
+    let mut rig = Rig::new();
+    rig.install(SlotId::A, &common::image_with(SlotId::A, 1, 0, &key(1), tlvs(Some(b"acme,widget-2"), None)));
+    let keys = rig.keys.clone();
+    let cfg = BootConfig { compatible: Some(b"acme,widget-2"), ..cfg(&keys) };
+    assert_eq!(launched(boot(&mut rig.flash, &cfg, Inputs::default())), (SlotId::A, BootKind::Trial, 1));
+    rig.change(|r| ops::mark_good(r, SlotId::A));
+    for b in [
+        common::image_with(SlotId::B, 2, 0, &key(1), tlvs(Some(b"acme,widget-3"), None)),
+        Rig::image(SlotId::B, 2, 0, &key(1)),
+    ] {
+        rig.install(SlotId::B, &b);
+        rig.change(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()));
+        assert_eq!(launched(boot(&mut rig.flash, &cfg, Inputs::default())), (SlotId::A, BootKind::Confirmed, 1));
+        assert_eq!(rig.record().slot(SlotId::B).unwrap().unbootable, Some(Reason::Incompatible));
+    }
+    // A board that names no product refuses an image that names one (B, refused above,
+    // stays refused: nothing is bootable).
+    assert!(matches!(rig.boot(Inputs::default()), Outcome::Recovery(Reason::NothingBootable)));
+    assert_eq!(rig.record().slot(SlotId::A).unwrap().unbootable, Some(Reason::Incompatible));
+}

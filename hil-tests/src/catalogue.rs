@@ -92,6 +92,10 @@ pub fn catalogue<R: Rig + 'static>(journal_size: usize, power_loss_retries: u8) 
     }
     list.extend([
         entry("wrong-key", &[], |r, k| scenarios::rejected_b(r, k, &k.wrong_key(SlotId::B), &[Reason::UnknownKey])),
+        // Issue #16, item 4: validly signed with the trusted key, but for another product.
+        entry("other-product", &[], |r, k| {
+            scenarios::rejected_b(r, k, &k.for_product(SlotId::B, b"acme,other-board"), &[Reason::Incompatible])
+        }),
         entry("truncated", &[], |r, k| {
             scenarios::rejected_b(r, k, &k.truncated(SlotId::B, 512), &[Reason::BadHash, Reason::ImageBounds])
         }),
@@ -233,7 +237,7 @@ mod tests {
     fn names_are_unique_and_cover_every_header_field() {
         let list = catalogue::<NoBoard>(0x2000, 2);
         let mut names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names.len(), 7 + HeaderField::ALL.len() + 3 + 9, "the 32 scenarios of the virtual rig");
+        assert_eq!(names.len(), 7 + HeaderField::ALL.len() + 3 + 10, "the 33 scenarios of the virtual rig");
         assert!(names.contains(&"header-header-size") && names.contains(&"header-key-id"));
         names.sort_unstable();
         names.dedup();

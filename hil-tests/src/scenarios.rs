@@ -116,6 +116,19 @@ impl Kit {
         build_slot_image(&params, &app.body, key, self.slot_size).unwrap_or_default()
     }
 
+    /// The slot's app signed, with the trusted key, for another product: its signed
+    /// `compatible` names `product` (a format-2 header) where the board names none or
+    /// another one.
+    pub fn for_product(&self, slot: SlotId, product: &[u8]) -> Vec<u8> {
+        let app = self.app(slot);
+        let mut tlvs = safeslot_shared::tlv::Tlvs::EMPTY;
+        if tlvs.push(safeslot_shared::tlv::tag::COMPATIBLE, product).is_err() {
+            return Vec::new();
+        }
+        let params = SignParams { tlvs, ..app.params };
+        build_slot_image(&params, &app.body, &self.key, self.slot_size).unwrap_or_default()
+    }
+
     /// The slot's image signed by a key the boot stage does not trust.
     pub fn wrong_key(&self, slot: SlotId) -> Vec<u8> {
         let other = KeyPair::from_seed(Seed::new([0x5A; 32]));
