@@ -67,17 +67,16 @@ pub fn ensure_qemu() -> Result<()> {
     if safeslot_hil::qemu::qemu_available().is_ok() {
         return Ok(());
     }
-    let package = match installed_version(&QEMU_FAMILY) {
+    let (package, release) = match installed_version(&QEMU_FAMILY) {
         Some((name, version)) => {
             eprintln!("xtask: {name} {version} is installed: installing qemu-system-arm of the same version");
-            if version.contains("~bpo") {
-                ensure_backports()?;
-            }
-            format!("qemu-system-arm={version}")
+            // Its dependencies (qemu-system-common, -data) must come from that suite too.
+            let release = if version.contains("~bpo") { Some(ensure_backports()?) } else { None };
+            (format!("qemu-system-arm={version}"), release)
         }
-        None => String::from("qemu-system-arm"),
+        None => (String::from("qemu-system-arm"), None),
     };
-    apt_install(&package)?;
+    apt_install_from(&package, release.as_deref())?;
     safeslot_hil::qemu::qemu_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
 }
 
@@ -103,8 +102,8 @@ fn parse_installed(lines: &str) -> Option<(String, String)> {
 }
 
 /// Makes the distribution's backports suite (`<codename>-backports`, Debian's own mirror
-/// and archive key) one of apt's sources, if no source has it yet.
-fn ensure_backports() -> Result<()> {
+/// and archive key) one of apt's sources, if no source has it yet; returns its name.
+fn ensure_backports() -> Result<String> {
     let release = std::fs::read_to_string("/etc/os-release").context("reading /etc/os-release")?;
     let codename = release
         .lines()
@@ -115,7 +114,7 @@ fn ensure_backports() -> Result<()> {
     let suite = format!("{codename}-backports");
     let policy = output(Command::new("apt-cache").arg("policy")).unwrap_or_default();
     if policy.contains(&format!(" {suite}/")) {
-        return Ok(());
+        return Ok(suite);
     }
     let file = format!("/etc/apt/sources.list.d/safeslot-{suite}.sources");
     eprintln!("xtask: adding apt source {suite} (Debian's mirror) in {file}");
@@ -128,7 +127,8 @@ fn ensure_backports() -> Result<()> {
         ),
     )
     .with_context(|| format!("writing {file}"))?;
-    run(Command::new("apt-get").args(["update", "-qq"]))
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    Ok(suite)
 }
 
 /// Installs Debian package `package` as root, the way that does no harm: without
@@ -136,6 +136,13 @@ fn ensure_backports() -> Result<()> {
 /// remove nor downgrade anything (otherwise it refuses and says what to do). Prints how
 /// long the set-up took. As non-root it only names the package.
 pub fn apt_install(package: &str) -> Result<()> {
+    apt_install_from(package, None)
+}
+
+/// [`apt_install`], taking the package and its dependencies from the suite `release`
+/// (`apt-get -t`) when given.
+pub fn apt_install_from(package: &str, release: Option<&str>) -> Result<()> {
+    let target: Vec<&str> = release.map(|r| vec!["-t", r]).unwrap_or_default();
     let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
     if !is_root || !Path::new("/usr/bin/apt-get").exists() {
         bail!(
@@ -146,7 +153,9 @@ pub fn apt_install(package: &str) -> Result<()> {
     eprintln!("xtask: installing Debian package {package} (--no-install-recommends, nothing removed)");
     let _ = run(Command::new("apt-get").args(["update", "-qq"]));
     let sim = Command::new("apt-get")
-        .args(["-s", "install", "--no-install-recommends", package])
+        .args(["-s", "install", "--no-install-recommends"])
+        .args(&target)
+        .arg(package)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .output()
         .context("could not run apt-get -s")?;
@@ -164,7 +173,9 @@ pub fn apt_install(package: &str) -> Result<()> {
         );
     }
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", "--no-remove", package])
+        .args(["install", "-y", "-qq", "--no-install-recommends", "--no-remove"])
+        .args(&target)
+        .arg(package)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     eprintln!("xtask: set-up of {package} took {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
