@@ -446,7 +446,7 @@ pub fn sweep<R: CutRig>(
     }
     let uncut = rig.run(&order, None).map_err(e)?;
     let hangs = order.command.action == Action::Hang;
-    if !matches!(uncut, Ran::App(_)) && !(hangs && uncut == Ran::Watchdog) {
+    if !(matches!(uncut, Ran::App(_)) || hangs && uncut == Ran::Watchdog) {
         return Err(format!("{}: the uncut step ran {uncut:?}", step.name()));
     }
     let post_region = rig.region().map_err(e)?;

@@ -52,13 +52,83 @@ pub fn ensure_targets(targets: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Makes sure `qemu-system-arm` is there: installs Debian's package when root, else names it.
+/// The QEMU packages whose installed version the emulator must match: Debian's QEMU
+/// packages are built together, and `qemu-system-arm` of another version would replace
+/// them (apt removes `qemu-utils` 10.0 from bookworm-backports to install 7.2 from bookworm).
+const QEMU_FAMILY: [&str; 4] = ["qemu-utils", "qemu-system-common", "qemu-system-data", "qemu-block-extra"];
+
+/// Makes sure `qemu-system-arm` is there: installs Debian's package when root, else names
+/// it. When another QEMU package is already installed, the emulator of **that exact
+/// version** is installed (`qemu-system-arm=VERSION`), from the suite it came from: a
+/// backports version (`~bpo12`) adds the distribution's `-backports` suite to apt's
+/// sources first (a file of its own, nothing else edited). Nothing installed is removed
+/// or downgraded ([`apt_install`] checks).
 pub fn ensure_qemu() -> Result<()> {
     if safeslot_hil::qemu::qemu_available().is_ok() {
         return Ok(());
     }
-    apt_install("qemu-system-arm")?;
+    let (package, release) = match installed_version(&QEMU_FAMILY) {
+        Some((name, version)) => {
+            eprintln!("xtask: {name} {version} is installed: installing qemu-system-arm of the same version");
+            // Its dependencies (qemu-system-common, -data) must come from that suite too.
+            let release = if version.contains("~bpo") { Some(ensure_backports()?) } else { None };
+            (format!("qemu-system-arm={version}"), release)
+        }
+        None => (String::from("qemu-system-arm"), None),
+    };
+    apt_install_from(&package, release.as_deref())?;
     safeslot_hil::qemu::qemu_available().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The first of `packages` that dpkg says is installed, with its version.
+fn installed_version(packages: &[&str]) -> Option<(String, String)> {
+    let out = Command::new("dpkg-query")
+        .arg("-W")
+        .arg("-f=${Package} ${db:Status-Abbrev} ${Version}\n")
+        .args(packages)
+        .output()
+        .ok()?;
+    parse_installed(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// From `dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${Version}\n'` lines, the first
+/// installed package (status `ii`) and its version.
+fn parse_installed(lines: &str) -> Option<(String, String)> {
+    lines.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        let (name, status, version) = (w.next()?, w.next()?, w.next()?);
+        (status == "ii").then(|| (name.to_owned(), version.to_owned()))
+    })
+}
+
+/// Makes the distribution's backports suite (`<codename>-backports`, Debian's own mirror
+/// and archive key) one of apt's sources, if no source has it yet; returns its name.
+fn ensure_backports() -> Result<String> {
+    let release = std::fs::read_to_string("/etc/os-release").context("reading /etc/os-release")?;
+    let codename = release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|c| c.trim_matches('"').to_owned())
+        .filter(|c| !c.is_empty())
+        .context("/etc/os-release names no VERSION_CODENAME: add your distribution's backports suite to apt's sources by hand")?;
+    let suite = format!("{codename}-backports");
+    let policy = output(Command::new("apt-cache").arg("policy")).unwrap_or_default();
+    if policy.contains(&format!(" {suite}/")) {
+        return Ok(suite);
+    }
+    let file = format!("/etc/apt/sources.list.d/safeslot-{suite}.sources");
+    eprintln!("xtask: adding apt source {suite} (Debian's mirror) in {file}");
+    std::fs::write(
+        &file,
+        format!(
+            "# Added by safeslot's cargo xtask: the installed QEMU packages come from {suite}.\n\
+             Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {suite}\nComponents: main\n\
+             Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        ),
+    )
+    .with_context(|| format!("writing {file}"))?;
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    Ok(suite)
 }
 
 /// Installs Debian package `package` as root, the way that does no harm: without
@@ -66,6 +136,13 @@ pub fn ensure_qemu() -> Result<()> {
 /// remove nor downgrade anything (otherwise it refuses and says what to do). Prints how
 /// long the set-up took. As non-root it only names the package.
 pub fn apt_install(package: &str) -> Result<()> {
+    apt_install_from(package, None)
+}
+
+/// [`apt_install`], taking the package and its dependencies from the suite `release`
+/// (`apt-get -t`) when given.
+pub fn apt_install_from(package: &str, release: Option<&str>) -> Result<()> {
+    let target: Vec<&str> = release.map(|r| vec!["-t", r]).unwrap_or_default();
     let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
     if !is_root || !Path::new("/usr/bin/apt-get").exists() {
         bail!(
@@ -76,7 +153,9 @@ pub fn apt_install(package: &str) -> Result<()> {
     eprintln!("xtask: installing Debian package {package} (--no-install-recommends, nothing removed)");
     let _ = run(Command::new("apt-get").args(["update", "-qq"]));
     let sim = Command::new("apt-get")
-        .args(["-s", "install", "--no-install-recommends", package])
+        .args(["-s", "install", "--no-install-recommends"])
+        .args(&target)
+        .arg(package)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .output()
         .context("could not run apt-get -s")?;
@@ -94,7 +173,9 @@ pub fn apt_install(package: &str) -> Result<()> {
         );
     }
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", "--no-remove", package])
+        .args(["install", "-y", "-qq", "--no-install-recommends", "--no-remove"])
+        .args(&target)
+        .arg(package)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     eprintln!("xtask: set-up of {package} took {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -160,7 +241,18 @@ pub fn ensure_defmt_print() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::harmful_changes;
+    use super::{harmful_changes, parse_installed};
+
+    #[test]
+    fn the_installed_qemu_version_is_the_one_to_match() {
+        let q = "qemu-utils ii 1:10.0.2+ds-2+deb13u1~bpo12+1\nqemu-system-common un <none>\n";
+        assert_eq!(
+            parse_installed(q),
+            Some((String::from("qemu-utils"), String::from("1:10.0.2+ds-2+deb13u1~bpo12+1")))
+        );
+        assert_eq!(parse_installed("qemu-utils un <none>\n"), None);
+        assert_eq!(parse_installed(""), None);
+    }
 
     #[test]
     fn a_simulated_install_that_removes_is_refused() {
