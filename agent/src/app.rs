@@ -528,10 +528,9 @@ impl Agent {
         // Slot `i` as the stage would boot it next: its admission, and whether on trial.
         let admit = |i: usize| -> (Admission, bool) {
             match (record.as_ref(), SlotId::from_index(i as u8)) {
-                (Some(r), Some(id)) => (
-                    Admission::for_slot(r, id, refuse_downgrade),
-                    r.slot(id).is_none_or(|s| !s.confirmed),
-                ),
+                (Some(r), Some(id)) => {
+                    (Admission::for_slot(r, id, refuse_downgrade), r.slot(id).is_none_or(|s| !s.confirmed))
+                }
                 _ => (Admission::default(), true),
             }
         };

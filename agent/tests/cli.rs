@@ -346,7 +346,11 @@ fn status_shows_reset_causes_and_free_retries() {
     assert_eq!(rig.reboot_with(on(ResetCause::PowerOn)), safeslot_shared::SlotId::B);
     assert_eq!(rig.reboot_with(on(ResetCause::BrownOut)), safeslot_shared::SlotId::B);
     let st = rig.ok(&["status", "--json"]).json();
-    assert_eq!((st["free_retries"].as_u64(), st["record_format"].as_u64()), (Some(1), Some(u64::from(safeslot_shared::record::RECORD_FORMAT))), "{st}");
+    assert_eq!(
+        (st["free_retries"].as_u64(), st["record_format"].as_u64()),
+        (Some(1), Some(u64::from(safeslot_shared::record::RECORD_FORMAT))),
+        "{st}"
+    );
     let last = st["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["event"].as_str(), last["reset_cause"].as_str()), (Some("trial-boot"), Some("brown-out")), "{st}");
     let b = st["slots"].as_array().unwrap().iter().find(|s| s["name"] == "b").unwrap().clone();

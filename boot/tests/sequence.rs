@@ -440,7 +440,10 @@ fn a_confirmed_rotation_revokes_the_old_key() {
     rig.change(|r| ops::set_active(r, SlotId::A, Tries::new(3).unwrap()));
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Confirmed, 2));
     let r = rig.record();
-    assert_eq!((r.slot(SlotId::A).unwrap().unbootable, r.last_fallback), (Some(Reason::RevokedKey), Reason::RevokedKey));
+    assert_eq!(
+        (r.slot(SlotId::A).unwrap().unbootable, r.last_fallback),
+        (Some(Reason::RevokedKey), Reason::RevokedKey)
+    );
     // The same key's image written over the confirmed slot B is not booted either, not even
     // as a last resort: nothing is bootable.
     rig.install(SlotId::B, &Rig::image(SlotId::B, 4, 0, &old));

@@ -323,7 +323,17 @@ mod tests {
         small.header_size = 0x100;
         assert!(small.check_bounds(0x100 + 1000));
         let mut big = h;
-        big.tlvs = crate::tlv::Tlvs::from_bytes(&[0x81, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x90, 100].iter().copied().chain([0u8; 100]).collect::<std::vec::Vec<u8>>()).unwrap();
+        big.tlvs = crate::tlv::Tlvs::from_bytes(
+            &[
+                0x81, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0x90, 100,
+            ]
+            .iter()
+            .copied()
+            .chain([0u8; 100])
+            .collect::<std::vec::Vec<u8>>(),
+        )
+        .unwrap();
         big.header_size = 0x100;
         assert!(!big.check_bounds(0x100 + 1000));
     }

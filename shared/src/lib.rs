@@ -53,11 +53,11 @@ pub mod select;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod slot;
-pub mod tlv;
 #[cfg(test)]
 mod sweep;
 #[cfg(test)]
 mod tidy;
+pub mod tlv;
 #[cfg(test)]
 mod vectors;
 pub mod verify;

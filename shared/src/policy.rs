@@ -76,12 +76,8 @@ pub struct Admission {
 impl Admission {
     /// The rule for slot `id` on a device whose record is `r`.
     pub fn for_slot(r: &Record, id: SlotId, refuse_downgrade: bool) -> Admission {
-        let confirmed = r
-            .last_known_good
-            .filter(|&l| l != id)
-            .and_then(|l| r.slot(l))
-            .filter(|s| s.confirmed)
-            .map(|s| s.version);
+        let confirmed =
+            r.last_known_good.filter(|&l| l != id).and_then(|l| r.slot(l)).filter(|s| s.confirmed).map(|s| s.version);
         Admission { floor: r.rollback_floor, key_floor: r.key_floor, confirmed, refuse_downgrade }
     }
 

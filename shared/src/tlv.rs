@@ -231,17 +231,17 @@ mod tests {
     #[test]
     fn refuses_what_is_not_canonical_or_not_understood() {
         let bad: &[&[u8]] = &[
-            &[0x01],                         // no length
-            &[0x01, 3, b'a'],                // value runs past the end
-            &[0x02, 1, 1, 0x01, 1, b'a'],    // descending tags
-            &[0x02, 1, 1, 0x02, 1, 2],       // a tag twice
-            &[0x02, 1, 0],                   // revoke-below 0
-            &[0x02, 2, 1, 0],                // wrong length
-            &[0x01, 0],                      // empty compatible
-            &[0x01, 2, b'a', b' '],          // a space in compatible
-            &[0x04, 0],                      // unknown critical tag
-            &[0x00, 0],                      // reserved tag
-            &[0xFF, 0],                      // erased
+            &[0x01],                      // no length
+            &[0x01, 3, b'a'],             // value runs past the end
+            &[0x02, 1, 1, 0x01, 1, b'a'], // descending tags
+            &[0x02, 1, 1, 0x02, 1, 2],    // a tag twice
+            &[0x02, 1, 0],                // revoke-below 0
+            &[0x02, 2, 1, 0],             // wrong length
+            &[0x01, 0],                   // empty compatible
+            &[0x01, 2, b'a', b' '],       // a space in compatible
+            &[0x04, 0],                   // unknown critical tag
+            &[0x00, 0],                   // reserved tag
+            &[0xFF, 0],                   // erased
             &[0x81, 31, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         ];
         for b in bad {

@@ -194,7 +194,14 @@ mod tests {
         let none = Admission::default();
         let v = verify_bytes(Path::new("f"), &out, &slot(), &Trust::keys(&[*key().pk]), &none, false).unwrap();
         assert_eq!(v.header, h);
-        let reason = |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(Path::new("f"), b, &slot(), &Trust::keys(keys), &none, false) {
+        let reason = |b: &[u8], keys: &[[u8; 32]]| match verify_bytes(
+            Path::new("f"),
+            b,
+            &slot(),
+            &Trust::keys(keys),
+            &none,
+            false,
+        ) {
             Err(Error::Verify { reason, .. }) => reason,
             other => panic!("{other:?}"),
         };
@@ -228,7 +235,8 @@ mod tests {
         let keys = [*old.pk, *key().pk];
         let check = |compatible: Option<&[u8]>, key_floor: u8| {
             let a = Admission { key_floor, ..Admission::default() };
-            verify_bytes(Path::new("f"), &out, &slot(), &Trust { keys: &keys, compatible }, &a, false).map(|v| v.key_index)
+            verify_bytes(Path::new("f"), &out, &slot(), &Trust { keys: &keys, compatible }, &a, false)
+                .map(|v| v.key_index)
         };
         assert_eq!(check(Some(b"acme,widget-2"), 1).unwrap(), 1);
         assert!(matches!(check(Some(b"acme,widget-3"), 0), Err(Error::Verify { reason: Reason::Incompatible, .. })));

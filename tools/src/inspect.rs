@@ -80,7 +80,9 @@ impl TlvView {
             tag::REQUIRES_VERSION => (
                 "requires-version",
                 <[u8; 8]>::try_from(e.value)
-                    .map(|b| format!("tried only over a confirmed {} or later", safeslot_shared::Version::from_bytes(b)))
+                    .map(|b| {
+                        format!("tried only over a confirmed {} or later", safeslot_shared::Version::from_bytes(b))
+                    })
                     .unwrap_or_default(),
             ),
             tag::BUILD_DIGEST => ("build-digest", "SHA-256 of the build information".to_owned()),

@@ -473,8 +473,11 @@ fn attach(a: &AttachArgs) -> anyhow::Result<()> {
 
 fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
     let (layout, target) = resolve_slot(&a.slot)?;
-    let key_paths: Vec<PathBuf> =
-        if a.keys.is_empty() { layout.as_ref().map(|l| l.public_keys().to_vec()).unwrap_or_default() } else { a.keys.clone() };
+    let key_paths: Vec<PathBuf> = if a.keys.is_empty() {
+        layout.as_ref().map(|l| l.public_keys().to_vec()).unwrap_or_default()
+    } else {
+        a.keys.clone()
+    };
     if key_paths.is_empty() {
         return Err(Error::NoKeys.into());
     }

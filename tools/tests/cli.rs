@@ -504,3 +504,82 @@ fn sign_linux_builds_a_payload_the_stage_reads() {
     assert_eq!(r.code, 65, "{}", r.stderr);
     assert!(r.stderr.contains("not an arm64 kernel Image"), "{}", r.stderr);
 }
+
+/// Issue #16, items 3 and 4 through the binary: signed metadata is written, shown by
+/// `inspect` and applied by `verify` as the stage applies it.
+#[test]
+fn signed_metadata_compatible_revocation_and_requirements() {
+    let f = Fixture::new();
+    let (old_key, old_pub) = f.keygen();
+    let new_key = f.path("new.pem");
+    let new_pub = f.path("new.pub.pem");
+    ok(["keygen", "--out", p(&new_key), "--pub", p(&new_pub)]);
+    let input = f.write("app.bin", &sample_image());
+    let sbom = f.write("sbom.json", b"{\"components\": []}\n");
+    let l = layout();
+    let out = f.path("meta.slot");
+    let mut args = vec!["sign", "--key", p(&new_key), "--layout", p(&l), "--slot", "a"];
+    args.extend(["--version", "2.0.0", "--security-counter", "7", "--compatible", "acme,widget-2"]);
+    args.extend(["--revoke-below", "1", "--requires-version", "1.5.0", "--build-info", p(&sbom)]);
+    args.extend([p(&input), "-o", p(&out)]);
+    ok(&args);
+
+    let j: serde_json::Value = serde_json::from_str(&ok(["inspect", "--json", p(&out)]).stdout).expect("json");
+    assert_eq!(j["format"], 2);
+    let tlvs = j["tlvs"].as_array().expect("tlvs");
+    let names: Vec<&str> = tlvs.iter().map(|t| t["name"].as_str().unwrap_or("")).collect();
+    assert_eq!(names, ["compatible", "revoke-below", "requires-version", "build-digest"]);
+    assert_eq!(tlvs[0]["meaning"], "acme,widget-2");
+    assert!(tlvs.iter().take(3).all(|t| t["critical"] == true) && tlvs[3]["critical"] == false);
+    let human = ok(["inspect", p(&out)]).stdout;
+    assert!(human.contains("revoke-below") && human.contains("acme,widget-2"), "{human}");
+
+    // The trusted keys, in index order: old (0), new (1).
+    let verify = |extra: &[&str]| {
+        let mut a = vec!["verify", "--key", p(&old_pub), "--key", p(&new_pub), "--layout", p(&l), "--slot", "a"];
+        a.extend_from_slice(extra);
+        a.push(p(&out));
+        run(a)
+    };
+    assert_eq!(verify(&["--compatible", "acme,widget-2"]).code, 0);
+    for (extra, reason) in [
+        (&["--compatible", "acme,widget-3"][..], "incompatible"),
+        (&[][..], "incompatible"),
+        (&["--compatible", "acme,widget-2", "--key-floor", "2"][..], "revoked-key"),
+        (&["--compatible", "acme,widget-2", "--confirmed-version", "1.4.9"][..], "unmet-requirement"),
+    ] {
+        let r = verify(extra);
+        assert_eq!(r.code, 65, "{extra:?}: {}", r.stderr);
+        assert!(r.stderr.contains(reason), "{extra:?}: {}", r.stderr);
+    }
+    assert_eq!(verify(&["--compatible", "acme,widget-2", "--key-floor", "1", "--confirmed-version", "1.5.0"]).code, 0);
+    // The old key's image, after key 0 was revoked.
+    let old = f.sign(&old_key, &input, "old.slot");
+    let r = run([
+        "verify",
+        "--key",
+        p(&old_pub),
+        "--key",
+        p(&new_pub),
+        "--key-floor",
+        "1",
+        "--layout",
+        p(&l),
+        "--slot",
+        "a",
+        p(&old),
+    ]);
+    assert_eq!(r.code, 65);
+    assert!(r.stderr.contains("revoked-key"), "{}", r.stderr);
+
+    // What cannot be carried is refused before anything is written.
+    let bad = f.path("bad.slot");
+    for extra in [&["--compatible", "has space"][..], &["--revoke-below", "0"][..]] {
+        let mut a = vec!["sign", "--key", p(&new_key), "--layout", p(&l), "--slot", "a", "--version", "1.0.0"];
+        a.extend(["--security-counter", "1"]);
+        a.extend_from_slice(extra);
+        a.extend([p(&input), "-o", p(&bad)]);
+        assert_ne!(run(a).code, 0, "{extra:?}");
+        assert!(!bad.exists(), "{extra:?}");
+    }
+}

@@ -20,7 +20,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use safeslot_shared::tlv::Tlvs;
 use object::{Object, ObjectSymbol};
 use safeslot_hil::fi::{self, Attack, End, Kind, PluginArgs, Report, RunEnd, SkipPoint};
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
@@ -28,6 +27,7 @@ use safeslot_hil::rig::BoardLayout;
 use safeslot_image::{SignParams, SlotTarget};
 use safeslot_shared::protocol::exit::Exit;
 use safeslot_shared::protocol::order::Order;
+use safeslot_shared::tlv::Tlvs;
 use safeslot_shared::{SlotId, Version};
 
 use crate::bench::plugin;

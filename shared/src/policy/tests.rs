@@ -13,7 +13,11 @@ use crate::record::tests::arb_record;
 use crate::record::SlotState;
 
 fn info(major: u8, sc: u32) -> ImageInfo {
-    ImageInfo { version: Version { major, minor: 0, revision: 0, build: 0 }, security_counter: sc, ..ImageInfo::default() }
+    ImageInfo {
+        version: Version { major, minor: 0, revision: 0, build: 0 },
+        security_counter: sc,
+        ..ImageInfo::default()
+    }
 }
 
 fn valid(major: u8, sc: u32) -> Verdict {
@@ -316,13 +320,13 @@ fn row_8e_downgrade_and_requirement_rules_apply_to_trials_only() {
     assert_eq!(plan.slot, SlotId::B);
     // A requirement above the confirmed version is refused, at or below it is met.
     let needs = |major| {
-        Verdict::Valid(ImageInfo {
-            requires: Some(Version { major, minor: 0, revision: 0, build: 0 }),
-            ..info(6, 1)
-        })
+        Verdict::Valid(ImageInfo { requires: Some(Version { major, minor: 0, revision: 0, build: 0 }), ..info(6, 1) })
     };
     let plan = boot(run(&r, Inputs::default(), [valid(5, 1), needs(6), NONE, NONE]).0);
-    assert_eq!((plan.slot, plan.record.slot(SlotId::B).unwrap().unbootable), (SlotId::A, Some(Reason::UnmetRequirement)));
+    assert_eq!(
+        (plan.slot, plan.record.slot(SlotId::B).unwrap().unbootable),
+        (SlotId::A, Some(Reason::UnmetRequirement))
+    );
     let plan = boot(run(&r, Inputs::default(), [valid(5, 1), needs(5), NONE, NONE]).0);
     assert_eq!((plan.slot, plan.kind), (SlotId::B, BootKind::Trial));
     // A downgrade is not an image fault: with A gone, B boots as a last resort rather than
@@ -330,7 +334,14 @@ fn row_8e_downgrade_and_requirement_rules_apply_to_trials_only() {
     let plan = boot(run(&r, strict, [NONE, valid(4, 1), NONE, NONE]).0);
     assert_eq!((plan.slot, plan.kind), (SlotId::B, BootKind::LastResort));
     // A confirmed image is never refused by these rules (no version to compare against).
-    let plan = boot(run(&confirmed(2, SlotId::A, 1, 1), strict, [Verdict::Valid(ImageInfo { requires: Some(info(9, 0).version), ..info(1, 1) }), NONE, NONE, NONE]).0);
+    let plan = boot(
+        run(
+            &confirmed(2, SlotId::A, 1, 1),
+            strict,
+            [Verdict::Valid(ImageInfo { requires: Some(info(9, 0).version), ..info(1, 1) }), NONE, NONE, NONE],
+        )
+        .0,
+    );
     assert_eq!((plan.slot, plan.kind), (SlotId::A, BootKind::Confirmed));
 }
 
