@@ -134,7 +134,7 @@ impl Rig for MailboxRig {
         // The virtual board's command line provides both the recovery input and the write
         // faults.
         match need {
-            Need::RecoveryInput | Need::WriteFault | Need::WatchdogReset => None,
+            Need::RecoveryInput | Need::WriteFault | Need::WatchdogReset | Need::SecondKey => None,
         }
     }
 }

@@ -126,8 +126,13 @@ pub fn lacks(need: Need) -> Option<String> {
         Need::RecoveryInput => Some(NO_RECOVERY_INPUT.to_string()),
         Need::WriteFault => Some(NO_WRITE_FAULT.to_string()),
         Need::WatchdogReset => Some(NO_WATCHDOG_RESET.to_string()),
+        Need::SecondKey => Some(NO_SECOND_KEY.to_string()),
     }
 }
+
+/// Why a real board skips the key-rotation scenario.
+pub const NO_SECOND_KEY: &str =
+    "the probe rig's firmware is built with one trusted key, so there is no second key to rotate to";
 
 /// What the rig saw during one power-on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

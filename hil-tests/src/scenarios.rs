@@ -68,6 +68,8 @@ impl App {
 #[derive(Debug, Clone)]
 pub struct Kit {
     key: KeyPair,
+    /// A second key the firmware trusts (index 1), when the rig has one.
+    next: Option<KeyPair>,
     apps: [App; 2],
     a_v1: Vec<u8>,
     b_v2: Vec<u8>,
@@ -80,7 +82,7 @@ impl Kit {
     pub fn new(key_pem: &str, a_v1: &[u8], b_v2: &[u8], slot_size: u32) -> Result<Kit, KitError> {
         let key = KeyPair::from_pem(key_pem).map_err(|e| KitError::Key(e.to_string()))?;
         let apps = [App::from_signed("a", a_v1)?, App::from_signed("b", b_v2)?];
-        let kit = Kit { key, apps, a_v1: a_v1.to_vec(), b_v2: b_v2.to_vec(), slot_size };
+        let kit = Kit { key, next: None, apps, a_v1: a_v1.to_vec(), b_v2: b_v2.to_vec(), slot_size };
         for (slot, name, img) in [(A, "a", a_v1), (B, "b", b_v2)] {
             let app = kit.app(slot);
             if kit.sign(slot, app.params.security_counter) != img {
@@ -88,6 +90,23 @@ impl Kit {
             }
         }
         Ok(kit)
+    }
+
+    /// The kit with `next_pem` (PKCS#8 PEM) as the firmware's second trusted key (index 1).
+    pub fn with_next_key(mut self, next_pem: &str) -> Result<Kit, KitError> {
+        self.next = Some(KeyPair::from_pem(next_pem).map_err(|e| KitError::Key(e.to_string()))?);
+        Ok(self)
+    }
+
+    /// The slot's app signed with the second trusted key (index 1), declaring that keys
+    /// below index 1 are revoked once it is confirmed; `None` without a second key.
+    pub fn rotated(&self, slot: SlotId) -> Option<Vec<u8>> {
+        let next = self.next.as_ref()?;
+        let app = self.app(slot);
+        let mut tlvs = app.params.tlvs;
+        tlvs.push(safeslot_shared::tlv::tag::REVOKE_BELOW, &[1]).ok()?;
+        let params = SignParams { tlvs, ..app.params };
+        build_slot_image(&params, &app.body, next, self.slot_size).ok()
     }
 
     fn app(&self, slot: SlotId) -> &App {
@@ -581,6 +600,41 @@ pub fn rejected_b<R: Rig>(rig: &mut R, kit: &Kit, b: &[u8], reasons: &[Reason]) 
         has_event(r, Some(B), Event::Unbootable, why)?;
         slot_is(r, A, true, TRIES - 1)?;
         lkg_is(r, Some(A))
+    })?;
+    Ok(s.timeline)
+}
+
+/// Key rotation (issue #16, item 3): B, signed with the firmware's second key (index 1) and
+/// declaring keys below 1 revoked, is tried and confirmed; nothing is revoked on its trial,
+/// its next (confirmed) boot raises the record's key floor to 1; then A re-signed with the
+/// first key (index 0, say leaked) is activated and refused with `revoked-key`.
+pub fn key_rotation<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {
+    let Some(b) = kit.rotated(B) else {
+        return Err(unexpected(0, "key rotation", "the kit has no second trusted key".into()));
+    };
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.original(A), &b)?;
+    let floor_is = |r: &Record, n: u8| {
+        if r.key_floor == n {
+            Ok(())
+        } else {
+            Err(format!("key floor {}, expected {n}", r.key_floor))
+        }
+    };
+    s.boot("B (key 1, revokes keys below 1) on trial confirms", Order::confirm(), Ran::App(B), |r| {
+        slot_is(r, B, true, TRIES - 1)?;
+        floor_is(r, 0)
+    })?;
+    s.boot("B's first confirmed boot revokes key 0", Order::confirm(), Ran::App(B), |r| floor_is(r, 1))?;
+    s.rig().install(A, &kit.sign(A, 0))?;
+    s.boot("A re-signed with key 0, activated from B", Order::confirm().activate(A), Ran::App(B), |r| {
+        primary_is(r, A)
+    })?;
+    s.boot("A's key is revoked: refused, B boots", Order::confirm(), Ran::App(B), |r| {
+        unbootable_is(r, A, &[Reason::RevokedKey])?;
+        fallback_is(r, Reason::RevokedKey)?;
+        lkg_is(r, Some(B))?;
+        floor_is(r, 1)
     })?;
     Ok(s.timeline)
 }

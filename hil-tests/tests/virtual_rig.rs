@@ -60,7 +60,12 @@ fn kit(s: &Setup) -> Kit {
     let pem = std::fs::read_to_string(&key).unwrap();
     let i = images(s);
     let board = BoardLayout::from_layout(&s.layout);
-    Kit::new(&pem, &i.a_v1, &i.b_v2, board.slot_sizes[SlotId::B.index()]).unwrap()
+    let kit = Kit::new(&pem, &i.a_v1, &i.b_v2, board.slot_sizes[SlotId::B.index()]).unwrap();
+    // The firmware's second trusted key (index 1), for the key-rotation scenario.
+    match std::env::var_os("SAFESLOT_RIG_NEXT_KEY") {
+        Some(next) => kit.with_next_key(&std::fs::read_to_string(next).unwrap()).unwrap(),
+        None => kit,
+    }
 }
 
 #[test]

@@ -22,8 +22,11 @@ pub struct Firmware {
     pub app_elfs: Vec<PathBuf>,
     /// The throw-away signing key.
     pub key: PathBuf,
-    /// Its public key (PEM), embedded in the firmware.
+    /// Its public key (PEM), embedded in the firmware (trusted key index 0).
     pub public_key: PathBuf,
+    /// A second throw-away private key whose public half the firmware trusts too (index 1):
+    /// the key-rotation scenario signs the update with it.
+    pub next_key: PathBuf,
     /// The layout file.
     pub layout: PathBuf,
     /// Where generated files go.
@@ -32,8 +35,13 @@ pub struct Firmware {
 
 /// The throw-away key pair in target/safeslot (made once; never a release key).
 fn dev_key(work: &std::path::Path) -> Result<(PathBuf, PathBuf)> {
-    let key = work.join("dev-key.pem");
-    let public = work.join("dev-key.pub.pem");
+    key_pair(work, "dev-key")
+}
+
+/// The throw-away key pair `NAME.pem`, `NAME.pub.pem` in `work` (made once).
+fn key_pair(work: &std::path::Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    let key = work.join(format!("{name}.pem"));
+    let public = work.join(format!("{name}.pub.pem"));
     if !key.exists() || !public.exists() {
         let _ = std::fs::remove_file(&key);
         let _ = std::fs::remove_file(&public);
@@ -92,11 +100,14 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
     let work = root.join("target/safeslot");
     std::fs::create_dir_all(&work)?;
     let (key, public) = dev_key(&work)?;
+    let (next_key, next_public) = key_pair(&work, "dev-key-next")?;
+    // Trusted keys, by index: the signing key (0), the rotation scenario's next key (1).
+    let trusted = std::env::join_paths([&public, &next_public]).context("key paths")?;
     // cargo runs in boards/ so boards/.cargo/config.toml (sha2 backend choice) applies.
     run(cargo()
         .current_dir(root.join("boards"))
         .args(["build", "--release", "-q", "-p", &format!("safeslot-board-{board}"), "--target", &target])
-        .env(safeslot_layout::PUBLIC_KEYS_ENV, &public))
+        .env(safeslot_layout::PUBLIC_KEYS_ENV, &trusted))
     .with_context(|| format!("firmware build for {board} failed"))?;
     // Every board names its bins alike, so boards of one target overwrite each other's ELFs
     // in boards/target/<target>/release: keep this board's copy in its own directory.
@@ -114,7 +125,7 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
         Some(_) => Vec::new(),
         None => layout.slot_names().iter().map(|s| keep(format!("demo-app-{s}"))).collect::<Result<Vec<_>>>()?,
     };
-    Ok(Firmware { boot_elf, app_elfs, key, public_key: public, layout: layout_path, work })
+    Ok(Firmware { boot_elf, app_elfs, key, public_key: public, next_key, layout: layout_path, work })
 }
 
 /// Signs `input` (an ELF or raw payload) for `slot` with the demo key through the image

@@ -96,7 +96,8 @@ pub fn virtual_rig(filter: Option<&str>) -> Result<()> {
         .env("SAFESLOT_RIG_APP_ELFS", std::env::join_paths(&fw.app_elfs)?)
         .env("SAFESLOT_RIG_IMAGES", &dir)
         .env("SAFESLOT_RIG_LAYOUT", &fw.layout)
-        .env("SAFESLOT_RIG_KEY", &fw.key))
+        .env("SAFESLOT_RIG_KEY", &fw.key)
+        .env("SAFESLOT_RIG_NEXT_KEY", &fw.next_key))
     .context("virtual rig scenarios failed")
 }
 
