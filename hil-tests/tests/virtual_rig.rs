@@ -139,7 +139,9 @@ fn scenario_catalogue() {
     // The virtual board provides every need: nothing may be skipped here.
     assert_eq!(sum.skipped, 0, "the virtual rig skipped scenarios");
     if all {
-        assert_eq!(sum.passed, 32, "the whole catalogue");
+        // Every scenario of the catalogue (its size is pinned by the catalogue's unit test).
+        assert_eq!(sum.passed, n, "the whole catalogue");
+        assert!(n >= 34, "the catalogue lost scenarios: {n}");
     }
 }
 
