@@ -65,6 +65,10 @@ pub struct Inputs {
     /// reset uses a try). A trial activated with `t` tries then boots at most `t + K`
     /// times before it runs out, whatever the resets.
     pub free_retries: u8,
+    /// The hardware anti-rollback counter read at reset (0 on a platform without one):
+    /// [`select`](crate::select::select) raises the record's floor to it before deciding,
+    /// so every rule below applies the effective floor (`crate::counter`).
+    pub hardware_floor: u32,
 }
 
 /// How a slot is being booted.
