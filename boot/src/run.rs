@@ -205,6 +205,8 @@ pub trait Platform {
     /// a launch of a slot that was **already confirmed** with a higher verified security
     /// counter, right before the watchdog and the jump (never on a trial or last-resort
     /// boot, never for the OS). A failed read or advance is logged and the boot goes on.
+    /// It calls [`SecurityCounter::lock`] right before [`Platform::launch`] and before
+    /// [`Platform::recover`].
     fn security_counter(&mut self) -> Option<&mut Self::Counter>;
 }
 
@@ -256,6 +258,7 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
             if launch.handoff.watchdog_ms != 0 {
                 p.arm_watchdog(launch.handoff.watchdog_ms);
             }
+            lock_counters(p);
             return match p.launch(ApprovedLaunch { launch }) {
                 Ok(end) => end,
                 Err(e) => stop(p, Stop::Launch(e)),
@@ -287,7 +290,15 @@ fn advance_counter<P: Platform>(p: &mut P, id: CounterId, to: u32) {
     p.log(Event::Counter(id, event));
 }
 
+/// Locks the hardware counters before anything else runs ([`SecurityCounter::lock`]).
+fn lock_counters<P: Platform>(p: &mut P) {
+    if let Some(c) = p.security_counter() {
+        c.lock();
+    }
+}
+
 fn stop<P: Platform>(p: &mut P, s: Stop<P::LaunchError>) -> P::End {
+    lock_counters(p);
     p.log(Event::Recovery(&s));
     p.recover(s)
 }

@@ -67,6 +67,8 @@ struct Host<F> {
 struct Otp {
     flash: SimFlash,
     area: Thermometer,
+    /// How often the stage locked it.
+    locks: u32,
 }
 
 impl Otp {
@@ -77,7 +79,7 @@ impl Otp {
             erase_size: 256,
             write_count: safeslot_shared::nor::WriteCount::Once,
         };
-        Otp { flash: SimFlash::new(cfg).unwrap(), area: Thermometer::new(0, 128, 8).unwrap() }
+        Otp { flash: SimFlash::new(cfg).unwrap(), area: Thermometer::new(0, 128, 8).unwrap(), locks: 0 }
     }
 
     fn value(&mut self) -> u32 {
@@ -94,6 +96,9 @@ impl SecurityCounter for Otp {
     fn advance(&mut self, id: CounterId, to: u32) -> Result<u32, Self::Error> {
         assert_eq!(id, CounterId::Rollback);
         self.area.advance(&mut self.flash, to)
+    }
+    fn lock(&mut self) {
+        self.locks += 1;
     }
 }
 
@@ -351,15 +356,17 @@ fn the_hardware_counter_advances_only_on_a_confirmed_boot() {
     host.otp = Some(otp);
     assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Trial)), End::Jumped { slot: SlotId::A, .. }));
     assert_eq!(host.log, ["counter rollback Read(0)", "boot slot=0 kind=trial"]);
-    assert_eq!(host.calls[host.calls.len() - 4..], ["handoff", "feed", "arm", "launch"]);
+    // Read once before the sequence; locked right before the jump.
+    assert_eq!(host.calls[..2], ["feed", "counter"]);
+    assert_eq!(host.calls[host.calls.len() - 5..], ["handoff", "feed", "arm", "counter", "launch"]);
     otp = host.otp.take().unwrap();
-    assert_eq!((otp.value(), otp.flash.stats().programs), (0, 0), "a trial never advances it");
+    assert_eq!((otp.value(), otp.flash.stats().programs, otp.locks), (0, 0, 1), "a trial never advances it");
     Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::A)).unwrap();
     let mut host = Host::new(&mut flash);
     host.otp = Some(otp);
     assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Always)), End::Jumped { slot: SlotId::A, .. }));
     assert_eq!(host.log, ["counter rollback Read(0)", "boot slot=0 kind=confirmed", "counter rollback Advanced(3)"]);
-    assert_eq!(host.calls[host.calls.len() - 6..], ["handoff", "feed", "feed", "counter", "arm", "launch"]);
+    assert_eq!(host.calls[host.calls.len() - 7..], ["handoff", "feed", "feed", "counter", "arm", "counter", "launch"]);
     otp = host.otp.take().unwrap();
     assert_eq!((otp.value(), otp.flash.stats().programs), (3, 3));
     // Confirmed again, same counter: nothing is written.
@@ -466,6 +473,7 @@ fn the_read_only_fallback_applies_the_hardware_floor() {
     let mut host = Host::new(&mut flash);
     host.otp = Some(otp);
     assert_eq!(run(&mut host, &cfg(&keys)), End::Recovered(Stop::Sequence(Reason::Rollback)));
+    assert_eq!(host.otp.as_ref().unwrap().locks, 2, "locked before recovery too");
     // Without the hardware counter that old image boots read-only.
     let mut host = Host::new(&mut flash);
     assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));

@@ -165,6 +165,19 @@ pub struct Watchdog {
     pub arm: WatchdogArm,
 }
 
+/// `[otp]`, validated: where the boot stage keeps its hardware security counters
+/// (`safeslot_shared::counter`), each as a thermometer code in its own area of `size` bytes,
+/// in `safeslot_shared::counter::CounterId` order from `address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Otp {
+    /// CPU address of the first counter's area.
+    pub address: u32,
+    /// Bytes per counter's area (a multiple of `unit`).
+    pub size: u32,
+    /// Bytes per thermometer unit (1 ..= 32).
+    pub unit: u32,
+}
+
 /// A validated `layout.toml`: the one source of truth for a board's memory map.
 ///
 /// Get one from [`Layout::load`] or [`Layout::parse`]; generate `memory.x`
@@ -185,6 +198,7 @@ pub struct Layout {
     pub(crate) linux: Option<Linux>,
     pub(crate) watchdog: Option<Watchdog>,
     pub(crate) power_loss_retries: u8,
+    pub(crate) otp: Option<Otp>,
     /// `[keys] public` as written (relative to the layout file).
     pub(crate) public_key_entries: Vec<String>,
     /// The same, resolved against the layout file's directory.
@@ -272,6 +286,13 @@ impl Layout {
     /// without using a try, per trial (0 when the table is absent).
     pub fn power_loss_retries(&self) -> u8 {
         self.power_loss_retries
+    }
+
+    /// `[otp]`: the hardware security counters' area; `None` when the board keeps the
+    /// record-only floor.
+    #[must_use]
+    pub fn otp(&self) -> Option<Otp> {
+        self.otp
     }
 
     /// The hand-off block (`handoff.address`, `size`), outside both RAM ranges.

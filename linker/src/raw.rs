@@ -28,6 +28,9 @@ pub(crate) struct RawLayout {
     /// `[trial]`: how trial boots are counted.
     #[serde(default)]
     pub(crate) trial: Option<RawTrial>,
+    /// `[otp]`: the one-time-programmable area of the hardware security counters.
+    #[serde(default)]
+    pub(crate) otp: Option<RawOtp>,
     /// `[[slot]]` in the file; absent means zero slots, which validation rejects.
     #[serde(default)]
     pub(crate) slot: Vec<RawSlot>,
@@ -84,6 +87,18 @@ pub(crate) struct RawTrial {
     /// using a try, at most this many per trial (0..=15).
     #[serde(default)]
     pub(crate) power_loss_retries: u64,
+}
+
+/// `[otp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOtp {
+    /// CPU address of the first counter's area.
+    pub(crate) address: u64,
+    /// Bytes per counter; the counters' areas follow each other.
+    pub(crate) size: u64,
+    /// Bytes per thermometer unit (one or more write-words, programmed once).
+    pub(crate) unit: u64,
 }
 
 /// `[handoff]`.

@@ -28,6 +28,11 @@
 //!     `dtb_in` 8-byte aligned; `console` non-empty.
 //! 11. `[watchdog]`, when present: `timeout_ms` in 1 ..= 3 600 000, `arm` "trial" (the
 //!     default) or "always"; `[trial] power_loss_retries` at most 15.
+//! 12. `[otp]`, when present: `unit` in 1 ..= 32, `size` a non-zero multiple of it, the
+//!     area of every counter (`size` bytes each, `safeslot_shared::counter::CounterId`
+//!     order) below 4 GiB and outside the bootloader partition; when it lies in the flash
+//!     device, entirely inside it, `unit` a multiple of `write_size`, and no erase sector
+//!     it touches shared with the record or a slot (so no erase of theirs reaches it).
 //!
 //! Rules 3–6 are shared with [`crate::AgentConfig`] (without the device-size
 //! checks, which the agent learns from the device).
@@ -36,8 +41,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::error::LayoutError;
-use crate::layout::{Board, Flash, Layout, Linux, MemRange, Region, Slot, Watchdog, WatchdogArm};
-use crate::raw::{RawLayout, RawLinux, RawRegion, RawSlot, RawWatchdog};
+use crate::layout::{Board, Flash, Layout, Linux, MemRange, Otp, Region, Slot, Watchdog, WatchdogArm};
+use crate::raw::{RawLayout, RawLinux, RawOtp, RawRegion, RawSlot, RawWatchdog};
 use safeslot_shared::nor::WriteCount;
 
 // The flash and slot limits are the ones the firmware enforces (safeslot-shared), so a
@@ -133,6 +138,9 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         }
     };
 
+    // 12. The hardware security counters.
+    let otp = raw.otp.map(|o| check_otp(&o, bootloader_flash, &flash, record, &slots)).transpose()?;
+
     Ok(Layout {
         board,
         bootloader_flash,
@@ -146,9 +154,68 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         linux,
         watchdog,
         power_loss_retries,
+        otp,
         public_key_entries,
         public_keys,
     })
+}
+
+/// Rule 12: `[otp]`.
+fn check_otp(
+    o: &RawOtp,
+    bootloader: MemRange,
+    flash: &Flash,
+    record: Region,
+    slots: &[Slot],
+) -> Result<Otp, LayoutError> {
+    let err = |field: &'static str, rule: String| LayoutError::Policy { table: "otp", field, rule };
+    let max_unit = safeslot_shared::counter::MAX_UNIT as u64;
+    if !(1..=max_unit).contains(&o.unit) {
+        return Err(err("unit", format!("{} is not in 1..={max_unit}", o.unit)));
+    }
+    if o.size == 0 || o.size % o.unit != 0 {
+        return Err(err("size", format!("{:#x} is not a non-zero multiple of unit ({})", o.size, o.unit)));
+    }
+    let counters = safeslot_shared::counter::CounterId::ALL.len() as u64;
+    let total = o.size.checked_mul(counters).unwrap_or(u64::MAX);
+    let end = o.address.checked_add(total).unwrap_or(u64::MAX);
+    if end > FOUR_GIB {
+        return Err(err("size", format!("the {counters} counter area(s) end above 4 GiB")));
+    }
+    first_overlap(&[
+        Span {
+            name: "bootloader flash (bootloader.flash_base + flash_size)".to_owned(),
+            start: u64::from(bootloader.base),
+            end: bootloader.end(),
+        },
+        Span { name: "otp (otp.address + size per counter)".to_owned(), start: o.address, end },
+    ])?;
+    let (base, device_end) = (u64::from(flash.base), u64::from(flash.base) + u64::from(flash.size));
+    if o.address < device_end && end > base {
+        if o.address < base || end > device_end {
+            return Err(err("address", "an area in the flash device must lie inside it".to_owned()));
+        }
+        if o.unit % u64::from(flash.write_size) != 0 || o.address % u64::from(flash.write_size) != 0 {
+            return Err(err(
+                "unit",
+                format!("address and unit must be multiples of flash.write_size ({})", flash.write_size),
+            ));
+        }
+        // Whole erase sectors: the record's and the slots' erases must never reach it.
+        let erase = u64::from(flash.erase_size);
+        let start = (o.address - base) / erase * erase;
+        let stop = (end - base).div_ceil(erase) * erase;
+        let mut others = vec![Span { name: "record".to_owned(), start: u64::from(record.offset), end: record.end() }];
+        others.extend(slots.iter().enumerate().map(|(i, s)| Span {
+            name: format!("slot[{i}] {:?}", s.name),
+            start: u64::from(s.offset),
+            end: s.end(),
+        }));
+        for other in others {
+            first_overlap(&[Span { name: "otp's erase sectors".to_owned(), start, end: stop }, other])?;
+        }
+    }
+    Ok(Otp { address: o.address as u32, size: o.size as u32, unit: o.unit as u32 })
 }
 
 /// Most free retries a trial may get (a trial then boots at most tries + this many times).

@@ -107,6 +107,12 @@ pub trait SecurityCounter {
     /// The write failed or did not read back: the counter is unchanged or partly advanced
     /// (never lowered); the stage logs it and boots anyway.
     fn advance(&mut self, id: CounterId, to: u32) -> Result<u32, Self::Error>;
+
+    /// Makes the counters unwritable until the next reset, where the memory needs it (a
+    /// flash page the nRF52840's ACL write-protects); OTP that only the boot stage's code
+    /// can reach needs nothing (the default). The boot stage calls it right before it
+    /// hands off and before recovery, after any advance.
+    fn lock(&mut self) {}
 }
 
 /// The [`SecurityCounter`] of a platform without any (the RP2040, the virtual SoC): its
