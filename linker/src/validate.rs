@@ -173,12 +173,12 @@ fn check_otp(
     if !(1..=max_unit).contains(&o.unit) {
         return Err(err("unit", format!("{} is not in 1..={max_unit}", o.unit)));
     }
-    if o.size == 0 || o.size % o.unit != 0 {
+    if o.size == 0 || !o.size.is_multiple_of(o.unit) {
         return Err(err("size", format!("{:#x} is not a non-zero multiple of unit ({})", o.size, o.unit)));
     }
     let counters = safeslot_shared::counter::CounterId::ALL.len() as u64;
-    let total = o.size.checked_mul(counters).unwrap_or(u64::MAX);
-    let end = o.address.checked_add(total).unwrap_or(u64::MAX);
+    let total = o.size.saturating_mul(counters);
+    let end = o.address.saturating_add(total);
     if end > FOUR_GIB {
         return Err(err("size", format!("the {counters} counter area(s) end above 4 GiB")));
     }
@@ -195,7 +195,8 @@ fn check_otp(
         if o.address < base || end > device_end {
             return Err(err("address", "an area in the flash device must lie inside it".to_owned()));
         }
-        if o.unit % u64::from(flash.write_size) != 0 || o.address % u64::from(flash.write_size) != 0 {
+        if !o.unit.is_multiple_of(u64::from(flash.write_size)) || !o.address.is_multiple_of(u64::from(flash.write_size))
+        {
             return Err(err(
                 "unit",
                 format!("address and unit must be multiples of flash.write_size ({})", flash.write_size),
