@@ -53,10 +53,11 @@ use crate::nor::ERASED;
 use crate::policy::BootKind;
 
 /// Which hardware counter. Each has its own area (a [`Thermometer`]): a counter added
-/// later gets a new variant and a new area, and changes nothing for the existing ones.
+/// later gets a new variant and the next area, and changes nothing for the existing ones.
+/// Deliberately not `#[non_exhaustive]`: a new counter makes every `match` on it fail to
+/// compile until it is handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
 pub enum CounterId {
     /// The anti-rollback floor: the lowest image security counter the stage boots.
     Rollback,
@@ -161,6 +162,9 @@ pub enum CounterError<E> {
     /// The unit that makes the target value (its index) did not program or read back
     /// all `0x00`: the value is unchanged or partly advanced.
     NotProgrammed(u32),
+    /// The counter's area is not a valid [`Thermometer`] (a layout safeslot-layout would
+    /// have refused).
+    Area,
 }
 
 impl<E: fmt::Debug> fmt::Display for CounterError<E> {
@@ -168,6 +172,7 @@ impl<E: fmt::Debug> fmt::Display for CounterError<E> {
         match self {
             CounterError::Flash(e) => write!(f, "counter read failed: {e:?}"),
             CounterError::NotProgrammed(u) => write!(f, "counter unit {u} did not program"),
+            CounterError::Area => f.write_str("invalid counter area"),
         }
     }
 }
@@ -307,6 +312,46 @@ impl Thermometer {
             }
         }
         self.read(f).map_err(CounterError::Flash)
+    }
+}
+
+/// Every [`CounterId`] as a thermometer code in an OTP window `F` (offsets from the
+/// layout's `[otp] address`): counter `i`'s area is the `size` bytes at `i · size`, in
+/// units of `unit` bytes. What a board with OTP wraps its driver in.
+#[derive(Debug)]
+pub struct OtpCounters<F> {
+    otp: F,
+    size: u32,
+    unit: u32,
+}
+
+impl<F> OtpCounters<F> {
+    /// The counters over `otp`, `size` bytes per counter (the layout's `[otp] size` and
+    /// `unit`).
+    pub const fn new(otp: F, size: u32, unit: u32) -> Self {
+        OtpCounters { otp, size, unit }
+    }
+
+    /// The OTP window's driver.
+    pub fn otp(&mut self) -> &mut F {
+        &mut self.otp
+    }
+
+    /// Counter `id`'s area.
+    fn area<E>(&self, id: CounterId) -> Result<Thermometer, CounterError<E>> {
+        Thermometer::for_counter(id, 0, self.size, self.unit).ok_or(CounterError::Area)
+    }
+}
+
+impl<F: NorFlash> SecurityCounter for OtpCounters<F> {
+    type Error = CounterError<F::Error>;
+
+    fn read(&mut self, id: CounterId) -> Result<u32, Self::Error> {
+        self.area(id)?.read(&mut self.otp).map_err(CounterError::Flash)
+    }
+
+    fn advance(&mut self, id: CounterId, to: u32) -> Result<u32, Self::Error> {
+        self.area(id)?.advance(&mut self.otp, to)
     }
 }
 
