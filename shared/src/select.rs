@@ -216,13 +216,13 @@ mod tests {
         let mut r = j.record().unwrap().clone();
         r.rollback_floor = 0; // as `init --force --allow-rollback` would leave it
         j.append(&r).unwrap();
-        drop(j);
+        let _ = j;
         let ops = flash.mutating_ops();
         let mut j = Journal::open(&mut flash, cfg.whole_journal()).unwrap();
         let inputs = Inputs { hardware_floor: 3, ..Inputs::default() };
         let sel = select(&mut j, inputs, FreshRecord::DEFAULT, |_, _| image(3)).unwrap();
         assert!(matches!(sel.decision, Decision::Boot(p) if p.kind == BootKind::Confirmed && !p.changed));
-        drop(j);
+        let _ = j;
         assert_eq!(flash.mutating_ops(), ops);
         // An image below the hardware floor is refused even though the record says 0.
         let mut j = Journal::open(&mut flash, cfg.whole_journal()).unwrap();
