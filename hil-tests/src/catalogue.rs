@@ -24,6 +24,9 @@ pub enum Need {
     /// Telling a reset by the board's watchdog from any other ending (the hang scenarios),
     /// and a reset cause the rig chooses (`reset=`).
     WatchdogReset,
+    /// Reading the board's hardware anti-rollback counter ([`Rig::hardware_counter`]) and
+    /// running the Linux agent on its record ([`Rig::agent`]).
+    HardwareCounter,
 }
 
 /// The scenario body: runs on a rig with the kit of images, returns the timeline.
@@ -97,6 +100,8 @@ pub fn catalogue<R: Rig + 'static>(journal_size: usize, power_loss_retries: u8) 
         }),
         entry("past-slot", &[], |r, k| scenarios::rejected_b(r, k, &k.past_slot(SlotId::B), &[Reason::ImageBounds])),
         entry("rollback", &[], |r, k| scenarios::rollback(r, k)),
+        entry("hw-floor-wipe", &[Need::HardwareCounter], |r, k| scenarios::hardware_floor(r, k, false)),
+        entry("hw-floor-init-force", &[Need::HardwareCounter], |r, k| scenarios::hardware_floor(r, k, true)),
         entry("both-invalid", &[], |r, k| scenarios::both_invalid(r, k)),
         entry("recovery-input", &[Need::RecoveryInput], |r, k| scenarios::recovery_input(r, k)),
         entry("write-fault-error", &[Need::WriteFault], |r, k| {
@@ -233,7 +238,7 @@ mod tests {
     fn names_are_unique_and_cover_every_header_field() {
         let list = catalogue::<NoBoard>(0x2000, 2);
         let mut names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names.len(), 7 + HeaderField::ALL.len() + 3 + 9, "the 32 scenarios of the virtual rig");
+        assert_eq!(names.len(), 7 + HeaderField::ALL.len() + 3 + 11, "the 34 scenarios of the virtual rig");
         assert!(names.contains(&"header-header-size") && names.contains(&"header-key-id"));
         names.sort_unstable();
         names.dedup();
