@@ -33,5 +33,8 @@ pub mod fih;
 pub mod run;
 pub mod sequence;
 
-pub use run::{run, ApprovedLaunch, Event, Named, Platform, ResetCause, Stop};
+pub use run::{
+    run, ApprovedLaunch, CounterEvent, CounterId, Event, Named, NoSecurityCounter, Platform, ResetCause,
+    SecurityCounter, Stop,
+};
 pub use sequence::{boot, BootConfig, Launch, Outcome};

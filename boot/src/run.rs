@@ -1,9 +1,12 @@
 //! The boot stage's main, once for every board: [`run`] over a small [`Platform`].
 //!
 //! ```text
-//! feed watchdog → sample recovery input → boot() (journal → policy + verify → persist)
+//! feed watchdog → sample recovery input and reset cause → read the hardware
+//! anti-rollback counter → boot() (journal → policy + verify → persist, on the effective
+//! floor)
 //!   ├─ Launch:   log → hand-off block → feed → re-check address, floor, proof and
-//!   │            control-flow counter (twice) → arm the watchdog (layout
+//!   │            control-flow counter (twice) → advance the hardware counter (confirmed
+//!   │            slot with a higher security counter only) → arm the watchdog (layout
 //!   │            `[watchdog]`) → Platform::launch
 //!   └─ Recovery: log → Platform::recover
 //! ```
@@ -22,6 +25,8 @@ use core::convert::Infallible;
 use core::hint::black_box;
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
+use safeslot_shared::counter::{advance_target, effective_floor};
+pub use safeslot_shared::counter::{CounterId, NoSecurityCounter, SecurityCounter};
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::policy::Inputs;
 use safeslot_shared::reason::Reason;
@@ -78,6 +83,23 @@ pub enum Event<'a, E> {
     Boot(&'a Handoff),
     /// The stage stops without handing off ([`Platform::recover`] follows).
     Recovery(&'a Stop<E>),
+    /// What happened to a hardware security counter ([`Platform::security_counter`]).
+    Counter(CounterId, CounterEvent),
+}
+
+/// What [`run`] did with a hardware security counter (logged through [`Event::Counter`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CounterEvent {
+    /// Read before the boot sequence: this value applies as the floor with the record's.
+    Read(u32),
+    /// The read failed: this boot applies the record's floor alone.
+    Unreadable,
+    /// Advanced for the confirmed slot being launched; the value it reads now.
+    Advanced(u32),
+    /// The advance to this value failed; the boot goes on (the counter is unchanged or
+    /// partly advanced, never lower, and the next confirmed boot tries again).
+    NotAdvanced(u32),
 }
 
 /// The verified image [`run`] hands to [`Platform::launch`]: the [`Launch`] that
@@ -170,23 +192,35 @@ pub trait Platform {
         ResetCause::Unknown
     }
 
-    /// The hardware anti-rollback counter (OTP, monotonic counter), if the platform has
-    /// one. Not consulted by [`run`] yet: reserved for the floor kept in hardware
-    /// (docs/DESIGN.md, "Limits").
-    fn security_counter(&mut self) -> Option<u32> {
-        None
-    }
+    /// The hardware security counters ([`SecurityCounter`]): [`NoSecurityCounter`] on a
+    /// platform without any.
+    type Counter: SecurityCounter;
+
+    /// The platform's hardware security counters (OTP, a monotonic counter), or `None`:
+    /// the boot stage then keeps the record-only floor. No default, as for
+    /// [`Platform::arm_watchdog`]: every platform says which it has (docs/PORTING.md).
+    ///
+    /// [`run`] reads [`CounterId::Rollback`] once, before the boot sequence, and boots on
+    /// the larger of it and the record's floor; it advances it only after every check of
+    /// a launch of a slot that was **already confirmed** with a higher verified security
+    /// counter, right before the watchdog and the jump (never on a trial or last-resort
+    /// boot, never for the OS). A failed read or advance is logged and the boot goes on.
+    /// It calls [`SecurityCounter::lock`] right before [`Platform::launch`] and before
+    /// [`Platform::recover`].
+    fn security_counter(&mut self) -> Option<&mut Self::Counter>;
 }
 
 /// The boot stage's main: runs the boot sequence over `p`'s flash with `cfg` (the board's
 /// generated configuration), then hands off or stops. See the module docs.
 pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     p.feed_watchdog();
+    let hardware_floor = read_counter(p, CounterId::Rollback);
     let inputs = Inputs {
         recovery: p.recovery_requested(),
         reset_cause: p.reset_cause(),
         free_retries: cfg.power_loss_retries,
         refuse_downgrade: cfg.refuse_downgrade,
+        hardware_floor,
     };
     let capacity = p.flash().capacity();
     let launch = match boot(&mut Fed { p: &mut *p, capacity }, cfg, inputs) {
@@ -205,7 +239,8 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     let region = cfg.slots.get(launch.slot.index()).copied();
     let address_ok = region.is_some_and(|r| r.load_addr.is_none_or(|a| a == launch.load_addr));
     launch.flow.step(Checkpoint::Address);
-    let floor_ok = black_box(launch.security_counter) >= black_box(launch.floor)
+    let floor_ok = black_box(launch.security_counter)
+        >= effective_floor(black_box(launch.floor), black_box(hardware_floor))
         && black_box(launch.key_index) >= black_box(launch.key_floor);
     launch.flow.step(Checkpoint::Floor);
     let proof_ok = launch.holds();
@@ -215,11 +250,18 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
         let address_again = region.map_or(u64::MAX, |r| r.load_addr.map_or(0, |a| black_box(a) ^ launch.load_addr));
         let floor_again = black_box(launch.security_counter)
             .checked_sub(black_box(launch.floor))
+            .and(black_box(launch.security_counter).checked_sub(black_box(hardware_floor)))
             .and(black_box(launch.key_index).checked_sub(black_box(launch.key_floor)));
         if black_box(address_again) == 0 && floor_again.is_some() && launch.holds() {
+            // The confirm-only rule (`safeslot_shared::counter::advance_target`): after
+            // every check, before the jump; a failure is logged, the boot goes on.
+            if let Some(to) = advance_target(launch.handoff.kind, launch.security_counter, hardware_floor) {
+                advance_counter(p, CounterId::Rollback, to);
+            }
             if launch.handoff.watchdog_ms != 0 {
                 p.arm_watchdog(launch.handoff.watchdog_ms);
             }
+            lock_counters(p);
             return match p.launch(ApprovedLaunch { launch }) {
                 Ok(end) => end,
                 Err(e) => stop(p, Stop::Launch(e)),
@@ -229,7 +271,37 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     stop(p, Stop::Fault)
 }
 
+/// Reads counter `id` (0 without one or when the read fails; logged either way).
+fn read_counter<P: Platform>(p: &mut P, id: CounterId) -> u32 {
+    let Some(c) = p.security_counter() else { return 0 };
+    let (value, event) = match c.read(id) {
+        Ok(v) => (v, CounterEvent::Read(v)),
+        Err(_) => (0, CounterEvent::Unreadable),
+    };
+    p.log(Event::Counter(id, event));
+    value
+}
+
+/// Advances counter `id` to `to` and logs the outcome.
+fn advance_counter<P: Platform>(p: &mut P, id: CounterId, to: u32) {
+    p.feed_watchdog();
+    let Some(c) = p.security_counter() else { return };
+    let event = match c.advance(id, to) {
+        Ok(v) => CounterEvent::Advanced(v),
+        Err(_) => CounterEvent::NotAdvanced(to),
+    };
+    p.log(Event::Counter(id, event));
+}
+
+/// Locks the hardware counters before anything else runs ([`SecurityCounter::lock`]).
+fn lock_counters<P: Platform>(p: &mut P) {
+    if let Some(c) = p.security_counter() {
+        c.lock();
+    }
+}
+
 fn stop<P: Platform>(p: &mut P, s: Stop<P::LaunchError>) -> P::End {
+    lock_counters(p);
     p.log(Event::Recovery(&s));
     p.recover(s)
 }

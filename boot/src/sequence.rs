@@ -3,6 +3,7 @@
 use core::cell::Cell;
 
 use embedded_storage::nor_flash::NorFlash;
+use safeslot_shared::counter::effective_floor;
 use safeslot_shared::handoff::Handoff;
 use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::policy::{BootKind, Decision, Inputs, Verdict};
@@ -54,7 +55,8 @@ pub struct Launch {
     pub handoff: Handoff,
     /// The image's security counter (authenticated header).
     pub security_counter: u32,
-    /// The anti-rollback floor the decision applied (the record's).
+    /// The anti-rollback floor the decision applied: the effective one, the larger of the
+    /// record's and the hardware counter's ([`Inputs::hardware_floor`]).
     pub floor: u32,
     /// The index of the key that signed the image.
     pub key_index: u8,
@@ -225,15 +227,16 @@ fn fallback_read_only<F: NorFlash>(
             return Outcome::Recovery(Reason::FlashError);
         }
     }
-    // The policy's anti-rollback and revocation rules hold here too: an image below the
-    // floor, or signed with a revoked key, written into the last-known-good slot is
-    // refused, not booted "read-only".
+    // The policy's anti-rollback and revocation rules hold here too, on the effective floor
+    // (record and hardware counter): an image below it, or signed with a revoked key,
+    // written into the last-known-good slot is refused, not booted "read-only".
+    let floor = effective_floor(record.rollback_floor, inputs.hardware_floor);
     match checked.get().get(lkg.index()).copied().flatten() {
-        Some(v) if v.security_counter >= record.rollback_floor && v.key_index >= record.key_floor => {}
+        Some(v) if v.security_counter >= floor && v.key_index >= record.key_floor => {}
         _ => return Outcome::Recovery(Reason::Rollback),
     }
     let seq = journal.seq();
-    launch(&checked.get(), lkg, (record.rollback_floor, record.key_floor), |v| Handoff {
+    launch(&checked.get(), lkg, (floor, record.key_floor), |v| Handoff {
         slot: lkg,
         kind: BootKind::Confirmed,
         tries_left: Tries::ZERO,

@@ -10,16 +10,20 @@
 
 mod common;
 
-use common::{cfg, flash_with, image, key, BASE, BODY, HDR, JOURNAL, SLOT, SLOTS};
+use common::{cfg, flash_with, image, image_signed, install, key, BASE, BODY, HDR, JOURNAL, SLOT, SLOTS};
 use embedded_storage::nor_flash::NorFlash;
 use safeslot_boot::config::{Watchdog, WatchdogArm};
-use safeslot_boot::{run, ApprovedLaunch, BootConfig, Event, Named, Platform, ResetCause, Stop};
+use safeslot_boot::{
+    run, ApprovedLaunch, BootConfig, CounterId, Event, Named, NoSecurityCounter, Platform, ResetCause, SecurityCounter,
+    Stop,
+};
 use safeslot_linux::shadow::Shadow;
+use safeslot_shared::counter::{CounterError, Thermometer};
 use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::journal::Journal;
 use safeslot_shared::ops;
 use safeslot_shared::policy::BootKind;
-use safeslot_shared::sim::SimFlash;
+use safeslot_shared::sim::{SimConfig, SimError, SimFlash, WriteFault};
 use safeslot_shared::{Reason, SlotId};
 
 /// Why the host platform's launch fails when told to.
@@ -55,6 +59,47 @@ struct Host<F> {
     reset: ResetCause,
     /// The timeouts the stage armed the watchdog with.
     armed: Vec<u32>,
+    /// The hardware anti-rollback counter, if this host has one.
+    otp: Option<Otp>,
+}
+
+/// An OTP area of 16 program-once units of 8 bytes holding the rollback counter.
+struct Otp {
+    flash: SimFlash,
+    area: Thermometer,
+    /// How often the stage locked it.
+    locks: u32,
+}
+
+impl Otp {
+    fn new() -> Otp {
+        let cfg = SimConfig {
+            size: 256,
+            write_size: 8,
+            erase_size: 256,
+            write_count: safeslot_shared::nor::WriteCount::Once,
+        };
+        Otp { flash: SimFlash::new(cfg).unwrap(), area: Thermometer::new(0, 128, 8).unwrap(), locks: 0 }
+    }
+
+    fn value(&mut self) -> u32 {
+        self.area.read(&mut self.flash).unwrap()
+    }
+}
+
+impl SecurityCounter for Otp {
+    type Error = CounterError<SimError>;
+    fn read(&mut self, id: CounterId) -> Result<u32, Self::Error> {
+        assert_eq!(id, CounterId::Rollback);
+        self.area.read(&mut self.flash).map_err(CounterError::Flash)
+    }
+    fn advance(&mut self, id: CounterId, to: u32) -> Result<u32, Self::Error> {
+        assert_eq!(id, CounterId::Rollback);
+        self.area.advance(&mut self.flash, to)
+    }
+    fn lock(&mut self) {
+        self.locks += 1;
+    }
 }
 
 impl<F> Host<F> {
@@ -69,6 +114,7 @@ impl<F> Host<F> {
             block: None,
             reset: ResetCause::Unknown,
             armed: vec![],
+            otp: None,
         }
     }
 }
@@ -77,6 +123,14 @@ impl<F: NorFlash> Platform for Host<F> {
     type Flash = F;
     type LaunchError = NoJump;
     type End = End;
+    type Counter = Otp;
+
+    fn security_counter(&mut self) -> Option<&mut Otp> {
+        if self.otp.is_some() {
+            self.calls.push("counter");
+        }
+        self.otp.as_mut()
+    }
 
     fn flash(&mut self) -> &mut F {
         self.calls.push("flash");
@@ -107,6 +161,7 @@ impl<F: NorFlash> Platform for Host<F> {
         self.log.push(match event {
             Event::Boot(h) => format!("boot slot={} kind={}", h.slot.index(), h.kind.name()),
             Event::Recovery(s) => format!("recovery reason={}", s.name()),
+            Event::Counter(id, e) => format!("counter {} {e:?}", id.name()),
         });
     }
 
@@ -211,6 +266,10 @@ fn a_shadow_platform_launches_the_verified_ram_copy() {
         type Flash = Shadow<'a, SimFlash>;
         type LaunchError = NoJump;
         type End = Vec<u8>;
+        type Counter = NoSecurityCounter;
+        fn security_counter(&mut self) -> Option<&mut NoSecurityCounter> {
+            None
+        }
         fn flash(&mut self) -> &mut Self::Flash {
             self.0.flash()
         }
@@ -283,4 +342,140 @@ fn recovery_never_arms_the_watchdog() {
     let mut host = Host::new(flash_with(&[]));
     assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Always)), End::Recovered(_)));
     assert!(host.armed.is_empty());
+}
+
+/// Issue #16, item 1: the hardware counter advances only on a boot that finds the slot
+/// already confirmed with a higher security counter, after every check and right before
+/// the watchdog and the jump; never on its trial, and a repeat writes nothing.
+#[test]
+fn the_hardware_counter_advances_only_on_a_confirmed_boot() {
+    let keys = [*key(1).pk];
+    let mut flash = flash_with(&[(SlotId::A, image_signed(SlotId::A, 1, 3, &key(1)))]);
+    let mut otp = Otp::new();
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(otp);
+    assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Trial)), End::Jumped { slot: SlotId::A, .. }));
+    assert_eq!(host.log, ["counter rollback Read(0)", "boot slot=0 kind=trial"]);
+    // Read once before the sequence; locked right before the jump.
+    assert_eq!(host.calls[..2], ["feed", "counter"]);
+    assert_eq!(host.calls[host.calls.len() - 5..], ["handoff", "feed", "arm", "counter", "launch"]);
+    otp = host.otp.take().unwrap();
+    assert_eq!((otp.value(), otp.flash.stats().programs, otp.locks), (0, 0, 1), "a trial never advances it");
+    Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::A)).unwrap();
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(otp);
+    assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Always)), End::Jumped { slot: SlotId::A, .. }));
+    assert_eq!(host.log, ["counter rollback Read(0)", "boot slot=0 kind=confirmed", "counter rollback Advanced(3)"]);
+    assert_eq!(host.calls[host.calls.len() - 7..], ["handoff", "feed", "feed", "counter", "arm", "counter", "launch"]);
+    otp = host.otp.take().unwrap();
+    assert_eq!((otp.value(), otp.flash.stats().programs), (3, 3));
+    // Confirmed again, same counter: nothing is written.
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(otp);
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    assert_eq!(host.log, ["counter rollback Read(3)", "boot slot=0 kind=confirmed"]);
+    assert_eq!(host.otp.unwrap().flash.stats().programs, 3);
+}
+
+/// Issue #16: wiping the record region no longer lowers the floor. B (counter 2) was
+/// confirmed and advanced the hardware counter; the record region is erased and an old
+/// image (counter 1) written into A: the fresh record's trial of A is refused as a
+/// rollback and B boots as a last resort. Without the hardware counter, A would boot.
+#[test]
+fn a_wiped_record_cannot_lower_the_hardware_floor() {
+    let keys = [*key(1).pk];
+    let mut flash = flash_with(&[
+        (SlotId::A, image_signed(SlotId::A, 1, 1, &key(1))),
+        (SlotId::B, image_signed(SlotId::B, 2, 2, &key(1))),
+    ]);
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(Otp::new());
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    let mut otp = host.otp.take().unwrap();
+    {
+        let mut j = Journal::open(&mut flash, JOURNAL).unwrap();
+        j.update(|r| ops::mark_good(r, SlotId::A)).unwrap();
+        j.update(|r| ops::set_active(r, SlotId::B, safeslot_shared::Tries::DEFAULT)).unwrap();
+    }
+    for expect in [BootKind::Trial, BootKind::Confirmed] {
+        if expect == BootKind::Confirmed {
+            Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::B)).unwrap();
+        }
+        let mut host = Host::new(&mut flash);
+        host.otp = Some(otp);
+        assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::B, .. }));
+        assert_eq!(Handoff::decode(&host.block.unwrap()).unwrap().kind, expect);
+        otp = host.otp.take().unwrap();
+    }
+    assert_eq!(otp.value(), 2);
+    // The attack: wipe the record region (A still holds the old image, counter 1).
+    flash.erase(JOURNAL.offset, JOURNAL.offset + JOURNAL.size).unwrap();
+    let mut without = flash.clone();
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(otp);
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::B, .. }));
+    assert_eq!(Handoff::decode(&host.block.unwrap()).unwrap().kind, BootKind::LastResort);
+    let rec = Journal::open(&mut flash, JOURNAL).unwrap().record().unwrap().clone();
+    assert_eq!(rec.slot(SlotId::A).unwrap().unbootable, Some(Reason::Rollback));
+    assert_eq!(rec.rollback_floor, 2, "the re-created record carries the hardware floor");
+    // The same region on a platform without the counter boots the old image.
+    assert!(matches!(run(&mut Host::new(&mut without), &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+}
+
+/// A failed advance is logged and the boot goes on; the counter is not lowered, and the
+/// next confirmed boot advances it.
+#[test]
+fn a_failed_advance_is_logged_and_the_boot_goes_on() {
+    let keys = [*key(1).pk];
+    let mut flash = flash_with(&[(SlotId::A, image_signed(SlotId::A, 1, 2, &key(1)))]);
+    assert!(matches!(run(&mut Host::new(&mut flash), &cfg(&keys)), End::Jumped { .. }));
+    Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::A)).unwrap();
+    let mut otp = Otp::new();
+    otp.flash.set_write_fault(Some(WriteFault::Error));
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(otp);
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    assert_eq!(host.log[2], "counter rollback NotAdvanced(2)");
+    otp = host.otp.take().unwrap();
+    otp.flash.set_write_fault(None);
+    assert_eq!(otp.value(), 0);
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(otp);
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    assert_eq!(host.otp.unwrap().value(), 2);
+}
+
+/// The read-only fallback (the record cannot be written) applies the hardware floor too:
+/// a record whose floor was reset to 0 over an old image in the confirmed slot is not
+/// booted "read-only".
+#[test]
+fn the_read_only_fallback_applies_the_hardware_floor() {
+    let keys = [*key(1).pk];
+    let mut flash = flash_with(&[(SlotId::A, image_signed(SlotId::A, 1, 2, &key(1)))]);
+    assert!(matches!(run(&mut Host::new(&mut flash), &cfg(&keys)), End::Jumped { .. }));
+    Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::A)).unwrap();
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(Otp::new());
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    let otp = host.otp.take().unwrap();
+    // `init --force --allow-rollback` from a hostile OS: the same record, floor 0; and the
+    // old image (counter 1) in A, still marked confirmed.
+    {
+        let mut j = Journal::open(&mut flash, JOURNAL).unwrap();
+        j.update(|r| {
+            r.rollback_floor = 0;
+            Ok(())
+        })
+        .unwrap();
+    }
+    install(&mut flash, SlotId::A, &image_signed(SlotId::A, 0, 1, &key(1)));
+    flash.set_write_fault(Some(WriteFault::Error));
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(otp);
+    assert_eq!(run(&mut host, &cfg(&keys)), End::Recovered(Stop::Sequence(Reason::Rollback)));
+    assert_eq!(host.otp.as_ref().unwrap().locks, 2, "locked before recovery too");
+    // Without the hardware counter that old image boots read-only.
+    let mut host = Host::new(&mut flash);
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    assert!(!Handoff::decode(&host.block.unwrap()).unwrap().recorded);
 }

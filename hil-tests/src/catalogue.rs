@@ -27,6 +27,9 @@ pub enum Need {
     /// Firmware that trusts a second key (index 1) whose private half the kit holds (the
     /// key-rotation scenario): `cargo xtask` builds the virtual board so.
     SecondKey,
+    /// Reading the board's hardware anti-rollback counter ([`Rig::hardware_counter`]) and
+    /// running the Linux agent on its record ([`Rig::agent`]).
+    HardwareCounter,
 }
 
 /// The scenario body: runs on a rig with the kit of images, returns the timeline.
@@ -105,6 +108,8 @@ pub fn catalogue<R: Rig + 'static>(journal_size: usize, power_loss_retries: u8) 
         entry("past-slot", &[], |r, k| scenarios::rejected_b(r, k, &k.past_slot(SlotId::B), &[Reason::ImageBounds])),
         entry("rollback", &[], |r, k| scenarios::rollback(r, k)),
         entry("key-rotation", &[Need::SecondKey], |r, k| scenarios::key_rotation(r, k)),
+        entry("hw-floor-wipe", &[Need::HardwareCounter], |r, k| scenarios::hardware_floor(r, k, false)),
+        entry("hw-floor-init-force", &[Need::HardwareCounter], |r, k| scenarios::hardware_floor(r, k, true)),
         entry("both-invalid", &[], |r, k| scenarios::both_invalid(r, k)),
         entry("recovery-input", &[Need::RecoveryInput], |r, k| scenarios::recovery_input(r, k)),
         entry("write-fault-error", &[Need::WriteFault], |r, k| {
@@ -241,7 +246,7 @@ mod tests {
     fn names_are_unique_and_cover_every_header_field() {
         let list = catalogue::<NoBoard>(0x2000, 2);
         let mut names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names.len(), 7 + HeaderField::ALL.len() + 3 + 11, "the 34 scenarios of the virtual rig");
+        assert_eq!(names.len(), 7 + HeaderField::ALL.len() + 3 + 13, "the 36 scenarios of the virtual rig");
         assert!(names.contains(&"header-header-size") && names.contains(&"header-key-id"));
         names.sort_unstable();
         names.dedup();

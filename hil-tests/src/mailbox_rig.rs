@@ -130,11 +130,21 @@ impl Rig for MailboxRig {
         self.inner.record()
     }
 
+    fn hardware_counter(&mut self) -> Result<u32, RigError> {
+        self.inner.hardware_counter()
+    }
+
+    fn agent(&mut self, args: &[&str]) -> Result<String, RigError> {
+        self.inner.agent(args)
+    }
+
     fn lacks(&self, need: Need) -> Option<String> {
         // The virtual board's command line provides both the recovery input and the write
-        // faults.
+        // faults; its flash file holds the OTP sector and the record the agent works on.
         match need {
-            Need::RecoveryInput | Need::WriteFault | Need::WatchdogReset | Need::SecondKey => None,
+            Need::RecoveryInput | Need::WriteFault | Need::WatchdogReset | Need::SecondKey | Need::HardwareCounter => {
+                None
+            }
         }
     }
 }

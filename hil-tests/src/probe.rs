@@ -120,6 +120,10 @@ pub const NO_RESET_CAUSE: &str = "a real board reports its own reset cause (`res
 pub const NO_WRITE_FAULT: &str =
     "a real board's flash cannot be made to fail or drop its writes for one boot (the virtual board's can)";
 
+/// Why the probe rig skips the hardware-floor scenarios.
+pub const NO_HARDWARE_COUNTER: &str =
+    "reading the OTP counter through the probe and running the agent on the board's record are not implemented";
+
 /// What a rig without a recovery input answers for [`crate::rig::Rig::lacks`].
 pub fn lacks(need: Need) -> Option<String> {
     match need {
@@ -127,6 +131,7 @@ pub fn lacks(need: Need) -> Option<String> {
         Need::WriteFault => Some(NO_WRITE_FAULT.to_string()),
         Need::WatchdogReset => Some(NO_WATCHDOG_RESET.to_string()),
         Need::SecondKey => Some(NO_SECOND_KEY.to_string()),
+        Need::HardwareCounter => Some(NO_HARDWARE_COUNTER.to_string()),
     }
 }
 

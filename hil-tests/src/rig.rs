@@ -107,6 +107,17 @@ pub trait Rig {
     fn power_on(&mut self, order: &Order) -> Result<Boot, RigError>;
     /// Reads the record back; `Ok(None)` when the region is blank or holds no valid record.
     fn record(&mut self) -> Result<Option<Record>, RigError>;
+    /// The board's hardware anti-rollback counter ([`Need::HardwareCounter`]).
+    fn hardware_counter(&mut self) -> Result<u32, RigError> {
+        Err(RigError::Unsupported("no hardware counter".into()))
+    }
+    /// Runs the Linux agent (`safeslotctl`'s library, exactly what the binary runs) with
+    /// `args` over the board's record, as an OS would; returns its stdout
+    /// ([`Need::HardwareCounter`]).
+    fn agent(&mut self, args: &[&str]) -> Result<String, RigError> {
+        let _ = args;
+        Err(RigError::Unsupported("no agent".into()))
+    }
     /// Why this rig cannot provide `need` (`None`: it can). Scenarios needing it are
     /// skipped with this reason ([`crate::catalogue::run`]).
     fn lacks(&self, need: Need) -> Option<String> {
@@ -126,6 +137,11 @@ pub struct BoardLayout {
     pub slot_sizes: Vec<u32>,
     /// How often a write-word may be programmed between erases.
     pub word_writes: safeslot_shared::nor::WriteCount,
+    /// The rollback counter's area in the flash device, when the layout's `[otp]` lies in
+    /// it (the virtual board): offset from the device's start, size, unit.
+    pub otp: Option<(u32, u32, u32)>,
+    /// The Linux agent's config for this board (`Layout::agent_config`).
+    pub agent_config: String,
 }
 
 impl BoardLayout {
@@ -142,6 +158,11 @@ impl BoardLayout {
             slot_offsets: l.slots().iter().map(|s| s.offset).collect(),
             slot_sizes: l.slots().iter().map(|s| s.size).collect(),
             word_writes: f.word_writes,
+            otp: l.otp().and_then(|o| {
+                let offset = o.address.checked_sub(f.base).filter(|off| *off < f.size)?;
+                Some((offset, o.size, o.unit))
+            }),
+            agent_config: l.agent_config(None),
         }
     }
 
@@ -286,6 +307,29 @@ impl Rig for VirtualRig {
             _ => Vec::new(),
         };
         Ok(Boot { ran, boot_log, app_log })
+    }
+
+    fn hardware_counter(&mut self) -> Result<u32, RigError> {
+        let Some((offset, size, unit)) = self.board.otp else {
+            return Err(RigError::Unsupported("the layout has no [otp] in the flash device".into()));
+        };
+        let f = self.flash()?;
+        let area = f
+            .get(offset as usize..(offset + size) as usize)
+            .ok_or_else(|| RigError::Record("[otp] outside the flash file".into()))?;
+        Ok(safeslot_shared::counter::decode(area, unit as usize))
+    }
+
+    fn agent(&mut self, args: &[&str]) -> Result<String, RigError> {
+        use clap::Parser as _;
+        let config = self.flash_img.with_extension("agent.toml");
+        fs::write(&config, &self.board.agent_config).map_err(|e| RigError::Io(config.clone(), e))?;
+        let mut argv: Vec<std::ffi::OsString> = vec!["safeslotctl".into(), "--config".into(), config.into_os_string()];
+        argv.extend(["--device".into(), self.flash_img.clone().into_os_string()]);
+        argv.extend(args.iter().map(std::ffi::OsString::from));
+        let cli = safeslotctl::cli::Cli::try_parse_from(argv).map_err(|e| RigError::Unsupported(e.to_string()))?;
+        let reply = safeslotctl::app::run(&cli).map_err(|e| RigError::Record(format!("safeslotctl {args:?}: {e}")))?;
+        Ok(reply.stdout)
     }
 
     fn record(&mut self) -> Result<Option<Record>, RigError> {

@@ -670,6 +670,62 @@ pub fn rollback<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError
     Ok(s.timeline)
 }
 
+/// Issue #16: the hardware anti-rollback counter holds when the record's floor is gone.
+/// B (counter 5) is confirmed on its trial (the counter stays 0: never on a trial), then
+/// boots confirmed, which advances the counter to 5. Then the record is wiped
+/// (`init_force == false`: the region erased, as by an attacker with flash access) or
+/// reset by the Linux agent (`safeslotctl init --force --allow-rollback` on the flash file,
+/// floor 0 in the record): either way the stage's fresh record puts the old A (counter 0)
+/// on trial, the counter refuses it as a rollback, and B boots instead (a last resort: the
+/// fresh record disabled it); the record gets the hardware floor back.
+pub fn hardware_floor<R: Rig>(rig: &mut R, kit: &Kit, init_force: bool) -> Result<Vec<Entry>, StoryError> {
+    let mut s = Story::new(rig, false);
+    start_update(&mut s, &kit.sign(A, 0), &kit.sign(B, 5))?;
+    let counter_is = |s: &mut Story<'_, R>, what: &str, want: u32| -> Result<(), StoryError> {
+        match s.rig().hardware_counter()? {
+            v if v == want => Ok(()),
+            v => Err(unexpected(s.timeline.len(), what, format!("hardware counter {v}, expected {want}"))),
+        }
+    };
+    let floor_is = |r: &Record, want: u32| {
+        if r.rollback_floor == want {
+            Ok(())
+        } else {
+            Err(format!("floor {}, expected {want}", r.rollback_floor))
+        }
+    };
+    s.boot("B (counter 5) on trial confirms: record floor 5", Order::confirm(), Ran::App(B), |r| {
+        slot_is(r, B, true, TRIES - 1)?;
+        floor_is(r, 5)
+    })?;
+    counter_is(&mut s, "a trial never advances the hardware counter", 0)?;
+    s.boot("B boots confirmed: the hardware counter advances to 5", Order::confirm(), Ran::App(B), |r| floor_is(r, 5))?;
+    counter_is(&mut s, "advanced by the confirmed boot", 5)?;
+    let what = if init_force {
+        let out = s.rig().agent(&["init", "--force", "--allow-rollback"])?;
+        match s.rig().record()? {
+            Some(r) if r.rollback_floor == 0 && r.primary() == Some(A) => {}
+            other => {
+                return Err(unexpected(
+                    s.timeline.len(),
+                    "safeslotctl init --force --allow-rollback",
+                    format!("{out}: {other:?}"),
+                ))
+            }
+        }
+        "after init --force --allow-rollback (record floor 0): old A refused by the hardware floor, B boots"
+    } else {
+        s.rig().erase_record()?;
+        "record wiped: old A refused by the hardware floor, B boots"
+    };
+    s.boot(what, Order::confirm(), Ran::App(B), |r| {
+        unbootable_is(r, A, &[Reason::Rollback])?;
+        floor_is(r, 5)
+    })?;
+    counter_is(&mut s, "the hardware counter is unchanged", 5)?;
+    Ok(s.timeline)
+}
+
 /// Both slots invalid (A's image tampered, B signed by a wrong key) after an update was
 /// started: nothing is booted (no jump, no app log) and the record says why for each.
 pub fn both_invalid<R: Rig>(rig: &mut R, kit: &Kit) -> Result<Vec<Entry>, StoryError> {

@@ -198,6 +198,19 @@ impl Layout {
             }
             item(o, "The kernel console (`[linux] console`).", "LINUX_CONSOLE", "&str", &format!("{:?}", l.console));
         }
+        if let Some(otp) = self.otp() {
+            for (name, doc, v) in [
+                (
+                    "OTP_ADDRESS",
+                    "CPU address of the hardware security counters' OTP area (`[otp] address`).",
+                    otp.address,
+                ),
+                ("OTP_SIZE", "Bytes per counter's area, thermometer-coded (`[otp] size`).", otp.size),
+                ("OTP_UNIT", "Bytes per thermometer unit, programmed once (`[otp] unit`).", otp.unit),
+            ] {
+                item(o, doc, name, "u32", &hex(v));
+            }
+        }
         item(o, "Start of the applications' RAM (`[app] ram_base`).", "APP_RAM_BASE", "u32", &hex(self.app_ram().base));
         item(
             o,

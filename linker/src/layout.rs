@@ -177,6 +177,19 @@ pub struct Watchdog {
     pub arm: WatchdogArm,
 }
 
+/// `[otp]`, validated: where the boot stage keeps its hardware security counters
+/// (`safeslot_shared::counter`), each as a thermometer code in its own area of `size` bytes,
+/// in `safeslot_shared::counter::CounterId` order from `address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Otp {
+    /// CPU address of the first counter's area.
+    pub address: u32,
+    /// Bytes per counter's area (a multiple of `unit`).
+    pub size: u32,
+    /// Bytes per thermometer unit (1 ..= 32).
+    pub unit: u32,
+}
+
 /// A validated `layout.toml`: the one source of truth for a board's memory map.
 ///
 /// Get one from [`Layout::load`] or [`Layout::parse`]; generate `memory.x`
@@ -199,6 +212,7 @@ pub struct Layout {
     pub(crate) power_loss_retries: u8,
     /// `[image]`.
     pub(crate) image: ImageRules,
+    pub(crate) otp: Option<Otp>,
     /// `[keys] public` as written (relative to the layout file).
     pub(crate) public_key_entries: Vec<String>,
     /// The same, resolved against the layout file's directory.
@@ -292,6 +306,13 @@ impl Layout {
     #[must_use]
     pub fn image_rules(&self) -> &ImageRules {
         &self.image
+    }
+
+    /// `[otp]`: the hardware security counters' area; `None` when the board keeps the
+    /// record-only floor.
+    #[must_use]
+    pub fn otp(&self) -> Option<Otp> {
+        self.otp
     }
 
     /// The hand-off block (`handoff.address`, `size`), outside both RAM ranges.

@@ -31,6 +31,9 @@ pub(crate) struct RawLayout {
     /// `[image]`: what the boot stage asks of an image beyond its signature.
     #[serde(default)]
     pub(crate) image: Option<RawImage>,
+    /// `[otp]`: the one-time-programmable area of the hardware security counters.
+    #[serde(default)]
+    pub(crate) otp: Option<RawOtp>,
     /// `[[slot]]` in the file; absent means zero slots, which validation rejects.
     #[serde(default)]
     pub(crate) slot: Vec<RawSlot>,
@@ -99,6 +102,18 @@ pub(crate) struct RawTrial {
     /// using a try, at most this many per trial (0..=15).
     #[serde(default)]
     pub(crate) power_loss_retries: u64,
+}
+
+/// `[otp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOtp {
+    /// CPU address of the first counter's area.
+    pub(crate) address: u64,
+    /// Bytes per counter; the counters' areas follow each other.
+    pub(crate) size: u64,
+    /// Bytes per thermometer unit (one or more write-words, programmed once).
+    pub(crate) unit: u64,
 }
 
 /// `[handoff]`.

@@ -28,7 +28,12 @@
 //!     `dtb_in` 8-byte aligned; `console` non-empty.
 //! 11. `[watchdog]`, when present: `timeout_ms` in 1 ..= 3 600 000, `arm` "trial" (the
 //!     default) or "always"; `[trial] power_loss_retries` at most 15.
-//! 12. `[image]`, when present: `compatible` 1..=64 printable ASCII bytes without spaces
+//! 12. `[otp]`, when present: `unit` in 1 ..= 32, `size` a non-zero multiple of it, the
+//!     area of every counter (`size` bytes each, `safeslot_shared::counter::CounterId`
+//!     order) below 4 GiB and outside the bootloader partition; when it lies in the flash
+//!     device, entirely inside it, `unit` a multiple of `write_size`, and no erase sector
+//!     it touches shared with the record or a slot (so no erase of theirs reaches it).
+//! 13. `[image]`, when present: `compatible` 1..=64 printable ASCII bytes without spaces
 //!     (what the image tool accepts for the signed TLV), `downgrade` "allow" (the default)
 //!     or "refuse".
 //!
@@ -39,8 +44,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::error::LayoutError;
-use crate::layout::{Board, Flash, ImageRules, Layout, Linux, MemRange, Region, Slot, Watchdog, WatchdogArm};
-use crate::raw::{RawImage, RawLayout, RawLinux, RawRegion, RawSlot, RawWatchdog};
+use crate::layout::{Board, Flash, ImageRules, Layout, Linux, MemRange, Otp, Region, Slot, Watchdog, WatchdogArm};
+use crate::raw::{RawImage, RawLayout, RawLinux, RawOtp, RawRegion, RawSlot, RawWatchdog};
 use safeslot_shared::nor::WriteCount;
 
 // The flash and slot limits are the ones the firmware enforces (safeslot-shared), so a
@@ -136,7 +141,9 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         }
     };
 
-    // 12. Image rules.
+    // 12. The hardware security counters.
+    let otp = raw.otp.map(|o| check_otp(&o, bootloader_flash, &flash, record, &slots)).transpose()?;
+    // 13. Image rules.
     let image = check_image(raw.image.unwrap_or_default())?;
 
     Ok(Layout {
@@ -152,13 +159,73 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         linux,
         watchdog,
         power_loss_retries,
+        otp,
         image,
         public_key_entries,
         public_keys,
     })
 }
 
-/// `[image]` (rule 12): the compatible identifier must be one the signed TLV can carry.
+/// Rule 12: `[otp]`.
+fn check_otp(
+    o: &RawOtp,
+    bootloader: MemRange,
+    flash: &Flash,
+    record: Region,
+    slots: &[Slot],
+) -> Result<Otp, LayoutError> {
+    let err = |field: &'static str, rule: String| LayoutError::Policy { table: "otp", field, rule };
+    let max_unit = safeslot_shared::counter::MAX_UNIT as u64;
+    if !(1..=max_unit).contains(&o.unit) {
+        return Err(err("unit", format!("{} is not in 1..={max_unit}", o.unit)));
+    }
+    if o.size == 0 || !o.size.is_multiple_of(o.unit) {
+        return Err(err("size", format!("{:#x} is not a non-zero multiple of unit ({})", o.size, o.unit)));
+    }
+    let counters = safeslot_shared::counter::CounterId::ALL.len() as u64;
+    let total = o.size.saturating_mul(counters);
+    let end = o.address.saturating_add(total);
+    if end > FOUR_GIB {
+        return Err(err("size", format!("the {counters} counter area(s) end above 4 GiB")));
+    }
+    first_overlap(&[
+        Span {
+            name: "bootloader flash (bootloader.flash_base + flash_size)".to_owned(),
+            start: u64::from(bootloader.base),
+            end: bootloader.end(),
+        },
+        Span { name: "otp (otp.address + size per counter)".to_owned(), start: o.address, end },
+    ])?;
+    let (base, device_end) = (u64::from(flash.base), u64::from(flash.base) + u64::from(flash.size));
+    if o.address < device_end && end > base {
+        if o.address < base || end > device_end {
+            return Err(err("address", "an area in the flash device must lie inside it".to_owned()));
+        }
+        if !o.unit.is_multiple_of(u64::from(flash.write_size)) || !o.address.is_multiple_of(u64::from(flash.write_size))
+        {
+            return Err(err(
+                "unit",
+                format!("address and unit must be multiples of flash.write_size ({})", flash.write_size),
+            ));
+        }
+        // Whole erase sectors: the record's and the slots' erases must never reach it.
+        let erase = u64::from(flash.erase_size);
+        let start = (o.address - base) / erase * erase;
+        let stop = (end - base).div_ceil(erase) * erase;
+        let mut others = vec![Span { name: "record".to_owned(), start: u64::from(record.offset), end: record.end() }];
+        others.extend(slots.iter().enumerate().map(|(i, s)| Span {
+            name: format!("slot[{i}] {:?}", s.name),
+            start: u64::from(s.offset),
+            end: s.end(),
+        }));
+        for other in others {
+            first_overlap(&[Span { name: "otp's erase sectors".to_owned(), start, end: stop }, other])?;
+        }
+    }
+    Ok(Otp { address: o.address as u32, size: o.size as u32, unit: o.unit as u32 })
+}
+
+/// `[image]` (rule 13): the compatible identifier must be one the signed TLV can carry.
 pub(crate) fn check_image(raw: RawImage) -> Result<ImageRules, LayoutError> {
     let err = |field, rule: String| LayoutError::Policy { table: "image", field, rule };
     if let Some(c) = &raw.compatible {

@@ -11,6 +11,8 @@
 //! * [`mailbox`]: the RAM mailbox through which a hardware test rig drives a demo app;
 //! * [`protocol`]: the firmware ↔ host protocols of the test rigs (exit codes, the boot
 //!   log line, rig orders), one typed encoder/decoder each;
+//! * [`counter`]: the hardware security counters (anti-rollback floor in OTP) and their
+//!   thermometer code;
 //! * [`nor`]: the NOR flash rules (geometry checks, 1→0 only, write-count modes) that the
 //!   simulator, the agent's file backend and the board drivers all enforce.
 //!
@@ -33,6 +35,7 @@
 extern crate std;
 
 pub mod codec;
+pub mod counter;
 pub mod error;
 pub mod handoff;
 pub mod header;

@@ -100,7 +100,13 @@ fn arb_action() -> impl Strategy<Value = Action> {
         5 => (proptest::array::uniform4(arb_verdict()), proptest::bool::weighted(0.1), 0u8..=6, 0u8..=2)
             .prop_map(|(verdicts, recovery, cause, free_retries)| Action::Boot {
                 verdicts,
-                inputs: Inputs { recovery, reset_cause: ResetCause::from_u8(cause).unwrap(), free_retries, refuse_downgrade: false },
+                inputs: Inputs {
+                    recovery,
+                    reset_cause: ResetCause::from_u8(cause).unwrap(),
+                    free_retries,
+                    refuse_downgrade: false,
+                    hardware_floor: 0,
+                },
             }),
         3 => Just(Action::MarkGood),
         1 => arb_slot().prop_map(Action::MarkBad),

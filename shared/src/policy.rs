@@ -124,6 +124,10 @@ pub struct Inputs {
     pub free_retries: u8,
     /// Refuse a trial image older than the confirmed one (layout `[image] downgrade`).
     pub refuse_downgrade: bool,
+    /// The hardware anti-rollback counter read at reset (0 on a platform without one):
+    /// [`select`](crate::select::select) raises the record's floor to it before deciding,
+    /// so every rule below applies the effective floor (`crate::counter`).
+    pub hardware_floor: u32,
 }
 
 /// How a slot is being booted.

@@ -18,9 +18,13 @@
 //!   persisting fails, the error is returned and the caller must not boot the trial slot.
 //!   A confirmed slot may still boot; [`Selection::recorded`] then says that the record
 //!   does not show this boot, and the boot stage passes that on in the hand-off block.
+//! * The record's anti-rollback floor is raised to the hardware counter's
+//!   ([`Inputs::hardware_floor`]) before the decision: a blank, corrupt or reset record
+//!   never lowers the floor below the hardware's.
 
 use embedded_storage::nor_flash::NorFlash;
 
+use crate::counter::effective_floor;
 use crate::error::Error;
 use crate::journal::{Found, Journal};
 use crate::policy::{decide, BootKind, Decision, Inputs, Verdict};
@@ -126,6 +130,11 @@ pub fn select<F: NorFlash>(
     // format moves forward the next time this boot changes it (an unchanged one is left as
     // it is). Writers other than the boot stage keep the format they read.
     current.upgrade();
+    // The effective anti-rollback floor: a record whose floor is below the hardware
+    // counter's (wiped, re-created, forged, or reset by `init --force --allow-rollback`) is
+    // decided on, and written back if it changes, with the hardware's. Raising it alone
+    // writes nothing: it rides along with the next write this boot makes.
+    current.rollback_floor = effective_floor(current.rollback_floor, inputs.hardware_floor);
     let decision = decide(&current, inputs, |slot| verify(journal.flash_mut(), slot));
     let (to_write, changed, kind) = match &decision {
         Decision::Boot(p) => (&p.record, p.changed, Some(p.kind)),
@@ -161,5 +170,65 @@ mod tests {
         assert_eq!((p.slots(), p.tries()), (4, Tries::MAX));
         assert_eq!(FreshRecord::for_slots(9), FreshRecord::DEFAULT);
         assert_eq!(FreshRecord::for_slots(3).slots(), 3);
+    }
+
+    fn image(sc: u32) -> Verdict {
+        Verdict::Valid(crate::policy::ImageInfo { security_counter: sc, ..crate::policy::ImageInfo::default() })
+    }
+
+    /// A wiped region is re-created with the hardware floor: the old image in A is refused
+    /// as a rollback (the fresh record's trial slot), and the newer B boots as a last
+    /// resort; the record written carries the hardware floor.
+    #[test]
+    fn a_recreated_record_gets_the_hardware_floor() {
+        use crate::sim::{SimConfig, SimFlash};
+        let cfg = SimConfig { size: 2048, write_size: 8, erase_size: 1024, write_count: crate::nor::WriteCount::Once };
+        let mut flash = SimFlash::new(cfg).unwrap();
+        let mut j = Journal::open(&mut flash, cfg.whole_journal()).unwrap();
+        let inputs = Inputs { hardware_floor: 5, ..Inputs::default() };
+        let sel =
+            select(&mut j, inputs, FreshRecord::DEFAULT, |_, s| image(if s == SlotId::A { 2 } else { 5 })).unwrap();
+        match sel.decision {
+            Decision::Boot(p) => {
+                assert_eq!((p.slot, p.kind), (SlotId::B, BootKind::LastResort));
+                assert_eq!(p.record.slot(SlotId::A).unwrap().unbootable, Some(Reason::Rollback));
+            }
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(j.record().unwrap().rollback_floor, 5);
+        // Without the hardware floor, the same region boots the old image.
+        let mut flash = SimFlash::new(cfg).unwrap();
+        let mut j = Journal::open(&mut flash, cfg.whole_journal()).unwrap();
+        let sel = select(&mut j, Inputs::default(), FreshRecord::DEFAULT, |_, _| image(2)).unwrap();
+        assert!(matches!(sel.decision, Decision::Boot(p) if p.slot == SlotId::A && p.kind == BootKind::Trial));
+    }
+
+    /// Raising the floor alone writes nothing: a confirmed boot of the same image stays
+    /// write-free; the floor reaches the record with the next write.
+    #[test]
+    fn raising_the_floor_alone_writes_nothing() {
+        use crate::sim::{SimConfig, SimFlash};
+        let cfg = SimConfig { size: 2048, write_size: 8, erase_size: 1024, write_count: crate::nor::WriteCount::Once };
+        let mut flash = SimFlash::new(cfg).unwrap();
+        let mut j = Journal::open(&mut flash, cfg.whole_journal()).unwrap();
+        select(&mut j, Inputs::default(), FreshRecord::DEFAULT, |_, _| image(3)).unwrap();
+        j.update(|r| crate::ops::mark_good(r, SlotId::A)).unwrap();
+        let mut r = j.record().unwrap().clone();
+        r.rollback_floor = 0; // as `init --force --allow-rollback` would leave it
+        j.append(&r).unwrap();
+        let _ = j;
+        let ops = flash.mutating_ops();
+        let mut j = Journal::open(&mut flash, cfg.whole_journal()).unwrap();
+        let inputs = Inputs { hardware_floor: 3, ..Inputs::default() };
+        let sel = select(&mut j, inputs, FreshRecord::DEFAULT, |_, _| image(3)).unwrap();
+        assert!(matches!(sel.decision, Decision::Boot(p) if p.kind == BootKind::Confirmed && !p.changed));
+        let _ = j;
+        assert_eq!(flash.mutating_ops(), ops);
+        // An image below the hardware floor is refused even though the record says 0.
+        let mut j = Journal::open(&mut flash, cfg.whole_journal()).unwrap();
+        let inputs = Inputs { hardware_floor: 4, ..Inputs::default() };
+        let sel = select(&mut j, inputs, FreshRecord::DEFAULT, |_, _| image(3)).unwrap();
+        assert!(matches!(sel.decision, Decision::Recovery(_)), "{:?}", sel.decision);
+        assert_eq!(j.record().unwrap().rollback_floor, 4);
     }
 }

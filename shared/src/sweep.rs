@@ -16,11 +16,22 @@
 //! 5. the device still boots something, and the journal keeps accepting writes: the
 //!    action completes when retried, and a boot after it succeeds;
 //! 6. for boots, a second cut during the retry (every op, three cut kinds) again leaves
-//!    the pre- or post-retry state.
+//!    the pre- or post-retry state;
+//! 7. the hardware anti-rollback counter (an OTP area in the sector after the journal,
+//!    [`Thermometer`], advanced by a boot exactly as the boot stage does it:
+//!    [`advance_target`], after the record is persisted) never reads lower than before
+//!    the action and never above the highest security counter of a confirmed image, and
+//!    the effective floor (record's and counter's) never decreases: for a cut at every
+//!    program of the counter, including weak cells there, and for advances whose writes
+//!    fail or are dropped. The script wipes the record region at its end: the old image
+//!    it then finds is refused by the counter alone.
 
 use std::vec::Vec;
+
+use embedded_storage::nor_flash::NorFlash as _;
 use std::{format, println, string::String};
 
+use crate::counter::{advance_target, effective_floor, Thermometer};
 use crate::journal::{Journal, JournalConfig};
 use crate::nor::WriteCount;
 use crate::ops;
@@ -28,7 +39,7 @@ use crate::policy::{BootKind, Decision, ImageInfo, Inputs, Verdict};
 use crate::reason::Reason;
 use crate::record::Record;
 use crate::select::{select, FreshRecord};
-use crate::sim::{CutKind, SimConfig, SimFlash};
+use crate::sim::{CutKind, SimConfig, SimFlash, WriteFault};
 use crate::slot::{SlotId, Tries, MAX_SLOTS};
 use crate::version::Version;
 
@@ -39,6 +50,8 @@ enum Action {
     Activate(SlotId, u8),
     MarkBad(SlotId),
     Image(SlotId, Option<Verdict>),
+    /// An attacker (or `init --force --allow-rollback`) erases the record region; not cut.
+    Wipe,
 }
 
 #[derive(Clone, Debug)]
@@ -46,6 +59,29 @@ struct World {
     images: [Option<Verdict>; MAX_SLOTS],
     /// The slot the last boot handed off to (what the app confirms).
     running: Option<SlotId>,
+    /// The hardware counter's OTP area (after the journal's sectors).
+    otp: Thermometer,
+    /// A fault of the counter's writes only (the journal's writes succeed).
+    otp_fault: Option<WriteFault>,
+}
+
+impl World {
+    /// The counter as a boot reads it (0 when unreadable, as the stage does).
+    fn counter(&self, flash: &mut SimFlash) -> u32 {
+        self.otp.read(flash).unwrap_or(0)
+    }
+
+    /// The highest security counter of any image: the counter never goes above it.
+    fn max_counter(&self) -> u32 {
+        self.images
+            .iter()
+            .filter_map(|v| match v {
+                Some(Verdict::Valid(i)) => Some(i.security_counter),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 fn valid(major: u8, sc: u32) -> Option<Verdict> {
@@ -70,16 +106,37 @@ fn run(flash: &mut SimFlash, cfg: JournalConfig, world: &World, action: Action) 
     match action {
         Action::Boot => {
             let images = world.images;
-            let sel = select(&mut j, Inputs::default(), FreshRecord::default(), |_, s| {
+            // As `safeslot_boot::run`: read the counter, decide on the effective floor,
+            // persist, then advance the counter for an already confirmed slot.
+            let hardware_floor = world.counter(j.flash_mut());
+            let inputs = Inputs { hardware_floor, ..Inputs::default() };
+            let sel = select(&mut j, inputs, FreshRecord::default(), |_, s| {
                 images[s.index()].unwrap_or(Verdict::Invalid(Reason::NoImage))
             });
             match sel {
                 Ok(s) => match s.decision {
-                    Decision::Boot(p) => Ok(DeviceAction::Booted(p.slot, p.kind)),
+                    Decision::Boot(p) => {
+                        let sc = match images[p.slot.index()] {
+                            Some(Verdict::Valid(i)) => i.security_counter,
+                            _ => 0,
+                        };
+                        if let Some(to) = advance_target(p.kind, sc, hardware_floor) {
+                            let flash = j.flash_mut();
+                            flash.set_write_fault(world.otp_fault);
+                            // A failure is the stage's log line; the boot goes on.
+                            let _ = world.otp.advance(flash, to);
+                            flash.set_write_fault(None);
+                        }
+                        Ok(DeviceAction::Booted(p.slot, p.kind))
+                    }
                     Decision::Recovery(_) => Ok(DeviceAction::Recovery),
                 },
                 Err(_) => Ok(DeviceAction::NoBootFlashError),
             }
+        }
+        Action::Wipe => {
+            let (from, to) = (cfg.offset, cfg.offset + cfg.size);
+            j.flash_mut().erase(from, to).map(|_| DeviceAction::Done).map_err(|e| format!("{e:?}"))
         }
         Action::Confirm => match world.running {
             Some(slot) => {
@@ -96,6 +153,17 @@ fn run(flash: &mut SimFlash, cfg: JournalConfig, world: &World, action: Action) 
         }
         Action::Image(..) => Ok(DeviceAction::Done),
     }
+}
+
+/// The record and the hardware counter after power returns.
+fn read_all(flash: &mut SimFlash, cfg: JournalConfig, world: &World) -> (Option<Record>, u32) {
+    let r = read(flash, cfg);
+    (r, world.counter(flash))
+}
+
+/// The floor the stage would apply: the record's and the counter's.
+fn floor(r: &Option<Record>, counter: u32) -> u32 {
+    effective_floor(r.as_ref().map_or(0, |r| r.rollback_floor), counter)
 }
 
 fn read(flash: &mut SimFlash, cfg: JournalConfig) -> Option<Record> {
@@ -135,12 +203,19 @@ fn script() -> Vec<(&'static str, Action, Option<DeviceAction>)> {
     // Enough update cycles to rotate the journal through every sector several times.
     for i in 0..6u8 {
         let to = if i % 2 == 0 { A } else { B };
-        s.push(("rotation: update", Image(to, valid(4u8.saturating_add(i), 1)), None));
+        s.push(("rotation: update", Image(to, valid(4u8.saturating_add(i), 2 + u32::from(i))), None));
         s.push(("rotation: update", Activate(to, 2), None));
         s.push(("rotation: trial boot", Boot, Some(Booted(to, Trial))));
         s.push(("rotation: confirm", Confirm, None));
         s.push(("rotation: confirmed boot", Boot, Some(Booted(to, Confirmed))));
     }
+    // The attack of issue #16: the record region wiped (the floor in the record is gone)
+    // and an old, validly signed image in A. The fresh record's trial of A is refused by
+    // the hardware counter (7, from B's confirmed boot) and B boots as a last resort.
+    s.push(("record wiped", Wipe, None));
+    s.push(("record wiped", Image(A, valid(1, 0)), None));
+    s.push(("wiped record: old image refused", Boot, Some(Booted(B, BootKind::LastResort))));
+    s.push(("after the wipe", Boot, Some(Booted(B, BootKind::LastResort))));
     s
 }
 
@@ -160,6 +235,7 @@ fn check_cut(
     pre: &Option<Record>,
     post: &Option<Record>,
     earlier: Option<&Option<Record>>,
+    pre_counter: u32,
     recovered: &mut SimFlash,
     cfg: JournalConfig,
     depth: u32,
@@ -200,9 +276,21 @@ fn check_cut(
         // Invariant 4: the floor never decreases.
         assert!(g.rollback_floor >= p.rollback_floor, "{}: floor decreased", ctx());
     }
+    // Invariant 7: the hardware counter never goes down nor beyond a confirmed image's
+    // counter (weak cells may read differently each time: every read is checked), and the
+    // effective floor never decreases.
+    for _ in 0..3 {
+        let hw = world.counter(recovered);
+        assert!(hw >= pre_counter, "{}: hardware counter {hw} below {pre_counter}", ctx());
+        assert!(hw <= world.max_counter(), "{}: hardware counter {hw} overshoots", ctx());
+        if !is_earlier {
+            assert!(floor(&got, hw) >= floor(pre, pre_counter), "{}: effective floor decreased", ctx());
+        }
+    }
     // Invariant 6: a second cut during the retry of a boot.
     if depth == 0 && matches!(action, Action::Boot) {
         let retry_pre = got.clone();
+        let retry_counter = world.counter(recovered);
         let solid = Journal::open(&mut recovered.clone(), cfg).is_ok_and(|j| j.head_is_solid());
         let earlier = (!solid).then_some(pre);
         let mut probe = recovered.clone();
@@ -216,7 +304,20 @@ fn check_cut(
                 f.arm_cut(base + k, kind);
                 let _ = run(&mut f, cfg, world, action);
                 f.power_cycle();
-                check_cut(name, geo, action, world, &retry_pre, &retry_post, earlier, &mut f, cfg, 1, states);
+                check_cut(
+                    name,
+                    geo,
+                    action,
+                    world,
+                    &retry_pre,
+                    &retry_post,
+                    earlier,
+                    retry_counter,
+                    &mut f,
+                    cfg,
+                    1,
+                    states,
+                );
             }
         }
     }
@@ -233,49 +334,77 @@ fn check_cut(
 /// Runs the scenario over one geometry; returns the number of cut states checked.
 fn sweep(geo: &Geometry) -> u64 {
     let region = geo.erase_size * geo.sectors;
+    // The journal's sectors, then one sector of "OTP" for the hardware counter: the journal
+    // never erases it, and the counter only programs it.
     let sim_cfg = SimConfig {
-        size: region,
+        size: region + geo.erase_size,
         write_size: geo.write_size,
         erase_size: geo.erase_size,
         write_count: geo.write_count,
     };
-    let cfg = sim_cfg.whole_journal();
+    let cfg = JournalConfig { size: region as u32, ..sim_cfg.whole_journal() };
+    let units = (geo.erase_size / geo.write_size).min(16);
+    let otp = Thermometer::new(region as u32, (units * geo.write_size) as u32, geo.write_size as u32).expect("otp");
     let mut flash = SimFlash::new(sim_cfg).expect("sim config");
-    let mut world = World { images: [None; MAX_SLOTS], running: None };
+    let mut world = World { images: [None; MAX_SLOTS], running: None, otp, otp_fault: None };
     let mut states = 0u64;
     let mut erases_seen = 0u64;
+    let in_otp = |op: &crate::sim::Op| matches!(op, crate::sim::Op::Program { offset, .. } if *offset >= region as u32);
     for (name, action, expect) in script() {
         if let Action::Image(s, v) = action {
             world.images[s.index()] = v;
             continue;
         }
         let before = flash.clone();
-        let pre = read(&mut flash, cfg);
+        let (pre, pre_counter) = read_all(&mut flash, cfg, &world);
         let base = flash.mutating_ops();
         let out = run(&mut flash, cfg, &world, action).unwrap_or_else(|e| panic!("{name}: {action:?}: {e}"));
-        assert_eq!(out, expect.unwrap_or(DeviceAction::Done), "{name}: {action:?}");
+        assert_eq!(out, expect.clone().unwrap_or(DeviceAction::Done), "{name}: {action:?}");
         let running_after = match out {
             DeviceAction::Booted(s, _) => Some(s),
             _ => world.running,
         };
-        let post = read(&mut flash, cfg);
+        let (post, post_counter) = read_all(&mut flash, cfg, &world);
+        if matches!(action, Action::Wipe) {
+            // The attack itself is not cut; what follows it is.
+            world.running = running_after;
+            continue;
+        }
         let ops_log: Vec<_> = flash.op_log()[base as usize..].to_vec();
         erases_seen += ops_log.iter().filter(|o| matches!(o, crate::sim::Op::Erase { .. })).count() as u64;
         for (k, op) in ops_log.iter().enumerate() {
             // Weak cells make later reads vary; the multi-fault campaign (`faults.rs`)
-            // checks them with a model that allows for it.
-            for kind in SimFlash::cut_variants(op, &sim_cfg).into_iter().filter(|k| !matches!(k, CutKind::Weak(_))) {
+            // checks them in the journal with a model that allows for it. In the counter's
+            // area they are checked here: the journal reads the same whatever they read.
+            let variants = SimFlash::cut_variants(op, &sim_cfg).into_iter();
+            for kind in variants.filter(|k| in_otp(op) || !matches!(k, CutKind::Weak(_))) {
                 let mut f = before.clone();
                 f.arm_cut(base + k as u64, kind);
                 let _ = run(&mut f, cfg, &world, action);
                 assert!(f.is_dead(), "{name}: cut at op {k} ({kind:?}) did not fire");
                 f.power_cycle();
-                check_cut(name, geo, action, &world, &pre, &post, None, &mut f, cfg, 0, &mut states);
+                check_cut(name, geo, action, &world, &pre, &post, None, pre_counter, &mut f, cfg, 0, &mut states);
+            }
+        }
+        // A boot that advanced the counter, with the counter's writes failing or silently
+        // dropped: the boot still happens, the record is the same, the counter is where it
+        // was, and the next confirmed boot advances it.
+        if post_counter > pre_counter {
+            for fault in [WriteFault::Error, WriteFault::Drop] {
+                let mut f = before.clone();
+                let faulty = World { otp_fault: Some(fault), ..world.clone() };
+                let out = run(&mut f, cfg, &faulty, action).expect("boot with a failing counter");
+                assert_eq!(out, expect.clone().unwrap_or(DeviceAction::Done), "{name}: {fault:?}");
+                check_cut(name, geo, action, &world, &pre, &post, None, pre_counter, &mut f, cfg, 1, &mut states);
+                assert_eq!(read_all(&mut f, cfg, &world), (post.clone(), pre_counter), "{name}: {fault:?}");
+                run(&mut f, cfg, &world, Action::Boot).expect("next boot");
+                assert_eq!(world.counter(&mut f), post_counter, "{name}: {fault:?}: not advanced later");
             }
         }
         world.running = running_after;
     }
     assert!(erases_seen >= 2, "scenario must rotate the journal (saw {erases_seen} erases)");
+    assert_eq!(world.counter(&mut flash), 7, "the counter followed the confirmed images");
     states
 }
 

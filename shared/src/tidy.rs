@@ -68,6 +68,8 @@ const ITEMS: &[(&str, &str, &[&str])] = &[
         include_str!("protocol/order.rs"),
         &["pub const fn name", "const KEYS", "pub fn encode", "pub fn parse"],
     ),
+    ("tlv.rs", include_str!("tlv.rs"), &["pub const X", "pub mod tag", "fn entry"]),
+    ("counter.rs", include_str!("counter.rs"), &["pub enum CounterId", "pub const X", "pub fn decode"]),
 ];
 
 fn starts_item(line: &str, anchor: &str) -> bool {
@@ -156,6 +158,12 @@ fn extraction_finds_every_format_item() {
         assert!(payload.contains(needle), "payload.rs extraction lacks {needle}:\n{payload}");
     }
     assert!(payload.contains("put(&mut out, field::COUNT"), "the writer is hashed");
+    let n = ITEMS.len();
+    let tlv = extract(ITEMS[n - 2].1, ITEMS[n - 2].2);
+    assert!(tlv.contains("pub const COMPATIBLE: u8 = 0x01;") && tlv.contains("pub const MAX_TLV_LEN"), "{tlv}");
+    assert!(tlv.contains("tag::REVOKE_BELOW => value.len() == 1"), "the entry rules are hashed:\n{tlv}");
+    let counter = extract(ITEMS[n - 1].1, ITEMS[n - 1].2);
+    assert!(counter.contains("Rollback") && counter.contains("pub const MAX_UNIT"), "{counter}");
     assert!(!payload.contains("fn parse_payload"), "only format items are hashed");
     let mailbox = extract(ITEMS[8].1, ITEMS[8].2);
     assert!(mailbox.contains("pub const MAILBOX_OFFSET: u32 = 48;") && mailbox.contains("Action::Crash => 2,"));

@@ -13,12 +13,14 @@ use embedded_storage::nor_flash::NorFlash;
 use safeslot_boot::config::ExecuteNever;
 #[cfg(feature = "defmt")]
 use safeslot_boot::Event;
-use safeslot_boot::{ApprovedLaunch, BootConfig, Platform, ResetCause, Stop};
+#[allow(unused_imports)] // `NoSecurityCounter`: named in the docs
+use safeslot_boot::{ApprovedLaunch, BootConfig, NoSecurityCounter, Platform, ResetCause, SecurityCounter, Stop};
 use safeslot_shared::handoff::HANDOFF_LEN;
 
 use crate::handoff::{self, HandoffArea, JumpRefused};
 
-/// What a board's chip gives the boot stage beyond flash: its watchdog and its reset reason.
+/// What a board's chip gives the boot stage beyond flash: its watchdog, its reset reason
+/// and its hardware security counters.
 pub trait Chip {
     /// Feeds the watchdog if it runs (an application may have started it before the reset
     /// that led here; on some chips it survives a reset and cannot be stopped).
@@ -32,6 +34,13 @@ pub trait Chip {
     /// Why the chip reset, read from its reset-reason register and cleared as the chip
     /// requires (so the next reset reports its own cause); unknown where it cannot tell.
     fn reset_cause(&mut self) -> ResetCause;
+
+    /// The chip's hardware security counters ([`NoSecurityCounter`] where it has none).
+    type Counter: SecurityCounter;
+
+    /// The counters in the chip's OTP (or locked flash), or `None`: the stage then keeps
+    /// the record-only floor. No default: every chip says which (docs/PORTING.md).
+    fn security_counter(&mut self) -> Option<&mut Self::Counter>;
 }
 
 /// A Cortex-M board's boot stage: flash, chip (watchdog, reset reason), recovery input,
@@ -55,6 +64,11 @@ impl<F: NorFlash, C: Chip> Platform for Stage<F, C> {
     type Flash = F;
     type LaunchError = JumpRefused;
     type End = Infallible;
+    type Counter = C::Counter;
+
+    fn security_counter(&mut self) -> Option<&mut C::Counter> {
+        self.chip.security_counter()
+    }
 
     fn flash(&mut self) -> &mut F {
         &mut self.flash
@@ -112,11 +126,22 @@ pub fn main<F: NorFlash, C: Chip>(mut stage: Stage<F, C>, cfg: &BootConfig<'_>, 
 /// `safeslot: recovery reason=…`), encoded by the shared encoder and logged as one string.
 #[cfg(feature = "defmt")]
 pub fn log<E: safeslot_boot::Named>(event: Event<'_, E>) {
-    use safeslot_boot::Named as _;
+    use safeslot_boot::{CounterEvent, Named as _};
     use safeslot_shared::protocol::log::{BootLine, LineBuf, StageLine};
     let line = match event {
         Event::Boot(h) => StageLine::Boot(BootLine::from_handoff(h)),
         Event::Recovery(stop) => StageLine::Recovery { reason: stop.name(), detail: None },
+        // For people, not for the rigs (which read the counter from the flash itself).
+        Event::Counter(id, e) => {
+            let (what, value) = match e {
+                CounterEvent::Read(v) => ("read", v),
+                CounterEvent::Unreadable => ("unreadable", 0),
+                CounterEvent::Advanced(v) => ("advanced", v),
+                CounterEvent::NotAdvanced(v) => ("not-advanced", v),
+            };
+            defmt::println!("safeslot: counter {=str} {=str}={=u32}", id.name(), what, value);
+            return;
+        }
     };
     let mut buf = LineBuf::new();
     // A line that does not fit is logged as far as it got: the rig then reports it unparsed.

@@ -26,6 +26,8 @@ use embassy_nrf::{peripherals, Peri};
 use safeslot_boot::ResetCause;
 use safeslot_cortex_m::stage::Chip;
 
+use crate::counter::AclPage;
+
 /// WDT ticks per second (the 32.768 kHz LFCLK).
 const TICKS_PER_S: u64 = 32_768;
 
@@ -58,16 +60,25 @@ pub fn feed_watchdog() {
 pub struct Nrf52840 {
     /// The WDT until it is armed.
     wdt: Option<Peri<'static, peripherals::WDT>>,
+    /// The hardware anti-rollback counter's page.
+    counter: AclPage,
 }
 
 impl Nrf52840 {
     /// The chip, owning the WDT.
     pub fn new(wdt: Peri<'static, peripherals::WDT>) -> Self {
-        Nrf52840 { wdt: Some(wdt) }
+        Nrf52840 { wdt: Some(wdt), counter: AclPage::new() }
     }
 }
 
 impl Chip for Nrf52840 {
+    /// A flash page locked by the ACL before every hand-off ([`crate::counter`]).
+    type Counter = AclPage;
+
+    fn security_counter(&mut self) -> Option<&mut AclPage> {
+        Some(&mut self.counter)
+    }
+
     fn feed_watchdog(&mut self) {
         feed_watchdog();
     }

@@ -9,6 +9,8 @@
 //!   (every reload register the app enabled) between its long steps, and the app feeds it
 //!   for as long as it runs.
 //! * Recovery input: Button 1 (P0.11, active low) held at reset boots last-known-good.
+//! * Hardware anti-rollback counter: [`counter`], a flash page the ACL write-protects
+//!   before every hand-off.
 #![no_std]
 #![deny(unsafe_code, missing_docs)]
 
@@ -19,6 +21,8 @@ use embassy_nrf::{peripherals, Peri};
 use safeslot_cortex_m::stage::Stage; // and the panic handler (log, reset)
 
 pub mod chip;
+#[allow(unsafe_code)]
+pub mod counter;
 
 safeslot_cortex_m::board!();
 

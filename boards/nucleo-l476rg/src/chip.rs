@@ -32,6 +32,11 @@ use embassy_stm32::{peripherals, Peri};
 use safeslot_boot::ResetCause;
 use safeslot_cortex_m::stage::Chip;
 
+use safeslot_shared::counter::OtpCounters;
+
+use crate::flash::L4Otp;
+use crate::layout::{OTP_SIZE, OTP_UNIT};
+
 /// The IWDG timeout while the boot stage runs, set in case the option bytes started it
 /// (longer than the stage's longest step between two feeds).
 pub const STAGE_TIMEOUT_US: u32 = 8_000_000;
@@ -62,6 +67,9 @@ fn wait_for_update() {
 /// What the boot stage reads the reset reason from and arms the watchdog with.
 pub struct L476 {
     iwdg: Peri<'static, peripherals::IWDG>,
+    /// The OTP area with the hardware anti-rollback counter (nothing to lock: no program
+    /// can lower it, and it is never erasable).
+    otp: OtpCounters<L4Otp>,
 }
 
 impl L476 {
@@ -69,11 +77,18 @@ impl L476 {
     /// in case the option bytes started it.
     pub fn new(mut iwdg: Peri<'static, peripherals::IWDG>) -> Self {
         IndependentWatchdog::new(iwdg.reborrow(), STAGE_TIMEOUT_US).pet();
-        L476 { iwdg }
+        L476 { iwdg, otp: OtpCounters::new(L4Otp, OTP_SIZE, OTP_UNIT) }
     }
 }
 
 impl Chip for L476 {
+    /// The OTP area ([`crate::flash::L4Otp`]).
+    type Counter = OtpCounters<L4Otp>;
+
+    fn security_counter(&mut self) -> Option<&mut OtpCounters<L4Otp>> {
+        Some(&mut self.otp)
+    }
+
     fn feed_watchdog(&mut self) {
         feed_watchdog();
     }

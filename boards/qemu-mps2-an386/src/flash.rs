@@ -18,6 +18,17 @@
 //! A refused request is checked in full before anything is stored, so an
 //! error leaves the flash unchanged.
 //!
+//! # The OTP area
+//!
+//! The layout's `[otp]` sector (the last 4 KiB of the flash file) plays one-time-programmable
+//! memory: the [`NorFlash`] interface refuses every program and every erase that touches
+//! it ([`FlashError::Otp`]), whoever calls it (boot stage, app). Only the driver's
+//! [`SecurityCounter`] implementation programs it, through [`Otp`]: each word once
+//! ([`WriteCount::Once`], whatever the rest of the flash allows), never erased. Its
+//! stores are counted and cut like every other store, so the firmware power-cut sweep
+//! cuts the counter's advance too. The counters themselves are the shared thermometer
+//! code ([`OtpCounters`]).
+//!
 //! # Power cuts
 //!
 //! Every mutating store is counted: each programmed write-word and each erased
@@ -38,10 +49,11 @@ use embedded_storage::nor_flash::{
     check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
+use safeslot_shared::counter::{CounterError, CounterId, OtpCounters, SecurityCounter};
 use safeslot_shared::nor::{self, ProgramError, WriteCount};
 
 use crate::host::{self, Exit};
-use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, WORD_WRITES, WRITE_SIZE};
+use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, OTP_ADDRESS, OTP_SIZE, OTP_UNIT, WORD_WRITES, WRITE_SIZE};
 
 /// [`WRITE_SIZE`] as a `usize`, for buffers.
 const WORD: usize = WRITE_SIZE as usize;
@@ -67,6 +79,9 @@ pub enum FlashError {
     },
     /// `wfault=error`: the test switch made the operation fail.
     Injected,
+    /// The range touches the OTP sector, which this interface never programs or erases
+    /// (module docs).
+    Otp,
 }
 
 impl NorFlashError for FlashError {
@@ -74,7 +89,7 @@ impl NorFlashError for FlashError {
         match self {
             Self::NotAligned => NorFlashErrorKind::NotAligned,
             Self::OutOfBounds => NorFlashErrorKind::OutOfBounds,
-            Self::WouldSetBits { .. } | Self::NotErased { .. } | Self::Injected => NorFlashErrorKind::Other,
+            Self::WouldSetBits { .. } | Self::NotErased { .. } | Self::Injected | Self::Otp => NorFlashErrorKind::Other,
         }
     }
 }
@@ -97,6 +112,7 @@ impl core::fmt::Display for FlashError {
             Self::WouldSetBits { offset } => write!(f, "program at {offset:#x} would set bits"),
             Self::NotErased { offset } => write!(f, "word at {offset:#x} already programmed"),
             Self::Injected => f.write_str("write failed (wfault= test switch)"),
+            Self::Otp => f.write_str("the OTP sector is never programmed or erased through this interface"),
         }
     }
 }
@@ -107,6 +123,23 @@ impl core::error::Error for FlashError {}
 /// for the boot stage, `appcut=`/`apptorn=`/`appwfault=` for the app): safeslot-shared's
 /// [`Order`](safeslot_shared::protocol::order::Order), parsed from the command line.
 pub use safeslot_shared::protocol::order::{CutPlan, WriteFault};
+
+/// The OTP area's offset from `FLASH_BASE` (the layout validated that it lies in the device).
+const OTP_OFFSET: u32 = OTP_ADDRESS.wrapping_sub(FLASH_BASE);
+
+/// The erase sectors that hold the OTP area (`OTP_START .. OTP_END`): no program or
+/// erase of the [`NorFlash`] interface may touch them.
+const OTP_START: u32 = OTP_OFFSET / ERASE_SIZE * ERASE_SIZE;
+const OTP_END: u32 = (OTP_OFFSET + OTP_SIZE * CounterId::ALL.len() as u32).div_ceil(ERASE_SIZE) * ERASE_SIZE;
+
+/// Refuses a range `offset .. offset + len` that touches the OTP sectors.
+fn outside_otp(offset: u32, len: usize) -> Result<(), FlashError> {
+    let end = u64::from(offset).saturating_add(len as u64);
+    if end > u64::from(OTP_START) && u64::from(offset) < u64::from(OTP_END) {
+        return Err(FlashError::Otp);
+    }
+    Ok(())
+}
 
 /// Set once the one [`Flash`] has been handed out.
 static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -213,6 +246,7 @@ impl NorFlash for Flash {
     /// first `torn` bytes erased) and the later ones untouched.
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
         check_erase(self, from, to)?;
+        outside_otp(from, to.saturating_sub(from) as usize)?;
         match self.plan.fault {
             Some(WriteFault::Error) => return Err(FlashError::Injected),
             Some(WriteFault::Drop) => return Ok(()),
@@ -239,12 +273,20 @@ impl NorFlash for Flash {
     /// first `torn` bytes programmed) and later words erased.
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         check_write(self, offset, bytes.len())?;
+        outside_otp(offset, bytes.len())?;
+        self.program(offset, bytes, WriteCount::from_word_writes(WORD_WRITES))
+    }
+}
+
+impl Flash {
+    /// Programs `bytes` at `offset` (already checked) under `mode`: the rig's write faults,
+    /// then every word checked against the NOR rules, then one store per word.
+    fn program(&mut self, offset: u32, bytes: &[u8], mode: WriteCount) -> Result<(), FlashError> {
         match self.plan.fault {
             Some(WriteFault::Error) => return Err(FlashError::Injected),
             Some(WriteFault::Drop) => return Ok(()),
             None => {}
         }
-        let mode = WriteCount::from_word_writes(WORD_WRITES);
         for (chunk, word) in bytes.chunks_exact(WORD).zip(offsets(offset, usize::MAX).step_by(WORD)) {
             let mut old = [0u8; WORD];
             for (o, at) in old.iter_mut().zip(offsets(word, WORD)) {
@@ -265,5 +307,56 @@ impl NorFlash for Flash {
             program(WORD);
         }
         Ok(())
+    }
+}
+
+/// The OTP area as a [`NorFlash`] (offsets from its start): programs each word once,
+/// counted and cut like every store of the [`Flash`]; erase is always refused.
+struct Otp<'a>(&'a mut Flash);
+
+impl ErrorType for Otp<'_> {
+    type Error = FlashError;
+}
+
+impl ReadNorFlash for Otp<'_> {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        check_read(self, offset, bytes.len())?;
+        ReadNorFlash::read(self.0, OTP_OFFSET.saturating_add(offset), bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        OTP_END.saturating_sub(OTP_OFFSET) as usize
+    }
+}
+
+impl NorFlash for Otp<'_> {
+    const WRITE_SIZE: usize = WORD;
+    const ERASE_SIZE: usize = ERASE_SIZE as usize;
+
+    /// OTP is never erased.
+    fn erase(&mut self, _: u32, _: u32) -> Result<(), FlashError> {
+        Err(FlashError::Otp)
+    }
+
+    /// Programs words of the OTP area, each at most once ([`WriteCount::Once`]).
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        check_write(self, offset, bytes.len())?;
+        self.0.program(OTP_OFFSET.saturating_add(offset), bytes, WriteCount::Once)
+    }
+}
+
+/// The virtual board's hardware security counters: the shared thermometer codes in the
+/// OTP sector ([`OtpCounters`] over [`Otp`]).
+impl SecurityCounter for Flash {
+    type Error = CounterError<FlashError>;
+
+    fn read(&mut self, id: CounterId) -> Result<u32, Self::Error> {
+        OtpCounters::new(Otp(self), OTP_SIZE, OTP_UNIT).read(id)
+    }
+
+    fn advance(&mut self, id: CounterId, to: u32) -> Result<u32, Self::Error> {
+        OtpCounters::new(Otp(self), OTP_SIZE, OTP_UNIT).advance(id, to)
     }
 }

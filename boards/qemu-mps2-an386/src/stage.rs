@@ -34,6 +34,12 @@ impl Platform for VirtualStage {
     type Flash = Flash;
     type LaunchError = JumpRefused;
     type End = Infallible;
+    /// The OTP sector of the flash file, through the flash driver (`crate::flash`).
+    type Counter = Flash;
+
+    fn security_counter(&mut self) -> Option<&mut Flash> {
+        Some(&mut self.flash)
+    }
 
     fn flash(&mut self) -> &mut Flash {
         &mut self.flash
@@ -53,7 +59,9 @@ impl Platform for VirtualStage {
 
     fn log(&mut self, event: Event<'_, JumpRefused>) {
         // The sequence is over: the stack it needed has been used (painted in the bin).
-        defmt::println!("safeslot: stack peak={=u32}", stack::peak());
+        if !matches!(event, Event::Counter(..)) {
+            defmt::println!("safeslot: stack peak={=u32}", stack::peak());
+        }
         safeslot_cortex_m::stage::log(event);
     }
 

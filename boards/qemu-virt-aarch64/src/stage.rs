@@ -11,7 +11,7 @@
 use core::convert::Infallible;
 use core::fmt::Write as _;
 
-use safeslot_boot::{ApprovedLaunch, Event, Named, Platform, Stop};
+use safeslot_boot::{ApprovedLaunch, Event, Named, NoSecurityCounter, Platform, Stop};
 use safeslot_linux::shadow::Shadow;
 use safeslot_shared::handoff::HANDOFF_LEN;
 use safeslot_shared::protocol::log::{BootLine, StageLine};
@@ -47,6 +47,16 @@ impl<'a> Platform for SocStage<'a> {
     type Flash = Shadow<'a, Cfi>;
     type LaunchError = LaunchError;
     type End = Infallible;
+    /// None: the record-only floor. QEMU's `virt` CFI flash (`pflash_cfi01`) models no
+    /// protection (OTP) registers, and Linux's MTD driver reaches every block of both
+    /// banks, so a "program-once" area there would only be a convention the hostile OS the
+    /// hardware floor is meant for could erase. A real SoC keeps it in fuses or eMMC RPMB
+    /// behind a TEE (docs/PORTING.md, "Hardware anti-rollback counter").
+    type Counter = NoSecurityCounter;
+
+    fn security_counter(&mut self) -> Option<&mut NoSecurityCounter> {
+        None
+    }
 
     fn flash(&mut self) -> &mut Shadow<'a, Cfi> {
         &mut self.flash
@@ -72,6 +82,8 @@ impl<'a> Platform for SocStage<'a> {
                 StageLine::Recovery { reason: "linux", detail: Some(e.name()) }
             }
             Event::Recovery(stop) => StageLine::Recovery { reason: stop.name(), detail: None },
+            // No counter on this board: never reported.
+            Event::Counter(..) => return,
         };
         let mut u = Uart;
         let _ = line.encode(&mut u).and_then(|()| u.write_str("\n"));

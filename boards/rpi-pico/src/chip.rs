@@ -30,6 +30,7 @@
 use embassy_rp::pac::VREG_AND_CHIP_RESET;
 use embassy_rp::watchdog::{ResetReason, Watchdog};
 use embassy_time::Duration;
+use safeslot_boot::NoSecurityCounter;
 use safeslot_boot::ResetCause;
 use safeslot_cortex_m::stage::Chip;
 
@@ -62,6 +63,15 @@ impl Rp2040 {
 }
 
 impl Chip for Rp2040 {
+    /// The RP2040 has no OTP and no monotonic counter (its only non-volatile memory is the
+    /// external QSPI flash, which the application can erase): the record-only floor
+    /// (docs/PORTING.md, "Hardware anti-rollback counter").
+    type Counter = NoSecurityCounter;
+
+    fn security_counter(&mut self) -> Option<&mut NoSecurityCounter> {
+        None
+    }
+
     fn feed_watchdog(&mut self) {
         self.watchdog.feed(STAGE_TIMEOUT); // only loads the counter: a stopped one stays stopped
     }

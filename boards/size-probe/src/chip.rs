@@ -1,11 +1,17 @@
 //! The probe's chip: what a real board's watchdog arming and reset-reason read cost, with
 //! the virtual board's CMSDK watchdog registers (a few register writes) and a reset-reason
-//! register read and cleared as the real chips' are (one read, one write).
+//! register read and cleared as the real chips' are (one read, one write), and a real
+//! board's hardware anti-rollback counter: the shared thermometer code over the layout's
+//! `[otp]` area, memory-mapped like the STM32L4's OTP.
 
 use core::ptr;
 
 use safeslot_boot::ResetCause;
 use safeslot_cortex_m::stage::Chip;
+use safeslot_shared::counter::OtpCounters;
+
+use crate::flash::Flash;
+use crate::layout::{OTP_ADDRESS, OTP_SIZE, OTP_UNIT};
 
 /// CMSDK APB watchdog: LOCK, LOAD and CTRL (see the virtual board's `watchdog` module).
 const WDOG_LOCK: usize = 0x4000_8C00;
@@ -14,10 +20,28 @@ const WDOG_CTRL: usize = 0x4000_8008;
 /// A reset-reason register as on the nRF52 (`RESETREAS`: read, then write 1s to clear).
 const RESETREAS: usize = 0x4000_0400;
 
-/// The probe's chip.
-pub struct Probe;
+/// The probe's chip, with its OTP window.
+pub struct Probe {
+    /// The `[otp]` area, memory-mapped, holding the counters.
+    pub otp: OtpCounters<Flash>,
+}
+
+impl Probe {
+    /// The chip over the layout's `[otp]` area.
+    pub const fn new() -> Probe {
+        Probe {
+            otp: OtpCounters::new(Flash { base: OTP_ADDRESS as usize, size: OTP_SIZE as usize }, OTP_SIZE, OTP_UNIT),
+        }
+    }
+}
 
 impl Chip for Probe {
+    type Counter = OtpCounters<Flash>;
+
+    fn security_counter(&mut self) -> Option<&mut OtpCounters<Flash>> {
+        Some(&mut self.otp)
+    }
+
     fn feed_watchdog(&mut self) {}
 
     fn arm_watchdog(&mut self, timeout_ms: u32) {

@@ -43,7 +43,7 @@ extern "C" fn never() {
 fn main() -> ! {
     let flash = flash::Flash { base: layout::FLASH_BASE as usize, size: layout::FLASH_SIZE as usize };
     // No recovery input: a board's is a register access.
-    stage::main(Stage::new(flash, chip::Probe, false, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
+    stage::main(Stage::new(flash, chip::Probe::new(), false, HANDOFF), &config::BOOT, config::EXECUTE_NEVER)
 }
 
 #[panic_handler]

@@ -573,3 +573,30 @@ fn rule_11_watchdog_and_trial_counting() {
     }
     assert!(matches!(parse(&format!("{GOOD}\n[watchdog]\ntimeout = 10\n")), Err(LayoutError::Parse { .. })));
 }
+
+#[test]
+fn rule_12_otp() {
+    assert_eq!(parse(GOOD).unwrap().otp(), None);
+    // In the flash device (the virtual board's last sector), and outside it (STM32L4).
+    let l = parse(&format!("{GOOD}\n[otp]\naddress = 0x21FF_F000\nsize = 0x400\nunit = 8\n")).unwrap();
+    assert_eq!(l.otp(), Some(crate::Otp { address: 0x21FF_F000, size: 0x400, unit: 8 }));
+    assert!(l.rust_consts().contains("pub const OTP_ADDRESS: u32 = 0x21FF_F000;"), "{}", l.rust_consts());
+    assert!(l.rust_consts().contains("pub const OTP_UNIT: u32 = 0x8;"));
+    assert!(parse(&format!("{GOOD}\n[otp]\naddress = 0x1FFF_7000\nsize = 0x400\nunit = 8\n")).is_ok());
+    assert!(!parse(GOOD).unwrap().rust_consts().contains("OTP_"));
+    for (bad, says) in [
+        ("address = 0x1FFF_7000\nsize = 0x400\nunit = 0", "[otp] unit: 0 is not in 1..=32"),
+        ("address = 0x1FFF_7000\nsize = 0x400\nunit = 64", "[otp] unit: 64 is not in 1..=32"),
+        ("address = 0x1FFF_7000\nsize = 0x404\nunit = 8", "[otp] size: 0x404 is not a non-zero multiple"),
+        ("address = 0xFFFF_FF00\nsize = 0x400\nunit = 8", "above 4 GiB"),
+        ("address = 0x21FF_FF00\nsize = 0x400\nunit = 8", "must lie inside it"),
+        ("address = 0x21FF_F000\nsize = 0x400\nunit = 4", "multiples of flash.write_size (8)"),
+        // In the record's second sector, and in a slot's: their erases would reach it.
+        ("address = 0x2100_1C00\nsize = 0x400\nunit = 8", "record"),
+        ("address = 0x2101_0000\nsize = 0x400\nunit = 8", "slot[0]"),
+        ("address = 0x0000_4000\nsize = 0x400\nunit = 8", "bootloader"),
+    ] {
+        let (_, msg) = err(&format!("{GOOD}\n[otp]\n{bad}\n"));
+        assert!(msg.contains(says), "{bad:?}: {msg}");
+    }
+}

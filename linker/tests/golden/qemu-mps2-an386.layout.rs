@@ -45,6 +45,12 @@ pub const BOOTLOADER_RAM_BASE: u32 = 0x2000_0000;
 pub const BOOTLOADER_RAM_SIZE: u32 = 0x1_0000;
 /// Whether the slots hold a Linux payload (`[linux]` present) rather than an XIP application.
 pub const LINUX_PAYLOAD: bool = false;
+/// CPU address of the hardware security counters' OTP area (`[otp] address`).
+pub const OTP_ADDRESS: u32 = 0x21FF_F000;
+/// Bytes per counter's area, thermometer-coded (`[otp] size`).
+pub const OTP_SIZE: u32 = 0x400;
+/// Bytes per thermometer unit, programmed once (`[otp] unit`).
+pub const OTP_UNIT: u32 = 0x8;
 /// Start of the applications' RAM (`[app] ram_base`).
 pub const APP_RAM_BASE: u32 = 0x2001_0000;
 /// Size of the applications' RAM in bytes (`[app] ram_size`).

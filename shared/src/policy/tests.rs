@@ -735,7 +735,13 @@ proptest! {
         let mut r = update_pending(tries);
         let mut trial_boots = 0u32;
         for (cause, recovery, a_valid) in boots {
-            let inputs = Inputs { recovery, reset_cause: ResetCause::from_u8(cause).unwrap(), free_retries: k, refuse_downgrade: false };
+            let inputs = Inputs {
+                recovery,
+                reset_cause: ResetCause::from_u8(cause).unwrap(),
+                free_retries: k,
+                refuse_downgrade: false,
+                hardware_floor: 0,
+            };
             let a = if a_valid { valid(1, 1) } else { bad(Reason::BadHash) };
             r = match run(&r, inputs, [a, valid(2, 1), NONE, NONE]).0 {
                 Decision::Boot(plan) => {
