@@ -128,8 +128,9 @@ fn newest_out_dir(target: &str, crate_name: &str) -> Result<PathBuf> {
 
 /// The firmware's embedded public key as its 32 raw bytes (through the workspace's one
 /// key-file loader, as the board build script reads it).
-fn public_key_raw(fw: &build::Firmware) -> Result<[u8; 32]> {
-    Ok(safeslot_layout::keys::load_public_key(&fw.public_key)?)
+/// The raw public keys built into `fw`, in key-index order.
+fn trusted_keys_raw(fw: &build::Firmware) -> Result<Vec<[u8; 32]>> {
+    fw.trusted.iter().map(|k| Ok(safeslot_layout::keys::load_public_key(k)?)).collect()
 }
 
 /// One board's checked figures.
@@ -166,7 +167,7 @@ pub fn check(board: &str) -> Result<BoardReport> {
         expected.push((out.join(format!("app-{name}/memory.x")), layout.app_memory_x(name)?));
     }
     expected.push((out.join("layout.rs"), layout.rust_consts()));
-    expected.push((out.join("config.rs"), layout.boot_config_rs(&[public_key_raw(&fw)?])));
+    expected.push((out.join("config.rs"), layout.boot_config_rs(&trusted_keys_raw(&fw)?)));
     for (path, want) in expected {
         let got = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
         ensure!(got == want, "{board}: {} differs from what layout.toml generates", path.display());

@@ -27,6 +27,9 @@ pub struct Firmware {
     /// A second throw-away private key whose public half the firmware trusts too (index 1):
     /// the key-rotation scenario signs the update with it.
     pub next_key: PathBuf,
+    /// The public keys built into the firmware, in key-index order (`public_key`, then the
+    /// next key's).
+    pub trusted: Vec<PathBuf>,
     /// The layout file.
     pub layout: PathBuf,
     /// Where generated files go.
@@ -102,12 +105,13 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
     let (key, public) = dev_key(&work)?;
     let (next_key, next_public) = key_pair(&work, "dev-key-next")?;
     // Trusted keys, by index: the signing key (0), the rotation scenario's next key (1).
-    let trusted = std::env::join_paths([&public, &next_public]).context("key paths")?;
+    let trusted = vec![public.clone(), next_public];
+    let trusted_env = std::env::join_paths(&trusted).context("key paths")?;
     // cargo runs in boards/ so boards/.cargo/config.toml (sha2 backend choice) applies.
     run(cargo()
         .current_dir(root.join("boards"))
         .args(["build", "--release", "-q", "-p", &format!("safeslot-board-{board}"), "--target", &target])
-        .env(safeslot_layout::PUBLIC_KEYS_ENV, &trusted))
+        .env(safeslot_layout::PUBLIC_KEYS_ENV, &trusted_env))
     .with_context(|| format!("firmware build for {board} failed"))?;
     // Every board names its bins alike, so boards of one target overwrite each other's ELFs
     // in boards/target/<target>/release: keep this board's copy in its own directory.
@@ -125,7 +129,7 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
         Some(_) => Vec::new(),
         None => layout.slot_names().iter().map(|s| keep(format!("demo-app-{s}"))).collect::<Result<Vec<_>>>()?,
     };
-    Ok(Firmware { boot_elf, app_elfs, key, public_key: public, next_key, layout: layout_path, work })
+    Ok(Firmware { boot_elf, app_elfs, key, public_key: public, next_key, trusted, layout: layout_path, work })
 }
 
 /// Signs `input` (an ELF or raw payload) for `slot` with the demo key through the image

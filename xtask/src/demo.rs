@@ -63,7 +63,7 @@ pub fn story() -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     // The agent verifies with the key the demo images were signed with (the layout names a
     // release key's place, which is not in the repository).
     let mut agent = safeslot_layout::AgentConfig::from_layout(&layout, Some(&rig.flash_img.display().to_string()));
-    agent.public_keys = vec![fw.public_key.display().to_string()];
+    agent.public_keys = fw.trusted.iter().map(|k| k.display().to_string()).collect();
     std::fs::write(&config, agent.to_toml())?;
     Ok((rig.flash_img.clone(), config))
 }
