@@ -204,7 +204,8 @@ pub trait Platform {
     /// the larger of it and the record's floor; it advances it only after every check of
     /// a launch of a slot that was **already confirmed** with a higher verified security
     /// counter, right before the watchdog and the jump (never on a trial or last-resort
-    /// boot, never for the OS). A failed read or advance is logged and the boot goes on.
+    /// boot, never for the OS). [`CounterId::KeyFloor`] likewise, with the record's key
+    /// floor and the confirmed image's signed `revoke-below`. A failed read or advance is logged and the boot goes on.
     /// It calls [`SecurityCounter::lock`] right before [`Platform::launch`] and before
     /// [`Platform::recover`].
     fn security_counter(&mut self) -> Option<&mut Self::Counter>;
@@ -215,12 +216,14 @@ pub trait Platform {
 pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     p.feed_watchdog();
     let hardware_floor = read_counter(p, CounterId::Rollback);
+    let hardware_key_floor = u8::try_from(read_counter(p, CounterId::KeyFloor)).unwrap_or(u8::MAX);
     let inputs = Inputs {
         recovery: p.recovery_requested(),
         reset_cause: p.reset_cause(),
         free_retries: cfg.power_loss_retries,
         refuse_downgrade: cfg.refuse_downgrade,
         hardware_floor,
+        hardware_key_floor,
     };
     let capacity = p.flash().capacity();
     let launch = match boot(&mut Fed { p: &mut *p, capacity }, cfg, inputs) {
@@ -241,7 +244,7 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
     launch.flow.step(Checkpoint::Address);
     let floor_ok = black_box(launch.security_counter)
         >= effective_floor(black_box(launch.floor), black_box(hardware_floor))
-        && black_box(launch.key_index) >= black_box(launch.key_floor);
+        && black_box(launch.key_index) >= black_box(launch.key_floor).max(black_box(hardware_key_floor));
     launch.flow.step(Checkpoint::Floor);
     let proof_ok = launch.holds();
     launch.flow.step(Checkpoint::Proof);
@@ -251,12 +254,20 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
         let floor_again = black_box(launch.security_counter)
             .checked_sub(black_box(launch.floor))
             .and(black_box(launch.security_counter).checked_sub(black_box(hardware_floor)))
-            .and(black_box(launch.key_index).checked_sub(black_box(launch.key_floor)));
+            .and(black_box(launch.key_index).checked_sub(black_box(launch.key_floor)))
+            .and(black_box(launch.key_index).checked_sub(black_box(hardware_key_floor)));
         if black_box(address_again) == 0 && floor_again.is_some() && launch.holds() {
             // The confirm-only rule (`safeslot_shared::counter::advance_target`): after
             // every check, before the jump; a failure is logged, the boot goes on.
             if let Some(to) = advance_target(launch.handoff.kind, launch.security_counter, hardware_floor) {
                 advance_counter(p, CounterId::Rollback, to);
+            }
+            // The key floor: to what the image itself (authenticated) revokes, not to the
+            // record's value, which whoever writes the record region could raise.
+            if let Some(to) =
+                advance_target(launch.handoff.kind, u32::from(launch.revokes), u32::from(hardware_key_floor))
+            {
+                advance_counter(p, CounterId::KeyFloor, to);
             }
             if launch.handoff.watchdog_ms != 0 {
                 p.arm_watchdog(launch.handoff.watchdog_ms);

@@ -62,6 +62,9 @@ pub struct Launch {
     pub key_index: u8,
     /// The key floor the decision applied (keys below it are revoked).
     pub key_floor: u8,
+    /// What a confirmed boot of this image revokes: its signed `revoke-below`, never above
+    /// its own key's index (the value the key-floor counter may advance to).
+    pub revokes: u8,
     proof: Proof,
     tag: u32,
     pub(crate) flow: Flow,
@@ -118,6 +121,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
                         version: v.header.version,
                         security_counter: v.header.security_counter,
                         key_index: info.key_index,
+                        revokes: info.revoke_below.min(info.key_index),
                         proof,
                         tag,
                         flow,
@@ -166,6 +170,7 @@ struct VerifiedSlot {
     version: safeslot_shared::Version,
     security_counter: u32,
     key_index: u8,
+    revokes: u8,
     proof: Proof,
     tag: u32,
     flow: Flow,
@@ -198,6 +203,7 @@ fn launch(
                 floor,
                 key_index: v.key_index,
                 key_floor,
+                revokes: v.revokes,
                 proof: v.proof,
                 tag: v.tag,
                 flow: v.flow,

@@ -63,10 +63,10 @@ struct Host<F> {
     otp: Option<Otp>,
 }
 
-/// An OTP area of 16 program-once units of 8 bytes holding the rollback counter.
+/// An OTP area of program-once units of 8 bytes: 16 for the rollback counter, then 16 for
+/// the key floor.
 struct Otp {
     flash: SimFlash,
-    area: Thermometer,
     /// How often the stage locked it.
     locks: u32,
 }
@@ -79,23 +79,31 @@ impl Otp {
             erase_size: 256,
             write_count: safeslot_shared::nor::WriteCount::Once,
         };
-        Otp { flash: SimFlash::new(cfg).unwrap(), area: Thermometer::new(0, 128, 8).unwrap(), locks: 0 }
+        Otp { flash: SimFlash::new(cfg).unwrap(), locks: 0 }
     }
 
+    fn area(id: CounterId) -> Thermometer {
+        Thermometer::for_counter(id, 0, 128, 8).unwrap()
+    }
+
+    /// The rollback counter.
     fn value(&mut self) -> u32 {
-        self.area.read(&mut self.flash).unwrap()
+        Otp::area(CounterId::Rollback).read(&mut self.flash).unwrap()
+    }
+
+    /// The key-floor counter.
+    fn key_floor(&mut self) -> u32 {
+        Otp::area(CounterId::KeyFloor).read(&mut self.flash).unwrap()
     }
 }
 
 impl SecurityCounter for Otp {
     type Error = CounterError<SimError>;
     fn read(&mut self, id: CounterId) -> Result<u32, Self::Error> {
-        assert_eq!(id, CounterId::Rollback);
-        self.area.read(&mut self.flash).map_err(CounterError::Flash)
+        Otp::area(id).read(&mut self.flash).map_err(CounterError::Flash)
     }
     fn advance(&mut self, id: CounterId, to: u32) -> Result<u32, Self::Error> {
-        assert_eq!(id, CounterId::Rollback);
-        self.area.advance(&mut self.flash, to)
+        Otp::area(id).advance(&mut self.flash, to)
     }
     fn lock(&mut self) {
         self.locks += 1;
@@ -355,7 +363,7 @@ fn the_hardware_counter_advances_only_on_a_confirmed_boot() {
     let mut host = Host::new(&mut flash);
     host.otp = Some(otp);
     assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Trial)), End::Jumped { slot: SlotId::A, .. }));
-    assert_eq!(host.log, ["counter rollback Read(0)", "boot slot=0 kind=trial"]);
+    assert_eq!(host.log, ["counter rollback Read(0)", "counter key-floor Read(0)", "boot slot=0 kind=trial"]);
     // Read once before the sequence; locked right before the jump.
     assert_eq!(host.calls[..2], ["feed", "counter"]);
     assert_eq!(host.calls[host.calls.len() - 5..], ["handoff", "feed", "arm", "counter", "launch"]);
@@ -365,7 +373,15 @@ fn the_hardware_counter_advances_only_on_a_confirmed_boot() {
     let mut host = Host::new(&mut flash);
     host.otp = Some(otp);
     assert!(matches!(run(&mut host, &with_watchdog(&keys, WatchdogArm::Always)), End::Jumped { slot: SlotId::A, .. }));
-    assert_eq!(host.log, ["counter rollback Read(0)", "boot slot=0 kind=confirmed", "counter rollback Advanced(3)"]);
+    assert_eq!(
+        host.log,
+        [
+            "counter rollback Read(0)",
+            "counter key-floor Read(0)",
+            "boot slot=0 kind=confirmed",
+            "counter rollback Advanced(3)"
+        ]
+    );
     assert_eq!(host.calls[host.calls.len() - 7..], ["handoff", "feed", "feed", "counter", "arm", "counter", "launch"]);
     otp = host.otp.take().unwrap();
     assert_eq!((otp.value(), otp.flash.stats().programs), (3, 3));
@@ -373,7 +389,7 @@ fn the_hardware_counter_advances_only_on_a_confirmed_boot() {
     let mut host = Host::new(&mut flash);
     host.otp = Some(otp);
     assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
-    assert_eq!(host.log, ["counter rollback Read(3)", "boot slot=0 kind=confirmed"]);
+    assert_eq!(host.log, ["counter rollback Read(3)", "counter key-floor Read(0)", "boot slot=0 kind=confirmed"]);
     assert_eq!(host.otp.unwrap().flash.stats().programs, 3);
 }
 
@@ -435,7 +451,7 @@ fn a_failed_advance_is_logged_and_the_boot_goes_on() {
     let mut host = Host::new(&mut flash);
     host.otp = Some(otp);
     assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
-    assert_eq!(host.log[2], "counter rollback NotAdvanced(2)");
+    assert_eq!(host.log[3], "counter rollback NotAdvanced(2)");
     otp = host.otp.take().unwrap();
     otp.flash.set_write_fault(None);
     assert_eq!(otp.value(), 0);
@@ -478,4 +494,53 @@ fn the_read_only_fallback_applies_the_hardware_floor() {
     let mut host = Host::new(&mut flash);
     assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
     assert!(!Handoff::decode(&host.block.unwrap()).unwrap().recorded);
+}
+
+/// Issue #16, item 3: the key floor is kept in the hardware counter too, with the same
+/// confirm-only rule: B (signed with key 1, revoking keys below 1) advances it on its first
+/// confirmed boot, not on its trial; a wiped record then cannot bring back the revoked key:
+/// A signed with key 0 is refused and the re-created record carries the key floor.
+#[test]
+fn a_wiped_record_cannot_lift_a_key_revocation() {
+    use safeslot_shared::tlv::{tag, Tlvs};
+    let (old, new) = (key(1), key(2));
+    let keys = [*old.pk, *new.pk];
+    let mut revoking = Tlvs::EMPTY;
+    revoking.push(tag::REVOKE_BELOW, &[1]).unwrap();
+    let mut flash = flash_with(&[
+        (SlotId::A, image_signed(SlotId::A, 1, 0, &old)),
+        (SlotId::B, common::image_with(SlotId::B, 2, 0, &new, revoking)),
+    ]);
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(Otp::new());
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    let mut otp = host.otp.take().unwrap();
+    {
+        let mut j = Journal::open(&mut flash, JOURNAL).unwrap();
+        j.update(|r| ops::mark_good(r, SlotId::A)).unwrap();
+        j.update(|r| ops::set_active(r, SlotId::B, safeslot_shared::Tries::DEFAULT)).unwrap();
+    }
+    for expect in [BootKind::Trial, BootKind::Confirmed] {
+        if expect == BootKind::Confirmed {
+            Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::B)).unwrap();
+        }
+        let mut host = Host::new(&mut flash);
+        host.otp = Some(otp);
+        assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::B, .. }));
+        assert_eq!(Handoff::decode(&host.block.unwrap()).unwrap().kind, expect);
+        otp = host.otp.take().unwrap();
+        let want = if expect == BootKind::Trial { 0 } else { 1 };
+        assert_eq!(otp.key_floor(), want, "{expect:?}: the key floor counter");
+    }
+    // The attack: wipe the record region (A still holds the image signed with key 0).
+    flash.erase(JOURNAL.offset, JOURNAL.offset + JOURNAL.size).unwrap();
+    let mut without = flash.clone();
+    let mut host = Host::new(&mut flash);
+    host.otp = Some(otp);
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::B, .. }));
+    let rec = Journal::open(&mut flash, JOURNAL).unwrap().record().unwrap().clone();
+    assert_eq!(rec.slot(SlotId::A).unwrap().unbootable, Some(Reason::RevokedKey));
+    assert_eq!(rec.key_floor, 1, "the re-created record carries the hardware key floor");
+    // Without the counter, the wiped record boots the revoked key's image.
+    assert!(matches!(run(&mut Host::new(&mut without), &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
 }

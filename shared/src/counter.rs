@@ -61,17 +61,22 @@ use crate::policy::BootKind;
 pub enum CounterId {
     /// The anti-rollback floor: the lowest image security counter the stage boots.
     Rollback,
+    /// The key floor: trusted keys with a lower index are revoked (docs/SECURITY.md).
+    /// Advanced, with the same confirm-only rule, to a confirmed image's signed
+    /// `revoke-below` (never above the index of the key that signed it).
+    KeyFloor,
 }
 
 impl CounterId {
     /// Every counter, in area order.
-    pub const ALL: [CounterId; 1] = [CounterId::Rollback];
+    pub const ALL: [CounterId; 2] = [CounterId::Rollback, CounterId::KeyFloor];
 
     /// The counter's area index: area `i` of a board's OTP area starts `i` area sizes
     /// after its start (docs/PORTING.md).
     pub const fn index(self) -> u32 {
         match self {
             CounterId::Rollback => 0,
+            CounterId::KeyFloor => 1,
         }
     }
 
@@ -79,6 +84,7 @@ impl CounterId {
     pub const fn name(self) -> &'static str {
         match self {
             CounterId::Rollback => "rollback",
+            CounterId::KeyFloor => "key-floor",
         }
     }
 }

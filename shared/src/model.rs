@@ -106,6 +106,7 @@ fn arb_action() -> impl Strategy<Value = Action> {
                     free_retries,
                     refuse_downgrade: false,
                     hardware_floor: 0,
+                    hardware_key_floor: 0,
                 },
             }),
         3 => Just(Action::MarkGood),

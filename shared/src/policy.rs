@@ -128,6 +128,9 @@ pub struct Inputs {
     /// [`select`](crate::select::select) raises the record's floor to it before deciding,
     /// so every rule below applies the effective floor (`crate::counter`).
     pub hardware_floor: u32,
+    /// The hardware key-floor counter read at reset (0 without one), applied like
+    /// `hardware_floor` to the record's key floor (saturated to 255).
+    pub hardware_key_floor: u8,
 }
 
 /// How a slot is being booted.

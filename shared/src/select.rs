@@ -135,6 +135,8 @@ pub fn select<F: NorFlash>(
     // decided on, and written back if it changes, with the hardware's. Raising it alone
     // writes nothing: it rides along with the next write this boot makes.
     current.rollback_floor = effective_floor(current.rollback_floor, inputs.hardware_floor);
+    // The same for revoked keys.
+    current.key_floor = current.key_floor.max(inputs.hardware_key_floor);
     let decision = decide(&current, inputs, |slot| verify(journal.flash_mut(), slot));
     let (to_write, changed, kind) = match &decision {
         Decision::Boot(p) => (&p.record, p.changed, Some(p.kind)),

@@ -741,6 +741,7 @@ proptest! {
                 free_retries: k,
                 refuse_downgrade: false,
                 hardware_floor: 0,
+                hardware_key_floor: 0,
             };
             let a = if a_valid { valid(1, 1) } else { bad(Reason::BadHash) };
             r = match run(&r, inputs, [a, valid(2, 1), NONE, NONE]).0 {
