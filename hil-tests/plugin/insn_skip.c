@@ -4,23 +4,31 @@
  * a run as soon as its outcome is known.
  *
  * Built by xtask (xtask/src/bench/plugin.rs) like insn_count.c, against qemu-plugin.h of
- * plugin API version 1 (QEMU 7.2); no glib. Loaded as
+ * plugin API version 1 (QEMU 7.2) or 4 (QEMU 9.2 to 10.x; the differences are in the block
+ * after the includes, and a run behaves the same); no glib. Loaded as
  *
  *   qemu-system-arm ... -plugin PATH/libinsn_skip.so,out=FILE[,trace=FILE]
  *       [,skip=0xPC:K][,stop=0xLO:0xHI]...[,fault=0xADDR]...[,budget=N]
  *
  * How a skip is made exact with an API that can neither write registers nor change a
- * translation (API 1 has neither):
+ * translation (API 1 has neither; API 4 cannot change a translation either, and its
+ * register access, qemu_plugin_read_register, only reads):
  *
  *  `skip=0xPC:K` skips the K-th execution (K >= 1) of the Thumb instruction at PC. The
  *  instruction's bytes are in guest RAM (the boot stage runs from SSRAM1 at 0x0), and the
  *  plugin has a host pointer into that RAM (`qemu_plugin_insn_haddr` of any translated
- *  instruction; SSRAM1 is one contiguous host block). Right after the (K-1)-th execution
+ *  instruction; SSRAM1 is one contiguous host block; API 4's header calls the pointer "a
+ *  proxy for address space and physical address", yet QEMU 10 still computes it from the
+ *  host address of the code page, and the plugin only takes it once its first two bytes
+ *  equal the instruction's). Right after the (K-1)-th execution
  *  of PC (for K = 1: at the first translation, before anything ran) the plugin overwrites
  *  the instruction with a NOP of the same size (16-bit `NOP` 0xBF00, 32-bit `NOP.W`
  *  0xF3AF 0x8000) and asks for `qemu_plugin_reset`, which flushes every translation
  *  before the next translation block starts (QEMU checks its exit request at the start of
- *  every block). The K-th execution is therefore translated from the NOP; when it runs,
+ *  every block; the reset is queued as safe work that runs `tb_flush` and then the
+ *  plugin's callback, which registers the callbacks again; QEMU 7.2 and 10.0 do this the
+ *  same way, plugins/loader.c `plugin_reset_uninstall`). The K-th execution is therefore
+ *  translated from the NOP; when it runs,
  *  the plugin puts the original bytes back and flushes again, so execution K+1 on is the
  *  original instruction. A NOP has no architectural effect and advances the PC by the
  *  instruction's size: that is the skip. The plugin checks that the K-th execution was
@@ -69,6 +77,72 @@
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
+/*
+ * The parts of the plugin API that differ between the versions this plugin supports:
+ *  - the instruction count `total` is an inline add per instruction (not per block: a
+ *    block can stop part-way, at an exception and, from QEMU 8.2 on, at any device access
+ *    that is not its last instruction): to a plain uint64_t in API 1 (QEMU 7.2), to a
+ *    scoreboard entry in API 2 on (QEMU 9.0: per-vCPU variants only; one vCPU, so the sum
+ *    is its count). At one point API 1 runs every callback before every inline add, API 2
+ *    on runs them in registration order: the plugin registers callbacks first, so the
+ *    budget check at a block's start sees the same `total` in both (the instructions
+ *    before the block);
+ *  - an instruction's bytes: API 1 returns a pointer, API 3 on copies them into a buffer.
+ */
+#if QEMU_PLUGIN_VERSION >= 2
+static struct qemu_plugin_scoreboard *score;
+
+static bool total_init(void)
+{
+    score = qemu_plugin_scoreboard_new(sizeof(uint64_t));
+    return score != NULL;
+}
+
+static void count_insn(struct qemu_plugin_insn *insn)
+{
+    qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_ADD_U64,
+                                                        qemu_plugin_scoreboard_u64(score), 1);
+}
+
+static uint64_t total(void)
+{
+    return qemu_plugin_u64_sum(qemu_plugin_scoreboard_u64(score));
+}
+#else
+static uint64_t total_count;
+
+static bool total_init(void)
+{
+    return true;
+}
+
+static void count_insn(struct qemu_plugin_insn *insn)
+{
+    qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &total_count, 1);
+}
+
+static uint64_t total(void)
+{
+    return total_count;
+}
+#endif
+
+/*
+ * Up to 4 bytes of an instruction, as translated (during translation only), into buf;
+ * returns how many: the size QEMU reports, at most 4 (0 if QEMU could not copy them).
+ */
+static size_t insn_bytes(const struct qemu_plugin_insn *insn, uint8_t buf[4])
+{
+    size_t n = qemu_plugin_insn_size(insn);
+    n = n < 4 ? n : 4;
+#if QEMU_PLUGIN_VERSION >= 3
+    return qemu_plugin_insn_data(insn, buf, n);
+#else
+    memcpy(buf, qemu_plugin_insn_data(insn), n);
+    return n;
+#endif
+}
+
 #define MAX_RANGES 8
 #define MAX_FAULTS 8
 /* SSRAM1, where -kernel puts the boot stage: [0, 4 MiB), one host block. */
@@ -84,7 +158,6 @@ static char *out_path;
 static char *trace_path;
 static uint32_t *trace;
 static size_t trace_len, trace_cap;
-static uint64_t total;
 static uint64_t budget;
 static struct range stops[MAX_RANGES];
 static size_t n_stops;
@@ -118,7 +191,7 @@ static void write_result(const char *end)
         return;
     }
     const char *skip = !skip_wanted ? "none" : skip_applied ? "applied" : "missed";
-    fprintf(f, "insn_skip 1\ntotal %" PRIu64 "\nskip %s 0x%" PRIx64 " %" PRIu64 " %u\nend %s\n", total, skip,
+    fprintf(f, "insn_skip 1\ntotal %" PRIu64 "\nskip %s 0x%" PRIx64 " %" PRIu64 " %u\nend %s\n", total(), skip,
             skip_pc, skip_k, skip_size, end);
     fclose(f);
     if (trace_path) {
@@ -199,6 +272,9 @@ static bool thumb32(uint16_t first);
 
 static bool may_go_back(const uint8_t *d, size_t size)
 {
+    if (size < 2) { /* bytes unknown */
+        return true;
+    }
     uint16_t h1 = (uint16_t)(d[0] | (d[1] << 8));
     /* The size QEMU reports may include a peek at the next halfword: decode it. */
     if (size < 4 || !thumb32(h1)) {
@@ -235,7 +311,7 @@ static void on_block(unsigned int vcpu, void *udata)
 {
     (void)vcpu;
     (void)udata;
-    if (total > budget) {
+    if (total() > budget) {
         finish("budget");
     }
 }
@@ -272,7 +348,8 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     struct qemu_plugin_insn *first = qemu_plugin_tb_get_insn(tb, 0);
     if (!ram_host && start < CODE_RAM_END) {
         uint8_t *h = qemu_plugin_insn_haddr(first);
-        if (h && qemu_plugin_insn_size(first) >= 2 && memcmp(h, qemu_plugin_insn_data(first), 2) == 0) {
+        uint8_t bytes[4] = { 0 };
+        if (h && insn_bytes(first, bytes) >= 2 && memcmp(h, bytes, 2) == 0) {
             ram_host = h - start;
         }
     }
@@ -309,9 +386,9 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             return;
         }
     }
-    qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &total, n);
-    struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
-    if (budget && may_go_back(qemu_plugin_insn_data(last), qemu_plugin_insn_size(last))) {
+    uint8_t last[4] = { 0 };
+    size_t last_size = insn_bytes(qemu_plugin_tb_get_insn(tb, n - 1), last);
+    if (budget && may_go_back(last, last_size)) {
         qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS, NULL);
     }
     for (size_t i = 0; i < n; i++) {
@@ -321,15 +398,17 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_trace, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)pc);
         }
         if (skip_wanted && pc == skip_pc) {
-            const uint8_t *data = qemu_plugin_insn_data(insn);
-            size_t size = qemu_plugin_insn_size(insn);
-            /* The data may hold more than the instruction: QEMU's Thumb translator peeks
-             * at the next halfword, and the plugin sees that read too. */
+            uint8_t data[4] = { 0 };
+            size_t size = insn_bytes(insn, data);
+            /* The data may hold more than the instruction: QEMU 7.2's Thumb translator
+             * peeks at the next halfword, and the plugin sees that read too (QEMU 10
+             * reports the instruction's own size). */
             bool from_nop =
                 patched && size >= skip_size && memcmp(data, skip_size == 4 ? NOP32 : NOP16, skip_size) == 0;
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_skip_pc, QEMU_PLUGIN_CB_NO_REGS,
                                                    from_nop ? (void *)1 : NULL);
         }
+        count_insn(insn); /* after the callbacks: see the top of the file */
     }
     /* K = 1: the NOP goes in before anything runs (the flush happens before this block). */
     if (skip_wanted && skip_k == 1 && !patched && !patch_done && ram_host) {
@@ -349,7 +428,7 @@ static void on_idle(qemu_plugin_id_t id, unsigned int vcpu)
     (void)id;
     (void)vcpu;
     /* A vCPU is idle before it first runs too: only idleness after it ran ends a run. */
-    if (total > 0) {
+    if (total() > 0) {
         finish("idle");
     }
 }
@@ -407,6 +486,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     if (!out_path) {
         fprintf(stderr, "insn_skip: out=FILE is required\n");
+        return -1;
+    }
+    if (!total_init()) {
+        fprintf(stderr, "insn_skip: cannot allocate the instruction counter\n");
         return -1;
     }
     register_all(id);

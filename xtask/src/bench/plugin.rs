@@ -1,15 +1,19 @@
 //! The instruction-counting QEMU plugin (hil-tests/plugin/insn_count.c): its header, its
 //! build, one counted run and the parsed counts.
 //!
-//! Debian ships QEMU 7.2 with plugin support but without `qemu-plugin.h`. The header is in
-//! Debian's `qemu` source package: it is downloaded (only downloaded, never unpacked or
-//! built) with a private apt configuration — its own `deb-src` sources list derived from
+//! Debian ships QEMU (7.2 in bookworm, 10.0 in bookworm-backports) with plugin support but
+//! without `qemu-plugin.h`. The header is in Debian's `qemu` source package of the installed
+//! version: it is downloaded (only downloaded, never unpacked or built) with a private apt
+//! configuration — its own `deb-src` sources list derived from
 //! the machine's, its own lists, cache and an empty dpkg status under
-//! `~/.cache/safeslot/apt` — so the machine's apt state is untouched. Only
-//! `include/qemu/qemu-plugin.h` is extracted from the orig tarball; it is kept as
+//! `~/.cache/safeslot/apt` — so the machine's apt state is untouched. Only the orig tarball
+//! is needed (apt's exit status is not: a mirror may lack the `.dsc` of a backports version
+//! and fail the command after the tarball came in), and only
+//! `include/qemu/qemu-plugin.h` is extracted from it; it is kept as
 //! `~/.cache/safeslot/qemu-plugin/<QEMU version>/qemu-plugin.h` (the downloaded tarballs
 //! are deleted), so later runs and CI on the same machine never download again. The plugin
-//! itself is built with the machine's `gcc` into target/safeslot/plugin (no glib).
+//! itself is built with the machine's `gcc` into target/safeslot/plugin (no glib: where the
+//! header includes `<glib.h>`, a two-line stub stands in for it, see [`GLIB_STUB`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +25,25 @@ use safeslot_hil::qemu::{self, QemuRun};
 
 use crate::env;
 
-/// The plugin API version the plugin is written against (QEMU 7.2's `QEMU_PLUGIN_VERSION`).
-const API_VERSION: u32 = 1;
+/// The plugin API versions (`QEMU_PLUGIN_VERSION`) both plugins are written and tested
+/// against: 1 (QEMU 7.2, Debian bookworm) and 4 (QEMU 9.2 to 10.x, e.g. 10.0 from
+/// bookworm-backports). Each plugin keeps the differences in one `#if QEMU_PLUGIN_VERSION`
+/// block (the inline counters and the instruction bytes); 2 and 3 would compile but were
+/// never run, so they are refused like any other.
+const API_VERSIONS: &[u32] = &[1, 4];
+
+/// Why a header's API version is refused, or `None` if the plugins support it.
+fn unsupported_api(api: u32, header: &Path, name: &str) -> Option<String> {
+    (!API_VERSIONS.contains(&api)).then(|| {
+        format!(
+            "{} defines QEMU plugin API {api}; hil-tests/plugin/{name}.c supports API 1 (QEMU 7.2) and 4 \
+             (QEMU 9.2 to 10.x) only. Install a qemu-system-arm with one of those, or port the plugin \
+             (the `#if QEMU_PLUGIN_VERSION` block at its top) and add the version to API_VERSIONS in \
+             xtask/src/bench/plugin.rs",
+            header.display()
+        )
+    })
+}
 
 /// Where the header (and the private apt state) are cached across runs and worktrees.
 fn cache_dir() -> Result<PathBuf> {
@@ -102,8 +123,8 @@ fn deb_src_lines() -> Vec<String> {
 }
 
 /// Downloads Debian's qemu source package with a private apt configuration and extracts
-/// `include/qemu/qemu-plugin.h` into `dest`.
-fn fetch_header(dest: &Path) -> Result<()> {
+/// `include/qemu/qemu-plugin.h` into `dest`; `version` is the installed QEMU's.
+fn fetch_header(dest: &Path, version: &str) -> Result<()> {
     let missing = |what: &str| {
         format!(
             "cannot get qemu-plugin.h ({what}). It is in Debian's `qemu` source package \
@@ -141,19 +162,39 @@ fn fetch_header(dest: &Path) -> Result<()> {
         Some(v) => format!("qemu={v}"),
         None => "qemu".into(),
     };
+    // apt-get may fail and still have downloaded the orig tarball, the only file needed: a
+    // mirror without the .dsc or .debian.tar.xz of a backports version (seen for QEMU 10.0.2
+    // from bookworm-backports) fails the whole command after the tarball came in. So apt's
+    // exit status decides nothing here; the tarball does.
     let mut get = private("source");
     get.args(["--download-only", &pkg]).current_dir(&download).stdout(std::process::Stdio::null());
-    if env::run(&mut get).is_err() {
-        // The exact revision may have left the archive; every 7.2 revision has the same header.
-        eprintln!("xtask: {pkg} is not in the archive; taking the current qemu source package");
+    let mut failed = env::run(&mut get).err();
+    if orig_tarball(&download).is_none() {
+        // The exact revision may have left the archive; every revision of one upstream
+        // version has the same header (the API version is checked after the download).
+        eprintln!("xtask: no orig tarball for {pkg}; taking the current qemu source package");
         let mut any = private("source");
         any.args(["--download-only", "qemu"]).current_dir(&download).stdout(std::process::Stdio::null());
-        env::run(&mut any).with_context(|| missing("apt-get source --download-only qemu failed"))?;
+        failed = env::run(&mut any).err();
     }
-    let orig = std::fs::read_dir(&download)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(".orig.tar")))
-        .with_context(|| missing("the download has no .orig.tar"))?;
+    let orig = match (orig_tarball(&download), failed) {
+        (Some(orig), Some(_)) => {
+            let name = orig.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            eprintln!("xtask: apt-get source exited with an error, but {name} came in: using it");
+            orig
+        }
+        (Some(orig), None) => orig,
+        (None, Some(e)) => return Err(e).with_context(|| missing("apt-get source --download-only qemu failed")),
+        (None, None) => bail!(missing("the download has no .orig.tar")),
+    };
+    // The fallback takes whatever version the archive has: its header is only good for the
+    // same QEMU release (7.2's is API 1, 10.0's API 4, and QEMU refuses a plugin built
+    // for a newer API than its own).
+    let name = orig.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    ensure!(
+        same_release(&name, version),
+        missing(&format!("the archive's qemu source is {name}, not of the installed QEMU {version}"))
+    );
     // The orig tarball is .tar.xz: tar needs xz.
     env::ensure_debian_tool("xz", "xz-utils")?;
     let out = Command::new("tar")
@@ -169,6 +210,49 @@ fn fetch_header(dest: &Path) -> Result<()> {
     std::fs::write(dest, &out.stdout)?;
     Ok(())
 }
+
+/// The upstream tarball (`qemu_*.orig.tar*`) in `dir`, if one was downloaded.
+fn orig_tarball(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| is_orig_tarball(&n.to_string_lossy())))
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// Whether a file name is a complete upstream tarball (not apt's `.FAILED` or partial file).
+fn is_orig_tarball(name: &str) -> bool {
+    name.split_once(".orig.tar").is_some_and(|(_, ext)| matches!(ext, "" | ".xz" | ".gz" | ".bz2"))
+}
+
+/// Whether the orig tarball `name` (`qemu_10.0.2+ds.orig.tar.xz`) is of the same QEMU
+/// release (major.minor) as `version` (`qemu-system-arm --version`'s, `10.0.2`).
+fn same_release(name: &str, version: &str) -> bool {
+    let upstream = name.strip_prefix("qemu_").unwrap_or(name);
+    let major_minor = |v: &str| {
+        let mut parts = v.split(|c: char| !c.is_ascii_digit());
+        (parts.next().unwrap_or_default().to_owned(), parts.next().unwrap_or_default().to_owned())
+    };
+    let (want, got) = (major_minor(version), major_minor(upstream));
+    !want.0.is_empty() && !want.1.is_empty() && want == got
+}
+
+/// Whether a header includes `<glib.h>` (QEMU 10's does, for two pointer types; 7.2's not).
+fn includes_glib(header: &str) -> bool {
+    header.lines().any(|l| l.trim().replace(' ', "") == "#include<glib.h>")
+}
+
+/// The `glib.h` the plugins are built with when qemu-plugin.h includes it. QEMU 10's
+/// qemu-plugin.h includes `<glib.h>` for `GArray` and `GByteArray`, which appear only as
+/// pointer types in calls the plugins never make (`qemu_plugin_get_registers`,
+/// `qemu_plugin_read_register`, `qemu_plugin_read_memory_vaddr`); incomplete types are all
+/// it needs, so the plugins stay free of glib and of its development package.
+const GLIB_STUB: &str = "/* Written by cargo xtask (xtask/src/bench/plugin.rs): the two glib types qemu-plugin.h \
+                         names, incomplete; the plugins use no glib. */\n\
+                         #ifndef SAFESLOT_GLIB_STUB_H\n#define SAFESLOT_GLIB_STUB_H\n\
+                         typedef struct _GArray GArray;\ntypedef struct _GByteArray GByteArray;\n#endif\n";
 
 /// The `QEMU_PLUGIN_VERSION` a header defines.
 fn header_api_version(header: &str) -> Option<u32> {
@@ -187,30 +271,29 @@ pub fn ensure_named(name: &str) -> Result<PathBuf> {
     let version = qemu_version()?;
     let header = cache_dir()?.join("qemu-plugin").join(&version).join("qemu-plugin.h");
     if !header.is_file() {
-        fetch_header(&header)?;
+        fetch_header(&header, &version)?;
     }
     let text = std::fs::read_to_string(&header)?;
     let api = header_api_version(&text).with_context(|| format!("{}: no QEMU_PLUGIN_VERSION", header.display()))?;
-    ensure!(
-        api == API_VERSION,
-        "{} defines plugin API {api}; hil-tests/plugin/{name}.c is written for API {API_VERSION} (QEMU 7.2)",
-        header.display()
-    );
+    if let Some(why) = unsupported_api(api, &header, name) {
+        bail!(why);
+    }
     let src = env::root().join(format!("hil-tests/plugin/{name}.c"));
     let out_dir = env::root().join("target/safeslot/plugin");
     std::fs::create_dir_all(&out_dir)?;
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I"])
+        .arg(header.parent().context("header dir")?);
+    if includes_glib(&text) {
+        let stub = out_dir.join("glib-stub");
+        std::fs::create_dir_all(&stub)?;
+        std::fs::write(stub.join("glib.h"), GLIB_STUB)?;
+        gcc.arg("-I").arg(&stub);
+    }
     let so = out_dir.join(format!("lib{name}-qemu{version}.so"));
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     if modified(&so).is_none() || modified(&so) < modified(&src) {
-        env::run(
-            Command::new("gcc")
-                .args(["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I"])
-                .arg(header.parent().context("header dir")?)
-                .arg("-o")
-                .arg(&so)
-                .arg(&src),
-        )
-        .context("building the QEMU plugin failed")?;
+        env::run(gcc.arg("-o").arg(&so).arg(&src)).context("building the QEMU plugin failed")?;
     }
     Ok(so)
 }
@@ -312,5 +395,43 @@ mod tests {
     fn reads_the_api_version() {
         assert_eq!(header_api_version("#include <x.h>\n#define QEMU_PLUGIN_VERSION 1\n"), Some(1));
         assert_eq!(header_api_version("nothing"), None);
+        assert_eq!(header_api_version("#define QEMU_PLUGIN_VERSION 4\n"), Some(4));
+    }
+
+    #[test]
+    fn sees_the_glib_include() {
+        assert!(includes_glib("#include <inttypes.h>\n#include <glib.h>\n"));
+        assert!(!includes_glib("#include <inttypes.h>\n/* no <glib.h> here */\n"));
+        assert!(GLIB_STUB.contains("typedef struct _GArray GArray;\n"));
+    }
+
+    #[test]
+    fn accepts_the_api_versions_the_plugins_support() {
+        let h = Path::new("/x/qemu-plugin.h");
+        assert_eq!(unsupported_api(1, h, "insn_skip"), None);
+        assert_eq!(unsupported_api(4, h, "insn_skip"), None);
+        for api in [0, 2, 3, 5] {
+            let why = unsupported_api(api, h, "insn_count").unwrap();
+            assert!(why.contains(&format!("plugin API {api};")) && why.contains("insn_count.c"), "{why}");
+        }
+    }
+
+    #[test]
+    fn takes_a_header_only_from_the_installed_release() {
+        assert!(same_release("qemu_10.0.2+ds.orig.tar.xz", "10.0.2"));
+        assert!(same_release("qemu_7.2+dfsg.orig.tar.xz", "7.2.22"));
+        assert!(!same_release("qemu_10.0.2+ds.orig.tar.xz", "7.2.22"));
+        assert!(!same_release("qemu_7.2+dfsg.orig.tar.xz", "10.0.2"));
+        assert!(!same_release("qemu_10.1.0+ds.orig.tar.xz", "10.0.2"));
+        assert!(!same_release("qemu_1.orig.tar.xz", "10.0.2"));
+    }
+
+    #[test]
+    fn recognises_the_orig_tarball() {
+        assert!(is_orig_tarball("qemu_10.0.2+ds.orig.tar.xz"));
+        assert!(is_orig_tarball("qemu_7.2+dfsg.orig.tar.xz"));
+        assert!(!is_orig_tarball("qemu_10.0.2+ds-2+deb13u1~bpo12+1.debian.tar.xz"));
+        assert!(!is_orig_tarball("qemu_10.0.2+ds.orig.tar.xz.FAILED"));
+        assert!(!is_orig_tarball("qemu_10.0.2+ds-2+deb13u1~bpo12+1.dsc"));
     }
 }
