@@ -14,9 +14,10 @@ use crate::cli::{Cli, Command, State};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::lock::{self, LockGuard};
+use crate::running::{Evidence, Running};
 use crate::storage::{BackendKind, FileFlash, MtdFlash, Storage};
 use crate::verify::{load_keys, ImageFile};
-use crate::view::{self, Running, SCHEMA};
+use crate::view::{self, SCHEMA};
 
 /// How a successful command ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +103,21 @@ fn mark_bad_leaving_a_bootable_slot(s: &Settings, r: &mut Record, id: SlotId, fo
     ops::mark_bad(r, id).map_err(Error::from)
 }
 
+/// Makes `id` the slot that boots next (`set-active`, `set-primary`,
+/// `set-active-boot-slot`). A confirmed slot that already is the primary is left
+/// alone. The running slot, when confirmed, stays confirmed: making it the primary
+/// again cancels an update that was activated but has not run (`ops::reinstate`: the
+/// other slot drops below it and boots only as a fallback). Anything else is
+/// (re-)armed for a trial with `tries` (`ops::set_active`, which also re-arms a slot
+/// just marked bad).
+fn make_primary(r: &mut Record, id: SlotId, tries: Tries, running: &Running) -> Result<(), Error> {
+    let confirmed = r.slot(id).is_some_and(|st| st.confirmed && st.unbootable.is_none());
+    if confirmed && (r.primary() == Some(id) || running.slot == Some(id)) {
+        return ops::reinstate(r, id).map_err(Error::from);
+    }
+    ops::set_active(r, id, tries).map_err(Error::from)
+}
+
 struct Agent {
     s: Settings,
     json: bool,
@@ -121,10 +137,10 @@ impl Agent {
                 Ok(Reply::yes(if self.json { json_line(&v)? } else { view::history_text(&v) }))
             }
             Command::MarkGood => self.mark_good("mark-good"),
-            Command::MarkBad { slot, force } => self.change("mark-bad", |s, r| {
+            Command::MarkBad { slot, force } => self.change("mark-bad", |s, r, running| {
                 let id = match slot {
                     Some(name) => s.slot_by_name(name, r)?,
-                    None => self.current(r)?,
+                    None => running.for_write()?,
                 };
                 mark_bad_leaving_a_bootable_slot(s, r, id, *force)?;
                 Ok(id)
@@ -133,9 +149,9 @@ impl Agent {
                 let tries = Tries::new(*tries)
                     .filter(|t| *t != Tries::ZERO)
                     .ok_or_else(|| Error::Usage(format!("--tries {tries}: must be 1..=15")))?;
-                self.change("set-active", |s, r| {
+                self.change("set-active", |s, r, running| {
                     let id = s.slot_by_name(slot, r)?;
-                    self.make_primary(r, id, tries)?;
+                    make_primary(r, id, tries, running)?;
                     Ok(id)
                 })
             }
@@ -156,8 +172,8 @@ impl Agent {
             }
             Command::SetState { bootname, state } => self.set_state(bootname, *state).map(|_| Reply::yes("")),
             Command::GetCurrent => {
-                let (r, _) = self.read()?;
-                let id = self.current(&r)?;
+                let (r, seq) = self.read()?;
+                let id = self.current(&r, seq)?;
                 Ok(Reply::yes(self.s.slot_name(id) + "\n"))
             }
 
@@ -166,18 +182,18 @@ impl Agent {
                 Ok(Reply::yes(format!("{}\n", r.slot_count())))
             }
             Command::GetCurrentSlot => {
-                let (r, _) = self.read()?;
-                Ok(Reply::yes(format!("{}\n", self.current(&r)?.index())))
+                let (r, seq) = self.read()?;
+                Ok(Reply::yes(format!("{}\n", self.current(&r, seq)?.index())))
             }
             Command::MarkBootSuccessful => self.mark_good("mark-boot-successful").map(|_| Reply::yes("")),
             Command::SetActiveBootSlot { n } => self
-                .modify(|s, r| {
+                .modify(|s, r, running| {
                     let id = s.slot_by_index(*n, r)?;
-                    self.make_primary(r, id, Tries::DEFAULT)
+                    make_primary(r, id, Tries::DEFAULT, running)
                 })
                 .map(|_| Reply::yes("")),
             Command::SetSlotAsUnbootable { n } => self
-                .modify(|s, r| {
+                .modify(|s, r, _| {
                     let id = s.slot_by_index(*n, r)?;
                     mark_bad_leaving_a_bootable_slot(s, r, id, false)
                 })
@@ -286,14 +302,16 @@ impl Agent {
         Ok((j.record()?.clone(), j.seq()))
     }
 
-    /// Read-modify-write: applies `f` to a copy of the record and, if it changed,
-    /// appends it as one journal entry, guarded by the head's sequence number.
-    fn modify(&self, f: impl FnOnce(&Settings, &mut Record) -> Result<(), Error>) -> Result<Change, Error> {
+    /// Read-modify-write: applies `f` to a copy of the record (with the running slot as
+    /// the stage and that record see it) and, if it changed, appends it as one journal
+    /// entry, guarded by the head's sequence number.
+    fn modify(&self, f: impl FnOnce(&Settings, &mut Record, &Running) -> Result<(), Error>) -> Result<Change, Error> {
         let (_guard, mut j) = self.journal(true)?;
         let seq = j.seq();
         let current = j.record()?.clone();
+        let running = self.running(&current, seq);
         let mut next = current.clone();
-        f(&self.s, &mut next)?;
+        f(&self.s, &mut next, &running)?;
         // An unacknowledged head is rewritten even when unchanged (docs/FORMAT.md).
         if next == current && j.head_is_solid() {
             return Ok(Change { changed: false, seq });
@@ -307,11 +325,11 @@ impl Agent {
     fn change(
         &self,
         command: &'static str,
-        f: impl FnOnce(&Settings, &mut Record) -> Result<SlotId, Error>,
+        f: impl FnOnce(&Settings, &mut Record, &Running) -> Result<SlotId, Error>,
     ) -> Result<Reply, Error> {
         let mut slot = None;
-        let c = self.modify(|s, r| {
-            slot = Some(f(s, r)?);
+        let c = self.modify(|s, r, running| {
+            slot = Some(f(s, r, running)?);
             Ok(())
         })?;
         self.report(command, slot, &c)
@@ -338,41 +356,12 @@ impl Agent {
 
     // ----- the running slot -----
 
-    fn running(&self, r: &Record) -> Running {
-        let text = std::fs::read_to_string(&self.s.cmdline).unwrap_or_default();
-        let cmdline = crate::cmdline::slot_arg(&text).map(str::to_owned);
-        let cmdline_slot = cmdline.as_deref().and_then(|c| self.s.slot_by_name(c, r).ok());
-        let running = Running { booted: r.last_booted, cmdline, cmdline_slot };
-        if running.mismatch() {
-            eprintln!(
-                "safeslotctl: warning: the record says slot {} was booted, but {} says {}",
-                r.last_booted.map_or_else(|| "(none)".to_owned(), |id| self.s.slot_name(id)),
-                self.s.cmdline.display(),
-                running.cmdline.as_deref().unwrap_or_default()
-            );
-        }
-        running
-    }
-
-    /// The running slot: what the boot stage passed to the OS (the kernel command line's
-    /// `safeslot.slot=`), which is the authority; only without it, the record's
-    /// `last_booted` (a development set-up with no stage in front of the agent). The
-    /// record's `last_booted` is stale when the stage could not write the record.
-    fn current(&self, r: &Record) -> Result<SlotId, Error> {
-        let running = self.running(r);
-        running.cmdline_slot.or(running.booted).ok_or_else(|| {
-            Error::Unavailable("no slot has been booted yet (the record has no last-booted slot)".into())
-        })
-    }
-
-    // ----- commands -----
-
-    /// The hand-off block the stage left for this boot, if there is one that decodes (a
-    /// file that exists but does not decode is reported on stderr).
-    fn this_boot(&self) -> Option<view::BootView> {
+    /// The hand-off block the stage left for this boot, decoded (a file that exists but
+    /// does not decode is reported on stderr and not used).
+    fn handoff(&self) -> Option<safeslot_shared::handoff::Handoff> {
         let bytes = std::fs::read(&self.s.handoff).ok()?;
         match safeslot_shared::handoff::Handoff::decode(&bytes) {
-            Ok(h) => Some(view::BootView::new(&self.s, &h)),
+            Ok(h) => Some(h),
             Err(e) => {
                 eprintln!("safeslotctl: warning: {}: not a hand-off block: {e}", self.s.handoff.display());
                 None
@@ -380,9 +369,31 @@ impl Agent {
         }
     }
 
+    /// The running slot as the stage (hand-off block, kernel command line) and the record
+    /// (`r`, at journal seq `seq`) see it: [`crate::running`].
+    fn running(&self, r: &Record, seq: u32) -> Running {
+        let text = std::fs::read_to_string(&self.s.cmdline).unwrap_or_default();
+        let handoff = self.handoff();
+        let e = Evidence { handoff: handoff.as_ref(), cmdline: &text, record: (r, seq) };
+        Running::gather(&e, |n| self.s.slot_by_name(n, r).ok(), |id| self.s.slot_name(id))
+    }
+
+    /// The running slot, for a read (`get-current`): [`Running::for_read`].
+    fn current(&self, r: &Record, seq: u32) -> Result<SlotId, Error> {
+        self.running(r, seq).for_read()
+    }
+
+    // ----- commands -----
+
+    /// The hand-off block the stage left for this boot, as `status` shows it.
+    fn this_boot(&self) -> Option<view::BootView> {
+        self.handoff().map(|h| view::BootView::new(&self.s, &h))
+    }
+
     fn status(&self) -> Result<Reply, Error> {
         let (r, seq) = self.read()?;
-        let running = self.running(&r);
+        let running = self.running(&r, seq);
+        running.warn();
         let v = view::status(&self.s, &r, seq, &running, self.this_boot());
         if self.s.slots.len() != usize::from(r.slot_count()) && !self.s.slots.is_empty() {
             eprintln!(
@@ -396,46 +407,34 @@ impl Agent {
 
     fn mark_good(&self, command: &'static str) -> Result<Reply, Error> {
         let mut slot = None;
-        let c = self.modify(|_, r| {
-            let running = self.current(r)?;
-            slot = Some(running);
-            ops::mark_good(r, running).map_err(Error::from)
+        let c = self.modify(|_, r, running| {
+            let id = running.for_write()?;
+            slot = Some(id);
+            ops::mark_good(r, id).map_err(Error::from)
         })?;
         self.report(command, slot, &c)
     }
 
     /// RAUC `set-primary`: the slot boots next ([`Agent::make_primary`] with 3 tries).
     fn set_primary(&self, bootname: &str) -> Result<Change, Error> {
-        self.modify(|s, r| {
+        self.modify(|s, r, running| {
             let id = s.slot_by_name(bootname, r)?;
-            self.make_primary(r, id, Tries::DEFAULT)
+            make_primary(r, id, Tries::DEFAULT, running)
         })
-    }
-
-    /// Makes `id` the slot that boots next (`set-active`, `set-primary`,
-    /// `set-active-boot-slot`). A confirmed slot that already is the primary is left
-    /// alone. The running slot, when confirmed, stays confirmed: making it the primary
-    /// again cancels an update that was activated but has not run (`ops::reinstate`: the
-    /// other slot drops below it and boots only as a fallback). Anything else is
-    /// (re-)armed for a trial with `tries` (`ops::set_active`, which also re-arms a slot
-    /// just marked bad).
-    fn make_primary(&self, r: &mut Record, id: SlotId, tries: Tries) -> Result<(), Error> {
-        let confirmed = r.slot(id).is_some_and(|st| st.confirmed && st.unbootable.is_none());
-        if confirmed && (r.primary() == Some(id) || self.current(r).ok() == Some(id)) {
-            return ops::reinstate(r, id).map_err(Error::from);
-        }
-        ops::set_active(r, id, tries).map_err(Error::from)
     }
 
     /// RAUC `set-state`: `bad` marks the slot bad; `good` confirms it when it is the
     /// booted slot, and is accepted without a change for another slot that is
     /// already bootable (a slot that has not run cannot be confirmed).
     fn set_state(&self, bootname: &str, state: State) -> Result<Change, Error> {
-        self.modify(|s, r| {
+        self.modify(|s, r, running| {
             let id = s.slot_by_name(bootname, r)?;
             match state {
                 State::Bad => mark_bad_leaving_a_bootable_slot(s, r, id, false),
-                State::Good if self.current(r).ok() == Some(id) => ops::mark_good(r, id).map_err(Error::from),
+                State::Good if running.slot == Some(id) => {
+                    running.for_write()?;
+                    ops::mark_good(r, id).map_err(Error::from)
+                }
                 State::Good if r.slot(id).is_some_and(|st| st.is_bootable()) => Ok(()),
                 State::Good => Err(Error::Unavailable(format!(
                     "slot {} is not the booted slot and is not bootable: use set-primary to arm it",

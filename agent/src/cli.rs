@@ -22,6 +22,9 @@ Exit codes:
   74  I/O error reading or writing the device
   75  busy: the lock is held past --lock-timeout, or the record changed underneath
       an update; try again
+  76  the boot stage's word on the running slot (hand-off block, kernel command
+      line) and the record disagree: mark-good, mark-bad without a slot and
+      set-state <booted> good write nothing
   77  permission denied
   78  config: missing or invalid config, unusable geometry
 

@@ -75,6 +75,10 @@ pub enum Error {
         /// How long we waited.
         waited_ms: u64,
     },
+    /// The boot stage's word on the running slot (hand-off block, kernel command line)
+    /// and the record disagree, so a write that acts on the running slot is refused.
+    #[error("{0}; nothing was written (the running slot is uncertain: see `safeslotctl status`)")]
+    Disagree(String),
     /// The journal moved underneath a read-modify-write.
     #[error("the record changed underneath this update (another writer); nothing was written, try again")]
     Conflict,

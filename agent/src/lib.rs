@@ -2,10 +2,10 @@
 
 pub mod app;
 pub mod cli;
-pub mod cmdline;
 pub mod config;
 pub mod error;
 pub mod lock;
+pub mod running;
 pub mod storage;
 pub mod verify;
 pub mod view;

@@ -21,6 +21,7 @@ mod code {
     pub const SOFTWARE: u8 = 70;
     pub const IOERR: u8 = 74;
     pub const TEMPFAIL: u8 = 75;
+    pub const PROTOCOL: u8 = 76;
     pub const NOPERM: u8 = 77;
     pub const CONFIG: u8 = 78;
 }
@@ -38,6 +39,7 @@ fn exit_code(e: &Error) -> u8 {
         },
         Error::Io { .. } | Error::Flash(_) | Error::WriteFailed => code::IOERR,
         Error::Busy { .. } | Error::Conflict => code::TEMPFAIL,
+        Error::Disagree(_) => code::PROTOCOL,
         Error::Permission { .. } => code::NOPERM,
         Error::Config(_) => code::CONFIG,
         _ => code::SOFTWARE,
@@ -85,6 +87,7 @@ mod tests {
         assert_eq!(exit_code(&Error::NoValidRecord), 65);
         assert_eq!(exit_code(&Error::Verify { target: "a".into(), reason: Reason::BadSignature }), 65);
         assert_eq!(exit_code(&Error::Conflict), 75);
+        assert_eq!(exit_code(&Error::Disagree(String::new())), 76);
         assert_eq!(exit_code(&Error::Busy { path: "/x".into(), waited_ms: 1 }), 75);
         assert_eq!(exit_code(&Error::Op(OpError::NothingBooted)), 69);
         assert_eq!(exit_code(&Error::Op(OpError::NoSuchSlot)), 64);

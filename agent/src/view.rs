@@ -8,6 +8,7 @@ use serde::Serialize;
 use safeslot_shared::{HistoryEntry, Record, SlotId};
 
 use crate::config::Settings;
+use crate::running::Running;
 
 /// The JSON schema version of every `--json` output.
 pub const SCHEMA: u32 = 1;
@@ -58,12 +59,21 @@ pub struct StatusView {
     pub schema: u32,
     /// The journal head's sequence number.
     pub seq: u32,
-    /// The slot the boot stage last handed off to (the running slot).
+    /// The record's `last_booted`: the slot the boot stage last recorded a boot of.
     pub booted: Option<String>,
+    /// The running slot: what the boot stage handed over for this boot (hand-off block,
+    /// else kernel command line), else the record's `last_booted`.
+    pub running: Option<String>,
+    /// Where `running` comes from: `handoff`, `cmdline` or `record`.
+    pub running_from: &'static str,
     /// The slot the kernel command line names, if it names one.
     pub cmdline_slot: Option<String>,
-    /// True when `cmdline_slot` is given and differs from `booted`.
+    /// True when the running slot the stage names is not the record's `last_booted`
+    /// (expected after a boot the stage could not record), or `conflict` is set.
     pub mismatch: bool,
+    /// How the stage's word and the record disagree so that writes acting on the running
+    /// slot are refused (exit 76); `null` when they agree.
+    pub conflict: Option<String>,
     /// The slot that boots next (if its image verifies).
     pub primary: Option<String>,
     /// The slot most recently marked good.
@@ -131,25 +141,6 @@ pub struct HistoryList {
     pub history: Vec<HistoryView>,
 }
 
-/// The running slot as the record and the kernel command line see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Running {
-    /// The record's `last_booted`.
-    pub booted: Option<SlotId>,
-    /// The command line's slot argument, as written.
-    pub cmdline: Option<String>,
-    /// The command line's slot, resolved (None if absent or unknown).
-    pub cmdline_slot: Option<SlotId>,
-}
-
-impl Running {
-    /// True when the record names a booted slot and the command line names a
-    /// different (or unknown) one.
-    pub fn mismatch(&self) -> bool {
-        self.booted.is_some() && self.cmdline.is_some() && self.cmdline_slot != self.booted
-    }
-}
-
 fn history(s: &Settings, r: &Record) -> Vec<HistoryView> {
     r.history()
         .map(|h: &HistoryEntry| HistoryView {
@@ -189,8 +180,11 @@ pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running, this_boot: 
         schema: SCHEMA,
         seq,
         booted: name(r.last_booted),
+        running: name(running.slot),
+        running_from: running.source.name(),
         cmdline_slot: running.cmdline_slot.map(|i| s.slot_name(i)).or_else(|| running.cmdline.clone()),
-        mismatch: running.mismatch(),
+        mismatch: running.mismatch,
+        conflict: running.conflict.clone(),
         primary: name(r.primary()),
         last_known_good: name(r.last_known_good),
         last_fallback: r.last_fallback.name(),
@@ -230,10 +224,19 @@ fn history_lines(out: &mut String, h: &[HistoryView]) {
 /// Human rendering of `status` (not a stable format).
 pub fn status_text(v: &StatusView) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "booted:          {}", opt(&v.booted));
-    if v.cmdline_slot.is_some() {
-        let note = if v.mismatch { "  (MISMATCH with the record)" } else { "" };
-        let _ = writeln!(out, "kernel cmdline:  {}{note}", opt(&v.cmdline_slot));
+    let _ = writeln!(
+        out,
+        "running:         {} (from the {})",
+        opt(&v.running),
+        match v.running_from {
+            "handoff" => "hand-off block",
+            "cmdline" => "kernel command line",
+            _ => "record",
+        }
+    );
+    let _ = writeln!(out, "record booted:   {}", opt(&v.booted));
+    if let Some(why) = &v.conflict {
+        let _ = writeln!(out, "MISMATCH:        {why}");
     }
     let _ = writeln!(out, "next boot:       {}", v.primary.as_deref().unwrap_or("none (nothing bootable)"));
     let _ = writeln!(out, "last known good: {}", opt(&v.last_known_good));

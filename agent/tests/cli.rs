@@ -405,6 +405,7 @@ fn status_shows_the_reset_cause_and_watchdog_the_stage_handed_over() {
         "{human}"
     );
     // No block (no stage in front of the agent): null; garbage: null and a warning.
+    std::fs::remove_file(&path).unwrap();
     assert!(rig.ok(&["status", "--json"]).json()["this_boot"].is_null());
     std::fs::write(&path, [0u8; 44]).unwrap();
     let r = with(&["status", "--json"]);

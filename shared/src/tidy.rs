@@ -68,6 +68,7 @@ const ITEMS: &[(&str, &str, &[&str])] = &[
         include_str!("protocol/order.rs"),
         &["pub const fn name", "const KEYS", "pub fn encode", "pub fn parse"],
     ),
+    ("protocol/cmdline.rs", include_str!("protocol/cmdline.rs"), &["pub const X", "pub fn encode", "pub fn parse"]),
     ("tlv.rs", include_str!("tlv.rs"), &["pub const X", "pub mod tag", "fn entry"]),
     ("counter.rs", include_str!("counter.rs"), &["pub enum CounterId", "pub const X", "pub fn decode"]),
 ];
@@ -173,6 +174,8 @@ fn extraction_finds_every_format_item() {
     assert!(extract(ITEMS[10].1, ITEMS[10].2).contains("out.write_str(\" kind=\")?;"));
     let order = extract(ITEMS[11].1, ITEMS[11].2);
     assert!(order.contains("\"appwfault\"]") && order.contains("Action::NoConfirm => \"noconfirm\","));
+    let cmdline = extract(ITEMS[12].1, ITEMS[12].2);
+    assert!(cmdline.contains("pub const SEQ_KEY: &str = \"safeslot.seq=\";") && cmdline.contains("UNRECORDED_WORD"));
     // Comments and indentation do not matter.
     assert_eq!(
         extract("pub const A: u8 = 1;\n", &["pub const X"]),

@@ -70,7 +70,7 @@ pub fn render() -> Result<Vec<u8>> {
     roff.control("SH", ["FILES"]);
     for (file, what) in [
         ("/etc/safeslot.toml", "the agent config (record geometry, slots, keys)"),
-        ("/proc/cmdline", "cross-checked for safeslot.slot= or rauc.slot="),
+        ("/proc/cmdline", "the boot stage's words: safeslot.slot=, safeslot.seq=, safeslot.unrecorded (or rauc.slot=)"),
     ] {
         roff.control("TP", []);
         roff.text([italic(file)]);

@@ -78,10 +78,18 @@ impl Rig {
         std::fs::write(self.path("cmdline"), text).unwrap();
     }
 
+    /// Leaves a hand-off block for the next commands, as the stage does in `/chosen`.
+    pub fn set_handoff(&self, h: &safeslot_shared::handoff::Handoff) {
+        std::fs::write(self.path("handoff"), h.encode()).unwrap();
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_safeslotctl"));
         c.arg("--config").arg(self.path("safeslot.toml"));
         c.arg("--cmdline").arg(self.path("cmdline"));
+        // The host's own device tree is not this rig's: no hand-off block unless a test
+        // writes one (`set_handoff`).
+        c.arg("--handoff").arg(self.path("handoff"));
         c.args(args);
         c
     }
@@ -202,6 +210,9 @@ impl Rig {
         };
         c.arg("--config").arg(self.path("safeslot.toml"));
         c.arg("--cmdline").arg(self.path("cmdline"));
+        // The host's own device tree is not this rig's: no hand-off block unless a test
+        // writes one (`set_handoff`).
+        c.arg("--handoff").arg(self.path("handoff"));
         c.args(args);
         c
     }

@@ -3,8 +3,9 @@
 //!
 //! The kernel `Image` is inflated from the slot's verified RAM copy to the layout's
 //! 2 MiB-aligned kernel address, the initramfs copied to its address, and QEMU's device
-//! tree rewritten with `/chosen` `bootargs` (console, `safeslot.slot=<name>`,
-//! `safeslot.kind=<kind>`), `linux,initrd-start`/`-end` and `safeslot,handoff`. The jump
+//! tree rewritten with `/chosen` `bootargs` (console, then the stage's words:
+//! `safeslot.slot=`, `safeslot.kind=`, `safeslot.seq=`, `rauc.slot=`, see
+//! `safeslot_shared::protocol::cmdline`), `linux,initrd-start`/`-end` and `safeslot,handoff`. The jump
 //! enters the kernel with `x0` = the device tree, `x1..x3` = 0, interrupts masked, MMU and
 //! D-cache off (as at reset) and the I-cache invalidated.
 //!
@@ -17,6 +18,7 @@ use core::fmt::Write as _;
 
 use safeslot_boot::{ApprovedLaunch, Named};
 use safeslot_linux::shadow::Shadow;
+use safeslot_shared::protocol::cmdline::BootArgs;
 use safeslot_linux::{inflate_kernel, parse_payload, patch_chosen, Chosen, DecompressorOxide, LinuxError};
 
 use crate::cfi::Cfi;
@@ -61,7 +63,13 @@ pub fn launch(
 ) -> LaunchError {
     let l = approved.launch();
     let Some(image) = shadow.image(l.slot.index(), l.image_len) else { return LaunchError::NoCopy };
-    let p = match place(image, slot_name(l.slot.index()), l.handoff.kind.name(), block) {
+    let args = BootArgs {
+        slot: slot_name(l.slot.index()),
+        kind: l.handoff.kind,
+        seq: l.handoff.record_seq,
+        recorded: l.handoff.recorded,
+    };
+    let p = match place(image, &args, block) {
         Ok(p) => p,
         Err(e) => return LaunchError::Linux(e),
     };
@@ -106,8 +114,9 @@ impl core::fmt::Write for Line<'_> {
     }
 }
 
-/// Places `image` (a verified slot image's bytes in RAM) for Linux.
-pub fn place(image: &[u8], slot: &str, kind: &str, handoff: &[u8]) -> Result<Placed, LinuxError> {
+/// Places `image` (a verified slot image's bytes in RAM) for Linux, telling it `args` on
+/// the kernel command line and `handoff` in `/chosen`.
+pub fn place(image: &[u8], args: &BootArgs<'_>, handoff: &[u8]) -> Result<Placed, LinuxError> {
     let payload = parse_payload(image)?;
     let kernel = Region::Kernel.take().ok_or(LinuxError::TooBig)?;
     let initrd = Region::Initrd.take().ok_or(LinuxError::TooBig)?;
@@ -118,12 +127,12 @@ pub fn place(image: &[u8], slot: &str, kind: &str, handoff: &[u8]) -> Result<Pla
     let initrd_dst = initrd.get_mut(..payload.initrd.len()).ok_or(LinuxError::TooBig)?;
     initrd_dst.copy_from_slice(payload.initrd);
     let initrd_start = initrd.as_ptr() as u64;
-    let mut args = [0u8; 256];
-    let mut line = Line { buf: &mut args, len: 0 };
-    write!(line, "console={LINUX_CONSOLE} safeslot.slot={slot} safeslot.kind={kind}")
-        .map_err(|_| LinuxError::TooBig)?;
+    let mut text = [0u8; 256];
+    let mut line = Line { buf: &mut text, len: 0 };
+    write!(line, "console={LINUX_CONSOLE} ").map_err(|_| LinuxError::TooBig)?;
+    args.encode(&mut line).map_err(|_| LinuxError::TooBig)?;
     let len = line.len;
-    let bootargs = core::str::from_utf8(args.get(..len).unwrap_or(&[])).map_err(|_| LinuxError::TooBig)?;
+    let bootargs = core::str::from_utf8(text.get(..len).unwrap_or(&[])).map_err(|_| LinuxError::TooBig)?;
     let chosen = Chosen {
         bootargs,
         initrd_start,

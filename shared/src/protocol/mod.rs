@@ -11,9 +11,13 @@
 //!   board's command line; its app part travels to a real board in the rig mailbox
 //!   ([`crate::mailbox`]).
 //!
+//! * [`cmdline`]: what the SoC stage tells Linux on the kernel command line (the booted
+//!   slot, how, the record's sequence number), read by the agent.
+//!
 //! All of it is `no_std` without an allocator: the firmware encodes (and decodes its
 //! command line) with exactly the code the host decodes (and encodes) with.
 
+pub mod cmdline;
 pub mod exit;
 pub mod log;
 pub mod order;
