@@ -50,7 +50,34 @@ impl Reply {
 /// Runs the command `cli` describes.
 pub fn run(cli: &Cli) -> Result<Reply, Error> {
     let agent = Agent { s: Settings::load(&cli.global)?, json: cli.global.json };
-    agent.dispatch(&cli.command)
+    let reply = agent.dispatch(&cli.command)?;
+    if cli.global.json && cli.command.is_bare_verb() {
+        return bare_as_json(cli.command.name(), reply);
+    }
+    Ok(reply)
+}
+
+/// A RAUC or bootctl verb's result with `--json`.
+#[derive(Debug, Serialize)]
+struct BareView<'a> {
+    schema: u32,
+    command: &'a str,
+    /// The bare value the verb prints (`null` for a verb that prints nothing).
+    value: Option<&'a str>,
+    /// The answer of an `is-*` verb (its exit code); `true` for the others.
+    answer: bool,
+}
+
+/// Wraps a bare verb's `reply` into one JSON line; the exit code stays the verb's.
+fn bare_as_json(command: &str, reply: Reply) -> Result<Reply, Error> {
+    let value = reply.stdout.trim_end_matches('\n');
+    let view = BareView {
+        schema: SCHEMA,
+        command,
+        value: (!value.is_empty()).then_some(value),
+        answer: reply.answer == Answer::Yes,
+    };
+    Ok(Reply { stdout: json_line(&view)?, answer: reply.answer })
 }
 
 /// The result of a write command, for `--json`.
@@ -230,7 +257,7 @@ impl Agent {
         }
         let file = OpenOptions::new().read(true).write(write).open(dev).map_err(|e| Error::from_io(dev, e))?;
         if file.metadata().map_err(|e| Error::from_io(dev, e))?.is_dir() {
-            return Err(Error::from_io(dev, io::Error::from_raw_os_error(nix::libc::EISDIR)));
+            return Err(Error::from_io(dev, io::Error::from(io::ErrorKind::IsADirectory)));
         }
         match lock::lock_open(&file, dev, write, wait)? {
             Some(g) => guard.join(g),
@@ -275,13 +302,24 @@ impl Agent {
     /// The journal, opened for writing (exclusive lock) or reading (shared lock).
     fn journal(&self, write: bool) -> Result<(LockGuard, Journal<Storage>), Error> {
         let (guard, storage) = self.open_locked(write)?;
-        let j = Journal::open(storage, self.s.record)?;
+        let c = self.s.record;
+        let end = u64::from(c.offset).saturating_add(u64::from(c.size));
+        let len = embedded_storage::nor_flash::ReadNorFlash::capacity(&storage) as u64;
+        if len < end {
+            return Err(Error::Config(format!(
+                "{}: {len} bytes, but the record region (offset {:#x}, size {:#x}) needs {end}: wrong device, \
+                 or a record file that was never made (it must be at least {end} bytes, erased to 0xFF)",
+                self.s.device.display(),
+                c.offset,
+                c.size
+            )));
+        }
+        let j = Journal::open(storage, c)?;
         // Entries carry the geometry they were written with: a region written with another
         // one is not "no record" (which `init --force` would replace) but a configuration
         // error, and nothing is read or written (issue #17, finding 3).
         if let (false, Some([w, e, n])) = (matches!(j.found(), Found::Valid(_)), j.geometry_mismatch()) {
             let size = |log2: u8| 1u64.checked_shl(u32::from(log2)).unwrap_or(0);
-            let c = self.s.record;
             return Err(Error::Config(format!(
                 "the record region was written with write size {} B, erase size {} B, {n} sectors; the \
                  configuration says write size {} B, erase size {} B, {} sectors: fix the config or the \

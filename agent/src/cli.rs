@@ -15,7 +15,7 @@ Exit codes:
    1  \"no\" (is-slot-bootable, is-slot-marked-successful)
   64  usage: bad arguments, unknown slot
   65  bad data: blank or corrupt record region, image that does not verify
-  66  no input: the device or an input file does not exist
+  66  no input: the device or an input file does not exist (or is a directory)
   69  unavailable: refused in the current state (nothing booted, slot unbootable,
       no bootable slot, init over a valid record without --force)
   70  internal error
@@ -64,7 +64,9 @@ pub struct GlobalOpts {
     /// Agent config file [default: /etc/safeslot.toml].
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Print machine-readable JSON (`{"schema":1,...}`) instead of human text.
+    /// Print machine-readable JSON (`{"schema":1,...}`) instead of human text; the RAUC
+    /// and bootctl verbs print `{"schema":1,"command":...,"value":...,"answer":...}`
+    /// instead of their bare value.
     #[arg(long, global = true)]
     pub json: bool,
     /// The device or file holding the record (overrides `[record] device`).
@@ -104,6 +106,49 @@ pub struct GlobalOpts {
     /// `/chosen/safeslot,handoff`): the reset cause and the watchdog it armed.
     #[arg(long, global = true, default_value = "/proc/device-tree/chosen/safeslot,handoff", value_name = "FILE")]
     pub handoff: PathBuf,
+}
+
+impl Command {
+    /// The command's name on the command line.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Command::Status => "status",
+            Command::History => "history",
+            Command::MarkGood => "mark-good",
+            Command::MarkBad { .. } => "mark-bad",
+            Command::SetActive { .. } => "set-active",
+            Command::Init { .. } => "init",
+            Command::Verify { .. } => "verify",
+            Command::GetPrimary => "get-primary",
+            Command::SetPrimary { .. } => "set-primary",
+            Command::GetState { .. } => "get-state",
+            Command::SetState { .. } => "set-state",
+            Command::GetCurrent => "get-current",
+            Command::GetNumberSlots => "get-number-slots",
+            Command::GetCurrentSlot => "get-current-slot",
+            Command::MarkBootSuccessful => "mark-boot-successful",
+            Command::SetActiveBootSlot { .. } => "set-active-boot-slot",
+            Command::SetSlotAsUnbootable { .. } => "set-slot-as-unbootable",
+            Command::IsSlotBootable { .. } => "is-slot-bootable",
+            Command::IsSlotMarkedSuccessful { .. } => "is-slot-marked-successful",
+            Command::GetSuffix { .. } => "get-suffix",
+        }
+    }
+
+    /// A RAUC or bootctl verb: prints a bare value (or nothing) for its caller, and with
+    /// `--json` the same value in a JSON object.
+    pub const fn is_bare_verb(&self) -> bool {
+        !matches!(
+            self,
+            Command::Status
+                | Command::History
+                | Command::MarkGood
+                | Command::MarkBad { .. }
+                | Command::SetActive { .. }
+                | Command::Init { .. }
+                | Command::Verify { .. }
+        )
+    }
 }
 
 /// A RAUC boot state.

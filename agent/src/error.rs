@@ -102,6 +102,9 @@ impl Error {
         let path = path.into();
         match source.kind() {
             io::ErrorKind::NotFound => Error::NoInput { path, source },
+            io::ErrorKind::IsADirectory => {
+                Error::NoInput { path, source: io::Error::other("is a directory, not a flash device or record file") }
+            }
             io::ErrorKind::PermissionDenied => Error::Permission { path, source },
             _ => Error::Io { path, source },
         }
