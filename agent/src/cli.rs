@@ -58,8 +58,9 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 /// Options shared by every command.
 #[derive(Debug, Args)]
 pub struct GlobalOpts {
-    /// Agent config file [default: /etc/safeslot.toml].
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Agent config file [default: /etc/safeslot.toml]. The fw_printenv/fw_setenv
+    /// personality, which takes no --config, reads SAFESLOT_CONFIG.
+    #[arg(long, global = true, value_name = "FILE", env = "SAFESLOT_CONFIG")]
     pub config: Option<PathBuf>,
     /// Print machine-readable JSON (`{"schema":1,...}`) instead of human text.
     #[arg(long, global = true)]
@@ -214,5 +215,26 @@ pub enum Command {
     GetSuffix {
         /// Slot index.
         n: u8,
+    },
+
+    /// Mender: U-Boot's fw_printenv for Mender's boot variables (`mender_boot_part`,
+    /// `upgrade_available`, ...), read off the record: `NAME=value` lines (all variables
+    /// without NAME; `-n NAME`: the value alone). Run through a symlink named
+    /// `fw_printenv`, safeslotctl behaves as this command.
+    #[command(disable_help_flag = true)]
+    FwPrintenv {
+        /// `[-n] [NAME...]`, as fw_printenv takes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
+    /// Mender: U-Boot's fw_setenv for Mender's boot variables: `NAME VALUE`, or `-s FILE`
+    /// (`-s -`: stdin) with one `NAME=VALUE` or `NAME VALUE` per line. All of them are
+    /// mapped onto one record change (one journal append) or refused as a whole. Run
+    /// through a symlink named `fw_setenv`, safeslotctl behaves as this command.
+    #[command(disable_help_flag = true)]
+    FwSetenv {
+        /// `NAME VALUE` or `-s FILE`, as fw_setenv takes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
     },
 }
