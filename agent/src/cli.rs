@@ -13,11 +13,12 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
    0  ok
    1  \"no\" (is-slot-bootable, is-slot-marked-successful)
-  64  usage: bad arguments, unknown slot
+  64  usage: bad arguments, unknown slot, unknown or malformed fw_setenv variable
   65  bad data: blank or corrupt record region, image that does not verify
   66  no input: the device or an input file does not exist
   69  unavailable: refused in the current state (nothing booted, slot unbootable,
-      no bootable slot, init over a valid record without --force)
+      no bootable slot, init over a valid record without --force, an fw_setenv
+      the record cannot represent)
   70  internal error
   74  I/O error reading or writing the device
   75  busy: the lock is held past --lock-timeout, or the record changed underneath
@@ -26,7 +27,8 @@ Exit codes:
   78  config: missing or invalid config, unusable geometry
 
 Human output is for people and may change: scripts use --json (versioned by
-its \"schema\" field) or the RAUC and bootctl verbs, which print bare values.";
+its \"schema\" field), the RAUC and bootctl verbs, which print bare values, or
+fw-printenv (U-Boot's NAME=value lines).";
 
 /// The whole command line as a clap [`clap::Command`], for the man page
 /// (`cargo xtask man`) and shell completions.

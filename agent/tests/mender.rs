@@ -90,7 +90,7 @@ impl<'a> Mender<'a> {
     /// module's exit 0.
     fn state(&mut self, state: &str, root: SlotId) -> Result<(), String> {
         self.log.clear();
-        // check_requirements: check_environment_canary (lines 89-107).
+        // check_requirements (lines 155-160): check_environment_canary (lines 89-108).
         let check = self.printenv("mender_check_saveenv_canary")?;
         if check == "mender_check_saveenv_canary=1"
             && self.printenv("mender_saveenv_canary")? != "mender_saveenv_canary=1"
@@ -105,7 +105,7 @@ impl<'a> Mender<'a> {
         let passive_hex = format!("{passive:x}");
         let upgrade_available = self.printenv("upgrade_available")?;
         let upgrade_available = upgrade_available.trim_start_matches("upgrade_available=").to_owned();
-        // ensure_correct_root_mounted (lines 135-151).
+        // ensure_correct_root_mounted (lines 137-153).
         let mounted = if root == SlotId::A { PART_A } else { PART_B };
         let in_flight = upgrade_available == "1" && state != "Download" && state != "ArtifactInstall";
         if mounted != active && !(in_flight && mounted == passive) {
