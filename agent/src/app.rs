@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::cli::{Cli, Command, State};
 use crate::config::Settings;
 use crate::error::Error;
+use crate::fw_env::{self, Request, Tool};
 use crate::lock::{self, LockGuard};
+use crate::mender::{self, Assignment, Env, Parts, Var};
 use crate::running::{Evidence, Running};
 use crate::storage::{BackendKind, FileFlash, MtdFlash, Storage};
 use crate::verify::{load_keys, ImageFile};
@@ -240,7 +242,56 @@ impl Agent {
                 let id = self.s.slot_by_index(*n, &r)?;
                 Ok(Reply::yes(format!("_{}\n", self.s.slot_name(id))))
             }
+
+            Command::FwPrintenv { args } => self.fw_printenv(args),
+            Command::FwSetenv { args } => self.fw_setenv(args),
         }
+    }
+
+    // ----- Mender: fw_printenv / fw_setenv (crate::fw_env, crate::mender) -----
+
+    fn mender_parts(&self) -> Parts {
+        Parts::new(SlotId::ALL.into_iter().filter_map(|id| Some((id, self.s.slot_name(id), self.s.mender_part(id)?))))
+    }
+
+    fn no_json(&self, tool: Tool) -> Result<(), Error> {
+        if self.json {
+            return Err(Error::Usage(format!(
+                "{}: prints U-Boot's NAME=value lines; --json is not supported here (status --json has the record)",
+                tool.subcommand()
+            )));
+        }
+        Ok(())
+    }
+
+    fn fw_printenv(&self, args: &[String]) -> Result<Reply, Error> {
+        self.no_json(Tool::Printenv)?;
+        let (names, value_only) = match fw_env::parse_printenv(args)? {
+            Request::Print { names, value_only } => (names, value_only),
+            _ => return Ok(Reply::yes(Tool::Printenv.usage())),
+        };
+        let vars = match names.is_empty() {
+            true => Var::ALL.to_vec(),
+            false => names.iter().map(|n| Var::from_name(n)).collect::<Result<_, _>>()?,
+        };
+        let (r, _) = self.read()?;
+        let env = Env::of(&r, &self.mender_parts())?;
+        Ok(Reply::yes(fw_env::print_lines(vars.iter().map(|v| (v.name(), env.value(*v))), value_only)))
+    }
+
+    /// `fw_setenv`: every variable it names is applied by [`mender::apply`] inside one
+    /// [`Agent::modify`]: one journal append, or nothing.
+    fn fw_setenv(&self, args: &[String]) -> Result<Reply, Error> {
+        self.no_json(Tool::Setenv)?;
+        let settings = match fw_env::parse_setenv(args, &mut io::stdin().lock())? {
+            Request::Set(settings) => settings,
+            _ => return Ok(Reply::yes(Tool::Setenv.usage())),
+        };
+        let set: Vec<Assignment> =
+            settings.iter().map(|s| Assignment::parse(&s.name, &s.value, &s.at)).collect::<Result<_, _>>()?;
+        let parts = self.mender_parts();
+        self.modify(|_, r, running| mender::apply(r, &parts, |_| running.for_write(), &set))?;
+        Ok(Reply::yes(""))
     }
 
     // ----- storage -----

@@ -13,11 +13,12 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
    0  ok
    1  \"no\" (is-slot-bootable, is-slot-marked-successful)
-  64  usage: bad arguments, unknown slot
+  64  usage: bad arguments, unknown slot, unknown or malformed fw_setenv variable
   65  bad data: blank or corrupt record region, image that does not verify
   66  no input: the device or an input file does not exist (or is a directory)
   69  unavailable: refused in the current state (nothing booted, slot unbootable,
-      no bootable slot, init over a valid record without --force)
+      no bootable slot, init over a valid record without --force, an fw_setenv
+      the record cannot represent)
   70  internal error
   74  I/O error reading or writing the device
   75  busy: the lock is held past --lock-timeout, or the record changed underneath
@@ -29,7 +30,8 @@ Exit codes:
   78  config: missing or invalid config, unusable geometry
 
 Human output is for people and may change: scripts use --json (versioned by
-its \"schema\" field) or the RAUC and bootctl verbs, which print bare values.";
+its \"schema\" field), the RAUC and bootctl verbs, which print bare values, or
+fw-printenv (U-Boot's NAME=value lines).";
 
 /// The whole command line as a clap [`clap::Command`], for the man page
 /// (`cargo xtask man`) and shell completions.
@@ -61,8 +63,9 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 /// Options shared by every command.
 #[derive(Debug, Args)]
 pub struct GlobalOpts {
-    /// Agent config file [default: /etc/safeslot.toml].
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Agent config file [default: /etc/safeslot.toml]. The fw_printenv/fw_setenv
+    /// personality, which takes no --config, reads SAFESLOT_CONFIG.
+    #[arg(long, global = true, value_name = "FILE", env = "SAFESLOT_CONFIG")]
     pub config: Option<PathBuf>,
     /// Print machine-readable JSON (`{"schema":1,...}`) instead of human text; the RAUC
     /// and bootctl verbs print `{"schema":1,"command":...,"value":...,"answer":...}`
@@ -132,6 +135,8 @@ impl Command {
             Command::IsSlotBootable { .. } => "is-slot-bootable",
             Command::IsSlotMarkedSuccessful { .. } => "is-slot-marked-successful",
             Command::GetSuffix { .. } => "get-suffix",
+            Command::FwPrintenv { .. } => "fw-printenv",
+            Command::FwSetenv { .. } => "fw-setenv",
         }
     }
 
@@ -147,6 +152,8 @@ impl Command {
                 | Command::SetActive { .. }
                 | Command::Init { .. }
                 | Command::Verify { .. }
+                | Command::FwPrintenv { .. }
+                | Command::FwSetenv { .. }
         )
     }
 }
@@ -262,5 +269,26 @@ pub enum Command {
     GetSuffix {
         /// Slot index.
         n: u8,
+    },
+
+    /// Mender: U-Boot's fw_printenv for Mender's boot variables (`mender_boot_part`,
+    /// `upgrade_available`, ...), read off the record: `NAME=value` lines (all variables
+    /// without NAME; `-n NAME`: the value alone). Run through a symlink named
+    /// `fw_printenv`, safeslotctl behaves as this command.
+    #[command(disable_help_flag = true)]
+    FwPrintenv {
+        /// `[-n] [NAME...]`, as fw_printenv takes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
+    /// Mender: U-Boot's fw_setenv for Mender's boot variables: `NAME VALUE`, or `-s FILE`
+    /// (`-s -`: stdin) with one `NAME=VALUE` or `NAME VALUE` per line. All of them are
+    /// mapped onto one record change (one journal append) or refused as a whole. Run
+    /// through a symlink named `fw_setenv`, safeslotctl behaves as this command.
+    #[command(disable_help_flag = true)]
+    FwSetenv {
+        /// `NAME VALUE` or `-s FILE`, as fw_setenv takes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
     },
 }

@@ -13,8 +13,13 @@ use crate::cli::GlobalOpts;
 use crate::error::Error;
 use crate::storage::{BackendKind, Geometry};
 
-/// Where the config is read from unless `--config` says otherwise.
+/// Where the config is read from unless `--config` (or `SAFESLOT_CONFIG`) says otherwise.
 pub const DEFAULT_CONFIG: &str = "/etc/safeslot.toml";
+
+/// The Mender partition numbers of slots a and b when no `[[slot]]` sets `mender_part`:
+/// meta-mender's default layout (boot partition 1, rootfs A 2, rootfs B 3;
+/// `MENDER_ROOTFS_PART_{A,B}_NUMBER_DEFAULT` in meta-mender's `mender-setup.bbclass`).
+pub const MENDER_DEFAULT_PARTS: [u32; 2] = [2, 3];
 
 /// One slot as the agent knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +35,9 @@ pub struct SlotConfig {
     /// The load address the boot stage requires of this slot's image (`flash_base +
     /// offset + header_size`), when the config gives `flash_base`.
     pub load_addr: Option<u64>,
+    /// The partition number Mender's `mender_boot_part` names for this slot: the config's
+    /// `mender_part`, or [`MENDER_DEFAULT_PARTS`] for a and b when no slot sets one.
+    pub mender_part: Option<u32>,
 }
 
 /// Everything a command needs to know, resolved.
@@ -99,9 +107,11 @@ impl Settings {
         let program_once = opts.program_once.or(cfg.map(|c| c.program_once)).unwrap_or(true);
         let slots = cfg
             .map(|c| {
+                let explicit = c.mender_parts.iter().any(Option::is_some);
                 c.slots
                     .iter()
-                    .map(|s| SlotConfig {
+                    .enumerate()
+                    .map(|(i, s)| SlotConfig {
                         name: s.name.clone(),
                         offset: s.offset,
                         size: s.size,
@@ -109,6 +119,11 @@ impl Settings {
                         load_addr: c
                             .flash_base
                             .and_then(|b| b.checked_add(u64::from(s.offset))?.checked_add(u64::from(s.header_size))),
+                        mender_part: if explicit {
+                            c.mender_parts.get(i).copied().flatten()
+                        } else {
+                            MENDER_DEFAULT_PARTS.get(i).copied()
+                        },
                     })
                     .collect()
             })
@@ -174,6 +189,16 @@ impl Settings {
         match SlotId::from_index(n) {
             Some(id) if record.has_slot(id) => Ok(id),
             _ => Err(Error::Usage(format!("no slot {n}: valid slots are 0..{}", record.slot_count()))),
+        }
+    }
+
+    /// The partition number Mender's `mender_boot_part` names for `slot` (see
+    /// [`SlotConfig::mender_part`]; without a config, [`MENDER_DEFAULT_PARTS`]).
+    pub fn mender_part(&self, slot: SlotId) -> Option<u32> {
+        match self.slots.get(slot.index()) {
+            Some(c) => c.mender_part,
+            None if self.slots.is_empty() => MENDER_DEFAULT_PARTS.get(slot.index()).copied(),
+            None => None,
         }
     }
 

@@ -47,7 +47,16 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Messages carry the name the program was run as (`fw_setenv: ...` for the personality).
+    let program = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .filter(|n| safeslotctl::fw_env::Tool::from_program(n).is_some())
+        .unwrap_or("safeslotctl")
+        .to_owned();
+    let cli = match Cli::try_parse_from(safeslotctl::fw_env::personality_argv(args)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -70,7 +79,7 @@ fn main() -> ExitCode {
             })
         }
         Err(e) => {
-            eprintln!("safeslotctl: {e}");
+            eprintln!("{program}: {e}");
             ExitCode::from(exit_code(&e))
         }
     }

@@ -17,6 +17,8 @@
 //! offset = 0x1_0000
 //! size = 0x40_0000
 //! header_size = 0x400
+//! mender_part = 2          # optional: the partition number Mender's `mender_boot_part`
+//!                          # names for this slot (safeslotctl's fw_printenv/fw_setenv)
 //!
 //! [keys]                   # optional; paths as written in layout.toml
 //! public = ["keys/release.pub.pem"]
@@ -67,6 +69,11 @@ pub struct AgentConfig {
     pub flash_base: Option<u64>,
     /// The slots, in layout order (2 ..= 4).
     pub slots: Vec<Slot>,
+    /// Each slot's `mender_part`, in the order of `slots`: the partition number that
+    /// Mender's boot variable `mender_boot_part` names for the slot (`safeslotctl`'s
+    /// `fw_printenv`/`fw_setenv`), when the config gives one. No two slots share one.
+    /// An agent-only setting: a config generated from a layout has none.
+    pub mender_parts: Vec<Option<u32>>,
     /// Public key paths as written in `layout.toml` (relative paths are
     /// relative to the layout file there; the agent decides what they are
     /// relative to on the device). Empty when there is no `[keys]` table.
@@ -81,11 +88,47 @@ pub struct AgentConfig {
 struct RawAgentConfig {
     record: RawAgentRecord,
     #[serde(default)]
-    slot: Vec<RawSlot>,
+    slot: Vec<RawAgentSlot>,
     #[serde(default)]
     keys: Option<RawKeys>,
     #[serde(default)]
     image: Option<crate::raw::RawImage>,
+}
+
+/// One `[[slot]]` of the agent config: a layout slot and the agent-only `mender_part`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgentSlot {
+    name: String,
+    offset: u64,
+    size: u64,
+    header_size: u64,
+    #[serde(default)]
+    mender_part: Option<u32>,
+}
+
+impl RawAgentSlot {
+    fn layout_slot(&self) -> RawSlot {
+        RawSlot { name: self.name.clone(), offset: self.offset, size: self.size, header_size: self.header_size }
+    }
+}
+
+/// The slots' `mender_part` values, refused when two slots share one.
+fn check_mender_parts(raw: &[RawAgentSlot]) -> Result<Vec<Option<u32>>, LayoutError> {
+    for (i, a) in raw.iter().enumerate() {
+        for b in raw.iter().skip(i.saturating_add(1)) {
+            if let (Some(part), Some(other)) = (a.mender_part, b.mender_part) {
+                if part == other {
+                    return Err(LayoutError::DuplicateMenderPart {
+                        part,
+                        first: a.name.clone(),
+                        second: b.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(raw.iter().map(|s| s.mender_part).collect())
 }
 
 /// `[record]` of the agent config.
@@ -116,8 +159,10 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
         let erase = u64::from(erase_size);
         let record =
             validate::check_record(&RawRegion { offset: raw.record.offset, size: raw.record.size }, erase, None)?;
-        let slots = validate::check_slots(&raw.slot, erase, None)?;
+        let layout_slots: Vec<RawSlot> = raw.slot.iter().map(RawAgentSlot::layout_slot).collect();
+        let slots = validate::check_slots(&layout_slots, erase, None)?;
         validate::check_flash_overlaps(record, &slots)?;
+        let mender_parts = check_mender_parts(&raw.slot)?;
         let public_keys = match raw.keys {
             None => Vec::new(),
             Some(k) => validate::check_key_entries(k.public)?,
@@ -131,6 +176,7 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
             program_once: raw.record.program_once,
             flash_base: raw.record.flash_base,
             slots,
+            mender_parts,
             public_keys,
             image,
         })
@@ -172,6 +218,7 @@ impl AgentConfig {
             program_once: flash.program_once,
             flash_base: Some(u64::from(flash.base)),
             slots: layout.slots().to_vec(),
+            mender_parts: vec![None; layout.slots().len()],
             public_keys: layout.public_key_entries().to_vec(),
             image: layout.image_rules().clone(),
         }
@@ -257,7 +304,7 @@ impl AgentConfig {
         if let Some(base) = self.flash_base {
             let _ = writeln!(out, "flash_base = {}", hex_grouped(base));
         }
-        for s in &self.slots {
+        for (i, s) in self.slots.iter().enumerate() {
             let _ = write!(
                 out,
                 "\n[[slot]]\nname = {}\noffset = {}\nsize = {}\nheader_size = {}\n",
@@ -266,6 +313,9 @@ impl AgentConfig {
                 hex_grouped(u64::from(s.size)),
                 hex_grouped(u64::from(s.header_size)),
             );
+            if let Some(part) = self.mender_parts.get(i).copied().flatten() {
+                let _ = writeln!(out, "mender_part = {part}");
+            }
         }
         if !self.public_keys.is_empty() {
             let keys: Vec<String> = self.public_keys.iter().map(|k| toml_string(k)).collect();
@@ -418,6 +468,32 @@ public = ["keys/release.pub.pem"]
         }
         let one_slot = GOLDEN.split("\n[[slot]]\nname = \"b\"").next().unwrap();
         assert!(matches!(AgentConfig::parse(one_slot), Err(LayoutError::SlotCount { count: 1 })));
+    }
+
+    #[test]
+    fn mender_part_is_optional_per_slot_unique_and_read_back() {
+        let c = AgentConfig::parse(GOLDEN).unwrap();
+        assert_eq!(c.mender_parts, [None, None], "a generated config names no Mender partitions");
+        let text = GOLDEN.replacen("header_size = 0x400\n", "header_size = 0x400\nmender_part = 2\n", 1).replacen(
+            "header_size = 0x400\n\n[keys]",
+            "header_size = 0x400\nmender_part = 3\n\n[keys]",
+            1,
+        );
+        let c = AgentConfig::parse(&text).unwrap();
+        assert_eq!(c.mender_parts, [Some(2), Some(3)]);
+        assert_eq!(c.slots, qemu().slots(), "the layout slots are unchanged");
+        assert_eq!(AgentConfig::parse(&c.to_toml()).unwrap(), c);
+        let only_b =
+            GOLDEN.replacen("header_size = 0x400\n\n[keys]", "header_size = 0x400\nmender_part = 0\n\n[keys]", 1);
+        assert_eq!(AgentConfig::parse(&only_b).unwrap().mender_parts, [None, Some(0)]);
+        let twice = text.replace("mender_part = 3", "mender_part = 2");
+        let e = AgentConfig::parse(&twice).unwrap_err();
+        assert!(
+            matches!(&e, LayoutError::DuplicateMenderPart { part: 2, first, second } if first == "a" && second == "b"),
+            "{e:?}"
+        );
+        let e = AgentConfig::parse(&text.replace("mender_part = 3", "mender_part = -1")).unwrap_err();
+        assert!(matches!(e, LayoutError::Parse { .. }), "{e:?}");
     }
 
     #[test]

@@ -136,6 +136,16 @@ pub enum LayoutError {
         /// The name.
         name: String,
     },
+    /// Two slots of the agent config name the same Mender partition (`mender_part`).
+    #[error("slots {first:?} and {second:?} both have mender_part = {part}: each slot needs its own partition number")]
+    DuplicateMenderPart {
+        /// The partition number.
+        part: u32,
+        /// The first slot naming it.
+        first: String,
+        /// The second.
+        second: String,
+    },
     /// A slot's `header_size` is not a power of two of at least 256.
     #[error("{field} = {header_size:#x}: must be a power of two of at least 0x100 (vector-table alignment)")]
     HeaderSize {
