@@ -102,12 +102,21 @@ pub struct GlobalOpts {
     /// Seconds to wait for the lock before giving up with exit code 75.
     #[arg(long, global = true, value_parser = parse_seconds, default_value = "10", value_name = "SECONDS")]
     pub lock_timeout: Duration,
-    /// Kernel command line to cross-check the booted slot against.
-    #[arg(long, global = true, default_value = "/proc/cmdline", value_name = "FILE")]
+    /// The kernel command line holding the boot stage's words on the running slot
+    /// (`safeslot.slot=`, `safeslot.seq=`); the fw_printenv/fw_setenv personality, which
+    /// takes no options, reads SAFESLOT_CMDLINE.
+    #[arg(long, global = true, default_value = "/proc/cmdline", value_name = "FILE", env = "SAFESLOT_CMDLINE")]
     pub cmdline: PathBuf,
     /// The hand-off block the boot stage left for this boot (the device tree's
-    /// `/chosen/safeslot,handoff`): the reset cause and the watchdog it armed.
-    #[arg(long, global = true, default_value = "/proc/device-tree/chosen/safeslot,handoff", value_name = "FILE")]
+    /// `/chosen/safeslot,handoff`): the running slot, the reset cause and the watchdog
+    /// it armed; the fw_printenv/fw_setenv personality reads SAFESLOT_HANDOFF.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/proc/device-tree/chosen/safeslot,handoff",
+        value_name = "FILE",
+        env = "SAFESLOT_HANDOFF"
+    )]
     pub handoff: PathBuf,
 }
 
