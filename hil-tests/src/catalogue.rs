@@ -100,7 +100,7 @@ pub fn catalogue<R: Rig + 'static>(journal_size: usize, power_loss_retries: u8) 
         entry("wrong-key", &[], |r, k| scenarios::rejected_b(r, k, &k.wrong_key(SlotId::B), &[Reason::UnknownKey])),
         // Issue #16, item 4: validly signed with the trusted key, but for another product.
         entry("other-product", &[], |r, k| {
-            scenarios::rejected_b(r, k, &k.for_product(SlotId::B, b"acme,other-board"), &[Reason::Incompatible])
+            scenarios::rejected_b(r, k, &k.for_product(SlotId::B, scenarios::OTHER_PRODUCT), &[Reason::Incompatible])
         }),
         entry("truncated", &[], |r, k| {
             scenarios::rejected_b(r, k, &k.truncated(SlotId::B, 512), &[Reason::BadHash, Reason::ImageBounds])

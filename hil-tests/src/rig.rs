@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use safeslot_shared::counter::CounterId;
 use safeslot_shared::journal::{Journal, JournalConfig};
 use safeslot_shared::protocol::order::Order;
 use safeslot_shared::reset::ResetCause;
@@ -137,8 +138,10 @@ pub struct BoardLayout {
     pub slot_sizes: Vec<u32>,
     /// How often a write-word may be programmed between erases.
     pub word_writes: safeslot_shared::nor::WriteCount,
-    /// The rollback counter's area in the flash device, when the layout's `[otp]` lies in
-    /// it (the virtual board): offset from the device's start, size, unit.
+    /// The hardware counters' area in the flash device, when the layout's `[otp]` lies in
+    /// it (the virtual board): offset from the device's start of the first counter's (the
+    /// rollback counter's) area, the size of one counter's area, unit. Counter `id`'s area
+    /// is `id.index()` areas further ([`BoardLayout::hardware_counter`]).
     pub otp: Option<(u32, u32, u32)>,
     /// The Linux agent's config for this board (`Layout::agent_config`).
     pub agent_config: String,
@@ -164,6 +167,24 @@ impl BoardLayout {
             }),
             agent_config: l.agent_config(None),
         }
+    }
+
+    /// Counter `id`'s value in a whole-device image, decoded by the shared thermometer
+    /// rule (`safeslot_shared::counter::decode`).
+    ///
+    /// # Errors
+    /// [`RigError::Unsupported`] without an `[otp]` in the flash device, [`RigError::Record`]
+    /// when the counter's area lies outside `device`.
+    pub fn hardware_counter(&self, device: &[u8], id: CounterId) -> Result<u32, RigError> {
+        let Some((offset, size, unit)) = self.otp else {
+            return Err(RigError::Unsupported("the layout has no [otp] in the flash device".into()));
+        };
+        let start = id.index().checked_mul(size).and_then(|skip| skip.checked_add(offset));
+        let area = start
+            .and_then(|s| Some(s as usize..s.checked_add(size)? as usize))
+            .and_then(|r| device.get(r))
+            .ok_or_else(|| RigError::Record(format!("[otp] {} counter outside the flash file", id.name())))?;
+        Ok(safeslot_shared::counter::decode(area, unit as usize))
     }
 
     /// Decodes the record from a whole-device image through the shared journal code.
@@ -310,14 +331,11 @@ impl Rig for VirtualRig {
     }
 
     fn hardware_counter(&mut self) -> Result<u32, RigError> {
-        let Some((offset, size, unit)) = self.board.otp else {
+        if self.board.otp.is_none() {
             return Err(RigError::Unsupported("the layout has no [otp] in the flash device".into()));
-        };
+        }
         let f = self.flash()?;
-        let area = f
-            .get(offset as usize..(offset + size) as usize)
-            .ok_or_else(|| RigError::Record("[otp] outside the flash file".into()))?;
-        Ok(safeslot_shared::counter::decode(area, unit as usize))
+        self.board.hardware_counter(&f, CounterId::Rollback)
     }
 
     fn agent(&mut self, args: &[&str]) -> Result<String, RigError> {

@@ -13,6 +13,7 @@ use safeslot_shared::header::{field, SlotHeader, HEADER_LEN};
 use safeslot_shared::image::{build_slot_image, sign_header, SignParams};
 use safeslot_shared::protocol::order::{Order, WriteFault};
 use safeslot_shared::reset::ResetCause;
+use safeslot_shared::tlv::Tlvs;
 use safeslot_shared::{Event, Reason, Record, SlotId, Tries};
 
 use crate::rig::{Ran, Rig};
@@ -103,9 +104,7 @@ impl Kit {
     pub fn rotated(&self, slot: SlotId) -> Option<Vec<u8>> {
         let next = self.next.as_ref()?;
         let app = self.app(slot);
-        let mut tlvs = app.params.tlvs;
-        tlvs.push(safeslot_shared::tlv::tag::REVOKE_BELOW, &[1]).ok()?;
-        let params = SignParams { tlvs, ..app.params };
+        let params = SignParams { tlvs: rotation_tlvs(app.params.tlvs)?, ..app.params };
         build_slot_image(&params, &app.body, next, self.slot_size).ok()
     }
 
@@ -140,10 +139,7 @@ impl Kit {
     /// another one.
     pub fn for_product(&self, slot: SlotId, product: &[u8]) -> Vec<u8> {
         let app = self.app(slot);
-        let mut tlvs = safeslot_shared::tlv::Tlvs::EMPTY;
-        if tlvs.push(safeslot_shared::tlv::tag::COMPATIBLE, product).is_err() {
-            return Vec::new();
-        }
+        let Some(tlvs) = product_tlvs(product) else { return Vec::new() };
         let params = SignParams { tlvs, ..app.params };
         build_slot_image(&params, &app.body, &self.key, self.slot_size).unwrap_or_default()
     }
@@ -199,6 +195,35 @@ impl Kit {
         img.extend_from_slice(&app.body);
         img
     }
+}
+
+/// The product the `other-product` scenario and the `incompatible` attack boot of the
+/// fault-injection campaign sign for: no board in this repository names it.
+pub const OTHER_PRODUCT: &[u8] = b"acme,other-board";
+
+/// The key index a rotation moves to (the firmware's second trusted key): an image signed
+/// with it revokes the keys below it.
+pub const ROTATED_KEY_INDEX: u8 = 1;
+
+/// The signed metadata of an image signed with the rotated-to key: `tlvs` plus
+/// `revoke-below` [`ROTATED_KEY_INDEX`] (once it is confirmed, keys below that index are
+/// revoked). `None` when the area has no room for it or already holds a tag at or above
+/// `revoke-below` (tags stay in ascending order). Shared by the
+/// `key-rotation` scenario ([`Kit::rotated`]) and the `revoked-key` attack boot.
+pub fn rotation_tlvs(tlvs: Tlvs) -> Option<Tlvs> {
+    let mut tlvs = tlvs;
+    tlvs.push(safeslot_shared::tlv::tag::REVOKE_BELOW, &[ROTATED_KEY_INDEX]).ok()?;
+    Some(tlvs)
+}
+
+/// The signed metadata of an image built for `product`: its `compatible` alone (whatever
+/// the board's own images carry is not kept). `None` when `product` is not a valid
+/// identifier. Shared by the `other-product` scenario ([`Kit::for_product`]) and the
+/// `incompatible` attack boot.
+pub fn product_tlvs(product: &[u8]) -> Option<Tlvs> {
+    let mut tlvs = Tlvs::EMPTY;
+    tlvs.push(safeslot_shared::tlv::tag::COMPATIBLE, product).ok()?;
+    Some(tlvs)
 }
 
 /// The fields of the slot header (`docs/FORMAT.md`, "Slot header").
