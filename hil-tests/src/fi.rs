@@ -7,7 +7,8 @@
 //!
 //! * the plugin's protocol: its arguments ([`PluginArgs::encode`]) and its report
 //!   ([`Report::parse`]): one encoder/decoder pair;
-//! * the attack images ([`attack_slots`]), built with the image library (`safeslot-image`);
+//! * the attack images ([`attack_image`], and slot A's: [`slot_a_image`]), built with the
+//!   image library (`safeslot-image`) and the signed-metadata recipes of the rig's scenarios;
 //! * the reference trace ([`decode_trace`]) and where an index's instruction is: which
 //!   address, and which execution of that address ([`skip_points`]);
 //! * which indices a campaign runs ([`windows`], [`sample`]);
@@ -24,8 +25,12 @@ pub use ed25519_compact::KeyPair;
 use safeslot_image::{SignParams, SlotTarget};
 use safeslot_shared::header::field;
 use safeslot_shared::protocol::exit::Exit;
+use safeslot_shared::tlv::{tag, Tlvs};
 use safeslot_shared::Version;
 use sha2::{Digest, Sha256};
+
+pub use crate::scenarios::OTHER_PRODUCT;
+use crate::scenarios::{product_tlvs, rotation_tlvs};
 
 /// What went wrong in the campaign's own logic (not in the guest).
 #[derive(Debug, thiserror::Error)]
@@ -354,17 +359,42 @@ pub enum Attack {
     LoadAddressOutside,
     /// Both slots invalid: B's payload altered, and A's too (after it was confirmed).
     BothInvalid,
+    /// Slot A signed with the second trusted key (index 1) and revoking the keys below it,
+    /// confirmed ([`Setup::Rotated`]: the record's key floor and the board's key-floor
+    /// counter are 1); B the attacker's payload, well-formed (counter and address right),
+    /// signed with the revoked first key (index 0): what a leaked key signs.
+    RevokedKey,
+    /// A genuine payload signed by the trusted key for another product: its signed
+    /// `compatible` is [`OTHER_PRODUCT`], the board names none.
+    Incompatible,
+    /// A genuine payload signed by the trusted key that requires a confirmed version newer
+    /// than A's (signed `requires-version` [`REQUIRED_VERSION`], A is 1.0.0).
+    UnmetRequirement,
+}
+
+/// What slot A holds when an attack's flash state is prepared, before slot B is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Setup {
+    /// The genuine image, signed with the first trusted key (index 0).
+    Genuine,
+    /// The genuine payload signed with the second trusted key (index 1), declaring the
+    /// keys below index 1 revoked (as the `key-rotation` scenario's update): once it has
+    /// booted confirmed, key 0 is revoked on the device.
+    Rotated,
 }
 
 impl Attack {
     /// Every attack boot, in table order.
-    pub const ALL: [Attack; 6] = [
+    pub const ALL: [Attack; 9] = [
         Attack::ForgedHeader,
         Attack::AlteredPayload,
         Attack::UntrustedKey,
         Attack::CounterBelowFloor,
         Attack::LoadAddressOutside,
         Attack::BothInvalid,
+        Attack::RevokedKey,
+        Attack::Incompatible,
+        Attack::UnmetRequirement,
     ];
 
     /// Its name on the command line and in the tables.
@@ -376,6 +406,9 @@ impl Attack {
             Attack::CounterBelowFloor => "counter-below-floor",
             Attack::LoadAddressOutside => "load-address-outside",
             Attack::BothInvalid => "both-invalid",
+            Attack::RevokedKey => "revoked-key",
+            Attack::Incompatible => "incompatible",
+            Attack::UnmetRequirement => "unmet-requirement",
         }
     }
 
@@ -387,6 +420,33 @@ impl Attack {
     /// Whether slot A still holds its genuine valid image.
     pub fn a_valid(self) -> bool {
         self != Attack::BothInvalid
+    }
+
+    /// What slot A holds before the attack is written into B.
+    pub fn setup(self) -> Setup {
+        match self {
+            Attack::RevokedKey => Setup::Rotated,
+            _ => Setup::Genuine,
+        }
+    }
+}
+
+/// The signing keys of a campaign: the board's two trusted keys and one it never trusts.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// The first trusted key (index 0): signs the genuine images; revoked in
+    /// [`Attack::RevokedKey`].
+    pub first: KeyPair,
+    /// The second trusted key (index 1): signs slot A of [`Setup::Rotated`].
+    pub next: KeyPair,
+    /// The attacker's key ([`untrusted_key`]).
+    pub untrusted: KeyPair,
+}
+
+impl Keys {
+    /// The board's trusted public keys, in key-index order.
+    pub fn trusted(&self) -> [[u8; 32]; 2] {
+        [*self.first.pk, *self.next.pk]
     }
 }
 
@@ -409,29 +469,74 @@ pub fn attacker_payload(genuine: &[u8]) -> Vec<u8> {
     p
 }
 
-fn sign(payload: &[u8], target: &SlotTarget, key: &KeyPair, counter: u32) -> Result<Vec<u8>, FiError> {
-    let params = SignParams {
-        version: Version { major: 2, minor: 0, revision: 0, build: 0 },
-        security_counter: counter,
-        entry: 0,
-        tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
-    };
+/// The version of the genuine image in slot A (B's genuine image is 2.0.0, and so are the
+/// attack images).
+pub const A_VERSION: Version = Version { major: 1, minor: 0, revision: 0, build: 0 };
+
+/// What [`Attack::UnmetRequirement`]'s image requires of the confirmed image: newer than
+/// [`A_VERSION`].
+pub const REQUIRED_VERSION: Version = Version { major: 1, minor: 1, revision: 0, build: 0 };
+
+/// The version of B's genuine image and of the attack images.
+const B_VERSION: Version = Version { major: 2, minor: 0, revision: 0, build: 0 };
+
+/// The signed metadata a recipe built (`None`: it did not encode).
+fn metadata(tlvs: Option<Tlvs>) -> Result<Tlvs, FiError> {
+    tlvs.ok_or_else(|| FiError::Image("the signed metadata does not encode".into()))
+}
+
+/// `payload` signed for `target` with `key` through the image library.
+fn sign_tlvs(
+    payload: &[u8],
+    target: &SlotTarget,
+    key: &KeyPair,
+    version: Version,
+    counter: u32,
+    tlvs: Tlvs,
+) -> Result<Vec<u8>, FiError> {
+    let params = SignParams { version, security_counter: counter, entry: 0, tlvs };
     safeslot_image::sign(payload, target, key, params).map_err(|e| FiError::Image(e.to_string()))
+}
+
+/// `payload` signed for `target` with `key`, version 2.0.0 and no signed metadata.
+fn sign(payload: &[u8], target: &SlotTarget, key: &KeyPair, counter: u32) -> Result<Vec<u8>, FiError> {
+    sign_tlvs(payload, target, key, B_VERSION, counter, Tlvs::EMPTY)
+}
+
+/// What slot A holds in the flash state of attacks with `setup` before the setup boots
+/// confirm it (header area and image): the genuine payload `payload` (flat, as it runs at
+/// A's image address), version [`A_VERSION`], security counter [`GENUINE_COUNTER`].
+///
+/// # Errors
+/// [`FiError::Image`] when the image library refuses the payload.
+pub fn slot_a_image(setup: Setup, payload: &[u8], a: &SlotTarget, keys: &Keys) -> Result<Vec<u8>, FiError> {
+    match setup {
+        Setup::Genuine => sign_tlvs(payload, a, &keys.first, A_VERSION, GENUINE_COUNTER, Tlvs::EMPTY),
+        Setup::Rotated => {
+            let tlvs = metadata(rotation_tlvs(Tlvs::EMPTY))?;
+            sign_tlvs(payload, a, &keys.next, A_VERSION, GENUINE_COUNTER, tlvs)
+        }
+    }
+}
+
+/// The genuine image slot B holds while the setup boots activate it (the attack then
+/// replaces it): `payload` signed with the first trusted key, version 2.0.0, security
+/// counter [`GENUINE_COUNTER`].
+///
+/// # Errors
+/// [`FiError::Image`] when the image library refuses the payload.
+pub fn genuine_b_image(payload: &[u8], b: &SlotTarget, keys: &Keys) -> Result<Vec<u8>, FiError> {
+    sign(payload, b, &keys.first, GENUINE_COUNTER)
 }
 
 /// What slot B holds for `attack` (header area and image, as the slot's first bytes),
 /// built with the image library from the genuine payload `payload` (flat, as it runs at
-/// B's image address); `key` is the trusted signing key, `untrusted` another one.
+/// B's image address) and `keys`.
 ///
 /// # Errors
 /// [`FiError::Image`] when the image library refuses the payload.
-pub fn attack_image(
-    attack: Attack,
-    payload: &[u8],
-    b: &SlotTarget,
-    key: &KeyPair,
-    untrusted: &KeyPair,
-) -> Result<Vec<u8>, FiError> {
+pub fn attack_image(attack: Attack, payload: &[u8], b: &SlotTarget, keys: &Keys) -> Result<Vec<u8>, FiError> {
+    let (key, untrusted) = (&keys.first, &keys.untrusted);
     let hs = b.header_size() as usize;
     let evil = attacker_payload(payload);
     let replace_payload = |mut img: Vec<u8>| -> Vec<u8> {
@@ -458,12 +563,22 @@ pub fn attack_image(
                 header_size: u16::try_from(hs).map_err(|_| FiError::Image("header size".into()))?,
                 load_addr: 0x2000_0000,
                 entry: 0,
-                version: Version { major: 2, minor: 0, revision: 0, build: 0 },
+                version: B_VERSION,
                 security_counter: GENUINE_COUNTER,
-                tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
+                tlvs: Tlvs::EMPTY,
             };
             safeslot_shared::image::build_slot_image(&params, &evil, key, b.size())
                 .map_err(|e| FiError::Image(e.to_string()))?
+        }
+        // Signed with the key slot A's confirmed image revoked.
+        Attack::RevokedKey => sign(&evil, b, &keys.first, GENUINE_COUNTER)?,
+        Attack::Incompatible => {
+            sign_tlvs(payload, b, key, B_VERSION, GENUINE_COUNTER, metadata(product_tlvs(OTHER_PRODUCT))?)?
+        }
+        Attack::UnmetRequirement => {
+            let mut tlvs = Tlvs::EMPTY;
+            let pushed = tlvs.push(tag::REQUIRES_VERSION, &REQUIRED_VERSION.to_bytes()).is_ok();
+            sign_tlvs(payload, b, key, B_VERSION, GENUINE_COUNTER, metadata(pushed.then_some(tlvs))?)?
         }
     })
 }
@@ -471,6 +586,9 @@ pub fn attack_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use safeslot_shared::policy::Admission;
+    use safeslot_shared::reason::Reason;
+    use safeslot_shared::verify::{verify_bootable, verify_slot, SlotRegion, Trust, Verified};
 
     fn report(end: End, skip: SkipStatus) -> Report {
         Report { total: 10, skip, skip_size: 2, end }
@@ -563,30 +681,117 @@ mod tests {
         assert_eq!(sample(10..14, &[0..12, 13..20], 0), vec![10, 11, 13]);
     }
 
+    fn keys() -> Keys {
+        let seed = |b| KeyPair::from_seed(ed25519_compact::Seed::new([b; 32]));
+        Keys { first: seed(7), next: seed(8), untrusted: seed(9) }
+    }
+
+    /// Slot `name`'s target on the virtual board's geometry, at offset 0 of its own flash.
+    fn target(name: &str, offset: u32) -> SlotTarget {
+        SlotTarget::new(Some(name.into()), 0x2100_0000, offset, 0x40_0000, 0x400).unwrap()
+    }
+
+    /// `img` verified as the stage verifies it, by a board trusting both of `keys`' trusted
+    /// keys and naming no product (as the virtual board).
+    fn verify(img: &[u8], t: &SlotTarget, keys: &Keys) -> Result<Verified, Reason> {
+        let mut flash = safeslot_image::flash::SliceFlash::new(img);
+        verify_slot(&mut flash, region(t), &Trust::keys(&keys.trusted()))
+    }
+
+    fn region(t: &SlotTarget) -> SlotRegion {
+        SlotRegion { offset: 0, size: 0x40_0000, header_size: 0x400, load_addr: Some(t.image_address()) }
+    }
+
+    const PAYLOAD_LEN: u32 = 3000;
+
+    fn payload() -> Vec<u8> {
+        (0..PAYLOAD_LEN).map(|i| i as u8).collect()
+    }
+
     #[test]
     fn attack_images_fail_as_intended() {
-        use safeslot_shared::reason::Reason;
-        use safeslot_shared::verify::{verify_slot, SlotRegion};
-        let key = KeyPair::from_seed(ed25519_compact::Seed::new([7; 32]));
-        let other = KeyPair::from_seed(ed25519_compact::Seed::new([9; 32]));
-        let b = SlotTarget::new(Some("b".into()), 0x2100_0000, 0x41_0000, 0x40_0000, 0x400).unwrap();
-        let payload: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
-        let check = |attack| {
-            let img = attack_image(attack, &payload, &b, &key, &other).unwrap();
-            let mut flash = safeslot_image::flash::SliceFlash::new(&img);
-            let region =
-                SlotRegion { offset: 0, size: 0x40_0000, header_size: 0x400, load_addr: Some(b.image_address()) };
-            verify_slot(&mut flash, region, &safeslot_shared::verify::Trust::keys(&[*key.pk]))
-        };
+        let (keys, b) = (keys(), target("b", 0x41_0000));
+        let payload = payload();
+        let check = |attack| verify(&attack_image(attack, &payload, &b, &keys).unwrap(), &b, &keys);
         assert_eq!(check(Attack::ForgedHeader).err(), Some(Reason::BadSignature));
         assert_eq!(check(Attack::AlteredPayload).err(), Some(Reason::BadHash));
         assert_eq!(check(Attack::BothInvalid).err(), Some(Reason::BadHash));
         assert_eq!(check(Attack::UntrustedKey).err(), Some(Reason::UnknownKey));
         assert_eq!(check(Attack::LoadAddressOutside).err(), Some(Reason::WrongAddress));
+        assert_eq!(check(Attack::Incompatible).err(), Some(Reason::Incompatible));
         // Valid on its own: the record's floor refuses it.
         let v = check(Attack::CounterBelowFloor).unwrap();
         assert_eq!(v.header.security_counter, GENUINE_COUNTER - 1);
         assert_eq!(Attack::from_name("forged-header"), Some(Attack::ForgedHeader));
         assert!(Attack::ALL.iter().all(|a| Attack::from_name(a.name()) == Some(*a)));
+    }
+
+    #[test]
+    fn incompatible_is_genuinely_signed_for_another_product() {
+        let (keys, b) = (keys(), target("b", 0x41_0000));
+        let img = attack_image(Attack::Incompatible, &payload(), &b, &keys).unwrap();
+        // Everything but the product holds: on a board that is that product, it verifies,
+        // with the first trusted key, over the genuine payload.
+        let mut flash = safeslot_image::flash::SliceFlash::new(&img);
+        let other = Trust { keys: &keys.trusted(), compatible: Some(OTHER_PRODUCT) };
+        let v = verify_slot(&mut flash, region(&b), &other).unwrap();
+        assert_eq!((v.key_index, v.header.security_counter), (0, GENUINE_COUNTER));
+        assert_eq!(&img[0x400..], &payload()[..]);
+        // The board's own images name no product, and verify there.
+        let genuine = genuine_b_image(&payload(), &b, &keys).unwrap();
+        assert!(verify(&genuine, &b, &keys).is_ok());
+    }
+
+    #[test]
+    fn revoked_key_image_is_valid_but_signed_with_the_key_a_revokes() {
+        let keys = keys();
+        let (a, b) = (target("a", 0x1_0000), target("b", 0x41_0000));
+        assert_eq!(Attack::RevokedKey.setup(), Setup::Rotated);
+        assert!(Attack::ALL.iter().filter(|&&x| x != Attack::RevokedKey).all(|x| x.setup() == Setup::Genuine));
+        // Slot A of the rotated setup: genuine, signed with key 1, revoking keys below 1.
+        let a_img = slot_a_image(Setup::Rotated, &payload(), &a, &keys).unwrap();
+        let av = verify(&a_img, &a, &keys).unwrap();
+        assert_eq!((av.key_index, av.info().revoke_below, av.header.version), (1, 1, A_VERSION));
+        assert_eq!(
+            verify(&slot_a_image(Setup::Genuine, &payload(), &a, &keys).unwrap(), &a, &keys).unwrap().key_index,
+            0
+        );
+        // Slot B: well-formed, trusted key 0, the right counter and address.
+        let img = attack_image(Attack::RevokedKey, &payload(), &b, &keys).unwrap();
+        let bv = verify(&img, &b, &keys).unwrap();
+        assert_eq!((bv.key_index, bv.header.security_counter), (0, GENUINE_COUNTER));
+        assert_eq!(&img[0x400..], &attacker_payload(&payload())[..]);
+        // Once A is confirmed (the key floor is what A revokes), the stage's rule refuses B;
+        // before, it would boot.
+        let mut flash = safeslot_image::flash::SliceFlash::new(&img);
+        let confirmed = |key_floor| Admission {
+            floor: GENUINE_COUNTER,
+            key_floor,
+            confirmed: Some(A_VERSION),
+            refuse_downgrade: false,
+        };
+        let trusted = keys.trusted();
+        let trust = Trust::keys(&trusted);
+        let after = confirmed(av.info().revoke_below);
+        assert_eq!(verify_bootable(&mut flash, region(&b), &trust, &after, true).err(), Some(Reason::RevokedKey));
+        assert!(verify_bootable(&mut flash, region(&b), &trust, &confirmed(0), true).is_ok());
+    }
+
+    #[test]
+    fn unmet_requirement_image_requires_more_than_a() {
+        let (keys, b) = (keys(), target("b", 0x41_0000));
+        let img = attack_image(Attack::UnmetRequirement, &payload(), &b, &keys).unwrap();
+        let v = verify(&img, &b, &keys).unwrap();
+        assert_eq!(v.info().requires, Some(REQUIRED_VERSION));
+        assert!(A_VERSION < REQUIRED_VERSION);
+        let trusted = keys.trusted();
+        let mut flash = safeslot_image::flash::SliceFlash::new(&img);
+        let over = |v| Admission { floor: GENUINE_COUNTER, key_floor: 0, confirmed: Some(v), refuse_downgrade: false };
+        let trust = Trust::keys(&trusted);
+        assert_eq!(
+            verify_bootable(&mut flash, region(&b), &trust, &over(A_VERSION), true).err(),
+            Some(Reason::UnmetRequirement)
+        );
+        assert!(verify_bootable(&mut flash, region(&b), &trust, &over(REQUIRED_VERSION), true).is_ok());
     }
 }

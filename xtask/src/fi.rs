@@ -21,14 +21,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use object::{Object, ObjectSymbol};
-use safeslot_hil::fi::{self, Attack, End, Kind, PluginArgs, Report, RunEnd, SkipPoint};
+use safeslot_hil::fi::{self, Attack, End, Kind, PluginArgs, Report, RunEnd, Setup, SkipPoint};
 use safeslot_hil::qemu::{self, QemuRun, FLASH_SIZE};
 use safeslot_hil::rig::BoardLayout;
-use safeslot_image::{SignParams, SlotTarget};
+use safeslot_hil::scenarios::ROTATED_KEY_INDEX;
+use safeslot_image::SlotTarget;
+use safeslot_shared::counter::CounterId;
 use safeslot_shared::protocol::exit::Exit;
 use safeslot_shared::protocol::order::Order;
-use safeslot_shared::tlv::Tlvs;
-use safeslot_shared::{SlotId, Version};
+use safeslot_shared::SlotId;
 
 use crate::bench::plugin;
 use crate::build::{self, Firmware};
@@ -48,7 +49,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Only this attack boot (forged-header, altered-payload, untrusted-key,
-    /// counter-below-floor, load-address-outside, both-invalid); repeatable.
+    /// counter-below-floor, load-address-outside, both-invalid, revoked-key, incompatible,
+    /// unmet-requirement); repeatable.
     #[arg(long = "boot")]
     boots: Vec<String>,
     /// Uniform samples per boot besides the decision windows (default 500).
@@ -90,12 +92,13 @@ pub struct Campaign {
     /// Per `.text` address: its kind of code, and whether it is log output (defmt,
     /// semihosting), which decides nothing.
     codes: HashMap<u64, (Code, bool)>,
-    base_state: Vec<u8>,
+    /// The flash state each setup leaves, before slot B is replaced by the attack.
+    base_states: BTreeMap<Setup, Vec<u8>>,
     board: BoardLayout,
     a: SlotTarget,
     b: SlotTarget,
     b_payload: Vec<u8>,
-    key: fi::KeyPair,
+    keys: fi::Keys,
     faults: Vec<u64>,
 }
 
@@ -122,10 +125,10 @@ pub struct BootResult {
 }
 
 impl Campaign {
-    /// Builds the firmware and the plugin, signs the genuine images and prepares the base
-    /// flash state with the real firmware: A installed, booted on its factory trial and
-    /// confirmed (the record's floor is its counter); B genuine, activated for a trial by A.
-    pub fn new() -> Result<Campaign> {
+    /// Builds the firmware and the plugin, signs the genuine images and prepares, for each
+    /// [`Setup`] the `attacks` need, the base flash state with the real firmware
+    /// ([`Campaign::setup`]).
+    pub fn new(attacks: &[Attack]) -> Result<Campaign> {
         env::ensure_qemu()?;
         let so = plugin::ensure_named("insn_skip")?;
         let fw = build::firmware()?;
@@ -135,48 +138,80 @@ impl Campaign {
         std::fs::create_dir_all(&dir)?;
         let target = |n: &str| SlotTarget::from_loaded(&layout, n).map_err(|e| anyhow::anyhow!("{e}"));
         let (a, b) = (target("a")?, target("b")?);
-        let key = safeslot_image::keys::load_signing_key(&fw.key).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let key = |path: &Path| safeslot_image::keys::load_signing_key(path).map_err(|e| anyhow::anyhow!("{e}"));
+        // The firmware trusts `fw.trusted`, in this order: the signing key, then the next key.
+        let keys = fi::Keys { first: key(&fw.key)?, next: key(&fw.next_key)?, untrusted: fi::untrusted_key() };
         let payload = |i: usize, t: &SlotTarget| -> Result<Vec<u8>> {
             let elf = fw.app_elfs.get(i).context("no demo app ELF")?;
             let bytes = std::fs::read(elf).with_context(|| elf.display().to_string())?;
             safeslot_image::load_image(elf, bytes, t).map_err(|e| anyhow::anyhow!("{e}"))
         };
         let (a_payload, b_payload) = (payload(0, &a)?, payload(1, &b)?);
-        let sign = |p: &[u8], t: &SlotTarget, major: u8| {
-            let version = Version { major, minor: 0, revision: 0, build: 0 };
-            let params = SignParams { version, security_counter: fi::GENUINE_COUNTER, entry: 0, tlvs: Tlvs::EMPTY };
-            safeslot_image::sign(p, t, &key, params).map_err(|e| anyhow::anyhow!("{e}"))
-        };
-        let (a_img, b_img) = (sign(&a_payload, &a, 1)?, sign(&b_payload, &b, 2)?);
-        let (off_a, off_b) = (board.slot_offsets[0] as usize, board.slot_offsets[1] as usize);
-        let state = dir.join("base.img");
-        qemu::compose_flash(&state, FLASH_SIZE, &[(off_a, &a_img)])?;
-        setup_boot(&fw, &state, &Order::confirm(), Exit::App(SlotId::A))?;
-        let rec = board.read_record(&std::fs::read(&state)?)?.context("no record after the first boot")?;
-        ensure!(rec.slot(SlotId::A).is_some_and(|s| s.confirmed), "A not confirmed after setup: {rec:?}");
-        let mut bytes = std::fs::read(&state)?;
-        bytes.get_mut(off_b..off_b + b_img.len()).context("slot b outside the flash")?.copy_from_slice(&b_img);
-        std::fs::write(&state, &bytes)?;
-        setup_boot(&fw, &state, &Order::confirm().activate(SlotId::B), Exit::App(SlotId::A))?;
-        let base_state = std::fs::read(&state)?;
-        let rec = board.read_record(&base_state)?.context("no record after activation")?;
-        ensure!(
-            rec.slot(SlotId::B).is_some_and(|s| !s.confirmed && s.tries.get() > 0),
-            "B not on trial after setup: {rec:?}"
-        );
+        let b_img = fi::genuine_b_image(&b_payload, &b, &keys)?;
+        let mut setups: Vec<Setup> = attacks.iter().map(|a| a.setup()).collect();
+        setups.sort_unstable();
+        setups.dedup();
+        let mut base_states = BTreeMap::new();
+        for setup in setups {
+            let a_img = fi::slot_a_image(setup, &a_payload, &a, &keys)?;
+            let state = Self::setup(&fw, &board, &dir, setup, &a_img, &b_img)?;
+            base_states.insert(setup, state);
+        }
         let profiler = Profiler::new(&fw.boot_elf)?;
         let codes = profiler.map(|names| (phase_of(names), logging(names)))?;
         let faults = spinning_handlers(&fw.boot_elf)?;
         let qemu = qemu::qemu_available().map_err(|e| anyhow::anyhow!(e))?;
-        Ok(Campaign { fw, qemu, so, dir, profiler, codes, base_state, board, a, b, b_payload, key, faults })
+        Ok(Campaign { fw, qemu, so, dir, profiler, codes, base_states, board, a, b, b_payload, keys, faults })
+    }
+
+    /// The base flash state of `setup`, made with the real firmware: `a_img` installed in
+    /// slot A, booted on its factory trial and confirmed (the record's floor is its counter);
+    /// then the genuine `b_img` written to B and activated for a trial by A, on a boot that
+    /// finds A confirmed. For [`Setup::Rotated`] that boot is A's first confirmed one: it
+    /// raises the record's key floor, and the board's key-floor counter, to what A revokes
+    /// (checked).
+    fn setup(
+        fw: &Firmware,
+        board: &BoardLayout,
+        dir: &Path,
+        setup: Setup,
+        a_img: &[u8],
+        b_img: &[u8],
+    ) -> Result<Vec<u8>> {
+        let (off_a, off_b) = (board.slot_offsets[0] as usize, board.slot_offsets[1] as usize);
+        let state = dir.join(format!("base-{setup:?}.img").to_lowercase());
+        qemu::compose_flash(&state, FLASH_SIZE, &[(off_a, a_img)])?;
+        setup_boot(fw, &state, &Order::confirm(), Exit::App(SlotId::A))?;
+        let rec = board.read_record(&std::fs::read(&state)?)?.context("no record after the first boot")?;
+        ensure!(rec.slot(SlotId::A).is_some_and(|s| s.confirmed), "A not confirmed after setup: {rec:?}");
+        let mut bytes = std::fs::read(&state)?;
+        bytes.get_mut(off_b..off_b + b_img.len()).context("slot b outside the flash")?.copy_from_slice(b_img);
+        std::fs::write(&state, &bytes)?;
+        setup_boot(fw, &state, &Order::confirm().activate(SlotId::B), Exit::App(SlotId::A))?;
+        let bytes = std::fs::read(&state)?;
+        let rec = board.read_record(&bytes)?.context("no record after activation")?;
+        ensure!(
+            rec.slot(SlotId::B).is_some_and(|s| !s.confirmed && s.tries.get() > 0),
+            "B not on trial after setup: {rec:?}"
+        );
+        let revoked = match setup {
+            Setup::Genuine => 0,
+            Setup::Rotated => ROTATED_KEY_INDEX,
+        };
+        ensure!(rec.key_floor == revoked, "{setup:?} setup: record key floor {}, expected {revoked}", rec.key_floor);
+        if board.otp.is_some() {
+            let hw = board.hardware_counter(&bytes, CounterId::KeyFloor)?;
+            ensure!(hw == u32::from(revoked), "{setup:?} setup: key-floor counter {hw}, expected {revoked}");
+        }
+        Ok(bytes)
     }
 
     /// The flash state of `attack`: the base state with slot B's bytes replaced (and, for
     /// [`Attack::BothInvalid`], A's payload altered after its confirmation).
     fn state(&self, attack: Attack) -> Result<PathBuf> {
-        let mut bytes = self.base_state.clone();
+        let mut bytes = self.base_states.get(&attack.setup()).context("no base state for the attack's setup")?.clone();
         let (off_a, off_b) = (self.board.slot_offsets[0] as usize, self.board.slot_offsets[1] as usize);
-        let img = fi::attack_image(attack, &self.b_payload, &self.b, &self.key, &fi::untrusted_key())?;
+        let img = fi::attack_image(attack, &self.b_payload, &self.b, &self.keys)?;
         let slot_b = bytes.get_mut(off_b..off_b + self.b.size() as usize).context("slot b outside the flash")?;
         slot_b.fill(0xFF);
         slot_b.get_mut(..img.len()).context("attack image larger than slot b")?.copy_from_slice(&img);
@@ -511,7 +546,7 @@ pub fn command(args: &Args) -> Result<()> {
     if span.is_empty() {
         bail!("--from must be below --to");
     }
-    let c = Campaign::new()?;
+    let c = Campaign::new(&boots)?;
     let mut results = Vec::new();
     for attack in boots {
         results.push(c.boot(attack, &select, span.clone())?);
@@ -525,10 +560,11 @@ pub fn command(args: &Args) -> Result<()> {
 /// compare); fails on any unverified launch or unapplied skip. Bounded by its run count:
 /// the verifier's instructions in the decision windows of two boots (printed).
 pub fn smoke() -> Result<()> {
-    let c = Campaign::new()?;
+    let boots = [Attack::ForgedHeader, Attack::AlteredPayload];
+    let c = Campaign::new(&boots)?;
     let keep = |pc: u32| matches!(c.codes.get(&u64::from(pc)), Some((Code::Header, false)));
     let mut results = Vec::new();
-    for attack in [Attack::ForgedHeader, Attack::AlteredPayload] {
+    for attack in boots {
         results.push(c.boot_filtered(attack, &Selection::Sample(0), 0..u64::MAX, keep)?);
     }
     print(&c, &results)?;
