@@ -64,7 +64,8 @@ pub struct GlobalOpts {
     /// Print machine-readable JSON (`{"schema":1,...}`) instead of human text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// The device or file holding the record (overrides `[record] device`).
+    /// The device or file holding the record (overrides `[record] device`, which is relative
+    /// to the config file's directory).
     #[arg(long, global = true, value_name = "PATH")]
     pub device: Option<PathBuf>,
     /// Storage backend [default: mtd for /dev/mtd*, file otherwise].

@@ -87,10 +87,12 @@ impl Settings {
 
     fn from_parts(cfg: Option<&AgentConfig>, base: &Path, opts: &GlobalOpts) -> Result<Settings, Error> {
         let missing = |what: &str| Error::Config(format!("no {what}: set it in the config or pass --{what}"));
+        // `--device` is relative to the working directory like any command-line path; the
+        // config's `device`, like its key paths, to the config file's directory.
         let device = opts
             .device
             .clone()
-            .or_else(|| cfg.and_then(|c| c.device.clone()).map(PathBuf::from))
+            .or_else(|| cfg.and_then(|c| c.device.as_deref()).map(|d| base.join(d)))
             .ok_or_else(|| missing("device"))?;
         let offset = opts.offset.or(cfg.map(|c| c.record.offset)).ok_or_else(|| missing("offset"))?;
         let size = opts.size.or(cfg.map(|c| c.record.size)).ok_or_else(|| missing("size"))?;

@@ -4,7 +4,8 @@
 //!
 //! ```toml
 //! [record]
-//! device = "/dev/mtd0"     # optional: the agent may take it on its command line
+//! device = "/dev/mtd0"     # optional: the agent may take it on its command line;
+//!                          # a relative path is relative to the config file
 //! offset = 0x0             # offsets are from the start of the device
 //! size = 0x2000
 //! erase_size = 0x1000
@@ -49,7 +50,9 @@ use crate::validate;
 #[serde(try_from = "RawAgentConfig")]
 #[non_exhaustive]
 pub struct AgentConfig {
-    /// Where Linux sees the flash (`/dev/mtdN` or a file), when given.
+    /// Where Linux sees the flash (`/dev/mtdN` or a file), when given, as written: the
+    /// agent reads a relative path as relative to the config file's directory, as it does
+    /// the key paths.
     pub device: Option<String>,
     /// The boot-control record area, by offset in the device.
     pub record: Region,
