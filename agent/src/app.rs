@@ -145,7 +145,7 @@ impl Agent {
             Command::GetPrimary => {
                 let (r, _) = self.read()?;
                 let id = r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))?;
-                Ok(Reply::yes(self.s.slot_name(id) + "\n"))
+                Ok(Reply::yes(self.s.bootname(id) + "\n"))
             }
             Command::SetPrimary { bootname } => self.set_primary(bootname).map(|_| Reply::yes("")),
             Command::GetState { bootname } => {
@@ -158,7 +158,7 @@ impl Agent {
             Command::GetCurrent => {
                 let (r, _) = self.read()?;
                 let id = self.current(&r)?;
-                Ok(Reply::yes(self.s.slot_name(id) + "\n"))
+                Ok(Reply::yes(self.s.bootname(id) + "\n"))
             }
 
             Command::GetNumberSlots => {

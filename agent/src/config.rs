@@ -19,8 +19,12 @@ pub const DEFAULT_CONFIG: &str = "/etc/safeslot.toml";
 /// One slot as the agent knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotConfig {
-    /// The slot's name (`a`, `b`, ...): the RAUC bootname.
+    /// The slot's name (`a`, `b`, ...).
     pub name: String,
+    /// Its RAUC bootname (`[[slot]] bootname`, default: the name): what `get-primary` and
+    /// `get-current` print, and what RAUC passes to `set-primary`, `get-state` and
+    /// `set-state`.
+    pub bootname: String,
     /// Offset in the device.
     pub offset: u32,
     /// Size.
@@ -103,8 +107,10 @@ impl Settings {
             .map(|c| {
                 c.slots
                     .iter()
-                    .map(|s| SlotConfig {
+                    .zip(&c.bootnames)
+                    .map(|(s, bootname)| SlotConfig {
                         name: s.name.clone(),
+                        bootname: bootname.clone(),
                         offset: s.offset,
                         size: s.size,
                         header_size: s.header_size,
@@ -146,14 +152,19 @@ impl Settings {
         self.slots.get(slot.index()).map_or_else(|| slot.letter().to_string(), |s| s.name.clone())
     }
 
-    /// The slot called `name` in `record`: a config name (exact, then ignoring
-    /// case, as RAUC bootnames are often upper case) or a letter `a`..`d`.
+    /// The RAUC bootname of `slot`: the config's `bootname` (default: the slot's name), or
+    /// its lowercase letter without a config.
+    pub fn bootname(&self, slot: SlotId) -> String {
+        self.slots.get(slot.index()).map_or_else(|| slot.letter().to_string(), |s| s.bootname.clone())
+    }
+
+    /// The slot called `name` in `record`: a config name or bootname (exact, then ignoring
+    /// case, as RAUC bootnames are often upper case; the config guarantees that no two
+    /// slots' names or bootnames are equal ignoring case) or a letter `a`..`d`.
     pub fn slot_by_name(&self, name: &str, record: &Record) -> Result<SlotId, Error> {
-        let by_config = self
-            .slots
-            .iter()
-            .position(|s| s.name == name)
-            .or_else(|| self.slots.iter().position(|s| s.name.eq_ignore_ascii_case(name)));
+        let by_config = self.slots.iter().position(|s| s.name == name || s.bootname == name).or_else(|| {
+            self.slots.iter().position(|s| s.name.eq_ignore_ascii_case(name) || s.bootname.eq_ignore_ascii_case(name))
+        });
         let by_letter = || {
             let mut chars = name.chars();
             match (chars.next(), chars.next()) {
@@ -166,7 +177,14 @@ impl Settings {
             Some(id) if record.has_slot(id) => Ok(id),
             _ => Err(Error::Usage(format!(
                 "no slot named {name:?}; slots are: {}",
-                record.slot_ids().map(|s| self.slot_name(s)).collect::<Vec<_>>().join(", ")
+                record
+                    .slot_ids()
+                    .map(|s| match (self.slot_name(s), self.bootname(s)) {
+                        (n, b) if n == b => n,
+                        (n, b) => format!("{n} (bootname {b})"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }

@@ -1,9 +1,14 @@
 //! Issue #17, finding 8: what a newcomer runs into. A relative `device` in the config
-//! is relative to the config file.
+//! is relative to the config file; RAUC bootnames come from the config and the RAUC
+//! wrapper finds safeslotctl on PATH.
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use common::{output, Rig};
+use safeslot_shared::SlotId;
 
 /// The rig's config with `from` replaced by `to` (once).
 fn edit_config(rig: &Rig, from: &str, to: &str) {
@@ -35,4 +40,87 @@ fn a_relative_device_is_relative_to_the_config_file() {
     // `--device` stays relative to the working directory, like any command-line path.
     let r = run(&["status", "--device", "flash.bin"]);
     assert_eq!(r.code, 66, "{}", r.stderr);
+}
+
+// ----- RAUC bootnames and the wrapper -----
+
+/// The rig with RAUC-style bootnames `system0`/`system1` for slots `a`/`b`.
+fn rauc_rig() -> Rig {
+    let rig = Rig::new(8);
+    edit_config(&rig, "name = \"a\"\n", "name = \"a\"\nbootname = \"system0\"\n");
+    edit_config(&rig, "name = \"b\"\n", "name = \"b\"\nbootname = \"system1\"\n");
+    rig
+}
+
+#[test]
+fn rauc_verbs_speak_the_configured_bootnames() {
+    let rig = rauc_rig();
+    rig.ok(&["init"]);
+    assert_eq!(rig.ok(&["get-primary"]).stdout, "system0\n");
+    assert_eq!(rig.reboot(), SlotId::A);
+    rig.set_cmdline("root=/dev/mmcblk0p2 rauc.slot=system0\n");
+    assert_eq!(rig.ok(&["get-current"]).stdout, "system0\n");
+    rig.ok(&["set-state", "system0", "good"]);
+    assert_eq!(rig.ok(&["get-state", "system0"]).stdout, "good\n");
+
+    // An install into system1, as RAUC's custom backend calls it.
+    rig.ok(&["set-state", "system1", "bad"]);
+    assert_eq!(rig.ok(&["get-state", "system1"]).stdout, "bad\n");
+    rig.ok(&["set-primary", "system1"]);
+    assert_eq!(rig.ok(&["get-primary"]).stdout, "system1\n");
+    assert_eq!(rig.reboot(), SlotId::B);
+    rig.set_cmdline("root=/dev/mmcblk0p3 rauc.slot=system1\n");
+    assert_eq!(rig.ok(&["get-current"]).stdout, "system1\n");
+    rig.ok(&["set-state", "system1", "good"]);
+
+    // Upper case, and the slot names, still name the slots; the JSON shows both names.
+    assert_eq!(rig.ok(&["get-state", "SYSTEM0"]).stdout, "good\n");
+    assert_eq!(rig.ok(&["get-state", "a"]).stdout, "good\n");
+    let st = rig.ok(&["status", "--json"]).json();
+    assert_eq!((st["slots"][1]["name"].clone(), st["slots"][1]["bootname"].clone()), ("b".into(), "system1".into()));
+    assert_eq!(st["last_known_good"], "b");
+    let e = rig.expect(64, &["get-state", "system2"]);
+    assert!(e.stderr.contains("bootname system1"), "{}", e.stderr);
+}
+
+#[test]
+fn rauc_bootnames_a_and_b() {
+    let rig = Rig::new(1);
+    edit_config(&rig, "name = \"a\"\n", "name = \"a\"\nbootname = \"A\"\n");
+    edit_config(&rig, "name = \"b\"\n", "name = \"b\"\nbootname = \"B\"\n");
+    rig.ok(&["init"]);
+    rig.ok(&["set-primary", "B"]);
+    assert_eq!(rig.ok(&["get-primary"]).stdout, "B\n", "printed as RAUC's system.conf has it");
+}
+
+fn wrapper() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("rauc/safeslotctl-rauc")
+}
+
+#[test]
+fn rauc_wrapper_finds_safeslotctl_on_path() {
+    let script = std::fs::read_to_string(wrapper()).unwrap();
+    assert!(!script.contains("/usr/bin/safeslotctl"), "the wrapper must not hard-code where safeslotctl lives");
+    let rig = rauc_rig();
+    rig.ok(&["init"]);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_safeslotctl"));
+    let run = |path: &str, ctl: Option<&Path>| {
+        let mut c = Command::new("/bin/sh");
+        c.arg(wrapper()).arg("get-primary").env("PATH", path).env("SAFESLOT_CONFIG", rig.path("safeslot.toml"));
+        match ctl {
+            Some(p) => c.env("SAFESLOTCTL", p),
+            None => c.env_remove("SAFESLOTCTL"),
+        };
+        output(c.output().unwrap())
+    };
+    // From PATH.
+    let r = run(&bin.parent().unwrap().display().to_string(), None);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "system0\n"), "{}", r.stderr);
+    // Named by SAFESLOTCTL.
+    let r = run("/nonexistent", Some(&bin));
+    assert_eq!((r.code, r.stdout.as_str()), (0, "system0\n"), "{}", r.stderr);
+    // Nowhere: a clear message, not RAUC guessing at an exec failure.
+    let r = run("/nonexistent", None);
+    assert_eq!(r.code, 127, "{}", r.stderr);
+    assert!(r.stderr.contains("SAFESLOTCTL"), "{}", r.stderr);
 }

@@ -18,6 +18,7 @@
 //! offset = 0x1_0000
 //! size = 0x40_0000
 //! header_size = 0x400
+//! bootname = "A"           # optional: the RAUC bootname (default: the name)
 //!
 //! [keys]                   # optional; paths as written in layout.toml
 //! public = ["keys/release.pub.pem"]
@@ -31,6 +32,12 @@
 //! write sizes, alignment, record and slot minimum sizes, unique names, no
 //! overlaps), except that the device size is not known until the agent opens
 //! the device: check it then with [`AgentConfig::check_device_size`].
+//!
+//! A slot's `bootname` is the name RAUC knows it by (`[slot.rootfs.0] bootname=` in
+//! RAUC's `system.conf`, and `rauc.slot=` on the kernel command line): 1 to 32 ASCII
+//! letters, digits, `-`, `_` or `.`, such as `A`/`B` or `system0`/`system1`. It defaults to
+//! the slot's name. No two slots may share a name or bootname, ignoring case (the agent
+//! accepts either, in either case, for a slot).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -70,6 +77,9 @@ pub struct AgentConfig {
     pub flash_base: Option<u64>,
     /// The slots, in layout order (2 ..= 4).
     pub slots: Vec<Slot>,
+    /// The RAUC bootname of each slot, in the order of `slots` (one per slot; a slot's
+    /// name where the config gives none). Validated: see the module docs.
+    pub bootnames: Vec<String>,
     /// Public key paths as written in `layout.toml` (relative paths are
     /// relative to the layout file there; the agent decides what they are
     /// relative to on the device). Empty when there is no `[keys]` table.
@@ -84,7 +94,7 @@ pub struct AgentConfig {
 struct RawAgentConfig {
     record: RawAgentRecord,
     #[serde(default)]
-    slot: Vec<RawSlot>,
+    slot: Vec<RawAgentSlot>,
     #[serde(default)]
     keys: Option<RawKeys>,
     #[serde(default)]
@@ -106,6 +116,46 @@ struct RawAgentRecord {
     flash_base: Option<u64>,
 }
 
+/// `[[slot]]` of the agent config: a layout slot and its optional RAUC bootname.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgentSlot {
+    name: String,
+    offset: u64,
+    size: u64,
+    header_size: u64,
+    #[serde(default)]
+    bootname: Option<String>,
+}
+
+/// The longest bootname accepted.
+const MAX_BOOTNAME: usize = 32;
+
+/// Each slot's bootname (`given`, else its name), checked: 1 to [`MAX_BOOTNAME`] ASCII
+/// letters, digits, `-`, `_` or `.`, and no name or bootname of two different slots equal
+/// ignoring case.
+fn check_bootnames(slots: &[Slot], given: &[Option<String>]) -> Result<Vec<String>, LayoutError> {
+    let names: Vec<String> =
+        slots.iter().zip(given).map(|(s, b)| b.clone().unwrap_or_else(|| s.name.clone())).collect();
+    for (index, b) in names.iter().enumerate() {
+        let err = |rule| Err(LayoutError::Bootname { index, bootname: b.clone(), rule });
+        if b.is_empty() || b.len() > MAX_BOOTNAME {
+            return err("must be 1 to 32 characters");
+        }
+        if !b.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
+            return err("may hold only ASCII letters, digits, '-', '_' and '.'");
+        }
+        let clash =
+            slots.iter().zip(&names).enumerate().any(|(other, (s, ob))| {
+                other != index && (ob.eq_ignore_ascii_case(b) || s.name.eq_ignore_ascii_case(b))
+            });
+        if clash {
+            return err("equals another slot's name or bootname (ignoring case)");
+        }
+    }
+    Ok(names)
+}
+
 impl TryFrom<RawAgentConfig> for AgentConfig {
     type Error = LayoutError;
 
@@ -119,7 +169,14 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
         let erase = u64::from(erase_size);
         let record =
             validate::check_record(&RawRegion { offset: raw.record.offset, size: raw.record.size }, erase, None)?;
-        let slots = validate::check_slots(&raw.slot, erase, None)?;
+        let layout_slots: Vec<RawSlot> = raw
+            .slot
+            .iter()
+            .map(|s| RawSlot { name: s.name.clone(), offset: s.offset, size: s.size, header_size: s.header_size })
+            .collect();
+        let slots = validate::check_slots(&layout_slots, erase, None)?;
+        let given: Vec<Option<String>> = raw.slot.into_iter().map(|s| s.bootname).collect();
+        let bootnames = check_bootnames(&slots, &given)?;
         validate::check_flash_overlaps(record, &slots)?;
         let public_keys = match raw.keys {
             None => Vec::new(),
@@ -134,6 +191,7 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
             program_once: raw.record.program_once,
             flash_base: raw.record.flash_base,
             slots,
+            bootnames,
             public_keys,
             image,
         })
@@ -175,6 +233,7 @@ impl AgentConfig {
             program_once: flash.program_once,
             flash_base: Some(u64::from(flash.base)),
             slots: layout.slots().to_vec(),
+            bootnames: layout.slots().iter().map(|s| s.name.clone()).collect(),
             public_keys: layout.public_key_entries().to_vec(),
             image: layout.image_rules().clone(),
         }
@@ -260,7 +319,7 @@ impl AgentConfig {
         if let Some(base) = self.flash_base {
             let _ = writeln!(out, "flash_base = {}", hex_grouped(base));
         }
-        for s in &self.slots {
+        for (i, s) in self.slots.iter().enumerate() {
             let _ = write!(
                 out,
                 "\n[[slot]]\nname = {}\noffset = {}\nsize = {}\nheader_size = {}\n",
@@ -269,6 +328,9 @@ impl AgentConfig {
                 hex_grouped(u64::from(s.size)),
                 hex_grouped(u64::from(s.header_size)),
             );
+            if let Some(b) = self.bootnames.get(i).filter(|b| **b != s.name) {
+                let _ = writeln!(out, "bootname = {}", toml_string(b));
+            }
         }
         if !self.public_keys.is_empty() {
             let keys: Vec<String> = self.public_keys.iter().map(|k| toml_string(k)).collect();
@@ -421,6 +483,45 @@ public = ["keys/release.pub.pem"]
         }
         let one_slot = GOLDEN.split("\n[[slot]]\nname = \"b\"").next().unwrap();
         assert!(matches!(AgentConfig::parse(one_slot), Err(LayoutError::SlotCount { count: 1 })));
+    }
+
+    #[test]
+    fn bootnames_default_to_the_names_and_are_read_back() {
+        let c = AgentConfig::parse(GOLDEN).unwrap();
+        assert_eq!(c.bootnames, ["a", "b"]);
+        let text = GOLDEN
+            .replacen("header_size = 0x400\n", "header_size = 0x400\nbootname = \"system0\"\n", 1)
+            .replacen("header_size = 0x400\n\n[keys]", "header_size = 0x400\nbootname = \"system1\"\n\n[keys]", 1);
+        let c = AgentConfig::parse(&text).unwrap();
+        assert_eq!(c.bootnames, ["system0", "system1"]);
+        assert_eq!(AgentConfig::parse(&c.to_toml()).unwrap(), c);
+        assert!(c.to_toml().contains("bootname = \"system1\""));
+        // RAUC's A/B: the same letters as the names, in upper case, are no clash.
+        let ab = GOLDEN.replacen("header_size = 0x400\n", "header_size = 0x400\nbootname = \"A\"\n", 1).replacen(
+            "header_size = 0x400\n\n[keys]",
+            "header_size = 0x400\nbootname = \"B\"\n\n[keys]",
+            1,
+        );
+        assert_eq!(AgentConfig::parse(&ab).unwrap().bootnames, ["A", "B"]);
+    }
+
+    #[test]
+    fn bad_bootnames_are_refused() {
+        for (bootname, rule) in [
+            ("", "1 to 32"),
+            ("x".repeat(33).as_str(), "1 to 32"),
+            ("sys 0", "letters"),
+            ("a=b", "letters"),
+            ("B", "another slot"),
+        ] {
+            let text =
+                GOLDEN.replacen("header_size = 0x400\n", &format!("header_size = 0x400\nbootname = {bootname:?}\n"), 1);
+            let e = AgentConfig::parse(&text).unwrap_err();
+            assert!(matches!(e, LayoutError::Bootname { index: 0, .. }), "{bootname:?}: {e:?}");
+            assert!(e.to_string().contains(rule), "{bootname:?}: {e}");
+        }
+        let text = GOLDEN.replacen("header_size = 0x400\n", "header_size = 0x400\nboot_name = \"x\"\n", 1);
+        assert!(matches!(AgentConfig::parse(&text), Err(LayoutError::Parse { .. })));
     }
 
     #[test]
