@@ -23,7 +23,7 @@ use crate::view::{self, Running, SCHEMA};
 pub enum Answer {
     /// Exit 0.
     Yes,
-    /// Exit 1: the answer of an `is-*` query is "no".
+    /// Exit 70 (`EX_SOFTWARE`, as AOSP's bootctl): the answer of an `is-*` query is "no".
     No,
 }
 
@@ -32,7 +32,7 @@ pub enum Answer {
 pub struct Reply {
     /// Text for stdout.
     pub stdout: String,
-    /// Exit 0 or 1.
+    /// Exit 0, or 70 for "no".
     pub answer: Answer,
 }
 
@@ -41,13 +41,23 @@ impl Reply {
         Reply { stdout: stdout.into(), answer: Answer::Yes }
     }
 
+    /// A bootctl `is-*` answer: `1` (exit 0) or `0` (exit 70), as AOSP's bootctl prints and
+    /// exits.
     fn answer(yes: bool) -> Reply {
-        Reply { stdout: String::new(), answer: if yes { Answer::Yes } else { Answer::No } }
+        if yes {
+            Reply { stdout: "1\n".into(), answer: Answer::Yes }
+        } else {
+            Reply { stdout: "0\n".into(), answer: Answer::No }
+        }
     }
 }
 
 /// Runs the command `cli` describes.
 pub fn run(cli: &Cli) -> Result<Reply, Error> {
+    // bootctl `hal-info` describes the tool, not a record: it needs no config or device.
+    if let Command::HalInfo = cli.command {
+        return Ok(Reply::yes(format!("HAL Version: safeslotctl {}\n", env!("CARGO_PKG_VERSION"))));
+    }
     let agent = Agent { s: Settings::load(&cli.global)?, json: cli.global.json };
     agent.dispatch(&cli.command)
 }
@@ -161,6 +171,7 @@ impl Agent {
                 Ok(Reply::yes(self.s.bootname(id) + "\n"))
             }
 
+            Command::HalInfo => Err(Error::Internal("hal-info is answered before the config is read".into())),
             Command::GetNumberSlots => {
                 let (r, _) = self.read()?;
                 Ok(Reply::yes(format!("{}\n", r.slot_count())))
@@ -170,6 +181,11 @@ impl Agent {
                 Ok(Reply::yes(format!("{}\n", self.current(&r)?.index())))
             }
             Command::MarkBootSuccessful => self.mark_good("mark-boot-successful").map(|_| Reply::yes("")),
+            Command::GetActiveBootSlot => {
+                let (r, _) = self.read()?;
+                let id = r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))?;
+                Ok(Reply::yes(format!("{}\n", id.index())))
+            }
             Command::SetActiveBootSlot { n } => self
                 .modify(|s, r| {
                     let id = s.slot_by_index(*n, r)?;

@@ -12,13 +12,13 @@ use crate::storage::BackendKind;
 pub const EXIT_CODES: &str = "\
 Exit codes:
    0  ok
-   1  \"no\" (is-slot-bootable, is-slot-marked-successful)
   64  usage: bad arguments, unknown slot
   65  bad data: blank or corrupt record region, image that does not verify
   66  no input: the device or an input file does not exist
   69  unavailable: refused in the current state (nothing booted, slot unbootable,
       no bootable slot, init over a valid record without --force)
-  70  internal error
+  70  internal error; also the \"no\" of is-slot-bootable and
+      is-slot-marked-successful, as AOSP's bootctl answers it
   74  I/O error reading or writing the device
   75  busy: the lock is held past --lock-timeout, or the record changed underneath
       an update; try again
@@ -184,12 +184,16 @@ pub enum Command {
     /// RAUC: Print the bootname of the running slot.
     GetCurrent,
 
+    /// bootctl: Print `HAL Version: safeslotctl <version>` (needs no config or device).
+    HalInfo,
     /// bootctl: Print the number of slots.
     GetNumberSlots,
     /// bootctl: Print the index of the running slot.
     GetCurrentSlot,
     /// bootctl: Mark the running slot as successfully booted.
     MarkBootSuccessful,
+    /// bootctl: Print the index of the slot that boots next.
+    GetActiveBootSlot,
     /// bootctl: Make slot N the next boot (on trial; the running, confirmed slot stays
     /// confirmed, which cancels a pending update).
     SetActiveBootSlot {
@@ -201,12 +205,14 @@ pub enum Command {
         /// Slot index.
         n: u8,
     },
-    /// bootctl: Exit 0 if slot N is bootable, 1 if not.
+    /// bootctl: Print 1 and exit 0 if slot N is bootable; print 0 and exit 70 if not (as
+    /// AOSP's bootctl).
     IsSlotBootable {
         /// Slot index.
         n: u8,
     },
-    /// bootctl: Exit 0 if slot N is marked successful, 1 if not.
+    /// bootctl: Print 1 and exit 0 if slot N is marked successful; print 0 and exit 70 if
+    /// not (as AOSP's bootctl).
     IsSlotMarkedSuccessful {
         /// Slot index.
         n: u8,

@@ -1,6 +1,7 @@
 //! Issue #17, finding 8: what a newcomer runs into. A relative `device` in the config
 //! is relative to the config file; RAUC bootnames come from the config and the RAUC
-//! wrapper finds safeslotctl on PATH.
+//! wrapper finds safeslotctl on PATH; the bootctl verbs are AOSP's, with AOSP's exit
+//! codes.
 
 mod common;
 
@@ -123,4 +124,32 @@ fn rauc_wrapper_finds_safeslotctl_on_path() {
     let r = run("/nonexistent", None);
     assert_eq!(r.code, 127, "{}", r.stderr);
     assert!(r.stderr.contains("SAFESLOTCTL"), "{}", r.stderr);
+}
+
+// ----- bootctl -----
+
+#[test]
+fn bootctl_verbs_answer_as_aosp_does() {
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    assert_eq!(rig.reboot(), SlotId::A);
+    assert_eq!(rig.ok(&["get-active-boot-slot"]).stdout, "0\n");
+    rig.ok(&["set-active-boot-slot", "1"]);
+    assert_eq!(rig.ok(&["get-active-boot-slot"]).stdout, "1\n");
+
+    // "Yes" prints 1 and exits 0; "no" prints 0 and exits 70 (EX_SOFTWARE), as AOSP's
+    // bootctl does (system/extras bootctl/bootctl.cpp).
+    let yes = rig.ok(&["is-slot-bootable", "1"]);
+    assert_eq!(yes.stdout, "1\n");
+    let no = rig.expect(70, &["is-slot-marked-successful", "1"]);
+    assert_eq!(no.stdout, "0\n");
+    rig.ok(&["mark-boot-successful"]);
+    assert_eq!(rig.ok(&["is-slot-marked-successful", "0"]).stdout, "1\n");
+    // Where safeslotctl differs (documented): a slot that does not exist is a usage error.
+    rig.expect(64, &["is-slot-bootable", "7"]);
+
+    // hal-info describes the tool and needs no config or device.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_safeslotctl"));
+    let r = output(c.args(["--config", "/nonexistent/safeslot.toml", "hal-info"]).output().unwrap());
+    assert_eq!((r.code, r.stdout), (0, format!("HAL Version: safeslotctl {}\n", env!("CARGO_PKG_VERSION"))));
 }
