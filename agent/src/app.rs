@@ -14,7 +14,7 @@ use crate::cli::{Cli, Command, State};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::lock::{self, LockGuard};
-use crate::storage::{BackendKind, FileFlash, MtdFlash, Storage};
+use crate::storage::{grow_erased, BackendKind, FileFlash, MtdFlash, Storage};
 use crate::verify::{load_keys, ImageFile};
 use crate::view::{self, Running, SCHEMA};
 
@@ -90,6 +90,10 @@ struct VerifyView {
     key_index: Option<usize>,
 }
 
+/// The largest file `init --create` makes (a record region is a few KiB to a few MiB; a
+/// region ending further out is a typo in its offset or size).
+const MAX_CREATE: u64 = 256 << 20;
+
 /// A change that was (or did not need to be) written.
 struct Change {
     changed: bool,
@@ -149,7 +153,9 @@ impl Agent {
                     Ok(id)
                 })
             }
-            Command::Init { slots, force, allow_rollback } => self.init(*slots, *force, *allow_rollback),
+            Command::Init { slots, force, allow_rollback, create } => {
+                self.init(*slots, *force, *allow_rollback, *create)
+            }
             Command::Verify { target } => self.verify(target),
 
             Command::GetPrimary => {
@@ -222,13 +228,25 @@ impl Agent {
     /// (exclusive for a writer, shared otherwise), after the `--lock` file if one is
     /// given: see [`crate::lock`]. Nothing is created unless `--lock` names a missing file.
     fn open_locked(&self, write: bool) -> Result<(LockGuard, Storage), Error> {
+        self.open_locked_with(write, None)
+    }
+
+    /// [`Agent::open_locked`]; with `grow_to` (`init --create`, a writer), the device is
+    /// created if missing and, under the lock, grown to `grow_to` bytes ([`Agent::grow`]).
+    fn open_locked_with(&self, write: bool, grow_to: Option<u64>) -> Result<(LockGuard, Storage), Error> {
         let dev = &self.s.device;
+        let existed = grow_to.is_some() && dev.exists();
         let wait = lock::Wait::new(self.s.lock_timeout);
         let mut guard = LockGuard::new();
         if let Some(path) = &self.s.lock {
             guard.join(lock::acquire_until(path, write, wait)?);
         }
-        let file = OpenOptions::new().read(true).write(write).open(dev).map_err(|e| Error::from_io(dev, e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(write)
+            .create(write && grow_to.is_some())
+            .open(dev)
+            .map_err(|e| Error::from_io(dev, e))?;
         if file.metadata().map_err(|e| Error::from_io(dev, e))?.is_dir() {
             return Err(Error::from_io(dev, io::Error::from_raw_os_error(nix::libc::EISDIR)));
         }
@@ -244,6 +262,9 @@ impl Agent {
                     ),
                 ))
             }
+        }
+        if let Some(end) = grow_to {
+            self.grow(&file, end, existed)?;
         }
         let storage = match self.s.backend {
             BackendKind::File => {
@@ -272,9 +293,40 @@ impl Agent {
         Ok((guard, storage))
     }
 
+    /// `init --create`: grows the device, a regular file, with 0xFF to `end` bytes
+    /// ([`grow_erased`]: what is in it stays), and says so on stderr. A device node is
+    /// refused: its size is fixed.
+    fn grow(&self, file: &std::fs::File, end: u64, existed: bool) -> Result<(), Error> {
+        let dev = &self.s.device;
+        if !file.metadata().map_err(|e| Error::from_io(dev, e))?.is_file() {
+            return Err(Error::Usage(format!(
+                "init --create makes or grows a regular file; {} is a device, whose size is fixed (drop --create)",
+                dev.display()
+            )));
+        }
+        match grow_erased(file, end).map_err(|e| Error::from_io(dev, e))? {
+            Some(_) if !existed => eprintln!(
+                "safeslotctl: init: created {}: {end} bytes of 0xFF (erased flash), to the record region's end",
+                dev.display()
+            ),
+            Some(from) => eprintln!(
+                "safeslotctl: init: grew {} from {from} to {end} bytes with 0xFF (erased flash); the bytes it \
+                 held are unchanged",
+                dev.display()
+            ),
+            None => {}
+        }
+        Ok(())
+    }
+
     /// The journal, opened for writing (exclusive lock) or reading (shared lock).
     fn journal(&self, write: bool) -> Result<(LockGuard, Journal<Storage>), Error> {
-        let (guard, storage) = self.open_locked(write)?;
+        self.journal_with(write, None)
+    }
+
+    /// [`Agent::journal`] over [`Agent::open_locked_with`].
+    fn journal_with(&self, write: bool, grow_to: Option<u64>) -> Result<(LockGuard, Journal<Storage>), Error> {
+        let (guard, storage) = self.open_locked_with(write, grow_to)?;
         let j = Journal::open(storage, self.s.record)?;
         // Entries carry the geometry they were written with: a region written with another
         // one is not "no record" (which `init --force` would replace) but a configuration
@@ -461,11 +513,13 @@ impl Agent {
         })
     }
 
-    /// `init [--force [--allow-rollback]]`: a fresh record. Replacing a valid record keeps
-    /// its anti-rollback floor unless `--allow-rollback`; replacing a corrupt region (whose
-    /// floor cannot be read) needs `--allow-rollback`, and the new record says the floor was
-    /// lost (history `created` with `record-reset`, as the boot stage writes it).
-    fn init(&self, slots: Option<u8>, force: bool, allow_rollback: bool) -> Result<Reply, Error> {
+    /// `init [--create] [--force [--allow-rollback]]`: a fresh record. Replacing a valid
+    /// record keeps its anti-rollback floor unless `--allow-rollback`; replacing a corrupt
+    /// region (whose floor cannot be read) needs `--allow-rollback`, and the new record says
+    /// the floor was lost (history `created` with `record-reset`, as the boot stage writes
+    /// it). `--create` first makes or grows the file to the record region's end
+    /// ([`Agent::grow`]), once the geometry is known to be valid.
+    fn init(&self, slots: Option<u8>, force: bool, allow_rollback: bool, create: bool) -> Result<Reply, Error> {
         let n = match slots {
             Some(n) => n,
             None if (2..=4).contains(&self.s.slots.len()) => self.s.slots.len() as u8,
@@ -474,7 +528,8 @@ impl Agent {
         if !(2..=4).contains(&n) {
             return Err(Error::Usage(format!("--slots {n}: must be 2..=4")));
         }
-        let (_guard, mut j) = self.journal(true)?;
+        let grow_to = if create { Some(self.create_size()?) } else { None };
+        let (_guard, mut j) = self.journal_with(true, grow_to)?;
         let fresh = |corrupt| safeslot_shared::select::FreshRecord::new(n, Tries::DEFAULT).map(|f| f.record(corrupt));
         let (record, note) = match (j.found(), force) {
             (Found::Valid(h), false) => {
@@ -520,6 +575,28 @@ impl Agent {
         }
         let c = Change { changed: true, seq: j.seq() };
         self.report("init", None, &c)
+    }
+
+    /// The size `init --create` makes the file: the record region's end, once its geometry
+    /// validates, and at most [`MAX_CREATE`] bytes; never for an MTD device.
+    fn create_size(&self) -> Result<u64, Error> {
+        if self.s.backend == BackendKind::Mtd {
+            return Err(Error::Usage(format!(
+                "init --create makes or grows a regular file; {} is an MTD device (drop --create)",
+                self.s.device.display()
+            )));
+        }
+        let rec = self.s.record;
+        let end = u64::from(rec.offset).saturating_add(u64::from(rec.size));
+        if end > MAX_CREATE {
+            return Err(Error::Config(format!(
+                "init --create: the record region ends at {end:#x}, past {MAX_CREATE:#x} bytes; check --offset and \
+                 --size (or the config), or make the file yourself"
+            )));
+        }
+        let capacity = usize::try_from(end).unwrap_or(usize::MAX);
+        rec.validate::<Storage>(capacity).map_err(|m| Error::Config(format!("record geometry: {m}")))?;
+        Ok(end)
     }
 
     /// `verify SLOT|FILE`: the boot stage's checks, as its generated configuration has them

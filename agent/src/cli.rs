@@ -142,6 +142,12 @@ pub enum Command {
     },
     /// Create a fresh record (slot A active, on trial). Never runs implicitly.
     Init {
+        /// Create the device file if it does not exist, or grow a shorter one, with 0xFF
+        /// (erased flash) up to the end of the record region (offset + size), under the
+        /// lock; bytes already in the file are never changed. For a regular file only (a
+        /// device node has its size). Without it, a missing or short file is refused.
+        #[arg(long)]
+        create: bool,
         /// Number of slots (2..=4) [default: the slots in the config, else 2].
         #[arg(long)]
         slots: Option<u8>,

@@ -1,14 +1,14 @@
 //! Issue #17, finding 8: what a newcomer runs into. A relative `device` in the config
 //! is relative to the config file; RAUC bootnames come from the config and the RAUC
 //! wrapper finds safeslotctl on PATH; the bootctl verbs are AOSP's, with AOSP's exit
-//! codes.
+//! codes; a record file can be made from nothing (`init --create`).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{output, Rig};
+use common::{output, Rig, RECORD_SIZE};
 use safeslot_shared::SlotId;
 
 /// The rig's config with `from` replaced by `to` (once).
@@ -152,4 +152,76 @@ fn bootctl_verbs_answer_as_aosp_does() {
     let mut c = Command::new(env!("CARGO_BIN_EXE_safeslotctl"));
     let r = output(c.args(["--config", "/nonexistent/safeslot.toml", "hal-info"]).output().unwrap());
     assert_eq!((r.code, r.stdout), (0, format!("HAL Version: safeslotctl {}\n", env!("CARGO_PKG_VERSION"))));
+}
+
+// ----- init --create -----
+
+#[test]
+fn init_create_makes_a_record_file_from_nothing() {
+    let rig = Rig::new(8);
+    set_device(&rig, &rig.path("new/flash.bin").display().to_string());
+    // A missing directory is not made: only the file.
+    let r = rig.expect(66, &["init", "--create"]);
+    assert!(!rig.path("new").exists(), "{}", r.stderr);
+    std::fs::create_dir(rig.path("new")).unwrap();
+    // Without --create, a missing file is refused and not created.
+    rig.expect(66, &["init"]);
+    assert!(!rig.path("new/flash.bin").exists());
+
+    let r = rig.ok(&["init", "--create", "--json"]);
+    assert_eq!(r.json()["seq"], 1);
+    assert!(r.stderr.contains("created"), "{}", r.stderr);
+    let bytes = std::fs::read(rig.path("new/flash.bin")).unwrap();
+    assert_eq!(bytes.len(), RECORD_SIZE as usize, "0xFF up to the record region's end");
+    let st = rig.ok(&["status", "--json"]).json();
+    assert_eq!((st["seq"].clone(), st["primary"].clone()), (1.into(), "a".into()));
+    // Erased beyond the first entry: the file is flash as the stage would see it.
+    assert!(bytes[0x1000..].iter().all(|&b| b == 0xFF));
+
+    // Again: the record is valid, so init refuses and nothing changes (no growth needed).
+    let e = rig.expect(69, &["init", "--create"]);
+    assert!(e.stderr.contains("--force"), "{}", e.stderr);
+    assert_eq!(std::fs::read(rig.path("new/flash.bin")).unwrap(), bytes);
+}
+
+#[test]
+fn init_create_grows_a_short_file_and_keeps_its_bytes() {
+    let rig = Rig::new(1);
+    // A `truncate`d (empty) file: refused without --create, untouched.
+    std::fs::write(rig.flash_path(), b"").unwrap();
+    let r = rig.run(&["init"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(rig.flash_bytes().len(), 0, "a short file is never grown silently");
+    let r = rig.ok(&["init", "--create"]);
+    assert!(r.stderr.contains("grew"), "{}", r.stderr);
+    assert_eq!(rig.flash_bytes().len(), RECORD_SIZE as usize);
+    rig.ok(&["status"]);
+
+    // A short file holding data: grown with 0xFF, its bytes kept, and init still refuses
+    // to write over data that is not a record.
+    let mut data = vec![0x5A; 0x1000];
+    data[..4].copy_from_slice(b"DATA");
+    std::fs::write(rig.flash_path(), &data).unwrap();
+    let e = rig.expect(69, &["init", "--create"]);
+    assert!(e.stderr.contains("not a valid record"), "{}", e.stderr);
+    let bytes = rig.flash_bytes();
+    assert_eq!(bytes.len(), RECORD_SIZE as usize);
+    assert_eq!(&bytes[..0x1000], &data[..], "the bytes the file held are unchanged");
+    assert!(bytes[0x1000..].iter().all(|&b| b == 0xFF));
+}
+
+#[test]
+fn init_create_refuses_devices_and_bad_geometry() {
+    let rig = Rig::new(8);
+    // A device node has its size: --create does not apply.
+    let e = rig.expect(64, &["init", "--create", "--device", "/dev/null"]);
+    assert!(e.stderr.contains("regular file"), "{}", e.stderr);
+    let e = rig.expect(64, &["init", "--create", "--backend", "mtd", "--device", rig.path("mtd").to_str().unwrap()]);
+    assert!(e.stderr.contains("MTD"), "{}", e.stderr);
+    assert!(!rig.path("mtd").exists());
+    // A geometry the journal refuses creates nothing.
+    let dev = rig.path("odd.bin");
+    let e = rig.expect(78, &["init", "--create", "--device", dev.to_str().unwrap(), "--size", "0x1800"]);
+    assert!(e.stderr.contains("geometry"), "{}", e.stderr);
+    assert!(!dev.exists());
 }
