@@ -18,6 +18,8 @@ use crate::storage::{grow_erased, BackendKind, FileFlash, MtdFlash, Storage};
 use crate::verify::{load_keys, ImageFile};
 use crate::view::{self, Running, SCHEMA};
 
+mod simulate;
+
 /// How a successful command ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -157,6 +159,9 @@ impl Agent {
                 self.init(*slots, *force, *allow_rollback, *create)
             }
             Command::Verify { target } => self.verify(target),
+            Command::SimulateBoot { bad, handoff_out, force } => {
+                simulate::run(self, bad, handoff_out.as_deref(), *force)
+            }
 
             Command::GetPrimary => {
                 let (r, _) = self.read()?;

@@ -166,6 +166,24 @@ pub enum Command {
         /// Slot name, or the path of an image file (header + image).
         target: String,
     },
+    /// Rehearse a boot on a record file: run the boot stage's own selection
+    /// (safeslot-shared's `select`, the journal part of the stage) with every image valid
+    /// unless named with --bad, write its record through the journal as the stage does, and
+    /// print the slot that would boot. For trying update flows (RAUC, bootctl) without a
+    /// board. Refused on anything but a regular file (a device node holds a real record)
+    /// unless --force.
+    SimulateBoot {
+        /// Treat SLOT's image as failing verification (`bad-hash`); repeatable.
+        #[arg(long, value_name = "SLOT")]
+        bad: Vec<String>,
+        /// Also write the hand-off block the stage would leave for this boot to FILE (what
+        /// `--handoff FILE` reads).
+        #[arg(long, value_name = "FILE")]
+        handoff_out: Option<PathBuf>,
+        /// Run on a device that is not a regular file too.
+        #[arg(long)]
+        force: bool,
+    },
 
     /// RAUC: Print the bootname of the slot that boots next.
     GetPrimary,

@@ -1,7 +1,8 @@
 //! Issue #17, finding 8: what a newcomer runs into. A relative `device` in the config
 //! is relative to the config file; RAUC bootnames come from the config and the RAUC
 //! wrapper finds safeslotctl on PATH; the bootctl verbs are AOSP's, with AOSP's exit
-//! codes; a record file can be made from nothing (`init --create`).
+//! codes; a record file can be made from nothing (`init --create`); a boot can be
+//! rehearsed on a file (`simulate-boot`, the stage's own selection).
 
 mod common;
 
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{output, Rig, RECORD_SIZE};
+use safeslot_shared::handoff::Handoff;
+use safeslot_shared::policy::Inputs;
 use safeslot_shared::SlotId;
 
 /// The rig's config with `from` replaced by `to` (once).
@@ -224,4 +227,95 @@ fn init_create_refuses_devices_and_bad_geometry() {
     let e = rig.expect(78, &["init", "--create", "--device", dev.to_str().unwrap(), "--size", "0x1800"]);
     assert!(e.stderr.contains("geometry"), "{}", e.stderr);
     assert!(!dev.exists());
+}
+
+// ----- simulate-boot -----
+
+/// The steps of a RAUC install, confirm, second install and fallback, each followed by a
+/// boot: `boot(rig, bad)` performs it.
+fn rauc_cycle(rig: &Rig, boot: &dyn Fn(&Rig, &[&str]) -> SlotId) -> Vec<SlotId> {
+    let mut booted = Vec::new();
+    rig.ok(&["init"]);
+    booted.push(boot(rig, &[]));
+    rig.ok(&["mark-good"]);
+    rig.ok(&["set-state", "b", "bad"]);
+    rig.ok(&["set-primary", "b"]);
+    booted.push(boot(rig, &[]));
+    rig.ok(&["mark-good"]);
+    rig.ok(&["set-primary", "a"]);
+    booted.push(boot(rig, &[]));
+    // The update's image turns out bad: the stage falls back to b.
+    booted.push(boot(rig, &["a"]));
+    booted.push(boot(rig, &[]));
+    booted
+}
+
+#[test]
+fn simulate_boot_is_the_stages_own_selection() {
+    // The same flow with the test rig's reboot (the shared policy run by hand) and with
+    // `simulate-boot`: the same slots boot and the flash ends byte-for-byte the same.
+    let by_hand = Rig::new(8);
+    let by_tool = Rig::new(8);
+    let hand = rauc_cycle(&by_hand, &|rig, bad| {
+        let bad: Vec<SlotId> = bad.iter().map(|b| SlotId::from_letter(b.chars().next().unwrap()).unwrap()).collect();
+        rig.reboot_failing(Inputs::default(), &bad)
+    });
+    let tool = rauc_cycle(&by_tool, &|rig, bad| {
+        let mut args = vec!["simulate-boot", "--json"];
+        for b in bad {
+            args.extend(["--bad", b]);
+        }
+        let v = rig.ok(&args).json();
+        assert_eq!(v["schema"], 1);
+        SlotId::from_index(v["index"].as_u64().unwrap() as u8).unwrap()
+    });
+    assert_eq!(hand, [SlotId::A, SlotId::B, SlotId::A, SlotId::B, SlotId::B]);
+    assert_eq!(tool, hand);
+    assert_eq!(by_tool.flash_bytes(), by_hand.flash_bytes(), "the same records, entry for entry");
+    let st = by_tool.ok(&["status", "--json"]).json();
+    assert_eq!(st["slots"][0]["unbootable"], "bad-hash");
+    assert_eq!(st["last_fallback"], "bad-hash");
+}
+
+#[test]
+fn simulate_boot_reports_and_hands_off() {
+    let rig = Rig::new(8);
+    rig.ok(&["init"]);
+    let out = rig.ok(&["simulate-boot"]).stdout;
+    assert_eq!(out, "simulate-boot: slot a boots (trial, 2 tries left); record written (journal seq 2)\n");
+    rig.ok(&["mark-good"]);
+    let v = rig.ok(&["simulate-boot", "--json"]).json();
+    assert_eq!(
+        (v["slot"].clone(), v["kind"].clone(), v["written"].clone(), v["seq"].clone()),
+        ("a".into(), "confirmed".into(), false.into(), 3.into()),
+        "a confirmed boot of the same slot writes nothing"
+    );
+
+    // The hand-off block the stage would leave, as `--handoff` reads it.
+    rig.ok(&["set-active", "b"]);
+    let handoff = rig.path("handoff.bin");
+    let v = rig.ok(&["simulate-boot", "--json", "--handoff-out", handoff.to_str().unwrap()]).json();
+    let h = Handoff::decode(&std::fs::read(&handoff).unwrap()).unwrap();
+    assert_eq!((h.slot, h.record_seq, h.tries_left.get()), (SlotId::B, v["seq"].as_u64().unwrap() as u32, 2));
+    let st = rig.ok(&["status", "--json", "--handoff", handoff.to_str().unwrap()]).json();
+    assert_eq!((st["this_boot"]["slot"].clone(), st["this_boot"]["kind"].clone()), ("b".into(), "trial".into()));
+
+    // Tries run out: three boots without mark-good, then the stage falls back to a.
+    rig.ok(&["simulate-boot"]);
+    rig.ok(&["simulate-boot"]);
+    let v = rig.ok(&["simulate-boot", "--json"]).json();
+    assert_eq!((v["slot"].clone(), v["fell_back"].clone()), ("a".into(), true.into()));
+    assert_eq!(v["last_fallback"], "tries-exhausted");
+
+    // Nothing bootable: the stage would stop in recovery (69), and says why.
+    let e = rig.expect(69, &["simulate-boot", "--bad", "a", "--bad", "b"]);
+    assert!(e.stderr.contains("recovery"), "{}", e.stderr);
+    rig.expect(64, &["simulate-boot", "--bad", "z"]);
+}
+
+#[test]
+fn simulate_boot_refuses_a_device_node() {
+    let rig = Rig::new(8);
+    let e = rig.expect(69, &["simulate-boot", "--device", "/dev/null"]);
+    assert!(e.stderr.contains("--force"), "{}", e.stderr);
 }
