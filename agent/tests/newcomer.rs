@@ -2,7 +2,8 @@
 //! is relative to the config file; RAUC bootnames come from the config and the RAUC
 //! wrapper finds safeslotctl on PATH; the bootctl verbs are AOSP's, with AOSP's exit
 //! codes; a record file can be made from nothing (`init --create`); a boot can be
-//! rehearsed on a file (`simulate-boot`, the stage's own selection).
+//! rehearsed on a file (`simulate-boot`, the stage's own selection); the release binary
+//! is stripped.
 
 mod common;
 
@@ -318,4 +319,25 @@ fn simulate_boot_refuses_a_device_node() {
     let rig = Rig::new(8);
     let e = rig.expect(69, &["simulate-boot", "--device", "/dev/null"]);
     assert!(e.stderr.contains("--force"), "{}", e.stderr);
+}
+
+// ----- the release binary -----
+
+#[test]
+fn the_release_profile_strips_the_binary() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let ws: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let release = ws["profile"]["release"].as_table().expect("[profile.release]");
+    let debug = release.get("debug");
+    assert!(
+        matches!(debug, None | Some(toml::Value::Boolean(false)))
+            || debug.and_then(toml::Value::as_integer) == Some(0)
+            || debug.and_then(toml::Value::as_str) == Some("none"),
+        "release builds keep debug info: {debug:?}"
+    );
+    let strip = release.get("strip");
+    assert!(
+        matches!(strip, Some(toml::Value::Boolean(true))) || strip.and_then(toml::Value::as_str) == Some("symbols"),
+        "release builds are not stripped: {strip:?}"
+    );
 }
