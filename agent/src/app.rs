@@ -148,6 +148,11 @@ fn mark_bad_leaving_a_bootable_slot(s: &Settings, r: &mut Record, id: SlotId, fo
     ops::mark_bad(r, id).map_err(Error::from)
 }
 
+/// The slot that boots next (RAUC `get-primary`, bootctl `get-active-boot-slot`).
+fn next_boot(r: &Record) -> Result<SlotId, Error> {
+    r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))
+}
+
 /// Makes `id` the slot that boots next (`set-active`, `set-primary`,
 /// `set-active-boot-slot`). A confirmed slot that already is the primary is left
 /// alone. The running slot, when confirmed, stays confirmed: making it the primary
@@ -210,8 +215,7 @@ impl Agent {
 
             Command::GetPrimary => {
                 let (r, _) = self.read()?;
-                let id = r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))?;
-                Ok(Reply::yes(self.s.bootname(id) + "\n"))
+                Ok(Reply::yes(self.s.bootname(next_boot(&r)?) + "\n"))
             }
             Command::SetPrimary { bootname } => self.set_primary(bootname).map(|_| Reply::yes("")),
             Command::GetState { bootname } => {
@@ -239,8 +243,7 @@ impl Agent {
             Command::MarkBootSuccessful => self.mark_good("mark-boot-successful").map(|_| Reply::yes("")),
             Command::GetActiveBootSlot => {
                 let (r, _) = self.read()?;
-                let id = r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))?;
-                Ok(Reply::yes(format!("{}\n", id.index())))
+                Ok(Reply::yes(format!("{}\n", next_boot(&r)?.index())))
             }
             Command::SetActiveBootSlot { n } => self
                 .modify(|s, r, running| {
@@ -535,9 +538,13 @@ impl Agent {
     /// The running slot as the stage (hand-off block, kernel command line) and the record
     /// (`r`, at journal seq `seq`) see it: [`crate::running`].
     fn running(&self, r: &Record, seq: u32) -> Running {
+        self.running_with(r, seq, self.handoff().as_ref())
+    }
+
+    /// [`Agent::running`] with the hand-off block already read (`status` shows it too).
+    fn running_with(&self, r: &Record, seq: u32, handoff: Option<&safeslot_shared::handoff::Handoff>) -> Running {
         let text = std::fs::read_to_string(&self.s.cmdline).unwrap_or_default();
-        let handoff = self.handoff();
-        let e = Evidence { handoff: handoff.as_ref(), cmdline: &text, record: (r, seq) };
+        let e = Evidence { handoff, cmdline: &text, record: (r, seq) };
         Running::gather(&e, |n| self.s.slot_by_name(n, r).ok(), |id| self.s.slot_name(id))
     }
 
@@ -548,16 +555,15 @@ impl Agent {
 
     // ----- commands -----
 
-    /// The hand-off block the stage left for this boot, as `status` shows it.
-    fn this_boot(&self) -> Option<view::BootView> {
-        self.handoff().map(|h| view::BootView::new(&self.s, &h))
-    }
-
     fn status(&self) -> Result<Reply, Error> {
         let (r, seq) = self.read()?;
-        let running = self.running(&r, seq);
+        // Read (and, if it does not decode, warned about) once: it names the running slot
+        // and is shown as "this boot".
+        let handoff = self.handoff();
+        let running = self.running_with(&r, seq, handoff.as_ref());
         running.warn();
-        let v = view::status(&self.s, &r, seq, &running, self.this_boot());
+        let this_boot = handoff.map(|h| view::BootView::new(&self.s, &h));
+        let v = view::status(&self.s, &r, seq, &running, this_boot);
         if self.s.slots.len() != usize::from(r.slot_count()) && !self.s.slots.is_empty() {
             eprintln!(
                 "safeslotctl: warning: the config names {} slots, the record has {}",

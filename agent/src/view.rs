@@ -186,7 +186,7 @@ pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running, this_boot: 
         running: name(running.slot),
         running_from: running.source.name(),
         cmdline_slot: running.cmdline_slot.map(|i| s.slot_name(i)).or_else(|| running.cmdline.clone()),
-        mismatch: running.mismatch,
+        mismatch: running.mismatch(),
         conflict: running.conflict.clone(),
         primary: name(r.primary()),
         last_known_good: name(r.last_known_good),

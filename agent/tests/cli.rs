@@ -411,6 +411,7 @@ fn status_shows_the_reset_cause_and_watchdog_the_stage_handed_over() {
     let r = with(&["status", "--json"]);
     assert_eq!(r.code, 0);
     assert!(r.json()["this_boot"].is_null() && r.stderr.contains("not a hand-off block"), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("not a hand-off block").count(), 1, "read once: {}", r.stderr);
 }
 
 /// Issue #16: `init --force` over a valid record no longer resets the anti-rollback floor
