@@ -131,6 +131,19 @@ pub fn compose_flash(path: &Path, size: usize, pieces: &[(usize, &[u8])]) -> Res
     fs::write(path, image).map_err(|source| QemuError::File { path: path.to_owned(), source })
 }
 
+/// The virtual clock's rate under [`QemuRun::instruction_clock`]: each instruction takes
+/// `2^ICOUNT_SHIFT` ns of virtual time, 32 ns (a 31.25 MHz core; the AN386's runs at
+/// 25 MHz).
+///
+/// Without it, TCG's virtual clock follows the host's: on a host busy with other work the
+/// guest runs fewer instructions per second, and a boot that takes 0.1 s on an idle host
+/// can outlast the watchdog's 2 s (a rig scenario saw a watchdog reset instead of the
+/// app's exit under a parallel build). With it, a boot's virtual duration is a function of
+/// its instructions alone: the watchdog fires in the same place on every host, and a
+/// hang still trips it (a spinning loop executes instructions; an idle CPU, `sleep=off`,
+/// jumps to the next timer).
+pub const ICOUNT_SHIFT: u32 = 5;
+
 /// One bounded run of a boot-stage ELF over a flash file.
 #[derive(Debug, Clone)]
 pub struct QemuRun {
@@ -148,6 +161,11 @@ pub struct QemuRun {
     pub loads: Vec<(PathBuf, u64)>,
     /// A QMP socket to create (`-qmp unix:..`), for [`QemuRun::run_watched`].
     pub qmp: Option<PathBuf>,
+    /// Drive the machine's virtual clock by the instructions executed
+    /// (`-icount shift=`[`ICOUNT_SHIFT`]`,sleep=off`) instead of the host's wall clock, so
+    /// the watchdog and the timers see the same time on an idle or a loaded host (on by
+    /// default; see [`ICOUNT_SHIFT`]).
+    pub instruction_clock: bool,
     /// Map the flash file private (`share=off`): the guest's stores stay in this run's
     /// memory and the file is left as it was (many runs over one flash state).
     pub private_flash: bool,
@@ -205,6 +223,7 @@ impl QemuRun {
             loads: Vec::new(),
             qmp: None,
             private_flash: false,
+            instruction_clock: true,
         }
     }
 
@@ -236,6 +255,9 @@ impl QemuRun {
             // under -no-reboot would end QEMU like any other guest reset (exit 0) and the
             // QMP `WATCHDOG` event that tells them apart can be missed by a client.
             .args(["-action", "watchdog=pause"]);
+        if self.instruction_clock {
+            cmd.arg("-icount").arg(format!("shift={ICOUNT_SHIFT},sleep=off"));
+        }
         if !self.append.is_empty() {
             cmd.arg("-append").arg(&self.append);
         }

@@ -9,8 +9,9 @@
 //!
 //! QEMU's program simply stores the word, so this driver enforces the NOR rules itself,
 //! as the real part would, through the one rule set in [`safeslot_shared::nor`]: erase
-//! works on whole [`ERASE_SIZE`] blocks; program works on whole [`WRITE_SIZE`] words, each
-//! checked by [`nor::check_word`] before anything is written: the layout's write-count mode
+//! works on whole [`ERASE_SIZE`] blocks; program works on whole [`WRITE_SIZE`] units (whole
+//! 32-bit bank words, programmed one after the other), each bank word checked by
+//! [`nor::check_word`] before anything is written: the layout's write-count mode
 //! ([`WORD_WRITES`]; [`CfiError::WriteLimit`]) and only clearing bits
 //! ([`CfiError::WouldSetBits`]). Without per-word state, a word's write count is what its
 //! contents show ([`nor::writes_seen`]). Every word is programmed, all-ones ones included:
@@ -40,7 +41,10 @@ const SR_ERRORS: u32 = 0x003A_003A;
 /// milliseconds). Running out is reported as [`CfiError::Timeout`].
 const POLLS: u32 = 10_000_000;
 
-const _: () = assert!(WRITE_SIZE == 4, "the driver programs one 32-bit bank word at a time");
+const _: () = assert!(
+    WRITE_SIZE >= 4 && WRITE_SIZE % 4 == 0,
+    "the driver programs a write unit as whole 32-bit bank words, one at a time"
+);
 
 /// Why a flash operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
