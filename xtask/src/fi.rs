@@ -68,6 +68,13 @@ pub struct Args {
     /// Only the decision windows, no uniform samples.
     #[arg(long, conflicts_with_all = ["full", "sample"])]
     windows_only: bool,
+    /// Only the decision code's instructions (board, policy, header, hardening) in the
+    /// decision windows: for the boots whose image is genuinely signed and hashed and is
+    /// refused by an admission rule (revoked-key, incompatible, unmet-requirement), where
+    /// the hash loop and the signature check pass whatever is skipped there, so the
+    /// refusal rests on this code alone.
+    #[arg(long, requires = "windows_only")]
+    decisions_only: bool,
     /// The test suite's smoke (the verifier's own instructions in two boots) instead of a campaign.
     #[arg(long)]
     smoke: bool,
@@ -280,11 +287,8 @@ impl Campaign {
     }
 
     /// Runs one attack boot's campaign over the indices `select` picks in `span`.
-    pub fn boot(&self, attack: Attack, select: &Selection, span: Range<u64>) -> Result<BootResult> {
-        self.boot_filtered(attack, select, span, |_| true)
-    }
-
-    fn boot_filtered(
+    /// Only the skips at instructions `keep` accepts are run.
+    pub fn boot(
         &self,
         attack: Attack,
         select: &Selection,
@@ -547,9 +551,15 @@ pub fn command(args: &Args) -> Result<()> {
         bail!("--from must be below --to");
     }
     let c = Campaign::new(&boots)?;
+    let decision = |pc: u32| {
+        matches!(
+            c.codes.get(&u64::from(pc)),
+            Some((Code::Board | Code::Policy | Code::Header | Code::Hardening, false))
+        )
+    };
     let mut results = Vec::new();
     for attack in boots {
-        results.push(c.boot(attack, &select, span.clone())?);
+        results.push(c.boot(attack, &select, span.clone(), |pc| !args.decisions_only || decision(pc))?);
     }
     print(&c, &results)
 }
@@ -565,7 +575,7 @@ pub fn smoke() -> Result<()> {
     let keep = |pc: u32| matches!(c.codes.get(&u64::from(pc)), Some((Code::Header, false)));
     let mut results = Vec::new();
     for attack in boots {
-        results.push(c.boot_filtered(attack, &Selection::Sample(0), 0..u64::MAX, keep)?);
+        results.push(c.boot(attack, &Selection::Sample(0), 0..u64::MAX, keep)?);
     }
     print(&c, &results)?;
     for r in &results {
