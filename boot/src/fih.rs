@@ -64,7 +64,7 @@ impl Proof {
         let h = &evidence.verified.header;
         let claimed = &h.image_hash;
         let base = tag(slot_index, claimed);
-        let t = base ^ bind(h.load_addr, h.entry, h.image_len, h.security_counter);
+        let t = base ^ bind(h.load_addr, h.entry, h.image_len, h.security_counter, evidence.verified.key_index_u8());
         let bad =
             spread(diff_bytes(black_box(&evidence.digest), claimed)) | (black_box(evidence.signature) ^ SIGNATURE_OK);
         let word = black_box(SUCCESS ^ t) ^ bad;
@@ -104,14 +104,18 @@ fn spread(d: u8) -> u32 {
     u32::from(d).wrapping_mul(0x0101_0101)
 }
 
-/// The launch fields of a header folded into one word (each field mixed in turn, so no
-/// two fields cancel): [`Proof::from_evidence`] binds its proof to them.
-pub fn bind(load_addr: u64, entry: u64, image_len: u32, security_counter: u32) -> u32 {
+/// The launch fields of a header, and the index of the key that signed it, folded into one
+/// word (each field mixed in turn, so no two fields cancel): [`Proof::from_evidence`] binds
+/// its proof to them. The key index is bound because the launch re-checks it against the
+/// key floor: a skip in the copy the policy saw (`Verified::info`) could otherwise make a
+/// revoked key's image look signed by a later key (found by `cargo xtask fi --boot
+/// revoked-key`: 4 launches before it was bound).
+pub fn bind(load_addr: u64, entry: u64, image_len: u32, security_counter: u32, key_index: u8) -> u32 {
     let words = [
         load_addr.to_le_bytes(),
         entry.to_le_bytes(),
         u64::from(image_len).to_le_bytes(),
-        u64::from(security_counter).to_le_bytes(),
+        (u64::from(security_counter) | (u64::from(key_index) << 32)).to_le_bytes(),
     ];
     words.iter().flat_map(|w| w.chunks_exact(4)).fold(0x2545_F491u32, |h, c| {
         let w = u32::from_le_bytes([
@@ -214,7 +218,7 @@ mod tests {
 
     fn fields(e: &Evidence) -> u32 {
         let h = &e.verified.header;
-        bind(h.load_addr, h.entry, h.image_len, h.security_counter)
+        bind(h.load_addr, h.entry, h.image_len, h.security_counter, e.verified.key_index_u8())
     }
 
     #[test]
@@ -222,26 +226,35 @@ mod tests {
         let e = evidence();
         let (p, t) = Proof::from_evidence(1, &e);
         let h = e.verified.header;
-        assert!(p.holds(t ^ bind(h.load_addr, h.entry, h.image_len, h.security_counter)));
+        let k = e.verified.key_index_u8();
+        assert!(p.holds(t ^ bind(h.load_addr, h.entry, h.image_len, h.security_counter, k)));
         // Any one field copied wrong (another field's value, a neighbour, zero): no proof.
         for wrong in [0u32, 1, 2, 4, 0x1000, u32::MAX] {
             if wrong != h.security_counter {
-                assert!(!p.holds(t ^ bind(h.load_addr, h.entry, h.image_len, wrong)), "counter {wrong}");
+                assert!(!p.holds(t ^ bind(h.load_addr, h.entry, h.image_len, wrong, k)), "counter {wrong}");
             }
             if wrong != h.image_len {
-                assert!(!p.holds(t ^ bind(h.load_addr, h.entry, wrong, h.security_counter)), "length {wrong}");
+                assert!(!p.holds(t ^ bind(h.load_addr, h.entry, wrong, h.security_counter, k)), "length {wrong}");
             }
             if u64::from(wrong) != h.load_addr {
                 assert!(
-                    !p.holds(t ^ bind(u64::from(wrong), h.entry, h.image_len, h.security_counter)),
+                    !p.holds(t ^ bind(u64::from(wrong), h.entry, h.image_len, h.security_counter, k)),
                     "address {wrong}"
                 );
             }
             if u64::from(wrong) != h.entry {
                 assert!(
-                    !p.holds(t ^ bind(h.load_addr, u64::from(wrong), h.image_len, h.security_counter)),
+                    !p.holds(t ^ bind(h.load_addr, u64::from(wrong), h.image_len, h.security_counter, k)),
                     "entry {wrong}"
                 );
+            }
+            if let Ok(wrong) = u8::try_from(wrong) {
+                if wrong != k {
+                    assert!(
+                        !p.holds(t ^ bind(h.load_addr, h.entry, h.image_len, h.security_counter, wrong)),
+                        "key index {wrong}"
+                    );
+                }
             }
         }
     }

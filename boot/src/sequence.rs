@@ -74,7 +74,8 @@ impl Launch {
     /// Re-checks the redundant verification proof (fault-injection hardening), bound to
     /// this launch's own copies of the header fields it will use.
     pub fn holds(&self) -> bool {
-        self.proof.holds(self.tag ^ bind(self.load_addr, self.entry, self.image_len, self.security_counter))
+        self.proof
+            .holds(self.tag ^ bind(self.load_addr, self.entry, self.image_len, self.security_counter, self.key_index))
     }
 }
 
@@ -190,7 +191,7 @@ fn launch(
 ) -> Outcome {
     let (floor, key_floor) = floors;
     if let Some(mut v) = checked.get(slot.index()).copied().flatten() {
-        let fields = bind(v.load_addr, v.entry, v.image_len, v.security_counter);
+        let fields = bind(v.load_addr, v.entry, v.image_len, v.security_counter, v.key_index);
         if v.proof.holds(v.tag ^ fields) && v.security_counter >= floor && v.key_index >= key_floor {
             v.flow.step(Checkpoint::Built);
             return Outcome::Launch(Launch {

@@ -73,14 +73,19 @@ pub struct Verified {
 }
 
 impl Verified {
+    /// [`Verified::key_index`] as the policy and the hand-off carry it: a list of more than
+    /// 255 keys cannot be built (`safeslot-layout`), so it saturates.
+    pub fn key_index_u8(&self) -> u8 {
+        u8::try_from(self.key_index).unwrap_or(u8::MAX)
+    }
+
     /// The facts the policy needs.
     pub fn info(&self) -> ImageInfo {
         let h = &self.header;
         ImageInfo {
             version: h.version,
             security_counter: h.security_counter,
-            // A list of more than 255 keys cannot be built (`safeslot-layout`); saturate.
-            key_index: u8::try_from(self.key_index).unwrap_or(u8::MAX),
+            key_index: self.key_index_u8(),
             revoke_below: h.tlvs.revoke_below(),
             requires: h.tlvs.requires_version(),
         }
