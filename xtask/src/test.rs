@@ -9,6 +9,8 @@ use crate::env::{self, cargo, run as sh};
 pub fn run_all() -> Result<()> {
     let root = env::root();
     env::ensure_targets(&[build::TARGET, "thumbv6m-none-eabi"])?;
+    println!("== lints: rustfmt and clippy -D warnings, host workspace and every firmware crate for its target");
+    crate::lint::run_all()?;
     println!("== host tests (workspace: shared incl. power-cut sweep, boot, linux, layout, agent, tools, hil)");
     sh(cargo()
         .current_dir(&root)
