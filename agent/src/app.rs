@@ -17,16 +17,18 @@ use crate::fw_env::{self, Request, Tool};
 use crate::lock::{self, LockGuard};
 use crate::mender::{self, Assignment, Env, Parts, Var};
 use crate::running::{Evidence, Running};
-use crate::storage::{BackendKind, FileFlash, MtdFlash, Storage};
+use crate::storage::{grow_erased, BackendKind, FileFlash, MtdFlash, Storage};
 use crate::verify::{load_keys, ImageFile};
 use crate::view::{self, SCHEMA};
+
+mod simulate;
 
 /// How a successful command ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// Exit 0.
     Yes,
-    /// Exit 1: the answer of an `is-*` query is "no".
+    /// Exit 70 (`EX_SOFTWARE`, as AOSP's bootctl): the answer of an `is-*` query is "no".
     No,
 }
 
@@ -35,7 +37,7 @@ pub enum Answer {
 pub struct Reply {
     /// Text for stdout.
     pub stdout: String,
-    /// Exit 0 or 1.
+    /// Exit 0, or 70 for "no".
     pub answer: Answer,
 }
 
@@ -44,15 +46,25 @@ impl Reply {
         Reply { stdout: stdout.into(), answer: Answer::Yes }
     }
 
+    /// A bootctl `is-*` answer: `1` (exit 0) or `0` (exit 70), as AOSP's bootctl prints and
+    /// exits.
     fn answer(yes: bool) -> Reply {
-        Reply { stdout: String::new(), answer: if yes { Answer::Yes } else { Answer::No } }
+        if yes {
+            Reply { stdout: "1\n".into(), answer: Answer::Yes }
+        } else {
+            Reply { stdout: "0\n".into(), answer: Answer::No }
+        }
     }
 }
 
 /// Runs the command `cli` describes.
 pub fn run(cli: &Cli) -> Result<Reply, Error> {
-    let agent = Agent { s: Settings::load(&cli.global)?, json: cli.global.json };
-    let reply = agent.dispatch(&cli.command)?;
+    // bootctl `hal-info` describes the tool, not a record: it needs no config or device.
+    let reply = if let Command::HalInfo = cli.command {
+        Reply::yes(format!("HAL Version: safeslotctl {}\n", env!("CARGO_PKG_VERSION")))
+    } else {
+        Agent { s: Settings::load(&cli.global)?, json: cli.global.json }.dispatch(&cli.command)?
+    };
     if cli.global.json && cli.command.is_bare_verb() {
         return bare_as_json(cli.command.name(), reply);
     }
@@ -110,6 +122,10 @@ struct VerifyView {
     key_index: Option<usize>,
 }
 
+/// The largest file `init --create` makes (a record region is a few KiB to a few MiB; a
+/// region ending further out is a typo in its offset or size).
+const MAX_CREATE: u64 = 256 << 20;
+
 /// A change that was (or did not need to be) written.
 struct Change {
     changed: bool,
@@ -130,6 +146,11 @@ fn mark_bad_leaving_a_bootable_slot(s: &Settings, r: &mut Record, id: SlotId, fo
         )));
     }
     ops::mark_bad(r, id).map_err(Error::from)
+}
+
+/// The slot that boots next (RAUC `get-primary`, bootctl `get-active-boot-slot`).
+fn next_boot(r: &Record) -> Result<SlotId, Error> {
+    r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))
 }
 
 /// Makes `id` the slot that boots next (`set-active`, `set-primary`,
@@ -184,13 +205,17 @@ impl Agent {
                     Ok(id)
                 })
             }
-            Command::Init { slots, force, allow_rollback } => self.init(*slots, *force, *allow_rollback),
+            Command::Init { slots, force, allow_rollback, create } => {
+                self.init(*slots, *force, *allow_rollback, *create)
+            }
             Command::Verify { target } => self.verify(target),
+            Command::SimulateBoot { bad, handoff_out, force } => {
+                simulate::run(self, bad, handoff_out.as_deref(), *force)
+            }
 
             Command::GetPrimary => {
                 let (r, _) = self.read()?;
-                let id = r.primary().ok_or_else(|| Error::Unavailable("no slot is bootable".into()))?;
-                Ok(Reply::yes(self.s.slot_name(id) + "\n"))
+                Ok(Reply::yes(self.s.bootname(next_boot(&r)?) + "\n"))
             }
             Command::SetPrimary { bootname } => self.set_primary(bootname).map(|_| Reply::yes("")),
             Command::GetState { bootname } => {
@@ -203,9 +228,10 @@ impl Agent {
             Command::GetCurrent => {
                 let (r, seq) = self.read()?;
                 let id = self.current(&r, seq)?;
-                Ok(Reply::yes(self.s.slot_name(id) + "\n"))
+                Ok(Reply::yes(self.s.bootname(id) + "\n"))
             }
 
+            Command::HalInfo => Err(Error::Internal("hal-info is answered before the config is read".into())),
             Command::GetNumberSlots => {
                 let (r, _) = self.read()?;
                 Ok(Reply::yes(format!("{}\n", r.slot_count())))
@@ -215,6 +241,10 @@ impl Agent {
                 Ok(Reply::yes(format!("{}\n", self.current(&r, seq)?.index())))
             }
             Command::MarkBootSuccessful => self.mark_good("mark-boot-successful").map(|_| Reply::yes("")),
+            Command::GetActiveBootSlot => {
+                let (r, _) = self.read()?;
+                Ok(Reply::yes(format!("{}\n", next_boot(&r)?.index())))
+            }
             Command::SetActiveBootSlot { n } => self
                 .modify(|s, r, running| {
                     let id = s.slot_by_index(*n, r)?;
@@ -300,13 +330,25 @@ impl Agent {
     /// (exclusive for a writer, shared otherwise), after the `--lock` file if one is
     /// given: see [`crate::lock`]. Nothing is created unless `--lock` names a missing file.
     fn open_locked(&self, write: bool) -> Result<(LockGuard, Storage), Error> {
+        self.open_locked_with(write, None)
+    }
+
+    /// [`Agent::open_locked`]; with `grow_to` (`init --create`, a writer), the device is
+    /// created if missing and, under the lock, grown to `grow_to` bytes ([`Agent::grow`]).
+    fn open_locked_with(&self, write: bool, grow_to: Option<u64>) -> Result<(LockGuard, Storage), Error> {
         let dev = &self.s.device;
+        let existed = grow_to.is_some() && dev.exists();
         let wait = lock::Wait::new(self.s.lock_timeout);
         let mut guard = LockGuard::new();
         if let Some(path) = &self.s.lock {
             guard.join(lock::acquire_until(path, write, wait)?);
         }
-        let file = OpenOptions::new().read(true).write(write).open(dev).map_err(|e| Error::from_io(dev, e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(write)
+            .create(write && grow_to.is_some())
+            .open(dev)
+            .map_err(|e| Error::from_io(dev, e))?;
         if file.metadata().map_err(|e| Error::from_io(dev, e))?.is_dir() {
             return Err(Error::from_io(dev, io::Error::from(io::ErrorKind::IsADirectory)));
         }
@@ -322,6 +364,9 @@ impl Agent {
                     ),
                 ))
             }
+        }
+        if let Some(end) = grow_to {
+            self.grow(&file, end, existed)?;
         }
         let storage = match self.s.backend {
             BackendKind::File => {
@@ -350,16 +395,48 @@ impl Agent {
         Ok((guard, storage))
     }
 
+    /// `init --create`: grows the device, a regular file, with 0xFF to `end` bytes
+    /// ([`grow_erased`]: what is in it stays), and says so on stderr. A device node is
+    /// refused: its size is fixed.
+    fn grow(&self, file: &std::fs::File, end: u64, existed: bool) -> Result<(), Error> {
+        let dev = &self.s.device;
+        if !file.metadata().map_err(|e| Error::from_io(dev, e))?.is_file() {
+            return Err(Error::Usage(format!(
+                "init --create makes or grows a regular file; {} is a device, whose size is fixed (drop --create)",
+                dev.display()
+            )));
+        }
+        match grow_erased(file, end).map_err(|e| Error::from_io(dev, e))? {
+            Some(_) if !existed => eprintln!(
+                "safeslotctl: init: created {}: {end} bytes of 0xFF (erased flash), to the record region's end",
+                dev.display()
+            ),
+            Some(from) => eprintln!(
+                "safeslotctl: init: grew {} from {from} to {end} bytes with 0xFF (erased flash); the bytes it \
+                 held are unchanged",
+                dev.display()
+            ),
+            None => {}
+        }
+        Ok(())
+    }
+
     /// The journal, opened for writing (exclusive lock) or reading (shared lock).
     fn journal(&self, write: bool) -> Result<(LockGuard, Journal<Storage>), Error> {
-        let (guard, storage) = self.open_locked(write)?;
+        self.journal_with(write, None)
+    }
+
+    /// [`Agent::journal`] over [`Agent::open_locked_with`]: with `grow_to`, a record file
+    /// shorter than that is first grown with 0xFF (`init --create`).
+    fn journal_with(&self, write: bool, grow_to: Option<u64>) -> Result<(LockGuard, Journal<Storage>), Error> {
+        let (guard, storage) = self.open_locked_with(write, grow_to)?;
         let c = self.s.record;
         let end = u64::from(c.offset).saturating_add(u64::from(c.size));
         let len = embedded_storage::nor_flash::ReadNorFlash::capacity(&storage) as u64;
         if len < end {
             return Err(Error::Config(format!(
                 "{}: {len} bytes, but the record region (offset {:#x}, size {:#x}) needs {end}: wrong device, \
-                 or a record file that was never made (it must be at least {end} bytes, erased to 0xFF)",
+                 or a record file that was never made (`safeslotctl init --create` makes it)",
                 self.s.device.display(),
                 c.offset,
                 c.size
@@ -461,9 +538,13 @@ impl Agent {
     /// The running slot as the stage (hand-off block, kernel command line) and the record
     /// (`r`, at journal seq `seq`) see it: [`crate::running`].
     fn running(&self, r: &Record, seq: u32) -> Running {
+        self.running_with(r, seq, self.handoff().as_ref())
+    }
+
+    /// [`Agent::running`] with the hand-off block already read (`status` shows it too).
+    fn running_with(&self, r: &Record, seq: u32, handoff: Option<&safeslot_shared::handoff::Handoff>) -> Running {
         let text = std::fs::read_to_string(&self.s.cmdline).unwrap_or_default();
-        let handoff = self.handoff();
-        let e = Evidence { handoff: handoff.as_ref(), cmdline: &text, record: (r, seq) };
+        let e = Evidence { handoff, cmdline: &text, record: (r, seq) };
         Running::gather(&e, |n| self.s.slot_by_name(n, r).ok(), |id| self.s.slot_name(id))
     }
 
@@ -474,16 +555,15 @@ impl Agent {
 
     // ----- commands -----
 
-    /// The hand-off block the stage left for this boot, as `status` shows it.
-    fn this_boot(&self) -> Option<view::BootView> {
-        self.handoff().map(|h| view::BootView::new(&self.s, &h))
-    }
-
     fn status(&self) -> Result<Reply, Error> {
         let (r, seq) = self.read()?;
-        let running = self.running(&r, seq);
+        // Read (and, if it does not decode, warned about) once: it names the running slot
+        // and is shown as "this boot".
+        let handoff = self.handoff();
+        let running = self.running_with(&r, seq, handoff.as_ref());
         running.warn();
-        let v = view::status(&self.s, &r, seq, &running, self.this_boot());
+        let this_boot = handoff.map(|h| view::BootView::new(&self.s, &h));
+        let v = view::status(&self.s, &r, seq, &running, this_boot);
         if self.s.slots.len() != usize::from(r.slot_count()) && !self.s.slots.is_empty() {
             eprintln!(
                 "safeslotctl: warning: the config names {} slots, the record has {}",
@@ -533,11 +613,13 @@ impl Agent {
         })
     }
 
-    /// `init [--force [--allow-rollback]]`: a fresh record. Replacing a valid record keeps
-    /// its anti-rollback floor unless `--allow-rollback`; replacing a corrupt region (whose
-    /// floor cannot be read) needs `--allow-rollback`, and the new record says the floor was
-    /// lost (history `created` with `record-reset`, as the boot stage writes it).
-    fn init(&self, slots: Option<u8>, force: bool, allow_rollback: bool) -> Result<Reply, Error> {
+    /// `init [--create] [--force [--allow-rollback]]`: a fresh record. Replacing a valid
+    /// record keeps its anti-rollback floor unless `--allow-rollback`; replacing a corrupt
+    /// region (whose floor cannot be read) needs `--allow-rollback`, and the new record says
+    /// the floor was lost (history `created` with `record-reset`, as the boot stage writes
+    /// it). `--create` first makes or grows the file to the record region's end
+    /// ([`Agent::grow`]), once the geometry is known to be valid.
+    fn init(&self, slots: Option<u8>, force: bool, allow_rollback: bool, create: bool) -> Result<Reply, Error> {
         let n = match slots {
             Some(n) => n,
             None if (2..=4).contains(&self.s.slots.len()) => self.s.slots.len() as u8,
@@ -546,7 +628,8 @@ impl Agent {
         if !(2..=4).contains(&n) {
             return Err(Error::Usage(format!("--slots {n}: must be 2..=4")));
         }
-        let (_guard, mut j) = self.journal(true)?;
+        let grow_to = if create { Some(self.create_size()?) } else { None };
+        let (_guard, mut j) = self.journal_with(true, grow_to)?;
         let fresh = |corrupt| safeslot_shared::select::FreshRecord::new(n, Tries::DEFAULT).map(|f| f.record(corrupt));
         let (record, note) = match (j.found(), force) {
             (Found::Valid(h), false) => {
@@ -592,6 +675,28 @@ impl Agent {
         }
         let c = Change { changed: true, seq: j.seq() };
         self.report("init", None, &c)
+    }
+
+    /// The size `init --create` makes the file: the record region's end, once its geometry
+    /// validates, and at most [`MAX_CREATE`] bytes; never for an MTD device.
+    fn create_size(&self) -> Result<u64, Error> {
+        if self.s.backend == BackendKind::Mtd {
+            return Err(Error::Usage(format!(
+                "init --create makes or grows a regular file; {} is an MTD device (drop --create)",
+                self.s.device.display()
+            )));
+        }
+        let rec = self.s.record;
+        let end = u64::from(rec.offset).saturating_add(u64::from(rec.size));
+        if end > MAX_CREATE {
+            return Err(Error::Config(format!(
+                "init --create: the record region ends at {end:#x}, past {MAX_CREATE:#x} bytes; check --offset and \
+                 --size (or the config), or make the file yourself"
+            )));
+        }
+        let capacity = usize::try_from(end).unwrap_or(usize::MAX);
+        rec.validate::<Storage>(capacity).map_err(|m| Error::Config(format!("record geometry: {m}")))?;
+        Ok(end)
     }
 
     /// `verify SLOT|FILE`: the boot stage's checks, as its generated configuration has them

@@ -12,14 +12,14 @@ use crate::storage::BackendKind;
 pub const EXIT_CODES: &str = "\
 Exit codes:
    0  ok
-   1  \"no\" (is-slot-bootable, is-slot-marked-successful)
   64  usage: bad arguments, unknown slot, unknown or malformed fw_setenv variable
   65  bad data: blank or corrupt record region, image that does not verify
   66  no input: the device or an input file does not exist (or is a directory)
   69  unavailable: refused in the current state (nothing booted, slot unbootable,
       no bootable slot, init over a valid record without --force, an fw_setenv
       the record cannot represent)
-  70  internal error
+  70  internal error; also the \"no\" of is-slot-bootable and
+      is-slot-marked-successful, as AOSP's bootctl answers it
   74  I/O error reading or writing the device
   75  busy: the lock is held past --lock-timeout, or the record changed underneath
       an update; try again
@@ -72,7 +72,8 @@ pub struct GlobalOpts {
     /// instead of their bare value.
     #[arg(long, global = true)]
     pub json: bool,
-    /// The device or file holding the record (overrides `[record] device`).
+    /// The device or file holding the record (overrides `[record] device`, which is relative
+    /// to the config file's directory).
     #[arg(long, global = true, value_name = "PATH")]
     pub device: Option<PathBuf>,
     /// Storage backend [default: mtd for /dev/mtd*, file otherwise].
@@ -146,6 +147,9 @@ impl Command {
             Command::GetSuffix { .. } => "get-suffix",
             Command::FwPrintenv { .. } => "fw-printenv",
             Command::FwSetenv { .. } => "fw-setenv",
+            Command::SimulateBoot { .. } => "simulate-boot",
+            Command::GetActiveBootSlot => "get-active-boot-slot",
+            Command::HalInfo => "hal-info",
         }
     }
 
@@ -163,6 +167,7 @@ impl Command {
                 | Command::Verify { .. }
                 | Command::FwPrintenv { .. }
                 | Command::FwSetenv { .. }
+                | Command::SimulateBoot { .. }
         )
     }
 }
@@ -205,6 +210,12 @@ pub enum Command {
     },
     /// Create a fresh record (slot A active, on trial). Never runs implicitly.
     Init {
+        /// Create the device file if it does not exist, or grow a shorter one, with 0xFF
+        /// (erased flash) up to the end of the record region (offset + size), under the
+        /// lock; bytes already in the file are never changed. For a regular file only (a
+        /// device node has its size). Without it, a missing or short file is refused.
+        #[arg(long)]
+        create: bool,
         /// Number of slots (2..=4) [default: the slots in the config, else 2].
         #[arg(long)]
         slots: Option<u8>,
@@ -222,6 +233,24 @@ pub enum Command {
     Verify {
         /// Slot name, or the path of an image file (header + image).
         target: String,
+    },
+    /// Rehearse a boot on a record file: run the boot stage's own selection
+    /// (safeslot-shared's `select`, the journal part of the stage) with every image valid
+    /// unless named with --bad, write its record through the journal as the stage does, and
+    /// print the slot that would boot. For trying update flows (RAUC, bootctl) without a
+    /// board. Refused on anything but a regular file (a device node holds a real record)
+    /// unless --force.
+    SimulateBoot {
+        /// Treat SLOT's image as failing verification (`bad-hash`); repeatable.
+        #[arg(long, value_name = "SLOT")]
+        bad: Vec<String>,
+        /// Also write the hand-off block the stage would leave for this boot to FILE (what
+        /// `--handoff FILE` reads).
+        #[arg(long, value_name = "FILE")]
+        handoff_out: Option<PathBuf>,
+        /// Run on a device that is not a regular file too.
+        #[arg(long)]
+        force: bool,
     },
 
     /// RAUC: Print the bootname of the slot that boots next.
@@ -247,12 +276,16 @@ pub enum Command {
     /// RAUC: Print the bootname of the running slot.
     GetCurrent,
 
+    /// bootctl: Print `HAL Version: safeslotctl <version>` (needs no config or device).
+    HalInfo,
     /// bootctl: Print the number of slots.
     GetNumberSlots,
     /// bootctl: Print the index of the running slot.
     GetCurrentSlot,
     /// bootctl: Mark the running slot as successfully booted.
     MarkBootSuccessful,
+    /// bootctl: Print the index of the slot that boots next.
+    GetActiveBootSlot,
     /// bootctl: Make slot N the next boot (on trial; the running, confirmed slot stays
     /// confirmed, which cancels a pending update).
     SetActiveBootSlot {
@@ -264,12 +297,14 @@ pub enum Command {
         /// Slot index.
         n: u8,
     },
-    /// bootctl: Exit 0 if slot N is bootable, 1 if not.
+    /// bootctl: Print 1 and exit 0 if slot N is bootable; print 0 and exit 70 if not (as
+    /// AOSP's bootctl).
     IsSlotBootable {
         /// Slot index.
         n: u8,
     },
-    /// bootctl: Exit 0 if slot N is marked successful, 1 if not.
+    /// bootctl: Print 1 and exit 0 if slot N is marked successful; print 0 and exit 70 if
+    /// not (as AOSP's bootctl).
     IsSlotMarkedSuccessful {
         /// Slot index.
         n: u8,

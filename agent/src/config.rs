@@ -24,8 +24,12 @@ pub const MENDER_DEFAULT_PARTS: [u32; 2] = [2, 3];
 /// One slot as the agent knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotConfig {
-    /// The slot's name (`a`, `b`, ...): the RAUC bootname.
+    /// The slot's name (`a`, `b`, ...).
     pub name: String,
+    /// Its RAUC bootname (`[[slot]] bootname`, default: the name): what `get-primary` and
+    /// `get-current` print, and what RAUC passes to `set-primary`, `get-state` and
+    /// `set-state`.
+    pub bootname: String,
     /// Offset in the device.
     pub offset: u32,
     /// Size.
@@ -95,10 +99,12 @@ impl Settings {
 
     fn from_parts(cfg: Option<&AgentConfig>, base: &Path, opts: &GlobalOpts) -> Result<Settings, Error> {
         let missing = |what: &str| Error::Config(format!("no {what}: set it in the config or pass --{what}"));
+        // `--device` is relative to the working directory like any command-line path; the
+        // config's `device`, like its key paths, to the config file's directory.
         let device = opts
             .device
             .clone()
-            .or_else(|| cfg.and_then(|c| c.device.clone()).map(PathBuf::from))
+            .or_else(|| cfg.and_then(|c| c.device.as_deref()).map(|d| base.join(d)))
             .ok_or_else(|| missing("device"))?;
         let offset = opts.offset.or(cfg.map(|c| c.record.offset)).ok_or_else(|| missing("offset"))?;
         let size = opts.size.or(cfg.map(|c| c.record.size)).ok_or_else(|| missing("size"))?;
@@ -111,8 +117,10 @@ impl Settings {
                 c.slots
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| SlotConfig {
+                    .zip(&c.bootnames)
+                    .map(|((i, s), bootname)| SlotConfig {
                         name: s.name.clone(),
+                        bootname: bootname.clone(),
                         offset: s.offset,
                         size: s.size,
                         header_size: s.header_size,
@@ -159,14 +167,19 @@ impl Settings {
         self.slots.get(slot.index()).map_or_else(|| slot.letter().to_string(), |s| s.name.clone())
     }
 
-    /// The slot called `name` in `record`: a config name (exact, then ignoring
-    /// case, as RAUC bootnames are often upper case) or a letter `a`..`d`.
+    /// The RAUC bootname of `slot`: the config's `bootname` (default: the slot's name), or
+    /// its lowercase letter without a config.
+    pub fn bootname(&self, slot: SlotId) -> String {
+        self.slots.get(slot.index()).map_or_else(|| slot.letter().to_string(), |s| s.bootname.clone())
+    }
+
+    /// The slot called `name` in `record`: a config name or bootname (exact, then ignoring
+    /// case, as RAUC bootnames are often upper case; the config guarantees that no two
+    /// slots' names or bootnames are equal ignoring case) or a letter `a`..`d`.
     pub fn slot_by_name(&self, name: &str, record: &Record) -> Result<SlotId, Error> {
-        let by_config = self
-            .slots
-            .iter()
-            .position(|s| s.name == name)
-            .or_else(|| self.slots.iter().position(|s| s.name.eq_ignore_ascii_case(name)));
+        let by_config = self.slots.iter().position(|s| s.name == name || s.bootname == name).or_else(|| {
+            self.slots.iter().position(|s| s.name.eq_ignore_ascii_case(name) || s.bootname.eq_ignore_ascii_case(name))
+        });
         let by_letter = || {
             let mut chars = name.chars();
             match (chars.next(), chars.next()) {
@@ -179,7 +192,14 @@ impl Settings {
             Some(id) if record.has_slot(id) => Ok(id),
             _ => Err(Error::Usage(format!(
                 "no slot named {name:?}; slots are: {}",
-                record.slot_ids().map(|s| self.slot_name(s)).collect::<Vec<_>>().join(", ")
+                record
+                    .slot_ids()
+                    .map(|s| match (self.slot_name(s), self.bootname(s)) {
+                        (n, b) if n == b => n,
+                        (n, b) => format!("{n} (bootname {b})"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }

@@ -13,7 +13,6 @@ use safeslotctl::Error;
 /// sysexits codes (see `EXIT_CODES` in `cli.rs`).
 mod code {
     pub const OK: u8 = 0;
-    pub const NO: u8 = 1;
     pub const USAGE: u8 = 64;
     pub const DATAERR: u8 = 65;
     pub const NOINPUT: u8 = 66;
@@ -75,7 +74,9 @@ fn main() -> ExitCode {
             }
             ExitCode::from(match out.answer {
                 Answer::Yes => code::OK,
-                Answer::No => code::NO,
+                // AOSP's bootctl answers "no" with EX_SOFTWARE (system/extras
+                // bootctl/bootctl.cpp), and scripts written for it test for that.
+                Answer::No => code::SOFTWARE,
             })
         }
         Err(e) => {

@@ -69,10 +69,8 @@ pub struct Running {
     /// Why the stage's word and the record (or the two words of the stage) disagree so
     /// that a write acting on the running slot is refused.
     pub conflict: Option<String>,
-    /// The stage's slot is not the record's `last_booted`: expected after a boot the
-    /// stage could not record, a [`Running::conflict`] when it says it recorded it.
-    pub mismatch: bool,
-    /// The [`Running::mismatch`] that is not a conflict, in words.
+    /// The stage's slot is not the record's `last_booted` although that is no conflict
+    /// (a boot the stage could not record), in words.
     note: Option<String>,
 }
 
@@ -168,16 +166,19 @@ impl Running {
             booted: record.last_booted,
             cmdline: words.slot.map(str::to_owned),
             cmdline_slot,
-            slot: stage.map(|w| w.slot).or(record.last_booted),
+            slot: stage_slot.or(record.last_booted),
             source: stage.map_or(Source::Record, |w| w.source),
-            mismatch: conflict.is_some() || note.is_some(),
             note,
             conflict,
         }
     }
-}
 
-impl Running {
+    /// The stage's slot is not the record's `last_booted`: expected after a boot the
+    /// stage could not record, a [`Running::conflict`] when it says it recorded it.
+    pub fn mismatch(&self) -> bool {
+        self.conflict.is_some() || self.note.is_some()
+    }
+
     /// The running slot for a read (`get-current`): the stage's word, else the record's
     /// `last_booted`; a disagreement is reported on stderr.
     pub fn for_read(&self) -> Result<SlotId, Error> {

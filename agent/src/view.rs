@@ -16,8 +16,10 @@ pub const SCHEMA: u32 = 1;
 /// One slot.
 #[derive(Debug, Serialize)]
 pub struct SlotView {
-    /// Name from the config (the RAUC bootname).
+    /// Name from the config.
     pub name: String,
+    /// The RAUC bootname (`[[slot]] bootname`, default: the name).
+    pub bootname: String,
     /// Index (bootctl numbering).
     pub index: usize,
     /// Boot priority, 0 = disabled.
@@ -166,6 +168,7 @@ pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running, this_boot: 
         .filter_map(|id| r.slot(id).map(|st| (id, st)))
         .map(|(id, st)| SlotView {
             name: s.slot_name(id),
+            bootname: s.bootname(id),
             index: id.index(),
             priority: st.priority.get(),
             tries: st.tries.get(),
@@ -183,7 +186,7 @@ pub fn status(s: &Settings, r: &Record, seq: u32, running: &Running, this_boot: 
         running: name(running.slot),
         running_from: running.source.name(),
         cmdline_slot: running.cmdline_slot.map(|i| s.slot_name(i)).or_else(|| running.cmdline.clone()),
-        mismatch: running.mismatch,
+        mismatch: running.mismatch(),
         conflict: running.conflict.clone(),
         primary: name(r.primary()),
         last_known_good: name(r.last_known_good),

@@ -86,8 +86,10 @@ fn json_holds_for_the_rauc_and_bootctl_verbs() {
     assert_eq!(rig.ok(&["--json", "get-number-slots"]).json()["value"], "2");
     assert_eq!(rig.ok(&["--json", "get-suffix", "1"]).json()["value"], "_b");
     // A "no" keeps its exit code and says so in the object.
-    let no = rig.expect(1, &["--json", "is-slot-marked-successful", "0"]);
-    assert_eq!((no.json()["answer"].as_bool(), no.json()["value"].is_null()), (Some(false), true));
+    let no = rig.expect(70, &["--json", "is-slot-marked-successful", "0"]);
+    assert_eq!((no.json()["answer"].as_bool(), no.json()["value"].as_str()), (Some(false), Some("0")));
+    let info = rig.ok(&["--json", "hal-info"]).json();
+    assert!(info["value"].as_str().is_some_and(|v| v.starts_with("HAL Version: safeslotctl")), "{info}");
     let set = rig.ok(&["--json", "set-primary", "b"]).json();
     assert_eq!((set["command"].as_str(), set["answer"].as_bool()), (Some("set-primary"), Some(true)));
     // Without --json the verbs stay bare, for RAUC.

@@ -23,7 +23,7 @@ const READERS: &[(&[&str], i32)] = &[
     (&["get-number-slots"], 0),
     (&["get-current-slot"], 0),
     (&["is-slot-bootable", "0"], 0),
-    (&["is-slot-bootable", "1"], 1),
+    (&["is-slot-bootable", "1"], 70),
     (&["is-slot-marked-successful", "0"], 0),
     (&["get-suffix", "1"], 0),
     // Slot A's region holds no image: a verdict (65), not a permission error.

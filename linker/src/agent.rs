@@ -4,7 +4,8 @@
 //!
 //! ```toml
 //! [record]
-//! device = "/dev/mtd0"     # optional: the agent may take it on its command line
+//! device = "/dev/mtd0"     # optional: the agent may take it on its command line;
+//!                          # a relative path is relative to the config file
 //! offset = 0x0             # offsets are from the start of the device
 //! size = 0x2000
 //! erase_size = 0x1000
@@ -19,6 +20,7 @@
 //! header_size = 0x400
 //! mender_part = 2          # optional: the partition number Mender's `mender_boot_part`
 //!                          # names for this slot (safeslotctl's fw_printenv/fw_setenv)
+//! bootname = "A"           # optional: the RAUC bootname (default: the name)
 //!
 //! [keys]                   # optional; paths as written in layout.toml
 //! public = ["keys/release.pub.pem"]
@@ -32,6 +34,12 @@
 //! write sizes, alignment, record and slot minimum sizes, unique names, no
 //! overlaps), except that the device size is not known until the agent opens
 //! the device: check it then with [`AgentConfig::check_device_size`].
+//!
+//! A slot's `bootname` is the name RAUC knows it by (`[slot.rootfs.0] bootname=` in
+//! RAUC's `system.conf`, and `rauc.slot=` on the kernel command line): 1 to 32 ASCII
+//! letters, digits, `-`, `_` or `.`, such as `A`/`B` or `system0`/`system1`. It defaults to
+//! the slot's name. No two slots may share a name or bootname, ignoring case (the agent
+//! accepts either, in either case, for a slot).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -51,7 +59,9 @@ use crate::validate;
 #[serde(try_from = "RawAgentConfig")]
 #[non_exhaustive]
 pub struct AgentConfig {
-    /// Where Linux sees the flash (`/dev/mtdN` or a file), when given.
+    /// Where Linux sees the flash (`/dev/mtdN` or a file), when given, as written: the
+    /// agent reads a relative path as relative to the config file's directory, as it does
+    /// the key paths.
     pub device: Option<String>,
     /// The boot-control record area, by offset in the device.
     pub record: Region,
@@ -74,6 +84,9 @@ pub struct AgentConfig {
     /// `fw_printenv`/`fw_setenv`), when the config gives one. No two slots share one.
     /// An agent-only setting: a config generated from a layout has none.
     pub mender_parts: Vec<Option<u32>>,
+    /// The RAUC bootname of each slot, in the order of `slots` (one per slot; a slot's
+    /// name where the config gives none). Validated: see the module docs.
+    pub bootnames: Vec<String>,
     /// Public key paths as written in `layout.toml` (relative paths are
     /// relative to the layout file there; the agent decides what they are
     /// relative to on the device). Empty when there is no `[keys]` table.
@@ -105,6 +118,8 @@ struct RawAgentSlot {
     header_size: u64,
     #[serde(default)]
     mender_part: Option<u32>,
+    #[serde(default)]
+    bootname: Option<String>,
 }
 
 impl RawAgentSlot {
@@ -146,6 +161,34 @@ struct RawAgentRecord {
     flash_base: Option<u64>,
 }
 
+/// The longest bootname accepted.
+const MAX_BOOTNAME: usize = 32;
+
+/// Each slot's bootname (`given`, else its name), checked: 1 to [`MAX_BOOTNAME`] ASCII
+/// letters, digits, `-`, `_` or `.`, and no name or bootname of two different slots equal
+/// ignoring case.
+fn check_bootnames(slots: &[Slot], given: &[Option<String>]) -> Result<Vec<String>, LayoutError> {
+    let names: Vec<String> =
+        slots.iter().zip(given).map(|(s, b)| b.clone().unwrap_or_else(|| s.name.clone())).collect();
+    for (index, b) in names.iter().enumerate() {
+        let err = |rule| Err(LayoutError::Bootname { index, bootname: b.clone(), rule });
+        if b.is_empty() || b.len() > MAX_BOOTNAME {
+            return err("must be 1 to 32 characters");
+        }
+        if !b.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
+            return err("may hold only ASCII letters, digits, '-', '_' and '.'");
+        }
+        let clash =
+            slots.iter().zip(&names).enumerate().any(|(other, (s, ob))| {
+                other != index && (ob.eq_ignore_ascii_case(b) || s.name.eq_ignore_ascii_case(b))
+            });
+        if clash {
+            return err("equals another slot's name or bootname (ignoring case)");
+        }
+    }
+    Ok(names)
+}
+
 impl TryFrom<RawAgentConfig> for AgentConfig {
     type Error = LayoutError;
 
@@ -161,6 +204,8 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
             validate::check_record(&RawRegion { offset: raw.record.offset, size: raw.record.size }, erase, None)?;
         let layout_slots: Vec<RawSlot> = raw.slot.iter().map(RawAgentSlot::layout_slot).collect();
         let slots = validate::check_slots(&layout_slots, erase, None)?;
+        let given: Vec<Option<String>> = raw.slot.iter().map(|s| s.bootname.clone()).collect();
+        let bootnames = check_bootnames(&slots, &given)?;
         validate::check_flash_overlaps(record, &slots)?;
         let mender_parts = check_mender_parts(&raw.slot)?;
         let public_keys = match raw.keys {
@@ -177,6 +222,7 @@ impl TryFrom<RawAgentConfig> for AgentConfig {
             flash_base: raw.record.flash_base,
             slots,
             mender_parts,
+            bootnames,
             public_keys,
             image,
         })
@@ -219,6 +265,7 @@ impl AgentConfig {
             flash_base: Some(u64::from(flash.base)),
             slots: layout.slots().to_vec(),
             mender_parts: vec![None; layout.slots().len()],
+            bootnames: layout.slots().iter().map(|s| s.name.clone()).collect(),
             public_keys: layout.public_key_entries().to_vec(),
             image: layout.image_rules().clone(),
         }
@@ -315,6 +362,9 @@ impl AgentConfig {
             );
             if let Some(part) = self.mender_parts.get(i).copied().flatten() {
                 let _ = writeln!(out, "mender_part = {part}");
+            }
+            if let Some(b) = self.bootnames.get(i).filter(|b| **b != s.name) {
+                let _ = writeln!(out, "bootname = {}", toml_string(b));
             }
         }
         if !self.public_keys.is_empty() {
@@ -494,6 +544,45 @@ public = ["keys/release.pub.pem"]
         );
         let e = AgentConfig::parse(&text.replace("mender_part = 3", "mender_part = -1")).unwrap_err();
         assert!(matches!(e, LayoutError::Parse { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn bootnames_default_to_the_names_and_are_read_back() {
+        let c = AgentConfig::parse(GOLDEN).unwrap();
+        assert_eq!(c.bootnames, ["a", "b"]);
+        let text = GOLDEN
+            .replacen("header_size = 0x400\n", "header_size = 0x400\nbootname = \"system0\"\n", 1)
+            .replacen("header_size = 0x400\n\n[keys]", "header_size = 0x400\nbootname = \"system1\"\n\n[keys]", 1);
+        let c = AgentConfig::parse(&text).unwrap();
+        assert_eq!(c.bootnames, ["system0", "system1"]);
+        assert_eq!(AgentConfig::parse(&c.to_toml()).unwrap(), c);
+        assert!(c.to_toml().contains("bootname = \"system1\""));
+        // RAUC's A/B: the same letters as the names, in upper case, are no clash.
+        let ab = GOLDEN.replacen("header_size = 0x400\n", "header_size = 0x400\nbootname = \"A\"\n", 1).replacen(
+            "header_size = 0x400\n\n[keys]",
+            "header_size = 0x400\nbootname = \"B\"\n\n[keys]",
+            1,
+        );
+        assert_eq!(AgentConfig::parse(&ab).unwrap().bootnames, ["A", "B"]);
+    }
+
+    #[test]
+    fn bad_bootnames_are_refused() {
+        for (bootname, rule) in [
+            ("", "1 to 32"),
+            ("x".repeat(33).as_str(), "1 to 32"),
+            ("sys 0", "letters"),
+            ("a=b", "letters"),
+            ("B", "another slot"),
+        ] {
+            let text =
+                GOLDEN.replacen("header_size = 0x400\n", &format!("header_size = 0x400\nbootname = {bootname:?}\n"), 1);
+            let e = AgentConfig::parse(&text).unwrap_err();
+            assert!(matches!(e, LayoutError::Bootname { index: 0, .. }), "{bootname:?}: {e:?}");
+            assert!(e.to_string().contains(rule), "{bootname:?}: {e}");
+        }
+        let text = GOLDEN.replacen("header_size = 0x400\n", "header_size = 0x400\nboot_name = \"x\"\n", 1);
+        assert!(matches!(AgentConfig::parse(&text), Err(LayoutError::Parse { .. })));
     }
 
     #[test]

@@ -249,6 +249,16 @@ pub enum LayoutError {
         /// The rule it breaks.
         rule: &'static str,
     },
+    /// An agent config's `[[slot]] bootname` breaks a rule.
+    #[error("slot[{index}].bootname = {bootname:?}: {rule}")]
+    Bootname {
+        /// The slot's index.
+        index: usize,
+        /// The bootname as written (or the slot name it defaults to).
+        bootname: String,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
     /// A slot name passed to a generator is not in the layout.
     #[error("no slot named {name:?} (the layout has {known})")]
     UnknownSlot {

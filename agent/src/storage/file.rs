@@ -63,6 +63,26 @@ impl FileFlash {
     }
 }
 
+/// Grows the regular file `file` to `end` bytes with 0xFF (erased flash), leaving every
+/// byte already in it as it is, and syncs it. Returns the old length if it grew, `None` if
+/// it already held `end` bytes.
+pub fn grow_erased(file: &File, end: u64) -> io::Result<Option<u64>> {
+    const CHUNK: usize = 64 * 1024;
+    let len = file.metadata()?.len();
+    if len >= end {
+        return Ok(None);
+    }
+    let ff = vec![nor::ERASED; CHUNK];
+    let mut at = len;
+    while at < end {
+        let n = usize::try_from(end.saturating_sub(at)).unwrap_or(CHUNK).min(CHUNK);
+        file.write_all_at(ff.get(..n).unwrap_or(&ff), at)?;
+        at = at.saturating_add(n as u64);
+    }
+    file.sync_all()?;
+    Ok(Some(len))
+}
+
 impl ErrorType for FileFlash {
     type Error = StorageError;
 }
@@ -237,6 +257,19 @@ mod tests {
         f.read(256, &mut b).unwrap();
         assert_eq!(b, [0xFF; 16]);
         f.write(256, &[0; 16]).unwrap();
+    }
+
+    #[test]
+    fn growing_appends_erased_bytes_only() {
+        let mut t = tempfile::NamedTempFile::new().unwrap();
+        t.write_all(&[0x12; 100]).unwrap();
+        assert_eq!(grow_erased(t.as_file(), 70_000).unwrap(), Some(100));
+        let b = std::fs::read(t.path()).unwrap();
+        assert_eq!(b.len(), 70_000);
+        assert!(b[..100].iter().all(|&x| x == 0x12));
+        assert!(b[100..].iter().all(|&x| x == 0xFF));
+        assert_eq!(grow_erased(t.as_file(), 4096).unwrap(), None, "never shrinks");
+        assert_eq!(std::fs::read(t.path()).unwrap(), b);
     }
 
     #[test]

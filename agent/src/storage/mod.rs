@@ -29,7 +29,7 @@ use std::path::Path;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 use safeslot_shared::nor;
 
-pub use file::FileFlash;
+pub use file::{grow_erased, FileFlash};
 pub use mtd::MtdFlash;
 
 /// The geometry and write rules a backend enforces.

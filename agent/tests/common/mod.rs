@@ -129,11 +129,24 @@ impl Rig {
     /// [`Rig::reboot`] with the given policy inputs (reset cause, free-retry bound). Like
     /// the boot stage, it moves the record to the newest format when it writes.
     pub fn reboot_with(&self, inputs: Inputs) -> safeslot_shared::SlotId {
+        self.reboot_failing(inputs, &[])
+    }
+
+    /// [`Rig::reboot_with`] where the images of the slots in `bad` fail verification
+    /// (`bad-hash`).
+    pub fn reboot_failing(&self, inputs: Inputs, bad: &[safeslot_shared::SlotId]) -> safeslot_shared::SlotId {
         let mut j = self.journal();
         let seq = j.seq();
         let mut rec = j.record().unwrap().clone();
         rec.upgrade();
-        match decide(&rec, inputs, |_| Verdict::Valid(ImageInfo::default())) {
+        let verdict = |id| {
+            if bad.contains(&id) {
+                Verdict::Invalid(safeslot_shared::Reason::BadHash)
+            } else {
+                Verdict::Valid(ImageInfo::default())
+            }
+        };
+        match decide(&rec, inputs, verdict) {
             Decision::Boot(plan) => {
                 if plan.changed {
                     j.append_expecting(seq, &plan.record).unwrap();

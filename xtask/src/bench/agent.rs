@@ -12,7 +12,9 @@
 //!   built in release like the binary.
 //!
 //! and prints a markdown table. The target (issue: status under 5 ms on a 128 KiB
-//! region) is reported, never asserted: timing depends on the machine.
+//! region) is reported, never asserted: timing depends on the machine. It also prints the
+//! size of the release binary it timed, and whether it still carries symbols or debug
+//! info (the workspace's release profile strips both: issue #17).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,7 +42,37 @@ pub fn run() -> Result<()> {
     result
 }
 
+/// The release binary: its size in bytes, and whether it has a symbol table and debug info.
+struct Binary {
+    bytes: u64,
+    symbols: bool,
+    debug_info: bool,
+}
+
+impl Binary {
+    fn of(bin: &Path) -> Result<Binary> {
+        use object::{Object, ObjectSection};
+        let data = std::fs::read(bin).with_context(|| bin.display().to_string())?;
+        let file = object::File::parse(&*data).with_context(|| format!("{}: not an object file", bin.display()))?;
+        let has = |name: &str| file.sections().any(|s| s.name().is_ok_and(|n| n == name));
+        Ok(Binary { bytes: data.len() as u64, symbols: has(".symtab"), debug_info: has(".debug_info") })
+    }
+}
+
+impl std::fmt::Display for Binary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match (self.symbols, self.debug_info) {
+            (false, false) => "stripped",
+            (true, false) => "NOT stripped: symbol table",
+            (_, true) => "NOT stripped: debug info",
+        };
+        write!(f, "{} bytes ({:.2} MiB), {what}", self.bytes, self.bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
 fn bench(bin: &Path, scan_bin: &Path, dir: &Path) -> Result<()> {
+    println!("## safeslotctl release binary\n");
+    println!("`{}`: {}\n", bin.display(), Binary::of(bin)?);
     let flash = dir.join("flash.bin");
     std::fs::write(&flash, vec![0xFF; REGION as usize])?;
     let cmdline = dir.join("cmdline");
