@@ -1,9 +1,11 @@
 //! The virtual SoC's scenarios: the real aarch64 stage boots Debian's real arm64 kernel from
 //! CFI flash, and `safeslotctl` in Linux reads and writes the record through MTD.
 //!
-//! `cargo xtask test` (or `cargo xtask soc-rig`) builds the stage, the agent, the
-//! initramfs and the signed slot images and runs this with `SAFESLOT_SOC_*` set; run by
-//! hand without them, it says so and skips. Each scenario has its own flash files; each
+//! Every test here needs the SoC build and QEMU, so each is `#[ignore]`d: a plain `cargo
+//! test` reports it as ignored. `cargo xtask soc-rig` (and `cargo xtask test`) builds the
+//! stage, the agent, the initramfs and the signed slot images and runs them with
+//! `SAFESLOT_SOC_*` set and `--ignored`; run with `--ignored` without that environment, a
+//! test fails. Each scenario has its own flash files; each
 //! power-on is a fresh QEMU. The assertions read the serial log (the stage's `safeslot:`
 //! lines, the init script's `safeslot-init:` lines with `safeslotctl status --json`) and
 //! the record decoded from pflash1.
@@ -21,23 +23,26 @@ struct Setup {
     layout: safeslot_layout::Layout,
 }
 
-fn setup() -> Option<Setup> {
-    let stage = std::fs::read(std::env::var_os("SAFESLOT_SOC_STAGE")?).unwrap();
-    let images = PathBuf::from(std::env::var_os("SAFESLOT_SOC_IMAGES")?);
-    let layout = safeslot_layout::Layout::load(&PathBuf::from(std::env::var_os("SAFESLOT_SOC_LAYOUT")?)).unwrap();
-    Some(Setup { stage, images, layout })
+/// The rig's environment, which `cargo xtask soc-rig` sets; a test run without it fails.
+fn setup() -> Setup {
+    let var = |name: &str| {
+        std::env::var_os(name).unwrap_or_else(|| {
+            panic!("{name} is not set: this test needs the SoC build and QEMU; run `cargo xtask soc-rig`")
+        })
+    };
+    let stage = std::fs::read(var("SAFESLOT_SOC_STAGE")).unwrap();
+    let images = PathBuf::from(var("SAFESLOT_SOC_IMAGES"));
+    let layout = safeslot_layout::Layout::load(&PathBuf::from(var("SAFESLOT_SOC_LAYOUT"))).unwrap();
+    Setup { stage, images, layout }
 }
 
 fn image(s: &Setup, name: &str) -> Vec<u8> {
     std::fs::read(s.images.join(name)).unwrap()
 }
 
-/// Runs a scenario on fresh flash files; skips without the rig's environment.
+/// Runs a scenario on fresh flash files.
 fn scenario(name: &str, run: impl FnOnce(&Setup, &SocRig)) {
-    let Some(s) = setup() else {
-        eprintln!("{name}: skipped (SAFESLOT_SOC_* not set; run `cargo xtask soc-rig`)");
-        return;
-    };
+    let s = setup();
     let dir = std::env::temp_dir().join(format!("safeslot-soc-{}-{name}", std::process::id()));
     let rig = SocRig::new(&s.layout, &s.stage, &dir).unwrap();
     run(&s, &rig);
@@ -72,6 +77,7 @@ fn fresh_boot(s: &Setup, rig: &SocRig) -> SocBoot {
 }
 
 #[test]
+#[ignore = "needs the SoC build and QEMU: cargo xtask soc-rig (cargo xtask test runs it)"]
 fn soc_fresh_device() {
     // A factory-fresh device boots A's kernel on its factory trial; Linux sees A booted
     // (from the record and from `safeslot.slot=a` on its command line), the health check
@@ -100,6 +106,7 @@ fn soc_fresh_device() {
 }
 
 #[test]
+#[ignore = "needs the SoC build and QEMU: cargo xtask soc-rig (cargo xtask test runs it)"]
 fn soc_update_confirmed() {
     // B is installed into slot b and activated from Linux with RAUC's `set-primary B`;
     // after a power cycle the stage boots B on trial, B's health check passes and it
@@ -128,6 +135,7 @@ fn soc_update_confirmed() {
 }
 
 #[test]
+#[ignore = "needs the SoC build and QEMU: cargo xtask soc-rig (cargo xtask test runs it)"]
 fn soc_update_never_confirms() {
     // B (whose health check fails) is activated with `set-active b`: it boots on trial once
     // per try and never confirms; then the stage falls back to A, and `safeslotctl status`
@@ -159,6 +167,7 @@ fn soc_update_never_confirms() {
 }
 
 #[test]
+#[ignore = "needs the SoC build and QEMU: cargo xtask soc-rig (cargo xtask test runs it)"]
 fn soc_tampered_kernel_rejected() {
     // A B image with one byte of its gzip'd kernel flipped after signing is activated: the
     // stage's hash over the RAM copy fails, B never runs, A boots, and Linux in A sees B
@@ -179,6 +188,7 @@ fn soc_tampered_kernel_rejected() {
 }
 
 #[test]
+#[ignore = "needs the SoC build and QEMU: cargo xtask soc-rig (cargo xtask test runs it)"]
 fn soc_no_valid_image_is_recovery() {
     // Nothing bootable (slot a holds B's tampered image, slot b is empty): the stage says
     // why and powers off; no kernel starts.
@@ -193,6 +203,7 @@ fn soc_no_valid_image_is_recovery() {
 }
 
 #[test]
+#[ignore = "needs the SoC build and QEMU: cargo xtask soc-rig (cargo xtask test runs it)"]
 fn soc_record_recreated_over_mtd() {
     // `safeslotctl init --force` in Linux erases the record blocks through MTD (MEMERASE on
     // the kernel's CFI driver) and writes a fresh record: the host decodes it from pflash1,
@@ -216,6 +227,7 @@ fn soc_record_recreated_over_mtd() {
 }
 
 #[test]
+#[ignore = "needs the SoC build and QEMU: cargo xtask soc-rig (cargo xtask test runs it)"]
 fn soc_power_cut_during_activation_never_bricks() {
     // Power is cut (QEMU killed) at several instants of a boot in which Linux activates B:
     // during the stage, the kernel, the module loads, or the agent's record writes. After

@@ -1,7 +1,9 @@
 //! The virtual rig's scenarios on the real firmware in QEMU.
 //!
-//! `cargo xtask test` builds the firmware, signs the images and runs this with
-//! `SAFESLOT_RIG_*` set; run by hand without them, it says so and skips.
+//! Every test here needs the firmware and QEMU, so each is `#[ignore]`d: a plain `cargo
+//! test` reports it as ignored. `cargo xtask rig` (and `cargo xtask test`) builds the
+//! firmware, signs the images and runs them with `SAFESLOT_RIG_*` set and `--ignored`
+//! (the soak only when asked); run with `--ignored` without that environment, a test fails.
 //!
 //! * `scenario_catalogue`: every scenario of `safeslot_hil::catalogue`, once (each on its
 //!   own flash file), driven as the probe-rs rig drives a real board (mailbox command in
@@ -9,8 +11,8 @@
 //!   its command line);
 //! * `firmware_power_cut_sweep`: every store of every record-writing step cut
 //!   (`SAFESLOT_CUT_TORN=all` adds every torn program store);
-//! * `soak` (ignored; or `SAFESLOT_SOAK=<boots>` [`SAFESLOT_SOAK_SEED=<n>`]): QEMU
-//!   killed at pseudo-random times.
+//! * `soak` (only `cargo xtask rig soak` runs it; 300 boots, or `SAFESLOT_SOAK=<boots>`
+//!   [`SAFESLOT_SOAK_SEED=<n>`]): QEMU killed at pseudo-random times.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::PathBuf;
@@ -34,12 +36,18 @@ struct Setup {
     layout: safeslot_layout::Layout,
 }
 
-fn setup() -> Option<Setup> {
-    let boot = std::env::var_os("SAFESLOT_RIG_BOOT_ELF")?;
-    let apps = std::env::split_paths(&std::env::var_os("SAFESLOT_RIG_APP_ELFS")?).collect();
-    let images = PathBuf::from(std::env::var_os("SAFESLOT_RIG_IMAGES")?);
-    let layout = safeslot_layout::Layout::load(&PathBuf::from(std::env::var_os("SAFESLOT_RIG_LAYOUT")?)).unwrap();
-    Some(Setup { boot: boot.into(), apps, images, layout })
+/// The rig's environment, which `cargo xtask rig` sets; a test run without it fails.
+fn setup() -> Setup {
+    let var = |name: &str| {
+        std::env::var_os(name).unwrap_or_else(|| {
+            panic!("{name} is not set: this test needs the firmware and QEMU; run `cargo xtask rig`")
+        })
+    };
+    let boot = var("SAFESLOT_RIG_BOOT_ELF");
+    let apps = std::env::split_paths(&var("SAFESLOT_RIG_APP_ELFS")).collect();
+    let images = PathBuf::from(var("SAFESLOT_RIG_IMAGES"));
+    let layout = safeslot_layout::Layout::load(&PathBuf::from(var("SAFESLOT_RIG_LAYOUT"))).unwrap();
+    Setup { boot: boot.into(), apps, images, layout }
 }
 
 fn rig(s: &Setup, name: &str) -> VirtualRig {
@@ -69,11 +77,9 @@ fn kit(s: &Setup) -> Kit {
 }
 
 #[test]
+#[ignore = "needs the firmware and QEMU: cargo xtask rig (cargo xtask test runs it)"]
 fn demo_story() {
-    let Some(s) = setup() else {
-        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
-        return;
-    };
+    let s = setup();
     let mut r = rig(&s, "demo");
     let t = story::demo(&mut r, &images(&s), true).unwrap();
     assert_eq!(t.len(), 11);
@@ -126,11 +132,9 @@ fn run_catalogue<R: Rig + 'static>(
 /// on its command line, so no scenario is skipped. The command-line transport of the app's
 /// orders is still exercised by the demo story and the power-cut sweep below.
 #[test]
+#[ignore = "needs the firmware and QEMU: cargo xtask rig (cargo xtask test runs it)"]
 fn scenario_catalogue() {
-    let Some(s) = setup() else {
-        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
-        return;
-    };
+    let s = setup();
     let handoff = u64::from(s.layout.handoff().base);
     let (sum, n, all) =
         run_catalogue(&s, |s, name| MailboxRig::new(rig(s, name), handoff), |r| r.inner.flash_img.clone());
@@ -154,11 +158,9 @@ fn workers() -> usize {
 }
 
 #[test]
+#[ignore = "needs the firmware and QEMU: cargo xtask rig (cargo xtask test runs it)"]
 fn firmware_power_cut_sweep() {
-    let Some(s) = setup() else {
-        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
-        return;
-    };
+    let s = setup();
     let k = kit(&s);
     let torn = if std::env::var("SAFESLOT_CUT_TORN").is_ok_and(|v| v == "all") { Torn::All } else { Torn::Sample };
     let mut r = rig(&s, "powercut");
@@ -191,27 +193,15 @@ fn firmware_power_cut_sweep() {
     assert!(total >= 200, "only {total} cut points");
 }
 
-/// `SAFESLOT_SOAK=<boots>` runs it in the normal suite; `--ignored` runs 300 boots.
+/// QEMU killed at random times: 300 boots, or `SAFESLOT_SOAK=<boots>`.
 #[test]
-fn soak_env() {
-    let Some(boots) = std::env::var("SAFESLOT_SOAK").ok().and_then(|v| v.parse().ok()) else {
-        println!("skipped: set SAFESLOT_SOAK=<boots> to soak");
-        return;
-    };
-    soak_run(boots);
-}
-
-#[test]
-#[ignore = "soak: QEMU killed at random times; minutes, not for CI"]
+#[ignore = "soak, minutes, not in cargo xtask test: cargo xtask rig soak (SAFESLOT_SOAK=<boots>, default 300)"]
 fn soak() {
-    soak_run(300);
-}
-
-fn soak_run(boots: usize) {
-    let Some(s) = setup() else {
-        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
-        return;
+    let boots = match std::env::var("SAFESLOT_SOAK") {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("SAFESLOT_SOAK={v:?}: a number of boots expected")),
+        Err(_) => 300,
     };
+    let s = setup();
     let seed = std::env::var("SAFESLOT_SOAK_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x50AC);
     let k = kit(&s);
     let mut r = rig(&s, "soak");
@@ -234,12 +224,10 @@ fn soak_run(boots: usize) {
 /// RAM (`mailbox`), the app reads and consumes it, acts, and writes a report that it reads
 /// back from RAM and logs.
 #[test]
+#[ignore = "needs the firmware and QEMU: cargo xtask rig (cargo xtask test runs it)"]
 fn rig_mailbox_drives_the_demo_app() {
     use safeslot_hil::rig::{Ran, Rig};
-    let Some(s) = setup() else {
-        println!("skipped: run through `cargo xtask test` (SAFESLOT_RIG_* not set)");
-        return;
-    };
+    let s = setup();
     let k = kit(&s);
     let mut r = rig(&s, "mailbox");
     r.install(SlotId::A, &k.original(SlotId::A)).unwrap();

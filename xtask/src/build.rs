@@ -1,6 +1,7 @@
 //! Building the firmware for the virtual board and signing the demo images.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use safeslot_shared::version::Version;
 
@@ -92,31 +93,70 @@ pub fn board_layout(board: &str) -> Result<(PathBuf, safeslot_layout::Layout)> {
     Ok((path, layout))
 }
 
+/// What a board's crate is built with: the target its layout names and the public keys
+/// its firmware trusts (the throw-away pairs in target/safeslot, made once).
+#[derive(Debug, Clone)]
+pub struct BoardEnv {
+    /// The board (a directory under boards/).
+    pub board: String,
+    /// Its target triple (`[board] target` in its layout).
+    pub target: String,
+    /// Its layout file.
+    pub layout_path: PathBuf,
+    /// Its parsed layout.
+    pub layout: safeslot_layout::Layout,
+    /// The throw-away signing key and its public key (trusted key index 0).
+    pub key: (PathBuf, PathBuf),
+    /// The key-rotation scenario's key pair (trusted key index 1).
+    pub next_key: (PathBuf, PathBuf),
+    /// Where generated files go (target/safeslot).
+    pub work: PathBuf,
+}
+
+impl BoardEnv {
+    /// The public keys built into the firmware, in key-index order.
+    pub fn trusted(&self) -> Vec<PathBuf> {
+        vec![self.key.1.clone(), self.next_key.1.clone()]
+    }
+
+    /// `cargo SUBCOMMAND -p safeslot-board-<board> --target <target>`, run in boards/ (so
+    /// boards/.cargo/config.toml, the sha2 backend choice, applies) with the trusted keys
+    /// in `SAFESLOT_PUBLIC_KEYS`: how the board is built (`build --release`) and linted
+    /// (`clippy`).
+    pub fn cargo(&self, subcommand: &str) -> Result<Command> {
+        let trusted = std::env::join_paths(self.trusted()).context("key paths")?;
+        let mut cmd = cargo();
+        cmd.current_dir(env::root().join("boards"))
+            .args([subcommand, "-p", &format!("safeslot-board-{}", self.board), "--target", &self.target])
+            .env(safeslot_layout::PUBLIC_KEYS_ENV, trusted);
+        Ok(cmd)
+    }
+}
+
+/// The target, layout and keys of `board` (the rustup target installed, the keys made
+/// once).
+pub fn board_env(board: &str) -> Result<BoardEnv> {
+    let (layout_path, layout) = board_layout(board)?;
+    let target = layout.board().target.clone();
+    env::ensure_targets(&[target.as_str()])?;
+    let work = env::root().join("target/safeslot");
+    std::fs::create_dir_all(&work)?;
+    let key = dev_key(&work)?;
+    let next_key = key_pair(&work, "dev-key-next")?;
+    Ok(BoardEnv { board: board.to_owned(), target, layout_path, layout, key, next_key, work })
+}
+
 /// Builds a board's crate (`safeslot-board-<board>` in boards/: the boot stage
 /// `safeslot-boot` and the demo apps `demo-app-<slot>`) in release for the target its
 /// layout names, with a throw-away key.
 pub fn board_firmware(board: &str) -> Result<Firmware> {
-    let (layout_path, layout) = board_layout(board)?;
-    let target = layout.board().target.clone();
-    env::ensure_targets(&[target.as_str()])?;
+    let b = board_env(board)?;
     let root = env::root();
-    let work = root.join("target/safeslot");
-    std::fs::create_dir_all(&work)?;
-    let (key, public) = dev_key(&work)?;
-    let (next_key, next_public) = key_pair(&work, "dev-key-next")?;
-    // Trusted keys, by index: the signing key (0), the rotation scenario's next key (1).
-    let trusted = vec![public.clone(), next_public];
-    let trusted_env = std::env::join_paths(&trusted).context("key paths")?;
-    // cargo runs in boards/ so boards/.cargo/config.toml (sha2 backend choice) applies.
-    run(cargo()
-        .current_dir(root.join("boards"))
-        .args(["build", "--release", "-q", "-p", &format!("safeslot-board-{board}"), "--target", &target])
-        .env(safeslot_layout::PUBLIC_KEYS_ENV, &trusted_env))
-    .with_context(|| format!("firmware build for {board} failed"))?;
+    run(b.cargo("build")?.args(["--release", "-q"])).with_context(|| format!("firmware build for {board} failed"))?;
     // Every board names its bins alike, so boards of one target overwrite each other's ELFs
     // in boards/target/<target>/release: keep this board's copy in its own directory.
-    let out = root.join("boards/target").join(&target).join("release");
-    let kept = work.join("fw").join(board);
+    let out = root.join("boards/target").join(&b.target).join("release");
+    let kept = b.work.join("fw").join(board);
     std::fs::create_dir_all(&kept)?;
     let keep = |name: String| -> Result<PathBuf> {
         let to = kept.join(&name);
@@ -125,11 +165,20 @@ pub fn board_firmware(board: &str) -> Result<Firmware> {
     };
     let boot_elf = keep("safeslot-boot".to_owned())?;
     // A board whose slots hold Linux (`[linux]` in its layout) has no demo apps.
-    let app_elfs = match layout.linux() {
+    let app_elfs = match b.layout.linux() {
         Some(_) => Vec::new(),
-        None => layout.slot_names().iter().map(|s| keep(format!("demo-app-{s}"))).collect::<Result<Vec<_>>>()?,
+        None => b.layout.slot_names().iter().map(|s| keep(format!("demo-app-{s}"))).collect::<Result<Vec<_>>>()?,
     };
-    Ok(Firmware { boot_elf, app_elfs, key, public_key: public, next_key, trusted, layout: layout_path, work })
+    Ok(Firmware {
+        boot_elf,
+        app_elfs,
+        key: b.key.0.clone(),
+        public_key: b.key.1.clone(),
+        next_key: b.next_key.0.clone(),
+        trusted: b.trusted(),
+        layout: b.layout_path.clone(),
+        work: b.work.clone(),
+    })
 }
 
 /// Signs `input` (an ELF or raw payload) for `slot` with the demo key through the image

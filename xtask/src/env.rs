@@ -131,6 +131,11 @@ fn ensure_backports() -> Result<String> {
     Ok(suite)
 }
 
+/// Whether this process runs as root (`id -u` says 0).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
 /// Installs Debian package `package` as root, the way that does no harm: without
 /// recommended packages, and only after a simulated run shows that apt would neither
 /// remove nor downgrade anything (otherwise it refuses and says what to do). Prints how
@@ -143,8 +148,7 @@ pub fn apt_install(package: &str) -> Result<()> {
 /// (`apt-get -t`) when given.
 pub fn apt_install_from(package: &str, release: Option<&str>) -> Result<()> {
     let target: Vec<&str> = release.map(|r| vec!["-t", r]).unwrap_or_default();
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
-    if !is_root || !Path::new("/usr/bin/apt-get").exists() {
+    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
         bail!(
             "the Debian package `{package}` is missing: install it (apt-get install --no-install-recommends {package})"
         );
@@ -216,13 +220,17 @@ fn debian_version_lt(a: &str, b: &str) -> bool {
 /// Makes sure the command `tool` is on PATH: installs Debian's `package` when root, else
 /// names it.
 pub fn ensure_debian_tool(tool: &str, package: &str) -> Result<()> {
-    let found = || Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    // Found when it starts (`openssl --version` exits 1: the exit status says nothing).
+    let found = || Command::new(tool).arg("--version").output().is_ok();
     if found() {
         return Ok(());
     }
     apt_install(package)?;
     if !found() {
-        bail!("`{tool}` not found: install the Debian package `{package}` (apt-get install -y {package})");
+        bail!(
+            "`{tool}` not found: install the Debian package `{package}` \
+             (apt-get install --no-install-recommends {package})"
+        );
     }
     Ok(())
 }

@@ -33,7 +33,9 @@ pub struct Args {
     /// The probe-rs chip name (default: SAFESLOT_CHIP, else the board's layout.toml).
     #[arg(long, requires = "probe")]
     chip: Option<String>,
-    /// Only tests and scenarios whose name contains this.
+    /// Only tests and scenarios whose name contains this; `soak` runs the virtual board's soak
+    /// (QEMU killed at random times, `SAFESLOT_SOAK=<boots>`, default 300), which nothing
+    /// else runs.
     filter: Option<String>,
 }
 
@@ -124,7 +126,7 @@ pub fn probe_rig(choice: &Choice, filter: Option<&str>) -> Result<()> {
     let status = Command::new(&exe).arg("probes").status().with_context(|| format!("running {}", exe.display()))?;
     match status.code() {
         Some(EXIT_NONE) | Some(EXIT_TIMEOUT) => {
-            println!("probe rig: skipped with success; would have run the catalogue on {would}");
+            println!("NOT RUN: probe rig (no debug probe answered); it would have run the catalogue on {would}");
             return Ok(());
         }
         Some(0) => {}

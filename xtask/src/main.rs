@@ -11,6 +11,7 @@ mod demo;
 mod env;
 mod fi;
 mod hil;
+mod lint;
 mod man;
 mod size;
 mod soc;
@@ -40,7 +41,8 @@ enum Command {
         #[arg(long, value_parser = [build::BOARD, soc::BOARD])]
         board: Option<String>,
     },
-    /// The whole test suite: host tests (incl. the power-cut sweep), no_std and firmware
+    /// The whole test suite: rustfmt and clippy on both workspaces, host tests (incl. the
+    /// power-cut sweep), no_std and firmware
     /// builds, the bootloader size limit, the virtual-rig scenarios in QEMU, the probe-rs rig
     /// (built and unit-tested; skips with success without a probe), the instruction counter
     /// and the fault-injection smoke.
@@ -50,6 +52,9 @@ enum Command {
     /// probe (probe-rs). Also `rig`.
     #[command(alias = "rig")]
     Hil(hil::Args),
+    /// rustfmt and clippy (`-D warnings`) on the host workspace and on every firmware crate
+    /// for its target (part of `test`).
+    Lint,
     /// Build every board's boot stage and demo apps in release.
     Build {
         /// Only this board (a directory under boards/).
@@ -102,6 +107,7 @@ fn main() {
         Command::Demo { board } => demo::command(board.as_deref()),
         Command::Test => test::run(),
         Command::Hil(args) => hil::command(&args),
+        Command::Lint => lint::run_all(),
         Command::Build { board } => build::command(board.as_deref()),
         Command::Boards => boards::check_all().map(|_| ()),
         Command::Size { baseline } => size::command(baseline.as_deref()),

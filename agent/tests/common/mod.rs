@@ -170,17 +170,6 @@ pub fn exists(p: &Path) -> bool {
     p.exists()
 }
 
-/// Says on the real stderr (not captured by the test harness, so it shows in every
-/// `cargo test` run) that a test proved nothing here, and why. With
-/// `SAFESLOT_NO_SKIP=1` a skip fails the test instead.
-pub fn skip(test: &str, reason: &str) {
-    use std::io::Write;
-    if std::env::var_os("SAFESLOT_NO_SKIP").is_some_and(|v| v == "1") {
-        panic!("{test}: cannot run here ({reason}) and SAFESLOT_NO_SKIP=1");
-    }
-    let _ = writeln!(std::io::stderr(), "\nSKIPPED {test}: {reason}. It proves nothing on this machine.\n");
-}
-
 /// Whether this process runs as root (uid 0), where permission bits do not stop it.
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

@@ -42,7 +42,7 @@ const SR_ERRORS: u32 = 0x003A_003A;
 const POLLS: u32 = 10_000_000;
 
 const _: () = assert!(
-    WRITE_SIZE >= 4 && WRITE_SIZE % 4 == 0,
+    WRITE_SIZE >= 4 && WRITE_SIZE.is_multiple_of(4),
     "the driver programs a write unit as whole 32-bit bank words, one at a time"
 );
 

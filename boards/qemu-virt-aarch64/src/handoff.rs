@@ -18,8 +18,8 @@ use core::fmt::Write as _;
 
 use safeslot_boot::{ApprovedLaunch, Named};
 use safeslot_linux::shadow::Shadow;
-use safeslot_shared::protocol::cmdline::BootArgs;
 use safeslot_linux::{inflate_kernel, parse_payload, patch_chosen, Chosen, DecompressorOxide, LinuxError};
+use safeslot_shared::protocol::cmdline::BootArgs;
 
 use crate::cfi::Cfi;
 use crate::layout::{LINUX_CONSOLE, LINUX_KERNEL, SLOT_NAMES};
