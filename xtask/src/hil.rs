@@ -34,8 +34,8 @@ pub struct Args {
     #[arg(long, requires = "probe")]
     chip: Option<String>,
     /// Only tests and scenarios whose name contains this; `soak` runs the virtual board's soak
-    /// (QEMU killed at random times, `SAFESLOT_SOAK=<boots>`, default 300), which nothing
-    /// else runs.
+    /// alone (QEMU killed at random times, `SAFESLOT_SOAK=<boots>`, default 300; `cargo
+    /// xtask test` and a run without a filter bound it to 60).
     filter: Option<String>,
 }
 
