@@ -229,12 +229,14 @@ impl SlotHeader {
     }
 
     /// Checks the header against its slot: the header (with its TLV area) fits in the
-    /// header area, and the image after it in the slot.
+    /// header area, the image after it in the slot, and the entry offset lies inside the
+    /// image (so the stage never hands off to bytes it did not hash).
     pub fn check_bounds(&self, slot_size: u32) -> bool {
         u32::from(self.header_size)
             .checked_add(self.image_len)
             .is_some_and(|end| end <= slot_size && self.image_len > 0)
             && self.len() <= usize::from(self.header_size)
+            && self.entry < u64::from(self.image_len)
     }
 }
 
