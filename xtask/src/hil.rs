@@ -3,7 +3,8 @@
 //!
 //! The probe rig lives in safeslot-hil behind its `probe` feature (probe-rs is a large
 //! build), as the `safeslot-probe-rig` binary: it enumerates probes with a timeout first,
-//! so without a probe nothing is built for the board and the step is a skip with success.
+//! so without a probe nothing is built for the board, and the step prints NOT RUN (with the
+//! command that would run it) and succeeds: the suite passes, but says it did not test this.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,7 +23,7 @@ const EXIT_TIMEOUT: i32 = 11;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// A real board through a debug probe (probe-rs) instead of the virtual board. Without
-    /// a probe it says so and exits 0 (skipped). SAFESLOT_PROBE=VID:PID[:SERIAL] picks a
+    /// a probe it prints NOT RUN and exits 0. SAFESLOT_PROBE=VID:PID[:SERIAL] picks a
     /// probe, SAFESLOT_RELAY_CMD a power relay (run as `$SAFESLOT_RELAY_CMD off|on`) for
     /// true cold boots.
     #[arg(long)]
@@ -48,7 +49,7 @@ pub fn command(args: &Args) -> Result<()> {
 }
 
 /// The `cargo xtask test` step: the probe rig and its unit tests compile and pass, then
-/// the rig runs on the board the environment names — which, without a probe, is a skip.
+/// the rig runs on the board the environment names — which, without a probe, prints NOT RUN.
 pub fn test_step() -> Result<()> {
     sh(cargo().current_dir(env::root()).args([
         "test",
@@ -91,7 +92,7 @@ fn real_boards() -> Result<Vec<(String, Option<String>)>> {
     Ok(out)
 }
 
-/// Runs the catalogue on the chosen board through a probe; no probe: says so, `Ok`.
+/// Runs the catalogue on the chosen board through a probe; no probe: prints NOT RUN, `Ok`.
 pub fn probe_rig(choice: &Choice, filter: Option<&str>) -> Result<()> {
     // What would run, said before anything can fail or skip.
     let target = match &choice.board {
@@ -126,7 +127,10 @@ pub fn probe_rig(choice: &Choice, filter: Option<&str>) -> Result<()> {
     let status = Command::new(&exe).arg("probes").status().with_context(|| format!("running {}", exe.display()))?;
     match status.code() {
         Some(EXIT_NONE) | Some(EXIT_TIMEOUT) => {
-            println!("NOT RUN: probe rig (no debug probe answered); it would have run the catalogue on {would}");
+            crate::test::not_run(
+                &format!("probe rig (no debug probe answered): the catalogue on {would}"),
+                "cargo xtask hil --probe --board B, with a probe attached",
+            );
             return Ok(());
         }
         Some(0) => {}

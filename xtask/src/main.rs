@@ -44,7 +44,7 @@ enum Command {
     /// The whole test suite: rustfmt and clippy on both workspaces, host tests (incl. the
     /// power-cut sweep), no_std and firmware
     /// builds, the bootloader size limit, the virtual-rig scenarios in QEMU, the probe-rs rig
-    /// (built and unit-tested; skips with success without a probe), the instruction counter
+    /// (built and unit-tested; without a probe it prints NOT RUN), the instruction counter
     /// and the fault-injection smoke.
     Test,
     /// The scenario catalogue, the demo story and the firmware power-cut sweep on the
