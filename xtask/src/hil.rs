@@ -35,15 +35,31 @@ pub struct Args {
     #[arg(long, requires = "probe")]
     chip: Option<String>,
     /// Only tests and scenarios whose name contains this; `soak` runs the virtual board's soak
-    /// (QEMU killed at random times, `SAFESLOT_SOAK=<boots>`, default 300), which nothing
-    /// else runs.
+    /// alone (QEMU killed at random times; without a filter the soak runs its short
+    /// `cargo xtask test` length).
     filter: Option<String>,
+    /// With `soak`: how many random-kill power-ons (default: the long run).
+    #[arg(long, value_name = "N", conflicts_with = "probe")]
+    boots: Option<usize>,
+    /// With `soak`: the seed of the boot orders and kill times.
+    #[arg(long, value_name = "S", conflicts_with = "probe")]
+    seed: Option<u64>,
 }
 
 /// `cargo xtask hil ...`.
 pub fn command(args: &Args) -> Result<()> {
     if !args.probe {
-        return crate::test::virtual_rig(args.filter.as_deref());
+        let soak = crate::test::Soak {
+            boots: args.boots.unwrap_or(crate::test::Soak::LONG.boots),
+            seed: args.seed.unwrap_or(crate::test::Soak::LONG.seed),
+        };
+        return match args.filter.as_deref() {
+            Some("soak") => crate::test::virtual_rig(Some("soak"), soak),
+            _ if args.boots.is_some() || args.seed.is_some() => {
+                bail!("--boots and --seed are the soak's: cargo xtask hil soak --boots N [--seed S]")
+            }
+            filter => crate::test::virtual_rig(filter, crate::test::Soak::SHORT),
+        };
     }
     probe_rig(&Choice::from_env(args.board.as_deref(), args.chip.as_deref()), args.filter.as_deref())
 }

@@ -47,9 +47,9 @@ enum Command {
     /// (built and unit-tested; without a probe it prints NOT RUN), the instruction counter
     /// and the fault-injection smoke.
     Test,
-    /// The scenario catalogue, the demo story and the firmware power-cut sweep on the
-    /// virtual board in QEMU, or (`--probe`) the catalogue on a real board through a debug
-    /// probe (probe-rs). Also `rig`.
+    /// The scenario catalogue, the demo story, the firmware power-cut sweep and a short soak
+    /// on the virtual board in QEMU (`soak --boots N`: a long soak alone), or (`--probe`)
+    /// the catalogue on a real board through a debug probe (probe-rs). Also `rig`.
     #[command(alias = "rig")]
     Hil(hil::Args),
     /// rustfmt and clippy (`-D warnings`) on the host workspace and on every firmware crate

@@ -40,8 +40,11 @@ pub fn run_all() -> Result<()> {
     crate::boards::check_all()?;
     println!("== firmware and size limit");
     crate::size::run()?;
-    println!("== virtual rig (QEMU)");
-    virtual_rig(None)?;
+    println!(
+        "== virtual rig (QEMU): demo story, catalogue, firmware power-cut sweep, soak of {} random-kill power-ons",
+        Soak::SHORT.boots
+    );
+    virtual_rig(None, Soak::SHORT)?;
     println!("== probe-rs rig: compiles, unit tests, then real boards (NOT RUN without a probe)");
     crate::hil::test_step()?;
     println!("== instruction counts (QEMU plugin): 64/256 KiB confirmed and trial boots, each counted twice");
@@ -130,10 +133,27 @@ fn gated_host_tests() -> Result<()> {
     Ok(())
 }
 
+/// The virtual rig's soak: QEMU killed at pseudo-random times over `boots` power-ons
+/// (plus the cold boots that check each stretch), the same ones for the same `seed`.
+#[derive(Debug, Clone, Copy)]
+pub struct Soak {
+    /// Random-kill power-ons.
+    pub boots: usize,
+    /// Seed of the boot orders and kill times.
+    pub seed: u64,
+}
+
+impl Soak {
+    /// The bounded soak `cargo xtask test` (and `cargo xtask hil` without a filter) runs.
+    pub const SHORT: Soak = Soak { boots: 200, seed: 0x50AC };
+    /// `cargo xtask hil soak` without `--boots`.
+    pub const LONG: Soak = Soak { boots: 2000, seed: 0x50AC };
+}
+
 /// Builds the virtual board's firmware, signs the demo images and runs the virtual-rig
-/// tests in QEMU (all but the soak, or the tests and catalogue scenarios whose name
-/// contains `filter`, or with `soak` the soak alone).
-pub fn virtual_rig(filter: Option<&str>) -> Result<()> {
+/// tests in QEMU: all, with `soak` for the soak's length; or the tests and catalogue
+/// scenarios whose name contains `filter` (no soak); or with `soak` the soak alone.
+pub fn virtual_rig(filter: Option<&str>, soak: Soak) -> Result<()> {
     let root = env::root();
     env::ensure_qemu()?;
     env::ensure_defmt_print()?;
@@ -148,14 +168,15 @@ pub fn virtual_rig(filter: Option<&str>) -> Result<()> {
     // Every test of virtual_rig.rs is #[ignore]d (it needs this environment): run them.
     cmd.current_dir(&root).args(["test", "-p", "safeslot-hil", "--test", "virtual_rig", "--", "--ignored"]);
     match filter {
-        // The soak (minutes) runs only when asked for.
         Some("soak") => cmd.args(["--exact", "soak"]),
-        None => cmd.args(["--skip", "soak"]),
+        None => &mut cmd,
         // The catalogue is one test; SAFESLOT_SCENARIO selects its scenarios.
         Some(f) => cmd.args(["--skip", "soak", "scenario_catalogue", f]).env("SAFESLOT_SCENARIO", f),
     };
     sh(cmd
         .args(["--nocapture", "--test-threads", "2"])
+        .env("SAFESLOT_SOAK", soak.boots.to_string())
+        .env("SAFESLOT_SOAK_SEED", soak.seed.to_string())
         .env("SAFESLOT_RIG_BOOT_ELF", &fw.boot_elf)
         .env("SAFESLOT_RIG_APP_ELFS", std::env::join_paths(&fw.app_elfs)?)
         .env("SAFESLOT_RIG_IMAGES", &dir)
