@@ -119,6 +119,7 @@ fn main() {
         Command::SocRig { filter } => soc::rig(filter.as_deref()),
         Command::Man { check } => man::run(check),
     };
+    env::print_setup_total();
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
