@@ -45,7 +45,7 @@ pub fn run_all() -> Result<()> {
         Soak::SHORT.boots
     );
     virtual_rig(None, Soak::SHORT)?;
-    println!("== probe-rs rig: compiles, unit tests, then real boards (NOT RUN without a probe)");
+    println!("== probe-rs rig: compiles with probe-rs, runner tests, then real boards (NOT RUN without a probe)");
     crate::hil::test_step()?;
     println!("== instruction counts (QEMU plugin): 64/256 KiB confirmed and trial boots, each counted twice");
     let m = crate::bench::insns::measure(&[64, 256])?;
