@@ -615,6 +615,12 @@ pub struct SoakReport {
     pub boots: usize,
     /// Of which QEMU was killed before it ended.
     pub killed: usize,
+    /// Of the killed ones, those killed after the record had changed in that power-on (the
+    /// kill fell after at least one record write, not in QEMU's start-up).
+    pub killed_after_write: usize,
+    /// How long the last cold boot took (QEMU's start-up included): the kill times were
+    /// drawn from half to 1.25 times the latest one.
+    pub calibration: Duration,
     /// Cold boots (no kill) checked.
     pub cold: usize,
     /// Cold boots that were last-resort boots (every slot exhausted).
@@ -641,6 +647,11 @@ const SOAK_ARGS: [Order; 8] = [
 /// random command lines; after each, the record region must hold a valid record whose
 /// sequence number never went back, and now and then a cold boot must run an app that
 /// confirms itself.
+///
+/// A kill time is drawn uniformly from half to 1.25 times the latest cold boot's duration
+/// (QEMU's start-up included), where the record writes are, and follows that duration on
+/// a slow or loaded machine as on a fast one; [`SoakReport::killed_after_write`] counts the
+/// kills that came after the record changed.
 pub fn soak<R: CutRig>(rig: &mut R, a: &[u8], b: &[u8], seed: u64, boots: usize) -> Result<SoakReport, String> {
     let e = |e: RigError| e.to_string();
     let cfg = rig.journal();
@@ -648,11 +659,10 @@ pub fn soak<R: CutRig>(rig: &mut R, a: &[u8], b: &[u8], seed: u64, boots: usize)
     rig.erase_record().map_err(e)?;
     rig.install(SlotId::A, a).map_err(e)?;
     rig.install(SlotId::B, b).map_err(e)?;
-    let mut rnd = noise(seed, boots * 4).into_iter();
+    let mut rnd = noise(seed, boots * 5).into_iter();
     let mut next = move || rnd.next().unwrap_or(0);
     let mut report = SoakReport::default();
     let mut seq = 0u32;
-    let mut first_seq = None;
     let check = |rig: &mut R, seq: &mut u32, what: &str| -> Result<Option<Record>, String> {
         let (head, rec) = decode_region(cfg, &rig.region().map_err(e)?).map_err(e)?;
         let now = head.map_or(0, |h| h.seq);
@@ -665,37 +675,50 @@ pub fn soak<R: CutRig>(rig: &mut R, a: &[u8], b: &[u8], seed: u64, boots: usize)
         *seq = now;
         Ok(rec)
     };
+    // A cold boot must run an app that ends confirmed and last-known-good (or a last-resort
+    // boot: every slot was exhausted and this one was booted rather than brick; it stays
+    // unbootable, mark-good refuses, until something activates a slot).
+    let cold_boot = |rig: &mut R, seq: &mut u32, report: &mut SoakReport, what: &str| -> Result<(), String> {
+        let t = Instant::now();
+        let cold = rig.run(&Order::confirm(), None).map_err(e)?;
+        report.calibration = t.elapsed();
+        report.boots += 1;
+        report.cold += 1;
+        let Ran::App(slot) = cold else {
+            return Err(format!("{what}: cold boot ran {cold:?}"));
+        };
+        let rec = check(rig, seq, &format!("{what}: cold boot"))?.ok_or("no record after a cold boot")?;
+        if rec.last_fallback == Reason::LastResort {
+            report.last_resort += 1;
+        } else if !confirmed(&rec, slot) || rec.last_known_good != Some(slot) {
+            return Err(format!("{what}: cold boot ran {slot} but it is not confirmed and last-known-good"));
+        }
+        Ok(())
+    };
+    // The first cold boot, from the erased record (it writes the first records), sets the
+    // first kill window.
+    cold_boot(rig, &mut seq, &mut report, "start")?;
+    let first_seq = seq;
     for i in 0..boots {
         let args = SOAK_ARGS[usize::from(next()) % SOAK_ARGS.len()];
-        // QEMU takes a few tens of ms to start; the firmware then runs for a few more.
-        let kill = Duration::from_millis(20 + u64::from(next()) * 80 / 255);
+        let r = u32::from(u16::from_be_bytes([next(), next()]));
+        // From 1/2 to 5/4 of the latest cold boot: 1/2 + r * 3/4 / 0xFFFF.
+        let kill = report.calibration / 2 + report.calibration * 3 / 4 * r / 0xFFFF;
+        let region = rig.region().map_err(e)?;
         let ran = rig.run(&args, Some(kill)).map_err(e)?;
         report.boots += 1;
         if ran == Ran::Other(None) {
             report.killed += 1;
-        }
-        check(rig, &mut seq, &format!("boot {i} `{args}` killed after {kill:?}"))?;
-        if first_seq.is_none() && seq > 0 {
-            first_seq = Some(seq);
-        }
-        if next() < 64 || i + 1 == boots {
-            let cold = rig.run(&Order::confirm(), None).map_err(e)?;
-            report.boots += 1;
-            report.cold += 1;
-            let Ran::App(slot) = cold else {
-                return Err(format!("boot {i}: cold boot ran {cold:?}"));
-            };
-            let rec = check(rig, &mut seq, &format!("boot {i}: cold boot"))?.ok_or("no record after a cold boot")?;
-            if rec.last_fallback == Reason::LastResort {
-                // Every slot was exhausted and this one was booted rather than brick; it
-                // stays unbootable (mark-good refuses) until something activates a slot.
-                report.last_resort += 1;
-            } else if !confirmed(&rec, slot) || rec.last_known_good != Some(slot) {
-                return Err(format!("boot {i}: cold boot ran {slot} but it is not confirmed and last-known-good"));
+            if rig.region().map_err(e)? != region {
+                report.killed_after_write += 1;
             }
         }
+        check(rig, &mut seq, &format!("boot {i} `{args}` killed after {kill:?}"))?;
+        if next() < 64 || i + 1 == boots {
+            cold_boot(rig, &mut seq, &mut report, &format!("boot {i}"))?;
+        }
     }
-    report.entries = seq.saturating_sub(first_seq.unwrap_or(seq));
+    report.entries = seq.saturating_sub(first_seq);
     report.elapsed = started.elapsed();
     Ok(report)
 }

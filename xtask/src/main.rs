@@ -44,12 +44,12 @@ enum Command {
     /// The whole test suite: rustfmt and clippy on both workspaces, host tests (incl. the
     /// power-cut sweep), no_std and firmware
     /// builds, the bootloader size limit, the virtual-rig scenarios in QEMU, the probe-rs rig
-    /// (built and unit-tested; skips with success without a probe), the instruction counter
+    /// (built and unit-tested; without a probe it prints NOT RUN), the instruction counter
     /// and the fault-injection smoke.
     Test,
-    /// The scenario catalogue, the demo story and the firmware power-cut sweep on the
-    /// virtual board in QEMU, or (`--probe`) the catalogue on a real board through a debug
-    /// probe (probe-rs). Also `rig`.
+    /// The scenario catalogue, the demo story, the firmware power-cut sweep and a short soak
+    /// on the virtual board in QEMU (`soak --boots N`: a long soak alone), or (`--probe`)
+    /// the catalogue on a real board through a debug probe (probe-rs). Also `rig`.
     #[command(alias = "rig")]
     Hil(hil::Args),
     /// rustfmt and clippy (`-D warnings`) on the host workspace and on every firmware crate
@@ -119,6 +119,7 @@ fn main() {
         Command::SocRig { filter } => soc::rig(filter.as_deref()),
         Command::Man { check } => man::run(check),
     };
+    env::print_setup_total();
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

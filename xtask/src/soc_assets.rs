@@ -256,6 +256,7 @@ pub fn ensure() -> Result<SocAssets> {
     // The .debs (238 MB) are not needed once built; a refresh downloads what it needs.
     let _ = std::fs::remove_dir_all(&debs);
     eprintln!("xtask: soc assets: ready in {:.1} s ({})", t0.elapsed().as_secs_f64(), dir.display());
+    crate::env::count_setup(format!("the SoC assets for kernel {release}"), t0.elapsed());
     complete(&dir)?.context("assets incomplete right after building them")
 }
 

@@ -9,7 +9,8 @@
 //! safeslot-probe-rig run --layout boards/B/layout.toml --boot-elf E --app-elf A --app-elf B
 //!                        --images DIR --key KEY.pem [--chip C] [--filter F] [--timeout SECS]
 //!     runs the catalogue (DIR holds a-v1.img and b-v2.img, signed with KEY.pem); without
-//!     a probe it says so and exits 0 (a skip); exit 1 when a scenario failed
+//!     a probe it prints NOT RUN and exits 10 (11 on a timeout), never 0: nothing was
+//!     tested; exit 1 when a scenario failed
 //! ```
 //!
 //! `SAFESLOT_PROBE=VID:PID[:SERIAL]` picks one of several probes; `SAFESLOT_RELAY_CMD`
@@ -40,8 +41,8 @@ enum Cli {
     /// List the probes (enumeration bounded to 5 s): exit 0 with at least one, 10 with
     /// none, 11 when the enumeration did not answer in time.
     Probes,
-    /// Run the scenario catalogue; without a probe, say so and exit 0 (a skip); exit 1
-    /// when a scenario failed.
+    /// Run the scenario catalogue; without a probe, print NOT RUN and exit 10 (11 when the
+    /// enumeration timed out), as `probes` does; exit 1 when a scenario failed.
     Run(Args),
 }
 
@@ -134,9 +135,10 @@ fn run(a: &Args) -> Result<u8, String> {
     let board = ProbeBoard::from_layout(&layout, a.chip.clone()).map_err(|e| e.to_string())?;
     let chip = board.chip().map_err(|e| e.to_string())?.to_string();
     let found = enumerate()?;
-    if say_none(&found).is_some() {
-        println!("probe rig: skipped (would have run the catalogue on board {} as chip {chip})", board.name);
-        return Ok(0);
+    if let Some(code) = say_none(&found) {
+        // Nothing ran: not a pass (exit 0), whatever calls this must say so.
+        println!("NOT RUN: probe rig (no probe): the catalogue on board {} as chip {chip}", board.name);
+        return Ok(code);
     }
     let Probes::Found(list) = found else { return Ok(0) };
     let [probe] = list.as_slice() else {
