@@ -43,8 +43,8 @@ pub mod header;
 pub mod image;
 pub mod journal;
 pub mod mailbox;
-#[cfg(test)]
-mod model;
+#[cfg(any(test, feature = "sim"))]
+pub mod model;
 pub mod nor;
 pub mod ops;
 pub mod policy;

@@ -19,14 +19,26 @@
 //!   follows `select`'s documented handling of a corrupt region (a fresh record
 //!   remembering `record-reset`).
 //!
+//! A third kind of step flips one bit of the region anywhere (bit rot, a disturbed
+//! cell): from then on, a read may return any state the region ever held, or no record
+//! at all (which `select` turns into an explicit fresh record); never an invented one.
+//! Two ways back exist: the journal falls back to an older entry when the newest one is
+//! damaged, and a later write that recreates the damaged entry byte for byte (same
+//! sequence number, same record, so same CRC) makes an unacknowledged entry that extended
+//! it current again (found by this model; `docs/DESIGN.md`, "Bit flips"). A run flips at
+//! most [`MAX_FLIPS`] bits: CRC-32 detects every error of up to three bits in an entry, so
+//! a fourth could, in principle, forge one.
+//!
 //! In the spirit of sequential-storage `fuzz/fuzz_targets/queue.rs` (ops + reference
-//! model), run as a proptest so it is part of `cargo test` (64 cases, ≤ 40 actions).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//! model): run as a proptest so it is part of `cargo test` (64 cases, ≤ 40 actions), and
+//! from arbitrary bytes ([`run_bytes`]) by the `model` fuzz target (`fuzz/`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::format;
 use std::string::String;
 use std::vec::Vec;
 
+#[cfg(test)]
 use proptest::prelude::*;
 
 use crate::error::Error;
@@ -53,7 +65,15 @@ enum Action {
     MarkGood,
     MarkBad(SlotId),
     SetActive(SlotId, Tries),
+    /// Flip bit `bit % 8` of the byte at `offset % region size` (not cut).
+    Flip {
+        offset: u32,
+        bit: u8,
+    },
 }
+
+/// Bit flips a run applies at most (later ones are skipped).
+pub const MAX_FLIPS: u32 = 3;
 
 /// A power cut during an action: which of its mutating operations (modulo their
 /// count) and which of that operation's cut variants (modulo their count).
@@ -72,6 +92,7 @@ struct Geometry {
     slots: u8,
 }
 
+#[cfg(test)]
 fn arb_verdict() -> impl Strategy<Value = Verdict> {
     let image_fault = prop_oneof![
         Just(Reason::NoImage),
@@ -91,10 +112,12 @@ fn arb_verdict() -> impl Strategy<Value = Verdict> {
     ]
 }
 
+#[cfg(test)]
 fn arb_slot() -> impl Strategy<Value = SlotId> {
     (0u8..4).prop_map(|i| SlotId::from_index(i).unwrap())
 }
 
+#[cfg(test)]
 fn arb_action() -> impl Strategy<Value = Action> {
     prop_oneof![
         5 => (proptest::array::uniform4(arb_verdict()), proptest::bool::weighted(0.1), 0u8..=6, 0u8..=2)
@@ -112,9 +135,11 @@ fn arb_action() -> impl Strategy<Value = Action> {
         3 => Just(Action::MarkGood),
         1 => arb_slot().prop_map(Action::MarkBad),
         2 => (arb_slot(), 0u8..=15).prop_map(|(s, t)| Action::SetActive(s, Tries::new(t).unwrap())),
+        1 => (any::<u32>(), any::<u8>()).prop_map(|(offset, bit)| Action::Flip { offset, bit }),
     ]
 }
 
+#[cfg(test)]
 fn arb_geometry() -> impl Strategy<Value = Geometry> {
     (
         proptest::sample::select(std::vec![1usize, 2, 4, 8, 16, 32]),
@@ -132,6 +157,7 @@ fn arb_geometry() -> impl Strategy<Value = Geometry> {
         })
 }
 
+#[cfg(test)]
 fn arb_step() -> impl Strategy<Value = (Action, Option<Cut>)> {
     (
         arb_action(),
@@ -175,6 +201,8 @@ fn model_step(pre: &State, fresh: FreshRecord, action: Action, running: Option<S
             };
             (State::Valid(rec), Some(d))
         }
+        // Handled by `run`: it widens the model to every state the region held.
+        Action::Flip { .. } => (pre.clone(), None),
         Action::MarkGood | Action::MarkBad(_) | Action::SetActive(..) => {
             let State::Valid(r) = pre else { return (pre.clone(), None) };
             let mut next = r.clone();
@@ -185,7 +213,7 @@ fn model_step(pre: &State, fresh: FreshRecord, action: Action, running: Option<S
                 },
                 Action::MarkBad(s) => ops::mark_bad(&mut next, s),
                 Action::SetActive(s, t) => ops::set_active(&mut next, s, t),
-                Action::Boot { .. } => unreachable!(),
+                Action::Boot { .. } | Action::Flip { .. } => return (pre.clone(), None),
             };
             match res {
                 Ok(()) => (State::Valid(next), None),
@@ -216,6 +244,7 @@ fn device_step(
         },
         Action::MarkBad(s) => j.update(|r| ops::mark_bad(r, s)),
         Action::SetActive(s, t) => j.update(|r| ops::set_active(r, s, t)),
+        Action::Flip { .. } => return Ok(None),
     };
     match res {
         Ok(_) | Err(Error::Op(_) | Error::Blank | Error::NoValidRecord) => Ok(None),
@@ -236,12 +265,15 @@ fn read(flash: &mut SimFlash, cfg: JournalConfig) -> Result<State, String> {
 #[derive(Debug, Default)]
 struct Tally {
     cuts: u32,
+    flips: u32,
     kept_pre: u32,
     took_post: u32,
     erases: u64,
 }
 
-fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCaseError> {
+/// Runs `steps` through the real code and the model side by side on a fresh region of
+/// geometry `geo`; the first disagreement is the error.
+fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, String> {
     let mut tally = Tally::default();
     let region = geo.erase_size * geo.sectors;
     let sim_cfg = SimConfig {
@@ -252,13 +284,38 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
     };
     let cfg = sim_cfg.whole_journal();
     let fresh = FreshRecord::for_slots(geo.slots);
-    let mut flash = SimFlash::new(sim_cfg).unwrap();
+    let mut flash = SimFlash::new(sim_cfg).map_err(|e| format!("{geo:?}: {e:?}"))?;
     // The states a read may return, and the slot that runs (from the last hand-off).
     let mut model: Vec<State> = std::vec![State::Blank];
+    // Every state the region may ever have held: what a read may return after a bit flip.
+    let mut history: Vec<State> = std::vec![State::Blank, State::NoValidRecord];
     let mut running: Option<SlotId> = None;
     for (i, &(action, cut)) in steps.iter().enumerate() {
+        if let Action::Flip { offset, bit } = action {
+            if tally.flips >= MAX_FLIPS {
+                continue;
+            }
+            tally.flips += 1;
+            let at = offset as usize % region;
+            flash.bytes_mut()[at] ^= 1 << (bit % 8);
+            let rec = read(&mut flash, cfg).map_err(|e| format!("step {i} {action:?}: {e}"))?;
+            if !history.contains(&rec) {
+                return Err(format!(
+                    "step {i} {action:?}: the flip invented a record\n got {rec:?}\n held {history:?}"
+                ));
+            }
+            // Go on from what the device now holds (tracking every state of `history` as
+            // possible would grow the model exponentially); `history` keeps the oracle.
+            model = std::vec![rec];
+            continue;
+        }
         let outs: Vec<(State, Option<Decision>)> =
             model.iter().map(|m| model_step(m, fresh, action, running)).collect();
+        for o in &outs {
+            if !history.contains(&o.0) {
+                history.push(o.0.clone());
+            }
+        }
         let base = flash.mutating_ops();
         // Where to cut: learn the action's operations from a dry run on a copy.
         let armed = cut.and_then(|c| {
@@ -276,13 +333,25 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
         match armed {
             None => {
                 let got = device_step(&mut flash, cfg, fresh, action, running)
-                    .map_err(|e| TestCaseError::fail(format!("step {i} {action:?}: {e}")))?;
+                    .map_err(|e| format!("step {i} {action:?}: {e}"))?;
                 let wrote = flash.mutating_ops() > base;
-                let rec = read(&mut flash, cfg).map_err(|e| TestCaseError::fail(format!("step {i}: {e}")))?;
+                let rec = read(&mut flash, cfg).map_err(|e| format!("step {i}: {e}"))?;
+                if tally.flips > 0 {
+                    // After a flip, any state the region held may come back (see the
+                    // module's doc): the read must be one of them, never an invented one.
+                    if !history.contains(&rec) {
+                        return Err(format!("step {i} {action:?} after a flip: invented record\n got {rec:?}"));
+                    }
+                    if let Some(Decision::Boot(p)) = got {
+                        running = Some(p.slot);
+                    }
+                    model = std::vec![rec];
+                    continue;
+                }
                 let Some((post, decision)) = outs.iter().find(|(p, d)| *p == rec && *d == got) else {
-                    return Err(TestCaseError::fail(format!(
+                    return Err(format!(
                         "step {i} {action:?}: journal and model disagree\n got {rec:?} / {got:?}\n model {outs:?}"
-                    )));
+                    ));
                 };
                 if let Some(Decision::Boot(p)) = decision {
                     running = Some(p.slot);
@@ -292,22 +361,26 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
             Some((at, kind)) => {
                 flash.arm_cut(at, kind);
                 let _ = device_step(&mut flash, cfg, fresh, action, running);
-                prop_assert!(flash.is_dead(), "step {}: the cut at op {} did not fire", i, at);
+                if !flash.is_dead() {
+                    return Err(format!("step {i}: the cut at op {at} did not fire"));
+                }
                 flash.power_cycle();
                 if matches!(action, Action::Boot { .. }) {
                     running = None; // the stage was cut: nothing was handed off
                 }
-                let rec =
-                    read(&mut flash, cfg).map_err(|e| TestCaseError::fail(format!("step {i} cut {kind:?}: {e}")))?;
+                let rec = read(&mut flash, cfg).map_err(|e| format!("step {i} cut {kind:?}: {e}"))?;
                 // A region without a record may stay without one in either form.
                 let no_record_kept = !rec.has_record() && model.iter().any(|m| !m.has_record());
                 let is_pre = model.contains(&rec);
                 let is_post = outs.iter().any(|o| o.0 == rec);
-                prop_assert!(
-                    is_pre || is_post || no_record_kept,
-                    "step {} {:?}, cut at op {} ({:?}): record is neither pre nor post\n got  {:?}\n pre  {:?}\n post {:?}",
-                    i, action, at - base, kind, rec, model, outs
-                );
+                // After a flip, any state the region held may come back (see the module's doc).
+                let held = tally.flips > 0 && history.contains(&rec);
+                if !(is_pre || is_post || no_record_kept || held) {
+                    return Err(format!(
+                        "step {i} {action:?}, cut at op {} ({kind:?}): record is neither pre nor post\n got  {rec:?}\n pre  {model:?}\n post {outs:?}",
+                        at - base
+                    ));
+                }
                 tally.cuts += 1;
                 if is_post && !is_pre {
                     tally.took_post += 1;
@@ -316,7 +389,10 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
                 }
                 for o in outs.into_iter().map(|o| o.0).chain([rec]) {
                     if !model.contains(&o) {
-                        model.push(o);
+                        model.push(o.clone());
+                    }
+                    if !history.contains(&o) {
+                        history.push(o);
                     }
                 }
             }
@@ -326,12 +402,100 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, TestCase
     Ok(tally)
 }
 
+/// A cursor over fuzz input: each read takes the next byte (0 once they run out).
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
+        self.0 = rest;
+        b
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+    fn slot(&mut self) -> SlotId {
+        SlotId::from_index(self.u8() % 4).unwrap()
+    }
+    fn verdict(&mut self) -> Verdict {
+        let b = self.u8();
+        let fault = [
+            Reason::NoImage,
+            Reason::BadHeader,
+            Reason::BadSignature,
+            Reason::BadHash,
+            Reason::UnknownKey,
+            Reason::FlashError,
+        ];
+        match b % 5 {
+            0 => Verdict::Invalid(fault[usize::from(b / 5) % fault.len()]),
+            _ => Verdict::Valid(ImageInfo {
+                version: Version { major: (b >> 3) % 3, minor: 0, revision: 0, build: 0 },
+                security_counter: u32::from(b >> 5) % 3,
+                ..ImageInfo::default()
+            }),
+        }
+    }
+}
+
+/// The longest run [`run_bytes`] decodes (longer inputs are cut off there).
+pub const MAX_STEPS: usize = 64;
+
+/// Decodes arbitrary bytes into a geometry and up to [`MAX_STEPS`] steps (device actions,
+/// some with a power cut, bit flips) and runs them through the real code and the model
+/// side by side ([`run`]): the `model` fuzz target. `Err` is a violation, described.
+///
+/// # Errors
+///
+/// The first disagreement between the journal and the model.
+pub fn run_bytes(data: &[u8]) -> Result<(), String> {
+    let mut b = Bytes(data);
+    let g = b.u8();
+    let geo = Geometry {
+        write_size: [1, 2, 4, 8, 16, 32][usize::from(g % 6)],
+        erase_size: [256, 512][usize::from(g / 6 % 2)],
+        sectors: 2 + usize::from(g / 12 % 2),
+        write_count: [WriteCount::Once, WriteCount::Twice, WriteCount::Unlimited][usize::from(g / 24 % 3)],
+        slots: 2 + b.u8() % 3,
+    };
+    let mut steps = Vec::new();
+    while !b.0.is_empty() && steps.len() < MAX_STEPS {
+        let k = b.u8();
+        let action = match k % 12 {
+            0..=4 => {
+                let verdicts = [b.verdict(), b.verdict(), b.verdict(), b.verdict()];
+                let flags = b.u8();
+                Action::Boot {
+                    verdicts,
+                    inputs: Inputs {
+                        recovery: flags & 0x80 != 0,
+                        reset_cause: ResetCause::from_u8(flags % 7).unwrap_or_default(),
+                        free_retries: (flags >> 3) % 3,
+                        refuse_downgrade: false,
+                        hardware_floor: 0,
+                        hardware_key_floor: 0,
+                    },
+                }
+            }
+            5..=7 => Action::MarkGood,
+            8 => Action::MarkBad(b.slot()),
+            9 | 10 => Action::SetActive(b.slot(), Tries::new(b.u8() % 16).unwrap()),
+            _ => Action::Flip { offset: b.u32(), bit: b.u8() },
+        };
+        // The high bit of the kind byte asks for a power cut during the action.
+        let cut = (k & 0x80 != 0).then(|| Cut { op: b.u8(), variant: b.u8() });
+        steps.push((action, cut));
+    }
+    run(geo, &steps).map(|_| ())
+}
+
+#[cfg(test)]
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn journal_matches_the_in_memory_model(geo in arb_geometry(), steps in proptest::collection::vec(arb_step(), 1..=40)) {
-        run(geo, &steps)?;
+        run(geo, &steps).map_err(TestCaseError::fail)?;
     }
 }
 
