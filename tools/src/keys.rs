@@ -57,14 +57,23 @@ pub fn write_key_pair(kp: &KeyPair, key_out: &Path, pub_out: Option<&Path>, forc
 ///
 /// [`Error::Read`] or [`Error::Key`] (which says what the file holds instead).
 pub fn load_signing_key(path: &Path) -> Result<KeyPair, Error> {
-    let text = read_text(path)?;
-    KeyPair::from_pem(&text).map_err(|_| Error::Key {
+    parse_signing_key(path, &read_text(path)?)
+}
+
+/// Parses the text of a signing-key file read from `path` (named in errors): as
+/// [`load_signing_key`], without the read (the `keys_elf` fuzz target runs it).
+///
+/// # Errors
+///
+/// [`Error::Key`] (which says what the text holds instead).
+pub fn parse_signing_key(path: &Path, text: &str) -> Result<KeyPair, Error> {
+    KeyPair::from_pem(text).map_err(|_| Error::Key {
         path: path.to_path_buf(),
-        reason: match pem_label(&text) {
-            Some("PUBLIC KEY") if spki_is_ed25519(&text) => {
+        reason: match pem_label(text) {
+            Some("PUBLIC KEY") if spki_is_ed25519(text) => {
                 "this is a public key; signing needs the private key (PKCS#8 PEM)".to_owned()
             }
-            _ => explain(&text),
+            _ => explain(text),
         },
     })
 }
