@@ -143,6 +143,11 @@ struct Names {
 impl Names {
     /// Decides the offsets for the strings block `strings`.
     fn new(strings: &[u8]) -> Result<Self, LinuxError> {
+        // Every string ends with a NUL: an unterminated last one would run into the names
+        // appended after it (found by the `linux` fuzz target: patching twice differed).
+        if strings.last().is_some_and(|&b| b != 0) {
+            return Err(LinuxError::BadDtb);
+        }
         let mut offsets = [0u32; 4];
         let mut appended = strings.len();
         for (slot, name) in offsets.iter_mut().zip(NAMES) {
@@ -389,6 +394,18 @@ mod tests {
         f.end_node(fl).unwrap();
         f.end_node(root).unwrap();
         f.finish().unwrap()
+    }
+
+    #[test]
+    fn refuses_a_strings_block_whose_last_string_is_unterminated() {
+        let mut dtb = qemu_like_dtb(true);
+        let be = |at: usize| u32::from_be_bytes(dtb[at..at + 4].try_into().unwrap()) as usize;
+        let end = be(12) + be(32); // off_dt_strings + size_dt_strings
+        assert_eq!(dtb[end - 1], 0);
+        dtb[end - 1] = b'x';
+        let c = Chosen { bootargs: "a", initrd_start: 0, initrd_end: 1, handoff: &[] };
+        let mut out = vec![0u8; dtb.len() + 512];
+        assert_eq!(patch_chosen(&dtb, &mut out, &c), Err(LinuxError::BadDtb));
     }
 
     #[test]
