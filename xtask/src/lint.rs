@@ -2,7 +2,7 @@
 //! that the lint lists the code relies on (`shared/src/lib.rs`, `boot/src/lib.rs`, the
 //! boards' `[lints]`: no panic, no unchecked arithmetic, documented unsafe) hold.
 //!
-//! * `cargo fmt --all --check` in the host workspace and in boards/;
+//! * `cargo fmt --all --check` in the host workspace, in fuzz/ and in boards/;
 //! * `cargo clippy --workspace --all-targets -- -D warnings` on the host (tests, benches
 //!   and examples included), and again for the probe-rs rig behind safeslot-hil's `probe`
 //!   feature;
@@ -41,6 +41,7 @@ fn deny(cmd: &mut Command) -> &mut Command {
 pub fn host() -> Result<f64> {
     let root = env::root();
     let mut secs = step("rustfmt (host workspace)", cargo().current_dir(&root).args(["fmt", "--all", "--check"]))?;
+    secs += step("rustfmt (fuzz/)", cargo().current_dir(root.join("fuzz")).args(["fmt", "--all", "--check"]))?;
     secs += step(
         "clippy (host workspace, all targets)",
         deny(cargo().current_dir(&root).args(["clippy", "-q", "--workspace", "--all-targets"])),

@@ -10,6 +10,7 @@ mod build;
 mod demo;
 mod env;
 mod fi;
+mod fuzz;
 mod hil;
 mod lint;
 mod man;
@@ -45,7 +46,7 @@ enum Command {
     /// power-cut sweep), no_std and firmware
     /// builds, the bootloader size limit, the virtual-rig scenarios in QEMU, the probe-rs rig
     /// (built and unit-tested; without a probe it prints NOT RUN), the instruction counter
-    /// and the fault-injection smoke.
+    /// the fault-injection smoke and a smoke run of every fuzz target.
     Test,
     /// The scenario catalogue, the demo story, the firmware power-cut sweep and a short soak
     /// on the virtual board in QEMU (`soak --boots N`: a long soak alone), or (`--probe`)
@@ -83,6 +84,9 @@ enum Command {
     /// each attack boot, skip each chosen executed instruction once and count how the boot
     /// ends; prints a table and every unverified launch (docs/DESIGN.md).
     Fi(fi::Args),
+    /// The libFuzzer targets of fuzz/ (cargo-fuzz, nightly): each from its committed seeds
+    /// for `--time` seconds; prints executions per target (docs/FUZZING.md).
+    Fuzz(fuzz::Args),
     /// Fetch (private apt, Debian bookworm arm64) and build the virtual SoC's kernel,
     /// busybox and MTD modules into ~/.cache/safeslot/soc (once; then cached).
     SocAssets,
@@ -113,6 +117,7 @@ fn main() {
         Command::Size { baseline } => size::command(baseline.as_deref()),
         Command::Bench { part } => bench::run(part.as_deref()),
         Command::Fi(args) => fi::command(&args),
+        Command::Fuzz(args) => fuzz::command(&args),
         Command::SocAssets => soc_assets::ensure()
             .map(|a| println!("{}: kernel {} ({})", a.dir.display(), a.kernel_release, a.kernel_version)),
         Command::SocBuild => soc::build_all().map(|_| ()),

@@ -21,6 +21,11 @@ pub fn run_all() -> Result<()> {
     .context("host tests failed")?;
     println!("== host tests a plain cargo test reports as ignored: OpenSSL interoperability, read-only mount (root)");
     gated_host_tests()?;
+    println!(
+        "== fuzz smoke (cargo-fuzz, nightly): every target of fuzz/ for {} s from its seeds",
+        crate::fuzz::SMOKE_SECONDS
+    );
+    crate::fuzz::smoke()?;
     println!("== no_std builds of the core crates");
     for target in [build::TARGET, "thumbv6m-none-eabi"] {
         sh(cargo().current_dir(&root).args([
