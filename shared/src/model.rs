@@ -32,7 +32,13 @@
 //! In the spirit of sequential-storage `fuzz/fuzz_targets/queue.rs` (ops + reference
 //! model): run as a proptest so it is part of `cargo test` (64 cases, ≤ 40 actions), and
 //! from arbitrary bytes ([`run_bytes`]) by the `model` fuzz target (`fuzz/`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::format;
 use std::string::String;
