@@ -449,40 +449,46 @@ fn geometries() -> Vec<Geo> {
     v
 }
 
-fn cycles_per_geometry() -> u32 {
-    std::env::var("SAFESLOT_FAULT_CYCLES").ok().and_then(|s| s.parse().ok()).unwrap_or(400)
+/// Boot cycles per geometry and seed: `SAFESLOT_FAULT_CYCLES`, or enough for
+/// `SAFESLOT_FAULT_TOTAL` cycles over all of them (`cargo xtask soak`), or 400.
+fn cycles_per_run(runs: usize) -> u32 {
+    let var =
+        |name: &str| std::env::var(name).ok().map(|s| s.parse::<u64>().unwrap_or_else(|_| panic!("{name}={s:?}")));
+    if let Some(c) = var("SAFESLOT_FAULT_CYCLES") {
+        return u32::try_from(c).unwrap();
+    }
+    var("SAFESLOT_FAULT_TOTAL").map_or(400, |total| u32::try_from(total.div_ceil(runs as u64)).unwrap())
 }
 
-#[test]
-#[ignore = "debugging aid: SAFESLOT_FAULT_TRACE=1 cargo test -p safeslot-boot --test faults trace_one -- --ignored"]
-fn trace_one() {
-    let g = Geo { write: 1, erase: 256, sectors: 2, words: WriteCount::Unlimited };
-    random_run(g, 0x5AFE_0000, 100);
-}
+/// Seeds (independent runs) per geometry.
+const SEEDS: u64 = 3;
 
 #[test]
 fn random_fault_sequences() {
     let geos = geometries();
-    let cycles = cycles_per_geometry();
+    let cycles = cycles_per_run(geos.len() * SEEDS as usize);
+    // `SAFESLOT_FAULT_SEED` moves the whole campaign to other sequences (`cargo xtask soak --seed`).
+    let base = std::env::var("SAFESLOT_FAULT_SEED").map_or(0x5AFE_0000, |s| s.parse::<u64>().unwrap());
+    let started = std::time::Instant::now();
     let totals = std::sync::Mutex::new(Tally::default());
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|s| {
-        for _ in 0..2 {
+        for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&g) = geos.get(i) else { break };
-                for seed in 0..3u64 {
-                    let t = random_run(g, 0x5AFE_0000 + seed * 7919 + i as u64, cycles);
-                    let mut all = totals.lock().unwrap();
-                    all.cycles += t.cycles;
-                    all.cuts += t.cuts;
-                    all.weak_cuts += t.weak_cuts;
-                    all.failed_boots += t.failed_boots;
-                    all.dropped_boots += t.dropped_boots;
-                    all.launches += t.launches;
-                    all.read_only += t.read_only;
-                    all.activations += t.activations;
-                }
+                let (g, seed) = (i / SEEDS as usize, i as u64 % SEEDS);
+                let Some(&g) = geos.get(g) else { break };
+                let t = random_run(g, base + seed * 7919 + (i as u64 / SEEDS), cycles);
+                let mut all = totals.lock().unwrap();
+                all.cycles += t.cycles;
+                all.cuts += t.cuts;
+                all.weak_cuts += t.weak_cuts;
+                all.failed_boots += t.failed_boots;
+                all.dropped_boots += t.dropped_boots;
+                all.launches += t.launches;
+                all.read_only += t.read_only;
+                all.activations += t.activations;
             });
         }
     });
@@ -500,6 +506,8 @@ fn random_fault_sequences() {
         t.launches,
         t.read_only
     );
+    println!("multi-fault campaign: seed {base:#x}, {} threads, {:.1} s", threads, started.elapsed().as_secs_f64());
+    assert_eq!(t.cycles, u64::from(cycles) * geos.len() as u64 * SEEDS, "every run completed its cycles");
     assert!(t.cuts > 1000 && t.weak_cuts > 100 && t.read_only > 0, "the campaign must exercise its faults: {t:?}");
 }
 

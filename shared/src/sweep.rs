@@ -219,6 +219,7 @@ fn script() -> Vec<(&'static str, Action, Option<DeviceAction>)> {
     s
 }
 
+#[derive(Clone, Debug)]
 struct Geometry {
     write_size: usize,
     erase_size: usize,
@@ -420,17 +421,33 @@ fn geometries(write_sizes: &[usize], erase_sizes: &[usize]) -> Vec<Geometry> {
     v
 }
 
+/// Runs [`sweep`] over `geos` on every core ([`std::thread::scope`]); the counts in order.
+fn sweep_parallel(geos: &[Geometry]) -> Vec<u64> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(geos.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let counts: Vec<std::sync::atomic::AtomicU64> = geos.iter().map(|_| std::sync::atomic::AtomicU64::new(0)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(g) = geos.get(i) else { break };
+                counts[i].store(sweep(g), std::sync::atomic::Ordering::Relaxed);
+            });
+        }
+    });
+    counts.into_iter().map(std::sync::atomic::AtomicU64::into_inner).collect()
+}
+
+/// Every write size the NOR rules allow (1-32 B), two erase sizes, each write-count rule,
+/// and a three-sector ring: at least 100,000 cut states, checked on every core.
 #[test]
 fn power_cut_sweep_all_write_sizes() {
-    let mut total = 0;
-    for g in geometries(&[1, 2, 4, 8, 16, 32], &[256, 1024]) {
-        let n = sweep(&g);
-        total += n;
-    }
+    let mut geos = geometries(&[1, 2, 4, 8, 16, 32], &[256, 1024]);
     // Three sectors: the rotation wraps around a longer ring.
-    total += sweep(&Geometry { write_size: 8, erase_size: 512, sectors: 3, write_count: WriteCount::Once });
-    println!("power-cut sweep: {total} cut states checked, 0 violations");
-    assert!(total > 10_000, "the sweep must check tens of thousands of states, got {total}");
+    geos.push(Geometry { write_size: 8, erase_size: 512, sectors: 3, write_count: WriteCount::Once });
+    let total: u64 = sweep_parallel(&geos).iter().sum();
+    println!("power-cut sweep: {total} cut states checked over {} geometries, 0 violations", geos.len());
+    assert!(total >= 100_000, "the sweep must check at least 100,000 cut states, got {total}");
 }
 
 /// Scaled-down erase size for boards whose sectors are too large to rotate through in a
@@ -478,8 +495,8 @@ fn power_cut_sweep_board_geometries() {
     }
     boards.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(!boards.is_empty(), "expected the board layouts under {}", dir.display());
-    for (name, erase, g) in boards {
-        let n = sweep(&g);
+    let geos: Vec<Geometry> = boards.iter().map(|b| b.2.clone()).collect();
+    for ((name, erase, g), n) in boards.into_iter().zip(sweep_parallel(&geos)) {
         let scaled = if erase > g.erase_size {
             format!(" (erase {erase} B swept as {} B)", g.erase_size)
         } else {

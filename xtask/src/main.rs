@@ -15,6 +15,7 @@ mod hil;
 mod lint;
 mod man;
 mod size;
+mod soak;
 mod soc;
 mod soc_assets;
 mod test;
@@ -72,6 +73,17 @@ enum Command {
         #[arg(long, value_name = "REV")]
         baseline: Option<String>,
     },
+    /// The host's model-based random soak: the multi-fault campaign (power cuts, torn and
+    /// weak programs, failing and dropped writes across consecutive boots, the real boot
+    /// sequence on the simulated NOR flash) in a release build; prints the cycles and faults.
+    Soak {
+        /// Boot cycles, at least (spread over every geometry and seed).
+        #[arg(long, default_value_t = soak::DEFAULT_CYCLES)]
+        cycles: u64,
+        /// Seed of the random sequences (default: the campaign's own).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Markdown tables for docs/PERFORMANCE.md: `agent` times `safeslotctl status` and the
     /// journal scan; `insns` counts the instructions the real boot stage executes in QEMU
     /// from reset to hand-off, split into phases; without an argument, both.
@@ -115,6 +127,7 @@ fn main() {
         Command::Build { board } => build::command(board.as_deref()),
         Command::Boards => boards::check_all().map(|_| ()),
         Command::Size { baseline } => size::command(baseline.as_deref()),
+        Command::Soak { cycles, seed } => soak::run(cycles, seed),
         Command::Bench { part } => bench::run(part.as_deref()),
         Command::Fi(args) => fi::command(&args),
         Command::Fuzz(args) => fuzz::command(&args),
