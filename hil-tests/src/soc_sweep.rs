@@ -13,12 +13,15 @@
 //! wrote), then for every `N` in `1..=S` (and `torn=1,4,7` on its first and last program
 //! stores) restores the pre-step record region, powers on with the cut and checks:
 //!
-//! * the stage stopped at store `N`;
+//! * the stage stopped at store `N`; a torn cut landed exactly the first `K` bytes of the
+//!   store's write unit (the region between those after the untorn cuts at `N` and `N+1`);
 //! * the record read right after the cut is exactly the pre-step or the post-step record;
 //! * a cold boot hands off (a slot verified by the stage: no recovery) to the slot a cold
 //!   boot from that record boots, and every slot confirmed before and after the step is
 //!   still confirmed.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
@@ -226,6 +229,22 @@ struct Reference {
     /// The slot a cold boot from the post-step record boots.
     post_boots: SlotId,
     keep: Vec<SlotId>,
+    /// Torn stores: the regions after the untorn cuts at that store and the next.
+    torn: HashMap<u32, (Vec<u8>, Vec<u8>)>,
+    /// The write unit (one program store).
+    unit: usize,
+}
+
+/// The region a cut at a store leaves with `torn` leading bytes of it landed: `at` (the
+/// region after the untorn cut there) with the first `torn` bytes of the store's unit (where
+/// `at` and `next`, the region after the next store, first differ) taken from `next`.
+pub fn torn_region(at: &[u8], next: &[u8], unit: usize, torn: usize) -> Option<Vec<u8>> {
+    let first = at.iter().zip(next).position(|(a, b)| a != b)?;
+    let start = first / unit.max(1) * unit.max(1);
+    let end = (start + torn.min(unit)).min(at.len());
+    let mut v = at.to_vec();
+    v.get_mut(start..end)?.copy_from_slice(next.get(start..end)?);
+    Some(v)
 }
 
 /// Sweeps one step from the current state of `rig` (its pflash1 is the pre-step state);
@@ -273,8 +292,17 @@ pub fn sweep(rig: &SocRig, step: SocStep, workers: usize) -> Result<SocStepRepor
 
     let post_confirmed = confirmed(&post);
     let keep = confirmed(&pre).into_iter().filter(|s| post_confirmed.contains(s)).collect();
-    let refr = Reference { pre_region, pre, post, pre_boots, post_boots, keep };
     let points = soc_cut_points(stores, erases);
+    // For each torn store N: the regions after cut=N and cut=N+1 (untorn), between which
+    // a torn cut must land exactly its leading bytes.
+    let mut torn = HashMap::new();
+    for n in points.iter().filter(|p| p.torn > 0).map(|p| p.store) {
+        if let Entry::Vacant(v) = torn.entry(n) {
+            let next = if n == stores { post_region.clone() } else { fires(n + 1)?.1 };
+            v.insert((fires(n)?.1, next));
+        }
+    }
+    let refr = Reference { pre_region, pre, post, pre_boots, post_boots, keep, torn, unit: cfg.write_size as usize };
     let workers = workers.clamp(1, points.len());
     let mut forks = Vec::new();
     for w in 0..workers {
@@ -325,7 +353,14 @@ fn check_point(rig: &SocRig, cfg: JournalConfig, refr: &Reference, p: CutPoint) 
     if ran != StageRun::Cut(p.store) {
         return Err(format!("did not stop at the cut: {ran:?}"));
     }
-    let after = record(cfg, &region(rig).map_err(e)?)?;
+    let bytes = region(rig).map_err(e)?;
+    if p.torn > 0 {
+        let (at, next) = refr.torn.get(&p.store).ok_or("no reference for a torn store")?;
+        if torn_region(at, next, refr.unit, p.torn as usize).as_deref() != Some(&bytes[..]) {
+            return Err(format!("a torn store did not land exactly its first {} bytes", p.torn));
+        }
+    }
+    let after = record(cfg, &bytes)?;
     let is_post = after == refr.post;
     if after != refr.pre && !is_post {
         return Err(format!("record after the cut is neither the pre- nor the post-step record: {after:?}"));
@@ -435,5 +470,16 @@ mod tests {
         assert_eq!(v.len(), 20 + 6);
         assert!(v.iter().all(|p| p.torn == 0 || (p.store == 2 || p.store == 20)));
         assert_eq!(soc_cut_points(20, 0).len(), 26);
+    }
+
+    #[test]
+    fn a_torn_store_lands_its_leading_bytes() {
+        let at = [0xFF; 24];
+        let mut next = at;
+        next[8..16].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let t = torn_region(&at, &next, 8, 3).unwrap();
+        assert_eq!(&t[8..16], &[1, 2, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(t[..8], at[..8]);
+        assert_eq!(torn_region(&at, &at, 8, 3), None);
     }
 }
