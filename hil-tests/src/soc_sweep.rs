@@ -3,8 +3,8 @@
 //!
 //! The stage's CFI driver numbers its stores (each programmed write unit and each erased
 //! block is one store) and the rig order `cut=N` (`torn=K`), passed in fw_cfg, stops the
-//! machine just before store `N` lands: the stage prints `safeslot: power cut at store N
-//! (torn K)` and powers off. Only the stage runs: a power-on ends at the stage's decision
+//! machine just before store `N` lands: the stage prints the shared result line
+//! `safeslot: cut store=N torn=K` ([`StageLine::Cut`]) and powers off. Only the stage runs: a power-on ends at the stage's decision
 //! (its `safeslot: boot` line, printed after every record write and before the Linux
 //! placement; QEMU is then killed), at its cut line or at its recovery power-off.
 //!
@@ -39,9 +39,6 @@ use crate::qemu::QemuError;
 use crate::rig::RigError;
 use crate::soc::{qemu_aarch64, SocRig};
 
-/// The stage's line when a planned cut stops it (`boards/qemu-virt-aarch64/src/cfi.rs`).
-pub const CUT_PREFIX: &str = "safeslot: power cut at store ";
-
 /// How one stage-only power-on ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StageRun {
@@ -58,13 +55,8 @@ pub enum StageRun {
 /// Reads a stage-only power-on's serial log: the first decisive line.
 pub fn classify(log: &str) -> StageRun {
     for l in log.lines() {
-        let l = l.trim_end();
-        if let Some(rest) = l.strip_prefix(CUT_PREFIX) {
-            if let Some(n) = rest.split_whitespace().next().and_then(|n| n.parse().ok()) {
-                return StageRun::Cut(n);
-            }
-        }
         match StageLine::parse(l) {
+            Ok(Some(StageLine::Cut { store, .. })) => return StageRun::Cut(store),
             Ok(Some(StageLine::Boot(b))) => return StageRun::Boot(b.slot),
             Ok(Some(StageLine::Recovery { reason, .. })) => return StageRun::Recovery(reason.to_owned()),
             _ => {}
@@ -454,7 +446,7 @@ mod tests {
 
     #[test]
     fn the_decisive_line_is_found() {
-        assert_eq!(classify("safeslot: stage 0.1.0\nsafeslot: power cut at store 7 (torn 4)\n"), StageRun::Cut(7));
+        assert_eq!(classify("safeslot: stage 0.1.0\nsafeslot: cut store=7 torn=4\n"), StageRun::Cut(7));
         assert_eq!(
             classify("safeslot: boot slot=b kind=trial tries=2 fallback=none version=2.0.0 seq=7\n"),
             StageRun::Boot(SlotId::B)

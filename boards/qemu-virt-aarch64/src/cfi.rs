@@ -24,7 +24,8 @@
 //! one store, numbered from 1 in the stage's run. A [`CutPlan`] (the rig order's `cut=N`
 //! and `torn=K`, read from fw_cfg by [`crate::fwcfg`]) stops the machine just before store
 //! `N` lands: stores `1 ..= N-1` are in the bank and nothing after them is. The stage prints
-//! `safeslot: power cut at store N (torn K)` and powers off (PSCI `SYSTEM_OFF`). With
+//! the shared result line `safeslot: cut store=N torn=K` (`StageLine::Cut`) and powers off
+//! (PSCI `SYSTEM_OFF`). With
 //! `torn=K` on a program store, its first `K` bytes land first (the rest of the unit stays
 //! as it was); on an erase, `torn` is ignored: the CFI command set has no way to erase part
 //! of a block, so a cut erase leaves the block untouched. `wfault=` is not honoured here.
@@ -37,6 +38,7 @@ use embedded_storage::nor_flash::{
 };
 
 use safeslot_shared::nor::{self, ProgramError, WriteCount};
+use safeslot_shared::protocol::log::StageLine;
 use safeslot_shared::protocol::order::CutPlan;
 
 use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, WORD_WRITES, WRITE_SIZE};
@@ -139,10 +141,8 @@ impl Cfi {
         if self.plan.cut == Some(self.stores) {
             partial(self, usize::try_from(self.plan.torn).unwrap_or(usize::MAX));
             let mut u = crate::uart::Uart;
-            let _ = core::fmt::Write::write_fmt(
-                &mut u,
-                format_args!("safeslot: power cut at store {} (torn {})\n", self.stores, self.plan.torn),
-            );
+            let line = StageLine::Cut { store: self.stores, torn: self.plan.torn };
+            let _ = line.encode(&mut u).and_then(|()| core::fmt::Write::write_str(&mut u, "\n"));
             crate::handoff::power_off();
         }
     }
