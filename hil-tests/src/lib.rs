@@ -8,6 +8,7 @@
 //! * [`catalogue`]: the one list of them that every rig iterates;
 //! * [`probe`]: the probe-rs rig for real boards (probe-rs itself behind the `probe` feature).
 //! * [`soc`]: the virtual SoC rig (the aarch64 stage and Debian's arm64 Linux in QEMU `virt`).
+//! * [`soc_sweep`]: power cuts at every flash store of the aarch64 stage on the virtual SoC.
 //! * [`powercut`]: power cuts at every flash store of the real firmware, and the soak.
 //! * [`fi`]: the instruction-skip fault-injection campaign's pure parts (`cargo xtask fi`).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -22,4 +23,5 @@ pub mod qmp;
 pub mod rig;
 pub mod scenarios;
 pub mod soc;
+pub mod soc_sweep;
 pub mod story;

@@ -242,12 +242,21 @@ impl WriteStep {
     /// the body and its ack mark, each in write-words (144 + 8 + 8 bytes = 20 stores with
     /// 8-byte words); a first write or a rotation erases a sector first and needs no claim.
     pub fn stores(self, cfg: &JournalConfig) -> (u32, u32) {
-        let w = cfg.write_size.max(1);
-        let (body, mark) = (cfg.body_size() / w, cfg.mark_size() / w);
-        match self {
-            WriteStep::Create | WriteStep::Rotation => (1 + body + mark, 1),
-            _ => (mark + body + mark, 0),
-        }
+        entry_stores(cfg, matches!(self, WriteStep::Create | WriteStep::Rotation))
+    }
+}
+
+/// Stores one journal write makes with geometry `cfg`, and how many of them (the first)
+/// are erases: with `erases_sector` (a first write or a rotation) one erase, the body and
+/// its ack mark; otherwise the previous position's claim mark, the body and its ack mark,
+/// each in write-words. Shared by every board's sweep ([`crate::soc_sweep`] too).
+pub fn entry_stores(cfg: &JournalConfig, erases_sector: bool) -> (u32, u32) {
+    let w = cfg.write_size.max(1);
+    let (body, mark) = (cfg.body_size() / w, cfg.mark_size() / w);
+    if erases_sector {
+        (1 + body + mark, 1)
+    } else {
+        (mark + body + mark, 0)
     }
 }
 

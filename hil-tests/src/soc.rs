@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use safeslot_shared::protocol::log::{BootLine, LogError, StageLine};
+use safeslot_shared::protocol::order::Order;
 use safeslot_shared::Record;
 
 use crate::qemu::{self, QemuError};
@@ -174,6 +175,13 @@ impl SocRig {
 
     /// The QEMU command line of one boot.
     pub fn command(&self, qemu: &Path, actions: &[&str]) -> Command {
+        self.command_with_order(qemu, actions, None)
+    }
+
+    /// The QEMU command line of one boot with a rig order for the stage (a power cut at a
+    /// flash store), passed as fw_cfg file `opt/safeslot/order`, which the stage reads
+    /// (`boards/qemu-virt-aarch64/src/fwcfg.rs`).
+    pub fn command_with_order(&self, qemu: &Path, actions: &[&str], order: Option<&Order>) -> Command {
         let drive = |unit: u32, path: &Path, ro: bool| {
             format!(
                 "if=pflash,format=raw,unit={unit},file={}{}",
@@ -188,6 +196,9 @@ impl SocRig {
             .arg(drive(0, &self.pflash0, true))
             .arg("-drive")
             .arg(drive(1, &self.pflash1, false));
+        if let Some(o) = order {
+            cmd.arg("-fw_cfg").arg(format!("name=opt/safeslot/order,string={}", o.to_string().replace(',', ",,")));
+        }
         if !actions.is_empty() {
             cmd.arg("-fw_cfg")
                 .arg(format!("name=opt/safeslot/actions,string={}", actions.join(" ").replace(',', ",,")));

@@ -62,7 +62,11 @@ const ITEMS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("protocol/exit.rs", include_str!("protocol/exit.rs"), &["pub const X", "pub const fn code", "pub fn from_code"]),
-    ("protocol/log.rs", include_str!("protocol/log.rs"), &["pub const X", "pub fn encode", "fn parse_boot"]),
+    (
+        "protocol/log.rs",
+        include_str!("protocol/log.rs"),
+        &["pub const X", "pub fn encode", "fn parse_boot", "fn parse_cut"],
+    ),
     (
         "protocol/order.rs",
         include_str!("protocol/order.rs"),

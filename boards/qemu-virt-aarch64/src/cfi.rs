@@ -17,6 +17,18 @@
 //! contents show ([`nor::writes_seen`]). Every word is programmed, all-ones ones included:
 //! a program of all `0xFF` counts as a write under the shared rules.
 //!
+//! # Power cuts
+//!
+//! As on the Cortex-M board (`boards/qemu-mps2-an386/src/flash.rs`), every mutating store
+//! is counted: each programmed write unit ([`WRITE_SIZE`] bytes) and each erased block is
+//! one store, numbered from 1 in the stage's run. A [`CutPlan`] (the rig order's `cut=N`
+//! and `torn=K`, read from fw_cfg by [`crate::fwcfg`]) stops the machine just before store
+//! `N` lands: stores `1 ..= N-1` are in the bank and nothing after them is. The stage prints
+//! the shared result line `safeslot: cut store=N torn=K` (`StageLine::Cut`) and powers off
+//! (PSCI `SYSTEM_OFF`). With `torn=K` on a program store, its first `K` bytes land first
+//! (the rest of the unit stays as it was); on an erase, `torn` is ignored: the CFI command set has no way to erase part
+//! of a block, so a cut erase leaves the block untouched. `wfault=` is not honoured here.
+//!
 //! This is the register module of the driver: the volatile accesses to the bank are its
 //! only unsafe code.
 
@@ -25,6 +37,8 @@ use embedded_storage::nor_flash::{
 };
 
 use safeslot_shared::nor::{self, ProgramError, WriteCount};
+use safeslot_shared::protocol::log::StageLine;
+use safeslot_shared::protocol::order::CutPlan;
 
 use crate::layout::{ERASE_SIZE, FLASH_BASE, FLASH_SIZE, WORD_WRITES, WRITE_SIZE};
 
@@ -96,15 +110,47 @@ impl From<NorFlashErrorKind> for CfiError {
 /// pflash1, from [`FLASH_BASE`] for [`FLASH_SIZE`] bytes.
 #[derive(Debug)]
 pub struct Cfi {
-    _private: (),
+    plan: CutPlan,
+    stores: u32,
 }
 
 impl Cfi {
-    /// The driver (the bank is left in read-array mode after every operation).
+    /// The driver without a cut (the bank is left in read-array mode after every
+    /// operation).
     pub fn new() -> Cfi {
-        let c = Cfi { _private: () };
+        Cfi::with_plan(CutPlan::NONE)
+    }
+
+    /// The driver with the rig's cut plan (module docs, "Power cuts").
+    pub fn with_plan(plan: CutPlan) -> Cfi {
+        let c = Cfi { plan, stores: 0 };
         c.command(0, CMD_READ_ARRAY);
         c
+    }
+
+    /// Stores (programmed write units plus erased blocks) made so far.
+    pub fn stores(&self) -> u32 {
+        self.stores
+    }
+
+    /// Counts one store and, if it is the planned cut, lets `partial(torn)` land and
+    /// powers off.
+    fn begin_store(&mut self, partial: impl FnOnce(&Self, usize)) {
+        self.stores = self.stores.saturating_add(1);
+        if self.plan.cut == Some(self.stores) {
+            partial(self, usize::try_from(self.plan.torn).unwrap_or(usize::MAX));
+            let mut u = crate::uart::Uart;
+            let line = StageLine::Cut { store: self.stores, torn: self.plan.torn };
+            let _ = line.encode(&mut u).and_then(|()| core::fmt::Write::write_str(&mut u, "\n"));
+            crate::handoff::power_off();
+        }
+    }
+
+    /// Programs one 32-bit bank word (already checked against the NOR rules).
+    fn program_word(&self, at: u32, word: u32) -> Result<(), CfiError> {
+        self.command(at, CMD_PROGRAM);
+        self.command(at, word);
+        self.finish(at)
     }
 
     fn addr(offset: u32) -> usize {
@@ -207,6 +253,8 @@ impl NorFlash for Cfi {
         let mut at = from;
         // Bounded: one pass per block of the (checked) range.
         while at < to {
+            // A cut erase leaves the block as it was (module docs).
+            self.begin_store(|_, _| {});
             self.command(at, CMD_ERASE);
             self.command(at, CMD_CONFIRM);
             self.finish(at)?;
@@ -227,12 +275,30 @@ impl NorFlash for Cfi {
                 _ => CfiError::WriteLimit { offset: at },
             })?;
         }
-        for (i, w) in bytes.chunks_exact(4).enumerate() {
-            let at = offset.saturating_add((i as u32).saturating_mul(4));
-            let new = u32::from_le_bytes(w.try_into().unwrap_or([0xFF; 4]));
-            self.command(at, CMD_PROGRAM);
-            self.command(at, new);
-            self.finish(at)?;
+        let unit = WRITE_SIZE as usize;
+        for (u, chunk) in bytes.chunks_exact(unit).enumerate() {
+            let base = offset.saturating_add((u as u32).saturating_mul(WRITE_SIZE));
+            let word_at = |i: usize| base.saturating_add((i as u32).saturating_mul(4));
+            // A torn store: its first `torn` bytes land, the rest of the unit stays as it
+            // was (a program only clears bits, so 0xFF leaves those bytes alone). The
+            // machine stops right after, so a failed program here can only show as bytes
+            // that did not land, which the rig's torn check (exact bytes) reports.
+            self.begin_store(|c, torn| {
+                for (i, w) in chunk.chunks_exact(4).enumerate() {
+                    let mut word = [0xFF; 4];
+                    for (j, b) in word.iter_mut().enumerate() {
+                        if i.saturating_mul(4).saturating_add(j) < torn {
+                            *b = w.get(j).copied().unwrap_or(0xFF);
+                        }
+                    }
+                    if word != [0xFF; 4] {
+                        let _ = c.program_word(word_at(i), u32::from_le_bytes(word));
+                    }
+                }
+            });
+            for (i, w) in chunk.chunks_exact(4).enumerate() {
+                self.program_word(word_at(i), u32::from_le_bytes(w.try_into().unwrap_or([0xFF; 4])))?;
+            }
         }
         Ok(())
     }

@@ -11,8 +11,10 @@
 //! [`handoff`] places the kernel and initramfs, patches the device tree and jumps with the
 //! Linux arm64 boot protocol; [`uart`] is the serial log.
 //!
+//! [`fwcfg`] reads the rig's order (a power cut at a flash store) from QEMU's fw_cfg.
+//!
 //! Unsafe code lives only in [`start`] (the entry point), [`stack`] (painting the free stack
-//! to measure its peak), [`cfi`], [`timer`] and [`uart`] (register
+//! to measure its peak), [`cfi`], [`fwcfg`], [`timer`] and [`uart`] (register
 //! and flash-window accesses) and [`ram`]/[`handoff`] (RAM regions from the layout, the
 //! jump); everything else is safe.
 #![no_std]
@@ -27,6 +29,8 @@
 #[allow(unsafe_code)]
 pub mod cfi;
 pub mod config;
+#[allow(unsafe_code)]
+pub mod fwcfg;
 #[allow(unsafe_code)]
 pub mod handoff;
 pub mod layout;

@@ -5,7 +5,11 @@
 //! safeslot: boot slot=b kind=trial tries=2 fallback=none version=2.0.0 seq=7
 //! safeslot: recovery reason=bad-hash
 //! safeslot: recovery reason=linux detail=bad-table
+//! safeslot: cut store=7 torn=0
 //! ```
+//!
+//! The `cut` line is a virtual board's only: its flash driver stopped at a rig-ordered
+//! power cut (`cut=`/`torn=` of [`crate::protocol::order::Order`]).
 //!
 //! [`StageLine::encode`] writes it into any `core::fmt::Write` with `write_str` alone (no
 //! formatting machinery, so it costs the Cortex-M boot stage little flash); a board that
@@ -23,6 +27,8 @@ use crate::version::Version;
 pub const BOOT_PREFIX: &str = "safeslot: boot ";
 /// Prefix of a recovery line (what a rig watches for: "nothing was booted").
 pub const RECOVERY_PREFIX: &str = "safeslot: recovery ";
+/// Prefix of a power-cut line (a virtual board stopped at the rig's planned cut).
+pub const CUT_PREFIX: &str = "safeslot: cut ";
 /// Longest line [`StageLine::encode`] writes for a boot line (a recovery line's length
 /// depends on its names: [`LINE_MAX`] bytes hold every name the stages use).
 pub const BOOT_LINE_MAX: usize = 112;
@@ -75,6 +81,15 @@ pub enum StageLine<'a> {
         /// A platform's finer cause (`detail=<name>`), e.g. the Linux payload check that
         /// refused (`reason=linux detail=bad-table`).
         detail: Option<&'a str>,
+    },
+    /// A virtual board's flash driver stopped the machine at the rig's planned power cut,
+    /// just before store `store` (`store=<n>`), of which `torn` leading bytes landed
+    /// (`torn=<k>`).
+    Cut {
+        /// The store that never completed (from 1).
+        store: u32,
+        /// Its leading bytes that landed.
+        torn: u32,
     },
 }
 
@@ -164,6 +179,13 @@ impl StageLine<'_> {
                 }
                 Ok(())
             }
+            StageLine::Cut { store, torn } => {
+                out.write_str(CUT_PREFIX)?;
+                out.write_str("store=")?;
+                decimal(out, *store)?;
+                out.write_str(" torn=")?;
+                decimal(out, *torn)
+            }
         }
     }
 
@@ -181,6 +203,9 @@ impl StageLine<'_> {
         };
         if let Some(rest) = after(BOOT_PREFIX) {
             return parse_boot(rest).map(|b| Some(StageLine::Boot(b)));
+        }
+        if let Some(rest) = after(CUT_PREFIX) {
+            return parse_cut(rest).map(Some);
         }
         let Some(rest) = after(RECOVERY_PREFIX) else { return Ok(None) };
         let mut fields = fields(rest);
@@ -205,6 +230,16 @@ fn value<'a>(field: Option<Option<(&'a str, &'a str)>>, key: &str) -> Result<&'a
         Some(Some((k, _))) if k == key => Err(LogError::Value),
         _ => Err(LogError::Field),
     }
+}
+
+fn parse_cut(rest: &str) -> Result<StageLine<'static>, LogError> {
+    let mut f = fields(rest);
+    let store = number(value(f.next(), "store")?)?;
+    let torn = number(value(f.next(), "torn")?)?;
+    if f.next().is_some() || store == 0 {
+        return Err(if store == 0 { LogError::Value } else { LogError::Field });
+    }
+    Ok(StageLine::Cut { store, torn })
 }
 
 fn parse_boot(rest: &str) -> Result<BootLine, LogError> {
@@ -295,6 +330,9 @@ mod tests {
         let r = StageLine::Recovery { reason: "linux", detail: Some("bad-table") };
         assert_eq!(line(&r), "safeslot: recovery reason=linux detail=bad-table");
         assert_eq!(StageLine::parse("  safeslot: recovery reason=linux detail=bad-table \r"), Ok(Some(r)));
+        let c = StageLine::Cut { store: 7, torn: 4 };
+        assert_eq!(line(&c), "safeslot: cut store=7 torn=4");
+        assert_eq!(StageLine::parse("safeslot: cut store=7 torn=4"), Ok(Some(c)));
     }
 
     #[test]
@@ -305,6 +343,7 @@ mod tests {
             "safeslot: stack peak=8908",
             "app: running slot=0",
             "safeslot: timing total=3ms",
+            "safeslot: cutter",
         ] {
             assert_eq!(StageLine::parse(other), Ok(None), "{other:?}");
         }
@@ -322,6 +361,10 @@ mod tests {
             ("safeslot: recovery reason=", LogError::Value),
             ("safeslot: recovery why=bad-hash", LogError::Field),
             ("safeslot: recovery reason=a detail=b extra=c", LogError::Field),
+            ("safeslot: cut store=7", LogError::Field),
+            ("safeslot: cut store=0 torn=0", LogError::Value),
+            ("safeslot: cut store=7 torn=1 x=2", LogError::Field),
+            ("safeslot: cut torn=1 store=7", LogError::Field),
         ] {
             assert_eq!(StageLine::parse(bad), Err(e), "{bad:?}");
         }
@@ -379,6 +422,13 @@ mod tests {
             let r = StageLine::Recovery { reason: &reason, detail: detail.as_deref() };
             let text = line(&r);
             prop_assert_eq!(StageLine::parse(&text), Ok(Some(r)));
+        }
+
+        #[test]
+        fn cut_lines_round_trip(store in 1u32.., torn: u32) {
+            let c = StageLine::Cut { store, torn };
+            let text = line(&c);
+            prop_assert_eq!(StageLine::parse(&text), Ok(Some(c)));
         }
 
         #[test]

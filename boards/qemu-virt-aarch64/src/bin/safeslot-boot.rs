@@ -13,7 +13,7 @@ use safeslot_board_qemu_virt_aarch64::ram::Region;
 use safeslot_board_qemu_virt_aarch64::stage::SocStage;
 use safeslot_board_qemu_virt_aarch64::timer::now_us;
 use safeslot_board_qemu_virt_aarch64::uart::Uart;
-use safeslot_board_qemu_virt_aarch64::{config, handoff, stack};
+use safeslot_board_qemu_virt_aarch64::{config, fwcfg, handoff, stack};
 use safeslot_linux::shadow::Shadow;
 
 // The staging regions below are taken for exactly two slots.
@@ -31,8 +31,13 @@ pub extern "C" fn safeslot_main() -> ! {
         let _ = writeln!(u, "safeslot: recovery reason=internal");
         handoff::power_off()
     };
+    // The rig's power-cut order (fw_cfg; none on every ordinary boot).
+    let Ok(plan) = fwcfg::cut_plan() else {
+        let _ = writeln!(u, "safeslot: recovery reason=internal detail=rig-order");
+        handoff::power_off()
+    };
     stack::paint();
     let started = now_us();
-    let flash = Shadow::new(Cfi::new(), config::BOOT.slots, [Some(sa), Some(sb), None, None]);
+    let flash = Shadow::new(Cfi::with_plan(plan), config::BOOT.slots, [Some(sa), Some(sb), None, None]);
     match safeslot_boot::run(&mut SocStage::new(flash, started), &config::BOOT) {}
 }
