@@ -368,7 +368,12 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, String> 
                 if let Some(Decision::Boot(p)) = decision {
                     running = Some(p.slot);
                 }
-                model = if wrote { std::vec![post.clone()] } else { outs.into_iter().map(|o| o.0).collect() };
+                // Nothing written: the flash is unchanged, so a later read may still return any
+                // state it could before (a weak entry may read either way), including one on
+                // which the action would have written (found by the `model` fuzz target).
+                if wrote {
+                    model = std::vec![post.clone()];
+                }
             }
             Some((at, kind)) => {
                 flash.arm_cut(at, kind);
