@@ -321,6 +321,16 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, String> 
             model = std::vec![rec];
             continue;
         }
+        // A region without a record may read in either form (the widening in the module's
+        // doc): an action may start from either (found by the `model` fuzz target: a boot
+        // from a half-erased region that read blank while the model held only garbage).
+        if model.iter().any(|m| !m.has_record()) {
+            for form in [State::Blank, State::NoValidRecord] {
+                if !model.contains(&form) {
+                    model.push(form);
+                }
+            }
+        }
         let outs: Vec<(State, Option<Decision>)> =
             model.iter().map(|m| model_step(m, fresh, action, running)).collect();
         for o in &outs {
