@@ -70,6 +70,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ),
     ("boards/qemu-virt-aarch64/src/bin/safeslot-boot.rs", "`#[no_mangle]` on the stage's entry, called by `_start`"),
     ("boards/qemu-virt-aarch64/src/cfi.rs", "CFI command and read cycles on the flash bank"),
+    ("boards/qemu-virt-aarch64/src/fwcfg.rs", "fw_cfg's selector and data registers (the rig's order)"),
     (
         "boards/qemu-virt-aarch64/src/handoff.rs",
         "the Linux jump (called only from `launch` with the `ApprovedLaunch` and the verified RAM \
