@@ -25,7 +25,7 @@
 //! Two ways back exist: the journal falls back to an older entry when the newest one is
 //! damaged, and a later write that recreates the damaged entry byte for byte (same
 //! sequence number, same record, so same CRC) makes an unacknowledged entry that extended
-//! it current again (found by this model; `docs/DESIGN.md`, "Bit flips"). A run flips at
+//! it current again (found by this model; `docs/DESIGN.md`, "Open points found while testing"). A run flips at
 //! most [`MAX_FLIPS`] bits: CRC-32 detects every error of up to three bits in an entry, so
 //! a fourth could, in principle, forge one.
 //!
@@ -213,7 +213,7 @@ fn model_step(pre: &State, fresh: FreshRecord, action: Action, running: Option<S
             };
             (State::Valid(rec), Some(d))
         }
-        // Handled by `run`: it widens the model to every state the region held.
+        // Handled by `run`: it checks the read against every state the region held.
         Action::Flip { .. } => (pre.clone(), None),
         Action::MarkGood | Action::MarkBad(_) | Action::SetActive(..) => {
             let State::Valid(r) = pre else { return (pre.clone(), None) };
@@ -283,6 +283,13 @@ struct Tally {
     erases: u64,
 }
 
+/// Adds `s` to the set `set` (a `Vec`: states are few and not `Hash`).
+fn add(set: &mut Vec<State>, s: State) {
+    if !set.contains(&s) {
+        set.push(s);
+    }
+}
+
 /// Runs `steps` through the real code and the model side by side on a fresh region of
 /// geometry `geo`; the first disagreement is the error.
 fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, String> {
@@ -326,17 +333,13 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, String> 
         // from a half-erased region that read blank while the model held only garbage).
         if model.iter().any(|m| !m.has_record()) {
             for form in [State::Blank, State::NoValidRecord] {
-                if !model.contains(&form) {
-                    model.push(form);
-                }
+                add(&mut model, form);
             }
         }
         let outs: Vec<(State, Option<Decision>)> =
             model.iter().map(|m| model_step(m, fresh, action, running)).collect();
         for o in &outs {
-            if !history.contains(&o.0) {
-                history.push(o.0.clone());
-            }
+            add(&mut history, o.0.clone());
         }
         let base = flash.mutating_ops();
         // Where to cut: learn the action's operations from a dry run on a copy.
@@ -396,13 +399,13 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, String> 
                     running = None; // the stage was cut: nothing was handed off
                 }
                 let rec = read(&mut flash, cfg).map_err(|e| format!("step {i} cut {kind:?}: {e}"))?;
-                // A region without a record may stay without one in either form.
-                let no_record_kept = !rec.has_record() && model.iter().any(|m| !m.has_record());
+                // (A region without a record may stay without one in either form: `model`
+                // already holds both, see above.)
                 let is_pre = model.contains(&rec);
                 let is_post = outs.iter().any(|o| o.0 == rec);
                 // After a flip, any state the region held may come back (see the module's doc).
                 let held = tally.flips > 0 && history.contains(&rec);
-                if !(is_pre || is_post || no_record_kept || held) {
+                if !(is_pre || is_post || held) {
                     return Err(format!(
                         "step {i} {action:?}, cut at op {} ({kind:?}): record is neither pre nor post\n got  {rec:?}\n pre  {model:?}\n post {outs:?}",
                         at - base
@@ -415,12 +418,8 @@ fn run(geo: Geometry, steps: &[(Action, Option<Cut>)]) -> Result<Tally, String> 
                     tally.kept_pre += 1;
                 }
                 for o in outs.into_iter().map(|o| o.0).chain([rec]) {
-                    if !model.contains(&o) {
-                        model.push(o.clone());
-                    }
-                    if !history.contains(&o) {
-                        history.push(o);
-                    }
+                    add(&mut model, o.clone());
+                    add(&mut history, o);
                 }
             }
         }
