@@ -48,13 +48,7 @@ pub fn mark_good(r: &mut Record, running: SlotId) -> Result<(), OpError> {
     r.rollback_floor = r.rollback_floor.max(sc);
     // The trial is over: the next one starts with no free retries used.
     r.free_retries = 0;
-    r.push_history(HistoryEntry {
-        slot: Some(running),
-        event: Event::Confirmed,
-        reason: Reason::None,
-        tries,
-        cause: ResetCause::Unknown,
-    });
+    note(r, running, Event::Confirmed, Reason::None, tries);
     Ok(())
 }
 
@@ -73,13 +67,7 @@ pub fn mark_bad(r: &mut Record, slot: SlotId) -> Result<(), OpError> {
     if r.last_known_good == Some(slot) {
         r.last_known_good = None;
     }
-    r.push_history(HistoryEntry {
-        slot: Some(slot),
-        event: Event::Unbootable,
-        reason: Reason::MarkedBad,
-        tries: Tries::ZERO,
-        cause: ResetCause::Unknown,
-    });
+    note(r, slot, Event::Unbootable, Reason::MarkedBad, Tries::ZERO);
     Ok(())
 }
 
@@ -99,15 +87,7 @@ pub fn set_active(r: &mut Record, slot: SlotId, tries: Tries) -> Result<(), OpEr
     s.tries = tries;
     s.confirmed = false;
     s.unbootable = None;
-    // A new trial: its power-loss resets start from none used.
-    r.free_retries = 0;
-    r.push_history(HistoryEntry {
-        slot: Some(slot),
-        event: Event::Activated,
-        reason: Reason::None,
-        tries,
-        cause: ResetCause::Unknown,
-    });
+    activated(r, slot, tries);
     Ok(())
 }
 
@@ -151,17 +131,21 @@ pub fn reinstate(r: &mut Record, slot: SlotId) -> Result<(), OpError> {
     if r.primary() == Some(slot) {
         return Ok(());
     }
-    let s = make_primary(r, slot)?;
-    let tries = s.tries;
-    r.free_retries = 0;
-    r.push_history(HistoryEntry {
-        slot: Some(slot),
-        event: Event::Activated,
-        reason: Reason::None,
-        tries,
-        cause: ResetCause::Unknown,
-    });
+    let tries = make_primary(r, slot)?.tries;
+    activated(r, slot, tries);
     Ok(())
+}
+
+/// Ends an activation: a new primary starts with no power-loss resets used, and the
+/// history says so.
+fn activated(r: &mut Record, slot: SlotId, tries: Tries) {
+    r.free_retries = 0;
+    note(r, slot, Event::Activated, Reason::None, tries);
+}
+
+/// Appends the history entry of an operation (operations are not boots: no reset cause).
+fn note(r: &mut Record, slot: SlotId, event: Event, reason: Reason, tries: Tries) {
+    r.push_history(HistoryEntry { slot: Some(slot), event, reason, tries, cause: ResetCause::Unknown });
 }
 
 #[cfg(test)]
