@@ -279,20 +279,7 @@ mod tests {
     }
 
     fn test_kit() -> Kit {
-        use ed25519_compact::{KeyPair, Seed};
-        use safeslot_shared::image::{build_slot_image, SignParams};
-        let key = KeyPair::from_seed(Seed::new([3; 32]));
-        let params = |addr| SignParams {
-            header_size: 0x400,
-            load_addr: addr,
-            entry: 0,
-            version: safeslot_shared::Version { major: 1, minor: 0, revision: 0, build: 0 },
-            security_counter: 0,
-            tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
-        };
-        let body = vec![0x5A; 2048];
-        let a = build_slot_image(&params(0x2101_0400), &body, &key, 0x4_0000).unwrap();
-        let b = build_slot_image(&params(0x2141_0400), &body, &key, 0x4_0000).unwrap();
+        let (key, a, b) = crate::scenarios::tests::signed_pair(&[0x5A; 2048], 0x4_0000);
         Kit::new(&key.sk.to_pem(), &a, &b, 0x4_0000).unwrap()
     }
 }

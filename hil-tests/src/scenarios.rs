@@ -830,8 +830,25 @@ pub fn noise(seed: u64, n: usize) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The unit tests' key (seed 3) and slots A and B built from `body` for `slot_size`
+    /// slots at the virtual board's load addresses (header 0x400, version 1.0.0).
+    pub(crate) fn signed_pair(body: &[u8], slot_size: u32) -> (KeyPair, Vec<u8>, Vec<u8>) {
+        let key = KeyPair::from_seed(Seed::new([3; 32]));
+        let params = |addr| SignParams {
+            header_size: 0x400,
+            load_addr: addr,
+            entry: 0,
+            version: safeslot_shared::Version { major: 1, minor: 0, revision: 0, build: 0 },
+            security_counter: 0,
+            tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
+        };
+        let a = build_slot_image(&params(0x2101_0400), body, &key, slot_size).unwrap();
+        let b = build_slot_image(&params(0x2141_0400), body, &key, slot_size).unwrap();
+        (key, a, b)
+    }
 
     #[test]
     fn every_tamper_expectation_is_an_image_fault() {
@@ -850,18 +867,8 @@ mod tests {
 
     #[test]
     fn kit_round_trips_and_builds_variants() {
-        let key = KeyPair::from_seed(Seed::new([3; 32]));
-        let params = |addr| SignParams {
-            header_size: 0x400,
-            load_addr: addr,
-            entry: 0,
-            version: safeslot_shared::Version { major: 1, minor: 0, revision: 0, build: 0 },
-            security_counter: 0,
-            tlvs: safeslot_shared::tlv::Tlvs::EMPTY,
-        };
         let body: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
-        let a = build_slot_image(&params(0x2101_0400), &body, &key, 0x40_0000).unwrap();
-        let b = build_slot_image(&params(0x2141_0400), &body, &key, 0x40_0000).unwrap();
+        let (key, a, b) = signed_pair(&body, 0x40_0000);
         let kit = Kit::new(&key.sk.to_pem(), &a, &b, 0x40_0000).unwrap();
         assert_eq!(kit.sign(B, 0), b);
         assert_ne!(kit.sign(B, 5), b);
