@@ -393,6 +393,33 @@ fn the_hardware_counter_advances_only_on_a_confirmed_boot() {
     assert_eq!(host.otp.unwrap().flash.stats().programs, 3);
 }
 
+/// The update both counter tests start from, on a device with a counter: A boots and is
+/// confirmed, B is activated, boots on trial, then is confirmed and boots again; `check`
+/// sees the counter after each of B's boots (trial, then confirmed). Returns the counter.
+fn update_a_to_b(flash: &mut SimFlash, cfg: &BootConfig<'_>, mut check: impl FnMut(BootKind, &mut Otp)) -> Otp {
+    let mut host = Host::new(&mut *flash);
+    host.otp = Some(Otp::new());
+    assert!(matches!(run(&mut host, cfg), End::Jumped { slot: SlotId::A, .. }));
+    let mut otp = host.otp.take().unwrap();
+    {
+        let mut j = Journal::open(&mut *flash, JOURNAL).unwrap();
+        j.update(|r| ops::mark_good(r, SlotId::A)).unwrap();
+        j.update(|r| ops::set_active(r, SlotId::B, safeslot_shared::Tries::DEFAULT)).unwrap();
+    }
+    for expect in [BootKind::Trial, BootKind::Confirmed] {
+        if expect == BootKind::Confirmed {
+            Journal::open(&mut *flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::B)).unwrap();
+        }
+        let mut host = Host::new(&mut *flash);
+        host.otp = Some(otp);
+        assert!(matches!(run(&mut host, cfg), End::Jumped { slot: SlotId::B, .. }));
+        assert_eq!(Handoff::decode(&host.block.unwrap()).unwrap().kind, expect);
+        otp = host.otp.take().unwrap();
+        check(expect, &mut otp);
+    }
+    otp
+}
+
 /// Issue #16: wiping the record region no longer lowers the floor. B (counter 2) was
 /// confirmed and advanced the hardware counter; the record region is erased and an old
 /// image (counter 1) written into A: the fresh record's trial of A is refused as a
@@ -404,25 +431,7 @@ fn a_wiped_record_cannot_lower_the_hardware_floor() {
         (SlotId::A, image_signed(SlotId::A, 1, 1, &key(1))),
         (SlotId::B, image_signed(SlotId::B, 2, 2, &key(1))),
     ]);
-    let mut host = Host::new(&mut flash);
-    host.otp = Some(Otp::new());
-    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
-    let mut otp = host.otp.take().unwrap();
-    {
-        let mut j = Journal::open(&mut flash, JOURNAL).unwrap();
-        j.update(|r| ops::mark_good(r, SlotId::A)).unwrap();
-        j.update(|r| ops::set_active(r, SlotId::B, safeslot_shared::Tries::DEFAULT)).unwrap();
-    }
-    for expect in [BootKind::Trial, BootKind::Confirmed] {
-        if expect == BootKind::Confirmed {
-            Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::B)).unwrap();
-        }
-        let mut host = Host::new(&mut flash);
-        host.otp = Some(otp);
-        assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::B, .. }));
-        assert_eq!(Handoff::decode(&host.block.unwrap()).unwrap().kind, expect);
-        otp = host.otp.take().unwrap();
-    }
+    let mut otp = update_a_to_b(&mut flash, &cfg(&keys), |_, _| {});
     assert_eq!(otp.value(), 2);
     // The attack: wipe the record region (A still holds the old image, counter 1).
     flash.erase(JOURNAL.offset, JOURNAL.offset + JOURNAL.size).unwrap();
@@ -511,27 +520,10 @@ fn a_wiped_record_cannot_lift_a_key_revocation() {
         (SlotId::A, image_signed(SlotId::A, 1, 0, &old)),
         (SlotId::B, common::image_with(SlotId::B, 2, 0, &new, revoking)),
     ]);
-    let mut host = Host::new(&mut flash);
-    host.otp = Some(Otp::new());
-    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
-    let mut otp = host.otp.take().unwrap();
-    {
-        let mut j = Journal::open(&mut flash, JOURNAL).unwrap();
-        j.update(|r| ops::mark_good(r, SlotId::A)).unwrap();
-        j.update(|r| ops::set_active(r, SlotId::B, safeslot_shared::Tries::DEFAULT)).unwrap();
-    }
-    for expect in [BootKind::Trial, BootKind::Confirmed] {
-        if expect == BootKind::Confirmed {
-            Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::B)).unwrap();
-        }
-        let mut host = Host::new(&mut flash);
-        host.otp = Some(otp);
-        assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::B, .. }));
-        assert_eq!(Handoff::decode(&host.block.unwrap()).unwrap().kind, expect);
-        otp = host.otp.take().unwrap();
+    let otp = update_a_to_b(&mut flash, &cfg(&keys), |expect, otp| {
         let want = if expect == BootKind::Trial { 0 } else { 1 };
         assert_eq!(otp.key_floor(), want, "{expect:?}: the key floor counter");
-    }
+    });
     // The attack: wipe the record region (A still holds the image signed with key 0).
     flash.erase(JOURNAL.offset, JOURNAL.offset + JOURNAL.size).unwrap();
     let mut without = flash.clone();
