@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::Rig;
+use common::Sandbox;
 use safeslot_shared::SlotId;
 
 const WRITE_SIZES: [u32; 2] = [1, 8];
@@ -10,7 +10,7 @@ const WRITE_SIZES: [u32; 2] = [1, 8];
 #[test]
 fn every_command_after_init() {
     for ws in WRITE_SIZES {
-        let rig = Rig::new(ws);
+        let rig = Sandbox::new(ws);
         let init = rig.ok(&["--json", "init"]).json();
         assert_eq!(init["schema"], 1);
         assert_eq!(init["changed"], true);
@@ -122,7 +122,7 @@ fn every_command_after_init() {
 #[test]
 fn rauc_install_sequence() {
     for ws in WRITE_SIZES {
-        let rig = Rig::new(ws);
+        let rig = Sandbox::new(ws);
         rig.ok(&["init"]);
         assert_eq!(rig.reboot(), SlotId::A);
         rig.set_cmdline("root=/dev/mmcblk0p2 rauc.slot=A\n");
@@ -177,7 +177,7 @@ fn rauc_install_sequence() {
 
 #[test]
 fn blank_region_is_reported_and_left_alone() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let before = rig.flash_bytes();
     for args in [&["status"][..], &["mark-good"], &["set-primary", "b"], &["get-primary"], &["history", "--json"]] {
         let r = rig.expect(65, args);
@@ -190,7 +190,7 @@ fn blank_region_is_reported_and_left_alone() {
 #[test]
 fn corrupt_region_is_reported_and_left_alone() {
     for ws in WRITE_SIZES {
-        let rig = Rig::new(ws);
+        let rig = Sandbox::new(ws);
         rig.ok(&["init"]);
         let mut bytes = rig.flash_bytes();
         bytes[20] ^= 0x01; // inside the record of the only entry
@@ -219,7 +219,7 @@ fn corrupt_region_is_reported_and_left_alone() {
 
 #[test]
 fn a_held_lock_gives_busy_after_a_bounded_wait() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     assert!(!common::exists(&rig.path("flash.bin.lock")), "the device itself is locked: no lock file");
     let held = safeslotctl::lock::acquire(&rig.flash_path(), true, std::time::Duration::ZERO).unwrap();
@@ -234,7 +234,7 @@ fn a_held_lock_gives_busy_after_a_bounded_wait() {
 
 #[test]
 fn concurrent_writers_are_serialised() {
-    let rig = Rig::new(1);
+    let rig = Sandbox::new(1);
     rig.ok(&["init"]);
     let n = 12;
     let children: Vec<_> =
@@ -249,7 +249,7 @@ fn concurrent_writers_are_serialised() {
 
 #[test]
 fn a_custom_lock_path_and_missing_device() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init", "--lock", rig.path("other.lock").to_str().unwrap()]);
     assert!(rig.path("other.lock").exists());
     let r = rig.expect(66, &["status", "--device", rig.path("nope.bin").to_str().unwrap()]);
@@ -269,7 +269,7 @@ fn a_custom_lock_path_and_missing_device() {
 
 #[test]
 fn config_errors_exit_78_and_help_exits_0() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.expect(78, &["status", "--config", rig.path("missing.toml").to_str().unwrap()]);
     std::fs::write(rig.path("bad.toml"), "[record]\noffset = 1\n").unwrap();
     rig.expect(78, &["status", "--config", rig.path("bad.toml").to_str().unwrap()]);
@@ -283,7 +283,7 @@ fn config_errors_exit_78_and_help_exits_0() {
 
 #[test]
 fn an_explicit_missing_config_is_an_error_even_with_overrides() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let dev = rig.flash_path();
     let none = rig.path("none.toml");
     let r = std::process::Command::new(env!("CARGO_BIN_EXE_safeslotctl"))
@@ -302,7 +302,7 @@ fn an_explicit_missing_config_is_an_error_even_with_overrides() {
 /// but that the record neither shows as booted nor has confirmed is refused.
 #[test]
 fn mark_good_confirms_the_running_slot_from_the_stage() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     assert_eq!(rig.reboot(), SlotId::A);
     rig.set_cmdline("root=/dev/x safeslot.slot=a\n");
@@ -321,7 +321,7 @@ fn mark_good_confirms_the_running_slot_from_the_stage() {
     assert_eq!(rig.ok(&["status", "--json"]).json()["slots"][1]["confirmed"], false);
 
     // Crafted: the record names B as booted, A runs and A is not confirmed.
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     rig.ok(&["set-active", "b"]);
     assert_eq!(rig.reboot(), SlotId::B);
@@ -335,7 +335,7 @@ fn mark_good_confirms_the_running_slot_from_the_stage() {
 fn status_shows_reset_causes_and_free_retries() {
     use safeslot_shared::policy::Inputs;
     use safeslot_shared::reset::ResetCause;
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     rig.reboot();
     rig.ok(&["mark-good"]);
@@ -370,7 +370,7 @@ fn status_shows_the_reset_cause_and_watchdog_the_stage_handed_over() {
     use safeslot_shared::policy::BootKind;
     use safeslot_shared::reset::ResetCause;
     use safeslot_shared::{Reason, SlotId, Tries, Version};
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     rig.reboot();
     let block = Handoff {
@@ -419,7 +419,7 @@ fn status_shows_the_reset_cause_and_watchdog_the_stage_handed_over() {
 /// the floor unless `--allow-rollback`, and says which it did.
 #[test]
 fn init_force_keeps_the_floor_unless_rollback_is_allowed() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     {
         let mut j = rig.journal();
@@ -454,7 +454,7 @@ fn cancelling_an_update_keeps_the_running_slot_confirmed() {
         (&["set-active", "b"], &["set-active", "a"]),
     ];
     for (arm, cancel) in forms {
-        let rig = Rig::new(8);
+        let rig = Sandbox::new(8);
         rig.ok(&["init"]);
         assert_eq!(rig.reboot(), SlotId::A);
         rig.set_cmdline("root=/dev/x safeslot.slot=a\n");
@@ -495,7 +495,7 @@ fn cancelling_an_update_keeps_the_running_slot_confirmed() {
 /// last resort can confirm itself again.
 #[test]
 fn mark_bad_keeps_a_bootable_slot_and_a_last_resort_boot_can_confirm() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     rig.reboot();
     rig.ok(&["mark-good"]);
@@ -531,7 +531,7 @@ fn mark_bad_keeps_a_bootable_slot_and_a_last_resort_boot_can_confirm() {
 /// saw. Nothing is written, not even by `init --force`.
 #[test]
 fn a_geometry_mismatch_is_a_config_error_and_writes_nothing() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     rig.reboot();
     rig.ok(&["mark-good"]);

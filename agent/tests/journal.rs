@@ -2,13 +2,13 @@
 
 mod common;
 
-use common::Rig;
+use common::Sandbox;
 use safeslot_shared::{ops, SlotId, Tries};
 
 #[test]
 fn append_expecting_detects_a_writer_that_moved_the_journal() {
     for ws in [1, 8] {
-        let rig = Rig::new(ws);
+        let rig = Sandbox::new(ws);
         rig.ok(&["init"]);
         let mut ours = rig.journal();
         let seq = ours.seq();
@@ -34,7 +34,7 @@ fn append_expecting_detects_a_writer_that_moved_the_journal() {
 #[test]
 fn the_journal_rotates_sectors_on_program_once_files() {
     for ws in [1, 8] {
-        let rig = Rig::new(ws);
+        let rig = Sandbox::new(ws);
         rig.ok(&["init"]);
         // 4096 / 136 = 30 entries per sector: 70 appends rotate through both sectors twice.
         for i in 0..70 {

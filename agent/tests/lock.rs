@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{output, Rig, ERASE};
+use common::{output, Sandbox, ERASE};
 use safeslot_shared::journal::{decode_entry, field, JournalConfig, Pos, ENTRY_LEN};
 use safeslot_shared::Record;
 
@@ -18,7 +18,7 @@ const APPENDS: usize = 80;
 
 /// Every valid entry in the region: sequence number → (record, prev, own CRC), in the
 /// order found.
-fn entries(rig: &Rig) -> BTreeMap<u32, Vec<(Record, u32, u32)>> {
+fn entries(rig: &Sandbox) -> BTreeMap<u32, Vec<(Record, u32, u32)>> {
     let cfg = JournalConfig { offset: 0, size: 0x10000, write_size: rig.write_size, erase_size: ERASE };
     let bytes = rig.flash_bytes();
     let mut out: BTreeMap<u32, Vec<_>> = BTreeMap::new();
@@ -38,7 +38,7 @@ fn entries(rig: &Rig) -> BTreeMap<u32, Vec<(Record, u32, u32)>> {
 
 #[test]
 fn writers_through_a_symlink_and_their_own_lock_files_are_serialised() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let real = rig.flash_path();
     let link = rig.path("link.bin");
     std::os::unix::fs::symlink(&real, &link).unwrap();
@@ -112,7 +112,7 @@ fn writers_through_a_symlink_and_their_own_lock_files_are_serialised() {
 /// directly) keeps writers waiting; readers share it with other readers.
 #[test]
 fn a_lock_on_the_device_holds_off_writers_through_any_path() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     let link = rig.path("link.bin");
     std::os::unix::fs::symlink(rig.flash_path(), &link).unwrap();

@@ -2,7 +2,7 @@
 //! safeslotctl, driven by the exact command sequence of Mender's `rootfs-image` update
 //! module (mendersoftware/mender `support/modules/rootfs-image`, the module the 4.x/5.x
 //! client runs; agent/MENDER.md cites it line by line), across the reboots the boot
-//! stage's own policy makes (`Rig::reboot`).
+//! stage's own policy makes (`Sandbox::reboot`).
 //!
 //! The module is replayed in Rust (`Module::state`): the same commands with the same
 //! arguments and stdin, in the same order, with the same tests on their output, and
@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use common::{output, Rig, Run};
+use common::{output, Run, Sandbox};
 use safeslot_shared::SlotId;
 
 /// Mender's `RootfsPartA` / `RootfsPartB` as the module reads them from mender.conf,
@@ -25,13 +25,13 @@ const PART_A: u32 = 2;
 const PART_B: u32 = 3;
 
 struct Mender<'a> {
-    rig: &'a Rig,
+    rig: &'a Sandbox,
     /// Every command the module ran, as a shell would show it.
     log: Vec<String>,
 }
 
 impl<'a> Mender<'a> {
-    fn new(rig: &'a Rig) -> Mender<'a> {
+    fn new(rig: &'a Sandbox) -> Mender<'a> {
         for tool in ["fw_printenv", "fw_setenv"] {
             let link = rig.path(tool);
             if !link.exists() {
@@ -45,7 +45,7 @@ impl<'a> Mender<'a> {
     /// kernel command line and the hand-off block from `SAFESLOT_CONFIG`,
     /// `SAFESLOT_CMDLINE` and `SAFESLOT_HANDOFF` (the rig's files, not this host's: the
     /// command line names no slot and there is no block, so the running slot is the
-    /// record's last-booted one, which `Rig::reboot` writes).
+    /// record's last-booted one, which `Sandbox::reboot` writes).
     fn tool(&mut self, tool: &str, args: &[&str], stdin: Option<&str>) -> Run {
         let mut shown = format!("{tool} {}", args.join(" ")).trim_end().to_owned();
         if let Some(text) = stdin {
@@ -137,8 +137,8 @@ impl<'a> Mender<'a> {
 
 /// A rig whose factory image in slot a has booted and been confirmed (at provisioning:
 /// with Mender, Mender commits updates, and safeslot-mark-good.service is not enabled).
-fn provisioned() -> Rig {
-    let rig = Rig::new(8);
+fn provisioned() -> Sandbox {
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     assert_eq!(rig.reboot(), SlotId::A);
     rig.set_cmdline("root=/dev/mmcblk0p2 safeslot.slot=a\n");
@@ -146,14 +146,14 @@ fn provisioned() -> Rig {
     rig
 }
 
-/// The rig's `Rig::reboot`, with the kernel command line the stage would pass.
-fn boot(rig: &Rig) -> SlotId {
+/// The rig's `Sandbox::reboot`, with the kernel command line the stage would pass.
+fn boot(rig: &Sandbox) -> SlotId {
     let slot = rig.reboot();
     rig.set_cmdline(&format!("safeslot.slot={}\n", slot.letter()));
     slot
 }
 
-fn status(rig: &Rig) -> serde_json::Value {
+fn status(rig: &Sandbox) -> serde_json::Value {
     rig.ok(&["status", "--json"]).json()
 }
 
@@ -298,7 +298,7 @@ fn a_new_image_that_never_comes_up_falls_back_and_mender_sees_the_rollback() {
 /// `--json` refused.
 #[test]
 fn subcommands_and_configured_partition_numbers() {
-    let rig = Rig::new(1);
+    let rig = Sandbox::new(1);
     let cfg = std::fs::read_to_string(rig.path("safeslot.toml")).unwrap();
     // Slot b's block ends the rig's config.
     assert!(cfg.ends_with("header_size = 0x400\n"));

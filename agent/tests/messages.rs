@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::Rig;
+use common::Sandbox;
 
-fn files(rig: &Rig) -> Vec<String> {
+fn files(rig: &Sandbox) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(rig.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -16,7 +16,7 @@ fn files(rig: &Rig) -> Vec<String> {
 
 #[test]
 fn failing_commands_leave_no_files_behind() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let before = files(&rig);
     rig.expect(65, &["mark-good"]); // blank region
     rig.expect(65, &["status"]);
@@ -30,7 +30,7 @@ fn failing_commands_leave_no_files_behind() {
 
 #[test]
 fn a_missing_device_is_named_as_itself() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let missing = rig.path("nodir/flash.bin");
     for args in [&["status"][..], &["mark-good"], &["get-primary"]] {
         let mut all = vec!["--device", missing.to_str().unwrap()];
@@ -43,7 +43,7 @@ fn a_missing_device_is_named_as_itself() {
 
 #[test]
 fn a_short_or_empty_record_file_names_the_file_and_the_sizes() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     for (len, args) in [(0usize, &["status"][..]), (100, &["init"]), (0x1fff, &["get-primary"])] {
         std::fs::write(rig.flash_path(), vec![0xFF; len]).unwrap();
         let e = rig.expect(78, args);
@@ -60,7 +60,7 @@ fn a_short_or_empty_record_file_names_the_file_and_the_sizes() {
 
 #[test]
 fn a_directory_as_the_device_is_no_input() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     std::fs::create_dir(rig.path("dir")).unwrap();
     for args in [&["status"][..], &["mark-good"]] {
         let mut all = vec!["--device", rig.path("dir").to_str().unwrap().to_owned().leak()];
@@ -72,7 +72,7 @@ fn a_directory_as_the_device_is_no_input() {
 
 #[test]
 fn json_holds_for_the_rauc_and_bootctl_verbs() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     rig.reboot();
     rig.set_cmdline("safeslot.slot=a");

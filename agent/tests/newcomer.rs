@@ -10,13 +10,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{output, Rig, RECORD_SIZE};
+use common::{output, Sandbox, RECORD_SIZE};
 use safeslot_shared::handoff::Handoff;
 use safeslot_shared::policy::Inputs;
 use safeslot_shared::SlotId;
 
 /// The rig's config with `from` replaced by `to` (once).
-fn edit_config(rig: &Rig, from: &str, to: &str) {
+fn edit_config(rig: &Sandbox, from: &str, to: &str) {
     let path = rig.path("safeslot.toml");
     let cfg = std::fs::read_to_string(&path).unwrap();
     assert!(cfg.contains(from), "{from:?} not in {cfg}");
@@ -24,7 +24,7 @@ fn edit_config(rig: &Rig, from: &str, to: &str) {
 }
 
 /// Points the rig's config at `device` (as written into the config).
-fn set_device(rig: &Rig, device: &str) {
+fn set_device(rig: &Sandbox, device: &str) {
     let quoted = format!("{:?}", rig.flash_path().display().to_string());
     edit_config(rig, &format!("device = {quoted}"), &format!("device = {device:?}"));
 }
@@ -33,7 +33,7 @@ fn set_device(rig: &Rig, device: &str) {
 
 #[test]
 fn a_relative_device_is_relative_to_the_config_file() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     set_device(&rig, "flash.bin");
     let elsewhere = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| output(rig.command(args).current_dir(elsewhere.path()).output().unwrap());
@@ -50,8 +50,8 @@ fn a_relative_device_is_relative_to_the_config_file() {
 // ----- RAUC bootnames and the wrapper -----
 
 /// The rig with RAUC-style bootnames `system0`/`system1` for slots `a`/`b`.
-fn rauc_rig() -> Rig {
-    let rig = Rig::new(8);
+fn rauc_rig() -> Sandbox {
+    let rig = Sandbox::new(8);
     edit_config(&rig, "name = \"a\"\n", "name = \"a\"\nbootname = \"system0\"\n");
     edit_config(&rig, "name = \"b\"\n", "name = \"b\"\nbootname = \"system1\"\n");
     rig
@@ -90,7 +90,7 @@ fn rauc_verbs_speak_the_configured_bootnames() {
 
 #[test]
 fn rauc_bootnames_a_and_b() {
-    let rig = Rig::new(1);
+    let rig = Sandbox::new(1);
     edit_config(&rig, "name = \"a\"\n", "name = \"a\"\nbootname = \"A\"\n");
     edit_config(&rig, "name = \"b\"\n", "name = \"b\"\nbootname = \"B\"\n");
     rig.ok(&["init"]);
@@ -134,7 +134,7 @@ fn rauc_wrapper_finds_safeslotctl_on_path() {
 
 #[test]
 fn bootctl_verbs_answer_as_aosp_does() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     assert_eq!(rig.reboot(), SlotId::A);
     assert_eq!(rig.ok(&["get-active-boot-slot"]).stdout, "0\n");
@@ -162,7 +162,7 @@ fn bootctl_verbs_answer_as_aosp_does() {
 
 #[test]
 fn init_create_makes_a_record_file_from_nothing() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     set_device(&rig, &rig.path("new/flash.bin").display().to_string());
     // A missing directory is not made: only the file.
     let r = rig.expect(66, &["init", "--create"]);
@@ -190,7 +190,7 @@ fn init_create_makes_a_record_file_from_nothing() {
 
 #[test]
 fn init_create_grows_a_short_file_and_keeps_its_bytes() {
-    let rig = Rig::new(1);
+    let rig = Sandbox::new(1);
     // A `truncate`d (empty) file: refused without --create, untouched.
     std::fs::write(rig.flash_path(), b"").unwrap();
     let r = rig.run(&["init"]);
@@ -216,7 +216,7 @@ fn init_create_grows_a_short_file_and_keeps_its_bytes() {
 
 #[test]
 fn init_create_refuses_devices_and_bad_geometry() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     // A device node has its size: --create does not apply.
     let e = rig.expect(64, &["init", "--create", "--device", "/dev/null"]);
     assert!(e.stderr.contains("regular file"), "{}", e.stderr);
@@ -234,7 +234,7 @@ fn init_create_refuses_devices_and_bad_geometry() {
 
 /// The steps of a RAUC install, confirm, second install and fallback, each followed by a
 /// boot: `boot(rig, bad)` performs it.
-fn rauc_cycle(rig: &Rig, boot: &dyn Fn(&Rig, &[&str]) -> SlotId) -> Vec<SlotId> {
+fn rauc_cycle(rig: &Sandbox, boot: &dyn Fn(&Sandbox, &[&str]) -> SlotId) -> Vec<SlotId> {
     let mut booted = Vec::new();
     rig.ok(&["init"]);
     booted.push(boot(rig, &[]));
@@ -255,8 +255,8 @@ fn rauc_cycle(rig: &Rig, boot: &dyn Fn(&Rig, &[&str]) -> SlotId) -> Vec<SlotId> 
 fn simulate_boot_is_the_stages_own_selection() {
     // The same flow with the test rig's reboot (the shared policy run by hand) and with
     // `simulate-boot`: the same slots boot and the flash ends byte-for-byte the same.
-    let by_hand = Rig::new(8);
-    let by_tool = Rig::new(8);
+    let by_hand = Sandbox::new(8);
+    let by_tool = Sandbox::new(8);
     let hand = rauc_cycle(&by_hand, &|rig, bad| {
         let bad: Vec<SlotId> = bad.iter().map(|b| SlotId::from_letter(b.chars().next().unwrap()).unwrap()).collect();
         rig.reboot_failing(Inputs::default(), &bad)
@@ -280,7 +280,7 @@ fn simulate_boot_is_the_stages_own_selection() {
 
 #[test]
 fn simulate_boot_reports_and_hands_off() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     let out = rig.ok(&["simulate-boot"]).stdout;
     assert_eq!(out, "simulate-boot: slot a boots (trial, 2 tries left); record written (journal seq 2)\n");
@@ -316,7 +316,7 @@ fn simulate_boot_reports_and_hands_off() {
 
 #[test]
 fn simulate_boot_refuses_a_device_node() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let e = rig.expect(69, &["simulate-boot", "--device", "/dev/null"]);
     assert!(e.stderr.contains("--force"), "{}", e.stderr);
 }

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{output, unprivileged_prefix, Rig};
+use common::{output, unprivileged_prefix, Sandbox};
 use ed25519_compact::{KeyPair, Seed};
 
 /// The read-only commands, with the exit code each gives on the rig's record (A booted
@@ -32,9 +32,9 @@ const READERS: &[(&[&str], i32)] = &[
 
 /// A rig with a key, a record, A booted and confirmed; no lock file left behind (the
 /// state of a device nobody has run a writer on since boot).
-fn booted_rig() -> Rig {
+fn booted_rig() -> Sandbox {
     let kp = KeyPair::from_seed(Seed::new([7; 32]));
-    let rig = Rig::with_keys(8, &["release.pub"]);
+    let rig = Sandbox::with_keys(8, &["release.pub"]);
     std::fs::write(rig.path("release.pub"), *kp.pk).unwrap();
     rig.ok(&["init"]);
     rig.reboot();

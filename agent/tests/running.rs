@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Rig;
+use common::Sandbox;
 use safeslot_shared::handoff::{Handoff, HANDOFF_FORMAT};
 use safeslot_shared::policy::BootKind;
 use safeslot_shared::reset::ResetCause;
@@ -26,13 +26,13 @@ fn block(slot: SlotId, kind: BootKind, seq: u32, recorded: bool) -> Handoff {
     }
 }
 
-fn seq(rig: &Rig) -> u32 {
+fn seq(rig: &Sandbox) -> u32 {
     rig.journal().seq()
 }
 
 /// A confirmed, then B on trial and booted: the record names B as booted at the returned
 /// sequence number.
-fn b_on_trial(rig: &Rig) -> u32 {
+fn b_on_trial(rig: &Sandbox) -> u32 {
     rig.ok(&["init"]);
     assert_eq!(rig.reboot(), SlotId::A);
     rig.set_cmdline(&format!("safeslot.slot=a safeslot.kind=trial safeslot.seq={} rauc.slot=a", seq(rig)));
@@ -47,7 +47,7 @@ fn b_on_trial(rig: &Rig) -> u32 {
 /// Linux gets a fixed command line) says A: `mark-good` must not confirm B.
 #[test]
 fn the_hand_off_block_names_the_running_slot() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let s = b_on_trial(&rig);
     rig.set_cmdline("console=ttyS0 root=/dev/x");
     rig.set_handoff(&block(SlotId::A, BootKind::Confirmed, s, false));
@@ -68,7 +68,7 @@ fn the_hand_off_block_names_the_running_slot() {
 /// `safeslot.unrecorded`.
 #[test]
 fn the_command_line_says_an_unrecorded_boot() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let s = b_on_trial(&rig);
     rig.set_cmdline(&format!(
         "console=ttyS0 safeslot.slot=a safeslot.kind=confirmed safeslot.seq={s} safeslot.unrecorded rauc.slot=a"
@@ -84,7 +84,7 @@ fn the_command_line_says_an_unrecorded_boot() {
 /// boot: refused with 76, nothing written.
 #[test]
 fn a_record_recreated_since_the_boot_is_not_confirmed_into() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let s = b_on_trial(&rig);
     rig.set_cmdline(&format!("safeslot.slot=b safeslot.kind=trial safeslot.seq={s} rauc.slot=b"));
     rig.set_handoff(&block(SlotId::B, BootKind::Trial, s, true));
@@ -107,7 +107,7 @@ fn a_record_recreated_since_the_boot_is_not_confirmed_into() {
 /// stage booted B at seq S (a restored backup, a replayed update image).
 #[test]
 fn a_record_older_than_the_boot_is_refused() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     rig.ok(&["init"]);
     assert_eq!(rig.reboot(), SlotId::A);
     rig.ok(&["set-active", "b"]);
@@ -126,7 +126,7 @@ fn a_record_older_than_the_boot_is_refused() {
 /// running slot is uncertain, so nothing acts on it.
 #[test]
 fn the_hand_off_block_and_the_command_line_must_agree() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let s = b_on_trial(&rig);
     rig.set_handoff(&block(SlotId::B, BootKind::Trial, s, true));
     for cmdline in [

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Rig, SLOT_A, SLOT_B};
+use common::{Sandbox, SLOT_A, SLOT_B};
 use ed25519_compact::{KeyPair, Seed};
 use safeslot_shared::header::{SlotHeader, HEADER_LEN};
 use safeslot_shared::verify::key_id;
@@ -48,7 +48,7 @@ fn signed_with(kp: &KeyPair, image: &[u8], load_addr: u64, sc: u32, tlvs: safesl
 fn verify_slots_and_files() {
     let kp = KeyPair::from_seed(Seed::new([7; 32]));
     let other = KeyPair::from_seed(Seed::new([8; 32]));
-    let rig = Rig::with_keys(8, &["keys/dev.pub.pem", "keys/other.raw"]);
+    let rig = Sandbox::with_keys(8, &["keys/dev.pub.pem", "keys/other.raw"]);
     std::fs::create_dir(rig.path("keys")).unwrap();
     std::fs::write(rig.path("keys/dev.pub.pem"), kp.pk.to_pem()).unwrap();
     std::fs::write(rig.path("keys/other.raw"), *other.pk).unwrap();
@@ -96,7 +96,7 @@ fn verify_slots_and_files() {
 fn verify_applies_the_boards_compatible_identifier() {
     use safeslot_shared::tlv::{tag, Tlvs};
     let kp = KeyPair::from_seed(Seed::new([7; 32]));
-    let rig = Rig::with_keys(8, &["keys/dev.pub.pem"]);
+    let rig = Sandbox::with_keys(8, &["keys/dev.pub.pem"]);
     std::fs::create_dir(rig.path("keys")).unwrap();
     std::fs::write(rig.path("keys/dev.pub.pem"), kp.pk.to_pem()).unwrap();
     let mut cfg = std::fs::read_to_string(rig.path("safeslot.toml")).unwrap();
@@ -131,7 +131,7 @@ fn verify_applies_the_boards_compatible_identifier() {
 
 #[test]
 fn verify_needs_keys() {
-    let rig = Rig::new(8);
+    let rig = Sandbox::new(8);
     let r = rig.expect(78, &["verify", "a"]);
     assert!(r.stderr.contains("[keys]"), "{}", r.stderr);
 }
@@ -144,7 +144,7 @@ fn verify_applies_the_stages_load_address_and_floor() {
     const BASE: u64 = 0x1000_0000;
     let addr = |slot: u32| BASE + u64::from(slot) + HEADER_SIZE as u64;
     let kp = KeyPair::from_seed(Seed::new([7; 32]));
-    let rig = Rig::with_keys(8, &["keys/dev.pub.pem"]);
+    let rig = Sandbox::with_keys(8, &["keys/dev.pub.pem"]);
     std::fs::create_dir(rig.path("keys")).unwrap();
     std::fs::write(rig.path("keys/dev.pub.pem"), kp.pk.to_pem()).unwrap();
     rig.set_flash_base(BASE);

@@ -21,14 +21,14 @@ use safeslot_shared::select::FreshRecord;
 use safeslot_shared::sim::{CutKind, SimConfig, SimFlash};
 use safeslot_shared::{Reason, SlotId, Tries};
 
-struct Rig {
+struct Device {
     flash: SimFlash,
     keys: Vec<[u8; 32]>,
 }
 
-impl Rig {
-    fn new() -> Rig {
-        Rig { flash: common::blank_flash(), keys: vec![*key(1).pk] }
+impl Device {
+    fn new() -> Device {
+        Device { flash: common::blank_flash(), keys: vec![*key(1).pk] }
     }
 
     fn image(slot: SlotId, major: u8, sc: u32, signer: &KeyPair) -> Vec<u8> {
@@ -64,9 +64,9 @@ fn launched(o: Outcome) -> (SlotId, BootKind, u8) {
 }
 
 /// A device with v1 confirmed in A and a v2 image in B.
-fn updated_device(b: Vec<u8>) -> Rig {
-    let mut rig = Rig::new();
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
+fn updated_device(b: Vec<u8>) -> Device {
+    let mut rig = Device::new();
+    rig.install(SlotId::A, &Device::image(SlotId::A, 1, 0, &key(1)));
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
     rig.change(|r| ops::mark_good(r, SlotId::A));
     rig.install(SlotId::B, &b);
@@ -76,8 +76,8 @@ fn updated_device(b: Vec<u8>) -> Rig {
 
 #[test]
 fn fresh_device_boots_a_on_trial_and_confirmed_boots_write_nothing() {
-    let mut rig = Rig::new();
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
+    let mut rig = Device::new();
+    rig.install(SlotId::A, &Device::image(SlotId::A, 1, 0, &key(1)));
     rig.flash.reset_stats();
     let o = rig.boot(Inputs::default());
     assert_eq!(launched(o), (SlotId::A, BootKind::Trial, 1));
@@ -92,7 +92,7 @@ fn fresh_device_boots_a_on_trial_and_confirmed_boots_write_nothing() {
 
 #[test]
 fn update_confirmed_stays() {
-    let mut rig = updated_device(Rig::image(SlotId::B, 2, 1, &key(1)));
+    let mut rig = updated_device(Device::image(SlotId::B, 2, 1, &key(1)));
     rig.flash.reset_stats();
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Trial, 2));
     let s = rig.flash.stats();
@@ -106,7 +106,7 @@ fn update_confirmed_stays() {
 
 #[test]
 fn update_that_never_confirms_falls_back_after_exactly_its_tries() {
-    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    let mut rig = updated_device(Device::image(SlotId::B, 2, 0, &key(1)));
     for left in [2, 1, 0] {
         match rig.boot(Inputs::default()) {
             Outcome::Launch(l) => {
@@ -131,7 +131,7 @@ fn rejected(b: Vec<u8>, reason: Reason) {
 
 #[test]
 fn tampered_header_fields_are_rejected() {
-    let good = Rig::image(SlotId::B, 2, 0, &key(1));
+    let good = Device::image(SlotId::B, 2, 0, &key(1));
     for at in 0..safeslot_shared::header::HEADER_LEN {
         let mut b = good.clone();
         b[at] ^= 0x01;
@@ -145,14 +145,14 @@ fn tampered_header_fields_are_rejected() {
 
 #[test]
 fn tampered_image_wrong_key_truncated_and_oversize_are_rejected() {
-    let good = Rig::image(SlotId::B, 2, 0, &key(1));
+    let good = Device::image(SlotId::B, 2, 0, &key(1));
     let n = good.len();
     for at in [HDR as usize, HDR as usize + (n - HDR as usize) / 2, n - 1] {
         let mut b = good.clone();
         b[at] ^= 0x80;
         rejected(b, Reason::BadHash);
     }
-    rejected(Rig::image(SlotId::B, 2, 0, &key(9)), Reason::UnknownKey);
+    rejected(Device::image(SlotId::B, 2, 0, &key(9)), Reason::UnknownKey);
     // Signed by a trusted key id but with a foreign signature.
     let mut forged = good.clone();
     forged[field::SIGNATURE..field::SIGNATURE + 64].copy_from_slice(&[0x11; 64]);
@@ -162,16 +162,16 @@ fn tampered_image_wrong_key_truncated_and_oversize_are_rejected() {
     long[field::IMAGE_LEN..field::IMAGE_LEN + 4].copy_from_slice(&(SLOT).to_le_bytes());
     rejected(long, Reason::ImageBounds);
     // Linked and signed for slot A, copied into slot B.
-    rejected(Rig::image(SlotId::A, 2, 0, &key(1)), Reason::WrongAddress);
+    rejected(Device::image(SlotId::A, 2, 0, &key(1)), Reason::WrongAddress);
 }
 
 #[test]
 fn security_counter_below_floor_is_refused() {
-    let mut rig = updated_device(Rig::image(SlotId::B, 2, 5, &key(1)));
+    let mut rig = updated_device(Device::image(SlotId::B, 2, 5, &key(1)));
     launched(rig.boot(Inputs::default()));
     rig.change(|r| ops::mark_good(r, SlotId::B));
     assert_eq!(rig.record().rollback_floor, 5);
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 3, 4, &key(1)));
+    rig.install(SlotId::A, &Device::image(SlotId::A, 3, 4, &key(1)));
     rig.change(|r| ops::set_active(r, SlotId::A, Tries::DEFAULT));
     assert_eq!(launched(rig.boot(Inputs::default())).0, SlotId::B);
     assert_eq!(rig.record().slot(SlotId::A).unwrap().unbootable, Some(Reason::Rollback));
@@ -179,8 +179,8 @@ fn security_counter_below_floor_is_refused() {
 
 #[test]
 fn both_slots_invalid_means_recovery_never_a_jump() {
-    let mut rig = Rig::new();
-    let mut a = Rig::image(SlotId::A, 1, 0, &key(1));
+    let mut rig = Device::new();
+    let mut a = Device::image(SlotId::A, 1, 0, &key(1));
     a[HDR as usize + 5] ^= 1;
     rig.install(SlotId::A, &a);
     match rig.boot(Inputs::default()) {
@@ -194,7 +194,7 @@ fn both_slots_invalid_means_recovery_never_a_jump() {
 
 #[test]
 fn recovery_input_boots_last_known_good() {
-    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    let mut rig = updated_device(Device::image(SlotId::B, 2, 0, &key(1)));
     let o = rig.boot(Inputs { recovery: true, ..Inputs::default() });
     assert_eq!(launched(o), (SlotId::A, BootKind::Confirmed, 1));
     assert_eq!(rig.record().last_fallback, Reason::RecoveryInput);
@@ -202,8 +202,8 @@ fn recovery_input_boots_last_known_good() {
 
 #[test]
 fn garbage_record_region_is_recreated_and_reported() {
-    let mut rig = Rig::new();
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &key(1)));
+    let mut rig = Device::new();
+    rig.install(SlotId::A, &Device::image(SlotId::A, 1, 0, &key(1)));
     rig.flash.bytes_mut()[..0x2000].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 31) as u8);
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
     assert_eq!(rig.record().last_fallback, Reason::NoValidRecord);
@@ -211,7 +211,7 @@ fn garbage_record_region_is_recreated_and_reported() {
 
 #[test]
 fn trial_whose_decrement_cannot_be_persisted_is_not_booted() {
-    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    let mut rig = updated_device(Device::image(SlotId::B, 2, 0, &key(1)));
     // Power "fails" at the very write of the trial decrement: the sim refuses the op.
     let at = rig.flash.mutating_ops();
     rig.flash.arm_cut(at, CutKind::Before);
@@ -251,7 +251,7 @@ impl NorFlash for WriteFails<'_> {
 
 #[test]
 fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
-    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    let mut rig = updated_device(Device::image(SlotId::B, 2, 0, &key(1)));
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
     let cfg = cfg(&keys);
@@ -276,7 +276,7 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
 #[test]
 fn a_read_only_fallback_is_not_confirmed_as_the_crashed_update() {
     use safeslot_shared::sim::WriteFault;
-    let mut rig = Rig::new();
+    let mut rig = Device::new();
     rig.flash = SimFlash::new(SimConfig {
         size: 0x12000,
         write_size: 8,
@@ -284,15 +284,15 @@ fn a_read_only_fallback_is_not_confirmed_as_the_crashed_update() {
         write_count: safeslot_shared::nor::WriteCount::Once,
     })
     .unwrap();
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 1, &key(1)));
+    rig.install(SlotId::A, &Device::image(SlotId::A, 1, 1, &key(1)));
     launched(rig.boot(Inputs::default()));
     rig.change(|r| ops::mark_good(r, SlotId::A));
-    rig.install(SlotId::B, &Rig::image(SlotId::B, 2, 2, &key(1)));
+    rig.install(SlotId::B, &Device::image(SlotId::B, 2, 2, &key(1)));
     rig.change(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()));
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Trial, 2));
     // B crashes without confirming; the next boot's writes fail (or are dropped).
     for fault in [WriteFault::Error, WriteFault::Drop] {
-        let mut dev = Rig { flash: rig.flash.clone(), keys: rig.keys.clone() };
+        let mut dev = Device { flash: rig.flash.clone(), keys: rig.keys.clone() };
         dev.flash.set_write_fault(Some(fault));
         let Outcome::Launch(l) = dev.boot(Inputs::default()) else { panic!("{fault:?}: A must boot read-only") };
         assert_eq!((l.slot, l.handoff.kind, l.handoff.recorded), (SlotId::A, BootKind::Confirmed, false), "{fault:?}");
@@ -331,14 +331,14 @@ fn a_read_only_fallback_is_not_confirmed_as_the_crashed_update() {
 /// on that path too, never booted "confirmed".
 #[test]
 fn the_read_only_fallback_refuses_an_image_below_the_floor() {
-    let mut rig = updated_device(Rig::image(SlotId::B, 2, 0, &key(1)));
+    let mut rig = updated_device(Device::image(SlotId::B, 2, 0, &key(1)));
     // A confirmed at floor 3, then A's image replaced by an old one (counter 1).
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 3, &key(1)));
+    rig.install(SlotId::A, &Device::image(SlotId::A, 1, 3, &key(1)));
     rig.change(|r| {
         r.rollback_floor = 3;
         Ok(())
     });
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 0, 1, &key(1)));
+    rig.install(SlotId::A, &Device::image(SlotId::A, 0, 1, &key(1)));
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
     let cfg = cfg(&keys);
@@ -354,8 +354,8 @@ fn the_read_only_fallback_refuses_an_image_below_the_floor() {
 #[test]
 fn shadow_boots_the_verified_ram_copy_not_the_flash() {
     use safeslot_linux::shadow::{Shadow, ShadowError};
-    let mut rig = Rig::new();
-    let a = Rig::image(SlotId::A, 1, 0, &key(1));
+    let mut rig = Device::new();
+    let a = Device::image(SlotId::A, 1, 0, &key(1));
     rig.install(SlotId::A, &a);
     let cfg_keys = rig.keys.clone();
     let cfg = BootConfig {
@@ -389,7 +389,7 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
     assert_eq!(rig.record().slot(SlotId::A).unwrap().tries, Tries::new(2).unwrap());
 
     // Conversely, a slot tampered *before* the copy is rejected, verified over RAM.
-    let mut rig = Rig::new();
+    let mut rig = Device::new();
     let mut bad = a.clone();
     bad[HDR as usize + 100] ^= 0xFF;
     rig.install(SlotId::A, &bad);
@@ -423,9 +423,9 @@ fn tlvs(compatible: Option<&[u8]>, revoke_below: Option<u8>) -> safeslot_shared:
 #[test]
 fn a_confirmed_rotation_revokes_the_old_key() {
     let (old, new) = (key(1), key(2));
-    let mut rig = Rig::new();
+    let mut rig = Device::new();
     rig.keys = vec![*old.pk, *new.pk];
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 1, 0, &old));
+    rig.install(SlotId::A, &Device::image(SlotId::A, 1, 0, &old));
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::A, BootKind::Trial, 1));
     rig.change(|r| ops::mark_good(r, SlotId::A));
     rig.install(SlotId::B, &common::image_with(SlotId::B, 2, 0, &new, tlvs(None, Some(1))));
@@ -436,7 +436,7 @@ fn a_confirmed_rotation_revokes_the_old_key() {
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Confirmed, 2));
     assert_eq!(rig.record().key_floor, 1);
     // An image signed with the old key, validly, in A and activated: refused.
-    rig.install(SlotId::A, &Rig::image(SlotId::A, 3, 0, &old));
+    rig.install(SlotId::A, &Device::image(SlotId::A, 3, 0, &old));
     rig.change(|r| ops::set_active(r, SlotId::A, Tries::new(3).unwrap()));
     assert_eq!(launched(rig.boot(Inputs::default())), (SlotId::B, BootKind::Confirmed, 2));
     let r = rig.record();
@@ -446,7 +446,7 @@ fn a_confirmed_rotation_revokes_the_old_key() {
     );
     // The same key's image written over the confirmed slot B is not booted either, not even
     // as a last resort: nothing is bootable.
-    rig.install(SlotId::B, &Rig::image(SlotId::B, 4, 0, &old));
+    rig.install(SlotId::B, &Device::image(SlotId::B, 4, 0, &old));
     assert!(matches!(rig.boot(Inputs::default()), Outcome::Recovery(_)));
 }
 
@@ -454,7 +454,7 @@ fn a_confirmed_rotation_revokes_the_old_key() {
 /// is in; an image for this product does.
 #[test]
 fn an_image_for_another_product_is_refused() {
-    let mut rig = Rig::new();
+    let mut rig = Device::new();
     rig.install(SlotId::A, &common::image_with(SlotId::A, 1, 0, &key(1), tlvs(Some(b"acme,widget-2"), None)));
     let keys = rig.keys.clone();
     let cfg = BootConfig { compatible: Some(b"acme,widget-2"), ..cfg(&keys) };
@@ -462,7 +462,7 @@ fn an_image_for_another_product_is_refused() {
     rig.change(|r| ops::mark_good(r, SlotId::A));
     for b in [
         common::image_with(SlotId::B, 2, 0, &key(1), tlvs(Some(b"acme,widget-3"), None)),
-        Rig::image(SlotId::B, 2, 0, &key(1)),
+        Device::image(SlotId::B, 2, 0, &key(1)),
     ] {
         rig.install(SlotId::B, &b);
         rig.change(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()));

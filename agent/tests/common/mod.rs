@@ -15,7 +15,9 @@ pub const SLOT_B: u32 = 0x20000;
 pub const SLOT_SIZE: u32 = 0x10000;
 pub const FLASH_SIZE: usize = 0x30000;
 
-pub struct Rig {
+/// A temporary directory holding a device image, an agent config and keys, and the
+/// safeslotctl runs against it.
+pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub write_size: u32,
 }
@@ -32,12 +34,12 @@ impl Run {
     }
 }
 
-impl Rig {
-    pub fn new(write_size: u32) -> Rig {
-        Rig::with_keys(write_size, &[])
+impl Sandbox {
+    pub fn new(write_size: u32) -> Sandbox {
+        Sandbox::with_keys(write_size, &[])
     }
 
-    pub fn with_keys(write_size: u32, keys: &[&str]) -> Rig {
+    pub fn with_keys(write_size: u32, keys: &[&str]) -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("flash.bin"), vec![0xFF; FLASH_SIZE]).unwrap();
         let keys = if keys.is_empty() {
@@ -55,7 +57,7 @@ impl Rig {
         );
         std::fs::write(dir.path().join("safeslot.toml"), cfg).unwrap();
         std::fs::write(dir.path().join("cmdline"), "console=ttyS0 root=/dev/x\n").unwrap();
-        Rig { dir, write_size }
+        Sandbox { dir, write_size }
     }
 
     pub fn flash_path(&self) -> PathBuf {
@@ -126,13 +128,13 @@ impl Rig {
         self.reboot_with(Inputs::default())
     }
 
-    /// [`Rig::reboot`] with the given policy inputs (reset cause, free-retry bound). Like
+    /// [`Sandbox::reboot`] with the given policy inputs (reset cause, free-retry bound). Like
     /// the boot stage, it moves the record to the newest format when it writes.
     pub fn reboot_with(&self, inputs: Inputs) -> safeslot_shared::SlotId {
         self.reboot_failing(inputs, &[])
     }
 
-    /// [`Rig::reboot_with`] where the images of the slots in `bad` fail verification
+    /// [`Sandbox::reboot_with`] where the images of the slots in `bad` fail verification
     /// (`bad-hash`).
     pub fn reboot_failing(&self, inputs: Inputs, bad: &[safeslot_shared::SlotId]) -> safeslot_shared::SlotId {
         let mut j = self.journal();
@@ -198,8 +200,8 @@ pub fn unprivileged_prefix() -> Result<Vec<String>, String> {
     Err(format!("running as root and cannot drop privileges ({})", why.join("; ")))
 }
 
-impl Rig {
-    /// [`Rig::command`] run through `prefix` (see [`unprivileged_prefix`]) with the binary
+impl Sandbox {
+    /// [`Sandbox::command`] run through `prefix` (see [`unprivileged_prefix`]) with the binary
     /// at `bin`.
     pub fn command_via(&self, prefix: &[String], bin: &Path, args: &[&str]) -> Command {
         let mut c = match prefix.split_first() {
