@@ -200,6 +200,16 @@ fn load(offset: u32) -> u8 {
     unsafe { core::ptr::read_volatile(addr as *const u8) }
 }
 
+/// Loads the aligned word at `offset` from the device.
+fn load_word(offset: u32) -> u32 {
+    debug_assert!(offset.is_multiple_of(4) && offset < FLASH_SIZE);
+    let addr = FLASH_BASE.wrapping_add(offset) as usize;
+    // SAFETY: as in `load`; the caller passes a 4-aligned offset with 4 bytes left in the
+    // window (`check_read`), and FLASH_BASE is 4-aligned, so the `u32` load is aligned and
+    // in the window.
+    unsafe { core::ptr::read_volatile(addr as *const u32) }
+}
+
 /// Stores `value` at `offset` into the device, bypassing the NOR rules.
 ///
 /// Callers bounds-check `offset < FLASH_SIZE` and apply the NOR rules first.
@@ -224,10 +234,36 @@ impl ErrorType for Flash {
 impl ReadNorFlash for Flash {
     const READ_SIZE: usize = 1;
 
+    /// Aligned words with one 32-bit load each, the unaligned ends byte by byte (byte loads
+    /// throughout cost 1.66x bare sha2 per KiB hashed, issue #18).
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
         check_read(self, offset, bytes.len())?;
-        for (byte, at) in bytes.iter_mut().zip(offsets(offset, usize::MAX)) {
-            *byte = load(at);
+        let lead = (offset.wrapping_neg() % 4) as usize;
+        let (head, body) = bytes.split_at_mut(lead.min(bytes.len()));
+        let mut at = offset;
+        for b in head {
+            *b = load(at);
+            at = at.wrapping_add(1);
+        }
+        // Four words per pass: the loop's own instructions are about half of a one-word pass.
+        let mut quads = body.chunks_exact_mut(16);
+        for q in &mut quads {
+            if let Ok(q) = <&mut [u8; 16]>::try_from(q) {
+                q[0..4].copy_from_slice(&load_word(at).to_ne_bytes());
+                q[4..8].copy_from_slice(&load_word(at.wrapping_add(4)).to_ne_bytes());
+                q[8..12].copy_from_slice(&load_word(at.wrapping_add(8)).to_ne_bytes());
+                q[12..16].copy_from_slice(&load_word(at.wrapping_add(12)).to_ne_bytes());
+            }
+            at = at.wrapping_add(16);
+        }
+        let mut words = quads.into_remainder().chunks_exact_mut(4);
+        for w in &mut words {
+            w.copy_from_slice(&load_word(at).to_ne_bytes());
+            at = at.wrapping_add(4);
+        }
+        for b in words.into_remainder() {
+            *b = load(at);
+            at = at.wrapping_add(1);
         }
         Ok(())
     }
