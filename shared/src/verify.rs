@@ -370,6 +370,7 @@ pub fn hash_image<F: ReadNorFlash>(flash: &mut F, offset: u32, header_size: u32,
         let n = black_box((end.saturating_sub(at) as usize).min(CHUNK));
         let part = buf.get_mut(..n).ok_or(Reason::Internal)?;
         flash.read(at, part).map_err(|_| Reason::FlashError)?;
+        check_last_word(flash, at, part)?;
         h.update(&*part);
         at = at.saturating_add(n as u32);
         prefill(&mut buf, at);
@@ -377,6 +378,28 @@ pub fn hash_image<F: ReadNorFlash>(flash: &mut F, offset: u32, header_size: u32,
     let mut out = [0u8; 32];
     out.copy_from_slice(&h.finalize());
     Ok(out)
+}
+
+/// Reads the last (up to) 4 bytes of the chunk `part` read at `at` again, on their own, and
+/// refuses ([`Reason::FlashError`]) when they differ from `part`'s.
+///
+/// One skipped increment of the source address in a driver's copy loop (the address stalls
+/// while the destination moves on) copies every later word of the chunk from below its
+/// place: the chunk is as long as it should be, but its last bytes were never read. In a run
+/// of equal bytes (padding), that copy is the genuine chunk while the attacker's bytes sit at
+/// its end; the prefilled pattern cannot show it, because every byte of the buffer was
+/// written. A separate read of the last word, compared with the buffer's, does.
+fn check_last_word<F: ReadNorFlash>(flash: &mut F, at: u32, part: &[u8]) -> Result<(), Reason> {
+    let n = part.len();
+    let k = n.min(4);
+    let start = n.saturating_sub(k);
+    let mut last = [0u8; 4];
+    let last = last.get_mut(..k).ok_or(Reason::Internal)?;
+    flash.read(at.saturating_add(start as u32), last).map_err(|_| Reason::FlashError)?;
+    if part.get(start..) != Some(&*last) {
+        return Err(Reason::FlashError);
+    }
+    Ok(())
 }
 
 /// Fills `buf` with a pattern of the address `at` of the chunk that will be read into it
@@ -419,6 +442,9 @@ mod tests {
     /// Flash over a byte vector whose `skip`-th read (counting from 0) does nothing (a
     /// skipped `read` call), or, with `short`, copies only its first `short` bytes (a read
     /// whose length was not set up).
+    ///
+    /// Reads are counted only when longer than 4 bytes: the chunk reads, not the re-reads
+    /// of a chunk's last word ([`check_last_word`]), which are never faulted.
     struct Skipping {
         bytes: Vec<u8>,
         skip: Option<usize>,
@@ -436,9 +462,13 @@ mod tests {
     impl ReadNorFlash for Skipping {
         const READ_SIZE: usize = 1;
         fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+            let at = offset as usize;
+            if bytes.len() <= 4 {
+                bytes.copy_from_slice(&self.bytes[at..at + bytes.len()]);
+                return Ok(());
+            }
             let n = self.reads;
             self.reads += 1;
-            let at = offset as usize;
             let len =
                 if Some(n) == self.skip && self.hole.is_none() { self.short.min(bytes.len()) } else { bytes.len() };
             let keep: Vec<u8> = bytes.to_vec();
@@ -454,6 +484,72 @@ mod tests {
         }
     }
 
+    /// Flash whose `stall`-th chunk read copies, from byte `from` of the read on, each byte
+    /// from `by` bytes below its place (one skipped source-address increment in a driver's
+    /// copy loop); every other read, and every re-read of a last word, is exact.
+    struct Stalling {
+        bytes: Vec<u8>,
+        stall: usize,
+        from: usize,
+        by: usize,
+        reads: usize,
+    }
+
+    impl ErrorType for Stalling {
+        type Error = NorFlashErrorKind;
+    }
+
+    impl ReadNorFlash for Stalling {
+        const READ_SIZE: usize = 1;
+        fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+            let at = offset as usize;
+            let stalled = bytes.len() > 4 && self.reads == self.stall;
+            self.reads += usize::from(bytes.len() > 4);
+            for (i, b) in bytes.iter_mut().enumerate() {
+                let from = if stalled && i >= self.from { at + i - self.by } else { at + i };
+                *b = self.bytes[from];
+            }
+            Ok(())
+        }
+        fn capacity(&self) -> usize {
+            self.bytes.len()
+        }
+    }
+
+    #[test]
+    fn a_stalled_copy_loop_does_not_hash_padding_over_the_attackers_tail() {
+        // A genuine image that is zero padding after its first chunk, an attacker's copy
+        // with the last 16 bytes of chunk 3 changed. A read of chunk 3 whose source address
+        // stalls (by a byte, a word or a 16-byte pass) copies the padding below into those
+        // bytes: without the last-word re-read it hashes as the genuine image.
+        let mut genuine = vec![0u8; 6 * CHUNK];
+        genuine[..CHUNK].iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        let mut attacker = genuine.clone();
+        attacker[4 * CHUNK - 16..4 * CHUNK].fill(0xA5);
+        let len = genuine.len() as u32;
+        let exact = |bytes: &Vec<u8>| {
+            hash_image(&mut Stalling { bytes: bytes.clone(), stall: usize::MAX, from: 0, by: 0, reads: 0 }, 0, 0, len)
+        };
+        let good = exact(&genuine).unwrap();
+        assert_ne!(exact(&attacker).unwrap(), good);
+        for by in [1, 4, 16] {
+            for from in [by, 100, CHUNK - 32, CHUNK - 16] {
+                let mut f = Stalling { bytes: attacker.clone(), stall: 3, from, by, reads: 0 };
+                let h = hash_image(&mut f, 0, 0, len);
+                assert_ne!(h, Ok(good), "stall by {by} from {from}");
+                // A 16-byte stall copies only padding over the changed tail: only the
+                // re-read shows it (shorter stalls still hash some of the changed bytes).
+                if by == 16 {
+                    assert_eq!(h, Err(Reason::FlashError), "stall by {by} from {from}");
+                }
+            }
+        }
+        // A stall that ends before the chunk's last word is read changes nothing: the
+        // genuine image still hashes as itself.
+        let mut f = Stalling { bytes: genuine.clone(), stall: 3, from: CHUNK, by: 16, reads: 0 };
+        assert_eq!(hash_image(&mut f, 0, 0, len), Ok(good));
+    }
+
     #[test]
     fn a_skipped_chunk_read_does_not_hash_as_the_previous_chunk() {
         // A genuine image whose chunks 1 and 2 are equal (padding), and an attacker's copy
@@ -464,9 +560,11 @@ mod tests {
         attacker[2 * CHUNK..3 * CHUNK].fill(0xBE);
         let len = genuine.len() as u32;
         let hash = |bytes: &Vec<u8>, skip| {
-            hash_image(&mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0, hole: None }, 0, 0, len).unwrap()
+            hash_image(&mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0, hole: None }, 0, 0, len)
         };
+        // A faulted read is refused (the last word read again differs) or hashes otherwise.
         let good = hash(&genuine, None);
+        assert!(good.is_ok());
         assert_ne!(hash(&attacker, None), good);
         // Skipping the read of chunk 2 (the third read) leaves the address pattern in the
         // buffer, not chunk 1: the hash is not the genuine one.
@@ -496,8 +594,8 @@ mod tests {
         for read in 0..6 {
             for short in [0, 1, 8, 100, 84, CHUNK - 8, CHUNK - 1] {
                 let mut f = Skipping { bytes: attacker.clone(), skip: Some(read), reads: 0, short, hole: None };
-                let h = hash_image(&mut f, 0, 0, len).unwrap();
-                assert_ne!(h, good, "read {read} copying {short} bytes");
+                let h = hash_image(&mut f, 0, 0, len);
+                assert_ne!(h, Ok(good), "read {read} copying {short} bytes");
             }
         }
         // A genuine image that is all padding after its first chunk, an attacker's copy that
@@ -515,8 +613,8 @@ mod tests {
                 let mut attacker = genuine.clone();
                 attacker[chunk * CHUNK + word..chunk * CHUNK + word + 4].copy_from_slice(&[0xDE, 0xAD, 0xBE, 0xEF]);
                 let mut f = Skipping { bytes: attacker, skip: Some(chunk), reads: 0, short: 0, hole: Some(word) };
-                let h = hash_image(&mut f, 0, 0, len).unwrap();
-                assert_ne!(h, good, "chunk {chunk}, unwritten word at {word}");
+                let h = hash_image(&mut f, 0, 0, len);
+                assert_ne!(h, Ok(good), "chunk {chunk}, unwritten word at {word}");
             }
         }
     }
