@@ -35,6 +35,6 @@ pub mod sequence;
 
 pub use run::{
     run, ApprovedLaunch, CounterEvent, CounterId, Event, Named, NoSecurityCounter, Platform, ResetCause,
-    SecurityCounter, Stop,
+    SecurityCounter, Sha256Engine, SoftSha256, Stop,
 };
 pub use sequence::{boot, BootConfig, Launch, Outcome};

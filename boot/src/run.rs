@@ -31,6 +31,7 @@ use safeslot_shared::handoff::{Handoff, HANDOFF_LEN};
 use safeslot_shared::policy::Inputs;
 use safeslot_shared::reason::Reason;
 pub use safeslot_shared::reset::ResetCause;
+pub use safeslot_shared::verify::{Sha256Engine, SoftSha256};
 
 use crate::fih::Checkpoint;
 use crate::sequence::{boot, BootConfig, Launch, Outcome};
@@ -146,6 +147,14 @@ pub trait Platform {
     /// The flash driver.
     fn flash(&mut self) -> &mut Self::Flash;
 
+    /// The SHA-256 engine images are hashed with: [`SoftSha256`] for software, or a board's
+    /// hash peripheral (docs/PORTING.md, "A hash engine").
+    type Sha256: Sha256Engine;
+
+    /// The engine, once per boot, before the sequence starts (a peripheral handle the
+    /// platform gives away, or a new software state).
+    fn sha256(&mut self) -> Self::Sha256;
+
     /// Feeds the watchdog if one may be running (a no-op by default). Called before the
     /// sequence, before every flash operation of it, and before the hand-off.
     fn feed_watchdog(&mut self) {}
@@ -226,7 +235,8 @@ pub fn run<P: Platform>(p: &mut P, cfg: &BootConfig<'_>) -> P::End {
         hardware_key_floor,
     };
     let capacity = p.flash().capacity();
-    let launch = match boot(&mut Fed { p: &mut *p, capacity }, cfg, inputs) {
+    let mut sha = p.sha256();
+    let launch = match boot(&mut Fed { p: &mut *p, capacity }, &mut sha, cfg, inputs) {
         Outcome::Launch(l) => l,
         Outcome::Recovery(reason) => return stop(p, Stop::Sequence(reason)),
     };

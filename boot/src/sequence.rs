@@ -10,7 +10,7 @@ use safeslot_shared::policy::{BootKind, Decision, Inputs, Verdict};
 use safeslot_shared::reason::Reason;
 use safeslot_shared::select::{select, FreshRecord};
 use safeslot_shared::slot::{SlotId, Tries, MAX_SLOTS};
-use safeslot_shared::verify::{verify_slot_hardened, SlotRegion, Trust};
+use safeslot_shared::verify::{verify_slot_hardened, Sha256Engine, SlotRegion, Trust};
 
 use crate::fih::{bind, Checkpoint, Flow, Proof};
 
@@ -89,10 +89,11 @@ pub enum Outcome {
     Recovery(Reason),
 }
 
-/// Runs the boot sequence over `flash`. A board whose watchdog must be fed during long
-/// verifications feeds it from the flash driver ([`crate::run()`] wraps the platform's flash
-/// so that every operation feeds it).
-pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) -> Outcome {
+/// Runs the boot sequence over `flash`, hashing images with `sha` (the platform's engine,
+/// [`SoftSha256`](safeslot_shared::verify::SoftSha256) in software). A board whose watchdog
+/// must be fed during long verifications feeds it from the flash driver ([`crate::run()`]
+/// wraps the platform's flash so that every operation feeds it).
+pub fn boot<F: NorFlash, H: Sha256Engine>(flash: &mut F, sha: &mut H, cfg: &BootConfig<'_>, inputs: Inputs) -> Outcome {
     let mut journal = match Journal::open(flash, cfg.journal) {
         Ok(j) => j,
         // A flash read error or a geometry that does not validate (impossible with a
@@ -105,7 +106,7 @@ pub fn boot<F: NorFlash>(flash: &mut F, cfg: &BootConfig<'_>, inputs: Inputs) ->
         let Some(region) = cfg.slots.get(slot.index()).copied() else {
             return Verdict::Invalid(Reason::NoImage);
         };
-        match verify_slot_hardened(flash, region, &Trust { keys: cfg.keys, compatible: cfg.compatible }) {
+        match verify_slot_hardened(flash, sha, region, &Trust { keys: cfg.keys, compatible: cfg.compatible }) {
             Ok(e) => {
                 let mut flow = Flow::START;
                 flow.step(Checkpoint::Verified);

@@ -36,6 +36,7 @@
     missing_docs
 )]
 
+use safeslot_shared::verify::SoftSha256;
 use std::collections::HashSet;
 
 use ed25519_compact::{KeyPair, Seed};
@@ -218,7 +219,7 @@ impl Device {
             refuse_downgrade: false,
         };
         let mut rec = Recording { flash: &mut self.flash, seen: &mut self.attempted };
-        let out = boot(&mut rec, &cfg, Inputs::default());
+        let out = boot(&mut rec, &mut SoftSha256::default(), &cfg, Inputs::default());
         if self.flash.is_dead() {
             return None; // power was cut during the boot stage: nothing ran
         }

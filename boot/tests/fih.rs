@@ -18,6 +18,7 @@ use safeslot_shared::header::field;
 use safeslot_shared::policy::Inputs;
 use safeslot_shared::verify::seam::{self, Skip};
 use safeslot_shared::verify::verify_slot_hardened;
+use safeslot_shared::verify::SoftSha256;
 use safeslot_shared::{Reason, SlotId};
 use sha2::{Digest, Sha256};
 
@@ -50,7 +51,7 @@ fn boot_with(a: &[u8], skips: &[Skip]) -> Outcome {
     let mut f = flash_with(&[(SlotId::A, a.to_vec())]);
     let keys = [*key(1).pk];
     seam::skip(skips);
-    let o = boot(&mut f, &cfg(&keys), Inputs::default());
+    let o = boot(&mut f, &mut SoftSha256::default(), &cfg(&keys), Inputs::default());
     seam::clear();
     o
 }
@@ -79,7 +80,12 @@ fn a_forged_header_with_the_first_signature_check_skipped_is_refused() {
     // independent check refuses the image in the verifier.
     let mut f = flash_with(&[(SlotId::A, img.clone())]);
     seam::skip(&[Skip::Signature]);
-    let r = verify_slot_hardened(&mut f, SLOTS[0], &safeslot_shared::verify::Trust::keys(&[*key(1).pk]));
+    let r = verify_slot_hardened(
+        &mut f,
+        &mut SoftSha256::default(),
+        SLOTS[0],
+        &safeslot_shared::verify::Trust::keys(&[*key(1).pk]),
+    );
     seam::clear();
     assert_eq!(r.err(), Some(Reason::BadSignature));
     assert_eq!(refused(&boot_with(&img, &[Skip::Signature])), Some(Reason::NothingBootable));
@@ -99,7 +105,13 @@ fn an_attacker_payload_under_a_genuine_header_with_the_hash_compare_skipped_is_r
     // hold: the launch is refused as a glitch (`Internal`), not booted.
     let mut f = flash_with(&[(SlotId::A, img.clone())]);
     seam::skip(&[Skip::HashCompare]);
-    let e = verify_slot_hardened(&mut f, SLOTS[0], &safeslot_shared::verify::Trust::keys(&[*key(1).pk])).unwrap();
+    let e = verify_slot_hardened(
+        &mut f,
+        &mut SoftSha256::default(),
+        SLOTS[0],
+        &safeslot_shared::verify::Trust::keys(&[*key(1).pk]),
+    )
+    .unwrap();
     seam::clear();
     assert_ne!(e.digest, e.verified.header.image_hash);
     let (p, t) = safeslot_boot::fih::Proof::from_evidence(0, &e);

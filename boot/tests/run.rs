@@ -15,7 +15,7 @@ use embedded_storage::nor_flash::NorFlash;
 use safeslot_boot::config::{Watchdog, WatchdogArm};
 use safeslot_boot::{
     run, ApprovedLaunch, BootConfig, CounterId, Event, Named, NoSecurityCounter, Platform, ResetCause, SecurityCounter,
-    Stop,
+    Sha256Engine, SoftSha256, Stop,
 };
 use safeslot_linux::shadow::Shadow;
 use safeslot_shared::counter::{CounterError, Thermometer};
@@ -61,6 +61,36 @@ struct Host<F> {
     armed: Vec<u32>,
     /// The hardware anti-rollback counter, if this host has one.
     otp: Option<Otp>,
+    /// The hash engine `run` gets (clones share its counts).
+    engine: Engine,
+}
+
+/// A hash peripheral on the host: software SHA-256 that counts what it is given and, when
+/// `broken`, returns a digest with one bit flipped.
+#[derive(Clone, Default)]
+struct Engine {
+    soft: SoftSha256,
+    /// Bytes fed, over every clone.
+    fed: std::rc::Rc<std::cell::Cell<u64>>,
+    /// Digests started, over every clone.
+    starts: std::rc::Rc<std::cell::Cell<u32>>,
+    broken: bool,
+}
+
+impl Sha256Engine for Engine {
+    fn start(&mut self) {
+        self.starts.set(self.starts.get() + 1);
+        self.soft.start();
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        self.fed.set(self.fed.get() + bytes.len() as u64);
+        self.soft.update(bytes);
+    }
+    fn finish(&mut self) -> [u8; 32] {
+        let mut d = self.soft.finish();
+        d[31] ^= u8::from(self.broken);
+        d
+    }
 }
 
 /// An OTP area of program-once units of 8 bytes: 16 for the rollback counter, then 16 for
@@ -123,6 +153,7 @@ impl<F> Host<F> {
             reset: ResetCause::Unknown,
             armed: vec![],
             otp: None,
+            engine: Engine::default(),
         }
     }
 }
@@ -132,6 +163,12 @@ impl<F: NorFlash> Platform for Host<F> {
     type LaunchError = NoJump;
     type End = End;
     type Counter = Otp;
+    type Sha256 = Engine;
+
+    fn sha256(&mut self) -> Engine {
+        self.calls.push("sha256");
+        self.engine.clone()
+    }
 
     fn security_counter(&mut self) -> Option<&mut Otp> {
         if self.otp.is_some() {
@@ -208,12 +245,13 @@ fn trial_boot_leaves_the_block_then_launches_and_feeds_the_watchdog_throughout()
     assert_eq!(host.log, ["boot slot=0 kind=trial"]);
     let h = Handoff::decode(&host.block.unwrap()).unwrap();
     assert_eq!((h.slot, h.kind, h.version.major), (SlotId::A, BootKind::Trial, 1));
-    // The order of what a board sees: feed, input, the flash (its capacity), the sequence's
-    // flash operations (each fed first), then the hand-off block, a last feed and the jump.
-    assert_eq!(host.calls[..4], ["feed", "recovery-input", "reset-cause", "flash"]);
+    // The order of what a board sees: feed, input, the flash (its capacity), the hash
+    // engine, the sequence's flash operations (each fed first), then the hand-off block, a
+    // last feed and the jump.
+    assert_eq!(host.calls[..5], ["feed", "recovery-input", "reset-cause", "flash", "sha256"]);
     let tail = &host.calls[host.calls.len() - 3..];
     assert_eq!(tail, ["handoff", "feed", "launch"]);
-    let ops = &host.calls[4..host.calls.len() - 3];
+    let ops = &host.calls[5..host.calls.len() - 3];
     assert!(ops.chunks(2).all(|c| c == ["feed", "flash"]), "every flash operation is fed first: {ops:?}");
     // Journal scan, record write and the image hash (at least one read per 256 B).
     let s = host.flash.stats();
@@ -275,6 +313,10 @@ fn a_shadow_platform_launches_the_verified_ram_copy() {
         type LaunchError = NoJump;
         type End = Vec<u8>;
         type Counter = NoSecurityCounter;
+        type Sha256 = SoftSha256;
+        fn sha256(&mut self) -> SoftSha256 {
+            SoftSha256::default()
+        }
         fn security_counter(&mut self) -> Option<&mut NoSecurityCounter> {
             None
         }
@@ -535,4 +577,34 @@ fn a_wiped_record_cannot_lift_a_key_revocation() {
     assert_eq!(rec.key_floor, 1, "the re-created record carries the hardware key floor");
     // Without the counter, the wiped record boots the revoked key's image.
     assert!(matches!(run(&mut Host::new(&mut without), &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+}
+
+/// Issue #18, goal 6: the image is hashed by the platform's engine (a hash peripheral's
+/// driver), fed every byte of the image once, in chunks; the software engine is only the
+/// default.
+#[test]
+fn the_platforms_hash_engine_hashes_the_image() {
+    let keys = [*key(1).pk];
+    let mut flash = flash_with(&[(SlotId::A, image(SlotId::A, 1))]);
+    let mut host = Host::new(&mut flash);
+    let engine = host.engine.clone();
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Jumped { slot: SlotId::A, .. }));
+    assert_eq!(engine.starts.get(), 1, "one image hashed");
+    assert_eq!(engine.fed.get(), u64::from(BODY), "every byte of the image, once");
+    assert_eq!(host.calls.iter().filter(|&&c| c == "sha256").count(), 1, "the engine is taken once per boot");
+}
+
+/// A hash engine that returns a wrong digest cannot admit an image: the digest is compared
+/// with the signed header's as software's is, and the slot is refused as bad-hash.
+#[test]
+fn a_wrong_digest_from_the_engine_refuses_the_image() {
+    let keys = [*key(1).pk];
+    let mut flash = flash_with(&[(SlotId::A, image(SlotId::A, 1)), (SlotId::B, image(SlotId::B, 2))]);
+    let mut host = Host::new(&mut flash);
+    host.engine.broken = true;
+    assert!(matches!(run(&mut host, &cfg(&keys)), End::Recovered(_)));
+    let rec = Journal::open(&mut flash, JOURNAL).unwrap().record().unwrap().clone();
+    for slot in [SlotId::A, SlotId::B] {
+        assert_eq!(rec.slot(slot).unwrap().unbootable, Some(Reason::BadHash), "{slot:?}");
+    }
 }

@@ -19,6 +19,7 @@ use safeslot_shared::ops;
 use safeslot_shared::policy::{BootKind, Inputs};
 use safeslot_shared::select::FreshRecord;
 use safeslot_shared::sim::{CutKind, SimConfig, SimFlash};
+use safeslot_shared::verify::SoftSha256;
 use safeslot_shared::{Reason, SlotId, Tries};
 
 struct Device {
@@ -40,7 +41,7 @@ impl Device {
     }
 
     fn boot(&mut self, inputs: Inputs) -> Outcome {
-        boot(&mut self.flash, &cfg(&self.keys), inputs)
+        boot(&mut self.flash, &mut SoftSha256::default(), &cfg(&self.keys), inputs)
     }
 
     fn change(&mut self, f: impl FnOnce(&mut safeslot_shared::Record) -> Result<(), safeslot_shared::OpError>) {
@@ -255,7 +256,7 @@ fn trial_that_cannot_be_recorded_falls_back_to_last_known_good_read_only() {
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
     let cfg = cfg(&keys);
-    let o = boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default());
+    let o = boot(&mut WriteFails(&mut rig.flash), &mut SoftSha256::default(), &cfg, Inputs::default());
     match o {
         Outcome::Launch(l) => {
             assert!(l.holds());
@@ -342,7 +343,7 @@ fn the_read_only_fallback_refuses_an_image_below_the_floor() {
     let before = rig.flash.bytes().to_vec();
     let keys = rig.keys.clone();
     let cfg = cfg(&keys);
-    match boot(&mut WriteFails(&mut rig.flash), &cfg, Inputs::default()) {
+    match boot(&mut WriteFails(&mut rig.flash), &mut SoftSha256::default(), &cfg, Inputs::default()) {
         Outcome::Recovery(r) => assert_eq!(r, Reason::Rollback),
         Outcome::Launch(l) => panic!("booted {:?} below the floor", l.slot),
     }
@@ -377,7 +378,9 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
         let f = shadow_flash(&mut shadow);
         f.bytes_mut()[0x2000..0x2000 + evil.len()].copy_from_slice(&evil);
     }
-    let Outcome::Launch(l) = boot(&mut shadow, &cfg, Inputs::default()) else { panic!("A must boot") };
+    let Outcome::Launch(l) = boot(&mut shadow, &mut SoftSha256::default(), &cfg, Inputs::default()) else {
+        panic!("A must boot")
+    };
     assert!(l.holds());
     // The image handed out is the verified RAM copy: the original bytes, not the flash's.
     let img = shadow.image(l.slot.index(), l.image_len).unwrap();
@@ -395,7 +398,7 @@ fn shadow_boots_the_verified_ram_copy_not_the_flash() {
     rig.install(SlotId::A, &bad);
     let (mut ram_a, mut ram_b) = (vec![0u8; SLOT as usize], vec![0u8; SLOT as usize]);
     let mut shadow = Shadow::new(&mut rig.flash, &SLOTS, [Some(&mut ram_a), Some(&mut ram_b), None, None]);
-    assert!(matches!(boot(&mut shadow, &cfg, Inputs::default()), Outcome::Recovery(_)));
+    assert!(matches!(boot(&mut shadow, &mut SoftSha256::default(), &cfg, Inputs::default()), Outcome::Recovery(_)));
 }
 
 /// The flash under a `Shadow` (test only: the real stage never touches it after the copy).
@@ -458,7 +461,10 @@ fn an_image_for_another_product_is_refused() {
     rig.install(SlotId::A, &common::image_with(SlotId::A, 1, 0, &key(1), tlvs(Some(b"acme,widget-2"), None)));
     let keys = rig.keys.clone();
     let cfg = BootConfig { compatible: Some(b"acme,widget-2"), ..cfg(&keys) };
-    assert_eq!(launched(boot(&mut rig.flash, &cfg, Inputs::default())), (SlotId::A, BootKind::Trial, 1));
+    assert_eq!(
+        launched(boot(&mut rig.flash, &mut SoftSha256::default(), &cfg, Inputs::default())),
+        (SlotId::A, BootKind::Trial, 1)
+    );
     rig.change(|r| ops::mark_good(r, SlotId::A));
     for b in [
         common::image_with(SlotId::B, 2, 0, &key(1), tlvs(Some(b"acme,widget-3"), None)),
@@ -466,7 +472,10 @@ fn an_image_for_another_product_is_refused() {
     ] {
         rig.install(SlotId::B, &b);
         rig.change(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()));
-        assert_eq!(launched(boot(&mut rig.flash, &cfg, Inputs::default())), (SlotId::A, BootKind::Confirmed, 1));
+        assert_eq!(
+            launched(boot(&mut rig.flash, &mut SoftSha256::default(), &cfg, Inputs::default())),
+            (SlotId::A, BootKind::Confirmed, 1)
+        );
         assert_eq!(rig.record().slot(SlotId::B).unwrap().unbootable, Some(Reason::Incompatible));
     }
     // A board that names no product refuses an image that names one (B, refused above,

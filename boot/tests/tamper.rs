@@ -21,6 +21,7 @@
 
 mod common;
 
+use safeslot_shared::verify::SoftSha256;
 use std::path::Path;
 
 use common::{cfg, install, key, BASE, HDR, JOURNAL, SLOT, SLOTS};
@@ -43,7 +44,7 @@ fn device() -> SimFlash {
     let mut flash = common::blank_flash();
     install(&mut flash, SlotId::A, &common::image_signed(SlotId::A, 1, FLOOR, &key(1)));
     let keys = [*key(1).pk];
-    assert!(matches!(boot(&mut flash, &cfg(&keys), Inputs::default()), Outcome::Launch(_)));
+    assert!(matches!(boot(&mut flash, &mut SoftSha256::default(), &cfg(&keys), Inputs::default()), Outcome::Launch(_)));
     Journal::open(&mut flash, JOURNAL).unwrap().update(|r| ops::mark_good(r, SlotId::A)).unwrap();
     assert_eq!(Journal::open(&mut flash, JOURNAL).unwrap().record().unwrap().rollback_floor, FLOOR);
     flash
@@ -59,7 +60,7 @@ fn stage(base: &SimFlash, b: &[u8]) -> Option<BootKind> {
         .update(|r| ops::set_active(r, SlotId::B, Tries::new(3).unwrap()))
         .unwrap();
     let keys = [*key(1).pk];
-    match boot(&mut flash, &cfg(&keys), Inputs::default()) {
+    match boot(&mut flash, &mut SoftSha256::default(), &cfg(&keys), Inputs::default()) {
         Outcome::Launch(l) if l.slot == SlotId::B => {
             assert!(l.holds());
             Some(l.handoff.kind)

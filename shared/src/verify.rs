@@ -20,6 +20,42 @@ use crate::tlv::MAX_TLV_LEN;
 /// Bytes read per hashing step.
 pub const CHUNK: usize = 512;
 
+/// The engine that computes an image's SHA-256: software ([`SoftSha256`]) unless a board
+/// has a hash peripheral and implements this over its registers (docs/PORTING.md, "A
+/// hash engine"). Only the image hash goes through it; key ids are hashed in software.
+///
+/// Nothing the engine returns is trusted more than software's: the digest is compared with
+/// the signed header's by the same hardened code, so an engine that returns a wrong digest
+/// refuses the image, it cannot admit one.
+pub trait Sha256Engine {
+    /// Forgets anything fed and starts a new digest.
+    fn start(&mut self);
+    /// Feeds `bytes` (called once per [`CHUNK`]-byte read, in order).
+    fn update(&mut self, bytes: &[u8]);
+    /// The digest of the bytes fed since [`start`](Self::start).
+    fn finish(&mut self) -> [u8; 32];
+}
+
+/// SHA-256 in software: the `sha2` crate (the boards build its compact backend).
+#[derive(Clone, Debug, Default)]
+pub struct SoftSha256(Sha256);
+
+impl Sha256Engine for SoftSha256 {
+    fn start(&mut self) {
+        self.0 = Sha256::new();
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        Digest::update(&mut self.0, bytes);
+    }
+
+    fn finish(&mut self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&core::mem::take(&mut self.0).finalize());
+        out
+    }
+}
+
 /// A slot's place in flash, as the verifier needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -100,7 +136,7 @@ impl Verified {
 ///
 /// As [`verify_slot_hardened`].
 pub fn verify_slot<F: ReadNorFlash>(flash: &mut F, slot: SlotRegion, trust: &Trust<'_>) -> Result<Verified, Reason> {
-    verify_slot_hardened(flash, slot, trust).map(|e| e.verified)
+    verify_slot_hardened(flash, &mut SoftSha256::default(), slot, trust).map(|e| e.verified)
 }
 
 /// Whether the boot stage would accept the image in `slot` on a device in the state
@@ -190,12 +226,13 @@ pub struct Evidence {
 ///
 /// The [`Reason`] the image is refused for; [`Reason::BadSignature`] or
 /// [`Reason::UnknownKey`] also when the second check disagrees with the first (a glitch).
-pub fn verify_slot_hardened<F: ReadNorFlash>(
+pub fn verify_slot_hardened<F: ReadNorFlash, H: Sha256Engine>(
     flash: &mut F,
+    sha: &mut H,
     slot: SlotRegion,
     trust: &Trust<'_>,
 ) -> Result<Evidence, Reason> {
-    let (verified, digest, signature) = verify_first(flash, slot, trust)?;
+    let (verified, digest, signature) = verify_first(flash, sha, slot, trust)?;
     // Second check, by a separate read of the header: a fault in the first check's
     // buffers or branches does not carry over.
     let mut hb = [0x5Au8; MAX_HEADER_LEN];
@@ -248,8 +285,9 @@ pub fn signature_word(key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> u32 {
 
 /// The first check: header, bounds, address, key, signature, hash. Returns the computed
 /// digest and the signature word as well.
-fn verify_first<F: ReadNorFlash>(
+fn verify_first<F: ReadNorFlash, H: Sha256Engine>(
     flash: &mut F,
+    sha: &mut H,
     slot: SlotRegion,
     trust: &Trust<'_>,
 ) -> Result<(Verified, [u8; 32], u32), Reason> {
@@ -283,7 +321,7 @@ fn verify_first<F: ReadNorFlash>(
         return Err(Reason::Incompatible);
     }
 
-    let digest = hash_image(flash, slot.offset, u32::from(header.header_size), header.image_len)?;
+    let digest = hash_image(flash, sha, slot.offset, u32::from(header.header_size), header.image_len)?;
     #[cfg(feature = "fi-seam")]
     let hash_skipped = seam::skipped(seam::Skip::HashCompare);
     #[cfg(not(feature = "fi-seam"))]
@@ -359,10 +397,16 @@ compile_error!("the fi-seam feature (fault-injection test seam) is host-only");
 ///   redirected or shortened leaves the pattern in what is hashed, never the previous
 ///   chunk's bytes (where a genuine image repeats a chunk, e.g. padding, those would
 ///   hash as the genuine chunk while the attacker's bytes sit in flash).
-pub fn hash_image<F: ReadNorFlash>(flash: &mut F, offset: u32, header_size: u32, len: u32) -> Result<[u8; 32], Reason> {
+pub fn hash_image<F: ReadNorFlash, H: Sha256Engine>(
+    flash: &mut F,
+    sha: &mut H,
+    offset: u32,
+    header_size: u32,
+    len: u32,
+) -> Result<[u8; 32], Reason> {
     let mut at = offset.checked_add(header_size).ok_or(Reason::ImageBounds)?;
     let end = at.checked_add(len).ok_or(Reason::ImageBounds)?;
-    let mut h = Sha256::new();
+    sha.start();
     let mut buf = [0u8; CHUNK];
     prefill(&mut buf, at);
     // Bounded: each pass advances `at` by at least one byte (len > 0 checked by bounds).
@@ -371,13 +415,11 @@ pub fn hash_image<F: ReadNorFlash>(flash: &mut F, offset: u32, header_size: u32,
         let part = buf.get_mut(..n).ok_or(Reason::Internal)?;
         flash.read(at, part).map_err(|_| Reason::FlashError)?;
         check_last_word(flash, at, part)?;
-        h.update(&*part);
+        sha.update(part);
         at = at.saturating_add(n as u32);
         prefill(&mut buf, at);
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&h.finalize());
-    Ok(out)
+    Ok(sha.finish())
 }
 
 /// Reads the last (up to) 4 bytes of the chunk `part` read at `at` again, on their own, and
@@ -528,14 +570,20 @@ mod tests {
         attacker[4 * CHUNK - 16..4 * CHUNK].fill(0xA5);
         let len = genuine.len() as u32;
         let exact = |bytes: &Vec<u8>| {
-            hash_image(&mut Stalling { bytes: bytes.clone(), stall: usize::MAX, from: 0, by: 0, reads: 0 }, 0, 0, len)
+            hash_image(
+                &mut Stalling { bytes: bytes.clone(), stall: usize::MAX, from: 0, by: 0, reads: 0 },
+                &mut SoftSha256::default(),
+                0,
+                0,
+                len,
+            )
         };
         let good = exact(&genuine).unwrap();
         assert_ne!(exact(&attacker).unwrap(), good);
         for by in [1, 4, 16] {
             for from in [by, 100, CHUNK - 32, CHUNK - 16] {
                 let mut f = Stalling { bytes: attacker.clone(), stall: 3, from, by, reads: 0 };
-                let h = hash_image(&mut f, 0, 0, len);
+                let h = hash_image(&mut f, &mut SoftSha256::default(), 0, 0, len);
                 assert_ne!(h, Ok(good), "stall by {by} from {from}");
                 // A 16-byte stall copies only padding over the changed tail: only the
                 // re-read shows it (shorter stalls still hash some of the changed bytes).
@@ -547,7 +595,7 @@ mod tests {
         // A stall that ends before the chunk's last word is read changes nothing: the
         // genuine image still hashes as itself.
         let mut f = Stalling { bytes: genuine.clone(), stall: 3, from: CHUNK, by: 16, reads: 0 };
-        assert_eq!(hash_image(&mut f, 0, 0, len), Ok(good));
+        assert_eq!(hash_image(&mut f, &mut SoftSha256::default(), 0, 0, len), Ok(good));
     }
 
     #[test]
@@ -560,7 +608,13 @@ mod tests {
         attacker[2 * CHUNK..3 * CHUNK].fill(0xBE);
         let len = genuine.len() as u32;
         let hash = |bytes: &Vec<u8>, skip| {
-            hash_image(&mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0, hole: None }, 0, 0, len)
+            hash_image(
+                &mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0, hole: None },
+                &mut SoftSha256::default(),
+                0,
+                0,
+                len,
+            )
         };
         // A faulted read is refused (the last word read again differs) or hashes otherwise.
         let good = hash(&genuine, None);
@@ -588,13 +642,18 @@ mod tests {
         let n = attacker.len();
         attacker[n - 16..].fill(0xA5);
         let len = genuine.len() as u32;
-        let good =
-            hash_image(&mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None }, 0, 0, len)
-                .unwrap();
+        let good = hash_image(
+            &mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None },
+            &mut SoftSha256::default(),
+            0,
+            0,
+            len,
+        )
+        .unwrap();
         for read in 0..6 {
             for short in [0, 1, 8, 100, 84, CHUNK - 8, CHUNK - 1] {
                 let mut f = Skipping { bytes: attacker.clone(), skip: Some(read), reads: 0, short, hole: None };
-                let h = hash_image(&mut f, 0, 0, len);
+                let h = hash_image(&mut f, &mut SoftSha256::default(), 0, 0, len);
                 assert_ne!(h, Ok(good), "read {read} copying {short} bytes");
             }
         }
@@ -605,15 +664,20 @@ mod tests {
         let mut genuine = vec![0u8; 6 * CHUNK];
         genuine[..CHUNK].iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
         let len = genuine.len() as u32;
-        let good =
-            hash_image(&mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None }, 0, 0, len)
-                .unwrap();
+        let good = hash_image(
+            &mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None },
+            &mut SoftSha256::default(),
+            0,
+            0,
+            len,
+        )
+        .unwrap();
         for chunk in 1..6 {
             for word in [0, 4, 100, CHUNK - 4] {
                 let mut attacker = genuine.clone();
                 attacker[chunk * CHUNK + word..chunk * CHUNK + word + 4].copy_from_slice(&[0xDE, 0xAD, 0xBE, 0xEF]);
                 let mut f = Skipping { bytes: attacker, skip: Some(chunk), reads: 0, short: 0, hole: Some(word) };
-                let h = hash_image(&mut f, 0, 0, len);
+                let h = hash_image(&mut f, &mut SoftSha256::default(), 0, 0, len);
                 assert_ne!(h, Ok(good), "chunk {chunk}, unwritten word at {word}");
             }
         }

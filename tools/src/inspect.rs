@@ -150,7 +150,13 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, Error> {
         HashStatus::Truncated
     } else {
         let mut flash = SliceFlash::new(bytes);
-        match verify::hash_image(&mut flash, 0, u32::from(h.header_size), h.image_len) {
+        match verify::hash_image(
+            &mut flash,
+            &mut verify::SoftSha256::default(),
+            0,
+            u32::from(h.header_size),
+            h.image_len,
+        ) {
             Ok(d) if d == h.image_hash => HashStatus::Match,
             Ok(_) => HashStatus::Mismatch,
             Err(_) => HashStatus::Truncated,

@@ -14,7 +14,10 @@ use safeslot_boot::config::ExecuteNever;
 #[cfg(feature = "defmt")]
 use safeslot_boot::Event;
 #[allow(unused_imports)] // `NoSecurityCounter`: named in the docs
-use safeslot_boot::{ApprovedLaunch, BootConfig, NoSecurityCounter, Platform, ResetCause, SecurityCounter, Stop};
+use safeslot_boot::{
+    ApprovedLaunch, BootConfig, NoSecurityCounter, Platform, ResetCause, SecurityCounter, Sha256Engine, SoftSha256,
+    Stop,
+};
 use safeslot_shared::handoff::HANDOFF_LEN;
 
 use crate::handoff::{self, HandoffArea, JumpRefused};
@@ -41,6 +44,13 @@ pub trait Chip {
     /// The counters in the chip's OTP (or locked flash), or `None`: the stage then keeps
     /// the record-only floor. No default: every chip says which (docs/PORTING.md).
     fn security_counter(&mut self) -> Option<&mut Self::Counter>;
+
+    /// The chip's SHA-256 engine for image hashes: [`SoftSha256`] where it has no hash
+    /// peripheral (or its driver is not written yet; docs/PORTING.md, "A hash engine").
+    type Sha256: Sha256Engine;
+
+    /// The engine, once per boot.
+    fn sha256(&mut self) -> Self::Sha256;
 }
 
 /// A Cortex-M board's boot stage: flash, chip (watchdog, reset reason), recovery input,
@@ -65,6 +75,11 @@ impl<F: NorFlash, C: Chip> Platform for Stage<F, C> {
     type LaunchError = JumpRefused;
     type End = Infallible;
     type Counter = C::Counter;
+    type Sha256 = C::Sha256;
+
+    fn sha256(&mut self) -> C::Sha256 {
+        self.chip.sha256()
+    }
 
     fn security_counter(&mut self) -> Option<&mut C::Counter> {
         self.chip.security_counter()

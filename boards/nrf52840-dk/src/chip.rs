@@ -72,6 +72,13 @@ impl Nrf52840 {
 }
 
 impl Chip for Nrf52840 {
+    /// No hash peripheral driver: software SHA-256 (docs/PORTING.md, "A hash engine").
+    type Sha256 = safeslot_boot::SoftSha256;
+
+    fn sha256(&mut self) -> safeslot_boot::SoftSha256 {
+        safeslot_boot::SoftSha256::default()
+    }
+
     /// A flash page locked by the ACL before every hand-off ([`crate::counter`]).
     type Counter = AclPage;
 

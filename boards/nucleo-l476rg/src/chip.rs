@@ -82,6 +82,13 @@ impl L476 {
 }
 
 impl Chip for L476 {
+    /// No hash peripheral driver: software SHA-256 (docs/PORTING.md, "A hash engine").
+    type Sha256 = safeslot_boot::SoftSha256;
+
+    fn sha256(&mut self) -> safeslot_boot::SoftSha256 {
+        safeslot_boot::SoftSha256::default()
+    }
+
     /// The OTP area ([`crate::flash::L4Otp`]).
     type Counter = OtpCounters<L4Otp>;
 

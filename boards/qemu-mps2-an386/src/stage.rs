@@ -11,7 +11,7 @@
 
 use core::convert::Infallible;
 
-use safeslot_boot::{ApprovedLaunch, Event, Platform, ResetCause, Stop};
+use safeslot_boot::{ApprovedLaunch, Event, Platform, ResetCause, SoftSha256, Stop};
 use safeslot_cortex_m::handoff::{self, JumpRefused};
 use safeslot_shared::handoff::HANDOFF_LEN;
 
@@ -36,6 +36,11 @@ impl Platform for VirtualStage {
     type End = Infallible;
     /// The OTP sector of the flash file, through the flash driver (`crate::flash`).
     type Counter = Flash;
+    type Sha256 = SoftSha256;
+
+    fn sha256(&mut self) -> SoftSha256 {
+        SoftSha256::default()
+    }
 
     fn security_counter(&mut self) -> Option<&mut Flash> {
         Some(&mut self.flash)

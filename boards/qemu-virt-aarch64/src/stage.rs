@@ -11,7 +11,7 @@
 use core::convert::Infallible;
 use core::fmt::Write as _;
 
-use safeslot_boot::{ApprovedLaunch, Event, Named, NoSecurityCounter, Platform, Stop};
+use safeslot_boot::{ApprovedLaunch, Event, Named, NoSecurityCounter, Platform, SoftSha256, Stop};
 use safeslot_linux::shadow::Shadow;
 use safeslot_shared::handoff::HANDOFF_LEN;
 use safeslot_shared::protocol::log::{BootLine, StageLine};
@@ -53,6 +53,11 @@ impl<'a> Platform for SocStage<'a> {
     /// hardware floor is meant for could erase. A real SoC keeps it in fuses or eMMC RPMB
     /// behind a TEE (docs/PORTING.md, "Hardware anti-rollback counter").
     type Counter = NoSecurityCounter;
+    type Sha256 = SoftSha256;
+
+    fn sha256(&mut self) -> SoftSha256 {
+        SoftSha256::default()
+    }
 
     fn security_counter(&mut self) -> Option<&mut NoSecurityCounter> {
         None

@@ -63,6 +63,13 @@ impl Rp2040 {
 }
 
 impl Chip for Rp2040 {
+    /// No hash peripheral driver: software SHA-256 (docs/PORTING.md, "A hash engine").
+    type Sha256 = safeslot_boot::SoftSha256;
+
+    fn sha256(&mut self) -> safeslot_boot::SoftSha256 {
+        safeslot_boot::SoftSha256::default()
+    }
+
     /// The RP2040 has no OTP and no monotonic counter (its only non-volatile memory is the
     /// external QSPI flash, which the application can erase): the record-only floor
     /// (docs/PORTING.md, "Hardware anti-rollback counter").

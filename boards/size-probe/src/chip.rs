@@ -36,6 +36,13 @@ impl Probe {
 }
 
 impl Chip for Probe {
+    /// No hash peripheral driver: software SHA-256 (docs/PORTING.md, "A hash engine").
+    type Sha256 = safeslot_boot::SoftSha256;
+
+    fn sha256(&mut self) -> safeslot_boot::SoftSha256 {
+        safeslot_boot::SoftSha256::default()
+    }
+
     type Counter = OtpCounters<Flash>;
 
     fn security_counter(&mut self) -> Option<&mut OtpCounters<Flash>> {
