@@ -481,6 +481,11 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
+    /// [`hash_image`] of the first `len` bytes of `f` (no header) with the software engine.
+    fn soft_hash<F: ReadNorFlash>(f: &mut F, len: u32) -> Result<[u8; 32], Reason> {
+        hash_image(f, &mut SoftSha256::default(), 0, 0, len)
+    }
+
     /// Flash over a byte vector whose `skip`-th read (counting from 0) does nothing (a
     /// skipped `read` call), or, with `short`, copies only its first `short` bytes (a read
     /// whose length was not set up).
@@ -570,20 +575,14 @@ mod tests {
         attacker[4 * CHUNK - 16..4 * CHUNK].fill(0xA5);
         let len = genuine.len() as u32;
         let exact = |bytes: &Vec<u8>| {
-            hash_image(
-                &mut Stalling { bytes: bytes.clone(), stall: usize::MAX, from: 0, by: 0, reads: 0 },
-                &mut SoftSha256::default(),
-                0,
-                0,
-                len,
-            )
+            soft_hash(&mut Stalling { bytes: bytes.clone(), stall: usize::MAX, from: 0, by: 0, reads: 0 }, len)
         };
         let good = exact(&genuine).unwrap();
         assert_ne!(exact(&attacker).unwrap(), good);
         for by in [1, 4, 16] {
             for from in [by, 100, CHUNK - 32, CHUNK - 16] {
                 let mut f = Stalling { bytes: attacker.clone(), stall: 3, from, by, reads: 0 };
-                let h = hash_image(&mut f, &mut SoftSha256::default(), 0, 0, len);
+                let h = soft_hash(&mut f, len);
                 assert_ne!(h, Ok(good), "stall by {by} from {from}");
                 // A 16-byte stall copies only padding over the changed tail: only the
                 // re-read shows it (shorter stalls still hash some of the changed bytes).
@@ -595,7 +594,7 @@ mod tests {
         // A stall that ends before the chunk's last word is read changes nothing: the
         // genuine image still hashes as itself.
         let mut f = Stalling { bytes: genuine.clone(), stall: 3, from: CHUNK, by: 16, reads: 0 };
-        assert_eq!(hash_image(&mut f, &mut SoftSha256::default(), 0, 0, len), Ok(good));
+        assert_eq!(soft_hash(&mut f, len), Ok(good));
     }
 
     #[test]
@@ -608,13 +607,7 @@ mod tests {
         attacker[2 * CHUNK..3 * CHUNK].fill(0xBE);
         let len = genuine.len() as u32;
         let hash = |bytes: &Vec<u8>, skip| {
-            hash_image(
-                &mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0, hole: None },
-                &mut SoftSha256::default(),
-                0,
-                0,
-                len,
-            )
+            soft_hash(&mut Skipping { bytes: bytes.clone(), skip, reads: 0, short: 0, hole: None }, len)
         };
         // A faulted read is refused (the last word read again differs) or hashes otherwise.
         let good = hash(&genuine, None);
@@ -642,18 +635,12 @@ mod tests {
         let n = attacker.len();
         attacker[n - 16..].fill(0xA5);
         let len = genuine.len() as u32;
-        let good = hash_image(
-            &mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None },
-            &mut SoftSha256::default(),
-            0,
-            0,
-            len,
-        )
-        .unwrap();
+        let good = soft_hash(&mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None }, len)
+            .unwrap();
         for read in 0..6 {
             for short in [0, 1, 8, 100, 84, CHUNK - 8, CHUNK - 1] {
                 let mut f = Skipping { bytes: attacker.clone(), skip: Some(read), reads: 0, short, hole: None };
-                let h = hash_image(&mut f, &mut SoftSha256::default(), 0, 0, len);
+                let h = soft_hash(&mut f, len);
                 assert_ne!(h, Ok(good), "read {read} copying {short} bytes");
             }
         }
@@ -664,20 +651,14 @@ mod tests {
         let mut genuine = vec![0u8; 6 * CHUNK];
         genuine[..CHUNK].iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
         let len = genuine.len() as u32;
-        let good = hash_image(
-            &mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None },
-            &mut SoftSha256::default(),
-            0,
-            0,
-            len,
-        )
-        .unwrap();
+        let good = soft_hash(&mut Skipping { bytes: genuine.clone(), skip: None, reads: 0, short: 0, hole: None }, len)
+            .unwrap();
         for chunk in 1..6 {
             for word in [0, 4, 100, CHUNK - 4] {
                 let mut attacker = genuine.clone();
                 attacker[chunk * CHUNK + word..chunk * CHUNK + word + 4].copy_from_slice(&[0xDE, 0xAD, 0xBE, 0xEF]);
                 let mut f = Skipping { bytes: attacker, skip: Some(chunk), reads: 0, short: 0, hole: Some(word) };
-                let h = hash_image(&mut f, &mut SoftSha256::default(), 0, 0, len);
+                let h = soft_hash(&mut f, len);
                 assert_ne!(h, Ok(good), "chunk {chunk}, unwritten word at {word}");
             }
         }
