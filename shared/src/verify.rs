@@ -384,7 +384,7 @@ pub mod seam {
 compile_error!("the fi-seam feature (fault-injection test seam) is host-only");
 
 /// SHA-256 of `len` bytes starting `header_size` bytes into the slot at `offset`,
-/// read in [`CHUNK`]-byte pieces.
+/// read in [`CHUNK`]-byte pieces and fed to the engine `sha`.
 ///
 /// Fault-injection hardening (docs/DESIGN.md, "Fault-injection hardening"): one skipped
 /// instruction in this loop must not make it hash bytes other than the ones in flash.
@@ -397,6 +397,9 @@ compile_error!("the fi-seam feature (fault-injection test seam) is host-only");
 ///   redirected or shortened leaves the pattern in what is hashed, never the previous
 ///   chunk's bytes (where a genuine image repeats a chunk, e.g. padding, those would
 ///   hash as the genuine chunk while the attacker's bytes sit in flash).
+/// * After each read, the chunk's last word is read again on its own and compared
+///   ([`check_last_word`]): a driver's copy loop whose source address stalled never read
+///   the chunk's end.
 pub fn hash_image<F: ReadNorFlash, H: Sha256Engine>(
     flash: &mut F,
     sha: &mut H,
