@@ -211,6 +211,22 @@ impl Layout {
                 item(o, doc, name, "u32", &hex(v));
             }
         }
+        if let Some(c) = self.clock() {
+            item(
+                o,
+                "Core clock (Hz) the boot stage sets and leaves for the app (`[clock] core_hz`).",
+                "CORE_CLOCK_HZ",
+                "u32",
+                &c.core_hz.to_string(),
+            );
+            item(
+                o,
+                "Core clock (Hz) out of reset (`[clock] reset_hz`).",
+                "RESET_CLOCK_HZ",
+                "u32",
+                &c.reset_hz.to_string(),
+            );
+        }
         item(o, "Start of the applications' RAM (`[app] ram_base`).", "APP_RAM_BASE", "u32", &hex(self.app_ram().base));
         item(
             o,

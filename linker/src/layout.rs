@@ -177,6 +177,21 @@ pub struct Watchdog {
     pub arm: WatchdogArm,
 }
 
+/// `[clock]`, validated: the core clock out of reset and the one the boot stage runs at
+/// (and leaves for the application; docs/PORTING.md, "Clocks"). Read by the board crate,
+/// which checks at compile time that its clock set-up gives `core_hz`, and by
+/// `cargo xtask bench`, which estimates boot times from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Core clock (Hz) the boot stage sets and leaves for the application.
+    pub core_hz: u32,
+    /// Core clock (Hz) out of reset (nominal, for an oscillator that varies).
+    pub reset_hz: u32,
+    /// Flash wait states at `core_hz` (0..=15); `None` where the layout states none (code
+    /// runs through a cache from flash the core does not wait on in cycles, e.g. XIP).
+    pub flash_wait_states: Option<u8>,
+}
+
 /// `[otp]`, validated: where the boot stage keeps its hardware security counters
 /// (`safeslot_shared::counter`), each as a thermometer code in its own area of `size` bytes,
 /// in `safeslot_shared::counter::CounterId` order from `address`.
@@ -213,6 +228,7 @@ pub struct Layout {
     /// `[image]`.
     pub(crate) image: ImageRules,
     pub(crate) otp: Option<Otp>,
+    pub(crate) clock: Option<Clock>,
     /// `[keys] public` as written (relative to the layout file).
     pub(crate) public_key_entries: Vec<String>,
     /// The same, resolved against the layout file's directory.
@@ -306,6 +322,13 @@ impl Layout {
     #[must_use]
     pub fn image_rules(&self) -> &ImageRules {
         &self.image
+    }
+
+    /// `[clock]`: the core clock out of reset and the one the boot stage runs at; `None`
+    /// when the layout names none (a virtual board).
+    #[must_use]
+    pub fn clock(&self) -> Option<Clock> {
+        self.clock
     }
 
     /// `[otp]`: the hardware security counters' area; `None` when the board keeps the

@@ -17,6 +17,6 @@ pub use agent::AgentConfig;
 pub use build_script::{build_script_emit, build_script_public_keys, Generated};
 pub use error::LayoutError;
 pub use layout::{
-    Board, Flash, ImageRules, Layout, Linux, MemRange, Otp, Region, Slot, Watchdog, WatchdogArm, PUBLIC_KEYS_ENV,
+    Board, Clock, Flash, ImageRules, Layout, Linux, MemRange, Otp, Region, Slot, Watchdog, WatchdogArm, PUBLIC_KEYS_ENV,
 };
 pub use memory_x::check_memory_x;

@@ -34,6 +34,9 @@ pub(crate) struct RawLayout {
     /// `[otp]`: the one-time-programmable area of the hardware security counters.
     #[serde(default)]
     pub(crate) otp: Option<RawOtp>,
+    /// `[clock]`: the core clock at reset and the one the boot stage runs at.
+    #[serde(default)]
+    pub(crate) clock: Option<RawClock>,
     /// `[[slot]]` in the file; absent means zero slots, which validation rejects.
     #[serde(default)]
     pub(crate) slot: Vec<RawSlot>,
@@ -102,6 +105,19 @@ pub(crate) struct RawTrial {
     /// using a try, at most this many per trial (0..=15).
     #[serde(default)]
     pub(crate) power_loss_retries: u64,
+}
+
+/// `[clock]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClock {
+    /// Core clock (Hz) the boot stage sets and leaves for the application.
+    pub(crate) core_hz: u64,
+    /// Core clock (Hz) out of reset.
+    pub(crate) reset_hz: u64,
+    /// Flash wait states at `core_hz`, where the chip has them.
+    #[serde(default)]
+    pub(crate) flash_wait_states: Option<u64>,
 }
 
 /// `[otp]`.

@@ -36,6 +36,8 @@
 //! 13. `[image]`, when present: `compatible` 1..=64 printable ASCII bytes without spaces
 //!     (what the image tool accepts for the signed TLV), `downgrade` "allow" (the default)
 //!     or "refuse".
+//! 14. `[clock]`, when present: `core_hz` and `reset_hz` in 1 kHz ..= 4 GHz (exclusive),
+//!     `flash_wait_states` at most 15.
 //!
 //! Rules 3–6 are shared with [`crate::AgentConfig`] (without the device-size
 //! checks, which the agent learns from the device).
@@ -44,8 +46,10 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::error::LayoutError;
-use crate::layout::{Board, Flash, ImageRules, Layout, Linux, MemRange, Otp, Region, Slot, Watchdog, WatchdogArm};
-use crate::raw::{RawImage, RawLayout, RawLinux, RawOtp, RawRegion, RawSlot, RawWatchdog};
+use crate::layout::{
+    Board, Clock, Flash, ImageRules, Layout, Linux, MemRange, Otp, Region, Slot, Watchdog, WatchdogArm,
+};
+use crate::raw::{RawClock, RawImage, RawLayout, RawLinux, RawOtp, RawRegion, RawSlot, RawWatchdog};
 use safeslot_shared::nor::WriteCount;
 
 // The flash and slot limits are the ones the firmware enforces (safeslot-shared), so a
@@ -145,6 +149,8 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
     let otp = raw.otp.map(|o| check_otp(&o, bootloader_flash, &flash, record, &slots)).transpose()?;
     // 13. Image rules.
     let image = check_image(raw.image.unwrap_or_default())?;
+    // 14. Clocks.
+    let clock = raw.clock.map(check_clock).transpose()?;
 
     Ok(Layout {
         board,
@@ -160,6 +166,7 @@ pub(crate) fn validate(raw: RawLayout, base_dir: &Path) -> Result<Layout, Layout
         watchdog,
         power_loss_retries,
         otp,
+        clock,
         image,
         public_key_entries,
         public_keys,
@@ -265,6 +272,21 @@ fn check_word_writes(program_once: Option<bool>, word_writes: Option<&str>) -> R
         (Some(_), Some(_)) => Err(err("give word_writes or the older program_once, not both")),
         (None, None) => Err(err("missing: how often a write-word may be programmed between erases")),
     }
+}
+
+/// Rule 14: `[clock]`.
+fn check_clock(raw: RawClock) -> Result<Clock, LayoutError> {
+    let err = |field, rule: String| LayoutError::Policy { table: "clock", field, rule };
+    let hz = |field, v: u64| match u32::try_from(v) {
+        Ok(v) if v >= 1_000 => Ok(v),
+        _ => Err(err(field, format!("{v} Hz is not in 1000..=4294967295"))),
+    };
+    let flash_wait_states = match raw.flash_wait_states {
+        None => None,
+        Some(w @ 0..=15) => Some(w as u8),
+        Some(w) => return Err(err("flash_wait_states", format!("{w} is above 15"))),
+    };
+    Ok(Clock { core_hz: hz("core_hz", raw.core_hz)?, reset_hz: hz("reset_hz", raw.reset_hz)?, flash_wait_states })
 }
 
 fn check_watchdog(raw: RawWatchdog) -> Result<Watchdog, LayoutError> {

@@ -43,7 +43,37 @@ const _: () = assert!(
     "layout.toml [watchdog] timeout_ms is outside the STM32L4 IWDG's range (1..=32768 ms)"
 );
 
-/// The chip after HAL init (default clocks: MSI 4 MHz, no interrupts).
+/// The PLL multiplier: SYSCLK = MSI 4 MHz / 1 × 40 / 2 = 80 MHz, the chip's most in
+/// voltage range 1 (RM0351 §6.2.5: VCO input 4 MHz in 4..=16, VCO 160 MHz in 64..=344).
+const PLL_N: u8 = 40;
+/// MSI's frequency, range 6 (the reset range).
+const MSI_HZ: u32 = 4_000_000;
+const _: () = assert!(
+    MSI_HZ * PLL_N as u32 / 2 == layout::CORE_CLOCK_HZ && MSI_HZ == layout::RESET_CLOCK_HZ,
+    "layout.toml [clock] does not match the PLL set-up in src/lib.rs"
+);
+
+/// The clock tree the boot stage sets up and leaves for the app: SYSCLK = HCLK = PCLK1 =
+/// PCLK2 = 80 MHz from the PLL (fed by MSI 4 MHz, left on), flash latency 4 wait states with
+/// prefetch and the ART caches on (embassy-stm32 sets the latency from HCLK). An app that
+/// calls `embassy_stm32::init` with another tree gets it: that init switches to MSI first.
+fn clocks() -> embassy_stm32::Config {
+    use embassy_stm32::rcc::{MSIRange, Pll, PllMul, PllPreDiv, PllRDiv, PllSource, Sysclk};
+    let mut c = embassy_stm32::Config::default();
+    c.rcc.msi = Some(MSIRange::RANGE4M);
+    c.rcc.pll = Some(Pll {
+        source: PllSource::MSI,
+        prediv: PllPreDiv::DIV1,
+        mul: PllMul::from_bits(PLL_N),
+        divp: None,
+        divq: None,
+        divr: Some(PllRDiv::DIV2),
+    });
+    c.rcc.sys = Sysclk::PLL1_R;
+    c
+}
+
+/// The chip after HAL init ([`clocks`]: 80 MHz; no interrupts).
 pub struct Hw {
     /// The flash driver.
     pub flash: L4Flash,
@@ -55,9 +85,9 @@ pub struct Hw {
 
 /// Initializes the HAL and reads the recovery button.
 pub fn init() -> Hw {
-    let p = embassy_stm32::init(Default::default());
+    let p = embassy_stm32::init(clocks());
     let button = Input::new(p.PC13, Pull::None); // B1 has an external pull-up
-    cortex_m::asm::delay(400); // 100 us at 4 MHz
+    cortex_m::asm::delay(layout::CORE_CLOCK_HZ / 10_000); // 100 us
     let recovery = button.is_low();
     Hw { flash: L4Flash(Flash::new_blocking(p.FLASH)), recovery, iwdg: p.IWDG }
 }

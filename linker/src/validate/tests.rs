@@ -600,3 +600,26 @@ fn rule_12_otp() {
         assert!(msg.contains(says), "{bad:?}: {msg}");
     }
 }
+
+#[test]
+fn rule_14_clock() {
+    assert_eq!(parse(GOOD).unwrap().clock(), None);
+    let l = parse(&format!("{GOOD}\n[clock]\ncore_hz = 80_000_000\nreset_hz = 4_000_000\nflash_wait_states = 4\n"))
+        .unwrap();
+    assert_eq!(l.clock(), Some(crate::Clock { core_hz: 80_000_000, reset_hz: 4_000_000, flash_wait_states: Some(4) }));
+    assert!(l.rust_consts().contains("pub const CORE_CLOCK_HZ: u32 = 80000000;"), "{}", l.rust_consts());
+    let same = parse(&format!("{GOOD}\n[clock]\ncore_hz = 64_000_000\nreset_hz = 64_000_000\n")).unwrap();
+    assert_eq!(same.clock().map(|c| c.flash_wait_states), Some(None));
+    for (bad, says) in [
+        ("[clock]\ncore_hz = 999\nreset_hz = 4000000\n", "[clock] core_hz: 999 Hz is not in"),
+        ("[clock]\ncore_hz = 4000000\nreset_hz = 4294967296\n", "[clock] reset_hz: 4294967296 Hz is not in"),
+        (
+            "[clock]\ncore_hz = 4000000\nreset_hz = 4000000\nflash_wait_states = 16\n",
+            "[clock] flash_wait_states: 16 is above 15",
+        ),
+    ] {
+        let (_, msg) = err(&format!("{GOOD}\n{bad}"));
+        assert!(msg.contains(says), "{bad:?}: {msg}");
+    }
+    assert!(matches!(parse(&format!("{GOOD}\n[clock]\ncore_hz = 1000\n")), Err(LayoutError::Parse { .. })));
+}

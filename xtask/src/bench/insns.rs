@@ -73,7 +73,27 @@ pub struct Floor {
     pub hash_default_backend_per_kib: Option<f64>,
     /// SHA-256 (sha2) of n KiB, by size.
     pub hash: BTreeMap<u32, u64>,
+    /// The same floor built for thumbv6m and counted on a Cortex-M0 (QEMU `microbit`):
+    /// the Pico's core (Cortex-M0+, the same instruction set), for its estimate.
+    pub m0: M0Floor,
 }
+
+/// The floor on a Cortex-M0 (thumbv6m: no 32x32->64 multiply, no bit-field or
+/// multi-register tricks of thumbv7em; ed25519's field arithmetic pays for it).
+#[derive(Debug, Clone, Copy)]
+pub struct M0Floor {
+    /// One ed25519-compact verify of the same signature.
+    pub verify: u64,
+    /// SHA-256 per KiB.
+    pub hash_per_kib: f64,
+}
+
+/// QEMU's Cortex-M0 machine (nRF51822) the thumbv6m floor runs on.
+const M0_MACHINE: &str = "microbit";
+/// The thumbv6m target.
+const M0_TARGET: &str = "thumbv6m-none-eabi";
+/// KiB hashed by the thumbv6m floor's second run (the first hashes none).
+const M0_HASH_KIB: u32 = 64;
 
 /// Everything measured.
 pub struct Measured {
@@ -289,7 +309,51 @@ impl Bench {
         } else {
             None
         };
-        Ok(Floor { verify, verify_code, hash, hash_default_backend_per_kib })
+        let m0 = self.m0_floor(&sig_file)?;
+        Ok(Floor { verify, verify_code, hash, hash_default_backend_per_kib, m0 })
+    }
+
+    /// The floor built for thumbv6m and counted in QEMU's Cortex-M0 machine.
+    fn m0_floor(&self, sig_file: &Path) -> Result<M0Floor> {
+        let root = env::root();
+        env::run(
+            env::cargo()
+                .current_dir(root.join("boards"))
+                .args(["build", "--release", "-q", "-p", "safeslot-bench-floor", "--target", M0_TARGET])
+                .env("SAFESLOT_FLOOR_SIG", sig_file),
+        )
+        .context("building boards/bench-floor for thumbv6m failed")?;
+        let qemu = qemu::qemu_available().map_err(|e| anyhow::anyhow!(e))?;
+        let count = |name: &str, n: u32| -> Result<u64> {
+            let elf = root.join("boards/target").join(M0_TARGET).join("release").join(name);
+            let mut cmd = std::process::Command::new(&qemu);
+            cmd.current_dir(&self.dir)
+                .args(["-M", M0_MACHINE, "-kernel"])
+                .arg(&elf)
+                .args(["-semihosting-config", "enable=on,target=native"])
+                .args(["-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot"])
+                .args(["-append", &n.to_string()]);
+            let c = plugin::count_command(
+                &self.plugin,
+                cmd,
+                std::time::Duration::from_secs(120),
+                &[],
+                None,
+                &self.dir.join("floor-m0-out.txt"),
+            )?;
+            ensure!(
+                c.exit_code == Some(Exit::FloorDone.status()),
+                "{name} {n} on {M0_MACHINE}: exit {:?}",
+                c.exit_code
+            );
+            Ok(c.total)
+        };
+        let verify = count("floor-ed25519", 1)?
+            .checked_sub(count("floor-ed25519", 0)?)
+            .context("one verify costs less than none on the Cortex-M0")?;
+        let (h0, h1) = (count("floor-sha2", 0)?, count("floor-sha2", M0_HASH_KIB)?);
+        let hash_per_kib = (h1 as f64 - h0 as f64) / f64::from(M0_HASH_KIB);
+        Ok(M0Floor { verify, hash_per_kib })
     }
 }
 
@@ -447,6 +511,64 @@ pub fn print(m: &Measured) -> Result<()> {
         .collect();
     println!("### By code, whoever called it (per-address counts)\n");
     table(m, &cols, &code_rows);
+    print_estimates(m)
+}
+
+/// The estimated time to hand-off of each board whose layout has a `[clock]`, from the
+/// counts above (never a timed test: instructions ÷ clock).
+fn print_estimates(m: &Measured) -> Result<()> {
+    let f = &m.floor;
+    let m4_hash = per_kib(&f.hash).context("floor per KiB")?;
+    println!("\n### Estimated time to hand-off, per board (an estimate from the counts, not a measurement)\n");
+    println!(
+        "Instructions ÷ the core clock of the board's layout.toml `[clock]`, at one instruction per cycle: \
+         a lower bound (loads, taken branches, flash wait states and cache misses add cycles, and the \
+         boards' HAL flash drivers and defmt logs differ from the virtual board's). Cortex-M4F boards: \
+         the virtual board's count (the same code for thumbv7em). Cortex-M0+ (Pico): that count with \
+         its signature checks and its hashing re-priced at the bare crates' counts on a Cortex-M0 \
+         (QEMU `{M0_MACHINE}`, thumbv6m, the M0+'s instruction set): one verify {} instructions \
+         ({:.1}x the M4's {}), SHA-256 {:.0} per KiB ({:.2}x the M4's {m4_hash:.0}).\n",
+        f.m0.verify,
+        f.m0.verify as f64 / f.verify.max(1) as f64,
+        f.verify,
+        f.m0.hash_per_kib,
+        f.m0.hash_per_kib / m4_hash,
+    );
+    println!("| board | core | reset clock -> stage's clock | flash wait states | boot | image | instructions | est. at the stage's clock | est. if left at the reset clock |");
+    println!("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |");
+    let secs = |n: f64, hz: u32| {
+        let s = n / f64::from(hz);
+        if s >= 1.0 {
+            format!("{s:.2} s")
+        } else {
+            format!("{:.1} ms", s * 1e3)
+        }
+    };
+    for board in build::boards()? {
+        let layout = safeslot_layout::Layout::load(&env::root().join("boards").join(&board).join("layout.toml"))?;
+        let Some(clock) = layout.clock() else { continue };
+        let m0 = layout.board().target.starts_with("thumbv6m");
+        for (&(kind, kib), c) in m.boots.iter().filter(|((_, kib), _)| *kib <= 256) {
+            let n = if m0 {
+                c.to_handoff as f64
+                    + c.signature_checks as f64 * (f.m0.verify as f64 - f.verify as f64)
+                    + f64::from(kib) * (f.m0.hash_per_kib - m4_hash)
+            } else {
+                c.to_handoff as f64
+            };
+            println!(
+                "| {board} | {} | {:.1} -> {:.1} MHz | {} | {} | {kib} KiB | {}{n:.0} | {} | {} |",
+                if m0 { "Cortex-M0+" } else { "Cortex-M4F" },
+                f64::from(clock.reset_hz) / 1e6,
+                f64::from(clock.core_hz) / 1e6,
+                clock.flash_wait_states.map_or("-".to_owned(), |w| w.to_string()),
+                kind.name(),
+                if m0 { "~" } else { "" },
+                secs(n, clock.core_hz),
+                secs(n, clock.reset_hz),
+            );
+        }
+    }
     Ok(())
 }
 
@@ -515,6 +637,20 @@ pub fn check(m: &Measured) -> Result<()> {
             ensure!(code(c, Code::Hardening) > 0, "{kind:?} {kib} KiB: no fault-injection hardening code ran");
         }
     }
+    // The Cortex-M0 lacks the M4's long multiply and DSP instructions: the same work takes
+    // more instructions there (the Pico's estimate relies on both figures).
+    ensure!(
+        m.floor.m0.verify > m.floor.verify,
+        "a Cortex-M0 verify ({}) is not dearer than a Cortex-M4 one ({})",
+        m.floor.m0.verify,
+        m.floor.verify
+    );
+    let m4_hash = per_kib(&m.floor.hash).context("floor per KiB")?;
+    ensure!(
+        m.floor.m0.hash_per_kib > m4_hash,
+        "Cortex-M0 SHA-256 per KiB ({}) is not dearer than the Cortex-M4's ({m4_hash})",
+        m.floor.m0.hash_per_kib
+    );
     for kib in &m.sizes {
         let (c, t) = (&m.boots[&(Kind::Confirmed, *kib)], &m.boots[&(Kind::Trial, *kib)]);
         ensure!(t.to_handoff > c.to_handoff, "{kib} KiB: the trial boot is not dearer than the confirmed one");

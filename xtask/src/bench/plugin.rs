@@ -355,6 +355,19 @@ pub fn parse(text: &str) -> Result<Counts> {
 /// Runs `run` under the plugin with `marks` (and a phase map, if given); returns the counts.
 pub fn count(plugin: &Path, run: &QemuRun, marks: &[u64], phases: Option<&Path>, out: &Path) -> Result<Counts> {
     let qemu = qemu::qemu_available().map_err(|e| anyhow::anyhow!(e))?;
+    count_command(plugin, run.command(&qemu), run.timeout, marks, phases, out)
+}
+
+/// [`count`] for any QEMU command line `cmd` (another machine than the virtual board's),
+/// killed after `timeout`.
+pub fn count_command(
+    plugin: &Path,
+    mut cmd: std::process::Command,
+    timeout: Duration,
+    marks: &[u64],
+    phases: Option<&Path>,
+    out: &Path,
+) -> Result<Counts> {
     let _ = std::fs::remove_file(out);
     let mut arg = format!("{},out={}", plugin.display(), out.display());
     for m in marks {
@@ -363,9 +376,8 @@ pub fn count(plugin: &Path, run: &QemuRun, marks: &[u64], phases: Option<&Path>,
     if let Some(p) = phases {
         arg.push_str(&format!(",phases={}", p.display()));
     }
-    let mut cmd = run.command(&qemu);
     cmd.arg("-plugin").arg(arg);
-    let outcome = qemu::run_bounded(cmd, run.timeout.max(Duration::from_secs(5)))?;
+    let outcome = qemu::run_bounded(cmd, timeout.max(Duration::from_secs(5)))?;
     ensure!(!outcome.timed_out, "QEMU timed out under the plugin: {}", outcome.stderr.trim());
     let text = std::fs::read_to_string(out)
         .with_context(|| format!("the plugin wrote no {} (QEMU said: {})", out.display(), outcome.stderr.trim()))?;
