@@ -50,14 +50,32 @@ pub fn put(b: &mut [u8], at: usize, v: &[u8]) -> bool {
     }
 }
 
-/// True when every byte is the erased value 0xFF.
+/// True when every byte is the erased value 0xFF (compared a word at a time: the journal
+/// checks whole positions with it on every append).
 pub fn is_erased(b: &[u8]) -> bool {
-    b.iter().all(|&x| x == 0xFF)
+    let mut words = b.chunks_exact(4);
+    words.all(|w| w.try_into().is_ok_and(|w: [u8; 4]| u32::from_ne_bytes(w) == u32::MAX))
+        && words.remainder().iter().all(|&x| x == 0xFF)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_programmed_bit_anywhere_is_not_erased() {
+        for len in 0..=13 {
+            let mut b = [0xFFu8; 13];
+            assert!(is_erased(&b[..len]), "{len}");
+            for at in 0..len {
+                for bit in 0..8 {
+                    b[at] = !(1 << bit);
+                    assert!(!is_erased(&b[..len]), "len {len}, byte {at}, bit {bit}");
+                    b[at] = 0xFF;
+                }
+            }
+        }
+    }
 
     #[test]
     fn crc_check_value() {
