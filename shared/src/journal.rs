@@ -33,8 +33,12 @@
 //! * **Rotation keeps the anchor.** When the head's sector is full, the next sector that
 //!   does not hold the anchor is erased and the entry goes to its position 0. The
 //!   anchor's sector is never erased.
-//! * **Bounded.** A scan reads each position once (twice when an unacknowledged entry
-//!   was seen); an append tries each position and each sector at most once.
+//! * **Bounded.** A scan reads each position's first word once and the newest entry
+//!   whole; only when that entry is not valid and solid does it sweep the region again,
+//!   reading whole only the entries that claim to be newer than the best solid entry found
+//!   (and, where nothing is valid, every position: `scan_all`). It picks the head the full
+//!   scan picks (tested against it over cut sequences). An append tries each position and
+//!   each sector at most once, reading only the head's sector from the head on.
 //!
 //! A blank region and a region holding no valid entry are reported as [`Error::Blank`]
 //! and [`Error::NoValidRecord`]; the caller decides what to do ([`Journal::initialize`]
