@@ -8,9 +8,10 @@
 //!   feature;
 //! * in boards/, `cargo clippy` of every board crate for the target its layout names, with
 //!   the keys its build embeds ([`build::BoardEnv::cargo`], the command the build uses), of
-//!   the size probe for both Cortex-M targets and of the bench floor. Cargo runs clippy on
-//!   every member of the workspace it compiles, so the shared Cortex-M crate and the board
-//!   build script are linted with the boards that use them.
+//!   the size probe for both Cortex-M targets, of the bench floor and of the embassy-boot
+//!   reference (boards/reference-embassy-boot-nrf). Cargo runs clippy on every member of
+//!   the workspace it compiles, so the shared Cortex-M crate and the board build script
+//!   are linted with the boards that use them.
 //!
 //! Each step prints how long it took.
 
@@ -62,7 +63,7 @@ pub fn host() -> Result<f64> {
 }
 
 /// The firmware workspace (boards/): rustfmt, then clippy of every board for its target,
-/// the size probe for both Cortex-M targets and the bench floor.
+/// the size probe for both Cortex-M targets, the bench floor and the embassy-boot reference.
 pub fn boards() -> Result<f64> {
     let dir = env::root().join("boards");
     let mut secs = step("rustfmt (boards/)", cargo().current_dir(&dir).args(["fmt", "--all", "--check"]))?;
@@ -88,6 +89,17 @@ pub fn boards() -> Result<f64> {
     secs += step(
         &format!("clippy (bench floor, {})", build::TARGET),
         deny(cargo().current_dir(&dir).args(["clippy", "-q", "-p", "safeslot-bench-floor", "--target", build::TARGET])),
+    )?;
+    secs += step(
+        &format!("clippy (embassy-boot reference, {})", build::TARGET),
+        deny(cargo().current_dir(&dir).args([
+            "clippy",
+            "-q",
+            "-p",
+            "safeslot-reference-embassy-boot-nrf",
+            "--target",
+            build::TARGET,
+        ])),
     )?;
     Ok(secs)
 }

@@ -85,6 +85,27 @@ fn probe_in(root: &std::path::Path, fw: &build::Firmware) -> Result<Vec<(&'stati
     Ok(out)
 }
 
+/// The reference crate: embassy-boot's nRF bootloader built here without logs (never
+/// shipped; a row of the table, not a baseline).
+const REFERENCE: &str = "safeslot-reference-embassy-boot-nrf";
+
+/// Builds [`REFERENCE`] as [`probe_in`] builds the size probe (release, boards/ profile);
+/// returns its ELF.
+fn reference() -> Result<std::path::PathBuf> {
+    let root = crate::env::root();
+    let target = "thumbv7em-none-eabihf";
+    crate::env::run(crate::env::cargo().current_dir(root.join("boards")).args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        REFERENCE,
+        "--target",
+        target,
+    ]))?;
+    Ok(root.join("boards/target").join(target).join("release/reference-embassy-boot-nrf"))
+}
+
 /// Runs the virtual board's boot stage once in QEMU (blank record: A is created and
 /// booted on trial, its signature and hash verified) and reads the stack peak it logs.
 fn stack_peak(fw: &build::Firmware) -> Result<u32> {
@@ -180,6 +201,16 @@ pub fn run() -> Result<()> {
             if p.flash <= 24 * 1024 { "met" } else { "not met" }
         );
     }
+    // A different job (no signature or hash checked at boot; a swap instead of an A/B
+    // record), sized side by side for scale (#18).
+    let e = measure(&reference()?)?;
+    println!(
+        "| embassy-boot-nrf 0.12 bootloader, reference (boards/reference-embassy-boot-nrf: swaps DFU into \
+         ACTIVE, verifies no signature, no logs) | thumbv7em-none-eabihf | {} B ({:.1} KiB) | {} B | - | reference |",
+        e.flash,
+        e.flash as f64 / 1024.0,
+        e.ram
+    );
     for r in crate::boards::check_all_quiet()? {
         let what = if r.linux { "serial log, gzip inflate, FDT patch, Linux hand-off" } else { "defmt logs" };
         println!(

@@ -85,6 +85,11 @@ const ALLOWED: &[(&str, &str)] = &[
     ("boards/qemu-virt-aarch64/src/timer.rs", "the generic timer's counter"),
     ("boards/qemu-virt-aarch64/src/uart.rs", "the PL011's registers"),
     (
+        "boards/reference-embassy-boot-nrf/src/main.rs",
+        "the size reference's jump (embassy-boot-nrf's `BootLoader::load`) and its `HardFault` \
+         handler, which cortex-m-rt requires to be `unsafe`; built only for `cargo xtask size`",
+    ),
+    (
         "boards/size-probe/src/chip.rs",
         "the CMSDK watchdog's arming and a reset-reason register read, for the size measurement",
     ),
