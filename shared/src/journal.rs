@@ -34,11 +34,10 @@
 //!   does not hold the anchor is erased and the entry goes to its position 0. The
 //!   anchor's sector is never erased.
 //! * **Bounded.** A scan reads each position's first word once and the newest entry
-//!   whole; only when that entry is not valid and solid does it sweep the region again,
-//!   reading whole only the entries that claim to be newer than the best solid entry found
-//!   (and, where nothing is valid, every position: `scan_all`). It picks the head the full
-//!   scan picks (tested against it over cut sequences). An append tries each position and
-//!   each sector at most once, reading only the head's sector from the head on.
+//!   whole; only when that entry is not valid and solid (the boot after a cut) does it read
+//!   every position whole, once (twice when an unacknowledged entry was seen). Both give
+//!   the same head (tested against each other over cut sequences). An append tries each
+//!   position and each sector at most once, reading only the head's sector from the head on.
 //!
 //! A blank region and a region holding no valid entry are reported as [`Error::Blank`]
 //! and [`Error::NoValidRecord`]; the caller decides what to do ([`Journal::initialize`]
@@ -286,11 +285,10 @@ impl<F: NorFlash> Journal<F> {
         Some(Seen { head: Head { seq, pos, acked, crc, format: FORMAT }, prev, record })
     }
 
-    /// Scans the region again (after another writer may have appended): [`Self::scan_newest`],
-    /// and where it finds no valid entry, the full scan that tells a blank region from a
-    /// corrupt one and reads format 1.
+    /// Scans the region again (after another writer may have appended): the newest entry
+    /// when it is valid and solid ([`Self::newest_if_solid`]), else every position.
     pub fn rescan(&mut self) -> Result<(), Error<F::Error>> {
-        if !self.scan_newest()? {
+        if !self.newest_if_solid()? {
             self.scan_all()?;
         }
         Ok(())
@@ -315,23 +313,15 @@ impl<F: NorFlash> Journal<F> {
         }
     }
 
-    /// Finds the head as [`Self::scan_all`] does, decoding only the entries that can change
-    /// it; the order of entries is (sequence number, sector, index), the full scan's.
-    ///
-    /// First, each position's first bytes are read for the sequence number they claim
-    /// ([`Self::hint`]), and the position with the highest claim is decoded. When that
-    /// entry is valid and solid, it is the head: no valid entry is above it, so none can be
-    /// the anchor or extend it. That is the common case: every position's first word read
-    /// once, one entry read whole, whatever the region's fill.
-    ///
-    /// Otherwise (the newest entry is torn, weak or unacknowledged), the region is swept
-    /// again, each sector from its end: an entry is read whole only when its claim is above
-    /// the best solid entry found so far. Every entry that can be the anchor or extend it is
-    /// above any solid entry the sweep has found, so it is decoded, and the head is the one
-    /// the full scan picks. Returns `false`, changing nothing, when there is no valid entry.
-    fn scan_newest(&mut self) -> Result<bool, Error<F::Error>> {
-        let key = |s: &Seen| (s.head.seq, s.head.pos.sector, s.head.pos.index);
-        let mut buf = [0u8; MAX_POSITION];
+    /// Takes the head without reading the whole region, when that gives the full scan's
+    /// answer: each position's first bytes are read for the sequence number they claim
+    /// ([`Self::hint`]) and the position with the highest claim, (sequence number, sector,
+    /// index) ordered as the full scan orders entries, is decoded. When that entry is valid
+    /// and solid, it is the head: no valid entry is above it, so none can be a newer anchor
+    /// or extend it. That is the common case, whatever the region's fill: every position's
+    /// first word read once and one entry read whole. Returns `false`, changing nothing,
+    /// when the newest entry is torn, weak, unacknowledged or absent; the full scan decides.
+    fn newest_if_solid(&mut self) -> Result<bool, Error<F::Error>> {
         let mut top: Option<(u32, u32, u32)> = None;
         for pos in self.positions() {
             if let Some(seq) = self.hint(pos)? {
@@ -340,44 +330,11 @@ impl<F: NorFlash> Journal<F> {
         }
         let Some((_, sector, index)) = top else { return Ok(false) };
         let pos = Pos { sector, index };
+        let mut buf = [0u8; MAX_POSITION];
         let b = self.read_pos(pos, &mut buf)?;
-        if let Some(s) = self.seen(b, pos).filter(|s| s.head.acked) {
-            self.mismatch = None;
-            self.keep = Some(s.head.pos.sector);
-            self.found = Found::Valid(s.head);
-            self.record = Some(s.record);
-            return Ok(true);
-        }
-        let mut anchor: Option<Seen> = None;
-        let mut newest: Option<Seen> = None;
-        let mut unacked = false;
-        for sector in 0..self.cfg.sectors() {
-            for index in (0..self.cfg.entries_per_sector()).rev() {
-                let pos = Pos { sector, index };
-                let Some(seq) = self.hint(pos)? else { continue };
-                if anchor.as_ref().is_some_and(|a| (seq, sector, index) <= key(a)) {
-                    continue;
-                }
-                let b = self.read_pos(pos, &mut buf)?;
-                let Some(s) = self.seen(b, pos) else { continue };
-                unacked |= !s.head.acked;
-                if s.head.acked && anchor.as_ref().is_none_or(|a| key(&s) > key(a)) {
-                    anchor = Some(s.clone());
-                }
-                if newest.as_ref().is_none_or(|n| key(&s) > key(n)) {
-                    newest = Some(s);
-                }
-            }
-        }
-        let anchor_sector = anchor.as_ref().map(|a| a.head.pos.sector);
-        let head = match anchor {
-            Some(a) if unacked => Some(self.extension(&a, &mut buf)?.unwrap_or(a)),
-            Some(a) => Some(a),
-            None => newest,
-        };
-        let Some(s) = head else { return Ok(false) };
+        let Some(s) = self.seen(b, pos).filter(|s| s.head.acked) else { return Ok(false) };
         self.mismatch = None;
-        self.keep = anchor_sector.or(Some(s.head.pos.sector));
+        self.keep = Some(sector);
         self.found = Found::Valid(s.head);
         self.record = Some(s.record);
         Ok(true)
@@ -434,15 +391,11 @@ impl<F: NorFlash> Journal<F> {
         Ok(())
     }
 
-    /// The last unacknowledged entry that extends `anchor`, if any (only positions whose
-    /// first bytes claim the next sequence number are read whole).
+    /// The last unacknowledged entry that extends `anchor`, if any.
     fn extension(&mut self, anchor: &Seen, buf: &mut [u8; MAX_POSITION]) -> Result<Option<Seen>, Error<F::Error>> {
         let want = anchor.head.seq.checked_add(1);
         let mut found = None;
         for pos in self.positions() {
-            if self.hint(pos)? != want {
-                continue;
-            }
             let b = self.read_pos(pos, buf)?;
             if let Some(s) = self.seen(b, pos) {
                 if !s.head.acked && Some(s.head.seq) == want && s.prev == anchor.head.crc {
