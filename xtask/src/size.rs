@@ -32,14 +32,25 @@ pub fn measure(elf: &std::path::Path) -> Result<Sizes> {
     Ok(Sizes { flash, ram })
 }
 
+/// The groups [`shares`] reports; the first [`CRYPTO_SHARES`] are the crates issue #18's
+/// size goal leaves out of its 6 KiB ("everything but ed25519-compact, sha2 and crc").
+const SHARES: usize = 7;
+/// See [`SHARES`].
+const CRYPTO_SHARES: usize = 3;
+
 /// Flash bytes of `elf`'s code and data symbols, grouped by the crate they come from
 /// (inlining moves code into its caller, so this is where bytes landed, not who wrote them).
 pub fn shares(elf: &std::path::Path) -> Result<Vec<(&'static str, u64)>> {
     let data = std::fs::read(elf)?;
     let file = object::File::parse(&*data)?;
-    let groups: [(&str, &[&str]); 6] = [
-        ("ed25519 (ed25519-compact)", &["ed25519_compact"]),
+    let groups: [(&str, &[&str]); SHARES] = [
+        // `verify::signature_word` is ed25519-compact's `verify`, inlined, and a mask.
+        (
+            "ed25519 (ed25519-compact, incl. verify::signature_word it is inlined into)",
+            &["ed25519_compact", "signature_word"],
+        ),
         ("SHA-256 (sha2)", &["sha2"]),
+        ("CRC-32 (crc, codec::crc32)", &["crc"]),
         ("journal (safeslot-shared)", &["safeslot_shared7journal"]),
         ("record, policy, verify (safeslot-shared)", &["safeslot_shared"]),
         ("boot sequence (safeslot-boot, incl. inlined callees)", &["safeslot_boot"]),
@@ -191,14 +202,17 @@ pub fn run() -> Result<()> {
         limit / 1024,
         s.flash as f64 * 100.0 / limit as f64
     );
-    for (target, elf) in probe(&fw)? {
-        let p = measure(&elf)?;
+    let probes = probe(&fw)?;
+    for (target, elf) in &probes {
+        let p = measure(elf)?;
+        // Issue #18's goal: 20 KiB on thumbv7em, 22 KiB on thumbv6m, without logs.
+        let goal: u64 = if target.starts_with("thumbv6m") { 22 } else { 20 };
         println!(
-            "| boot stage, no logs (boards/size-probe) | {target} | {} B ({:.1} KiB) | {} B | - | target 24 KiB: {} |",
+            "| boot stage, no logs (boards/size-probe) | {target} | {} B ({:.1} KiB) | {} B | - | target {goal} KiB: {} |",
             p.flash,
             p.flash as f64 / 1024.0,
             p.ram,
-            if p.flash <= 24 * 1024 { "met" } else { "not met" }
+            if p.flash <= goal * 1024 { "met" } else { "not met" }
         );
     }
     // A different job (no signature or hash checked at boot; a swap instead of an A/B
@@ -232,11 +246,19 @@ pub fn run() -> Result<()> {
         build::BOARD
     );
     println!("\nwhere the boot stage's flash goes (symbol sizes; unnamed padding and literal pools not counted):\n");
-    println!("| part | bytes |");
-    println!("|---|---|");
-    for (name, bytes) in shares(&fw.boot_elf)? {
-        println!("| {name} | {bytes} |");
+    let (probe_target, probe_elf) = probes.first().context("no size probe built")?;
+    println!("| part | {} (logs) | size probe, {probe_target} (no logs) |", build::BOARD);
+    println!("|---|---:|---:|");
+    let (with_logs, no_logs) = (shares(&fw.boot_elf)?, shares(probe_elf)?);
+    for ((name, a), (_, b)) in with_logs.iter().zip(&no_logs) {
+        println!("| {name} | {a} | {b} |");
     }
+    let rest = |v: &[(&str, u64)]| v.iter().skip(CRYPTO_SHARES).map(|(_, b)| b).sum::<u64>();
+    println!(
+        "| everything but ed25519, sha2 and crc (goal without logs: 6 KiB, stretch 4 KiB) | {} | {} |",
+        rest(&with_logs),
+        rest(&no_logs)
+    );
     if s.flash > limit {
         bail!("the boot stage ({} B) does not fit its {} B partition", s.flash, limit);
     }
