@@ -86,21 +86,14 @@ pub fn boards() -> Result<f64> {
             ),
         )?;
     }
-    secs += step(
-        &format!("clippy (bench floor, {})", build::TARGET),
-        deny(cargo().current_dir(&dir).args(["clippy", "-q", "-p", "safeslot-bench-floor", "--target", build::TARGET])),
-    )?;
-    secs += step(
-        &format!("clippy (embassy-boot reference, {})", build::TARGET),
-        deny(cargo().current_dir(&dir).args([
-            "clippy",
-            "-q",
-            "-p",
-            "safeslot-reference-embassy-boot-nrf",
-            "--target",
-            build::TARGET,
-        ])),
-    )?;
+    for (what, package) in
+        [("bench floor", "safeslot-bench-floor"), ("embassy-boot reference", "safeslot-reference-embassy-boot-nrf")]
+    {
+        secs += step(
+            &format!("clippy ({what}, {})", build::TARGET),
+            deny(cargo().current_dir(&dir).args(["clippy", "-q", "-p", package, "--target", build::TARGET])),
+        )?;
+    }
     Ok(secs)
 }
 

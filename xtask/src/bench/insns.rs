@@ -252,14 +252,8 @@ impl Bench {
             std::fs::write(&sig_file, &sig)?;
         }
         let root = env::root();
-        env::run(
-            env::cargo()
-                .current_dir(root.join("boards"))
-                .args(["build", "--release", "-q", "-p", "safeslot-bench-floor", "--target", build::TARGET])
-                .env("SAFESLOT_FLOOR_SIG", &sig_file),
-        )
-        .context("building boards/bench-floor failed")?;
-        let bin = |name: &str| root.join("boards/target").join(build::TARGET).join("release").join(name);
+        let release = build_floor(build::TARGET, &sig_file)?;
+        let bin = |name: &str| release.join(name);
         let blank = self.dir.join("floor-flash.img");
         qemu::compose_flash(&blank, FLASH_SIZE, &[])?;
         let count = |elf: &Path, n: u32| -> Result<Counts> {
@@ -315,17 +309,10 @@ impl Bench {
 
     /// The floor built for thumbv6m and counted in QEMU's Cortex-M0 machine.
     fn m0_floor(&self, sig_file: &Path) -> Result<M0Floor> {
-        let root = env::root();
-        env::run(
-            env::cargo()
-                .current_dir(root.join("boards"))
-                .args(["build", "--release", "-q", "-p", "safeslot-bench-floor", "--target", M0_TARGET])
-                .env("SAFESLOT_FLOOR_SIG", sig_file),
-        )
-        .context("building boards/bench-floor for thumbv6m failed")?;
+        let release = build_floor(M0_TARGET, sig_file)?;
         let qemu = qemu::qemu_available().map_err(|e| anyhow::anyhow!(e))?;
         let count = |name: &str, n: u32| -> Result<u64> {
-            let elf = root.join("boards/target").join(M0_TARGET).join("release").join(name);
+            let elf = release.join(name);
             let mut cmd = std::process::Command::new(&qemu);
             cmd.current_dir(&self.dir)
                 .args(["-M", M0_MACHINE, "-kernel"])
@@ -355,6 +342,20 @@ impl Bench {
         let hash_per_kib = (h1 as f64 - h0 as f64) / f64::from(M0_HASH_KIB);
         Ok(M0Floor { verify, hash_per_kib })
     }
+}
+
+/// Builds boards/bench-floor for `target`, verifying the signature in `sig_file`; returns
+/// the directory of its release binaries.
+fn build_floor(target: &str, sig_file: &Path) -> Result<PathBuf> {
+    let root = env::root();
+    env::run(
+        env::cargo()
+            .current_dir(root.join("boards"))
+            .args(["build", "--release", "-q", "-p", "safeslot-bench-floor", "--target", target])
+            .env("SAFESLOT_FLOOR_SIG", sig_file),
+    )
+    .with_context(|| format!("building boards/bench-floor for {target} failed"))?;
+    Ok(root.join("boards/target").join(target).join("release"))
 }
 
 /// The address of the (out-of-line) function whose mangled name contains `fragment`.
@@ -545,7 +546,7 @@ fn print_estimates(m: &Measured) -> Result<()> {
         }
     };
     for board in build::boards()? {
-        let layout = safeslot_layout::Layout::load(&env::root().join("boards").join(&board).join("layout.toml"))?;
+        let (_, layout) = build::board_layout(&board)?;
         let Some(clock) = layout.clock() else { continue };
         let m0 = layout.board().target.starts_with("thumbv6m");
         for (&(kind, kib), c) in m.boots.iter().filter(|((_, kib), _)| *kib <= 256) {
